@@ -1,0 +1,26 @@
+# Set-up commands for a fresh machine. `make demo` trains a DCGAN on the built-in digits; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The local CPU wheel of torch is taken when this pin is installable; elsewhere any torch >= 2.3 works.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_PIN)" || $(PY) -m pip install -q "torch>=2.3"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --batch 64 --out runs/ --name demo
+
+test: venv
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

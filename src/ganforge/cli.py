@@ -1,0 +1,223 @@
+"""The `ganforge` command: thin wrappers over the public API; each command's --help ends with a runnable example."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import GanforgeError
+
+
+def _fail(error: Exception) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(1)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GanforgeError as error:
+            _fail(error)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="ganforge")
+def main() -> None:
+    """ganforge: train, sample and export GANs on your own images.
+
+    \b
+    Example:
+      ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --out runs/
+    """
+
+
+# (flag, dotted config key, click type, help)
+TRAIN_OPTIONS = [
+    ("--data", "data.source", str, "Built-in dataset (digits, stacked-digits, shapes, mnist), NAME:PATH (celeba:, ffhq:), a folder or a zip."),
+    ("--model", "model.name", str, "Registered model name."),
+    ("--resolution", "data.resolution", int, "Image side in pixels (power of two)."),
+    ("--channels", "data.channels", click.IntRange(1, 3), "Force 1 (grayscale) or 3 (RGB) channels."),
+    ("--kimg", "train.total_kimg", float, "Train until this many thousand real images were shown."),
+    ("--batch", "train.batch", int, "Global batch size (split across torchrun processes)."),
+    ("--out", "train.out", str, "Parent folder of numbered run directories."),
+    ("--name", "train.name", str, "Run-directory suffix."),
+    ("--loss", "loss.name", str, "bce (non-saturating), hinge, wgan-gp or lsgan."),
+    ("--r1-gamma", "loss.r1_gamma", float, "R1 penalty weight on reals (0: off)."),
+    ("--gp-weight", "loss.gp_weight", float, "WGAN-GP penalty weight."),
+    ("--augment", "augment.policy", str, "none, diffaug, or a comma list of color,translation,cutout."),
+    ("--lr", "optim.lr", float, "Adam learning rate (G, and D unless --lr-d)."),
+    ("--lr-d", "optim.lr_d", float, "Adam learning rate of D."),
+    ("--d-steps", "optim.d_steps", int, "D updates per G update."),
+    ("--z-dim", "model.z_dim", int, "Noise length."),
+    ("--g-channels", "model.g_channels", int, "Generator width."),
+    ("--d-channels", "model.d_channels", int, "Discriminator width."),
+    ("--g-norm", "model.g_norm", str, "batch, instance or none."),
+    ("--d-norm", "model.d_norm", str, "auto, batch, instance, layer, spectral or none."),
+    ("--seed", "train.seed", int, "Seed of weights, data order, noise and augmentation."),
+    ("--ema-kimg", "train.ema_kimg", float, "Half-life of the generator EMA in kimg (0: off)."),
+    ("--snapshot-kimg", "train.snapshot_every_kimg", float, "Sample grid + checkpoint interval in kimg."),
+    ("--keep", "train.keep_checkpoints", int, "Newest checkpoints to keep."),
+    ("--grid", "train.grid_size", int, "Images per sample grid."),
+    ("--device", "train.device", str, "auto, cpu, cuda, cuda:N or mps."),
+    ("--workers", "data.workers", int, "Data-loading worker processes."),
+]
+
+
+def _train_options(function):
+    for option, key, kind, text in reversed(TRAIN_OPTIONS):
+        function = click.option(option, key.replace(".", "__"), type=kind, default=None, help=text)(function)
+    for option, key, text in (("--cond/--no-cond", "data__cond", "Class-conditional training on the labels."),
+                              ("--mirror/--no-mirror", "data__mirror", "Random horizontal flips of reals.")):
+        function = click.option(option, key, default=None, help=text)(function)
+    return function
+
+
+@main.command()
+@_train_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON config file (flags override it).")
+@click.option("--resume", help="auto (newest run under --out), a run folder, or a checkpoint file.")
+@click.option("--dry-run", is_flag=True, help="Resolve and save the config, then stop.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or TensorBoard logs.")
+def train(config_file, resume, dry_run, no_progress, **flags) -> None:
+    """Train a GAN; writes samples, checkpoints, stats.jsonl and TensorBoard logs into a new run folder.
+
+    \b
+    Examples:
+      ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --batch 64 --out runs/
+      ganforge train --data ~/photos --resolution 64 --augment diffaug --kimg 500
+      ganforge train --resume auto --kimg 200
+      torchrun --nproc_per_node 2 -m ganforge train --data shapes --kimg 100
+    """
+    from .train import dist
+    from .train.loop import train as run_training
+
+    overrides = {key.replace("__", "."): value for key, value in flags.items() if value is not None}
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    try:
+        result = run_training(overrides=overrides, config_file=config_file, resume=resume, dry_run=dry_run,
+                              progress=not no_progress)
+    except GanforgeError as error:
+        if distributed:
+            click.echo(f"error: {error}", err=True)
+            os._exit(1)
+        raise
+    if dry_run:
+        click.echo((result.run_dir / "config.json").read_text())
+        click.echo(f"run directory: {result.run_dir} (dry run: nothing trained)")
+    elif not distributed or dist.local_rank() == 0:
+        click.echo(f"run directory: {result.run_dir}\nsamples: {result.grid}\ncheckpoint: {result.checkpoint}")
+    if distributed:  # gloo ranks can abort at interpreter exit; leave the group and exit at once
+        dist.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
+
+
+def _parse_classes(text: str | None):
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give a class index or a comma list of indices", param_hint="--class")
+    return values[0] if len(values) == 1 else values
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--num", default=64, show_default=True, type=click.IntRange(1, 100000), help="How many images.")
+@click.option("--seed", default=0, show_default=True, type=int, help="First seed; image k uses seed+k.")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), help="Write one grid PNG here.")
+@click.option("--outdir", type=click.Path(file_okay=False), help="Write one PNG per image here.")
+@click.option("--class", "classes", help="Class index (or comma list) for conditional models.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def sample(checkpoint, num, seed, grid_path, outdir, classes, device) -> None:
+    """Generate images from a checkpoint or an exported generator.
+
+    \b
+    Examples:
+      ganforge sample runs/00000-digits-dcgan-32 --num 64 --seed 0 --grid samples.png
+      ganforge sample exported/ --num 100 --outdir images/ --class 3
+    """
+    import torch
+
+    from .export import load
+    from .imaging import make_grid, save_png
+    from .train.dist import select_device
+
+    if not grid_path and not outdir:
+        raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
+    generator = load(checkpoint, select_device(device))
+    images = generator.generate(num, seed, _parse_classes(classes))  # uint8 [N, H, W, C]
+    if grid_path:
+        save_png(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
+        click.echo(f"grid of {num} images: {grid_path}")
+    if outdir:
+        for index, image in enumerate(images):
+            save_png(image, Path(outdir) / f"seed{seed + index:06d}.png")
+        click.echo(f"{num} images: {outdir}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def info(checkpoint, as_json) -> None:
+    """Describe a checkpoint or export: model, resolution, kimg, dataset, statistics and metrics.
+
+    \b
+    Example:
+      ganforge info runs/00000-digits-dcgan-32/checkpoint-00000625.pt
+    """
+    from .export import describe
+
+    details = describe(checkpoint)
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    for key, value in details.items():
+        click.echo(f"{key:>14}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for config.json + generator.safetensors.")
+def export(checkpoint, out) -> None:
+    """Export the EMA generator as config.json + generator.safetensors (no pickles); load it with ganforge.load.
+
+    \b
+    Example:
+      ganforge export runs/00000-digits-dcgan-32 --out exported/digits
+    """
+    from .export import export as export_generator
+
+    folder = export_generator(checkpoint, out)
+    click.echo(f"exported: {folder}/config.json, {folder}/generator.safetensors")
+
+
+@main.command()
+@click.argument("src", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .zip to write.")
+@click.option("--resolution", default=64, show_default=True, type=int, help="Output side (power of two).")
+@click.option("--channels", type=click.IntRange(1, 3), help="1 or 3; default: detected.")
+@click.option("--min-size", type=int, help="Skip images whose shorter side is smaller (default: resolution/4).")
+@click.option("--strict", is_flag=True, help="Stop at the first bad file instead of skipping it.")
+@click.option("--workers", type=int, help="Decoding processes (default: CPU count, at most 8).")
+def prepare(src, out, resolution, channels, min_size, strict, workers) -> None:
+    """Convert a folder or zip of images into a clean training zip, reporting each skipped file and why.
+
+    \b
+    Example:
+      ganforge prepare ~/photos --out photos-64.zip --resolution 64
+    """
+    from .data.prepare import prepare_dataset
+
+    report = prepare_dataset(src, out, resolution, channels, min_size, strict, workers)
+    for name, reason, detail in report.skipped:
+        click.echo(f"skipped {name}: {reason} ({detail})", err=True)
+    classes = f", {len(report.class_names)} classes" if report.class_names else ""
+    click.echo(f"wrote {report.out}: {report.converted} images at {report.resolution}x{report.resolution}, "
+               f"{report.channels} channel(s){classes}; skipped {len(report.skipped)}")
+

@@ -1,0 +1,134 @@
+"""Datasets: built-in offline sets, image folders and zips, MNIST/CelebA/FFHQ loaders; `build` picks by --data."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import DataConfig
+from ..errors import ConfigError, DataError
+from ..registry import Registry
+from .base import DatasetInfo, ImageDataset, TensorImageDataset
+from .builtin import StackedDigits, digits, shapes
+from .folder import FolderDataset
+from .images import ImageDecodeError
+from .mnist import mnist
+
+__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
+
+# name -> builder(path or None, resolution or None, channels or None) -> ImageDataset
+DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
+CELEBA_CROP = 140  # centre square of aligned 178x218 CelebA faces, as common in GAN papers
+CACHE_BUDGET_BYTES = int(float(os.environ.get("GANFORGE_CACHE_GB", "4")) * 2**30)
+
+
+@DATASETS.register("digits")
+def _digits(path, resolution, channels):
+    return digits(resolution)
+
+
+@DATASETS.register("stacked-digits")
+def _stacked_digits(path, resolution, channels):
+    return StackedDigits(resolution)
+
+
+@DATASETS.register("shapes")
+def _shapes(path, resolution, channels):
+    return shapes(resolution)
+
+
+@DATASETS.register("mnist")
+def _mnist(path, resolution, channels):
+    return mnist(resolution, root=Path(path) if path else None)
+
+
+@DATASETS.register("celeba")
+def _celeba(path, resolution, channels):
+    root = _require_path("celeba", path)
+    for candidate in (root / "img_align_celeba", root / "img_align_celeba.zip"):
+        if candidate.exists():
+            root = candidate
+            break
+    return FolderDataset(root, resolution or 64, channels or 3, crop=CELEBA_CROP, name=f"celeba:{path}")
+
+
+@DATASETS.register("ffhq")
+def _ffhq(path, resolution, channels):
+    return FolderDataset(_require_path("ffhq", path), resolution or 256, channels or 3, name=f"ffhq:{path}")
+
+
+def _require_path(name: str, path: str | None) -> Path:
+    if not path:
+        raise ConfigError(f"--data {name}:PATH needs the folder or zip of {name} images, e.g. --data {name}:~/data/{name}")
+    return Path(path).expanduser()
+
+
+def build(cfg: DataConfig, cache: bool = True) -> ImageDataset:
+    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images."""
+    name, _, path = cfg.source.partition(":")
+    if name in DATASETS and (path or not Path(cfg.source).exists()):
+        dataset = DATASETS.get(name)(path or None, cfg.resolution, cfg.channels)
+    elif Path(cfg.source).expanduser().exists():
+        dataset = FolderDataset(cfg.source, cfg.resolution, cfg.channels)
+    else:
+        raise DataError(f"--data {cfg.source}: no such file or folder, and not a built-in dataset "
+                        f"({', '.join(DATASETS.names())})")
+    if cfg.channels is not None and dataset.info.channels != cfg.channels:
+        raise ConfigError(f"--channels {cfg.channels}: dataset {cfg.source!r} has {dataset.info.channels} channel(s)")
+    if cfg.cond and dataset.info.num_classes < 2:
+        raise ConfigError(f"--cond needs labels, but {cfg.source!r} has none: put each class in its own sub-folder "
+                          f"or add a labels.json mapping file names to classes")
+    return cache_if_small(dataset, cfg.workers) if cache else dataset
+
+
+def cache_if_small(dataset: ImageDataset, workers: int = 0) -> ImageDataset:
+    """A folder dataset decoded into memory when it fits the GANFORGE_CACHE_GB budget (default 4); else as is."""
+    if not isinstance(dataset, FolderDataset):
+        return dataset
+    info = dataset.info
+    if len(dataset) * info.channels * info.resolution**2 > CACHE_BUDGET_BYTES:
+        return dataset
+    return cache_in_memory(dataset, workers)
+
+
+class _Decoded(Dataset):
+    """Decode-or-None view of a folder dataset, for the one-off caching pass."""
+
+    def __init__(self, dataset: FolderDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        try:
+            return index, torch.from_numpy(self.dataset.decode(index)).permute(2, 0, 1), None
+        except (ImageDecodeError, OSError) as error:
+            return index, None, str(error)
+
+
+def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageDataset:
+    """Decode every image once into one uint8 tensor; unreadable files are skipped with one warning listing them."""
+    info = dataset.info
+    images = torch.empty((len(dataset), info.channels, info.resolution, info.resolution), dtype=torch.uint8)
+    good = torch.zeros(len(dataset), dtype=torch.bool)
+    failures = []
+    loader = DataLoader(_Decoded(dataset), batch_size=64, num_workers=workers, collate_fn=list)
+    for batch in loader:
+        for index, image, error in batch:
+            if image is None:
+                failures.append(error)
+            else:
+                images[index], good[index] = image, True
+    if not bool(good.any()):
+        raise DataError(f"--data {dataset.source.path}: none of the {len(dataset)} image files could be decoded; "
+                        f"first error: {failures[0]}")
+    if failures:
+        shown = "\n  ".join(failures[:5]) + (f"\n  ... and {len(failures) - 5} more" if len(failures) > 5 else "")
+        warnings.warn(f"skipped {len(failures)} unreadable image(s) in {dataset.source.path}:\n  {shown}")
+    labels = torch.tensor(dataset.labels)[good]
+    return TensorImageDataset(images[good], labels, info)

@@ -1,0 +1,64 @@
+"""The dataset contract every source meets: uint8 [C, H, W] images with integer labels, plus metadata."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # what the user passed as --data (built-in name or path)
+    resolution: int  # image side in pixels
+    channels: int  # 1 or 3
+    class_names: tuple[str, ...] = field(default_factory=tuple)  # empty: unlabelled
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "resolution": self.resolution, "channels": self.channels,
+                "class_names": list(self.class_names)}
+
+    @staticmethod
+    def from_dict(raw: dict) -> "DatasetInfo":
+        return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())))
+
+
+class ImageDataset(Dataset):
+    """Base class: subclasses set `info` and implement `__len__` and `image(index) -> (uint8 [C, H, W], label)`."""
+
+    info: DatasetInfo
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, label = self.image(index)
+        assert image.dtype == torch.uint8 and image.shape == (self.info.channels, self.info.resolution,
+                                                               self.info.resolution), image.shape
+        return image, label
+
+    def image(self, index: int) -> tuple[torch.Tensor, int]:
+        raise NotImplementedError
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images [B, C, H, W] and labels [B] for a batch of indices."""
+        items = [self[int(i)] for i in indices]
+        return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items])
+
+
+class TensorImageDataset(ImageDataset):
+    """Images already in memory as one uint8 tensor [N, C, H, W] (built-in sets, cached folders)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo):
+        assert images.ndim == 4 and images.dtype == torch.uint8 and len(labels) == len(images)
+        self.images, self.labels, self.info = images, labels.long(), info
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[indices], self.labels[indices]

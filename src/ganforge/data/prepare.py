@@ -1,0 +1,103 @@
+"""`ganforge prepare`: convert a folder or zip of images into a clean training zip (PNG at one resolution +
+dataset.json with labels), reporting every skipped file with its reason."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from PIL import Image
+
+from ..atomic import atomic_open
+from ..errors import DataError
+from .folder import ImageSource, detect_channels, labels_for
+from .images import ImageDecodeError, load_image
+
+
+@dataclass
+class PrepareReport:
+    out: Path  # the zip written
+    converted: int  # images in it
+    resolution: int
+    channels: int
+    class_names: tuple[str, ...]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (file, reason, detail)
+
+
+def _convert(job: tuple[ImageSource, str, int, int, int]) -> tuple[str, bytes | None, str, str]:
+    source, name, resolution, channels, min_size = job
+    try:
+        array = load_image(source.read(name), resolution, channels, name, min_size=min_size)
+    except ImageDecodeError as error:
+        return name, None, error.reason, str(error)
+    except OSError as error:
+        return name, None, "unreadable", f"{name}: {error}"
+    buffer = io.BytesIO()
+    Image.fromarray(array[:, :, 0] if channels == 1 else array).save(buffer, format="PNG", compress_level=6)
+    return name, buffer.getvalue(), "", ""
+
+
+def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, channels: int | None = None,
+                    min_size: int | None = None, strict: bool = False, workers: int | None = None) -> PrepareReport:
+    """Convert every readable image of `src` to `resolution`; skip (or with `strict`, stop at) bad files.
+
+    `min_size`: images whose shorter side is below it are skipped as too small (default: resolution / 4).
+    """
+    if resolution < 4 or resolution & (resolution - 1):
+        raise DataError(f"--resolution {resolution}: must be a power of two >= 4")
+    source = ImageSource(src)
+    out = Path(out).expanduser()
+    if out.resolve() == source.path.resolve():
+        raise DataError(f"--out {out} would overwrite the source")
+    skipped = []
+    if not source.is_zip:  # files whose extension is not an image's are reported too
+        everything = {p.relative_to(source.path).as_posix() for p in source.path.rglob("*")
+                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source.path).parts)}
+        skipped += [(n, "not an image", f"{n}: not a png/jpg/jpeg/webp/bmp file")
+                    for n in sorted(everything - set(source.names)) if n not in ("labels.json", "dataset.json")]
+    if not source.names:
+        raise DataError(f"{source.path}: no images found (png/jpg/jpeg/webp/bmp)")
+    labels, class_names = labels_for(source)
+    channels = channels or detect_channels(source)
+    min_size = resolution // 4 if min_size is None else min_size
+    jobs = [(source, name, resolution, channels, min_size) for name in source.names]
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    label_of = dict(zip(source.names, labels))
+    kept_labels, originals = {}, {}
+    with atomic_open(out) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        with get_context("spawn").Pool(workers) if workers > 1 else _InProcess() as pool:
+            for name, png, reason, detail in pool.imap(_convert, jobs, chunksize=16):
+                if png is None:
+                    if strict:
+                        raise DataError(f"--strict: {detail}")
+                    skipped.append((name, reason, detail))
+                    continue
+                member = f"images/{len(originals):08d}.png"
+                archive.writestr(member, png)
+                originals[member] = name
+                kept_labels[member] = label_of[name]
+        if not originals:
+            raise DataError(f"{source.path}: none of the {len(source.names)} image files could be converted; "
+                            f"first problem: {skipped[0][2] if skipped else 'unknown'}")
+        meta = {"resolution": resolution, "channels": channels, "class_names": list(class_names),
+                "labels": kept_labels if class_names else None, "sources": originals}
+        archive.writestr("dataset.json", json.dumps(meta, indent=1))
+    return PrepareReport(out, len(originals), resolution, channels, class_names, skipped)
+
+
+class _InProcess:
+    """The Pool interface, run in this process (workers <= 1)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap(function, jobs, chunksize=1):
+        return map(function, jobs)

@@ -1,0 +1,55 @@
+"""Checksum-verified downloads into a cache folder (datasets, feature-extractor weights); atomic, resumable by retry."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .atomic import atomic_open
+from .errors import DataError
+
+
+def cache_dir(kind: str) -> Path:
+    """$GANFORGE_CACHE/<kind>, default ~/.cache/ganforge/<kind>."""
+    root = Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")).expanduser()
+    return root / kind
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algorithm: str = "sha256") -> Path:
+    """Return `target`, downloading it from the first URL that works when it is absent; verify its checksum.
+
+    A wrong checksum is an error naming the URL and both digests; nothing is left at `target` then.
+    """
+    if target.exists():
+        actual = file_digest(target, algorithm)
+        if actual == checksum:
+            return target
+        raise DataError(f"{target} exists but its {algorithm} is {actual}, expected {checksum}; "
+                        f"delete it to download again")
+    failures = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, atomic_open(target) as handle:
+                shutil.copyfileobj(response, handle)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            failures.append(f"{url}: {error}")
+            continue
+        actual = file_digest(target, algorithm)
+        if actual != checksum:
+            target.unlink()
+            raise DataError(f"download from {url} has {algorithm} {actual}, expected {checksum}; "
+                            f"the file was corrupted or changed upstream and was not kept")
+        return target
+    raise DataError(f"could not download {target.name}; tried:\n  " + "\n  ".join(failures) +
+                    f"\nWithout a network, place the file at {target} yourself.")

@@ -1,0 +1,156 @@
+"""The portable generator format (config.json + generator.safetensors) and `load`, which reads it or a checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from . import models
+from .atomic import atomic_open, write_text
+from .config import FORMAT_VERSION, ModelConfig, from_dict
+from .data.base import DatasetInfo
+from .errors import CheckpointError, ConfigError
+from .imaging import to_uint8
+from .train import checkpoint as ckpt
+
+EXPORT_FORMAT = "ganforge-generator"
+WEIGHTS_FILE, CONFIG_FILE = "generator.safetensors", "config.json"
+
+
+@dataclass
+class LoadedGenerator:
+    """A trained generator ready to sample: `generate(n, seed=...)` returns uint8 images [N, H, W, C]."""
+
+    module: nn.Module  # the (EMA) generator, in eval mode
+    model: ModelConfig  # its architecture settings
+    dataset: DatasetInfo  # resolution, channels, class names of the training data
+    num_classes: int  # > 0 for class-conditional generators
+    kimg: float  # training progress when saved
+    stats: dict[str, Any]  # last training statistics, and metrics if any
+    source: str  # the file or folder it came from
+
+    @property
+    def z_dim(self) -> int:
+        return self.model.z_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device) -> "LoadedGenerator":
+        self.module.to(device)
+        return self
+
+    def latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        """z [N, z_dim] ~ N(0, I), one per seed: image k of seed s is the same whatever the batch."""
+        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+    def labels_for(self, count: int, classes: int | Sequence[int] | None) -> torch.Tensor | None:
+        """[N] class indices (a single class, a list, or cycling through all); None for unconditional models."""
+        if not self.num_classes:
+            if classes is not None:
+                raise ConfigError("--class: this generator is not class-conditional")
+            return None
+        if classes is None:
+            return torch.arange(count) % self.num_classes
+        labels = torch.full((count,), classes) if isinstance(classes, int) else torch.as_tensor(list(classes))
+        if len(labels) != count or labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ConfigError(f"--class: classes must be in 0..{self.num_classes - 1} ({', '.join(self.dataset.class_names[:10])}...)")
+        return labels.long()
+
+    @torch.no_grad()
+    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64) -> torch.Tensor:
+        """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
+        out = []
+        for start in range(0, len(z), batch_size):
+            part = labels[start:start + batch_size].to(self.device) if labels is not None else None
+            out.append(self.module(z[start:start + batch_size].to(self.device), part).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, self.dataset.channels, self.dataset.resolution,
+                                                      self.dataset.resolution)
+
+    def generate(self, n: int, seed: int = 0, classes: int | Sequence[int] | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+        """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
+        z = self.latents(range(seed, seed + n))
+        images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size))
+        return images.permute(0, 2, 3, 1).numpy()
+
+
+def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, torch.Tensor], source: str,
+           kimg: float, stats: dict) -> LoadedGenerator:
+    model = from_dict({"model": model_cfg}).model
+    info = DatasetInfo.from_dict(dataset)
+    module = models.build_generator(model, info, num_classes)
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:
+        raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
+                              f"{str(error).splitlines()[0]}") from None
+    return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """An exported folder (config.json + generator.safetensors) or a training checkpoint, as a ready generator."""
+    path = Path(path).expanduser()
+    if path.is_dir() and (path / WEIGHTS_FILE).exists():
+        return _load_export(path).to(device)
+    state = ckpt.load(path)
+    return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
+                  state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
+
+
+def _load_export(folder: Path) -> LoadedGenerator:
+    try:
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{folder}: no {CONFIG_FILE} beside {WEIGHTS_FILE}") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from None
+    if meta.get("format") != EXPORT_FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: not a ganforge generator export of format version "
+                              f"{FORMAT_VERSION} (found {meta.get('format')!r} v{meta.get('format_version')})")
+    try:
+        weights = load_safetensors((folder / WEIGHTS_FILE).read_bytes())
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{folder / WEIGHTS_FILE} is not a readable safetensors file: {error}") from None
+    return _build(meta["model"], meta["dataset"], int(meta["num_classes"]), weights, str(folder),
+                  float(meta.get("kimg", 0.0)), meta.get("stats", {}))
+
+
+def export(source: str | Path, out: str | Path) -> Path:
+    """Write `out`/config.json + `out`/generator.safetensors for the EMA generator of a checkpoint (or export)."""
+    generator = load(source)
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in generator.module.state_dict().items()}
+    with atomic_open(out / WEIGHTS_FILE) as handle:
+        handle.write(save_safetensors(weights, metadata={"format": EXPORT_FORMAT}))
+    meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, "model": dataclasses.asdict(generator.model),
+            "dataset": generator.dataset.to_dict(), "num_classes": generator.num_classes,
+            "kimg": generator.kimg, "stats": generator.stats, "source": generator.source}
+    write_text(out / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics."""
+    generator = load(path)
+    details = {
+        "source": generator.source, "model": generator.model.name, "resolution": generator.dataset.resolution,
+        "channels": generator.dataset.channels, "kimg": round(generator.kimg, 3), "dataset": generator.dataset.name,
+        "classes": list(generator.dataset.class_names) if generator.num_classes else "unconditional",
+        "z_dim": generator.z_dim, "parameters": sum(p.numel() for p in generator.module.parameters()),
+        "stats": {k: v for k, v in generator.stats.items() if k != "metrics"},
+    }
+    if generator.stats.get("metrics"):
+        details["metrics"] = generator.stats["metrics"]
+    return details

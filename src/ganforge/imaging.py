@@ -1,0 +1,58 @@
+"""Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, PNG/GIF writing."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .atomic import atomic_open
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] floats in [-1, 1] -> uint8 [N, C, H, W] in [0, 255]."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> floats in [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2, pad_value: int = 255) -> np.ndarray:
+    """uint8 [N, C, H, W] -> one uint8 [rows*H', cols*W', C] array with `padding` pixels between tiles."""
+    assert images.ndim == 4 and images.dtype == torch.uint8, "expected uint8 [N, C, H, W]"
+    count, channels, height, width = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(count)))
+    rows = math.ceil(count / columns)
+    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+                   pad_value, dtype=np.uint8)
+    tiles = images.permute(0, 2, 3, 1).cpu().numpy()
+    for index in range(count):
+        row, col = divmod(index, columns)
+        top, left = padding + row * (height + padding), padding + col * (width + padding)
+        grid[top:top + height, left:left + width] = tiles[index]
+    return grid
+
+
+def to_pil(array: np.ndarray) -> Image.Image:
+    """uint8 [H, W, C] (C = 1 or 3) -> PIL image."""
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def save_png(array: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 [H, W, C] array as PNG, atomically."""
+    path = Path(path)
+    with atomic_open(path) as handle:
+        to_pil(array).save(handle, format="PNG")
+    return path
+
+
+def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None) -> Path:
+    """Float [-1, 1] or uint8 [N, C, H, W] -> one PNG grid."""
+    if images.dtype != torch.uint8:
+        images = to_uint8(images)
+    return save_png(make_grid(images, columns), path)
+

@@ -1,0 +1,58 @@
+"""Model registry: each entry builds a (generator, discriminator) pair from its own config and the dataset's shape."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..data.base import DatasetInfo
+from ..errors import ConfigError
+from ..registry import Registry
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    generator: Callable[[ModelConfig, DatasetInfo, int], nn.Module]  # (cfg, info, num_classes) -> G
+    discriminator: Callable[[ModelConfig, DatasetInfo, int, str], nn.Module]  # (cfg, info, num_classes, d_norm) -> D
+    min_resolution: int = 8
+    max_resolution: int = 1024
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+MODELS.register("dcgan")(ModelSpec(
+    generator=lambda cfg, info, num_classes: DCGANGenerator(
+        cfg.z_dim, info.resolution, info.channels, num_classes, cfg.g_channels, cfg.max_channels, cfg.g_norm),
+    discriminator=lambda cfg, info, num_classes, d_norm: DCGANDiscriminator(
+        info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels, d_norm),
+    min_resolution=8, max_resolution=256,
+))
+
+
+def resolve_d_norm(d_norm: str, loss_name: str) -> str:
+    """'auto' -> batch norm (Radford), or layer norm for WGAN-GP whose penalty needs per-sample gradients."""
+    if d_norm != "auto":
+        return d_norm
+    return "layer" if loss_name == "wgan-gp" else "batch"
+
+
+def _check_resolution(cfg: ModelConfig, info: DatasetInfo) -> ModelSpec:
+    spec = MODELS.get(cfg.name)
+    if not spec.min_resolution <= info.resolution <= spec.max_resolution:
+        raise ConfigError(f"--resolution {info.resolution}: model {cfg.name!r} supports "
+                          f"{spec.min_resolution}..{spec.max_resolution}")
+    return spec
+
+
+def build_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int = 0) -> nn.Module:
+    return _check_resolution(cfg, info).generator(cfg, info, num_classes)
+
+
+def build(cfg: ModelConfig, info: DatasetInfo, num_classes: int = 0, loss_name: str = "bce") -> tuple[nn.Module, nn.Module]:
+    """(G, D) for the dataset's resolution and channels; num_classes > 0 makes both class-conditional."""
+    spec = _check_resolution(cfg, info)
+    d_norm = resolve_d_norm(cfg.d_norm, loss_name)
+    return spec.generator(cfg, info, num_classes), spec.discriminator(cfg, info, num_classes, d_norm)

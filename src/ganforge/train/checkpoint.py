@@ -1,0 +1,68 @@
+"""Checkpoints: state_dicts + config + format version + progress + optimizer/EMA/augment/RNG state.
+
+Written atomically (temp file, fsync, rename), the newest K kept, loaded with `weights_only=True` (no pickled code).
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_open
+from ..config import FORMAT_VERSION
+from ..errors import CheckpointError
+
+FORMAT = "ganforge-checkpoint"
+NAME_PATTERN = re.compile(r"^checkpoint-(\d+)\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"checkpoint-{step:08d}.pt"
+
+
+def save(state: dict[str, Any], run_dir: Path, step: int, keep: int) -> Path:
+    """Write `state` as run_dir/checkpoint-<step>.pt atomically, then delete all but the newest `keep`."""
+    path = Path(run_dir) / checkpoint_name(step)
+    with atomic_open(path) as handle:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, handle)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints in a run directory, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*.pt") if (m := NAME_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint (tensors and plain data only); clear errors for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise CheckpointError(f"{path}: no checkpoint-*.pt files in this folder")
+        path = found[-1]
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
+                              f"{str(error).splitlines()[0][:200]}") from None
+    except Exception as error:  # weights_only refuses pickled code: name it plainly
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise CheckpointError(f"{path} contains pickled Python objects, which ganforge never loads "
+                                  f"(weights_only=True); it is not a ganforge checkpoint") from None
+        raise CheckpointError(f"{path} could not be loaded: {str(error).splitlines()[0][:200]}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ganforge checkpoint (no '{FORMAT}' marker)")
+    version = state.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {version}; this ganforge reads {FORMAT_VERSION}")
+    state["path"] = str(path)
+    return state

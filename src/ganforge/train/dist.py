@@ -1,0 +1,86 @@
+"""torchrun + DistributedDataParallel plumbing: rank info from the environment, device choice, clean shutdown."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0  # global rank
+    world: int = 1  # number of processes
+    local_rank: int = 0  # rank on this node (selects the GPU)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def select_device(requested: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> this rank's GPU if any, else Apple MPS, else CPU; explicit devices are checked."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {requested}: no CUDA GPU is available; use --device cpu")
+        return torch.device(requested) if ":" in requested else torch.device("cuda", local_rank)
+    return torch.device(requested)
+
+
+def init(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU); else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not torch_dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return info
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def barrier() -> None:
+    if torch_dist.is_initialized():
+        torch_dist.barrier()
+
+
+def broadcast_object(value, src: int = 0):
+    """Rank `src`'s value on every rank (e.g. the run directory)."""
+    if not torch_dist.is_initialized():
+        return value
+    holder = [value]
+    torch_dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def any_rank(flag: torch.Tensor) -> bool:
+    """True if `flag` (a 0-d bool/int tensor) is set on any rank; one host sync."""
+    if torch_dist.is_initialized():
+        flag = flag.to(torch.int32)
+        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
+    return bool(flag)
+
+
+def shutdown() -> None:
+    """Leave the process group cleanly (barrier, then destroy)."""
+    if torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

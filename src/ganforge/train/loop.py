@@ -1,0 +1,287 @@
+"""The one training loop: alternating D and G updates (Goodfellow et al. 2014) with EMA, stats and snapshots.
+
+Every random draw in a step comes from a generator seeded by (seed, step, rank), and the data order from
+(seed, epoch), so a resumed run continues exactly where an uninterrupted one would be.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import data as data_lib
+from .. import models
+from ..atomic import write_text
+from ..augment import Augment
+from ..data.sampler import batches
+from ..config import Config, flag, from_dict, resolve
+from ..errors import ConfigError, TrainingDiverged
+from ..imaging import make_grid, save_png, to_float, to_uint8
+from ..losses import LOSSES, gradient_penalty, r1_penalty
+from . import checkpoint as ckpt
+from . import dist
+from .ema import ema_beta, update_ema
+from .rundir import create_run_dir, resolve_resume
+from .stats import RunReporter
+
+# Settings that may change when a run is resumed; anything else would make the continuation a different run.
+RESUMABLE_KEYS = {"train.total_kimg", "train.snapshot_every_kimg", "train.keep_checkpoints", "train.device",
+                  "data.workers", "train.out"}
+GRID_BATCH = 64
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path  # the numbered run directory
+    checkpoint: Path | None  # the last checkpoint written (None for a dry run)
+    grid: Path | None  # the final sample grid
+    kimg: float  # thousands of real images shown to D
+    stats: dict[str, Any] = field(default_factory=dict)  # the last stats row
+    modules: dict[str, nn.Module] = field(default_factory=dict)  # "G", "D", "G_ema" after training
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A well-mixed 63-bit seed for one (run seed, step, rank)."""
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def config_for_resume(saved: dict[str, Any], overrides: dict[str, Any]) -> Config:
+    """The saved run's config with the user's explicit flags applied; flags that would change the run are errors."""
+    saved_cfg = from_dict(saved)
+    flat = {f"{s}.{k}": v for s, values in saved.items() for k, v in values.items()}
+    for key, value in overrides.items():
+        if key not in RESUMABLE_KEYS and flat.get(key) != value:
+            raise ConfigError(f"{flag(key)} cannot change when resuming (the run used {flat.get(key)!r}); "
+                              f"start a new run instead, or resume without it")
+    return saved_cfg.replace(**{k: v for k, v in overrides.items() if k in RESUMABLE_KEYS})
+
+
+def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
+          resume: str | Path | None = None, dry_run: bool = False, progress: bool = True) -> TrainResult:
+    """Train a GAN as configured; `resume` ('auto', a run dir or a checkpoint) continues a run exactly."""
+    overrides = dict(overrides or {})
+    state = None
+    if resume is not None:
+        if cfg is not None or config_file is not None:
+            raise ConfigError("--resume continues a saved run with its own config; pass flags, not --config")
+        out = overrides.get("train.out", Config().train.out)
+        state = ckpt.load(resolve_resume(str(resume), out))
+        cfg = config_for_resume(state["config"], overrides)
+    elif cfg is None:
+        cfg = resolve(overrides, config_file)
+    elif overrides:
+        cfg = cfg.replace(**overrides)
+
+    device = dist.select_device(cfg.train.device, dist.local_rank())
+    rank_info = dist.init(device)
+    if cfg.train.batch % rank_info.world:
+        raise ConfigError(f"--batch {cfg.train.batch} must be divisible by the number of processes ({rank_info.world})")
+    dataset = data_lib.build(cfg.data, cache=False)
+    info = dataset.info
+    cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
+    if state is not None and data_lib.DatasetInfo.from_dict(state["dataset"]).to_dict() != {**info.to_dict(),
+                                                                                           "name": state["dataset"]["name"]}:
+        raise ConfigError(f"--data {cfg.data.source}: the data no longer matches the checkpoint "
+                          f"({state['dataset']} vs {info.to_dict()})")
+
+    if state is not None:
+        run_dir = Path(state["path"]).parent
+    elif rank_info.is_main:
+        run_dir = create_run_dir(cfg.train.out, cfg.train.name or f"{Path(cfg.data.source).name}-{cfg.model.name}-{info.resolution}")
+        write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    else:
+        run_dir = None
+    run_dir = Path(dist.broadcast_object(str(run_dir) if run_dir else None))
+    if dry_run:
+        return TrainResult(run_dir, None, None, 0.0)
+    dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
+    return _Trainer(cfg, dataset, device, rank_info, run_dir, state).run(progress)
+
+
+class _Trainer:
+    """Holds the modules and state of one run; `run` is the loop."""
+
+    def __init__(self, cfg: Config, dataset: data_lib.ImageDataset, device: torch.device, rank: dist.DistInfo,
+                 run_dir: Path, state: dict[str, Any] | None):
+        self.cfg, self.dataset, self.device, self.rank, self.run_dir = cfg, dataset, device, rank, run_dir
+        self.info = dataset.info
+        self.num_classes = self.info.num_classes if cfg.data.cond else 0
+        torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
+        G, D = models.build(cfg.model, self.info, self.num_classes, cfg.loss.name)
+        memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        self.memory_format = memory_format
+        self.G = G.to(device, memory_format=memory_format)
+        self.D = D.to(device, memory_format=memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        lr_d = cfg.optim.lr_d or cfg.optim.lr
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=cfg.optim.betas)
+        self.augment = Augment(cfg.augment.policy)
+        self.loss = LOSSES.get(cfg.loss.name)
+        self.step, self.images_seen = 0, 0
+        if state is not None:
+            self._load_state(state)
+        self.G_train: nn.Module = self.G
+        self.D_train: nn.Module = self.D
+        if rank.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.G_train = DistributedDataParallel(self.G, device_ids=ids)
+            self.D_train = DistributedDataParallel(self.D, device_ids=ids)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.augment.load_state_dict(state["augment"])
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _state(self, stats: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(), "dataset": self.info.to_dict(), "num_classes": self.num_classes,
+            "step": self.step, "images_seen": self.images_seen, "stats": stats,
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "augment": self.augment.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+        }
+
+    # ---- one iteration -------------------------------------------------------------------------------------
+    def _real_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = batch
+        real = to_float(images.to(self.device, non_blocking=True)).contiguous(memory_format=self.memory_format)
+        if self.cfg.data.mirror:
+            flip = torch.rand(real.shape[0], 1, 1, 1, device=self.device) < 0.5
+            real = torch.where(flip, real.flip(3), real)
+        return real, (labels.to(self.device, non_blocking=True) if self.num_classes else None)
+
+    def _d_step(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """One discriminator update; returns [loss, penalty] (detached)."""
+        cfg = self.cfg.loss
+        real_in = self.augment(real).detach().requires_grad_(cfg.r1_gamma > 0)
+        real_logits = self.D_train(real_in, labels)
+        fake_in = self.augment(fake.detach())
+        fake_logits = self.D_train(fake_in, labels)
+        loss = self.loss.d_loss(real_logits, fake_logits)
+        penalty = torch.zeros((), device=self.device)
+        if cfg.r1_gamma > 0:
+            penalty = penalty + cfg.r1_gamma / 2 * r1_penalty(real_logits, real_in)
+        if self.loss.gradient_penalty:
+            penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, labels), real_in, fake_in)
+        self.opt_D.zero_grad(set_to_none=True)
+        (loss + penalty).backward()
+        self.opt_D.step()
+        return torch.stack([loss.detach(), penalty.detach()])
+
+    def _g_step(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """One generator update through the (frozen, unsynchronised) discriminator."""
+        self.D.requires_grad_(False)
+        loss = self.loss.g_loss(self.D(self.augment(fake), labels))
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        return loss.detach()
+
+    def _iteration(self, stream) -> torch.Tensor:
+        """d_steps D updates, then one G update reusing the last D step's fakes; returns [loss_D, penalty, loss_G]."""
+        torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
+        d_steps = self.cfg.optim.d_steps
+        for index in range(d_steps):
+            real, labels = self._real_batch(next(stream))
+            z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
+            with torch.set_grad_enabled(index == d_steps - 1):  # the last fakes feed the G step
+                fake = self.G_train(z, labels)
+            d_stats = self._d_step(real, fake, labels)
+            self.images_seen += self.cfg.train.batch
+        g_loss = self._g_step(fake, labels)
+        beta = ema_beta(self.cfg.train.batch, self.images_seen, self.cfg.train.ema_kimg, self.cfg.train.ema_rampup)
+        update_ema(self.G_ema, self.G, beta)
+        self.step += 1
+        return torch.cat([d_stats, g_loss[None]])
+
+    # ---- snapshots -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def grid_images(self) -> torch.Tensor:
+        """uint8 [grid, C, H, W] from G_ema at the run's fixed latents (class k in column k when conditional)."""
+        count = self.cfg.train.grid_size
+        z = torch.randn(count, self.cfg.model.z_dim, generator=torch.Generator().manual_seed(self.cfg.train.seed))
+        labels = torch.arange(count) % self.num_classes if self.num_classes else None
+        chunks = []
+        for start in range(0, count, GRID_BATCH):
+            part = labels[start:start + GRID_BATCH].to(self.device) if labels is not None else None
+            chunks.append(to_uint8(self.G_ema(z[start:start + GRID_BATCH].to(self.device), part)).cpu())
+        return torch.cat(chunks)
+
+    def _grid_columns(self) -> int | None:
+        return self.num_classes if 1 < self.num_classes <= 16 else None
+
+    def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool) -> tuple[Path, Path]:
+        grid = make_grid(self.grid_images(), self._grid_columns())
+        kimg = self.images_seen // 1000
+        grid_path = save_png(grid, self.run_dir / "samples" / ("final.png" if final else f"fakes-{kimg:06d}kimg.png"))
+        reporter.image("samples", grid, self.images_seen)
+        path = ckpt.save(self._state(stats), self.run_dir, self.step, self.cfg.train.keep_checkpoints)
+        reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}")
+        return path, grid_path
+
+    def _check_finite(self, sums: torch.Tensor, last_checkpoint: Path | None) -> None:
+        if dist.any_rank(~torch.isfinite(sums).all()):
+            where = f"the last good checkpoint {last_checkpoint} is intact" if last_checkpoint else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"a loss became NaN/inf near kimg {self.images_seen / 1000:.2f} (step {self.step}); {where}. "
+                f"Try a lower --lr, --loss hinge, or --r1-gamma, then resume with --resume {last_checkpoint or 'PATH'}")
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+    def run(self, progress: bool) -> TrainResult:
+        cfg = self.cfg.train
+        main = self.rank.is_main
+        total_images = math.ceil(cfg.total_kimg * 1000)
+        images_per_iter = cfg.batch * self.cfg.optim.d_steps
+        snapshot_images = max(1, round(cfg.snapshot_every_kimg * 1000))
+        log_every = max(1, min(50, round(1000 / images_per_iter)))
+        reporter = RunReporter(self.run_dir, total_images, self.images_seen, enabled=main, show_bar=progress)
+        if main and self.images_seen == 0:
+            reals = self.dataset.batch(torch.arange(min(cfg.grid_size, len(self.dataset))))[0]
+            save_png(make_grid(reals), self.run_dir / "samples" / "reals.png")
+        stream = batches(self.dataset, cfg.batch, cfg.seed, self.step * self.cfg.optim.d_steps,
+                                          self.rank.rank, self.rank.world, self.cfg.data.workers)
+        last_checkpoint = ckpt.list_checkpoints(self.run_dir)[-1] if ckpt.list_checkpoints(self.run_dir) else None
+        grid_path, stats = None, {}
+        sums, count = torch.zeros(3, device=self.device), 0
+        self.G.train()
+        self.D.train()
+        try:
+            while self.images_seen < total_images:
+                before = self.images_seen
+                sums += self._iteration(stream)
+                count += 1
+                reporter.advance(self.images_seen - before)
+                done = self.images_seen >= total_images
+                snapshot = done or self.images_seen // snapshot_images != before // snapshot_images
+                if count >= log_every or snapshot:
+                    self._check_finite(sums, last_checkpoint)
+                    mean = (sums / count).tolist()
+                    stats = reporter.log(self.images_seen, {"loss_D": mean[0], "loss_penalty": mean[1], "loss_G": mean[2]})
+                    sums.zero_()
+                    count = 0
+                if snapshot and main:
+                    last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done)
+        finally:
+            reporter.close()
+        if main:
+            reporter.message(f"done: {self.images_seen / 1000:.1f} kimg; final samples {grid_path}")
+        return TrainResult(self.run_dir, last_checkpoint, grid_path, self.images_seen / 1000, stats,
+                           {"G": self.G, "D": self.D, "G_ema": self.G_ema})

@@ -1,0 +1,62 @@
+"""Shared fixtures: small thread counts, tiny training configs, and image folders with every awkward file kind."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(2)
+
+# A training config small enough for a few seconds on a 2-core CPU.
+TINY = {
+    "data.source": "shapes", "data.resolution": 16, "model.g_channels": 16, "model.d_channels": 16,
+    "train.batch": 16, "train.total_kimg": 0.096, "train.snapshot_every_kimg": 0.048, "train.grid_size": 8,
+}
+
+
+@pytest.fixture
+def tiny(tmp_path) -> dict:
+    return {**TINY, "train.out": str(tmp_path / "runs")}
+
+
+def write_image(path: Path, mode: str, size=(40, 30), seed: int = 0) -> Path:
+    """An image file of the given PIL mode with random content."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    if mode in ("RGB", "CMYK", "RGBA"):
+        image = Image.fromarray(rng.integers(0, 256, (h, w, len(mode)), dtype=np.uint8), mode=mode)
+    elif mode == "L":
+        image = Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8), mode="L")
+    elif mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (h, w), dtype=np.uint16))
+    elif mode == "P":
+        image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert("P")
+    else:
+        raise ValueError(mode)
+    image.save(path)
+    return path
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    """Two classes in sub-folders, mixed formats and modes, plus a corrupt file and a non-image."""
+    root = tmp_path / "photos"
+    write_image(root / "cats" / "a.png", "RGB", seed=1)
+    write_image(root / "cats" / "b.jpg", "RGB", (64, 48), seed=2)
+    write_image(root / "cats" / "c.png", "RGBA", seed=3)
+    write_image(root / "dogs" / "d.png", "P", seed=4)
+    write_image(root / "dogs" / "e.png", "L", seed=5)
+    write_image(root / "dogs" / "f.bmp", "RGB", seed=6)
+    write_image(root / "dogs" / "g.webp", "RGB", seed=7)
+    (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    (root / "cats" / "notes.txt").write_text("not an image")
+    return root
+
+
+def labels_json(root: Path, mapping: dict) -> None:
+    (root / "labels.json").write_text(json.dumps(mapping))

@@ -1,0 +1,23 @@
+"""Run by torchrun in test_ddp: trains a tiny model, then each rank saves its parameters for comparison."""
+import sys
+
+import torch
+
+import ganforge
+from ganforge.train import dist
+
+torch.set_num_threads(1)
+out = sys.argv[1]
+result = ganforge.train(overrides={
+    "data.source": "shapes", "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8,
+    "train.batch": 16, "train.total_kimg": 0.064, "train.snapshot_every_kimg": 1, "train.grid_size": 4,
+    "loss.r1_gamma": 1.0, "augment.policy": "diffaug", "train.out": out,
+}, progress=False)
+rank = torch.distributed.get_rank()
+params = {f"{name}.{key}": value.detach().clone() for name, module in result.modules.items()
+          for key, value in module.named_parameters()}
+torch.save(params, f"{out}/rank{rank}.pt")
+dist.shutdown()
+import os  # noqa: E402
+
+os._exit(0)  # gloo ranks can abort at interpreter exit

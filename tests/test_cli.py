@@ -1,0 +1,84 @@
+"""The `ganforge` command: the main flows on tiny data, and clear non-zero exits for bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from ganforge.cli import main
+
+TINY_FLAGS = ["--data", "shapes", "--resolution", "16", "--g-channels", "8", "--d-channels", "8", "--batch", "16",
+              "--kimg", "0.032", "--snapshot-kimg", "1", "--grid", "4", "--no-progress"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    result = run("train", *TINY_FLAGS, "--cond", "--out", out)
+    assert result.exit_code == 0, result.output
+    return next(out.iterdir())
+
+
+def test_train_sample_info_export(run_dir, tmp_path):
+    grid = tmp_path / "grid.png"
+    result = run("sample", run_dir, "--num", "6", "--seed", "2", "--grid", grid, "--outdir", tmp_path / "each",
+                 "--class", "1")
+    assert result.exit_code == 0, result.output
+    assert grid.exists() and sorted(p.name for p in (tmp_path / "each").iterdir())[0] == "seed000002.png"
+    assert len(list((tmp_path / "each").iterdir())) == 6
+    info = run("info", run_dir, "--json")
+    assert json.loads(info.output)["model"] == "dcgan"
+    exported = run("export", run_dir, "--out", tmp_path / "exp")
+    assert exported.exit_code == 0 and (tmp_path / "exp" / "generator.safetensors").exists()
+    assert run("info", tmp_path / "exp").exit_code == 0
+
+
+def test_resume_auto_extends_a_run(run_dir):
+    result = run("train", "--resume", "auto", "--out", run_dir.parent, "--kimg", "0.064", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "checkpoint-00000004.pt" in result.output
+
+
+def test_dry_run_prints_config(tmp_path):
+    result = run("train", *TINY_FLAGS, "--out", tmp_path, "--dry-run")
+    assert result.exit_code == 0 and '"total_kimg": 0.032' in result.output
+    assert not list(next(tmp_path.iterdir()).glob("checkpoint-*"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "digits", "--resolution", "48"], "--resolution"),
+    (["train", "--data", "no/such/folder"], "no/such/folder"),
+    (["train", "--data", "digits", "--loss", "magic"], "--loss"),
+    (["train", "--data", "digits", "--augment", "sparkles"], "--augment"),
+    (["train", "--data", "digits", "--kimg", "-1"], "--kimg"),
+    (["train", "--resume", "auto", "--out", "/nonexistent-ganforge"], "--resume auto"),
+    (["sample", "missing.pt", "--grid", "x.png"], "missing.pt"),
+    (["info", "missing.pt"], "missing.pt"),
+    (["prepare", "no-such-dir", "--out", "x.zip"], "no-such-dir"),
+])
+def test_errors_are_clear_and_non_zero(args, message):
+    result = run(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_usage_errors(run_dir):
+    assert run("train", "--kimg", "lots").exit_code == 2  # click's own type check
+    result = run("sample", run_dir)
+    assert result.exit_code != 0 and "--grid" in result.output
+
+
+def test_prepare_command(photo_folder, tmp_path):
+    result = run("prepare", photo_folder, "--out", tmp_path / "d.zip", "--resolution", "16", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert "skipped dogs/broken.png: corrupt" in result.output and "wrote" in result.output
+
+
+def test_module_entry_point_and_help():
+    completed = subprocess.run([sys.executable, "-m", "ganforge", "train", "--help"], capture_output=True, text=True)
+    assert completed.returncode == 0 and "ganforge train --data digits" in completed.stdout

@@ -1,0 +1,35 @@
+"""Two CPU processes under torchrun with gloo: DistributedDataParallel keeps ranks' weights identical."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from ganforge import models
+from ganforge.config import ModelConfig
+from ganforge.data.base import DatasetInfo
+from ganforge.train import checkpoint as ckpt
+
+
+def test_two_gloo_ranks_hold_identical_weights(tmp_path):
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(worker), str(tmp_path)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert rank0.keys() == rank1.keys() and len(rank0) > 10
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    runs = list(tmp_path.glob("0000*"))
+    assert len(runs) == 1  # only rank 0 creates the run directory
+    state = ckpt.load(ckpt.list_checkpoints(runs[0])[-1])
+    assert state["images_seen"] == 64  # the global batch counts once, not per rank
+    for key, value in state["G"].items():  # rank 0 saved what it holds
+        if value.is_floating_point() and f"G.{key}" in rank0:
+            assert torch.equal(value, rank0[f"G.{key}"]), key
+    torch.manual_seed(0)  # the run's initial weights
+    initial, _ = models.build(ModelConfig(g_channels=8, d_channels=8), DatasetInfo("shapes", 16, 3))
+    assert not torch.equal(initial.stem.weight, rank0["G.stem.weight"])  # training moved the weights
