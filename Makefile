@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(VENV)/bin/ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --batch 64 --out runs/ --name demo
+	$(VENV)/bin/ganforge train --data digits --model dcgan --resolution 32 --kimg 100 --batch 64 \
+		--g-channels 32 --d-channels 32 --out runs/ --name demo
 
 test: venv
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests

@@ -103,10 +103,10 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     if dry_run:
         return TrainResult(run_dir, None, None, 0.0)
     dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
-    return _Trainer(cfg, dataset, device, rank_info, run_dir, state).run(progress)
+    return Trainer(cfg, dataset, device, rank_info, run_dir, state).run(progress)
 
 
-class _Trainer:
+class Trainer:
     """Holds the modules and state of one run; `run` is the loop."""
 
     def __init__(self, cfg: Config, dataset: data_lib.ImageDataset, device: torch.device, rank: dist.DistInfo,
