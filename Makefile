@@ -9,7 +9,6 @@ TORCH_PIN ?= torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_PIN)" || $(PY) -m pip install -q "torch>=2.3"
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@

@@ -194,3 +194,24 @@ def test_prepare_reports_every_skip_and_round_trips(photo_folder, tmp_path):
     with pytest.raises(DataError, match="--strict"):
         prepare_dataset(photo_folder, tmp_path / "strict.zip", resolution=16, strict=True, workers=0)
     assert not (tmp_path / "strict.zip").exists()
+
+
+def test_celeba_layout_and_crop(tmp_path):
+    faces = tmp_path / "celeba" / "img_align_celeba"
+    faces.mkdir(parents=True)
+    array = np.zeros((218, 178, 3), dtype=np.uint8)
+    array[39:179, 19:159] = 200  # the central 140x140 face region is bright, the rest black
+    for i in range(3):
+        Image.fromarray(array).save(faces / f"{i:06d}.png")
+    dataset = data.build(DataConfig(source=f"celeba:{tmp_path / 'celeba'}", resolution=16))
+    images, _ = dataset.batch(torch.arange(3))
+    assert images.shape == (3, 3, 16, 16) and dataset.info.name.startswith("celeba:")
+    assert images.float().mean() > 190  # only the face crop is used
+
+
+def test_grayscale_folder_trains_with_one_channel(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "g" / f"{i}.png", "L", seed=i)
+    assert data.build(DataConfig(source=str(tmp_path / "g"), resolution=8)).info.channels == 1
+    with pytest.raises(ConfigError, match="--channels 3"):
+        data.build(DataConfig(source="digits", channels=3))

@@ -1,0 +1,123 @@
+"""The `digits` feature extractor: a small CNN trained on the built-in digits, shipped as safetensors weights.
+
+Owns the architecture, the fixed train/test split the shipped weights were trained and scored on (shared with
+scripts/train_digits_classifier.py and the tests), weight loading, and per-channel classification for counting
+modes on stacked digits. Features are the 128-d penultimate activations (for FID/KID); logits feed
+Inception-Score-like scores.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+
+from ..errors import CheckpointError
+from .extractors import EXTRACTORS, FeatureExtractor
+
+WEIGHTS_PATH = Path(__file__).parent / "weights" / "digits_classifier.safetensors"
+METADATA_KEY = "ganforge"  # safetensors metadata entry holding the JSON training record
+RESOLUTION = 32  # the classifier's input size; other sizes are resized to it
+FEATURE_DIM = 128
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+
+def digits_split(labels: np.ndarray, test_fraction: float = TEST_FRACTION,
+                 seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of the built-in digits: (train indices, test indices), each sorted."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(len(members) * test_fraction))
+        test.append(members[:count])
+        train.append(members[count:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+class DigitsClassifier(nn.Module):
+    """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits."""
+
+    def __init__(self, width: int = 32):  # width: channels of the first block, doubled per block
+        super().__init__()
+        layers, channels = [], 1
+        for block in range(3):
+            out = width * 2 ** block
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            channels = out
+        self.body = nn.Sequential(*layers)
+        self.features = nn.Sequential(nn.Linear(channels, FEATURE_DIM), nn.ReLU())
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float [N, 1, 32, 32] in [-1, 1] -> (features [N, 128], logits [N, 10])."""
+        features = self.features(self.body(x).mean(dim=(2, 3)))
+        return features, self.head(features)
+
+
+def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float [N, 1, 32, 32] in [-1, 1].
+
+    RGB is reduced to one channel by averaging R, G and B (the classifier is grayscale); other sizes are resized
+    to 32x32 bilinearly (antialiased when shrinking; non-square images are stretched).
+    """
+    x = images.float().mean(dim=1, keepdim=True)  # [N, 1, H, W]
+    height, width = x.shape[-2:]
+    if (height, width) != (RESOLUTION, RESOLUTION):
+        x = F.interpolate(x, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False,
+                          antialias=height > RESOLUTION or width > RESOLUTION)
+    return x / 127.5 - 1.0
+
+
+def read_metadata(path: Path = WEIGHTS_PATH) -> dict:
+    """The JSON training record stored in the weights file (test accuracy, seed, date, script)."""
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {}).get(METADATA_KEY, "{}"))
+
+
+def load_classifier(path: Path = WEIGHTS_PATH) -> DigitsClassifier:
+    """The classifier with the shipped (or given) weights, in eval mode."""
+    if not path.is_file():
+        raise CheckpointError(f"digits classifier weights not found at {path}; "
+                              "run scripts/train_digits_classifier.py to create them")
+    model = DigitsClassifier()
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+class DigitsExtractor(FeatureExtractor):
+    """uint8 digit images (1 or 3 channels, any size) -> (128-d features, 10 digit logits)."""
+
+    dim = FEATURE_DIM
+
+    def __init__(self, path: Path = WEIGHTS_PATH):  # path: safetensors weights written by the training script
+        super().__init__()
+        self.model = load_classifier(path)
+        accuracy = read_metadata(path).get("test_accuracy")
+        score = "unknown" if accuracy is None else f"{accuracy:.4f}"
+        self.description = f"digits classifier ({path.name}, held-out test accuracy {score})"
+
+    @torch.inference_mode()
+    def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(to_classifier_input(images))
+
+    @torch.inference_mode()
+    def classify_channels(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> LongTensor [N, 3]: the digit in each of R, G, B, each read as its own gray image."""
+        assert images.ndim == 4 and images.shape[1] == 3 and images.dtype == torch.uint8, \
+            f"expected uint8 [N, 3, H, W], got {images.dtype} {tuple(images.shape)}"
+        count, _, height, width = images.shape
+        _, logits = self.extract(images.reshape(count * 3, 1, height, width))
+        return logits.argmax(dim=1).reshape(count, 3)
+
+
+@EXTRACTORS.register("digits")
+def digits_extractor(device: torch.device) -> DigitsExtractor:
+    return DigitsExtractor().to(device)

@@ -1,0 +1,59 @@
+"""Feature extractors for image metrics: a registry of networks mapping uint8 images to features (and logits).
+
+Built in: `inception` (the standard FID InceptionV3, see inception.py) and `digits` (a small classifier trained on
+the built-in digits, see digits_classifier.py). Users add their own with `register_extractor`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+
+class FeatureExtractor(nn.Module):
+    """Base: `forward(uint8 [N, C, H, W])` -> (features [N, dim] float32, logits [N, K] float32 or None).
+
+    Subclasses set `dim` (feature length) and `description` (which weights are in use, for reports) and
+    implement `extract`, which receives the uint8 images on the extractor's device.
+    """
+
+    dim: int = 0
+    description: str = ""
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        assert images.ndim == 4 and images.dtype == torch.uint8 and images.shape[1] in (1, 3), \
+            f"expected uint8 [N, 1|3, H, W], got {images.dtype} {tuple(images.shape)}"
+        features, logits = self.extract(images)
+        assert features.shape == (images.shape[0], self.dim), features.shape
+        return features.float(), None if logits is None else logits.float()
+
+    def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+
+class ModuleExtractor(FeatureExtractor):
+    """Wraps any user nn.Module that maps float images in [-1, 1] [N, C, H, W] to features [N, dim]."""
+
+    def __init__(self, module: nn.Module, dim: int, description: str = "user extractor"):
+        super().__init__()
+        self.module, self.dim, self.description = module.eval(), dim, description
+
+    @torch.no_grad()
+    def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.module(images.float() / 127.5 - 1.0).flatten(1), None
+
+
+# name -> factory(device) -> FeatureExtractor
+EXTRACTORS: Registry[Callable[[torch.device], FeatureExtractor]] = Registry("feature extractor")
+
+
+def register_extractor(name: str, module: nn.Module, dim: int, description: str = "") -> None:
+    """Make a user network available to every metric under `name` (e.g. --extractor NAME from Python)."""
+    EXTRACTORS.register(name)(lambda device: ModuleExtractor(module, dim, description or name).to(device))
+
+
+def build_extractor(name: str, device: torch.device | str = "cpu") -> FeatureExtractor:
+    return EXTRACTORS.get(name)(torch.device(device)).eval().requires_grad_(False)
