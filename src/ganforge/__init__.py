@@ -6,14 +6,17 @@ Public API::
     result = ganforge.train(overrides={"data.source": "digits", "train.total_kimg": 40})
     generator = ganforge.load(result.checkpoint)          # or an exported folder
     images = generator.generate(16, seed=0)               # uint8 [16, H, W, C]
+    scores = ganforge.evaluate("digits", result.checkpoint, "fid,kid", num=2000)
 """
 from .config import Config, resolve
 from .data.prepare import prepare_dataset
 from .errors import CheckpointError, ConfigError, DataError, GanforgeError, TrainingDiverged
 from .export import LoadedGenerator, describe, export, load
+from .metrics import evaluate, register_extractor
 from .train import TrainResult, train
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "GanforgeError", "LoadedGenerator", "TrainResult",
-    "TrainingDiverged", "describe", "export", "load", "prepare_dataset", "resolve", "train",
+    "TrainingDiverged", "describe", "evaluate", "export", "load", "prepare_dataset", "register_extractor", "resolve",
+    "train",
 ]

@@ -56,6 +56,7 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     total_kimg: float = 100.0  # train until this many thousand real images have been shown to D
+    minutes: float = 0.0  # also stop (with a final snapshot) after this much wall-clock time (0: no limit)
     batch: int = 64  # global batch size (split across ranks)
     seed: int = 0  # seeds data order, noise, augmentation, and initial weights
     ema_kimg: float = 10.0  # half-life of the generator EMA, in kimg (0: no EMA)
@@ -65,6 +66,10 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     channels_last: bool = True  # memory format for conv layers
+    metrics_every_kimg: float = 0.0  # evaluate G_ema this often into metrics.jsonl; keep best.pt by FID (0: off)
+    metrics: str = "fid"  # comma list of metrics to compute during training (see `ganforge eval`)
+    metrics_num: int = 5000  # generated (and at most real) images per evaluation
+    metrics_extractor: str = "auto"  # feature extractor; auto: digits for digit data, else inception
     out: str = "runs"  # parent folder of numbered run directories
     name: str = ""  # run-dir suffix; empty: derived from data and model
 
@@ -97,10 +102,11 @@ FLAGS = {
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
     "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
     "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment",
-    "train.total_kimg": "--kimg", "train.batch": "--batch", "train.seed": "--seed",
+    "train.total_kimg": "--kimg", "train.minutes": "--minutes", "train.batch": "--batch", "train.seed": "--seed",
     "train.ema_kimg": "--ema-kimg", "train.snapshot_every_kimg": "--snapshot-kimg",
     "train.keep_checkpoints": "--keep", "train.grid_size": "--grid", "train.device": "--device",
-    "train.out": "--out", "train.name": "--name",
+    "train.out": "--out", "train.name": "--name", "train.metrics_every_kimg": "--metrics-every-kimg",
+    "train.metrics": "--metrics", "train.metrics_num": "--metrics-num", "train.metrics_extractor": "--metrics-extractor",
 }
 
 _SECTION_CLASSES = {
@@ -199,6 +205,7 @@ def validate(c: Config) -> None:
     _check(o.lr_d is None or o.lr_d > 0, "optim.lr_d", f"must be > 0, got {o.lr_d}")
     _check(o.d_steps >= 1, "optim.d_steps", f"must be >= 1, got {o.d_steps}")
     _check(t.total_kimg > 0, "train.total_kimg", f"must be > 0, got {t.total_kimg}")
+    _check(t.minutes >= 0, "train.minutes", f"must be >= 0, got {t.minutes}")
     _check(t.batch >= 2, "train.batch", f"must be >= 2, got {t.batch}")
     _check(t.ema_kimg >= 0, "train.ema_kimg", f"must be >= 0, got {t.ema_kimg}")
     _check(t.snapshot_every_kimg > 0, "train.snapshot_every_kimg", f"must be > 0, got {t.snapshot_every_kimg}")
@@ -206,6 +213,7 @@ def validate(c: Config) -> None:
     _check(1 <= t.grid_size <= 1024, "train.grid_size", f"must be in 1..1024, got {t.grid_size}")
     from .augment import parse_policy
     from .losses import LOSSES
+    from .metrics import EXTRACTORS, parse_metrics
     from .models import MODELS
 
     _check(m.name in MODELS, "model.name", f"unknown model {m.name!r}; choose one of: {', '.join(MODELS.names())}")
@@ -214,5 +222,10 @@ def validate(c: Config) -> None:
         parse_policy(c.augment.policy)
     except ValueError as error:
         raise ConfigError(f"--augment: {error}") from None
+    _check(t.metrics_every_kimg >= 0, "train.metrics_every_kimg", f"must be >= 0, got {t.metrics_every_kimg}")
+    _check(t.metrics_num >= 2, "train.metrics_num", f"must be >= 2, got {t.metrics_num}")
+    _check(t.metrics_extractor == "auto" or t.metrics_extractor in EXTRACTORS, "train.metrics_extractor",
+           f"unknown extractor {t.metrics_extractor!r}; choose auto or one of: {', '.join(EXTRACTORS.names())}")
+    parse_metrics(t.metrics)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps",
            "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")

@@ -26,16 +26,27 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algorithm: str = "sha256") -> Path:
+class DownloadUnavailable(DataError):
+    """No URL could be reached (as opposed to a file that arrived with the wrong checksum)."""
+
+
+def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algorithm: str = "sha256",
+          prefix: bool = False) -> Path:
     """Return `target`, downloading it from the first URL that works when it is absent; verify its checksum.
 
+    `prefix`: `checksum` is only the digest's leading part (torch.hub's file-name convention).
     A wrong checksum is an error naming the URL and both digests; nothing is left at `target` then.
     """
+    def matches(actual: str) -> bool:
+        return actual.startswith(checksum) if prefix else actual == checksum
+
+    expected = f"{checksum}..." if prefix else checksum
+
     if target.exists():
         actual = file_digest(target, algorithm)
-        if actual == checksum:
+        if matches(actual):
             return target
-        raise DataError(f"{target} exists but its {algorithm} is {actual}, expected {checksum}; "
+        raise DataError(f"{target} exists but its {algorithm} is {actual}, expected {expected}; "
                         f"delete it to download again")
     failures = []
     for url in urls:
@@ -46,10 +57,10 @@ def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algori
             failures.append(f"{url}: {error}")
             continue
         actual = file_digest(target, algorithm)
-        if actual != checksum:
+        if not matches(actual):
             target.unlink()
-            raise DataError(f"download from {url} has {algorithm} {actual}, expected {checksum}; "
+            raise DataError(f"download from {url} has {algorithm} {actual}, expected {expected}; "
                             f"the file was corrupted or changed upstream and was not kept")
         return target
-    raise DataError(f"could not download {target.name}; tried:\n  " + "\n  ".join(failures) +
-                    f"\nWithout a network, place the file at {target} yourself.")
+    raise DownloadUnavailable(f"could not download {target.name}; tried:\n  " + "\n  ".join(failures) +
+                              f"\nWithout a network, place the file at {target} yourself.")

@@ -44,7 +44,7 @@ def digits_split(labels: np.ndarray, test_fraction: float = TEST_FRACTION,
 class DigitsClassifier(nn.Module):
     """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits."""
 
-    def __init__(self, width: int = 32):  # width: channels of the first block, doubled per block
+    def __init__(self, width: int = 16):  # width: channels of the first block, doubled per block
         super().__init__()
         layers, channels = [], 1
         for block in range(3):

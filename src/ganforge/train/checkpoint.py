@@ -5,6 +5,7 @@ Written atomically (temp file, fsync, rename), the newest K kept, loaded with `w
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..config import FORMAT_VERSION
 from ..errors import CheckpointError
 
 FORMAT = "ganforge-checkpoint"
+BEST_NAME = "best.pt"
 NAME_PATTERN = re.compile(r"^checkpoint-(\d+)\.pt$")
 
 
@@ -31,6 +33,14 @@ def save(state: dict[str, Any], run_dir: Path, step: int, keep: int) -> Path:
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
+
+
+def copy_as_best(path: Path) -> Path:
+    """Atomically copy a checkpoint to best.pt beside it (the best by FID so far)."""
+    best = Path(path).with_name(BEST_NAME)
+    with atomic_open(best) as handle, open(path, "rb") as source:
+        shutil.copyfileobj(source, handle)
+    return best
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:

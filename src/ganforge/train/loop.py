@@ -6,8 +6,8 @@ Every random draw in a step comes from a generator seeded by (seed, step, rank),
 from __future__ import annotations
 
 import copy
-import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from .rundir import create_run_dir, resolve_resume
 from .stats import RunReporter
 
 # Settings that may change when a run is resumed; anything else would make the continuation a different run.
-RESUMABLE_KEYS = {"train.total_kimg", "train.snapshot_every_kimg", "train.keep_checkpoints", "train.device",
-                  "data.workers", "train.out"}
+RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kimg", "train.keep_checkpoints", "train.device",
+                  "data.workers", "train.out", "train.metrics_every_kimg", "train.metrics", "train.metrics_num",
+                  "train.metrics_extractor"}
 GRID_BATCH = 64
 
 
@@ -127,6 +128,8 @@ class Trainer:
         self.augment = Augment(cfg.augment.policy)
         self.loss = LOSSES.get(cfg.loss.name)
         self.step, self.images_seen = 0, 0
+        self.best_fid = float("inf")  # best FID seen by in-training evaluation (best.pt holds that state)
+        self.evaluator = None  # built at the first evaluation
         if state is not None:
             self._load_state(state)
         self.G_train: nn.Module = self.G
@@ -144,6 +147,7 @@ class Trainer:
         self.opt_D.load_state_dict(state["opt_D"])
         self.augment.load_state_dict(state["augment"])
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        self.best_fid = float(state.get("best_fid", float("inf")))
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -151,7 +155,7 @@ class Trainer:
     def _state(self, stats: dict[str, Any]) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(), "dataset": self.info.to_dict(), "num_classes": self.num_classes,
-            "step": self.step, "images_seen": self.images_seen, "stats": stats,
+            "step": self.step, "images_seen": self.images_seen, "stats": stats, "best_fid": self.best_fid,
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "augment": self.augment.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
@@ -228,13 +232,41 @@ class Trainer:
     def _grid_columns(self) -> int | None:
         return self.num_classes if 1 < self.num_classes <= 16 else None
 
-    def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool) -> tuple[Path, Path]:
+    def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
+        """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
+        from ..export import LoadedGenerator
+        from ..metrics import Evaluator, default_extractor, parse_metrics
+        from ..metrics.evaluate import generator_batches
+
+        cfg = self.cfg.train
+        if self.evaluator is None:
+            extractor = cfg.metrics_extractor if cfg.metrics_extractor != "auto" else default_extractor(self.cfg.data.source)
+            self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor, cfg.metrics_num, self.device)
+        generator = LoadedGenerator(self.G_ema, self.cfg.model, self.info, self.num_classes, self.images_seen / 1000,
+                                    {}, "training")
+        results = self.evaluator(generator_batches(generator, cfg.metrics_num, GRID_BATCH))
+        scalars = {k: v for k, v in results.items() if isinstance(v, float)}
+        if "modes" in results:
+            scalars |= {"modes_covered": float(results["modes"]["covered"]), "modes_kl": results["modes"]["kl"]}
+        reporter.metrics(self.images_seen, scalars)
+        return scalars
+
+    def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool, evaluate: bool) -> tuple[Path, Path]:
         grid = make_grid(self.grid_images(), self._grid_columns())
         kimg = self.images_seen // 1000
         grid_path = save_png(grid, self.run_dir / "samples" / ("final.png" if final else f"fakes-{kimg:06d}kimg.png"))
         reporter.image("samples", grid, self.images_seen)
-        path = ckpt.save(self._state(stats), self.run_dir, self.step, self.cfg.train.keep_checkpoints)
-        reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}")
+        metrics = self._evaluate(reporter) if evaluate else {}
+        improved = "fid" in metrics and metrics["fid"] < self.best_fid
+        if improved:
+            self.best_fid = metrics["fid"]
+        path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, self.step,
+                         self.cfg.train.keep_checkpoints)
+        if improved:
+            ckpt.copy_as_best(path)
+        shown = "".join(f", {k} {v:.4g}" for k, v in metrics.items())
+        reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}{shown}"
+                         + (" (best so far: best.pt)" if improved else ""))
         return path, grid_path
 
     def _check_finite(self, sums: torch.Tensor, last_checkpoint: Path | None) -> None:
@@ -251,6 +283,7 @@ class Trainer:
         total_images = math.ceil(cfg.total_kimg * 1000)
         images_per_iter = cfg.batch * self.cfg.optim.d_steps
         snapshot_images = max(1, round(cfg.snapshot_every_kimg * 1000))
+        metrics_images = round(cfg.metrics_every_kimg * 1000)
         log_every = max(1, min(50, round(1000 / images_per_iter)))
         reporter = RunReporter(self.run_dir, total_images, self.images_seen, enabled=main, show_bar=progress)
         if main and self.images_seen == 0:
@@ -261,16 +294,21 @@ class Trainer:
         last_checkpoint = ckpt.list_checkpoints(self.run_dir)[-1] if ckpt.list_checkpoints(self.run_dir) else None
         grid_path, stats = None, {}
         sums, count = torch.zeros(3, device=self.device), 0
+        deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else None
+        out_of_time = False
         self.G.train()
         self.D.train()
         try:
-            while self.images_seen < total_images:
+            while self.images_seen < total_images and not out_of_time:
                 before = self.images_seen
                 sums += self._iteration(stream)
                 count += 1
                 reporter.advance(self.images_seen - before)
-                done = self.images_seen >= total_images
-                snapshot = done or self.images_seen // snapshot_images != before // snapshot_images
+                if deadline is not None and count >= log_every:  # ranks agree on stopping at log boundaries
+                    out_of_time = dist.any_rank(torch.tensor(time.monotonic() >= deadline))
+                done = self.images_seen >= total_images or out_of_time
+                evaluate = metrics_images > 0 and (done or self.images_seen // metrics_images != before // metrics_images)
+                snapshot = done or evaluate or self.images_seen // snapshot_images != before // snapshot_images
                 if count >= log_every or snapshot:
                     self._check_finite(sums, last_checkpoint)
                     mean = (sums / count).tolist()
@@ -278,7 +316,7 @@ class Trainer:
                     sums.zero_()
                     count = 0
                 if snapshot and main:
-                    last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done)
+                    last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)
         finally:
             reporter.close()
         if main:

@@ -50,13 +50,23 @@ class RunReporter:
                                            value, global_step=images_seen)
         return row
 
+    def metrics(self, images_seen: int, values: dict[str, float]) -> None:
+        """Append an evaluation row to metrics.jsonl and TensorBoard (metrics/NAME)."""
+        if not self.enabled:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps({"kimg": round(images_seen / 1000, 3), **values}) + "\n")
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(f"metrics/{key}", value, global_step=images_seen)
+
     def image(self, tag: str, grid: np.ndarray, images_seen: int) -> None:
         if self.writer is not None:
             self.writer.add_image(tag, grid, global_step=images_seen, dataformats="HWC")
 
     def message(self, text: str) -> None:
         if self.enabled:
-            self.bar.write(text, file=sys.stderr if self.bar.disable else None)
+            self.bar.write(text)
 
     def close(self) -> None:
         self.bar.close()
