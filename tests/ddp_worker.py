@@ -7,11 +7,12 @@ import ganforge
 from ganforge.train import dist
 
 torch.set_num_threads(1)
-out = sys.argv[1]
+out, model = sys.argv[1], sys.argv[2]
+paired = {"model.name": "pix2pix", "data.source": "shapes-edges", "data.jitter": True, "data.mirror": True}
 result = ganforge.train(overrides={
     "data.source": "shapes", "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8,
     "train.batch": 16, "train.total_kimg": 0.064, "train.snapshot_every_kimg": 1, "train.grid_size": 4,
-    "loss.r1_gamma": 1.0, "augment.policy": "diffaug", "train.out": out,
+    "loss.r1_gamma": 1.0, "augment.policy": "diffaug", "train.out": out, **(paired if model == "pix2pix" else {}),
 }, progress=False)
 rank = torch.distributed.get_rank()
 params = {f"{name}.{key}": value.detach().clone() for name, module in result.modules.items()

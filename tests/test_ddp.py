@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from ganforge import models
@@ -12,11 +13,12 @@ from ganforge.data.base import DatasetInfo
 from ganforge.train import checkpoint as ckpt
 
 
-def test_two_gloo_ranks_hold_identical_weights(tmp_path):
+@pytest.mark.parametrize("model", ["dcgan", "pix2pix"])
+def test_two_gloo_ranks_hold_identical_weights(tmp_path, model):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(worker), str(tmp_path)]
+               str(worker), str(tmp_path), model]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
@@ -31,5 +33,7 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path):
         if value.is_floating_point() and f"G.{key}" in rank0:
             assert torch.equal(value, rank0[f"G.{key}"]), key
     torch.manual_seed(0)  # the run's initial weights
-    initial, _ = models.build(ModelConfig(g_channels=8, d_channels=8), DatasetInfo("shapes", 16, 3))
-    assert not torch.equal(initial.stem.weight, rank0["G.stem.weight"])  # training moved the weights
+    info = DatasetInfo("t", 16, 3, (), 1 if model == "pix2pix" else 0)
+    initial, _ = models.build(ModelConfig(name=model, g_channels=8, d_channels=8), info)
+    first = next(iter(initial.state_dict()))
+    assert not torch.equal(initial.state_dict()[first], rank0[f"G.{first}"])  # training moved the weights

@@ -1,4 +1,6 @@
 """Every registered model: tiny forward/backward, conditional variant, and a safetensors save/load round trip."""
+import math
+
 import pytest
 import torch
 from safetensors.torch import load as st_load
@@ -11,18 +13,32 @@ from ganforge.data.base import DatasetInfo
 TINY_WIDTH = {"g_channels": 8, "d_channels": 8, "max_channels": 32}
 
 
+def _info(name: str, channels: int = 3, classes=("a", "b", "c")) -> DatasetInfo:
+    """Data shaped for the model: paired (1-channel inputs) for image-to-image models."""
+    paired = models.MODELS.get(name).paired
+    return DatasetInfo("t", 16, channels, () if paired else classes, 1 if paired else 0)
+
+
+def _inputs(G, count: int, labels=None):
+    """G's inputs: (A images, None) for image-to-image models, else (z, labels)."""
+    if getattr(G, "in_channels", 0):
+        return torch.rand(count, G.in_channels, G.resolution, G.resolution) * 2 - 1, None
+    return torch.randn(count, G.z_dim), labels
+
+
 @pytest.mark.parametrize("name", models.MODELS.names())
 @pytest.mark.parametrize("num_classes", [0, 3])
 def test_forward_backward(name, num_classes):
-    info = DatasetInfo("t", 16, 3, ("a", "b", "c"))
+    info = _info(name)
+    if info.paired and num_classes:
+        pytest.skip("image-to-image models are conditioned on images, not classes")
     G, D = models.build(ModelConfig(name=name, **TINY_WIDTH), info, num_classes)
-    z = torch.randn(4, G.z_dim)
-    labels = torch.tensor([0, 1, 2, 0]) if num_classes else None
-    images = G(z, labels)
+    inputs, labels = _inputs(G, 4, torch.tensor([0, 1, 2, 0]) if num_classes else None)
+    images = G(inputs, labels)
     assert images.shape == (4, 3, 16, 16)
     assert images.abs().max() <= 1
-    logits = D(images, labels)
-    assert logits.shape == (4,)
+    logits = D(images, inputs if info.paired else labels)
+    assert logits.shape[0] == 4 and logits.ndim in (1, 2)
     logits.sum().backward()
     assert all(p.grad is not None for p in G.parameters())
     assert all(p.grad is not None for p in D.parameters())
@@ -30,13 +46,13 @@ def test_forward_backward(name, num_classes):
 
 @pytest.mark.parametrize("name", models.MODELS.names())
 def test_save_load_round_trip(name):
-    info = DatasetInfo("t", 16, 1)
+    info = _info(name, channels=1, classes=())
     G, _ = models.build(ModelConfig(name=name, **TINY_WIDTH), info)
     G.eval()
     restored = models.build_generator(ModelConfig(name=name, **TINY_WIDTH), info).eval()
     restored.load_state_dict(st_load(st_save({k: v.contiguous() for k, v in G.state_dict().items()})))
-    z = torch.randn(3, G.z_dim)
-    assert torch.equal(G(z), restored(z))
+    inputs, _ = _inputs(G, 3)
+    assert torch.equal(G(inputs), restored(inputs))
 
 
 @pytest.mark.parametrize("resolution", [16, 32, 64, 128])
@@ -63,3 +79,33 @@ def test_discriminator_norms(norm):
 def test_auto_d_norm_avoids_batch_norm_for_wgan_gp():
     _, D = models.build(ModelConfig(**TINY_WIDTH), DatasetInfo("t", 16, 3), loss_name="wgan-gp")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 256])
+def test_unet_and_patchgan_shapes(resolution):
+    from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator, receptive_field
+
+    G = UNetGenerator(resolution, 1, 3, base_channels=4, max_channels=16)
+    D = PatchDiscriminator(resolution, 1, 3, base_channels=4, max_channels=16)
+    a = torch.randn(2, 1, resolution, resolution)
+    assert len(G.downs) == int(math.log2(resolution))  # down to a 1x1 bottleneck
+    b = G(a)
+    assert b.shape == (2, 3, resolution, resolution)
+    side = resolution // 8 - 2  # three stride-2 convs, then two 4x4 stride-1 convs with padding 1
+    assert D(b, a).shape == (2, side * side)
+    assert receptive_field(3) == 70 and receptive_field(1) == 16
+    small = PatchDiscriminator(16, 1, 3, base_channels=4)  # too small for 70x70 patches: fewer layers
+    assert small(torch.randn(2, 3, 16, 16), torch.randn(2, 1, 16, 16)).shape == (2, 4)
+
+
+def test_unet_skips_carry_detail():
+    """With the skips, the untrained U-Net's output depends on fine input detail (not only on the bottleneck)."""
+    from ganforge.models.pix2pix import UNetGenerator
+
+    torch.manual_seed(0)
+    G = UNetGenerator(32, 3, 3, base_channels=8, max_channels=32).eval()
+    a = torch.zeros(1, 3, 32, 32)
+    b = a.clone()
+    b[0, :, 5, 5] = 1.0  # one pixel differs
+    difference = (G(a) - G(b)).abs()[0].sum(0)
+    assert difference[3:8, 3:8].sum() > difference.sum() * 0.5  # the change stays local

@@ -42,6 +42,8 @@ def test_dry_run_writes_only_the_config(tiny):
 @pytest.mark.parametrize("extra", [
     {"augment.policy": "diffaug", "data.mirror": True, "loss.r1_gamma": 1.0},
     {"loss.name": "wgan-gp", "optim.d_steps": 2, "data.cond": True},
+    {"model.name": "pix2pix", "data.source": "shapes-edges", "data.jitter": True, "data.mirror": True,
+     "augment.policy": "diffaug", "train.batch": 8},
 ])
 def test_resume_is_exact(tiny, tmp_path, extra):
     """2N kimg in one go == N kimg, then resumed for N more: identical weights, optimizers and EMA."""

@@ -14,9 +14,10 @@ from .errors import CheckpointError, ConfigError, DataError, GanforgeError, Trai
 from .export import LoadedGenerator, describe, export, load
 from .metrics import evaluate, register_extractor
 from .train import TrainResult, train
+from .translate import translate
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "GanforgeError", "LoadedGenerator", "TrainResult",
     "TrainingDiverged", "describe", "evaluate", "export", "load", "prepare_dataset", "register_extractor", "resolve",
-    "train",
+    "train", "translate",
 ]

@@ -58,6 +58,8 @@ TRAIN_OPTIONS = [
     ("--d-channels", "model.d_channels", int, "Discriminator width."),
     ("--g-norm", "model.g_norm", str, "batch, instance or none."),
     ("--d-norm", "model.d_norm", str, "auto, batch, instance, layer, spectral or none."),
+    ("--d-layers", "model.d_layers", int, "PatchGAN depth for pix2pix (3: 70x70 patches)."),
+    ("--l1-weight", "loss.l1_weight", float, "pix2pix: weight of the L1 distance to the target (lambda)."),
     ("--seed", "train.seed", int, "Seed of weights, data order, noise and augmentation."),
     ("--ema-kimg", "train.ema_kimg", float, "Half-life of the generator EMA in kimg (0: off)."),
     ("--snapshot-kimg", "train.snapshot_every_kimg", float, "Sample grid + checkpoint interval in kimg."),
@@ -76,7 +78,8 @@ def _train_options(function):
     for option, key, kind, text in reversed(TRAIN_OPTIONS):
         function = click.option(option, key.replace(".", "__"), type=kind, default=None, help=text)(function)
     for option, key, text in (("--cond/--no-cond", "data__cond", "Class-conditional training on the labels."),
-                              ("--mirror/--no-mirror", "data__mirror", "Random horizontal flips of reals.")):
+                              ("--mirror/--no-mirror", "data__mirror", "Random horizontal flips of reals (pairs alike)."),
+                              ("--jitter/--no-jitter", "data__jitter", "Paired data: random 286/256 zoom-and-crop, A and B alike.")):
         function = click.option(option, key, default=None, help=text)(function)
     return function
 
@@ -202,11 +205,69 @@ def export(checkpoint, out) -> None:
     click.echo(f"exported: {folder}/config.json, {folder}/generator.safetensors")
 
 
+@main.command()
+@click.argument("src", type=click.Path())
+@click.option("--task", required=True, help="edges, denoise, rain, superres, repair or colorize.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for A/ and B/ (or A|B images).")
+@click.option("--resolution", default=256, show_default=True, type=int, help="Photos resized and centre-cropped to this (0: keep).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Makes every pair reproducible.")
+@click.option("--holdout", default=0, show_default=True, type=click.IntRange(0), help="Pairs set aside in OUT/holdout for evaluation.")
+@click.option("--layout", type=click.Choice(["folders", "side-by-side"]), default="folders", show_default=True,
+              help="A/ + B/ folders, or pix2pix's side-by-side A|B images.")
+@click.option("--factor", type=int, help="superres: downscale factor (2 or 4).")
+@click.option("--edges", "edge_method", type=click.Choice(["xdog", "canny"]), help="edges: XDoG (default) or Canny.")
+def pairs(src, task, out, resolution, seed, holdout, layout, factor, edge_method) -> None:
+    """Make (A, B) training pairs from any folder of photos: B = the photo, A = edges, noise, rain, a downscaled,
+    damaged or grayscale copy. Then train pix2pix on them.
+
+    \b
+    Examples:
+      ganforge pairs --task edges ~/photos/cats --out cat-pairs --holdout 50
+      ganforge train --model pix2pix --data cat-pairs --resolution 256 --batch 4 --mirror --jitter
+      ganforge pairs --task superres --factor 2 ~/photos --out sr-pairs
+    """
+    from .data.pairs import make_pairs
+
+    options = {k: v for k, v in (("factor", factor), ("method", edge_method)) if v is not None}
+    report = make_pairs(task, src, out, resolution or None, seed, holdout, layout, options or None)
+    for name, reason, detail in report.skipped:
+        click.echo(f"skipped {name}: {reason} ({detail})", err=True)
+    click.echo(f"wrote {report.written} {task} pairs to {report.out}" +
+               (f", {report.holdout} held out in {report.out / 'holdout'}" if report.holdout else "") +
+               f"; skipped {len(report.skipped)}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.argument("source", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Output file (for one input) or folder.")
+@click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def translate(checkpoint, source, out, overlap, device) -> None:
+    """Translate images with an image-to-image model (pix2pix): one file, or every image of a folder.
+
+    Any input size works: smaller inputs are padded, larger ones tiled and blended without seams.
+
+    \b
+    Examples:
+      ganforge translate runs/00002-shapes-edges-pix2pix-64 sketch.png --out painted.png
+      ganforge translate runs/00002-shapes-edges-pix2pix-64 sketches/ --out painted/
+    """
+    from .train.dist import select_device
+    from .translate import translate as translate_images
+
+    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap)
+    for path, error in report.failed:
+        click.echo(f"skipped {path}: {error}", err=True)
+    click.echo(f"translated {len(report.written)} image(s)" + (f": {report.written[0]}" if len(report.written) == 1
+                                                               else f" into {out}"))
+
+
 @main.command("eval")
-@click.option("--real", required=True, help="Real data: a built-in dataset, NAME:PATH, a folder or a zip.")
+@click.option("--real", required=True, help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
 @click.option("--fake", required=True, type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
 @click.option("--metrics", default="fid,kid", show_default=True,
-              help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes.")
+              help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes; for pix2pix: psnr, ssim, l1, fid, kid.")
 @click.option("--extractor", help="inception or digits (or a registered name); default: digits for digit data.")
 @click.option("--num", default=10000, show_default=True, type=click.IntRange(2), help="Generated images (and at most this many real).")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")
@@ -223,6 +284,7 @@ def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, see
     Examples:
       ganforge eval --real digits --fake runs/00000-demo --metrics fid,kid,is,pr --num 2000
       ganforge eval --real stacked-digits --fake runs/00003-stacked --metrics modes,fid --num 26000
+      ganforge eval --real cat-pairs/holdout --fake runs/00004-cat-pairs-pix2pix-256 --metrics psnr,ssim,l1,fid
       ganforge eval --real ~/dogs --fake samples/ --metrics mifid,memorization --extractor inception --pairs-png pairs.png
     """
     from .atomic import write_text

@@ -18,7 +18,8 @@ class DataConfig:
     resolution: int | None = None  # output side in pixels; None: the dataset's native/default size
     channels: int | None = None  # 1 or 3; None: detected from the data
     cond: bool = False  # train class-conditionally on the dataset's labels
-    mirror: bool = False  # random horizontal flips of real images
+    mirror: bool = False  # random horizontal flips of real images (of both images of a pair alike)
+    jitter: bool = False  # paired data: enlarge by 286/256 and crop back at a random place, A and B alike (pix2pix)
     workers: int = 0  # data-loader worker processes (0: load in the main process)
 
 
@@ -31,6 +32,7 @@ class ModelConfig:
     max_channels: int = 512  # cap on any layer's width
     g_norm: str = "batch"  # batch | instance | none
     d_norm: str = "auto"  # batch | instance | layer | spectral | none; auto: batch, or layer for wgan-gp
+    d_layers: int = 3  # PatchGAN depth for image-to-image models (3: 70x70 patches)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class LossConfig:
     name: str = "bce"  # bce (non-saturating) | hinge | wgan-gp | lsgan
     r1_gamma: float = 0.0  # weight of the R1 penalty on real images (0: off)
     gp_weight: float = 10.0  # WGAN-GP gradient-penalty weight
+    l1_weight: float = 100.0  # image-to-image models: weight of the L1 distance to the target (pix2pix lambda)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # how many of the newest checkpoints to keep
     grid_size: int = 64  # images in each sample grid
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    channels_last: bool = True  # memory format for conv layers
+    channels_last: bool | None = None  # conv memory format; None: on GPU, and on CPU where the model is faster so
     metrics_every_kimg: float = 0.0  # evaluate G_ema this often into metrics.jsonl; keep best.pt by FID (0: off)
     metrics: str = "fid"  # comma list of metrics to compute during training (see `ganforge eval`)
     metrics_num: int = 5000  # generated (and at most real) images per evaluation
@@ -97,9 +100,10 @@ class Config:
 # The CLI flag that sets each field, so errors speak the user's language.
 FLAGS = {
     "data.source": "--data", "data.resolution": "--resolution", "data.channels": "--channels",
-    "data.cond": "--cond", "data.mirror": "--mirror", "data.workers": "--workers",
+    "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers",
     "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
+    "model.d_layers": "--d-layers", "loss.l1_weight": "--l1-weight",
     "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
     "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment",
     "train.total_kimg": "--kimg", "train.minutes": "--minutes", "train.batch": "--batch", "train.seed": "--seed",
@@ -198,6 +202,8 @@ def validate(c: Config) -> None:
     _check(m.d_norm in ("auto", "batch", "instance", "layer", "spectral", "none"), "model.d_norm",
            f"unknown norm {m.d_norm!r}")
     _check(lo.r1_gamma >= 0, "loss.r1_gamma", f"must be >= 0, got {lo.r1_gamma}")
+    _check(m.d_layers >= 1, "model.d_layers", f"must be >= 1, got {m.d_layers}")
+    _check(lo.l1_weight >= 0, "loss.l1_weight", f"must be >= 0, got {lo.l1_weight}")
     _check(lo.gp_weight >= 0, "loss.gp_weight", f"must be >= 0, got {lo.gp_weight}")
     _check(not (lo.name == "wgan-gp" and m.d_norm == "batch"), "model.d_norm",
            "batch norm in D breaks the WGAN-GP penalty (per-sample gradients); use layer, instance or none")

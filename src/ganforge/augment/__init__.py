@@ -26,9 +26,10 @@ def color(x: Tensor) -> Tensor:
     """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per image."""
     n = x.shape[0]
     x = x + (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) - 0.5)
+    saturation = torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) * 2  # drawn for any C: same draws per N
     if x.shape[1] > 1:
         mean = x.mean(dim=1, keepdim=True)
-        x = (x - mean) * (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) * 2) + mean
+        x = (x - mean) * saturation + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return (x - mean) * (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) + 0.5) + mean
 

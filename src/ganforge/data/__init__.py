@@ -17,6 +17,7 @@ from .builtin import StackedDigits, digits, shapes
 from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
+from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
 
@@ -46,6 +47,21 @@ def _mnist(path, resolution, channels):
     return mnist(resolution, root=Path(path) if path else None)
 
 
+@DATASETS.register("shapes-edges")
+def _shapes_edges(path, resolution, channels):
+    return shapes_edges(resolution)
+
+
+@DATASETS.register("photo-edges")
+def _photo_edges(path, resolution, channels):
+    return photo_edges(resolution)
+
+
+@DATASETS.register("pairs")
+def _pairs(path, resolution, channels):
+    return PairedFolderDataset(_require_path("pairs", path), resolution, name=f"pairs:{path}")
+
+
 @DATASETS.register("celeba")
 def _celeba(path, resolution, channels):
     root = _require_path("celeba", path)
@@ -67,16 +83,24 @@ def _require_path(name: str, path: str | None) -> Path:
     return Path(path).expanduser()
 
 
-def build(cfg: DataConfig, cache: bool = True) -> ImageDataset:
-    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images."""
+def build(cfg: DataConfig, cache: bool = True, paired: bool = False) -> ImageDataset:
+    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images.
+
+    `paired`: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
+    """
     name, _, path = cfg.source.partition(":")
     if name in DATASETS and (path or not Path(cfg.source).exists()):
         dataset = DATASETS.get(name)(path or None, cfg.resolution, cfg.channels)
     elif Path(cfg.source).expanduser().exists():
-        dataset = FolderDataset(cfg.source, cfg.resolution, cfg.channels)
+        dataset = (PairedFolderDataset(cfg.source, cfg.resolution) if paired
+                   else FolderDataset(cfg.source, cfg.resolution, cfg.channels))
     else:
         raise DataError(f"--data {cfg.source}: no such file or folder, and not a built-in dataset "
                         f"({', '.join(DATASETS.names())})")
+    if paired != dataset.info.paired:
+        raise ConfigError(f"--data {cfg.source}: " + ("this model translates images and needs paired data: A/ and B/ "
+                          "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
+                          if paired else "paired data needs an image-to-image model such as --model pix2pix"))
     if cfg.channels is not None and dataset.info.channels != cfg.channels:
         raise ConfigError(f"--channels {cfg.channels}: dataset {cfg.source!r} has {dataset.info.channels} channel(s)")
     if cfg.cond and dataset.info.num_classes < 2:
@@ -87,12 +111,12 @@ def build(cfg: DataConfig, cache: bool = True) -> ImageDataset:
 
 def cache_if_small(dataset: ImageDataset, workers: int = 0) -> ImageDataset:
     """A folder dataset decoded into memory when it fits the GANFORGE_CACHE_GB budget (default 4); else as is."""
-    if not isinstance(dataset, FolderDataset):
+    if not isinstance(dataset, (FolderDataset, PairedFolderDataset)):
         return dataset
     info = dataset.info
-    if len(dataset) * info.channels * info.resolution**2 > CACHE_BUDGET_BYTES:
+    if len(dataset) * (info.channels + info.input_channels) * info.resolution**2 > CACHE_BUDGET_BYTES:
         return dataset
-    return cache_in_memory(dataset, workers)
+    return dataset.to_memory() if isinstance(dataset, PairedFolderDataset) else cache_in_memory(dataset, workers)
 
 
 class _Decoded(Dataset):

@@ -13,6 +13,11 @@ class DatasetInfo:
     resolution: int  # image side in pixels
     channels: int  # 1 or 3
     class_names: tuple[str, ...] = field(default_factory=tuple)  # empty: unlabelled
+    input_channels: int = 0  # > 0: paired data (image-to-image); channels of the input image A
+
+    @property
+    def paired(self) -> bool:
+        return self.input_channels > 0
 
     @property
     def num_classes(self) -> int:
@@ -20,15 +25,19 @@ class DatasetInfo:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "resolution": self.resolution, "channels": self.channels,
-                "class_names": list(self.class_names)}
+                "class_names": list(self.class_names), "input_channels": self.input_channels}
 
     @staticmethod
     def from_dict(raw: dict) -> "DatasetInfo":
-        return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())))
+        return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())),
+                           int(raw.get("input_channels", 0)))
 
 
 class ImageDataset(Dataset):
-    """Base class: subclasses set `info` and implement `__len__` and `image(index) -> (uint8 [C, H, W], label)`."""
+    """Base class: subclasses set `info` and implement `__len__` and `image(index) -> (uint8 [C, H, W], label)`.
+
+    Paired (image-to-image) datasets return the input image A, uint8 [input_channels, H, W], in the label's place.
+    """
 
     info: DatasetInfo
 

@@ -7,13 +7,14 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+
 from pathlib import Path
 
 from PIL import Image
 
 from ..atomic import atomic_open
 from ..errors import DataError
+from ..parallel import worker_pool
 from .folder import ImageSource, detect_channels, labels_for
 from .images import ImageDecodeError, load_image
 
@@ -69,7 +70,7 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
     label_of = dict(zip(source.names, labels))
     kept_labels, originals = {}, {}
     with atomic_open(out) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-        with get_context("spawn").Pool(workers) if workers > 1 else _InProcess() as pool:
+        with worker_pool(workers) as pool:
             for name, png, reason, detail in pool.imap(_convert, jobs, chunksize=16):
                 if png is None:
                     if strict:
@@ -88,16 +89,3 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
         archive.writestr("dataset.json", json.dumps(meta, indent=1))
     return PrepareReport(out, len(originals), resolution, channels, class_names, skipped)
 
-
-class _InProcess:
-    """The Pool interface, run in this process (workers <= 1)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def imap(function, jobs, chunksize=1):
-        return map(function, jobs)

@@ -21,7 +21,8 @@ from .manifold import density_coverage, precision_recall
 from .memorization import memorization_distance, memorization_report, mifid, nearest_real
 from .modes import mode_coverage
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes")
+METRICS = ("fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes", "psnr", "ssim", "l1")
+PAIRED_METRICS = ("psnr", "ssim", "l1", "fid", "kid")  # what an image-to-image model is scored with
 DIGIT_DATASETS = ("digits", "stacked-digits", "mnist")
 
 
@@ -145,6 +146,11 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     names = parse_metrics(metrics)
     extractor = extractor or default_extractor(real)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
+    if generator is not None and generator.dataset.paired:
+        return evaluate_pairs(real, generator, names, extractor, num, batch_size, device)
+    if {"psnr", "ssim", "l1"} & set(names):
+        raise ConfigError("--metrics psnr/ssim/l1 compare an image-to-image model's outputs with held-out targets; "
+                          "--fake must be such a model (pix2pix) and --real its held-out pairs")
     if generator is not None:
         generator.to(device)
         resolution = resolution or generator.dataset.resolution
@@ -176,3 +182,40 @@ def _generator_or_none(path: Path) -> LoadedGenerator | None:
     if not path.exists():
         raise ConfigError(f"--fake {path}: no such checkpoint, export, or image folder")
     return None
+
+
+def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, ...], extractor: str, num: int,
+                   batch_size: int, device: str) -> dict:
+    """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1, and FID/KID of
+    outputs vs targets with the chosen extractor."""
+    from .paired import l1, psnr, ssim
+
+    unknown = [m for m in metrics if m not in PAIRED_METRICS]
+    if unknown:
+        raise ConfigError(f"--metrics {unknown[0]}: an image-to-image model is scored with {', '.join(PAIRED_METRICS)}")
+    generator.to(device)
+    dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
+    if dataset.info.input_channels != generator.dataset.input_channels or dataset.info.channels != generator.dataset.channels:
+        raise ConfigError(f"--real {pairs}: pairs of {dataset.info.input_channels}->{dataset.info.channels} channels, "
+                          f"but the model translates {generator.dataset.input_channels}->{generator.dataset.channels}")
+    count = min(num, len(dataset))
+    outputs, targets = [], []
+    for start in range(0, count, batch_size):
+        target, inputs = dataset.batch(torch.arange(start, min(start + batch_size, count)))
+        with torch.no_grad():
+            outputs.append(to_uint8(generator.module(inputs.to(generator.device).float() / 127.5 - 1)).cpu())
+        targets.append(target)
+    output, target = torch.cat(outputs), torch.cat(targets)
+    results: dict = {"num_pairs": count}
+    if "psnr" in metrics:
+        results["psnr"] = psnr(output, target)
+    if "ssim" in metrics:
+        results["ssim"] = ssim(output, target)
+    if "l1" in metrics:
+        results["l1"] = l1(output, target)
+    if {"fid", "kid"} & set(metrics):
+        reference = data_lib.TensorImageDataset(target, torch.zeros(count, dtype=torch.long), dataset.info)
+        evaluator = Evaluator(reference, tuple(m for m in metrics if m in ("fid", "kid")), extractor, count, device,
+                              batch_size)
+        results |= evaluator(iter(torch.split(output, batch_size)))
+    return results

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 EXPLAIN = {
+    "psnr": "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
+    "ssim": "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
+    "l1": "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1); lower is better",
     "fid": "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics",
     "kid": "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution",
     "is": "Inception Score; higher = confident and varied classes",
@@ -9,15 +12,19 @@ EXPLAIN = {
     "recall": "share of real images on the generated manifold (variety)",
     "density": "how densely generated images sit among real neighbours (~1 for matching sets)",
     "coverage": "share of real neighbourhoods holding a generated image",
-    "memorization_distance": "mean min cosine distance generated -> real; < 0.1 looks memorised",
+    "memorization_distance": "mean min cosine distance generated -> real; < 0.1 looks memorised (for inception)",
     "mifid": "FID divided by the thresholded memorisation distance (Kaggle dog-generation metric)",
 }
 
 
 def format_table(results: dict) -> str:
     """Metric | value | meaning lines, then nested reports (modes, memorisation)."""
-    lines = [f"extractor: {results.get('extractor', '?')}  (real {results.get('num_real')}, "
-             f"generated {results.get('num_fake')})"]
+    lines = []
+    if "num_pairs" in results:
+        lines.append(f"held-out pairs: {results['num_pairs']}")
+    if "extractor" in results:
+        lines.append(f"extractor: {results['extractor']}  (real {results.get('num_real')}, "
+                     f"generated {results.get('num_fake')})")
     for key, text in EXPLAIN.items():
         if key in results:
             spread = results.get(f"{key}_std")

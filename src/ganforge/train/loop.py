@@ -85,11 +85,14 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     rank_info = dist.init(device)
     if cfg.train.batch % rank_info.world:
         raise ConfigError(f"--batch {cfg.train.batch} must be divisible by the number of processes ({rank_info.world})")
-    dataset = data_lib.build(cfg.data, cache=False)
+    paired = models.MODELS.get(cfg.model.name).paired
+    if paired and cfg.train.metrics_every_kimg > 0:
+        raise ConfigError("--metrics-every-kimg: in-training metrics are for noise-to-image models; score an "
+                          "image-to-image model with `ganforge eval --real HOLDOUT_PAIRS --fake RUN`")
+    dataset = data_lib.build(cfg.data, cache=False, paired=paired)
     info = dataset.info
     cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
-    if state is not None and data_lib.DatasetInfo.from_dict(state["dataset"]).to_dict() != {**info.to_dict(),
-                                                                                           "name": state["dataset"]["name"]}:
+    if state is not None and _shape(data_lib.DatasetInfo.from_dict(state["dataset"])) != _shape(info):
         raise ConfigError(f"--data {cfg.data.source}: the data no longer matches the checkpoint "
                           f"({state['dataset']} vs {info.to_dict()})")
 
@@ -107,6 +110,26 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     return Trainer(cfg, dataset, device, rank_info, run_dir, state).run(progress)
 
 
+def flip_and_jitter(images: torch.Tensor, mirror: bool, jitter: bool) -> torch.Tensor:
+    """Random horizontal flips and pix2pix's 286/256 zoom-and-crop, per image ([N, C, H, W]; channels alike)."""
+    count, _, height, width = images.shape
+    if mirror:
+        flip = torch.rand(count, 1, 1, 1, device=images.device) < 0.5
+        images = torch.where(flip, images.flip(3), images)
+    if jitter:
+        big_h, big_w = round(height * 286 / 256), round(width * 286 / 256)
+        enlarged = torch.nn.functional.interpolate(images, size=(big_h, big_w), mode="bilinear", align_corners=False)
+        tops = torch.randint(0, big_h - height + 1, (count,)).tolist()
+        lefts = torch.randint(0, big_w - width + 1, (count,)).tolist()
+        images = torch.stack([enlarged[i, :, t:t + height, l:l + width] for i, (t, l) in enumerate(zip(tops, lefts))])
+    return images
+
+
+def _shape(info: data_lib.DatasetInfo) -> tuple:
+    """What a checkpoint's modules depend on: resolution, channels, classes."""
+    return info.resolution, info.channels, info.class_names
+
+
 class Trainer:
     """Holds the modules and state of one run; `run` is the loop."""
 
@@ -114,10 +137,14 @@ class Trainer:
                  run_dir: Path, state: dict[str, Any] | None):
         self.cfg, self.dataset, self.device, self.rank, self.run_dir = cfg, dataset, device, rank, run_dir
         self.info = dataset.info
+        self.paired = self.info.paired
         self.num_classes = self.info.num_classes if cfg.data.cond else 0
         torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
         G, D = models.build(cfg.model, self.info, self.num_classes, cfg.loss.name)
-        memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        channels_last = cfg.train.channels_last
+        if channels_last is None:
+            channels_last = device.type == "cuda" or models.MODELS.get(cfg.model.name).cpu_channels_last
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.G = G.to(device, memory_format=memory_format)
         self.D = D.to(device, memory_format=memory_format)
@@ -164,53 +191,80 @@ class Trainer:
 
     # ---- one iteration -------------------------------------------------------------------------------------
     def _real_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        images, labels = batch
-        real = to_float(images.to(self.device, non_blocking=True)).contiguous(memory_format=self.memory_format)
-        if self.cfg.data.mirror:
-            flip = torch.rand(real.shape[0], 1, 1, 1, device=self.device) < 0.5
-            real = torch.where(flip, real.flip(3), real)
-        return real, (labels.to(self.device, non_blocking=True) if self.num_classes else None)
+        """(real images [B, C, H, W] in [-1, 1], condition): class labels [B], input images A, or None."""
+        images, cond = batch
+        real = to_float(images.to(self.device, non_blocking=True))
+        if self.paired:
+            cond = to_float(cond.to(self.device, non_blocking=True))
+            joint = flip_and_jitter(torch.cat([real, cond], 1), self.cfg.data.mirror, self.cfg.data.jitter)
+            real, cond = joint[:, :real.shape[1]], joint[:, real.shape[1]:]
+            cond = cond.contiguous(memory_format=self.memory_format)
+        else:
+            real = flip_and_jitter(real, self.cfg.data.mirror, jitter=False)
+            cond = cond.to(self.device, non_blocking=True) if self.num_classes else None
+        return real.contiguous(memory_format=self.memory_format), cond
 
-    def _d_step(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _for_d(self, images: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What D sees: augmented images, and for paired data the input image augmented by the same draw."""
+        if not (self.paired and self.augment.ops):
+            return self.augment(images), cond
+        seed = int(torch.randint(0, 2**62, ()))
+        devices = [self.device] if self.device.type == "cuda" else []
+        outputs = []
+        for tensor in (images, cond):
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                outputs.append(self.augment(tensor))
+        return outputs[0], outputs[1]
+
+    def _d_step(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """One discriminator update; returns [loss, penalty] (detached)."""
         cfg = self.cfg.loss
-        real_in = self.augment(real).detach().requires_grad_(cfg.r1_gamma > 0)
-        real_logits = self.D_train(real_in, labels)
-        fake_in = self.augment(fake.detach())
-        fake_logits = self.D_train(fake_in, labels)
+        real_in, real_cond = self._for_d(real, cond)
+        real_in = real_in.detach().requires_grad_(cfg.r1_gamma > 0)
+        real_logits = self.D_train(real_in, real_cond)
+        fake_in, fake_cond = self._for_d(fake.detach(), cond)
+        fake_logits = self.D_train(fake_in, fake_cond)
         loss = self.loss.d_loss(real_logits, fake_logits)
         penalty = torch.zeros((), device=self.device)
         if cfg.r1_gamma > 0:
             penalty = penalty + cfg.r1_gamma / 2 * r1_penalty(real_logits, real_in)
         if self.loss.gradient_penalty:
-            penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, labels), real_in, fake_in)
+            penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in, fake_in)
         self.opt_D.zero_grad(set_to_none=True)
         (loss + penalty).backward()
         self.opt_D.step()
         return torch.stack([loss.detach(), penalty.detach()])
 
-    def _g_step(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """One generator update through the (frozen, unsynchronised) discriminator."""
+    def _g_step(self, fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """One generator update through the (frozen, unsynchronised) discriminator; + lambda * L1 for paired data."""
         self.D.requires_grad_(False)
-        loss = self.loss.g_loss(self.D(self.augment(fake), labels))
+        loss = self.loss.g_loss(self.D(*self._for_d(fake, cond)))
+        if self.paired and self.cfg.loss.l1_weight > 0:
+            loss = loss + self.cfg.loss.l1_weight * (fake - real).abs().mean()
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_G.step()
         self.D.requires_grad_(True)
         return loss.detach()
 
+    def _generate(self, module: nn.Module, batch_size: int, cond: torch.Tensor | None) -> torch.Tensor:
+        """G(A) for paired data, else G(z ~ N(0, I), labels)."""
+        if self.paired:
+            return module(cond)
+        return module(torch.randn(batch_size, self.cfg.model.z_dim, device=self.device), cond)
+
     def _iteration(self, stream) -> torch.Tensor:
         """d_steps D updates, then one G update reusing the last D step's fakes; returns [loss_D, penalty, loss_G]."""
         torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
         d_steps = self.cfg.optim.d_steps
         for index in range(d_steps):
-            real, labels = self._real_batch(next(stream))
-            z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
+            real, cond = self._real_batch(next(stream))
             with torch.set_grad_enabled(index == d_steps - 1):  # the last fakes feed the G step
-                fake = self.G_train(z, labels)
-            d_stats = self._d_step(real, fake, labels)
+                fake = self._generate(self.G_train, real.shape[0], cond)
+            d_stats = self._d_step(real, fake, cond)
             self.images_seen += self.cfg.train.batch
-        g_loss = self._g_step(fake, labels)
+        g_loss = self._g_step(fake, real, cond)
         beta = ema_beta(self.cfg.train.batch, self.images_seen, self.cfg.train.ema_kimg, self.cfg.train.ema_rampup)
         update_ema(self.G_ema, self.G, beta)
         self.step += 1
@@ -219,8 +273,15 @@ class Trainer:
     # ---- snapshots -----------------------------------------------------------------------------------------
     @torch.no_grad()
     def grid_images(self) -> torch.Tensor:
-        """uint8 [grid, C, H, W] from G_ema at the run's fixed latents (class k in column k when conditional)."""
+        """uint8 [grid, C, H, W] from G_ema at the run's fixed latents (class k in column k when conditional);
+        for paired data, (A, G(A), B) triplets of the first training pairs."""
         count = self.cfg.train.grid_size
+        if self.paired:
+            targets, inputs = self.dataset.batch(torch.arange(min(max(1, count // 3), len(self.dataset))))
+            outputs = to_uint8(self.G_ema(to_float(inputs.to(self.device)))).cpu()
+            channels = targets.shape[1]
+            return torch.stack([t for triplet in zip(inputs.expand(-1, channels, -1, -1), outputs, targets)
+                                for t in triplet])
         z = torch.randn(count, self.cfg.model.z_dim, generator=torch.Generator().manual_seed(self.cfg.train.seed))
         labels = torch.arange(count) % self.num_classes if self.num_classes else None
         chunks = []
@@ -230,6 +291,8 @@ class Trainer:
         return torch.cat(chunks)
 
     def _grid_columns(self) -> int | None:
+        if self.paired:
+            return 6  # two (A, G(A), B) triplets per row
         return self.num_classes if 1 < self.num_classes <= 16 else None
 
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
@@ -286,7 +349,7 @@ class Trainer:
         metrics_images = round(cfg.metrics_every_kimg * 1000)
         log_every = max(1, min(50, round(1000 / images_per_iter)))
         reporter = RunReporter(self.run_dir, total_images, self.images_seen, enabled=main, show_bar=progress)
-        if main and self.images_seen == 0:
+        if main and self.images_seen == 0 and not self.paired:
             reals = self.dataset.batch(torch.arange(min(cfg.grid_size, len(self.dataset))))[0]
             save_png(make_grid(reals), self.run_dir / "samples" / "reals.png")
         stream = batches(self.dataset, cfg.batch, cfg.seed, self.step * self.cfg.optim.d_steps,
