@@ -52,6 +52,9 @@ class LoadedGenerator:
 
     def latents(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [N, z_dim] ~ N(0, I), one per seed: image k of seed s is the same whatever the batch."""
+        if self.dataset.paired:
+            raise ConfigError(f"{self.source} is an image-to-image model: it translates images "
+                              f"(`ganforge translate`) rather than sampling from noise")
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
     def labels_for(self, count: int, classes: int | Sequence[int] | None) -> torch.Tensor | None:

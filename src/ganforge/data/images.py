@@ -17,6 +17,7 @@ class ImageDecodeError(ValueError):
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason  # corrupt | not an image | too small | unreadable
+        self.detail = detail  # the file and what is wrong with it
 
 
 def is_image_name(name: str) -> bool:

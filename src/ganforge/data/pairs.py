@@ -360,7 +360,7 @@ def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str]:
         if resolution:
             photo = resize_center_crop(photo, resolution)
     except ImageDecodeError as error:
-        return index, None, error.reason, str(error)
+        return index, None, error.reason, error.detail
     except (OSError, ValueError) as error:
         return index, None, "unreadable", f"{name}: {error}"
     try:

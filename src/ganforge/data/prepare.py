@@ -34,7 +34,7 @@ def _convert(job: tuple[ImageSource, str, int, int, int]) -> tuple[str, bytes | 
     try:
         array = load_image(source.read(name), resolution, channels, name, min_size=min_size)
     except ImageDecodeError as error:
-        return name, None, error.reason, str(error)
+        return name, None, error.reason, error.detail
     except OSError as error:
         return name, None, "unreadable", f"{name}: {error}"
     buffer = io.BytesIO()

@@ -99,7 +99,8 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     if state is not None:
         run_dir = Path(state["path"]).parent
     elif rank_info.is_main:
-        run_dir = create_run_dir(cfg.train.out, cfg.train.name or f"{Path(cfg.data.source).name}-{cfg.model.name}-{info.resolution}")
+        name = cfg.train.name or f"{_data_label(cfg.data.source)}-{cfg.model.name}-{info.resolution}"
+        run_dir = create_run_dir(cfg.train.out, name)
         write_text(run_dir / "config.json", cfg.to_json() + "\n")
     else:
         run_dir = None
@@ -123,6 +124,13 @@ def flip_and_jitter(images: torch.Tensor, mirror: bool, jitter: bool) -> torch.T
         lefts = torch.randint(0, big_w - width + 1, (count,)).tolist()
         images = torch.stack([enlarged[i, :, t:t + height, l:l + width] for i, (t, l) in enumerate(zip(tops, lefts))])
     return images
+
+
+def _data_label(source: str) -> str:
+    """A short run-name part for --data: the built-in name, or the folder/zip name without its extension."""
+    name, _, path = source.partition(":")
+    target = Path(path or source)
+    return target.stem if target.suffix.lower() == ".zip" else (target.name or name)
 
 
 def _shape(info: data_lib.DatasetInfo) -> tuple:
