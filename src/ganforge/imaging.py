@@ -50,6 +50,20 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     return path
 
 
+def save_gif(frames: list[np.ndarray], path: str | Path, fps: float) -> Path:
+    """Write uint8 [H, W, C] frames as an endlessly looping GIF, atomically.
+
+    Each frame gets its own adaptive 256-colour palette; Pillow stores a run of identical frames once, with their
+    durations added up. GIF delays are whole hundredths of a second, and browsers slow delays under 20 ms down.
+    """
+    assert frames, "no frames"
+    first, *rest = [to_pil(frame) for frame in frames]
+    path = Path(path)
+    with atomic_open(path) as handle:
+        first.save(handle, format="GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
+    return path
+
+
 def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None) -> Path:
     """Float [-1, 1] or uint8 [N, C, H, W] -> one PNG grid."""
     if images.dtype != torch.uint8:

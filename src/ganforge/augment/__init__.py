@@ -1,24 +1,31 @@
-"""Differentiable augmentation applied to every image D sees, real and fake alike (DiffAugment, Zhao et al. 2020)."""
+"""Differentiable augmentation applied to every image D sees, real and fake alike: DiffAugment (Zhao et al. 2020)
+here, and adaptive discriminator augmentation (ADA, Karras et al. 2020) in .ada; `build_augment` picks by policy."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from .ada import AdaptiveAugment, AdaptivePipeline
+
 Tensor = torch.Tensor
 DIFFAUG = ("color", "translation", "cutout")
+ADA = ("ada",)
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
-    """'none' -> (); 'diffaug' -> color, translation, cutout; or a comma list of those names."""
+    """'none' -> (); 'diffaug' -> color, translation, cutout; 'ada' -> ('ada',) (adaptive, alone); or a comma list of
+    the DiffAugment names."""
     policy = policy.strip().lower()
     if policy in ("", "none"):
         return ()
     if policy == "diffaug":
         return DIFFAUG
+    if policy == "ada":
+        return ADA
     names = tuple(p.strip() for p in policy.split(",") if p.strip())
     unknown = [n for n in names if n not in DIFFAUG]
     if unknown:
-        raise ValueError(f"unknown augmentation {unknown[0]!r}; use none, diffaug, or a comma list of {', '.join(DIFFAUG)}")
+        raise ValueError(f"unknown augmentation {unknown[0]!r}; use none, diffaug, ada, or a comma list of {', '.join(DIFFAUG)}")
     return names
 
 
@@ -67,8 +74,11 @@ class Augment:
     """Applies the policy's ops in order; stateless for DiffAugment, with a state dict for checkpoints."""
 
     def __init__(self, policy: str = "none"):
+        names = parse_policy(policy)
+        if names == ADA:
+            raise ValueError("the 'ada' policy is adaptive: make it with build_augment")
         self.policy = policy
-        self.ops = [OPS[name] for name in parse_policy(policy)]
+        self.ops = [OPS[name] for name in names]
 
     def __call__(self, images: Tensor) -> Tensor:
         for op in self.ops:
@@ -81,3 +91,12 @@ class Augment:
     def load_state_dict(self, state: dict) -> None:
         if state.get("policy") != self.policy:
             raise ValueError(f"augment policy {state.get('policy')!r} in the checkpoint, {self.policy!r} configured")
+
+
+def build_augment(policy: str, ada_target: float = 0.6, ada_kimg: float = 500.0) -> Augment | AdaptiveAugment:
+    """The augmenter for --augment: `Augment(policy)`, or for 'ada' an `AdaptiveAugment` controller at p = 0, which
+    the loop must also feed: `observe(real_logits)` every D step and `adjust(images)` every `interval` D steps
+    (see AdaptiveAugment). Both have __call__, `ops` and state_dict/load_state_dict."""
+    if parse_policy(policy) == ADA:
+        return AdaptiveAugment(target=ada_target, speed_kimg=ada_kimg)
+    return Augment(policy)

@@ -21,8 +21,8 @@ from .manifold import density_coverage, precision_recall
 from .memorization import memorization_distance, memorization_report, mifid, nearest_real
 from .modes import mode_coverage
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes", "psnr", "ssim", "l1")
-PAIRED_METRICS = ("psnr", "ssim", "l1", "fid", "kid")  # what an image-to-image model is scored with
+METRICS = ("fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes", "psnr", "ssim", "l1", "lpips")
+PAIRED_METRICS = ("psnr", "ssim", "l1", "lpips", "fid", "kid")  # what an image-to-image model is scored with
 DIGIT_DATASETS = ("digits", "stacked-digits", "mnist")
 
 
@@ -148,9 +148,9 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
     if generator is not None and generator.dataset.paired:
         return evaluate_pairs(real, generator, names, extractor, num, batch_size, device)
-    if {"psnr", "ssim", "l1"} & set(names):
-        raise ConfigError("--metrics psnr/ssim/l1 compare an image-to-image model's outputs with held-out targets; "
-                          "--fake must be such a model (pix2pix) and --real its held-out pairs")
+    if {"psnr", "ssim", "l1", "lpips"} & set(names):
+        raise ConfigError("--metrics psnr/ssim/l1/lpips compare an image-to-image model's outputs with held-out "
+                          "targets; --fake must be such a model (pix2pix) and --real its held-out pairs")
     if generator is not None:
         generator.to(device)
         resolution = resolution or generator.dataset.resolution
@@ -186,13 +186,15 @@ def _generator_or_none(path: Path) -> LoadedGenerator | None:
 
 def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, ...], extractor: str, num: int,
                    batch_size: int, device: str) -> dict:
-    """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1, and FID/KID of
-    outputs vs targets with the chosen extractor."""
+    """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1, LPIPS, and FID/KID
+    of outputs vs targets with the chosen extractor."""
+    from .lpips import load_lpips, lpips
     from .paired import l1, psnr, ssim
 
     unknown = [m for m in metrics if m not in PAIRED_METRICS]
     if unknown:
         raise ConfigError(f"--metrics {unknown[0]}: an image-to-image model is scored with {', '.join(PAIRED_METRICS)}")
+    lpips_net = load_lpips(device=device) if "lpips" in metrics else None  # missing weights fail before translating
     generator.to(device)
     dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
     if dataset.info.input_channels != generator.dataset.input_channels or dataset.info.channels != generator.dataset.channels:
@@ -213,6 +215,8 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
         results["ssim"] = ssim(output, target)
     if "l1" in metrics:
         results["l1"] = l1(output, target)
+    if lpips_net is not None:
+        results["lpips"] = lpips(output, target, lpips_net, batch_size)
     if {"fid", "kid"} & set(metrics):
         reference = data_lib.TensorImageDataset(target, torch.zeros(count, dtype=torch.long), dataset.info)
         evaluator = Evaluator(reference, tuple(m for m in metrics if m in ("fid", "kid")), extractor, count, device,

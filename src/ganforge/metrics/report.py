@@ -5,6 +5,7 @@ EXPLAIN = {
     "psnr": "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
     "ssim": "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
     "l1": "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1); lower is better",
+    "lpips": "learned perceptual distance (AlexNet LPIPS v0.1); lower is better",
     "fid": "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics",
     "kid": "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution",
     "is": "Inception Score; higher = confident and varied classes",

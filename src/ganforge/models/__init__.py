@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .pix2pix import PatchDiscriminator, UNetGenerator
+from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ MODELS.register("dcgan")(ModelSpec(
     discriminator=lambda cfg, info, num_classes, d_norm: DCGANDiscriminator(
         info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels, d_norm),
     min_resolution=8, max_resolution=256,
+))
+
+MODELS.register("stylegan2")(ModelSpec(
+    generator=lambda cfg, info, num_classes: StyleGAN2Generator(
+        cfg.z_dim, cfg.w_dim, info.resolution, info.channels, num_classes, cfg.g_channels, cfg.max_channels,
+        cfg.mapping_layers, cfg.style_mixing),
+    discriminator=lambda cfg, info, num_classes, d_norm: StyleGAN2Discriminator(
+        info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels),
+    min_resolution=8, max_resolution=1024,
 ))
 
 MODELS.register("pix2pix")(ModelSpec(

@@ -79,6 +79,13 @@ def any_rank(flag: torch.Tensor) -> bool:
     return bool(flag)
 
 
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` summed over ranks, in place (unchanged in a single process); no host sync."""
+    if torch_dist.is_initialized():
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.SUM)
+    return tensor
+
+
 def shutdown() -> None:
     """Leave the process group cleanly (barrier, then destroy)."""
     if torch_dist.is_initialized():

@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import data as data_lib
 from .. import models
 from ..atomic import write_text
-from ..augment import Augment
+from ..augment import AdaptiveAugment, build_augment
 from ..data.sampler import batches
 from ..config import Config, flag, from_dict, resolve
 from ..errors import ConfigError, TrainingDiverged
@@ -66,18 +66,20 @@ def config_for_resume(saved: dict[str, Any], overrides: dict[str, Any]) -> Confi
 
 
 def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
-          resume: str | Path | None = None, dry_run: bool = False, progress: bool = True) -> TrainResult:
-    """Train a GAN as configured; `resume` ('auto', a run dir or a checkpoint) continues a run exactly."""
+          preset: str | None = None, resume: str | Path | None = None, dry_run: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train a GAN as configured (`preset` <- `config_file` <- `overrides`); `resume` ('auto', a run dir or a
+    checkpoint) continues a run exactly."""
     overrides = dict(overrides or {})
     state = None
     if resume is not None:
-        if cfg is not None or config_file is not None:
-            raise ConfigError("--resume continues a saved run with its own config; pass flags, not --config")
+        if cfg is not None or config_file is not None or preset is not None:
+            raise ConfigError("--resume continues a saved run with its own config; pass flags, not --config/--preset")
         out = overrides.get("train.out", Config().train.out)
         state = ckpt.load(resolve_resume(str(resume), out))
         cfg = config_for_resume(state["config"], overrides)
     elif cfg is None:
-        cfg = resolve(overrides, config_file)
+        cfg = resolve(overrides, config_file, preset)
     elif overrides:
         cfg = cfg.replace(**overrides)
 
@@ -126,6 +128,13 @@ def flip_and_jitter(images: torch.Tensor, mirror: bool, jitter: bool) -> torch.T
     return images
 
 
+def _lazy_adam(module: nn.Module, lr: float, betas: tuple[float, float], interval: int) -> torch.optim.Adam:
+    """Adam whose lr and betas compensate regularisation applied every `interval` steps (StyleGAN2's lazy
+    regularisation: ratio = interval / (interval + 1))."""
+    ratio = interval / (interval + 1) if interval > 1 else 1.0
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio))
+
+
 def _data_label(source: str) -> str:
     """A short run-name part for --data: the built-in name, or the folder/zip name without its extension."""
     name, _, path = source.partition(":")
@@ -157,10 +166,16 @@ class Trainer:
         self.G = G.to(device, memory_format=memory_format)
         self.D = D.to(device, memory_format=memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        lr_d = cfg.optim.lr_d or cfg.optim.lr
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=cfg.optim.betas)
-        self.augment = Augment(cfg.augment.policy)
+        self.style_based = hasattr(self.G, "synthesis")
+        if cfg.loss.pl_weight > 0 and not self.style_based:
+            raise ConfigError(f"--pl-weight: model {cfg.model.name!r} has no style latents to regularise")
+        g_interval = cfg.loss.pl_interval if cfg.loss.pl_weight > 0 else 1
+        self.opt_G = _lazy_adam(self.G, cfg.optim.lr, cfg.optim.betas, g_interval)
+        self.opt_D = _lazy_adam(self.D, cfg.optim.lr_d or cfg.optim.lr, cfg.optim.betas,
+                                cfg.loss.r1_interval if cfg.loss.r1_gamma > 0 else 1)
+        self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (StyleGAN2)
+        self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
+        self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
         self.loss = LOSSES.get(cfg.loss.name)
         self.step, self.images_seen = 0, 0
         self.best_fid = float("inf")  # best FID seen by in-training evaluation (best.pt holds that state)
@@ -183,6 +198,7 @@ class Trainer:
         self.augment.load_state_dict(state["augment"])
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self.best_fid = float(state.get("best_fid", float("inf")))
+        self.pl_mean.copy_(state["pl_mean"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -191,6 +207,7 @@ class Trainer:
         return {
             "config": self.cfg.to_dict(), "dataset": self.info.to_dict(), "num_classes": self.num_classes,
             "step": self.step, "images_seen": self.images_seen, "stats": stats, "best_fid": self.best_fid,
+            "pl_mean": self.pl_mean.detach().cpu(),
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "augment": self.augment.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
@@ -225,18 +242,22 @@ class Trainer:
                 outputs.append(self.augment(tensor))
         return outputs[0], outputs[1]
 
-    def _d_step(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """One discriminator update; returns [loss, penalty] (detached)."""
+    def _d_step(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None, d_step: int) -> torch.Tensor:
+        """One discriminator update (R1 every r1_interval-th step, scaled up by the interval: lazy regularisation);
+        returns [loss, penalty] (detached)."""
         cfg = self.cfg.loss
+        use_r1 = cfg.r1_gamma > 0 and d_step % cfg.r1_interval == 0
         real_in, real_cond = self._for_d(real, cond)
-        real_in = real_in.detach().requires_grad_(cfg.r1_gamma > 0)
+        real_in = real_in.detach().requires_grad_(use_r1)
         real_logits = self.D_train(real_in, real_cond)
+        if self.adaptive:
+            self.augment.observe(real_logits)
         fake_in, fake_cond = self._for_d(fake.detach(), cond)
         fake_logits = self.D_train(fake_in, fake_cond)
         loss = self.loss.d_loss(real_logits, fake_logits)
         penalty = torch.zeros((), device=self.device)
-        if cfg.r1_gamma > 0:
-            penalty = penalty + cfg.r1_gamma / 2 * r1_penalty(real_logits, real_in)
+        if use_r1:
+            penalty = penalty + cfg.r1_gamma / 2 * cfg.r1_interval * r1_penalty(real_logits, real_in)
         if self.loss.gradient_penalty:
             penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in, fake_in)
         self.opt_D.zero_grad(set_to_none=True)
@@ -252,9 +273,24 @@ class Trainer:
             loss = loss + self.cfg.loss.l1_weight * (fake - real).abs().mean()
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
+        if self.cfg.loss.pl_weight > 0 and self.step % self.cfg.loss.pl_interval == 0:
+            self._path_length_step(cond)
         self.opt_G.step()
         self.D.requires_grad_(True)
         return loss.detach()
+
+    def _path_length_step(self, labels: torch.Tensor | None) -> None:
+        """Path-length regularisation (StyleGAN2): E[(|J_w^T y| - a)^2] on half a batch, y ~ N(0, I) / sqrt(HW),
+        `a` a running mean of the lengths; scaled by the interval; gradients accumulate into the G step's."""
+        count = max(1, self.cfg.train.batch // self.rank.world // 2)
+        z = torch.randn(count, self.cfg.model.z_dim, device=self.device)
+        images, ws = self.G_train(z, labels[:count] if labels is not None else None, return_ws=True)
+        noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+        (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(2).mean(1).sqrt()  # [count]
+        self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().detach(), 0.01))
+        penalty = (lengths - self.pl_mean).square().mean() * self.cfg.loss.pl_weight * self.cfg.loss.pl_interval
+        (penalty + images[:, 0, 0, 0].sum() * 0).backward()  # the zero term keeps every output in the graph
 
     def _generate(self, module: nn.Module, batch_size: int, cond: torch.Tensor | None) -> torch.Tensor:
         """G(A) for paired data, else G(z ~ N(0, I), labels)."""
@@ -270,8 +306,11 @@ class Trainer:
             real, cond = self._real_batch(next(stream))
             with torch.set_grad_enabled(index == d_steps - 1):  # the last fakes feed the G step
                 fake = self._generate(self.G_train, real.shape[0], cond)
-            d_stats = self._d_step(real, fake, cond)
+            d_step = self.step * d_steps + index
+            d_stats = self._d_step(real, fake, cond, d_step)
             self.images_seen += self.cfg.train.batch
+            if self.adaptive and (d_step + 1) % self.augment.interval == 0:
+                self.augment.adjust(self.cfg.train.batch * self.augment.interval)
         g_loss = self._g_step(fake, real, cond)
         beta = ema_beta(self.cfg.train.batch, self.images_seen, self.cfg.train.ema_kimg, self.cfg.train.ema_rampup)
         update_ema(self.G_ema, self.G, beta)
@@ -383,7 +422,10 @@ class Trainer:
                 if count >= log_every or snapshot:
                     self._check_finite(sums, last_checkpoint)
                     mean = (sums / count).tolist()
-                    stats = reporter.log(self.images_seen, {"loss_D": mean[0], "loss_penalty": mean[1], "loss_G": mean[2]})
+                    scalars = {"loss_D": mean[0], "loss_penalty": mean[1], "loss_G": mean[2]}
+                    if self.adaptive:
+                        scalars["augment_p"] = float(self.augment.p)
+                    stats = reporter.log(self.images_seen, scalars)
                     sums.zero_()
                     count = 0
                 if snapshot and main:

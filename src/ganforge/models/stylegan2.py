@@ -1,0 +1,256 @@
+"""StyleGAN2-style networks (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"), in pure
+PyTorch: a mapping network z -> w with a tracked w average (truncation), a synthesis network from a learned constant
+with modulated/demodulated convolutions, per-pixel noise inputs and skip (toRGB) outputs, style mixing, and a
+residual discriminator with minibatch standard deviation; equalised learning rate throughout. Class conditioning:
+a label embedding into the mapping network, and a projection discriminator (Miyato & Koyama 2018).
+
+Resampling uses bilinear 2x upsampling (the [1, 3, 3, 1] filter of the paper, edges replicated) and 2x2 average
+pooling; there are no compiled ops.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    """Leaky ReLU with the sqrt(2) gain that keeps equalised-lr activations at unit variance."""
+    return F.leaky_relu(x, 0.2) * SQRT2
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: weights ~ N(0, 1) scaled at run time by lr_mul / sqrt(fan_in)."""
+
+    def __init__(self, in_features: int, out_features: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activate: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
+        self.scale, self.lr_mul, self.activate = lr_mul / math.sqrt(in_features), lr_mul, activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return _lrelu(x) if self.activate else x
+
+
+class EqualConv2d(nn.Module):
+    """Conv with equalised learning rate; 'same' padding."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.scale = 1 / math.sqrt(in_channels * kernel * kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
+
+
+class ModulatedConv2d(nn.Module):
+    """Conv whose input channels are scaled by a style from w, with optional demodulation (weight normalisation per
+    output channel and sample). Computed as scale-input, shared conv, scale-output: the same result as per-sample
+    weights, without grouped convolutions."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, w_dim: int, demodulate: bool = True,
+                 up: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)  # w -> per-input-channel style
+        self.scale = 1 / math.sqrt(in_channels * kernel * kernel)
+        self.demodulate, self.up = demodulate, up
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x [N, C_in, H, W], w [N, w_dim] -> [N, C_out, H', W'] (H' = 2H when up)."""
+        styles = self.affine(w)  # [N, C_in]
+        weight = self.weight * self.scale  # [C_out, C_in, k, k]
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
+        if self.demodulate:
+            # sigma_j = sqrt(sum_{i,k} (s_i w_ijk)^2): [N, C_out]
+            coefficients = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)
+            x = x * coefficients[:, :, None, None]
+        return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv + per-pixel noise (learned strength) + bias + leaky ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up)
+        self.noise_strength = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))  # for noise_mode="const"
+        self.resolution = resolution
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+        x = self.conv(x, w)
+        if noise_mode == "random":
+            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
+                                dtype=x.dtype) * self.noise_strength
+        elif noise_mode == "const":
+            x = x + self.noise_const * self.noise_strength
+        return _lrelu(x + self.bias[None, :, None, None])
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 conv to image channels, no demodulation."""
+
+    def __init__(self, in_channels: int, channels: int, w_dim: int):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w) + self.bias[None, :, None, None]
+
+
+def stylegan_widths(resolution: int, base: int, cap: int) -> dict[int, int]:
+    """Channels at each side 4..resolution: `base` at full resolution, doubling per halving, capped."""
+    return {4 * 2**i: min(cap, base * resolution // (4 * 2**i)) for i in range(int(math.log2(resolution)) - 1)}
+
+
+class MappingNetwork(nn.Module):
+    """z (and label embedding) -> w through `layers` leaky-ReLU equal-lr linear layers with a reduced lr."""
+
+    def __init__(self, z_dim: int, w_dim: int, num_classes: int, layers: int = 8, lr_mul: float = 0.01):
+        super().__init__()
+        self.embed = EqualLinear(num_classes, w_dim) if num_classes else None
+        dims = [z_dim + (w_dim if num_classes else 0)] + [w_dim] * layers
+        self.net = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activate=True) for a, b in zip(dims, dims[1:])])
+        self.num_classes = num_classes
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        x = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # normalise the 2nd moment
+        if self.embed is not None:
+            y = self.embed(F.one_hot(labels, self.num_classes).to(z.dtype))
+            x = torch.cat([x, y * torch.rsqrt(y.square().mean(1, keepdim=True) + 1e-8)], dim=1)
+        return self.net(x)
+
+
+class StyleGAN2Generator(nn.Module):
+    def __init__(self, z_dim: int,  # length of z ~ N(0, I)
+                 w_dim: int,  # length of the intermediate latent w
+                 resolution: int,  # output side, a power of two >= 8
+                 channels: int,  # output channels (1 or 3)
+                 num_classes: int = 0,  # > 0: labels are embedded into the mapping network
+                 base_channels: int = 64,  # width at full resolution (doubles per halving)
+                 max_channels: int = 512,  # width cap
+                 mapping_layers: int = 8,  # depth of the mapping network
+                 style_mixing: float = 0.0,  # training: probability of mixing two latents at a random layer
+                 w_avg_beta: float = 0.995):  # decay of the tracked w average (for truncation)
+        super().__init__()
+        self.z_dim, self.w_dim, self.resolution, self.channels = z_dim, w_dim, resolution, channels
+        self.num_classes, self.style_mixing, self.w_avg_beta = num_classes, style_mixing, w_avg_beta
+        widths = stylegan_widths(resolution, base_channels, max_channels)
+        sides = sorted(widths)
+        self.mapping = MappingNetwork(z_dim, w_dim, num_classes, mapping_layers)
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.const = nn.Parameter(torch.randn(widths[4], 4, 4))
+        self.layers = nn.ModuleList([SynthesisLayer(widths[4], widths[4], w_dim, 4)])
+        self.to_rgbs = nn.ModuleList([ToRGB(widths[4], channels, w_dim)])
+        for low, high in zip(sides, sides[1:]):
+            self.layers.append(SynthesisLayer(widths[low], widths[high], w_dim, high, up=True))
+            self.layers.append(SynthesisLayer(widths[high], widths[high], w_dim, high))
+            self.to_rgbs.append(ToRGB(widths[high], channels, w_dim))
+        self.num_ws = 2 * int(math.log2(resolution)) - 2  # conv layers + the last toRGB
+
+    def map(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
+            cutoff: int | None = None) -> torch.Tensor:
+        """z [N, z_dim] -> ws [N, num_ws, w_dim]; truncation pulls the first `cutoff` ws towards w_avg by psi."""
+        w = self.mapping(z, labels)
+        if self.training:
+            with torch.no_grad():
+                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        ws = w[:, None].repeat(1, self.num_ws, 1)
+        if psi != 1.0:
+            cutoff = self.num_ws if cutoff is None else cutoff
+            ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
+        return ws
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> images [N, C, R, R] (unbounded, ~[-1, 1])."""
+        assert ws.shape[1:] == (self.num_ws, self.w_dim), ws.shape
+        x = self.const[None].expand(ws.shape[0], -1, -1, -1)
+        x = self.layers[0](x, ws[:, 0], noise_mode)
+        image = self.to_rgbs[0](x, ws[:, 1])
+        for index, to_rgb in enumerate(self.to_rgbs[1:]):
+            first = 1 + 2 * index  # ws index of this block's upsampling conv
+            x = self.layers[1 + 2 * index](x, ws[:, first], noise_mode)
+            x = self.layers[2 + 2 * index](x, ws[:, first + 1], noise_mode)
+            image = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, ws[:, first + 2])
+        return image
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0, cutoff: int | None = None,
+                noise_mode: str | None = None, return_ws: bool = False):
+        """z [N, z_dim] -> images [N, C, R, R]; in training mode, with probability `style_mixing` the ws after a
+        random layer come from a second z (style-mixing regularisation). `noise_mode` defaults to "random" in
+        training and "const" in eval mode (deterministic samples). `return_ws`: also the ws used."""
+        noise_mode = noise_mode or ("random" if self.training else "const")
+        ws = self.map(z, labels, psi, cutoff)
+        if self.training and self.style_mixing > 0 and torch.rand(()) < self.style_mixing:
+            crossover = int(torch.randint(1, self.num_ws, ()))
+            other = self.map(torch.randn_like(z), labels, psi, cutoff)
+            ws = torch.cat([ws[:, :crossover], other[:, crossover:]], dim=1)
+        images = self.synthesis(ws, noise_mode)
+        return (images, ws) if return_ws else images
+
+
+class ResidualBlock(nn.Module):
+    """Discriminator block: two 3x3 convs then 2x average pooling, plus a pooled 1x1 skip, summed / sqrt(2)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv0 = EqualConv2d(in_channels, in_channels, 3)
+        self.conv1 = EqualConv2d(in_channels, out_channels, 3)
+        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.skip(F.avg_pool2d(x, 2))
+        x = F.avg_pool2d(_lrelu(self.conv1(_lrelu(self.conv0(x)))), 2)
+        return (x + skip) / SQRT2
+
+
+def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Append the std over groups of samples (averaged over features and pixels) as one extra channel."""
+    n, c, h, w = x.shape
+    group = math.gcd(group, n)
+    y = x.reshape(group, -1, c, h, w)
+    y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # [N / group]
+    y = y.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
+    return torch.cat([x, y], dim=1)
+
+
+class StyleGAN2Discriminator(nn.Module):
+    def __init__(self, resolution: int,  # input side
+                 channels: int,  # input channels
+                 num_classes: int = 0,  # > 0: projection discriminator
+                 base_channels: int = 64,  # width at full resolution
+                 max_channels: int = 512):  # width cap
+        super().__init__()
+        self.resolution, self.channels, self.num_classes = resolution, channels, num_classes
+        widths = stylegan_widths(resolution, base_channels, max_channels)
+        sides = sorted(widths, reverse=True)
+        self.from_rgb = EqualConv2d(channels, widths[resolution], 1)
+        self.blocks = nn.Sequential(*[ResidualBlock(widths[a], widths[b]) for a, b in zip(sides, sides[1:])])
+        self.conv = EqualConv2d(widths[4] + 1, widths[4], 3)
+        self.fc = EqualLinear(widths[4] * 16, widths[4], activate=True)
+        self.out = EqualLinear(widths[4], 1)
+        self.embed = EqualLinear(num_classes, widths[4]) if num_classes else None
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images [N, C, R, R] -> logits [N]."""
+        assert images.shape[1:] == (self.channels, self.resolution, self.resolution), images.shape
+        x = self.blocks(_lrelu(self.from_rgb(images)))
+        x = self.fc(_lrelu(self.conv(minibatch_stddev(x))).flatten(1))  # [N, C]
+        logits = self.out(x).flatten()
+        if self.embed is not None:
+            y = self.embed(F.one_hot(labels, self.num_classes).to(x.dtype))
+            logits = logits + (x * y).sum(1) / math.sqrt(x.shape[1])
+        return logits
