@@ -3,7 +3,8 @@
 
 Reference (Stacked MNIST, Lin et al. 2018 PacGAN table): DCGAN 99 modes / KL 3.4; PacDCGAN2 1000 modes / KL 0.079.
 
-    python bench/quality_stacked_digits.py --minutes 20 [--out runs-bench] [--set augment.policy=diffaug]
+    python bench/quality_stacked_digits.py --minutes 20 [--out runs-bench] [--preset stylegan2-32]
+        [--set augment.policy=ada data.subset=500]
 """
 from __future__ import annotations
 
@@ -25,18 +26,21 @@ def main() -> None:
     parser.add_argument("--out", default="runs-bench")
     parser.add_argument("--modes-num", type=int, default=26000, help="generated images for mode counting (papers: 26000)")
     parser.add_argument("--fid-num", type=int, default=10000)
+    parser.add_argument("--preset", help="start from a preset, e.g. stylegan2-32 (the model's own widths then apply)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. loss.name=hinge")
     args = parser.parse_args()
-    overrides = {**SETTINGS, "train.minutes": args.minutes, "train.out": args.out}
+    base = {"data.source": "stacked-digits", "data.resolution": 32} if args.preset else SETTINGS
+    overrides = {**base, "train.total_kimg": 100000, "train.snapshot_every_kimg": 100, "train.minutes": args.minutes,
+                 "train.out": args.out}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = _parse(value)
     start = time.perf_counter()
-    result = ganforge.train(overrides=overrides, progress=False)
+    result = ganforge.train(overrides=overrides, preset=args.preset, progress=False)
     minutes = (time.perf_counter() - start) / 60
     modes = ganforge.evaluate("stacked-digits", result.checkpoint, "modes", num=args.modes_num)
     fid = ganforge.evaluate("stacked-digits", result.checkpoint, "fid", extractor="digits", num=args.fid_num)
-    print(f"stacked-digits DCGAN, {minutes:.1f} min training ({result.kimg:.0f} kimg), settings: "
+    print(f"stacked-digits {args.preset or 'DCGAN'}, {minutes:.1f} min training ({result.kimg:.0f} kimg), settings: "
           f"{shlex.join(f'{k}={v}' for k, v in overrides.items())}")
     print(f"modes covered: {modes['modes']['covered']}/1000  KL: {modes['modes']['kl']:.3f}  "
           f"(over {modes['modes']['num']} samples)  FID(digits): {fid['fid']:.3f}")

@@ -215,3 +215,14 @@ def test_grayscale_folder_trains_with_one_channel(tmp_path):
     assert data.build(DataConfig(source=str(tmp_path / "g"), resolution=8)).info.channels == 1
     with pytest.raises(ConfigError, match="--channels 3"):
         data.build(DataConfig(source="digits", channels=3))
+
+
+def test_subset_is_a_fixed_seeded_choice():
+    full = data.build(DataConfig(source="digits"))
+    small = data.build(DataConfig(source="digits", subset=100))
+    assert len(small) == 100
+    images, labels = small.batch(torch.arange(100))
+    assert torch.equal(images, data.build(DataConfig(source="digits", subset=100)).batch(torch.arange(100))[0])
+    assert torch.equal(images[0], full[int(small.indices[0])][0])
+    with pytest.raises(ConfigError, match="--subset"):
+        data.build(DataConfig(source="digits", subset=5000))

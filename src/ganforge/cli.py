@@ -75,6 +75,7 @@ TRAIN_OPTIONS = [
     ("--grid", "train.grid_size", int, "Images per sample grid."),
     ("--device", "train.device", str, "auto, cpu, cuda, cuda:N or mps."),
     ("--workers", "data.workers", int, "Data-loading worker processes."),
+    ("--subset", "data.subset", int, "Train on this many images only (seeded choice), e.g. --subset 500."),
     ("--metrics-every-kimg", "train.metrics_every_kimg", float, "Evaluate this often into metrics.jsonl; keeps best.pt by FID."),
     ("--metrics", "train.metrics", str, "Metrics during training, e.g. fid,kid (see ganforge eval)."),
     ("--metrics-num", "train.metrics_num", int, "Generated images per evaluation during training."),

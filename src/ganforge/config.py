@@ -21,6 +21,7 @@ class DataConfig:
     mirror: bool = False  # random horizontal flips of real images (of both images of a pair alike)
     jitter: bool = False  # paired data: enlarge by 286/256 and crop back at a random place, A and B alike (pix2pix)
     workers: int = 0  # data-loader worker processes (0: load in the main process)
+    subset: int = 0  # > 0: train on this many images only (a seeded choice), e.g. to study small-data training
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Config:
 # The CLI flag that sets each field, so errors speak the user's language.
 FLAGS = {
     "data.source": "--data", "data.resolution": "--resolution", "data.channels": "--channels",
-    "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers",
+    "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers", "data.subset": "--subset",
     "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
     "model.d_layers": "--d-layers", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
@@ -231,6 +232,7 @@ def validate(c: Config) -> None:
            "data.resolution", f"must be a power of two >= 4, got {d.resolution}")
     _check(d.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {d.channels}")
     _check(d.workers >= 0, "data.workers", f"must be >= 0, got {d.workers}")
+    _check(d.subset >= 0, "data.subset", f"must be >= 0, got {d.subset}")
     _check(m.z_dim >= 1, "model.z_dim", f"must be >= 1, got {m.z_dim}")
     _check(m.g_channels >= 1 and m.d_channels >= 1, "model.g_channels", "widths must be >= 1")
     _check(m.g_norm in ("batch", "instance", "none"), "model.g_norm", f"unknown norm {m.g_norm!r}")

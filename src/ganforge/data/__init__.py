@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..registry import Registry
-from .base import DatasetInfo, ImageDataset, TensorImageDataset
+from .base import DatasetInfo, ImageDataset, SubsetDataset, TensorImageDataset
 from .builtin import StackedDigits, digits, shapes
 from .folder import FolderDataset
 from .images import ImageDecodeError
@@ -106,11 +106,17 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False) -> ImageDat
     if cfg.cond and dataset.info.num_classes < 2:
         raise ConfigError(f"--cond needs labels, but {cfg.source!r} has none: put each class in its own sub-folder "
                           f"or add a labels.json mapping file names to classes")
+    if cfg.subset:
+        if cfg.subset > len(dataset):
+            raise ConfigError(f"--subset {cfg.subset}: {cfg.source!r} has only {len(dataset)} images")
+        dataset = SubsetDataset(dataset, torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:cfg.subset])
     return cache_if_small(dataset, cfg.workers) if cache else dataset
 
 
 def cache_if_small(dataset: ImageDataset, workers: int = 0) -> ImageDataset:
     """A folder dataset decoded into memory when it fits the GANFORGE_CACHE_GB budget (default 4); else as is."""
+    if isinstance(dataset, SubsetDataset):
+        return SubsetDataset(cache_if_small(dataset.dataset, workers), dataset.indices)
     if not isinstance(dataset, (FolderDataset, PairedFolderDataset)):
         return dataset
     info = dataset.info

@@ -71,3 +71,19 @@ class TensorImageDataset(ImageDataset):
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[indices], self.labels[indices]
+
+
+class SubsetDataset(ImageDataset):
+    """The images of `dataset` at `indices` (e.g. a small-data experiment), same metadata."""
+
+    def __init__(self, dataset: ImageDataset, indices: torch.Tensor):
+        self.dataset, self.indices, self.info = dataset, indices, dataset.info
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def image(self, index: int):
+        return self.dataset.image(int(self.indices[index]))
+
+    def batch(self, indices: torch.Tensor):
+        return self.dataset.batch(self.indices[indices])
