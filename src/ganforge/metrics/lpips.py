@@ -20,7 +20,6 @@ Weights, first found wins:
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..download import DownloadUnavailable, cache_dir, fetch
+from ..download import DownloadUnavailable, cache_dir, existing_file, fetch, packaged_file
 from ..errors import DataError
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -116,36 +115,26 @@ def _unavailable(problem: str) -> DataError:
         f"(the file is read, the package never imported), or set ${HEADS_ENV} to a copy of it.")
 
 
-def _existing(path: Path, what: str, source: str) -> Path:
-    if not path.is_file():
-        raise DataError(f"{what} {path} (from {source}) does not exist or is not a file")
-    return path
-
-
 def _package_heads() -> Path | None:
-    """The heads file inside an installed `lpips` package, located without importing it."""
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / HEADS_IN_PACKAGE
-    return path if path.is_file() else None
+    """The heads file inside an installed `lpips` package (read, never imported)."""
+    return packaged_file("lpips", HEADS_IN_PACKAGE)
 
 
 def locate_weights(trunk: str | Path | None = None, heads: str | Path | None = None) -> tuple[Path, Path]:
     """(trunk file, heads file) by the orders in the module docstring; the heads are looked for first, so nothing is
     downloaded when they are missing."""
     if heads is not None:
-        heads_path = _existing(Path(heads), "LPIPS heads", "the path given")
+        heads_path = existing_file(Path(heads), "LPIPS heads", "the path given")
     elif os.environ.get(HEADS_ENV):
-        heads_path = _existing(Path(os.environ[HEADS_ENV]), "LPIPS heads", f"${HEADS_ENV}")
+        heads_path = existing_file(Path(os.environ[HEADS_ENV]), "LPIPS heads", f"${HEADS_ENV}")
     else:
         heads_path = _package_heads()
         if heads_path is None:
             raise _unavailable("the linear heads were not found")
     if trunk is not None:
-        return _existing(Path(trunk), "AlexNet weights", "the path given"), heads_path
+        return existing_file(Path(trunk), "AlexNet weights", "the path given"), heads_path
     if os.environ.get(TRUNK_ENV):
-        return _existing(Path(os.environ[TRUNK_ENV]), "AlexNet weights", f"${TRUNK_ENV}"), heads_path
+        return existing_file(Path(os.environ[TRUNK_ENV]), "AlexNet weights", f"${TRUNK_ENV}"), heads_path
     try:
         return fetch(ALEXNET_URLS, cache_dir("lpips") / ALEXNET_FILE, ALEXNET_SHA256_PREFIX, prefix=True), heads_path
     except DownloadUnavailable as error:
