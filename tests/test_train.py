@@ -106,3 +106,13 @@ def test_training_learns_the_data_distribution(tmp_path):
     # Backgrounds are dark (< 90) and shapes bright: the generated mean and spread approach the data's.
     assert abs(fake.mean() - real.mean()) < 25, (fake.mean(), real.mean())
     assert fake.std(0).mean() > 0.5 * real.std(0).mean()  # samples differ from one another
+
+
+def test_pacgan_packing_feeds_d_several_samples_at_once(tiny):
+    result = train(overrides={**tiny, "model.pack": 2, "loss.r1_gamma": 1.0}, progress=False)
+    D = result.modules["D"]
+    assert D.from_image.in_channels == 2 * 3  # two RGB samples stacked along channels
+    state = ckpt.load(result.checkpoint)
+    assert state["config"]["model"]["pack"] == 2
+    with pytest.raises(ConfigError, match="--pack"):
+        train(overrides={**tiny, "model.pack": 3})  # batch 16 is not a multiple of 3

@@ -61,6 +61,7 @@ TRAIN_OPTIONS = [
     ("--g-norm", "model.g_norm", str, "batch, instance or none."),
     ("--d-norm", "model.d_norm", str, "auto, batch, instance, layer, spectral or none."),
     ("--d-layers", "model.d_layers", int, "PatchGAN depth for pix2pix (3: 70x70 patches)."),
+    ("--pack", "model.pack", int, "PacGAN: D judges this many samples at once (2 fights mode collapse)."),
     ("--w-dim", "model.w_dim", int, "StyleGAN2: length of w."),
     ("--mapping-layers", "model.mapping_layers", int, "StyleGAN2: mapping-network depth."),
     ("--style-mixing", "model.style_mixing", float, "StyleGAN2: style-mixing probability (paper: 0.9)."),

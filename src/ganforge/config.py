@@ -34,6 +34,7 @@ class ModelConfig:
     g_norm: str = "batch"  # batch | instance | none
     d_norm: str = "auto"  # batch | instance | layer | spectral | none; auto: batch, or layer for wgan-gp
     d_layers: int = 3  # PatchGAN depth for image-to-image models (3: 70x70 patches)
+    pack: int = 1  # PacGAN: D judges this many samples at once, stacked along channels (fights mode collapse)
     w_dim: int = 512  # StyleGAN2: length of the intermediate latent w
     mapping_layers: int = 8  # StyleGAN2: depth of the mapping network
     style_mixing: float = 0.0  # StyleGAN2: probability of style-mixing regularisation (paper: 0.9)
@@ -112,7 +113,7 @@ FLAGS = {
     "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers", "data.subset": "--subset",
     "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
-    "model.d_layers": "--d-layers", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
+    "model.d_layers": "--d-layers", "model.pack": "--pack", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
     "model.mapping_layers": "--mapping-layers", "model.style_mixing": "--style-mixing",
     "loss.r1_interval": "--r1-interval", "loss.pl_weight": "--pl-weight", "loss.pl_interval": "--pl-interval",
     "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
@@ -248,6 +249,10 @@ def validate(c: Config) -> None:
     _check(lo.pl_interval >= 1, "loss.pl_interval", f"must be >= 1, got {lo.pl_interval}")
     _check(lo.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {lo.pl_weight}")
     _check(lo.pl_weight == 0 or m.name == "stylegan2", "loss.pl_weight", "path-length regularisation needs --model stylegan2")
+    _check(m.pack >= 1, "model.pack", f"must be >= 1, got {m.pack}")
+    _check(m.pack == 1 or (not d.cond and m.name != "pix2pix"), "model.pack",
+           "packing needs unconditional noise-to-image training (no --cond, not pix2pix)")
+    _check(t.batch % m.pack == 0, "model.pack", f"--batch {t.batch} must be a multiple of --pack {m.pack}")
     _check(m.d_layers >= 1, "model.d_layers", f"must be >= 1, got {m.d_layers}")
     _check(lo.l1_weight >= 0, "loss.l1_weight", f"must be >= 0, got {lo.l1_weight}")
     _check(lo.gp_weight >= 0, "loss.gp_weight", f"must be >= 0, got {lo.gp_weight}")

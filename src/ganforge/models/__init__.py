@@ -1,6 +1,7 @@
 """Model registry: each entry builds a (generator, discriminator) pair from its own config and the dataset's shape."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,7 +78,10 @@ def build_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int = 0) -
 
 
 def build(cfg: ModelConfig, info: DatasetInfo, num_classes: int = 0, loss_name: str = "bce") -> tuple[nn.Module, nn.Module]:
-    """(G, D) for the dataset's resolution and channels; num_classes > 0 makes both class-conditional."""
+    """(G, D) for the dataset's resolution and channels; num_classes > 0 makes both class-conditional.
+
+    `cfg.pack` > 1 (PacGAN, Lin et al. 2018): D judges `pack` images at once, stacked along channels."""
     spec = _check_resolution(cfg, info)
     d_norm = resolve_d_norm(cfg.d_norm, loss_name)
-    return spec.generator(cfg, info, num_classes), spec.discriminator(cfg, info, num_classes, d_norm)
+    d_info = dataclasses.replace(info, channels=info.channels * cfg.pack)
+    return spec.generator(cfg, info, num_classes), spec.discriminator(cfg, d_info, num_classes, d_norm)

@@ -230,9 +230,14 @@ class Trainer:
         return real.contiguous(memory_format=self.memory_format), cond
 
     def _for_d(self, images: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """What D sees: augmented images, and for paired data the input image augmented by the same draw."""
+        """What D sees: augmented images (packed `pack` at a time along channels for PacGAN), and for paired data
+        the input image augmented by the same draw."""
         if not (self.paired and self.augment.ops):
-            return self.augment(images), cond
+            images = self.augment(images)
+            pack = self.cfg.model.pack
+            if pack > 1:  # [B, C, H, W] -> [B / pack, pack * C, H, W]
+                images = images.reshape(-1, pack * images.shape[1], *images.shape[2:])
+            return images, cond
         seed = int(torch.randint(0, 2**62, ()))
         devices = [self.device] if self.device.type == "cuda" else []
         outputs = []
