@@ -27,34 +27,15 @@ CELEBA_CROP = 140  # centre square of aligned 178x218 CelebA faces, as common in
 CACHE_BUDGET_BYTES = int(float(os.environ.get("GANFORGE_CACHE_GB", "4")) * 2**30)
 
 
-@DATASETS.register("digits")
-def _digits(path, resolution, channels):
-    return digits(resolution)
-
-
-@DATASETS.register("stacked-digits")
-def _stacked_digits(path, resolution, channels):
-    return StackedDigits(resolution)
-
-
-@DATASETS.register("shapes")
-def _shapes(path, resolution, channels):
-    return shapes(resolution)
+# Built-in sets made here (no path): each builder takes the resolution (None: its default) only.
+for _name, _make in {"digits": digits, "stacked-digits": StackedDigits, "shapes": shapes,
+                     "shapes-edges": shapes_edges, "photo-edges": photo_edges}.items():
+    DATASETS.register(_name)(lambda path, resolution, channels, make=_make: make(resolution))
 
 
 @DATASETS.register("mnist")
 def _mnist(path, resolution, channels):
     return mnist(resolution, root=Path(path) if path else None)
-
-
-@DATASETS.register("shapes-edges")
-def _shapes_edges(path, resolution, channels):
-    return shapes_edges(resolution)
-
-
-@DATASETS.register("photo-edges")
-def _photo_edges(path, resolution, channels):
-    return photo_edges(resolution)
 
 
 @DATASETS.register("pairs")

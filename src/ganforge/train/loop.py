@@ -336,11 +336,14 @@ class Trainer:
                                 for t in triplet])
         z = torch.randn(count, self.cfg.model.z_dim, generator=torch.Generator().manual_seed(self.cfg.train.seed))
         labels = torch.arange(count) % self.num_classes if self.num_classes else None
-        chunks = []
-        for start in range(0, count, GRID_BATCH):
-            part = labels[start:start + GRID_BATCH].to(self.device) if labels is not None else None
-            chunks.append(to_uint8(self.G_ema(z[start:start + GRID_BATCH].to(self.device), part)).cpu())
-        return torch.cat(chunks)
+        return to_uint8(self._ema_generator().synthesize(z, labels, GRID_BATCH))
+
+    def _ema_generator(self):
+        """G_ema behind the LoadedGenerator interface that sampling and evaluation use."""
+        from ..export import LoadedGenerator  # export imports train: a top-level import would be circular
+
+        return LoadedGenerator(self.G_ema, self.cfg.model, self.info, self.num_classes, self.images_seen / 1000,
+                               {}, "training")
 
     def _grid_columns(self) -> int | None:
         if self.paired:
@@ -349,7 +352,6 @@ class Trainer:
 
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
-        from ..export import LoadedGenerator
         from ..metrics import Evaluator, default_extractor, parse_metrics
         from ..metrics.evaluate import generator_batches
 
@@ -357,9 +359,7 @@ class Trainer:
         if self.evaluator is None:
             extractor = cfg.metrics_extractor if cfg.metrics_extractor != "auto" else default_extractor(self.cfg.data.source)
             self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor, cfg.metrics_num, self.device)
-        generator = LoadedGenerator(self.G_ema, self.cfg.model, self.info, self.num_classes, self.images_seen / 1000,
-                                    {}, "training")
-        results = self.evaluator(generator_batches(generator, cfg.metrics_num, GRID_BATCH))
+        results = self.evaluator(generator_batches(self._ema_generator(), cfg.metrics_num, GRID_BATCH))
         scalars = {k: v for k, v in results.items() if isinstance(v, float)}
         if "modes" in results:
             scalars |= {"modes_covered": float(results["modes"]["covered"]), "modes_kl": results["modes"]["kl"]}
