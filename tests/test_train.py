@@ -47,6 +47,9 @@ def test_dry_run_writes_only_the_config(tiny):
     {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
      "model.style_mixing": 0.9, "loss.pl_weight": 2.0, "loss.pl_interval": 2, "loss.r1_gamma": 0.1,
      "loss.r1_interval": 4, "augment.policy": "ada", "augment.ada_kimg": 1.0},
+    {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,  # split mid-fade-in
+     "model.progressive": True, "train.phase_kimg": 0.064, "model.style_mixing": 0.9, "loss.r1_gamma": 0.1,
+     "loss.r1_interval": 4, "augment.policy": "ada", "augment.ada_kimg": 1.0},
 ])
 def test_resume_is_exact(tiny, tmp_path, extra):
     """2N kimg in one go == N kimg, then resumed for N more: identical weights, optimizers and EMA."""
@@ -61,6 +64,8 @@ def test_resume_is_exact(tiny, tmp_path, extra):
     for key in ("G", "D", "G_ema"):
         assert _states_equal(a[key], b[key]), key
     assert a["augment"] == b["augment"]  # ADA's p and pending counts too
+    if extra.get("model.progressive"):  # the split fell inside the 8 -> 16 px fade-in; both end fully grown
+        assert 0 < ckpt.load(half.checkpoint)["G"]["growth"][1] < 1 and b["G"]["growth"].tolist() == [16.0, 1.0]
     assert all(torch.equal(x["exp_avg"], y["exp_avg"])
                for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values()))
 

@@ -65,6 +65,10 @@ TRAIN_OPTIONS = [
     ("--w-dim", "model.w_dim", int, "StyleGAN2: length of w."),
     ("--mapping-layers", "model.mapping_layers", int, "StyleGAN2: mapping-network depth."),
     ("--style-mixing", "model.style_mixing", float, "StyleGAN2: style-mixing probability (paper: 0.9)."),
+    ("--start-resolution", "model.start_resolution", int, "Progressive growing: first training resolution (default 8)."),
+    ("--phase-kimg", "train.phase_kimg", float, "Progressive growing: kimg per fade-in and per stable phase (ProGAN: 600)."),
+    ("--precision", "train.precision", click.Choice(["fp32", "bf16", "fp16"]), "Mixed precision of forward passes (StyleGAN2: its highest resolutions only)."),
+    ("--mixed-resolutions", "model.mixed_resolutions", int, "StyleGAN2: how many highest resolutions use --precision (default 4)."),
     ("--r1-interval", "loss.r1_interval", int, "Lazy R1: every N D steps (StyleGAN2: 16)."),
     ("--pl-weight", "loss.pl_weight", float, "StyleGAN2 path-length regularisation weight (paper: 2)."),
     ("--pl-interval", "loss.pl_interval", int, "Path-length regularisation every N G steps."),
@@ -89,7 +93,9 @@ def _train_options(function):
         function = click.option(option, key.replace(".", "__"), type=kind, default=None, help=text)(function)
     for option, key, text in (("--cond/--no-cond", "data__cond", "Class-conditional training on the labels."),
                               ("--mirror/--no-mirror", "data__mirror", "Random horizontal flips of reals (pairs alike)."),
-                              ("--jitter/--no-jitter", "data__jitter", "Paired data: random 286/256 zoom-and-crop, A and B alike.")):
+                              ("--jitter/--no-jitter", "data__jitter", "Paired data: random 286/256 zoom-and-crop, A and B alike."),
+                              ("--progressive/--no-progressive", "model__progressive", "StyleGAN2: progressive growing with fade-in (ProGAN)."),
+                              ("--compile/--no-compile", "train__compile", "torch.compile the forward passes (GPU speed-up).")):
         function = click.option(option, key, default=None, help=text)(function)
     return function
 
@@ -109,6 +115,8 @@ def train(config_file, preset, resume, dry_run, no_progress, **flags) -> None:
       ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --batch 64 --out runs/
       ganforge train --data ~/photos --resolution 64 --augment diffaug --kimg 500
       ganforge train --preset stylegan2-32 --data shapes --kimg 200
+      ganforge train --preset stylegan2-64 --data ~/photos --progressive --phase-kimg 100 --kimg 1000
+      ganforge train --preset stylegan2-256 --data ffhq:~/ffhq.zip --precision bf16 --compile --augment ada
       ganforge train --resume auto --kimg 200
       torchrun --nproc_per_node 2 -m ganforge train --data shapes --kimg 100
     """

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
 FORMAT_VERSION = 1  # bump when the saved layout of config/checkpoints changes incompatibly
 
 
@@ -38,6 +39,9 @@ class ModelConfig:
     w_dim: int = 512  # StyleGAN2: length of the intermediate latent w
     mapping_layers: int = 8  # StyleGAN2: depth of the mapping network
     style_mixing: float = 0.0  # StyleGAN2: probability of style-mixing regularisation (paper: 0.9)
+    progressive: bool = False  # StyleGAN2: progressive growing (ProGAN): start small, fade in each doubled resolution
+    start_resolution: int = 8  # progressive growing: the first training resolution
+    mixed_resolutions: int = 4  # StyleGAN2: this many highest resolutions run in --precision bf16/fp16 (the rest fp32)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class TrainConfig:
     keep_checkpoints: int = 3  # how many of the newest checkpoints to keep
     grid_size: int = 64  # images in each sample grid
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    phase_kimg: float = 600.0  # progressive growing: kimg of each fade-in and of each stable phase (ProGAN: 600)
+    precision: str = "fp32"  # fp32 | bf16 | fp16: mixed precision (autocast) of the forward passes
+    compile: bool = False  # torch.compile the plain forward passes (regularisers' double backward stays eager)
     channels_last: bool | None = None  # conv memory format; None: on GPU, and on CPU where the model is faster so
     metrics_every_kimg: float = 0.0  # evaluate G_ema this often into metrics.jsonl; keep best.pt by FID (0: off)
     metrics: str = "fid"  # comma list of metrics to compute during training (see `ganforge eval`)
@@ -115,6 +122,9 @@ FLAGS = {
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
     "model.d_layers": "--d-layers", "model.pack": "--pack", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
     "model.mapping_layers": "--mapping-layers", "model.style_mixing": "--style-mixing",
+    "model.progressive": "--progressive", "model.start_resolution": "--start-resolution",
+    "model.mixed_resolutions": "--mixed-resolutions", "train.phase_kimg": "--phase-kimg",
+    "train.precision": "--precision", "train.compile": "--compile",
     "loss.r1_interval": "--r1-interval", "loss.pl_weight": "--pl-weight", "loss.pl_interval": "--pl-interval",
     "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
     "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment", "augment.ada_target": "--ada-target",
@@ -249,6 +259,15 @@ def validate(c: Config) -> None:
     _check(lo.pl_interval >= 1, "loss.pl_interval", f"must be >= 1, got {lo.pl_interval}")
     _check(lo.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {lo.pl_weight}")
     _check(lo.pl_weight == 0 or m.name == "stylegan2", "loss.pl_weight", "path-length regularisation needs --model stylegan2")
+    _check(not m.progressive or m.name == "stylegan2", "model.progressive",
+           f"progressive growing needs --model stylegan2 (got {m.name!r})")
+    _check(m.start_resolution >= 8 and m.start_resolution & (m.start_resolution - 1) == 0, "model.start_resolution",
+           f"must be a power of two >= 8, got {m.start_resolution}")
+    _check(not m.progressive or d.resolution is None or m.start_resolution < d.resolution, "model.start_resolution",
+           f"must be below --resolution {d.resolution} to grow from it")
+    _check(m.mixed_resolutions >= 0, "model.mixed_resolutions", f"must be >= 0, got {m.mixed_resolutions}")
+    _check(t.phase_kimg > 0, "train.phase_kimg", f"must be > 0, got {t.phase_kimg}")
+    _check(t.precision in PRECISIONS, "train.precision", f"choose one of {', '.join(PRECISIONS)}, got {t.precision!r}")
     _check(m.pack >= 1, "model.pack", f"must be >= 1, got {m.pack}")
     _check(m.pack == 1 or (not d.cond and m.name != "pix2pix"), "model.pack",
            "packing needs unconditional noise-to-image training (no --cond, not pix2pix)")

@@ -92,7 +92,7 @@ class LoadedGenerator:
                 images = self.module(z_part, part, psi=truncation, noise_mode="const")
             else:
                 images = self.module(z_part * truncation, part)
-            out.append(images.float().cpu())
+            out.append(self._full_size(images.float()).cpu())
         return torch.cat(out) if out else self._empty()
 
     @torch.no_grad()
@@ -111,8 +111,8 @@ class LoadedGenerator:
     def synthesize_styles(self, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: ws [N, num_ws, w_dim] -> float images [N, C, H, W] in [-1, 1] (constant noise)."""
         self._require_styles()
-        out = [self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const").float().cpu()
-               for start in range(0, len(ws), batch_size)]
+        out = [self._full_size(self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const")
+                               .float()).cpu() for start in range(0, len(ws), batch_size)]
         return torch.cat(out) if out else self._empty()
 
     def generate(self, n: int, seed: int = 0, classes: int | Sequence[int] | None = None,
@@ -121,6 +121,14 @@ class LoadedGenerator:
         z = self.latents(range(seed, seed + n))
         images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size, truncation))
         return images.permute(0, 2, 3, 1).numpy()
+
+    def _full_size(self, images: torch.Tensor) -> torch.Tensor:
+        """A generator saved mid-way through progressive growing draws at its stage's resolution; its images are
+        scaled up (nearest neighbour, so the stage's real detail shows) to the dataset's resolution."""
+        size = self.dataset.resolution
+        if images.shape[-1] < size:
+            images = torch.nn.functional.interpolate(images, size=(size, size), mode="nearest")
+        return images
 
     def _require_styles(self) -> None:
         if not self.has_styles:
@@ -197,6 +205,10 @@ def describe(path: str | Path) -> dict[str, Any]:
         "z_dim": generator.z_dim, "parameters": sum(p.numel() for p in generator.module.parameters()),
         "stats": {k: v for k, v in generator.stats.items() if k != "metrics"},
     }
+    if getattr(generator.module, "start_resolution", 0):
+        module = generator.module
+        details["growth"] = (f"progressive from {module.start_resolution} px; now {module.stage} px, "
+                             f"alpha {float(module.alpha):.3f}")
     if generator.stats.get("metrics"):
         details["metrics"] = generator.stats["metrics"]
     return details

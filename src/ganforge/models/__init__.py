@@ -28,6 +28,12 @@ class ModelSpec:
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
+
+def _growth_start(cfg: ModelConfig) -> int:
+    """The first resolution of progressive growing, or 0 without it."""
+    return cfg.start_resolution if cfg.progressive else 0
+
+
 MODELS.register("dcgan")(ModelSpec(
     generator=lambda cfg, info, num_classes: DCGANGenerator(
         cfg.z_dim, info.resolution, info.channels, num_classes, cfg.g_channels, cfg.max_channels, cfg.g_norm),
@@ -39,9 +45,10 @@ MODELS.register("dcgan")(ModelSpec(
 MODELS.register("stylegan2")(ModelSpec(
     generator=lambda cfg, info, num_classes: StyleGAN2Generator(
         cfg.z_dim, cfg.w_dim, info.resolution, info.channels, num_classes, cfg.g_channels, cfg.max_channels,
-        cfg.mapping_layers, cfg.style_mixing),
+        cfg.mapping_layers, cfg.style_mixing, start_resolution=_growth_start(cfg), mixed_resolutions=cfg.mixed_resolutions),
     discriminator=lambda cfg, info, num_classes, d_norm: StyleGAN2Discriminator(
-        info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels),
+        info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels, _growth_start(cfg),
+        cfg.mixed_resolutions),
     min_resolution=8, max_resolution=1024,
 ))
 

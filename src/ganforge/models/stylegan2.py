@@ -6,9 +6,18 @@ a label embedding into the mapping network, and a projection discriminator (Miya
 
 Resampling uses bilinear 2x upsampling (the [1, 3, 3, 1] filter of the paper, edges replicated) and 2x2 average
 pooling; there are no compiled ops.
+
+Progressive growing (ProGAN, Karras et al. 2018) is an option: both networks then hold a growth stage (resolution,
+alpha) that the training loop sets; G draws at the stage's resolution, fading its newest toRGB in by alpha, and D
+reads that resolution, fading its newest block in against a half-resolution fromRGB path.
+
+Mixed precision (as stylegan2-ada-pytorch's fp16 layers): under an enclosing torch.autocast only the
+`mixed_resolutions` highest resolutions run in reduced precision; the small low-resolution layers stay in fp32. In
+fp16 their activations are clamped to +-256, as NVIDIA's code does, so they cannot overflow.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -16,6 +25,55 @@ import torch.nn.functional as F
 from torch import nn
 
 SQRT2 = math.sqrt(2.0)
+FP16_CLAMP = 256.0  # activation bound of fp16 layers (NVIDIA's conv_clamp)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling [N, C, H, W] -> [N, C, 2H, 2W] (the [1, 3, 3, 1] filter, edges replicated)."""
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def precision_for(x: torch.Tensor, reduced: bool):
+    """Context for one block: inherits an enclosing autocast when `reduced`, else runs in fp32 (autocast off)."""
+    if reduced or not torch.is_autocast_enabled(x.device.type):
+        return contextlib.nullcontext()
+    return torch.autocast(x.device.type, enabled=False)
+
+
+def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(-FP16_CLAMP, FP16_CLAMP) if x.dtype == torch.float16 else x
+
+
+class Growing(nn.Module):
+    """Progressive-growing state shared by G and D: the stage resolution (a Python int: it selects layers) and
+    alpha (kept as a tensor so that changing it needs no host sync and no recompilation), both stored in the
+    `growth` buffer so that checkpoints restore them. Without growing (start 0) the stage is the full resolution."""
+
+    def _init_growth(self, resolution: int, start_resolution: int, mixed_resolutions: int) -> None:
+        self.resolution, self.start_resolution = resolution, start_resolution
+        self.stage, self.fading = resolution, False
+        # sides >= this run in reduced precision under autocast (never the 4x4 block)
+        self.mixed_from = max(resolution >> max(mixed_resolutions - 1, 0), 8) if mixed_resolutions else resolution * 2
+        if start_resolution:
+            self.register_buffer("growth", torch.tensor([float(start_resolution), 1.0]))
+            self.register_load_state_dict_post_hook(lambda module, keys: module._read_growth())
+            self.stage = start_resolution
+
+    def set_growth(self, resolution: int, alpha: float) -> None:
+        """Train at `resolution` (start..full, a power of two) with its newest layers weighted by `alpha`."""
+        if not self.start_resolution or not self.start_resolution <= resolution <= self.resolution:
+            raise ValueError(f"growth stage {resolution} outside {self.start_resolution}..{self.resolution}")
+        self.growth[0].fill_(resolution)
+        self.growth[1].fill_(alpha)
+        self.stage, self.fading = resolution, alpha < 1
+
+    def _read_growth(self) -> None:
+        resolution, alpha = self.growth.tolist()
+        self.stage, self.fading = int(resolution), alpha < 1
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.growth[1]
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -69,12 +127,12 @@ class ModulatedConv2d(nn.Module):
         styles = self.affine(w)  # [N, C_in]
         weight = self.weight * self.scale  # [C_out, C_in, k, k]
         if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = upsample2x(x)
         x = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
         if self.demodulate:
-            # sigma_j = sqrt(sum_{i,k} (s_i w_ijk)^2): [N, C_out]
-            coefficients = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)
-            x = x * coefficients[:, :, None, None]
+            with precision_for(x, reduced=False):  # sigma_j = sqrt(sum_{i,k} (s_i w_ijk)^2): [N, C_out], in fp32
+                coefficients = torch.rsqrt(styles.float().square() @ weight.square().sum((2, 3)).t() + 1e-8)
+            x = x * coefficients[:, :, None, None].to(x.dtype)
         return x
 
 
@@ -95,8 +153,8 @@ class SynthesisLayer(nn.Module):
             x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
                                 dtype=x.dtype) * self.noise_strength
         elif noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
-        return _lrelu(x + self.bias[None, :, None, None])
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+        return clamp_fp16(_lrelu(x + self.bias[None, :, None, None].to(x.dtype)))
 
 
 class ToRGB(nn.Module):
@@ -108,7 +166,7 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, w) + self.bias[None, :, None, None]
+        return clamp_fp16(self.conv(x, w) + self.bias[None, :, None, None].to(x.dtype))
 
 
 def stylegan_widths(resolution: int, base: int, cap: int) -> dict[int, int]:
@@ -134,7 +192,7 @@ class MappingNetwork(nn.Module):
         return self.net(x)
 
 
-class StyleGAN2Generator(nn.Module):
+class StyleGAN2Generator(Growing):
     def __init__(self, z_dim: int,  # length of z ~ N(0, I)
                  w_dim: int,  # length of the intermediate latent w
                  resolution: int,  # output side, a power of two >= 8
@@ -144,10 +202,13 @@ class StyleGAN2Generator(nn.Module):
                  max_channels: int = 512,  # width cap
                  mapping_layers: int = 8,  # depth of the mapping network
                  style_mixing: float = 0.0,  # training: probability of mixing two latents at a random layer
-                 w_avg_beta: float = 0.995):  # decay of the tracked w average (for truncation)
+                 w_avg_beta: float = 0.995,  # decay of the tracked w average (for truncation)
+                 start_resolution: int = 0,  # > 0: progressive growing from this resolution
+                 mixed_resolutions: int = 4):  # highest resolutions that may run in reduced precision (autocast)
         super().__init__()
-        self.z_dim, self.w_dim, self.resolution, self.channels = z_dim, w_dim, resolution, channels
+        self.z_dim, self.w_dim, self.channels = z_dim, w_dim, channels
         self.num_classes, self.style_mixing, self.w_avg_beta = num_classes, style_mixing, w_avg_beta
+        self._init_growth(resolution, start_resolution, mixed_resolutions)
         widths = stylegan_widths(resolution, base_channels, max_channels)
         sides = sorted(widths)
         self.mapping = MappingNetwork(z_dim, w_dim, num_classes, mapping_layers)
@@ -161,10 +222,16 @@ class StyleGAN2Generator(nn.Module):
             self.to_rgbs.append(ToRGB(widths[high], channels, w_dim))
         self.num_ws = 2 * int(math.log2(resolution)) - 2  # conv layers + the last toRGB
 
+    @property
+    def stage_ws(self) -> int:
+        """How many of the ws the current growth stage uses."""
+        return 2 * int(math.log2(self.stage)) - 2
+
     def map(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
             cutoff: int | None = None) -> torch.Tensor:
         """z [N, z_dim] -> ws [N, num_ws, w_dim]; truncation pulls the first `cutoff` ws towards w_avg by psi."""
-        w = self.mapping(z, labels)
+        with precision_for(z, reduced=False):
+            w = self.mapping(z.float(), labels)
         if self.training:
             with torch.no_grad():
                 self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
@@ -175,29 +242,43 @@ class StyleGAN2Generator(nn.Module):
         return ws
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        """ws [N, num_ws, w_dim] -> images [N, C, R, R] (unbounded, ~[-1, 1])."""
+        """ws [N, num_ws, w_dim] -> images [N, C, S, S] (unbounded, ~[-1, 1]), S the growth stage's side (the full
+        resolution unless growing)."""
         assert ws.shape[1:] == (self.num_ws, self.w_dim), ws.shape
         x = self.const[None].expand(ws.shape[0], -1, -1, -1)
-        x = self.layers[0](x, ws[:, 0], noise_mode)
-        image = self.to_rgbs[0](x, ws[:, 1])
+        with precision_for(x, reduced=False):
+            x = self.layers[0](x, ws[:, 0], noise_mode)
+            image = self.to_rgbs[0](x, ws[:, 1]).float()
         for index, to_rgb in enumerate(self.to_rgbs[1:]):
+            side = 8 * 2**index
+            if side > self.stage:
+                break
             first = 1 + 2 * index  # ws index of this block's upsampling conv
-            x = self.layers[1 + 2 * index](x, ws[:, first], noise_mode)
-            x = self.layers[2 + 2 * index](x, ws[:, first + 1], noise_mode)
-            image = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, ws[:, first + 2])
+            with precision_for(x, reduced=side >= self.mixed_from):
+                x = x if side >= self.mixed_from else x.float()
+                x = self.layers[1 + 2 * index](x, ws[:, first], noise_mode)
+                x = self.layers[2 + 2 * index](x, ws[:, first + 1], noise_mode)
+                rgb = to_rgb(x, ws[:, first + 2]).float()
+            if side == self.stage and self.fading:  # progressive growing: fade the newest resolution in
+                rgb = rgb * self.alpha
+            image = upsample2x(image) + rgb
         return image
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0, cutoff: int | None = None,
-                noise_mode: str | None = None, return_ws: bool = False):
-        """z [N, z_dim] -> images [N, C, R, R]; in training mode, with probability `style_mixing` the ws after a
-        random layer come from a second z (style-mixing regularisation). `noise_mode` defaults to "random" in
-        training and "const" in eval mode (deterministic samples). `return_ws`: also the ws used."""
+                noise_mode: str | None = None, return_ws: bool = False, ws_offset: torch.Tensor | None = None):
+        """z [N, z_dim] -> images [N, C, S, S]; in training mode, with probability `style_mixing` the ws after a
+        random layer (of those the growth stage uses) come from a second z (style-mixing regularisation).
+        `noise_mode` defaults to "random" in training and "const" in eval mode (deterministic samples).
+        `return_ws`: also the ws used. `ws_offset` [N, num_ws, w_dim] is added to the ws: differentiating at a zero
+        offset gives d images / d ws even through DistributedDataParallel, which wraps returned tensors."""
         noise_mode = noise_mode or ("random" if self.training else "const")
         ws = self.map(z, labels, psi, cutoff)
         if self.training and self.style_mixing > 0 and torch.rand(()) < self.style_mixing:
-            crossover = int(torch.randint(1, self.num_ws, ()))
+            crossover = int(torch.randint(1, self.stage_ws, ()))
             other = self.map(torch.randn_like(z), labels, psi, cutoff)
             ws = torch.cat([ws[:, :crossover], other[:, crossover:]], dim=1)
+        if ws_offset is not None:
+            ws = ws + ws_offset
         images = self.synthesis(ws, noise_mode)
         return (images, ws) if return_ws else images
 
@@ -227,30 +308,51 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
-class StyleGAN2Discriminator(nn.Module):
+class StyleGAN2Discriminator(Growing):
     def __init__(self, resolution: int,  # input side
                  channels: int,  # input channels
                  num_classes: int = 0,  # > 0: projection discriminator
                  base_channels: int = 64,  # width at full resolution
-                 max_channels: int = 512):  # width cap
+                 max_channels: int = 512,  # width cap
+                 start_resolution: int = 0,  # > 0: progressive growing from this resolution (adds a fromRGB per side)
+                 mixed_resolutions: int = 4):  # highest resolutions that may run in reduced precision (autocast)
         super().__init__()
-        self.resolution, self.channels, self.num_classes = resolution, channels, num_classes
+        self.channels, self.num_classes = channels, num_classes
+        self._init_growth(resolution, start_resolution, mixed_resolutions)
         widths = stylegan_widths(resolution, base_channels, max_channels)
         sides = sorted(widths, reverse=True)
         self.from_rgb = EqualConv2d(channels, widths[resolution], 1)
-        self.blocks = nn.Sequential(*[ResidualBlock(widths[a], widths[b]) for a, b in zip(sides, sides[1:])])
+        if start_resolution:  # the inputs of the lower stages
+            self.grow_from_rgbs = nn.ModuleDict({str(side): EqualConv2d(channels, widths[side], 1)
+                                                 for side in sides if start_resolution <= side < resolution})
+        self.blocks = nn.ModuleList([ResidualBlock(widths[a], widths[b]) for a, b in zip(sides, sides[1:])])
+        self.block_sides = sides[:-1]  # input side of each block
         self.conv = EqualConv2d(widths[4] + 1, widths[4], 3)
         self.fc = EqualLinear(widths[4] * 16, widths[4], activate=True)
         self.out = EqualLinear(widths[4], 1)
         self.embed = EqualLinear(num_classes, widths[4]) if num_classes else None
 
+    def _from_rgb(self, images: torch.Tensor) -> torch.Tensor:
+        side = images.shape[-1]
+        layer = self.from_rgb if side == self.resolution else self.grow_from_rgbs[str(side)]
+        return _lrelu(layer(images))
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """images [N, C, R, R] -> logits [N]."""
-        assert images.shape[1:] == (self.channels, self.resolution, self.resolution), images.shape
-        x = self.blocks(_lrelu(self.from_rgb(images)))
-        x = self.fc(_lrelu(self.conv(minibatch_stddev(x))).flatten(1))  # [N, C]
-        logits = self.out(x).flatten()
-        if self.embed is not None:
-            y = self.embed(F.one_hot(labels, self.num_classes).to(x.dtype))
-            logits = logits + (x * y).sum(1) / math.sqrt(x.shape[1])
+        """images [N, C, S, S] -> logits [N]; S is the growth stage's side (the full resolution unless growing)."""
+        assert images.shape[1:] == (self.channels, self.stage, self.stage), images.shape
+        first = self.block_sides.index(self.stage)
+        x = None
+        for side, block in zip(self.block_sides[first:], self.blocks[first:]):
+            with precision_for(images, reduced=side >= self.mixed_from):
+                if x is None:
+                    x = self._from_rgb(images if side >= self.mixed_from else images.float())
+                x = block(x if side >= self.mixed_from else x.float())
+            if side == self.stage and self.fading:  # progressive growing: the newest block fades in
+                x = self._from_rgb(F.avg_pool2d(images, 2)).float().lerp(x.float(), self.alpha)
+        with precision_for(x, reduced=False):
+            x = self.fc(_lrelu(self.conv(minibatch_stddev(x.float()))).flatten(1))  # [N, C]
+            logits = self.out(x).flatten()
+            if self.embed is not None:
+                y = self.embed(F.one_hot(labels, self.num_classes).to(x.dtype))
+                logits = logits + (x * y).sum(1) / math.sqrt(x.shape[1])
         return logits

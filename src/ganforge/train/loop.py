@@ -5,8 +5,10 @@ Every random draw in a step comes from a generator seeded by (seed, step, rank),
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +31,16 @@ from ..losses import LOSSES, gradient_penalty, r1_penalty
 from . import checkpoint as ckpt
 from . import dist
 from .ema import ema_beta, update_ema
+from .growth import Growth, GrowthSchedule, reals_at
 from .rundir import create_run_dir, resolve_resume
 from .stats import RunReporter
 
 # Settings that may change when a run is resumed; anything else would make the continuation a different run.
 RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kimg", "train.keep_checkpoints", "train.device",
                   "data.workers", "train.out", "train.metrics_every_kimg", "train.metrics", "train.metrics_num",
-                  "train.metrics_extractor"}
+                  "train.metrics_extractor", "train.precision", "train.compile", "model.mixed_resolutions"}
 GRID_BATCH = 64
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -166,6 +170,10 @@ class Trainer:
         self.G = G.to(device, memory_format=memory_format)
         self.D = D.to(device, memory_format=memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.growth = (GrowthSchedule(cfg.model.start_resolution, self.info.resolution, cfg.train.phase_kimg)
+                       if cfg.model.progressive else None)
+        self.stage = Growth(self.info.resolution, 1.0)  # set from the schedule at every iteration when growing
+        self.autocast_dtype = AUTOCAST_DTYPES.get(cfg.train.precision)
         self.style_based = hasattr(self.G, "synthesis")
         if cfg.loss.pl_weight > 0 and not self.style_based:
             raise ConfigError(f"--pl-weight: model {cfg.model.name!r} has no style latents to regularise")
@@ -186,8 +194,35 @@ class Trainer:
         self.D_train: nn.Module = self.D
         if rank.distributed:
             ids = [device.index] if device.type == "cuda" else None
-            self.G_train = DistributedDataParallel(self.G, device_ids=ids)
-            self.D_train = DistributedDataParallel(self.D, device_ids=ids)
+            # growing: the layers above the stage (G) and the other stages' inputs (D) get no gradient
+            unused = self.growth is not None
+            self.G_train = DistributedDataParallel(self.G, device_ids=ids, find_unused_parameters=unused)
+            self.D_train = DistributedDataParallel(self.D, device_ids=ids, find_unused_parameters=unused)
+        # forward passes without a double backward may be compiled; R1 and path length use the eager modules
+        self.G_fast, self.D_fast, self.D_frozen = self._compiled(self.G_train, self.D_train, self.D)
+
+    def _compiled(self, *modules: nn.Module) -> list[nn.Module]:
+        """The modules through torch.compile when --compile is on (backend: $GANFORGE_COMPILE_BACKEND, default
+        inductor); else as they are."""
+        if not self.cfg.train.compile:
+            return list(modules)
+        backend = os.environ.get("GANFORGE_COMPILE_BACKEND", "inductor")
+        return [torch.compile(module, backend=backend) for module in modules]
+
+    def _autocast(self):
+        """Mixed precision (--precision bf16/fp16) around forward passes; StyleGAN2 keeps its low resolutions fp32."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _grow(self) -> None:
+        """Progressive growing: set G, G_ema and D to the schedule's stage for the images shown so far."""
+        stage = self.growth.at(self.images_seen / 1000)
+        if self.cfg.train.compile and (stage.resolution, stage.alpha < 1) != (self.stage.resolution, self.stage.alpha < 1):
+            torch._dynamo.reset()  # a new stage is a new graph; drop the old ones rather than hit the recompile limit
+        for module in (self.G, self.G_ema, self.D):
+            module.set_growth(stage.resolution, stage.alpha)
+        self.stage = stage
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -227,6 +262,8 @@ class Trainer:
         else:
             real = flip_and_jitter(real, self.cfg.data.mirror, jitter=False)
             cond = cond.to(self.device, non_blocking=True) if self.num_classes else None
+            if self.growth is not None:
+                real = reals_at(real, self.stage)
         return real.contiguous(memory_format=self.memory_format), cond
 
     def _for_d(self, images: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -254,44 +291,58 @@ class Trainer:
         use_r1 = cfg.r1_gamma > 0 and d_step % cfg.r1_interval == 0
         real_in, real_cond = self._for_d(real, cond)
         real_in = real_in.detach().requires_grad_(use_r1)
-        real_logits = self.D_train(real_in, real_cond)
-        if self.adaptive:
-            self.augment.observe(real_logits)
-        fake_in, fake_cond = self._for_d(fake.detach(), cond)
-        fake_logits = self.D_train(fake_in, fake_cond)
-        loss = self.loss.d_loss(real_logits, fake_logits)
-        penalty = torch.zeros((), device=self.device)
-        if use_r1:
-            penalty = penalty + cfg.r1_gamma / 2 * cfg.r1_interval * r1_penalty(real_logits, real_in)
-        if self.loss.gradient_penalty:
-            penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in, fake_in)
+        with self._autocast():
+            real_logits = (self.D_train if use_r1 else self.D_fast)(real_in, real_cond)
+            if self.adaptive:
+                self.augment.observe(real_logits)
+            fake_in, fake_cond = self._for_d(fake.detach(), cond)
+            fake_logits = self.D_fast(fake_in, fake_cond)
+            loss = self.loss.d_loss(real_logits, fake_logits)
+            penalty = torch.zeros((), device=self.device)
+            if use_r1:
+                penalty = penalty + cfg.r1_gamma / 2 * cfg.r1_interval * r1_penalty(real_logits, real_in)
+            if self.loss.gradient_penalty:
+                penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in, fake_in)
         self.opt_D.zero_grad(set_to_none=True)
         (loss + penalty).backward()
-        self.opt_D.step()
+        self._optimizer_step(self.opt_D)
         return torch.stack([loss.detach(), penalty.detach()])
 
     def _g_step(self, fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """One generator update through the (frozen, unsynchronised) discriminator; + lambda * L1 for paired data."""
         self.D.requires_grad_(False)
-        loss = self.loss.g_loss(self.D(*self._for_d(fake, cond)))
-        if self.paired and self.cfg.loss.l1_weight > 0:
-            loss = loss + self.cfg.loss.l1_weight * (fake - real).abs().mean()
+        with self._autocast():
+            loss = self.loss.g_loss(self.D_frozen(*self._for_d(fake, cond)))
+            if self.paired and self.cfg.loss.l1_weight > 0:
+                loss = loss + self.cfg.loss.l1_weight * (fake.float() - real).abs().mean()
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.loss.pl_weight > 0 and self.step % self.cfg.loss.pl_interval == 0:
             self._path_length_step(cond)
-        self.opt_G.step()
+        self._optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         return loss.detach()
+
+    def _optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """In fp16, non-finite gradients (overflow in a reduced-precision layer) are zeroed first, as NVIDIA's
+        StyleGAN2-ADA does instead of loss scaling; a diverging loss is still caught by the NaN check."""
+        if self.autocast_dtype == torch.float16:
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        param.grad.nan_to_num_(nan=0.0, posinf=1e5, neginf=-1e5)
+        optimizer.step()
 
     def _path_length_step(self, labels: torch.Tensor | None) -> None:
         """Path-length regularisation (StyleGAN2): E[(|J_w^T y| - a)^2] on half a batch, y ~ N(0, I) / sqrt(HW),
         `a` a running mean of the lengths; scaled by the interval; gradients accumulate into the G step's."""
         count = max(1, self.cfg.train.batch // self.rank.world // 2)
         z = torch.randn(count, self.cfg.model.z_dim, device=self.device)
-        images, ws = self.G_train(z, labels[:count] if labels is not None else None, return_ws=True)
+        offset = torch.zeros(count, self.G.num_ws, self.G.w_dim, device=self.device, requires_grad=True)
+        with self._autocast():
+            images = self.G_train(z, labels[:count] if labels is not None else None, ws_offset=offset)
         noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
-        (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+        (grad,) = torch.autograd.grad((images * noise).sum(), offset, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()  # [count]
         self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().detach(), 0.01))
         penalty = (lengths - self.pl_mean).square().mean() * self.cfg.loss.pl_weight * self.cfg.loss.pl_interval
@@ -299,18 +350,21 @@ class Trainer:
 
     def _generate(self, module: nn.Module, batch_size: int, cond: torch.Tensor | None) -> torch.Tensor:
         """G(A) for paired data, else G(z ~ N(0, I), labels)."""
-        if self.paired:
-            return module(cond)
-        return module(torch.randn(batch_size, self.cfg.model.z_dim, device=self.device), cond)
+        with self._autocast():
+            if self.paired:
+                return module(cond)
+            return module(torch.randn(batch_size, self.cfg.model.z_dim, device=self.device), cond)
 
     def _iteration(self, stream) -> torch.Tensor:
         """d_steps D updates, then one G update reusing the last D step's fakes; returns [loss_D, penalty, loss_G]."""
         torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
+        if self.growth is not None:
+            self._grow()
         d_steps = self.cfg.optim.d_steps
         for index in range(d_steps):
             real, cond = self._real_batch(next(stream))
             with torch.set_grad_enabled(index == d_steps - 1):  # the last fakes feed the G step
-                fake = self._generate(self.G_train, real.shape[0], cond)
+                fake = self._generate(self.G_fast, real.shape[0], cond)
             d_step = self.step * d_steps + index
             d_stats = self._d_step(real, fake, cond, d_step)
             self.images_seen += self.cfg.train.batch
@@ -368,8 +422,8 @@ class Trainer:
 
     def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool, evaluate: bool) -> tuple[Path, Path]:
         grid = make_grid(self.grid_images(), self._grid_columns())
-        kimg = self.images_seen // 1000
-        grid_path = save_png(grid, self.run_dir / "samples" / ("final.png" if final else f"fakes-{kimg:06d}kimg.png"))
+        name = "final.png" if final else f"fakes-{self.images_seen / 1000:010.3f}kimg.png"  # e.g. fakes-000012.544kimg
+        grid_path = save_png(grid, self.run_dir / "samples" / name)
         reporter.image("samples", grid, self.images_seen)
         metrics = self._evaluate(reporter) if evaluate else {}
         improved = "fid" in metrics and metrics["fid"] < self.best_fid
@@ -401,6 +455,10 @@ class Trainer:
         metrics_images = round(cfg.metrics_every_kimg * 1000)
         log_every = max(1, min(50, round(1000 / images_per_iter)))
         reporter = RunReporter(self.run_dir, total_images, self.images_seen, enabled=main, show_bar=progress)
+        if main and self.growth is not None:
+            late = self.growth.full_kimg >= cfg.total_kimg
+            reporter.message(self.growth.describe() + (f" (beyond --kimg {cfg.total_kimg:g}: lower --phase-kimg to reach "
+                                                         f"it, or resume with a larger --kimg)" if late else ""))
         if main and self.images_seen == 0 and not self.paired:
             reals = self.dataset.batch(torch.arange(min(cfg.grid_size, len(self.dataset))))[0]
             save_png(make_grid(reals), self.run_dir / "samples" / "reals.png")
@@ -430,6 +488,8 @@ class Trainer:
                     scalars = {"loss_D": mean[0], "loss_penalty": mean[1], "loss_G": mean[2]}
                     if self.adaptive:
                         scalars["augment_p"] = float(self.augment.p)
+                    if self.growth is not None:
+                        scalars |= {"growth_resolution": float(self.stage.resolution), "growth_alpha": self.stage.alpha}
                     stats = reporter.log(self.images_seen, scalars)
                     sums.zero_()
                     count = 0
