@@ -9,12 +9,20 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so that wall-clock timings cover it (no-op without CUDA)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, warmup: int = 2) -> float:
     for _ in range(warmup):
         step()
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize()
     return images_per_step * steps / (time.perf_counter() - start)
 
 
@@ -35,11 +43,14 @@ def flops_of(step: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Measured fp32 matmul throughput (the practical compute roofline of this CPU)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size: int = 2048, repeats: int = 10, device: str = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """Measured matmul throughput (the practical compute roofline of this device and dtype)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     torch.mm(a, b)
+    synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
         torch.mm(a, b)
+    synchronize()
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9

@@ -67,7 +67,7 @@ TRAIN_OPTIONS = [
     ("--style-mixing", "model.style_mixing", float, "StyleGAN2: style-mixing probability (paper: 0.9)."),
     ("--start-resolution", "model.start_resolution", int, "Progressive growing: first training resolution (default 8)."),
     ("--phase-kimg", "train.phase_kimg", float, "Progressive growing: kimg per fade-in and per stable phase (ProGAN: 600)."),
-    ("--precision", "train.precision", click.Choice(["fp32", "bf16", "fp16"]), "Mixed precision of forward passes (StyleGAN2: its highest resolutions only)."),
+    ("--precision", "train.precision", click.Choice(["fp32", "bf16", "fp16"]), "Mixed precision of forward passes (StyleGAN2: highest resolutions only); for GPUs, slow on most CPUs."),
     ("--mixed-resolutions", "model.mixed_resolutions", int, "StyleGAN2: how many highest resolutions use --precision (default 4)."),
     ("--r1-interval", "loss.r1_interval", int, "Lazy R1: every N D steps (StyleGAN2: 16)."),
     ("--pl-weight", "loss.pl_weight", float, "StyleGAN2 path-length regularisation weight (paper: 2)."),
