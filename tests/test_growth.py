@@ -131,6 +131,8 @@ def test_training_grows_to_full_resolution(tmp_path):
     images = generator.generate(2, seed=0)
     assert images.shape == (2, 32, 32, 3)  # drawn at 16 px, shown at the dataset's size
     assert (images[:, ::2, ::2] == images[:, 1::2, 1::2]).all()  # nearest-neighbour: 2x2 blocks
+    exported = ganforge.load(ganforge.export(early, tmp_path / "exported"))  # safetensors keep the stage too
+    assert exported.module.stage == 16 and (exported.generate(2, seed=0) == images).all()
     final = ganforge.load(result.checkpoint).generate(2, seed=0)
     assert not (final[:, ::2, ::2] == final[:, 1::2, 1::2]).all()
     assert "now 16 px" in ganforge.describe(early)["growth"]

@@ -44,12 +44,13 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(-FP16_CLAMP, FP16_CLAMP) if x.dtype == torch.float16 else x
 
 
-class Growing(nn.Module):
-    """Progressive-growing state shared by G and D: the stage resolution (a Python int: it selects layers) and
-    alpha (kept as a tensor so that changing it needs no host sync and no recompilation), both stored in the
-    `growth` buffer so that checkpoints restore them. Without growing (start 0) the stage is the full resolution."""
+class ResolutionStages(nn.Module):
+    """What G and D decide per resolution: which sides run in reduced precision under autocast, and the
+    progressive-growing stage: its resolution (a Python int: it selects layers) and alpha (a tensor, so changing it
+    needs no host sync and no recompilation), both kept in the `growth` buffer so that checkpoints restore them.
+    Without growing (start 0) the stage is the full resolution."""
 
-    def _init_growth(self, resolution: int, start_resolution: int, mixed_resolutions: int) -> None:
+    def _init_stages(self, resolution: int, start_resolution: int, mixed_resolutions: int) -> None:
         self.resolution, self.start_resolution = resolution, start_resolution
         self.stage, self.fading = resolution, False
         # sides >= this run in reduced precision under autocast (never the 4x4 block)
@@ -192,7 +193,7 @@ class MappingNetwork(nn.Module):
         return self.net(x)
 
 
-class StyleGAN2Generator(Growing):
+class StyleGAN2Generator(ResolutionStages):
     def __init__(self, z_dim: int,  # length of z ~ N(0, I)
                  w_dim: int,  # length of the intermediate latent w
                  resolution: int,  # output side, a power of two >= 8
@@ -208,7 +209,7 @@ class StyleGAN2Generator(Growing):
         super().__init__()
         self.z_dim, self.w_dim, self.channels = z_dim, w_dim, channels
         self.num_classes, self.style_mixing, self.w_avg_beta = num_classes, style_mixing, w_avg_beta
-        self._init_growth(resolution, start_resolution, mixed_resolutions)
+        self._init_stages(resolution, start_resolution, mixed_resolutions)
         widths = stylegan_widths(resolution, base_channels, max_channels)
         sides = sorted(widths)
         self.mapping = MappingNetwork(z_dim, w_dim, num_classes, mapping_layers)
@@ -308,7 +309,7 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
-class StyleGAN2Discriminator(Growing):
+class StyleGAN2Discriminator(ResolutionStages):
     def __init__(self, resolution: int,  # input side
                  channels: int,  # input channels
                  num_classes: int = 0,  # > 0: projection discriminator
@@ -318,7 +319,7 @@ class StyleGAN2Discriminator(Growing):
                  mixed_resolutions: int = 4):  # highest resolutions that may run in reduced precision (autocast)
         super().__init__()
         self.channels, self.num_classes = channels, num_classes
-        self._init_growth(resolution, start_resolution, mixed_resolutions)
+        self._init_stages(resolution, start_resolution, mixed_resolutions)
         widths = stylegan_widths(resolution, base_channels, max_channels)
         sides = sorted(widths, reverse=True)
         self.from_rgb = EqualConv2d(channels, widths[resolution], 1)

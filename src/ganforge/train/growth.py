@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..models.stylegan2 import upsample2x
+
 
 @dataclass(frozen=True)
 class Growth:
@@ -50,11 +52,6 @@ class GrowthSchedule:
                 f"full resolution from {self.full_kimg:g} kimg")
 
 
-def upscale(images: torch.Tensor) -> torch.Tensor:
-    """2x bilinear upsampling [N, C, H, W] -> [N, C, 2H, 2W]: how the generator carries a lower stage's image up."""
-    return F.interpolate(images, scale_factor=2, mode="bilinear", align_corners=False)
-
-
 def reals_at(images: torch.Tensor, growth: Growth) -> torch.Tensor:
     """Real images [N, C, R, R] as the current stage sees them: area-downscaled to its resolution and, while a
     resolution fades in, blended by alpha with the half-resolution image upscaled as the generator does, so that
@@ -63,5 +60,5 @@ def reals_at(images: torch.Tensor, growth: Growth) -> torch.Tensor:
     if growth.resolution < size:
         images = F.avg_pool2d(images, size // growth.resolution)
     if growth.alpha < 1:
-        images = upscale(F.avg_pool2d(images, 2)).lerp(images, growth.alpha)
+        images = upsample2x(F.avg_pool2d(images, 2)).lerp(images, growth.alpha)
     return images
