@@ -3,6 +3,8 @@ import pytest
 import torch
 
 import ganforge
+from ganforge.config import resolve
+from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import FP16_CLAMP, ResidualBlock, StyleGAN2Discriminator, StyleGAN2Generator, SynthesisLayer
 from ganforge.train import checkpoint as ckpt
 
@@ -90,3 +92,10 @@ def test_compiled_training_matches_eager(tmp_path, monkeypatch):
         for name, value in eager[key].items():
             assert torch.allclose(value, compiled[key][name], atol=1e-5), (key, name)
     torch._dynamo.reset()
+
+
+def test_bad_precision_settings_name_their_flag():
+    with pytest.raises(ConfigError, match="--precision"):
+        resolve({"train.precision": "fp8"})
+    with pytest.raises(ConfigError, match="--mixed-resolutions"):
+        resolve({"model.mixed_resolutions": -1})

@@ -217,12 +217,12 @@ class Trainer:
 
     def _grow(self) -> None:
         """Progressive growing: set G, G_ema and D to the schedule's stage for the images shown so far."""
-        stage = self.growth.at(self.images_seen / 1000)
-        if self.cfg.train.compile and (stage.resolution, stage.alpha < 1) != (self.stage.resolution, self.stage.alpha < 1):
-            torch._dynamo.reset()  # a new stage is a new graph; drop the old ones rather than hit the recompile limit
+        self.stage = self.growth.at(self.images_seen / 1000)
+        graph = (self.G.stage, self.G.fading)
         for module in (self.G, self.G_ema, self.D):
-            module.set_growth(stage.resolution, stage.alpha)
-        self.stage = stage
+            module.set_growth(self.stage.resolution, self.stage.alpha)
+        if self.cfg.train.compile and (self.G.stage, self.G.fading) != graph:
+            torch._dynamo.reset()  # a new stage is a new graph; drop the old ones rather than hit the recompile limit
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -289,13 +289,13 @@ class Trainer:
         returns [loss, penalty] (detached)."""
         cfg = self.cfg.loss
         use_r1 = cfg.r1_gamma > 0 and d_step % cfg.r1_interval == 0
-        real_in, real_cond = self._for_d(real, cond)
+        real_in, real_cond = self._for_d(real, cond)  # augmentation runs in fp32 for reals and fakes alike
         real_in = real_in.detach().requires_grad_(use_r1)
+        fake_in, fake_cond = self._for_d(fake.detach().float(), cond)
         with self._autocast():
             real_logits = (self.D_train if use_r1 else self.D_fast)(real_in, real_cond)
             if self.adaptive:
                 self.augment.observe(real_logits)
-            fake_in, fake_cond = self._for_d(fake.detach(), cond)
             fake_logits = self.D_fast(fake_in, fake_cond)
             loss = self.loss.d_loss(real_logits, fake_logits)
             penalty = torch.zeros((), device=self.device)
@@ -311,8 +311,9 @@ class Trainer:
     def _g_step(self, fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """One generator update through the (frozen, unsynchronised) discriminator; + lambda * L1 for paired data."""
         self.D.requires_grad_(False)
+        fake_in, fake_cond = self._for_d(fake.float(), cond)
         with self._autocast():
-            loss = self.loss.g_loss(self.D_frozen(*self._for_d(fake, cond)))
+            loss = self.loss.g_loss(self.D_frozen(fake_in, fake_cond))
             if self.paired and self.cfg.loss.l1_weight > 0:
                 loss = loss + self.cfg.loss.l1_weight * (fake.float() - real).abs().mean()
         self.opt_G.zero_grad(set_to_none=True)
