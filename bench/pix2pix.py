@@ -29,7 +29,7 @@ from ganforge.data.paired import TensorPairDataset  # noqa: E402
 from ganforge.data.sampler import batches  # noqa: E402
 from ganforge.models.pix2pix import UNetGenerator  # noqa: E402
 from ganforge.tiling import translate_array  # noqa: E402
-from ganforge.train.dist import DistInfo  # noqa: E402
+from ganforge.dist import DistInfo  # noqa: E402
 from ganforge.train.loop import Trainer  # noqa: E402
 
 INFERENCE_RESOLUTION = 256

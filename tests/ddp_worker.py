@@ -4,7 +4,7 @@ import sys
 import torch
 
 import ganforge
-from ganforge.train import dist
+from ganforge import dist
 
 torch.set_num_threads(1)
 out, model = sys.argv[1], sys.argv[2]

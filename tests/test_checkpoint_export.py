@@ -8,7 +8,7 @@ import torch
 
 import ganforge
 from ganforge.errors import CheckpointError
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.train import train
 
 

@@ -10,7 +10,7 @@ import torch
 from ganforge import models
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 
 
 @pytest.mark.parametrize("variant", ["dcgan", "pix2pix", "stylegan2", "stylegan2-progressive"])

@@ -9,7 +9,7 @@ import ganforge
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, upsample2x
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.train.growth import Growth, GrowthSchedule, reals_at
 
 TINY = {"z_dim": 16, "w_dim": 16, "resolution": 32, "channels": 3, "base_channels": 8, "max_channels": 16,

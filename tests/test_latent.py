@@ -14,7 +14,7 @@ from ganforge import models
 from ganforge.cli import main
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
-from ganforge.export import LoadedGenerator
+from ganforge.artifacts import LoadedGenerator
 from ganforge.imaging import to_uint8
 from ganforge.latent import (default_crossover, interpolation_frames, lerp, mix_styles, save_walk, slerp,
                              style_mixing_grid, walk)
@@ -204,7 +204,7 @@ def test_cli_interpolate_sample_and_mix(checkpoint, styled, tmp_path, monkeypatc
     assert len(images) == 3 and all(np.array_equal(images[0], image) for image in images)
     result = run("mix", checkpoint, "--rows", "1,2", "--cols", "3", "--out", tmp_path / "mix.png")
     assert result.exit_code == 1 and "style-based" in result.output and "ganforge interpolate" in result.output
-    monkeypatch.setattr(importlib.import_module("ganforge.export"), "load", lambda path, device: styled)
+    monkeypatch.setattr(importlib.import_module("ganforge.artifacts"), "load", lambda path, device: styled)
     result = run("mix", "fake", "--rows", "1,2", "--cols", "3-5", "--out", tmp_path / "mix.png")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "mix.png").size == (4 * 10 + 2, 3 * 10 + 2)

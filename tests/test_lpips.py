@@ -14,7 +14,7 @@ from torch import nn
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.errors import DataError
-from ganforge.export import LoadedGenerator
+from ganforge.artifacts import LoadedGenerator
 from ganforge.metrics import lpips as lpips_module
 from ganforge.metrics.evaluate import evaluate_pairs
 from ganforge.metrics.lpips import AlexNetFeatures, LPIPS, load_lpips, lpips

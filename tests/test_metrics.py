@@ -157,7 +157,7 @@ def test_metrics_during_training_and_best_checkpoint(digit_run):
     assert [r["kimg"] for r in rows] == [0.032, 0.064]
     assert all(r["fid"] >= 0 and 1 <= r["modes_covered"] <= 64 for r in rows)
     assert (digit_run.run_dir / "best.pt").exists()
-    from ganforge.train import checkpoint as ckpt
+    from ganforge.artifacts import checkpoint as ckpt
 
     best = ckpt.load(digit_run.run_dir / "best.pt")
     assert best["best_fid"] == min(r["fid"] for r in rows)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from ganforge.data.pairs import PAIR_TASKS, edges_canny, edges_xdog, make_pairs, pair_rng, pair_stems
+from ganforge.data.pair_tasks import PAIR_TASKS, edges_canny, edges_xdog, make_pairs, pair_rng, pair_stems
 from ganforge.errors import ConfigError, DataError
 
 from .conftest import write_image

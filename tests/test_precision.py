@@ -6,7 +6,7 @@ import ganforge
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import FP16_CLAMP, ResidualBlock, StyleGAN2Discriminator, StyleGAN2Generator, SynthesisLayer
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 
 
 def _dtypes_by_side(module: torch.nn.Module, kind: type, run) -> dict[int, set]:

@@ -5,7 +5,7 @@ import torch
 import ganforge
 from ganforge.config import PRESETS, resolve
 from ganforge.errors import ConfigError
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.models.stylegan2 import ModulatedConv2d, StyleGAN2Discriminator, StyleGAN2Generator, minibatch_stddev
 
 

@@ -8,7 +8,7 @@ import torch
 from ganforge import losses
 from ganforge.errors import ConfigError, TrainingDiverged
 from ganforge.losses import GANLoss
-from ganforge.train import checkpoint as ckpt
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.train import train
 
 

@@ -11,7 +11,7 @@ Public API::
 from .config import Config, resolve
 from .data.prepare import prepare_dataset
 from .errors import CheckpointError, ConfigError, DataError, GanforgeError, TrainingDiverged
-from .export import LoadedGenerator, describe, export, load
+from .artifacts import LoadedGenerator, describe, export, load
 from .metrics import evaluate, register_extractor
 from .train import TrainResult, train
 from .translate import translate

@@ -9,7 +9,7 @@ import torch
 from .data.folder import ImageSource
 from .data.images import ImageDecodeError, open_image, to_array
 from .errors import ConfigError, DataError
-from .export import LoadedGenerator, load
+from .artifacts.generator import LoadedGenerator, load
 from .imaging import save_png
 from .tiling import translate_array
 

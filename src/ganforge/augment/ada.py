@@ -190,7 +190,7 @@ class AdaptiveAugment:
       * in every D step, after D scores the augmented reals: `augment.observe(real_logits)` (no host sync);
       * every `augment.interval` D steps, on every rank: `augment.adjust(images)` with `images` the global number of
         real images D saw since the last adjust (batch * interval); it all-reduces the counts through
-        ganforge.train.dist, syncs once with the host, updates p, and returns r_t (None if nothing was observed),
+        ganforge.dist, syncs once with the host, updates p, and returns r_t (None if nothing was observed),
         which is worth logging with p;
       * `augment(images)` augments whatever D sees, reals and fakes alike, with the current p;
       * `state_dict()` / `load_state_dict()` go in the checkpoint (plain floats and strings).
@@ -230,7 +230,7 @@ class AdaptiveAugment:
     def adjust(self, images_since_last: int) -> float | None:
         """Reduce the accumulators over ranks, move p by sign(r_t - target) * images / (speed_kimg * 1000) within
         [0, 1], reset them, and return r_t (None if nothing was observed). One host sync."""
-        from ..train.dist import all_reduce_sum  # here: the train package imports augment
+        from ..dist import all_reduce_sum
 
         if self._sums is None:
             return None

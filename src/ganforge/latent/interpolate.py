@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from ..errors import ConfigError
-from ..export import LoadedGenerator
+from ..artifacts.generator import LoadedGenerator
 from ..imaging import make_grid, save_gif, save_png, to_uint8
 
 WALK_FORMATS = (".gif", ".png")  # an animation, or a grid of the frames

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 
 from ..errors import ConfigError
-from ..export import LoadedGenerator
+from ..artifacts.generator import LoadedGenerator
 from ..imaging import to_uint8
 from .interpolate import single_class
 

@@ -11,7 +11,9 @@ import torch
 from .. import data as data_lib
 from ..config import DataConfig
 from ..errors import ConfigError
-from ..export import LoadedGenerator, load
+from ..artifacts.checkpoint import list_checkpoints
+from ..artifacts.exported import is_export
+from ..artifacts.generator import LoadedGenerator, load
 from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import FeatureExtractor, build_extractor
@@ -173,11 +175,7 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
 
 def _generator_or_none(path: Path) -> LoadedGenerator | None:
     """A generator when `path` is a checkpoint, run folder or export; None when it is a folder/zip of images."""
-    from ..export import WEIGHTS_FILE
-    from ..train.checkpoint import list_checkpoints
-
-    if path.is_file() and path.suffix == ".pt" or (path.is_dir() and ((path / WEIGHTS_FILE).exists()
-                                                                        or list_checkpoints(path))):
+    if path.is_file() and path.suffix == ".pt" or is_export(path) or (path.is_dir() and list_checkpoints(path)):
         return load(path)
     if not path.exists():
         raise ConfigError(f"--fake {path}: no such checkpoint, export, or image folder")

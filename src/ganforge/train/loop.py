@@ -28,11 +28,11 @@ from ..config import Config, flag, from_dict, resolve
 from ..errors import ConfigError, TrainingDiverged
 from ..imaging import make_grid, save_png, to_float, to_uint8
 from ..losses import LOSSES, gradient_penalty, r1_penalty
-from . import checkpoint as ckpt
-from . import dist
+from ..artifacts import checkpoint as ckpt
+from .. import dist
 from .ema import ema_beta, update_ema
 from .growth import Growth, GrowthSchedule, reals_at
-from .rundir import create_run_dir, resolve_resume
+from ..artifacts.rundir import create_run_dir, resolve_resume
 from .stats import RunReporter
 
 # Settings that may change when a run is resumed; anything else would make the continuation a different run.
@@ -395,7 +395,7 @@ class Trainer:
 
     def _ema_generator(self):
         """G_ema behind the LoadedGenerator interface that sampling and evaluation use."""
-        from ..export import LoadedGenerator  # export imports train: a top-level import would be circular
+        from ..artifacts.generator import LoadedGenerator
 
         return LoadedGenerator(self.G_ema, self.cfg.model, self.info, self.num_classes, self.images_seen / 1000,
                                {}, "training")

@@ -1,29 +1,22 @@
-"""The portable generator format (config.json + generator.safetensors) and `load`, which reads it or a checkpoint."""
+"""`LoadedGenerator`: a trained generator read from a checkpoint or an export, ready to sample, mix, walk, translate
+and project. It runs with autograd on (projection needs gradients); callers that only sample use `torch.no_grad`."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from . import models
-from .atomic import atomic_open, write_text
-from .config import FORMAT_VERSION, ModelConfig, from_dict
-from .data.base import DatasetInfo
-from .errors import CheckpointError, ConfigError
-from .imaging import to_uint8
-from .train import checkpoint as ckpt
-
-EXPORT_FORMAT = "ganforge-generator"
-WEIGHTS_FILE, CONFIG_FILE = "generator.safetensors", "config.json"
+from .. import models
+from ..config import ModelConfig, from_dict
+from ..data.base import DatasetInfo
+from ..errors import CheckpointError, ConfigError
+from ..imaging import to_uint8
+from . import checkpoint as ckpt
+from .exported import is_export, read_export
 
 
 @dataclass
@@ -80,7 +73,6 @@ class LoadedGenerator:
             raise ConfigError(f"--class: classes must be in 0..{self.num_classes - 1} ({', '.join(self.dataset.class_names[:10])}...)")
         return labels.long()
 
-    @torch.no_grad()
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
                    truncation: float = 1.0) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
@@ -95,7 +87,6 @@ class LoadedGenerator:
             out.append(self._full_size(images.float()).cpu())
         return torch.cat(out) if out else self._empty()
 
-    @torch.no_grad()
     def styles(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0,
                batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: z [N, z_dim] -> ws [N, num_ws, w_dim] (truncated toward w_avg), on the CPU."""
@@ -107,7 +98,6 @@ class LoadedGenerator:
             out.append(ws.float().cpu())
         return torch.cat(out)
 
-    @torch.no_grad()
     def synthesize_styles(self, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: ws [N, num_ws, w_dim] -> float images [N, C, H, W] in [-1, 1] (constant noise)."""
         self._require_styles()
@@ -115,6 +105,7 @@ class LoadedGenerator:
                                .float()).cpu() for start in range(0, len(ws), batch_size)]
         return torch.cat(out) if out else self._empty()
 
+    @torch.no_grad()
     def generate(self, n: int, seed: int = 0, classes: int | Sequence[int] | None = None,
                  batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
         """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
@@ -155,44 +146,16 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
     """An exported folder (config.json + generator.safetensors) or a training checkpoint, as a ready generator."""
     path = Path(path).expanduser()
-    if path.is_dir() and (path / WEIGHTS_FILE).exists():
-        return _load_export(path).to(device)
+    if is_export(path):
+        meta, weights = read_export(path)
+        try:
+            return _build(meta["model"], meta["dataset"], int(meta["num_classes"]), weights, str(path),
+                          float(meta.get("kimg", 0.0)), meta.get("stats", {})).to(device)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
     state = ckpt.load(path)
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
-
-
-def _load_export(folder: Path) -> LoadedGenerator:
-    try:
-        meta = json.loads((folder / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{folder}: no {CONFIG_FILE} beside {WEIGHTS_FILE}") from None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from None
-    if meta.get("format") != EXPORT_FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{folder / CONFIG_FILE}: not a ganforge generator export of format version "
-                              f"{FORMAT_VERSION} (found {meta.get('format')!r} v{meta.get('format_version')})")
-    try:
-        weights = load_safetensors((folder / WEIGHTS_FILE).read_bytes())
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{folder / WEIGHTS_FILE} is not a readable safetensors file: {error}") from None
-    return _build(meta["model"], meta["dataset"], int(meta["num_classes"]), weights, str(folder),
-                  float(meta.get("kimg", 0.0)), meta.get("stats", {}))
-
-
-def export(source: str | Path, out: str | Path) -> Path:
-    """Write `out`/config.json + `out`/generator.safetensors for the EMA generator of a checkpoint (or export)."""
-    generator = load(source)
-    out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in generator.module.state_dict().items()}
-    with atomic_open(out / WEIGHTS_FILE) as handle:
-        handle.write(save_safetensors(weights, metadata={"format": EXPORT_FORMAT}))
-    meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, "model": dataclasses.asdict(generator.model),
-            "dataset": generator.dataset.to_dict(), "num_classes": generator.num_classes,
-            "kimg": generator.kimg, "stats": generator.stats, "source": generator.source}
-    write_text(out / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return out
 
 
 def describe(path: str | Path) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,107 @@
+"""`ganforge sample`, `mix` and `interpolate`: images, style-mixing grids and latent walks from a generator."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+from .options import CLASS_HELP, TRUNCATION_HELP, parse_classes, seed_list
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--num", default=64, show_default=True, type=click.IntRange(1, 100000), help="How many images.")
+@click.option("--seed", default=0, show_default=True, type=int, help="First seed; image k uses seed+k.")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), help="Write one grid PNG here.")
+@click.option("--outdir", type=click.Path(file_okay=False), help="Write one PNG per image here.")
+@click.option("--class", "classes", help="Class index (or comma list) for conditional models.")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device) -> None:
+    """Generate images from a checkpoint or an exported generator.
+
+    \b
+    Examples:
+      ganforge sample runs/00000-digits-dcgan-32 --num 64 --seed 0 --grid samples.png
+      ganforge sample exported/ --num 100 --outdir images/ --class 3
+      ganforge sample runs/00005-ffhq-stylegan2-256 --num 16 --truncation 0.7 --grid typical.png
+    """
+    import torch
+
+    from ..artifacts import load
+    from ..imaging import make_grid, save_png
+    from ..dist import select_device
+
+    if not grid_path and not outdir:
+        raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
+    generator = load(checkpoint, select_device(device))
+    images = generator.generate(num, seed, parse_classes(classes), truncation=truncation)  # uint8 [N, H, W, C]
+    if grid_path:
+        save_png(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
+        click.echo(f"grid of {num} images: {grid_path}")
+    if outdir:
+        for index, image in enumerate(images):
+            save_png(image, Path(outdir) / f"seed{seed + index:06d}.png")
+        click.echo(f"{num} images: {outdir}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--rows", required=True, callback=seed_list, help="Row seeds: they give the coarse styles (pose, shape).")
+@click.option("--cols", required=True, callback=seed_list, help="Column seeds: they give the fine styles (colours, texture).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid PNG to write.")
+@click.option("--crossover", type=click.IntRange(1),
+              help="ws taken from the row seed (default 6: the layers up to 16x16; at most half of them).")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
+@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device) -> None:
+    """Style-mixing grid of a style-based generator (StyleGAN2), as in Karras et al. 2019: the first row shows the
+    column seeds, the first column the row seeds, and each cell has the coarse styles of its row seed and the fine
+    styles of its column seed.
+
+    \b
+    Examples:
+      ganforge mix runs/00005-ffhq-stylegan2-256 --rows 85,100,75 --cols 55,821,1789,293 --out mixing.png
+      ganforge mix exported/faces --rows 0-3 --cols 10-15 --crossover 4 --truncation 0.7 --out coarse.png
+    """
+    from ..artifacts import load
+    from ..imaging import make_grid, save_png
+    from ..latent import style_mixing_grid
+    from ..dist import select_device
+
+    generator = load(checkpoint, select_device(device))
+    tiles = style_mixing_grid(generator, rows, cols, crossover, truncation, class_index)  # [(R+1)*(C+1), C, H, W]
+    save_png(make_grid(tiles, columns=len(cols) + 1), out)
+    click.echo(f"style-mixing grid of {len(rows)} x {len(cols)} seeds: {out}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--seeds", required=True, callback=seed_list, help="Seeds to pass through in order, e.g. 1,2,3 or 0-4.")
+@click.option("--frames", default=60, show_default=True, type=click.IntRange(2), help="Total frames of the loop.")
+@click.option("--fps", default=20, show_default=True, type=click.IntRange(1, 50), help="GIF frames per second.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="walk.gif (an animation) or walk.png (a grid of the frames).")
+@click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
+@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, device) -> None:
+    """Animate a looping walk through the images of some seeds, back to the first: spherical interpolation in z
+    for DCGAN, linear in w for style-based generators.
+
+    \b
+    Examples:
+      ganforge interpolate runs/00000-digits-dcgan-32 --seeds 1,2,3 --frames 60 --out walk.gif
+      ganforge interpolate exported/faces --seeds 0-5 --frames 120 --fps 30 --truncation 0.7 --out faces.gif
+      ganforge interpolate runs/00000-digits-dcgan-32 --seeds 4,9 --frames 16 --out walk.png
+    """
+    from ..artifacts import load
+    from ..latent import interpolation_frames, save_walk, walk_format
+    from ..dist import select_device
+
+    walk_format(out)  # fail before rendering
+    generator = load(checkpoint, select_device(device))
+    path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)
+    click.echo(f"{frames} frames through seeds {','.join(map(str, seeds))}: {path}")
+
