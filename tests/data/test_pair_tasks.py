@@ -9,7 +9,7 @@ from scipy import ndimage
 from ganforge.data.pair_tasks import PAIR_TASKS, edges_canny, edges_xdog, make_pairs, pair_rng, pair_stems
 from ganforge.errors import ConfigError, DataError
 
-from .conftest import write_image
+from ..conftest import write_image
 
 CHANNELS = {"edges": 1, "denoise": 3, "rain": 3, "superres": 3, "repair": 3, "colorize": 1}
 RANDOM_TASKS = ("denoise", "rain", "repair")

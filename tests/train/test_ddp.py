@@ -16,7 +16,7 @@ from ganforge.artifacts import checkpoint as ckpt
 @pytest.mark.parametrize("variant", ["dcgan", "pix2pix", "stylegan2", "stylegan2-progressive"])
 def test_two_gloo_ranks_hold_identical_weights(tmp_path, variant):
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(worker), str(tmp_path), variant]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

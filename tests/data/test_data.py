@@ -18,7 +18,7 @@ from ganforge.data.sampler import batch_indices
 from ganforge.download import fetch
 from ganforge.errors import ConfigError, DataError
 
-from .conftest import labels_json, write_image
+from ..conftest import labels_json, write_image
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P", "I;16", "CMYK"])

@@ -19,7 +19,7 @@ from ganforge.metrics import lpips as lpips_module
 from ganforge.metrics.evaluate import evaluate_pairs
 from ganforge.metrics.lpips import AlexNetFeatures, LPIPS, load_lpips, lpips
 
-from .conftest import write_image
+from ..conftest import write_image
 
 PACKAGE_HEADS = lpips_module._package_heads()  # found by spec, never imported
 needs_package = pytest.mark.skipif(PACKAGE_HEADS is None, reason="the lpips package is not installed")
