@@ -114,6 +114,7 @@ def test_progressive_needs_stylegan2_and_a_lower_start():
         resolve({"train.phase_kimg": 0})
 
 
+@pytest.mark.slow
 def test_training_grows_to_full_resolution(tmp_path):
     result = ganforge.train(overrides={
         "data.source": "shapes", "data.resolution": 32, "model.name": "stylegan2", "model.g_channels": 8,

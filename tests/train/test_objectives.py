@@ -77,6 +77,7 @@ def four_networks():
     return {"model.name": "four-networks-test"}
 
 
+@pytest.mark.slow
 def test_a_four_network_family_trains_and_resumes_exactly(tiny, tmp_path, four_networks):
     settings = {**tiny, **four_networks, "train.total_kimg": 0.128, "train.snapshot_every_kimg": 0.5}
     whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False)

@@ -82,6 +82,7 @@ def test_a_failed_start_leaves_no_run_folder(tiny):
     assert not Path(tiny["train.out"]).exists() or not list(Path(tiny["train.out"]).iterdir())
 
 
+@pytest.mark.slow
 def test_minutes_budget_holds(tiny):
     started = time.monotonic()
     result = train(overrides={**tiny, "train.total_kimg": 1000, "train.minutes": 0.05}, progress=False)
