@@ -80,16 +80,16 @@ class Trainer:
         if channels_last is None:
             channels_last = device.type == "cuda" or spec.cpu_channels_last
         self.objective: Objective = OBJECTIVES.get(spec.family)(
-            cfg, self.info, self.info.num_classes if cfg.data.cond else 0, device,
-            torch.channels_last if channels_last else torch.contiguous_format)
+            cfg, self.info, num_classes=self.info.num_classes if cfg.data.cond else 0, device=device,
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         self.networks = self.objective.networks
         self.ema = {name: copy.deepcopy(self.networks[name]).eval().requires_grad_(False) for name in self.objective.ema}
         self.optimizers = {}
         for phase in self.objective.phases:
             lr = (cfg.optim.lr_d or cfg.optim.lr) if phase.discriminator else cfg.optim.lr
             parameters = [p for name in phase.networks for p in self.networks[name].parameters()]
-            self.optimizers[phase.name] = lazy_adam(parameters, lr, cfg.optim.betas, phase.interval)
-        self.growth = (GrowthSchedule(cfg.model.start_resolution, self.info.resolution, cfg.train.phase_kimg)
+            self.optimizers[phase.name] = lazy_adam(parameters, lr, betas=cfg.optim.betas, interval=phase.interval)
+        self.growth = (GrowthSchedule(cfg.model.start_resolution, self.info.resolution, phase_kimg=cfg.train.phase_kimg)
                        if cfg.model.progressive else None)
         self.stage = Growth(self.info.resolution, 1.0)  # set from the schedule at every iteration when growing
         self.step, self.images_seen = 0, 0
@@ -113,6 +113,10 @@ class Trainer:
         if not self.cfg.train.compile:
             return module
         return torch.compile(module, backend=os.environ.get("GANFORGE_COMPILE_BACKEND", "inductor"))
+
+    def _modules(self) -> dict[str, nn.Module]:
+        """Every network and EMA copy by checkpoint key ("G", "D", "G_ema", ...)."""
+        return {**self.networks, **{f"{name}_ema": module for name, module in self.ema.items()}}
 
     def _sampling_networks(self) -> dict[str, nn.Module]:
         """Each network, or its EMA copy where it has one (what grids and metrics use)."""
@@ -197,8 +201,8 @@ class Trainer:
     # ---- snapshots -------------------------------------------------------------------------------------------
     def grid_images(self) -> torch.Tensor:
         """uint8 [grid, C, H, W] for the snapshot grid (the objective decides what it shows)."""
-        return self.objective.grid_images(self._sampling_networks(), self.dataset, self.cfg.train.grid_size,
-                                          self.cfg.train.seed, self.images_seen / 1000)
+        return self.objective.grid_images(self._sampling_networks(), self.dataset, count=self.cfg.train.grid_size,
+                                          seed=self.cfg.train.seed, kimg=self.images_seen / 1000)
 
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
@@ -208,10 +212,11 @@ class Trainer:
         cfg = self.cfg.train
         if self.evaluator is None:
             extractor = cfg.metrics_extractor if cfg.metrics_extractor != "auto" else default_extractor(self.cfg.data.source)
-            self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor, cfg.metrics_num, self.device)
+            self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor=extractor,
+                                       num_real=cfg.metrics_num, device=self.device)
         generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
         with torch.no_grad():
-            results = self.evaluator(generator_batches(generator, cfg.metrics_num, GRID_BATCH))
+            results = self.evaluator(generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH))
         scalars = {k: v for k, v in results.items() if isinstance(v, float)}
         if "modes" in results:
             scalars |= {"modes_covered": float(results["modes"]["covered"]), "modes_kl": results["modes"]["kl"]}
@@ -227,8 +232,8 @@ class Trainer:
         improved = "fid" in metrics and metrics["fid"] < self.best_fid
         if improved:
             self.best_fid = metrics["fid"]
-        path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, self.step,
-                         self.cfg.train.keep_checkpoints)
+        path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, step=self.step,
+                         keep=self.cfg.train.keep_checkpoints)
         if improved:
             ckpt.copy_as_best(path)
         shown = "".join(f", {k} {v:.4g}" for k, v in metrics.items())
@@ -267,8 +272,8 @@ class Trainer:
         snapshot_images = max(1, round(cfg.snapshot_every_kimg * 1000))
         metrics_images = round(cfg.metrics_every_kimg * 1000)
         log_every = max(1, min(50, round(1000 / images_per_iter)))
-        reporter = RunReporter(self.run_dir, total_images, self.images_seen, enabled=main, show_bar=progress,
-                               tensorboard=tensorboard)
+        reporter = RunReporter(self.run_dir, total_images, start_images=self.images_seen, enabled=main,
+                               show_bar=progress, tensorboard=tensorboard)
         if main and self.growth is not None:
             late = self.growth.full_kimg > cfg.total_kimg
             reporter.message(self.growth.describe() + (f" (beyond --kimg {cfg.total_kimg:g}: lower --phase-kimg to reach "
@@ -282,10 +287,10 @@ class Trainer:
             reporter.message(f"nothing to train: the run is at {self.images_seen / 1000:g} kimg already; "
                              f"give a larger --kimg than {cfg.total_kimg:g} to continue")
             reporter.close()
-            return TrainResult(self.run_dir, last_checkpoint, newest_grid(self.run_dir), self.images_seen / 1000, {},
-                               {**self.networks, **{f"{k}_ema": v for k, v in self.ema.items()}})
-        stream = batches(self.dataset, cfg.batch, cfg.seed, self.step * self.cfg.optim.d_steps,
-                                  self.rank.rank, self.rank.world, self.cfg.data.workers)
+            return TrainResult(self.run_dir, last_checkpoint, grid=newest_grid(self.run_dir),
+                               kimg=self.images_seen / 1000, modules=self._modules())
+        stream = batches(self.dataset, cfg.batch, seed=cfg.seed, start_batch=self.step * self.cfg.optim.d_steps,
+                         rank=self.rank.rank, world=self.rank.world, workers=self.cfg.data.workers)
         grid_path, stats = None, {}
         sums: dict[str, torch.Tensor] = {}
         count = 0
@@ -322,5 +327,5 @@ class Trainer:
         if main:
             reporter.message(f"done: {self.images_seen / 1000:.1f} kimg" + (" (stopped early)" if stop else "")
                              + f"; final samples {grid_path}")
-        return TrainResult(self.run_dir, last_checkpoint, grid_path, self.images_seen / 1000, stats,
-                           {**self.networks, **{f"{k}_ema": v for k, v in self.ema.items()}})
+        return TrainResult(self.run_dir, last_checkpoint, grid=grid_path, kimg=self.images_seen / 1000, stats=stats,
+                           modules=self._modules())

@@ -150,17 +150,17 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
         run_dir = None
     run_dir = Path(dist.broadcast_object(str(run_dir) if run_dir else None))
     if dry_run:
-        return TrainResult(run_dir, None, None, 0.0)
+        return TrainResult(run_dir, None, grid=None, kimg=0.0)
     from .. import data as data_lib
 
     with run_dir_lock(run_dir) if rank_info.is_main else contextlib.nullcontext():
         try:
             dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                trainer = Trainer(cfg, dataset, device, rank_info, run_dir, state)
+                trainer = Trainer(cfg, dataset, device=device, rank=rank_info, run_dir=run_dir, state=state)
         except BaseException:
             if created:  # a start that failed before training leaves no empty numbered folder behind
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        return trainer.run(progress, tensorboard, progress_fn, should_stop)
+        return trainer.run(progress, tensorboard=tensorboard, progress_fn=progress_fn, should_stop=should_stop)
 
