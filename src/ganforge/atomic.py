@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from .errors import ConfigError
+
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
@@ -26,6 +28,26 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+def check_writable(path: str | Path, folder: bool = False) -> None:
+    """ConfigError unless `path` can be written as a file (or, with `folder`, a folder of files), checked before any
+    work: an existing path must be of that kind, and the folder that will hold it (or its nearest existing parent)
+    must be a folder that can be written, on a file system that is not mounted read-only."""
+    path = Path(path).expanduser()
+    kind = "folder" if folder else "file"
+    if path.exists():
+        if path.is_dir() != folder:
+            raise ConfigError(f"{path} is an existing {'folder' if path.is_dir() else 'file'}; give a {kind} name")
+        home = path if folder else path.parent
+    else:
+        home = path.parent
+        while not home.exists() and home != home.parent:
+            home = home.parent
+        if not home.is_dir():
+            raise ConfigError(f"{path}: {home} is a file, so no {kind} can be made below it")
+    if not os.access(home, os.W_OK | os.X_OK) or os.statvfs(home).f_flag & os.ST_RDONLY:
+        raise ConfigError(f"{path}: cannot write in {home} (read-only or no permission)")
 
 
 def _umask() -> int:
