@@ -15,7 +15,10 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:  # name the file the caller asked for, not the temporary one
+        raise type(error)(error.errno, error.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the permissions a plain open() would
         with os.fdopen(fd, mode) as handle:

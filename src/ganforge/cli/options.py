@@ -29,8 +29,8 @@ def one_class(ctx, param, text: str | None) -> str | int | None:
     """--class for commands whose images share one class (mix, interpolate): a name or an index."""
     value = parse_classes(ctx, param, text)
     if isinstance(value, list):
-        raise click.BadParameter(f"{text!r}: give one class (a name or an index); every image of a "
-                                 f"{ctx.command.name} uses it")
+        raise click.BadParameter(f"{text!r}: give one class (a name or an index); all images of "
+                                 f"`{ctx.command.name}` share it")
     return value
 
 
