@@ -6,6 +6,7 @@ import json
 import click
 
 from . import main
+from .options import output_path
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
@@ -29,7 +30,8 @@ def info(checkpoint, as_json) -> None:
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for config.json + generator.safetensors.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
+              help="Folder for config.json + generator.safetensors.")
 def export(checkpoint, out) -> None:
     """Export the EMA generator as config.json + generator.safetensors (no pickles); load it with ganforge.load.
 

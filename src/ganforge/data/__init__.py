@@ -137,7 +137,8 @@ class _Decoded(Dataset):
 
 
 def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageDataset:
-    """Decode every image once into one uint8 tensor; unreadable files are skipped with one warning listing them."""
+    """Decode every image once into one uint8 tensor; unreadable and too small files are skipped with one warning
+    listing them."""
     info = dataset.info
     images = torch.empty((len(dataset), info.channels, info.resolution, info.resolution), dtype=torch.uint8)
     good = torch.zeros(len(dataset), dtype=torch.bool)
@@ -154,6 +155,6 @@ def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageData
                         f"first error: {failures[0]}")
     if failures:
         shown = "\n  ".join(failures[:5]) + (f"\n  ... and {len(failures) - 5} more" if len(failures) > 5 else "")
-        warnings.warn(f"skipped {len(failures)} unreadable image(s) in {dataset.source.path}:\n  {shown}")
+        warnings.warn(f"skipped {len(failures)} unreadable or too small image(s) in {dataset.source.path}:\n  {shown}")
     labels = torch.tensor(dataset.labels)[good]
     return TensorImageDataset(images[good], labels, info)
