@@ -13,7 +13,8 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.data import FolderDataset
 from ganforge.errors import ConfigError
-from ganforge.experiments.augment import AugmentSettings, load_labelled, run_augment_experiment
+from ganforge.experiments.augment import (AugmentSettings, data_labels, in_generator_labels, load_labelled,
+                                           run_augment_experiment)
 from ganforge.experiments.report import goal_line, mean_interval, paired_difference
 from ganforge.experiments.split import stratified_split
 
@@ -107,3 +108,28 @@ def test_intervals_and_goal_verdict():
     assert "**MET**" in goal_line({10: difference})
     assert "**NOT MET**" in goal_line({10: (2.0, 0.5, 5)})
     assert "not measured" in goal_line({5: difference})
+
+
+@pytest.mark.slow
+def test_runs_on_a_labelled_folder(tmp_path):
+    from tests.conftest import write_image
+
+    for k in range(8):
+        write_image(tmp_path / "photos" / ("cats" if k % 2 else "dogs") / f"{k}.jpg", "RGB", (48, 40), seed=k)
+    out = tmp_path / "exp"
+    result = run("experiment", "augment", "--data", tmp_path / "photos", "--per-class", "2", "--seeds", "1",
+                 "--kimg", "0.032", "--classifier-steps", "2", "--synthetic-per-class", "2", "--filter", "none",
+                 "--resolution", "8", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 5 and {r["test_images"] for r in rows} == {"4"}
+
+
+def test_filter_judges_generator_samples_in_the_data_label_order():
+    # built-in shapes list classes unsorted; the GAN trained on the subset folder knows them sorted by name
+    data_names, generator_names = ("circle", "square", "ring"), ("circle", "ring", "square")
+    to_data = data_labels(generator_names, data_names)
+    assert to_data.tolist() == [0, 2, 1]
+    says_square = lambda images, labels: labels == 1  # a data-label filter that accepts only "square" (data 1)
+    keep = in_generator_labels(says_square, to_data)
+    assert keep(None, torch.tensor([0, 1, 2])).tolist() == [False, False, True]  # generator 2 is "square"

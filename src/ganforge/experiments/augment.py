@@ -27,6 +27,7 @@ from ..atomic import write_text
 from ..config import DataConfig
 from ..errors import ConfigError
 from ..imaging import save_png
+from ..synth import KeepFn, confident_filter, generate_labelled
 from .classifier import TrainSpec, accuracy, train_classifier
 from .report import ARMS, write_report
 from .split import check_class_sizes, stratified_split
@@ -118,11 +119,20 @@ def train_gan(settings: AugmentSettings, subset: Path, channels: int, out: Path,
     return load(result.checkpoint, "cpu"), result.kimg
 
 
+def data_labels(generator_names: tuple[str, ...], data_names: tuple[str, ...]) -> torch.Tensor:
+    """[num_classes] data class index of each generator class: the subset folder's classes are sorted by name,
+    the data's need not be (built-in shapes are not)."""
+    return torch.tensor([data_names.index(name) for name in generator_names])
+
+
+def in_generator_labels(keep: KeepFn, to_data: torch.Tensor) -> KeepFn:
+    """A filter judging in data labels (a classifier trained on the data), called with generator labels."""
+    return lambda images, labels: keep(images, to_data[labels])
+
+
 def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray, class_names: tuple[str, ...],
              per_class: int, seed: int, workdir: Path, device: str = "cpu") -> list[dict]:
     """One (size, seed) cell: split, GAN on the subset, synthetic set, five classifiers; one CSV row per arm."""
-    from ..synth import confident_filter, generate_labelled
-
     train_idx, test_idx = stratified_split(labels, per_class, seed)
     labels_t = torch.from_numpy(labels)
     real = (images[train_idx], labels_t[train_idx])
@@ -145,10 +155,11 @@ def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray
     arm("a", real, None, False)
     classic = arm("b", real, None, True)
     begin = time.process_time()
-    keep = confident_filter(classic, settings.confidence) if settings.filter == "confident" else None
+    to_data = data_labels(generator.dataset.class_names, class_names)
+    keep = None
+    if settings.filter == "confident":
+        keep = in_generator_labels(confident_filter(classic, settings.confidence), to_data)
     synthetic = generate_labelled(generator, settings.synthetic_per_class, seed=SYNTH_SEED, keep=keep)
-    # the subset folder's classes are sorted names; map the generator's class indices back to the data's
-    to_data = torch.tensor([class_names.index(name) for name in generator.dataset.class_names])
     fake = (synthetic.images, to_data[synthetic.labels])
     gan_cpu += time.process_time() - begin
     arm("c", real, fake, False)  # with no surviving synthetic image, (c) and (d) train on the real images alone
