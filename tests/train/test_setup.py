@@ -107,3 +107,26 @@ def test_sigterm_stops_the_cli_run_with_a_final_snapshot(tmp_path):
     assert (run / "samples" / "final.png").exists() and ckpt.list_checkpoints(run)
     assert "stopping after this step" in err and not (run / LOCK_NAME).exists()
     assert json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["kimg"] < 1000
+
+
+def test_out_that_is_a_file_is_a_clear_error(tiny, tmp_path):
+    blocker = tmp_path / "runs-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="--out .*runs-file: exists and is not a folder"):
+        train(overrides={**tiny, "train.out": str(blocker)}, progress=False)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_no_tensorboard_and_no_empty_event_files(tiny, tmp_path):
+    from ganforge.train.stats import RunReporter
+
+    result = train(overrides=tiny, progress=False, tensorboard=False)
+    assert not list(result.run_dir.glob("events.out.tfevents.*")) and (result.run_dir / "stats.jsonl").exists()
+    RunReporter(tmp_path, 100, start_images=0).close()  # a run stopped before its first row
+    assert not list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_full_width_stylegan2_on_a_cpu_points_to_the_preset(tmp_path):
+    with pytest.warns(UserWarning, match="--preset stylegan2-32"):
+        train(overrides={"model.name": "stylegan2", "data.source": "shapes", "train.out": str(tmp_path),
+                         "train.device": "cpu"}, dry_run=True)
