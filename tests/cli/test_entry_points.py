@@ -29,6 +29,9 @@ def test_python_m_ganforge_cli_runs_commands(tmp_path):
     assert completed.returncode == 1 and f"error: checkpoint {missing} does not exist" in completed.stderr
     bogus = subprocess.run([sys.executable, "-m", "ganforge.cli", "bogus"], capture_output=True, text=True, timeout=120)
     assert bogus.returncode == 2 and "No such command 'bogus'" in bogus.stderr
+    usage = subprocess.run([sys.executable, "-m", "ganforge.cli", "sample", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 0 and "ganforge sample runs/" in usage.stdout
 
 
 def test_importing_the_cli_does_not_import_torch():

@@ -10,7 +10,7 @@ from . import main
 from .options import (CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP, one_class, output_path,
                       parse_classes, seed_list)
 
-IN_MEMORY_BYTES = 2 * 2**30  # pixels one output (a grid, a walk) may hold at once
+IN_MEMORY_BYTES = 2 * 2**30  # image bytes one output (a grid, a walk) may hold at once
 OUTDIR_BATCH = 256  # --outdir writes images this many at a time
 
 
@@ -21,6 +21,7 @@ def _check_in_memory(generator, count: int, what: str, advice: str) -> None:
     if size > IN_MEMORY_BYTES:
         raise ConfigError(f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
                           f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
+
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
