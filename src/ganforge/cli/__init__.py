@@ -33,4 +33,4 @@ def main() -> None:
     """
 
 
-from . import evaluate, model, prepare, sample, studio, train, translate  # noqa: E402,F401  (register the commands)
+from . import evaluate, latent, model, prepare, sample, studio, train, translate  # noqa: E402,F401  (register the commands)
