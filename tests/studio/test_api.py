@@ -271,3 +271,64 @@ def test_model_cache_is_bounded(runs):
     assert cache.get(runs / model_id(runs, "sg2").split("/", 1)[1]) is first
     cache.get(runs / model_id(runs, "dcgan").split("/", 1)[1])
     assert len(cache) == 1
+
+
+def test_directions_and_edits(client, runs):
+    model = model_id(runs, "sg2")
+    found = client.get("/api/directions", params={"model": model, "method": "sefa", "num": 3}).json()
+    assert found["names"] == ["sefa0", "sefa1", "sefa2"] and found["space"] == "w"
+    plain = decoded(client.get("/api/generate", params={"model": model, "seed": 4, "truncation": 0.7}))
+    unmoved = decoded(client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3,
+                                                      "strengths": "0,0,0"}))
+    moved = decoded(client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3,
+                                                    "strengths": "0,3,0"}))
+    assert np.abs(unmoved.astype(int) - plain).max() <= 1 and not np.array_equal(moved, unmoved)
+    assert_error(client.get("/api/directions", params={"model": model, "method": "magic"}), 404, "unknown root")
+    assert_error(client.get("/api/directions", params={"model": model, "method": "../x.npz"}), 403, "")
+    assert_error(client.get("/api/directions", params={"model": model, "num": 0}), 422, "num")
+    assert_error(client.get("/api/directions", params={"model": model_id(runs, "pix")}), 422, "image-to-image")
+    for strengths in ("a,b", "1,2,3,4,5,6,7", "99"):
+        assert_error(client.get("/api/edit", params={"model": model, "num": 3, "strengths": strengths}), 400,
+                     "strengths")
+    assert_error(client.get("/api/edit", params={"model": model, "strengths": "1", "projection": "nope"}), 404,
+                 "no such projection")
+
+
+def test_directions_file_from_the_cli(client, runs):
+    from ganforge.artifacts import load
+    from ganforge.latent import find_directions, save_directions
+
+    run = runs / model_id(runs, "dcgan").split("/", 1)[1]
+    save_directions(run / "dirs.npz", find_directions(load(run), "sefa", 2))
+    info = client.get("/api/model", params={"model": model_id(runs, "dcgan")}).json()
+    assert info["direction_files"] == [f"{model_id(runs, 'dcgan')}/dirs.npz"]
+    found = client.get("/api/directions", params={"model": model_id(runs, "dcgan"),
+                                                  "method": info["direction_files"][0]}).json()
+    assert found["names"] == ["sefa0", "sefa1"]
+    other = client.get("/api/directions", params={"model": model_id(runs, "sg2"), "method": info["direction_files"][0]})
+    assert other.status_code == 422  # made for another model
+
+
+def test_projection_lifecycle(client, runs):
+    model = model_id(runs, "sg2")
+    photo = png(np.full((24, 30, 3), 90, np.uint8))
+    started = client.post("/api/project", params={"model": model, "steps": 5},
+                          files={"image": ("p.png", photo, "image/png")}).json()
+    import time
+
+    deadline = time.monotonic() + 60
+    while not (state := client.get(f"/api/project/{started['id']}").json())["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert not state["error"] and state["step"] == 5 and "psnr" in state["scores"]
+    assert decoded(client.get(f"/api/project/{started['id']}/image")).shape == (16, 16, 3)
+    edited = client.get("/api/edit", params={"model": model, "strengths": "2", "projection": started["id"]})
+    assert decoded(edited).shape == (16, 16, 3)
+    wrong_model = client.get("/api/edit", params={"model": model_id(runs, "dcgan"), "strengths": "2",
+                                                  "projection": started["id"]})
+    assert_error(wrong_model, 400, "another model")
+    assert_error(client.get("/api/project/unknown"), 404, "no such projection")
+    assert_error(client.post("/api/project", params={"model": model, "steps": 0},
+                             files={"image": ("p.png", photo, "image/png")}), 422, "steps")
+    assert_error(client.post("/api/project", params={"model": model},
+                             files={"image": ("p.png", b"junk", "image/png")}), 415, "image")

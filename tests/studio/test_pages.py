@@ -42,6 +42,15 @@ def test_generate_truncation_slider_changes_image(page, runs, tmp_path):
     after = _image_bytes(page, "#gen-image")
     assert after != before
     assert page.get_attribute("#gen-download", "href").startswith("blob:")
+    # a SeFa direction slider edits the image too
+    page.wait_for_selector("#gen-directions input[type=range]")
+    version = page.eval_on_selector("#gen-image", "img => Number(img.dataset.version)")
+    page.locator("#gen-directions input[type=range]").first.focus()
+    for _ in range(25):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"Number(document.querySelector('#gen-image').dataset.version) > {version}")
+    page.wait_for_load_state("networkidle")
+    assert _image_bytes(page, "#gen-image") != after
     page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
 
 
@@ -135,3 +144,26 @@ def test_train_shows_a_crashed_run_error(page):
     page.click('#train-form button[type="submit"]')
     page.wait_for_selector("#train-jobs li[data-state='failed'] pre", timeout=60_000)
     assert "no-such-dataset-folder" in page.text_content("#train-jobs li[data-state='failed'] pre")
+
+
+def test_project_then_edit(page, runs, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), (200, 40, 40)).save(photo)
+    page.goto("/#project")
+    page.select_option("#project-model", model_id(runs, "sg2"))
+    page.fill("#project-steps", "20")
+    page.set_input_files("#project-upload", str(photo))
+    page.wait_for_function("document.querySelector('#project-caption').textContent.includes('step 20 / 20')",
+                           timeout=60_000)
+    page.wait_for_selector("#project-edit:not([hidden]) input[type=range]")
+    projected = _image_bytes(page, "#project-image")
+    slider = page.locator("#project-directions input[type=range]").first
+    slider.focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("Number(document.querySelector('#project-image').dataset.version) >= 1")
+    page.wait_for_load_state("networkidle")
+    assert _image_bytes(page, "#project-image") != projected
+    page.screenshot(path=str(tmp_path / "project.png"), full_page=True)

@@ -25,9 +25,10 @@ from .errors import StudioError
 from .game import Game, judgement_dir
 from . import human_eval
 from .jobs import Job, Jobs
+from .latents import DirectionSets, Projections, direction_source, edited_image, seed_latent
 from .models import Lanes, ModelCache
 from .paths import SafeRoots
-from .realdata import RealData
+from .realdata import SHARED as SHARED_REAL_DATA
 from .render import (generate_image, interpolation_frame, mixing_grid, png_bytes, require_translator,
                      translate_image)
 from .runs import list_runs, run_summary
@@ -113,9 +114,11 @@ class Studio:
         self.cache = ModelCache(cache_size, device)
         self.lanes = Lanes(max_waiting)
         self.limits = limits
-        self.real_data = RealData()
+        self.real_data = SHARED_REAL_DATA
         self.game = Game(self.real_data)
         self.jobs = Jobs(self.runs_dir)
+        self.directions = DirectionSets()
+        self.projections = Projections()
 
     def model_paths(self) -> list[Path]:
         """Every model the studio offers: the given sources (a folder of runs is expanded) and the runs folder's runs."""
@@ -139,9 +142,10 @@ class Studio:
         return await self.lanes[str(path)].run(lambda: work(self.cache.get(path)), stream)
 
 
-def describe_model(generator: LoadedGenerator, model: str) -> dict[str, Any]:
+def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
     info = generator.dataset
-    return {"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
+    files = sorted(judgement_dir(generator).glob("*.npz"))  # `ganforge directions --out` files beside the model
+    return {"direction_files": [path for path in map(roots.client_path, files) if path],"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
             "kimg": round(generator.kimg, 3), "data": info.name, "paired": info.paired,
             "input_channels": info.input_channels, "classes": list(info.class_names) if generator.num_classes else [],
             "has_styles": generator.has_styles,
@@ -211,7 +215,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
 
     @app.get("/api/model", summary="Details of one model (loads it).")
     async def model_info(model: str) -> dict[str, Any]:
-        return await studio.with_model(model, lambda g: describe_model(g, model))
+        return await studio.with_model(model, lambda g: describe_model(g, model, studio.roots))
 
     @app.get("/api/generate", summary="The image of a seed as PNG.", response_class=Response)
     async def generate(model: str, seed: int = seed_query(), truncation: float = truncation_query(),
@@ -263,6 +267,61 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         real = await studio.with_model(model, work)
         return Response(png_bytes(real.image), media_type="image/png",
                         headers={"X-Example-File": real.name, "X-Held-Out": str(real.held_out).lower()})
+
+    # ---- latent control: directions, edits, projection
+    def directions_for(generator: LoadedGenerator, method: str, num: int):
+        return studio.directions.get(generator, direction_source(method, studio.roots.resolve), num)
+
+    @app.get("/api/directions", summary="Attribute directions of a model: SeFa, GANSpace, or a directions file.")
+    async def directions(model: str, method: str = Query("sefa", max_length=300), num: int = Query(6, ge=1, le=20)):
+        def work(generator: LoadedGenerator):
+            found = directions_for(generator, method, num)
+            return {"names": found.names, "method": found.method, "space": found.space,
+                    "scores": found.scores}
+
+        return await studio.with_model(model, work)
+
+    @app.get("/api/edit", summary="A seed's image (or a projection's) moved along directions, as PNG.",
+             response_class=Response)
+    async def edit(model: str, strengths: str = Query(..., max_length=400), method: str = Query("sefa", max_length=300),
+                   num: int = Query(6, ge=1, le=20), seed: int = seed_query(), truncation: float = truncation_query(),
+                   projection: str | None = Query(None, max_length=64), stream: str | None = stream_query()):
+        try:
+            values = [float(part) for part in strengths.split(",")]
+        except ValueError:
+            raise StudioError(400, f"strengths {strengths!r}: give comma-separated numbers, one per direction") from None
+        if any(not -20 <= v <= 20 for v in values):
+            raise StudioError(400, "strengths: each must be between -20 and 20 standard deviations")
+
+        def work(generator: LoadedGenerator):
+            found = directions_for(generator, method, num)
+            latent, space = (studio.projections.latent(projection, generator) if projection
+                             else seed_latent(generator, seed, truncation))
+            return edited_image(generator, latent, space, found, values)
+
+        return _png(await studio.with_model(model, work, stream))
+
+    @app.post("/api/project", summary="Start projecting an uploaded photo into a model's latent space.")
+    async def start_projection(model: str, image: UploadFile = File(...), steps: int = Query(100, ge=1, le=1000)):
+        data = await image.read(limits.max_bytes + 1)
+
+        def work(generator: LoadedGenerator):
+            target = decode_upload(data, generator.dataset.channels, limits, "image")
+            return studio.projections.start(generator, target, steps).describe()
+
+        return await studio.with_model(model, work)
+
+    @app.get("/api/project/{job_id}", summary="A projection's progress and scores.")
+    def projection_state(job_id: str) -> dict[str, Any]:
+        return studio.projections.get(job_id).describe()
+
+    @app.get("/api/project/{job_id}/image", summary="A projection's current image, as PNG.",
+             response_class=Response)
+    def projection_image(job_id: str) -> Response:
+        job = studio.projections.get(job_id)
+        if job.image is None:
+            raise StudioError(404, f"projection {job_id!r}: no image yet")
+        return _png(job.image)
 
     # ---- the game
     @app.post("/api/game/round", summary="Deal a round of 'Which is real?': two images, one real.")

@@ -28,7 +28,8 @@ class RealImage:
 
 
 class RealData:
-    """Datasets by source, built on first use (bounded, least recently used dropped first)."""
+    """Datasets by source, built on first use (bounded, least recently used dropped first); one instance is shared
+    by every app in the process (`SHARED`), since a dataset never changes while the studio runs."""
 
     def __init__(self):
         self._datasets: OrderedDict[tuple, tuple[data_lib.ImageDataset, bool]] = OrderedDict()
@@ -65,3 +66,6 @@ class RealData:
         names = getattr(getattr(dataset, "source", None), "names", None) or getattr(dataset, "names_b", None)
         name = names[index] if names else f"{generator.dataset.name}#{index}"
         return RealImage(chosen.permute(1, 2, 0).numpy(), name, held_out)
+
+
+SHARED = RealData()

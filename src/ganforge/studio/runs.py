@@ -3,6 +3,7 @@ metrics.jsonl rows, the newest sample grid, progress in kimg and an ETA."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def run_summary(run: Path) -> dict[str, Any]:
         config = json.loads((run / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         config = {}
-    stats = read_jsonl(run / "stats.jsonl")
+    stats_file = run / "stats.jsonl"
+    stats = read_jsonl(stats_file)
+    updated_s_ago = time.time() - stats_file.stat().st_mtime if stats_file.is_file() else None
     last = stats[-1] if stats else {}
     total_kimg = float(config.get("train", {}).get("total_kimg") or 0)
     kimg = float(last.get("kimg", 0.0))
@@ -59,7 +62,8 @@ def run_summary(run: Path) -> dict[str, Any]:
     return {
         "name": run.name, "model": config.get("model", {}).get("name"), "data": config.get("data", {}).get("source"),
         "resolution": config.get("data", {}).get("resolution"), "total_kimg": total_kimg, "kimg": kimg,
-        "img_per_s": rate, "eta_s": round(eta_s, 1), "last": last, "stats": stats,
+        "img_per_s": rate, "eta_s": round(eta_s, 1),
+        "updated_s_ago": None if updated_s_ago is None else round(updated_s_ago, 1), "last": last, "stats": stats,
         "metrics": read_jsonl(run / "metrics.jsonl"), "checkpoints": len(list_checkpoints(run)),
         "finished": (run / "samples" / "final.png").is_file(), "grid": newest_grid(run),
     }

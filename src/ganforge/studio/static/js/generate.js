@@ -1,11 +1,11 @@
 // Generate / Explore: a seed's image under truncation, class and noise, updated while sliders move; interpolation
 // between two seeds; a style-mixing grid; direction sliders for style-based models.
 import { LiveImage, fetchBlob, fillModels, getJSON, query, showError } from "./common.js";
-import * as directions from "./directions.js";
+import { DirectionSliders } from "./directions.js";
 
 const $ = (id) => document.getElementById(id);
 let info = null;
-let main, between;
+let main, between, directions;
 
 function common() {
   const params = { model: $("gen-model").value, truncation: $("gen-truncation").value };
@@ -46,7 +46,7 @@ async function pickModel() {
   $("gen-class").replaceChildren(...info.classes.map((name, i) => new Option(name, i)));
   $("gen-noise-label").hidden = !info.has_styles;
   $("gen-mix-panel").hidden = !info.has_styles;
-  await directions.setup(info, render);
+  $("gen-directions-panel").hidden = !(await directions.setup(info));
   render();
   renderBetween();
   if (info.has_styles) renderMix();
@@ -58,6 +58,8 @@ export async function init() {
     $("gen-download").download = `seed-${$("gen-seed").value}.png`;
   });
   between = new LiveImage($("interp-image"));
+  directions = new DirectionSliders($("gen-directions"), $("gen-direction-method"), render);
+  $("gen-directions-reset").addEventListener("click", () => directions.reset());
   for (const id of ["gen-seed", "gen-truncation", "gen-class", "gen-noise"]) {
     $(id).addEventListener("input", render);
   }

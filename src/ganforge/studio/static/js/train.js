@@ -68,7 +68,9 @@ async function showRun() {
   const extras = Object.entries(run.last).filter(([k]) => !k.startsWith("loss") && !["kimg", "img_per_s"].includes(k))
     .map(([k, v]) => `${k} ${v}`);
   $("train-facts").textContent = [`${run.kimg} / ${run.total_kimg} kimg`, `${run.img_per_s} img/s`,
-    `ETA ${run.finished ? "done" : formatSeconds(run.eta_s)}`, `${run.checkpoints} checkpoint(s)`, ...extras].join(" · ");
+    `ETA ${run.finished ? "done" : formatSeconds(run.eta_s)}`,
+    `last update ${run.updated_s_ago === null ? "–" : formatSeconds(run.updated_s_ago) + " ago"}`,
+    `${run.checkpoints} checkpoint(s)`, ...extras].join(" · ");
   if (run.grid && run.grid !== lastGrid) {
     lastGrid = run.grid;
     $("train-grid").src = `/api/files/${run.grid}?t=${Date.now()}`;
