@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator
 from ..errors import GanforgeError
+from ..models import MODELS
 from .errors import StudioError
 from .game import Game, judgement_dir
 from . import human_eval
@@ -145,11 +146,12 @@ class Studio:
 def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
     info = generator.dataset
     files = sorted(judgement_dir(generator).glob("*.npz"))  # `ganforge directions --out` files beside the model
-    return {"direction_files": [path for path in map(roots.client_path, files) if path],"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
+    return {"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
             "kimg": round(generator.kimg, 3), "data": info.name, "paired": info.paired,
             "input_channels": info.input_channels, "classes": list(info.class_names) if generator.num_classes else [],
             "has_styles": generator.has_styles,
-            "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0}
+            "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0,
+            "direction_files": [path for path in map(roots.client_path, files) if path]}
 
 
 def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     model = config.get("model", {})
     name = model.get("name") if isinstance(model, dict) else None
     return {"id": roots.client_path(path), "name": path.name, "model": name,
-            "paired": name == "pix2pix" or bool(config.get("dataset", {}).get("input_channels"))}
+            "paired": name in MODELS and MODELS.get(name).paired}
 
 
 def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
