@@ -105,6 +105,7 @@ def test_game_five_rounds_logged(page, runs, tmp_path):
         assert record["model"] == model
         assert {"kimg", "truncation", "seed", "real_file", "answer", "response_ms", "fooled"} <= set(record)
         assert record["answer"] in ("left", "right") and record["response_ms"] >= 0
+        assert record["real_file"].startswith("photo") and record["real_file"].endswith(".png")
     assert "Fool rate" in page.text_content("#game-foolrate")
     page.screenshot(path=str(tmp_path / "game.png"), full_page=True)
 
@@ -112,7 +113,7 @@ def test_game_five_rounds_logged(page, runs, tmp_path):
 def test_train_start_and_stop(page, runs, tmp_path):
     page.goto("/#train")
     page.wait_for_selector("#train-runs li")
-    page.fill('input[name="data"]', "shapes")
+    page.fill('input[name="data"]', str(runs.parent / "photos"))
     page.select_option('select[name="model"]', "dcgan")
     page.fill('input[name="kimg"]', "50")
     page.fill('input[name="resolution"]', "16")
