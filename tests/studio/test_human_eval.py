@@ -56,13 +56,3 @@ def test_eval_human_cli(tmp_path):
     assert result.exit_code == 1 and "error:" in result.output and "human_eval.jsonl" in result.output
     result = runner.invoke(main, ["eval", "--real", "digits"])
     assert result.exit_code == 2 and "--fake" in result.output
-
-
-def test_studio_cli_binds_localhost_by_default():
-    for name in ("studio", "serve"):
-        options = {param.name: param for param in main.commands[name].params}
-        assert options["host"].default == "127.0.0.1" and options["port"].default == 7860
-    result = CliRunner().invoke(main, ["studio", "--help"])
-    assert result.exit_code == 0 and "127.0.0.1" in result.output
-    result = CliRunner().invoke(main, ["studio", "/no/such/run"])
-    assert result.exit_code == 2
