@@ -78,6 +78,15 @@ def test_sketch_strokes_get_translated(page, runs, tmp_path):
     assert drawn > 500  # the strokes are on the canvas
     translated = _image_bytes(page, "#sketch-output")
     assert translated != blank
+    # a photo upload is translated at its own size (tiled)
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "photo.png")
+    version = page.eval_on_selector("#sketch-output", "img => Number(img.dataset.version)")
+    page.set_input_files("#sketch-upload", str(tmp_path / "photo.png"))
+    page.wait_for_function(f"Number(document.querySelector('#sketch-output').dataset.version) > {version}")
+    page.wait_for_function("document.querySelector('#sketch-output').naturalWidth === 40")
+    assert page.eval_on_selector("#sketch-output", "img => img.naturalHeight") == 30
     page.click("#sketch-undo")
     page.click("#sketch-example")
     page.wait_for_function("document.querySelector('#sketch-caption').textContent.includes('example')")
