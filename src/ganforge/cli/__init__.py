@@ -43,4 +43,4 @@ def main() -> None:
     """
 
 
-from . import evaluate, model, prepare, sample, synth, train, translate  # noqa: E402,F401  (register the commands)
+from . import evaluate, latent, model, prepare, sample, studio, synth, train, translate  # noqa: E402,F401  (register the commands)
