@@ -18,8 +18,10 @@ the factor is the class the shipped digits classifier reads.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ from ganforge.latent import edit_strip, find_directions, project_many, save_dire
 from ganforge.metrics.digits_classifier import digits_split
 from ganforge.metrics.extractors import build_extractor
 
-RESOLUTION = 32
+RESOLUTION = 16  # small enough to train usable models in a few loaded-CPU minutes
 SMALL_STYLEGAN = {"model.g_channels": 16, "model.d_channels": 16, "model.z_dim": 64, "model.w_dim": 64,
                   "model.mapping_layers": 2}
 MODELS = {  # name -> (data, preset, overrides)
@@ -44,18 +46,23 @@ MODELS = {  # name -> (data, preset, overrides)
     "digits-stylegan2": ("digits", "stylegan2-32", SMALL_STYLEGAN),
     "shapes-stylegan2": ("shapes", "stylegan2-32", SMALL_STYLEGAN),
 }
+SUPERVISED_FACTOR = {"digit-3": "digit", "circle": "kind", "size": "size", "position-x": "position", "red": "colour"}
 FOREGROUND, COLOUR_CHANGE, AREA_CHANGE, MOVE_CHANGE = 100, 40.0, 0.25, 0.10
 
 
-def digits_train_folder(root: Path) -> Path:
-    """The digits classifier's train split as PNGs (the test split stays held out for projection)."""
-    folder = root / "digits-train"
-    if not folder.is_dir():
+def digits_train_zip(root: Path) -> Path:
+    """The digits classifier's train split as a zip of PNGs (the test split stays held out for projection)."""
+    path = root / f"digits-train-{RESOLUTION}.zip"
+    if not path.is_file():
         images, labels = digit_images(RESOLUTION)
         train, _ = digits_split(labels)
-        for index in train:
-            save_png(images[index][:, :, None], folder / str(labels[index]) / f"{index:04d}.png")
-    return folder
+        root.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            for index in train:
+                buffer = io.BytesIO()
+                Image.fromarray(images[index]).save(buffer, format="PNG")
+                archive.writestr(f"{labels[index]}/{index:04d}.png", buffer.getvalue())
+    return path
 
 
 def train_models(root: Path, kimg: float, minutes: float) -> dict[str, Path]:
@@ -64,7 +71,7 @@ def train_models(root: Path, kimg: float, minutes: float) -> dict[str, Path]:
         run = root / "runs" / name
         found = sorted(run.glob("*/checkpoint-*.pt"))
         if not found:
-            source = str(digits_train_folder(root)) if data == "digits" else data
+            source = str(digits_train_zip(root)) if data == "digits" else data
             start = time.perf_counter()
             result = ganforge.train(overrides={**overrides, "data.source": source, "data.resolution": RESOLUTION,
                                                "train.total_kimg": kimg, "train.minutes": minutes,
@@ -77,7 +84,7 @@ def train_models(root: Path, kimg: float, minutes: float) -> dict[str, Path]:
 
 
 def held_out(data: str, count: int) -> torch.Tensor:
-    """uint8 [count, C, 32, 32] images the models never saw: the digits test split (classes spread), or shapes
+    """uint8 [count, C, R, R] images the models never saw: the digits test split (classes spread), or shapes
     drawn with another seed."""
     if data == "digits":
         images, labels = digit_images(RESOLUTION)
@@ -208,7 +215,8 @@ def measure_directions(checkpoints: dict[str, Path], root: Path, seed_count: int
                            "position-x": lambda images: shape_factors(images, kind)["position"][:, 0],
                            "red": lambda images: shape_factors(images, kind)["colour"] @ torch.tensor([1.0, -.5, -.5])}
         for directions in find_all(generator, classifiers):
-            save_directions(root / f"directions-{name}-{directions.method}.npz", directions)
+            tag = directions.method if directions.method != "supervised" else f"supervised-{directions.names[0]}"
+            save_directions(root / f"directions-{name}-{tag}.npz", directions)
             if directions.method == "supervised":
                 report["supervised"].append({"model": name, "name": directions.names[0], **directions.scores})
             effects = []
@@ -224,18 +232,19 @@ def measure_directions(checkpoints: dict[str, Path], root: Path, seed_count: int
                     plus, minus = shape_changes(factors[1], factors[2]), shape_changes(factors[1], factors[0])
                     changed = {factor: torch.cat([minus[factor], plus[factor]]) for factor in plus}
                 effects.append((label, {factor: float(flags.float().mean()) for factor, flags in changed.items()}))
-            report["rows"] += report_best(name, directions, effects)
+            report["rows"] += report_best(name, directions, effects, SUPERVISED_FACTOR.get(directions.names[0]))
             strip_rows = [edited(generator, range(8), directions.pick(label)[0], [-3, -2, -1, 0, 1, 2, 3])
                           for label, _ in effects[:4]]
             enlarge(torch.cat(strip_rows).flatten(0, 1), columns=7,
-                    path=root / f"edits-{name}-{directions.method}.png")
+                    path=root / f"edits-{name}-{tag}.png")
     return report
 
 
-def report_best(model: str, directions, effects: list[tuple[str, dict]]) -> list[dict]:
-    """For each factor, the direction that changes it most cleanly (target rate minus the largest other rate)."""
+def report_best(model: str, directions, effects: list[tuple[str, dict]], only: str | None) -> list[dict]:
+    """For each factor (or `only` the one a supervised boundary is for), the direction that changes it most cleanly
+    (target rate minus the largest other rate)."""
     rows = []
-    factors = [factor for factor in effects[0][1] if factor != "to-3"]
+    factors = [only] if only else [factor for factor in effects[0][1] if factor != "to-3"]
     for factor in factors:
         def margin(effect):
             others = [rate for other, rate in effect[1].items() if other not in (factor, "to-3")]
@@ -246,8 +255,9 @@ def report_best(model: str, directions, effects: list[tuple[str, dict]]) -> list
                "target": rates[factor], "others_max": others, **({"to_3": rates["to-3"]} if "to-3" in rates else {})}
         rows.append(row)
         extra = f" (non-3 -> 3 at +3: {row['to_3']:.2f})" if "to_3" in row else ""
-        print(f"| {model} | {directions.method} | {factor} | {label} | {rates[factor]:.2f}{extra} | "
-              f"{others if len(factors) > 1 else float('nan'):.2f} |", flush=True)
+        other_text = f"{others:.2f}" if len(rates) > 1 + ("to-3" in rates) else "-"
+        print(f"| {model} | {directions.method} | {factor} | {label} | {rates[factor]:.2f}{extra} | {other_text} |",
+              flush=True)
     return rows
 
 
@@ -255,8 +265,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench/results/latent"))
     parser.add_argument("--stages", default="train,project,directions")
-    parser.add_argument("--kimg", type=float, default=8.0, help="training length of each model")
-    parser.add_argument("--minutes", type=float, default=8.0, help="training time cap of each model")
+    parser.add_argument("--kimg", type=float, default=30.0, help="training length of each model")
+    parser.add_argument("--minutes", type=float, default=6.0, help="training time cap of each model")
     parser.add_argument("--images", type=int, default=8, help="held-out images projected per model")
     parser.add_argument("--steps", default="50,150,400", help="projection step counts")
     parser.add_argument("--seeds", type=int, default=200, help="seeds edited per direction")
