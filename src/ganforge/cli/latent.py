@@ -28,10 +28,12 @@ def _scores_text(scores: dict) -> str:
 @click.option("--steps", default=500, show_default=True, type=click.IntRange(1, 100000), help="Optimisation steps.")
 @click.option("--loss", default="auto", show_default=True, type=click.Choice(["auto", "lpips", "pixel-ssim"]),
               help="lpips needs its weights (auto uses them only when already present); pixel-ssim works offline.")
+@click.option("--init-samples", default=0, show_default=True, type=click.IntRange(0),
+              help="0: start at the mean latent (NVlabs); K: start at the best of K sampled latents.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the exploration noise.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif of the optimisation.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-def project(checkpoint, photos, out, space, steps, loss, seed, gif, device) -> None:
+def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif, device) -> None:
     """Project photos into the latent space (optimisation from the mean latent, as NVlabs' StyleGAN2 projector).
     Images of any size and mode are fitted to the model's resolution and channels. StyleGAN2's noise inputs stay
     the model's constant noise (they are not optimised).
@@ -50,7 +52,7 @@ def project(checkpoint, photos, out, space, steps, loss, seed, gif, device) -> N
     generator = as_generator(load(checkpoint, select_device(device)))
     frames: list = []
     record = (lambda step, total, images: frames.append(images)) if gif else None
-    projections = project_many(generator, list(photos), space, steps, loss, seed, record)
+    projections = project_many(generator, list(photos), space, steps, loss, seed, record, init_samples)
     noise = "; StyleGAN2 noise inputs kept constant" if generator.has_styles else ""
     click.echo(f"loss: {projections[0].loss}; space {projections[0].space}; {steps} steps{noise}")
     for index, (photo, projection) in enumerate(zip(photos, projections)):

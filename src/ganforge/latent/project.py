@@ -3,7 +3,9 @@ projector (Karras et al. 2020, "Analyzing and Improving the Image Quality of Sty
 stylegan2-ada-pytorch `projector.py`), for z (DCGAN, or StyleGAN2 through its mapping), w and w+ (one w per layer,
 Abdal et al. 2019, "Image2StyleGAN").
 
-The latent starts at the mean latent (w: the mean of mapped samples; z: 0) and is optimised with Adam, the learning
+The latent starts at the mean latent (w: the mean of mapped samples; z: 0), or with `init_samples` K > 0 at the
+best (lowest loss) of K sampled latents, a search that avoids some poor local minima of small models; it is then
+optimised with Adam, the learning
 rate ramped up over the first 5% of steps and down (cosine) over the last 25%; during the first 75% of steps Gaussian
 noise of a shrinking scale (5% of the latents' spread, falling quadratically to 0) is added to it, to explore. The
 StyleGAN2 per-pixel noise inputs are NOT optimised: they stay the model's constant noise, so a projection is the
@@ -37,7 +39,7 @@ from ..imaging import make_grid, save_gif, save_png, to_float, to_uint8
 from ..metrics import lpips as lpips_module
 from ..metrics.paired import SSIM_RADIUS, psnr, ssim, ssim_per_image
 from .spaces import (as_generator, check_space, identity, latent_shape, mean_latent, read_npz, render,
-                     write_npz)
+                     sampled_vectors, vector_space, write_npz)
 
 DEFAULT_STEPS = 500
 INITIAL_LR = 0.1  # NVlabs' projector
@@ -147,7 +149,8 @@ def choose_loss(name: str, device: torch.device) -> tuple[str, Callable, lpips_m
 
 
 def image_scores(images: torch.Tensor, targets: torch.Tensor, net: lpips_module.LPIPS | None) -> list[dict]:
-    """uint8 [N, C, H, W] reconstructions vs targets -> per image {"psnr", "ssim" (sides >= 11), "lpips" (net)}."""
+    """uint8 [N, C, H, W] reconstructions vs targets -> per image {"psnr", "ssim" (sides >= 11), "lpips" (with a
+    net; small images scaled up as for the loss)}."""
     scores = []
     for image, target in zip(images, targets):
         pair = image[None], target[None]
@@ -155,20 +158,37 @@ def image_scores(images: torch.Tensor, targets: torch.Tensor, net: lpips_module.
         if min(image.shape[1:]) >= 2 * SSIM_RADIUS + 1:
             entry["ssim"] = ssim(*pair)
         if net is not None:
-            entry["lpips"] = lpips_module.lpips(*pair, net)
+            with torch.no_grad():
+                entry["lpips"] = float(lpips_loss(net)(to_float(pair[0]), to_float(pair[1]))[0])
         scores.append(entry)
     return scores
 
 
+def starting_latents(generator: LoadedGenerator, wanted: torch.Tensor, space: str, loss: Callable,
+                     init_samples: int) -> tuple[torch.Tensor, float]:
+    """(start [N, ...] for float targets [N, C, H, W], the latents' spread): the mean latent, or the lowest-loss of
+    the first `init_samples` sampled latents for each target."""
+    mean, spread = mean_latent(generator, space)  # [1, ...]
+    if init_samples <= 0:
+        return mean.repeat(len(wanted), *[1] * (mean.ndim - 1)), spread
+    pool = sampled_vectors(generator, vector_space(space))[:init_samples]  # [P, D]
+    with torch.no_grad():
+        images = torch.cat([render(generator, part, vector_space(space)).clamp(-1, 1)
+                            for part in pool.split(256)])  # [P, C, H, W], as an image file would hold them
+        best = torch.stack([loss(images, target[None].expand_as(images)).argmin() for target in wanted])  # [N]
+    start = pool[best]  # [N, D]
+    return (start[:, None].repeat(1, mean.shape[1], 1) if space == "w+" else start), spread
+
+
 def optimise(generator: LoadedGenerator, targets: torch.Tensor, space: str, steps: int, loss: Callable,
-             seed: int = 0, callback: Callback | None = None) -> torch.Tensor:
+             seed: int = 0, callback: Callback | None = None, init_samples: int = 0) -> torch.Tensor:
     """uint8 targets [N, C, H, W] -> their latents [N, ...] in `space`, optimised independently (Adam is per
     element, the loss a sum over images, so a batch gives what one projection at a time would)."""
-    start, spread = mean_latent(generator, space)  # [1, ...]
-    latent = start.repeat(len(targets), *[1] * (start.ndim - 1)).requires_grad_(True)
+    wanted = to_float(targets)  # [N, C, H, W] in [-1, 1]
+    start, spread = starting_latents(generator, wanted, space, loss, init_samples)
+    latent = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([latent], lr=INITIAL_LR, betas=(0.9, 0.999))
     noise = torch.Generator().manual_seed(seed)
-    wanted = to_float(targets)  # [N, C, H, W] in [-1, 1]
     every = max(1, steps // PROGRESS_CALLS)
     for step in range(steps):
         t = step / steps
@@ -186,7 +206,7 @@ def optimise(generator: LoadedGenerator, targets: torch.Tensor, space: str, step
 
 def project_many(generator: LoadedGenerator | str | Path, images: Sequence[ImageInput], space: str | None = None,
                  steps: int = DEFAULT_STEPS, loss: str = "auto", seed: int = 0,
-                 callback: Callback | None = None) -> list[Projection]:
+                 callback: Callback | None = None, init_samples: int = 0) -> list[Projection]:
     """Project several photos at once (one batch; each as if alone). callback(step, total, uint8 [N, C, H, W])."""
     generator = as_generator(generator)
     space = check_space(generator, space)
@@ -196,7 +216,9 @@ def project_many(generator: LoadedGenerator | str | Path, images: Sequence[Image
         raise ConfigError("give at least one image to project")
     targets = torch.stack([fit_image(image, generator) for image in images])  # [N, C, R, R]
     used, objective, net = choose_loss(loss, generator.device)
-    latents = optimise(generator, targets, space, steps, objective, seed, callback)
+    if init_samples < 0:
+        raise ConfigError(f"--init-samples {init_samples}: give 0 (start at the mean latent) or more")
+    latents = optimise(generator, targets, space, steps, objective, seed, callback, init_samples)
     with torch.no_grad():
         reconstructions = to_uint8(render(generator, latents, space))
     model = identity(generator)
@@ -207,11 +229,12 @@ def project_many(generator: LoadedGenerator | str | Path, images: Sequence[Image
 
 def project(generator: LoadedGenerator | str | Path, image: ImageInput, space: str | None = None,
             steps: int = DEFAULT_STEPS, loss: str = "auto", seed: int = 0,
-            callback: Callback | None = None) -> Projection:
+            callback: Callback | None = None, init_samples: int = 0) -> Projection:
     """Project one photo (a path, PIL image or uint8 array of any size and mode) into `space` (default w for
-    StyleGAN2, z for DCGAN). callback(step, total, uint8 [C, H, W]) sees the current image every few steps."""
+    StyleGAN2, z for DCGAN). callback(step, total, uint8 [C, H, W]) sees the current image every few steps;
+    init_samples K > 0 starts from the best of K sampled latents instead of the mean."""
     each = None if callback is None else (lambda step, total, images: callback(step, total, images[0]))
-    return project_many(generator, [image], space, steps, loss, seed, each)[0]
+    return project_many(generator, [image], space, steps, loss, seed, each, init_samples)[0]
 
 
 def side_by_side(target: torch.Tensor, image: torch.Tensor) -> np.ndarray:

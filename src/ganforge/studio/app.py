@@ -164,7 +164,7 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     model = config.get("model", {})
     name = model.get("name") if isinstance(model, dict) else None
     return {"id": roots.client_path(path), "name": path.name, "model": name,
-            "paired": name in MODELS and MODELS.get(name).paired}
+            "paired": name in MODELS and MODELS.get(name).family == "image-to-image"}
 
 
 def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
