@@ -142,8 +142,11 @@ def test_train_start_and_stop(page, runs, tmp_path):
     page.click("#train-jobs li button:text('Stop')")
     page.wait_for_function("['stopped'].includes(document.querySelector('#train-jobs li').dataset.state)",
                            timeout=60_000)
-    assert any(p.name.endswith("fromthepage-" + page.get_attribute("#train-jobs li", "data-job"))
-               for p in runs.iterdir())
+    run = next(p for p in runs.iterdir() if p.name.endswith("fromthepage-" + page.get_attribute("#train-jobs li",
+                                                                                               "data-job")))
+    # SIGTERM stops `ganforge train` cleanly: final samples, a checkpoint, and the run lock released
+    assert (run / "samples" / "final.png").exists() and list(run.glob("checkpoint-*.pt"))
+    assert not (run / ".lock").exists()
     page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
 
 
