@@ -162,3 +162,10 @@ def test_cli_names_fake_for_an_empty_folder_and_reports_skipped_metrics(plain, t
     assert "warning: FID from 8 generated" in result.output
     saved = json.loads(out.read_text())
     assert saved["fid"] > 0 and "is" in saved["not_computed"] and saved["warnings"]
+
+
+def test_eval_help_lists_the_registry():
+    result = CliRunner().invoke(main, ["eval", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert all(f"{name}:" in text for name in METRICS.names()) and "digits-per-channel" in text

@@ -208,7 +208,8 @@ def _own_size(source: str, flag: str) -> int | None:
     sides: dict[int, str] = {}
     for image_name in images.names:
         try:
-            with Image.open(io.BytesIO(images.read(image_name))) as image:  # reads the header only
+            file = io.BytesIO(images.read(image_name)) if images.is_zip else images.path / image_name
+            with Image.open(file) as image:  # decodes the header only
                 sides.setdefault(min(image.size), image_name)
         except (UnidentifiedImageError, OSError):
             continue  # unreadable files are skipped (with a warning) when the images are loaded
