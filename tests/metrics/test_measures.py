@@ -72,6 +72,15 @@ def test_a_metric_that_cannot_run_is_named_and_the_others_are_reported(plain, mo
         Evaluator(real, ("is", "psnr"), plain, 40)
 
 
+def test_check_metrics_for_run_setup(plain):
+    from ganforge.metrics import check_metrics
+
+    assert check_metrics("fid,modes", "digits", channels=3) == {}
+    assert set(check_metrics("fid,modes", "digits", channels=1)) == {"modes"}
+    with pytest.raises(ConfigError, match="--metrics modes: counts stacked-digit modes in 3-channel images"):
+        check_metrics("modes", "digits", channels=1)
+
+
 def test_fid_warns_under_the_feature_dimension(plain):
     results = Evaluator(_dataset(0, 20), ("fid", "kid"), plain, 20)(iter([_images(1, 12)]))
     assert any("fewer than the 16 feature dimensions" in w for w in results[WARNINGS])

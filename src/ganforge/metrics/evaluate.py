@@ -33,7 +33,8 @@ from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTE
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
 
-__all__ = ["METRICS", "Evaluator", "default_extractor", "evaluate", "generator_batches", "parse_metrics"]
+__all__ = ["METRICS", "Evaluator", "check_metrics", "default_extractor", "evaluate", "generator_batches",
+           "parse_metrics"]
 
 
 def default_extractor(data_source: str) -> str:
@@ -41,6 +42,14 @@ def default_extractor(data_source: str) -> str:
     standard `inception`."""
     name = data_source.partition(":")[0]
     return "digits-per-channel" if name in STACKED_DATASETS else "digits" if name in DIGIT_DATASETS else "inception"
+
+
+def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
+                  paired: bool = False) -> dict[str, str]:
+    """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
+    `channels` channels; else {metric: reason} for those that cannot (empty when all can)."""
+    built = build_extractor(extractor)
+    return plan(parse_metrics(metrics), Setup(extractor, built, channels, paired)).not_computed
 
 
 class Evaluator:
@@ -215,7 +224,8 @@ def _own_size(source: str, flag: str) -> int | None:
             continue  # unreadable files are skipped (with a warning) when the images are loaded
     if len(sides) > 1:
         shown = ", ".join(f"{side} px ({example})" for side, example in list(sorted(sides.items()))[:4])
-        raise ConfigError(f"{flag} {source}: images of several sizes ({shown}); pass --resolution to compare at one size")
+        raise ConfigError(f"{flag} {source}: images of several sizes ({shown}); "
+                          "pass --resolution to compare at one size")
     return next(iter(sides), None)
 
 

@@ -196,7 +196,8 @@ class Inputs:
 
 
 # ---- the metrics ---------------------------------------------------------------------------------------------------
-@register_metric("fid", {FEATURES}, {FID: "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics"},
+@register_metric("fid", {FEATURES},
+                 {FID: "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics"},
                  "Fréchet distance (Heusel et al. 2017)")
 def _fid(inputs: Inputs) -> dict:
     return {FID: inputs.fid}
@@ -304,7 +305,8 @@ def _psnr(inputs: Inputs) -> dict:
     return {PSNR: psnr(*inputs.pairs)}
 
 
-@register_metric("ssim", {PAIRED}, {SSIM: "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical"},
+@register_metric("ssim", {PAIRED},
+                 {SSIM: "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical"},
                  "structural similarity (pix2pix)")
 def _ssim(inputs: Inputs) -> dict:
     from .paired import ssim
