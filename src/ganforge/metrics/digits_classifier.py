@@ -104,65 +104,58 @@ def memorization_threshold(name: str, path: Path = WEIGHTS_PATH) -> float | None
     return None if value is None else float(value)
 
 
-def _description(path: Path, kind: str) -> str:
-    accuracy = read_metadata(path).get("test_accuracy")
-    score = "unknown" if accuracy is None else f"{accuracy:.4f}"
-    return f"{kind} ({path.name}, held-out test accuracy {score})"
-
-
 class DigitsExtractor(FeatureExtractor):
     """uint8 digit images (1 or 3 channels, any size; RGB averaged to gray) -> (128-d features, 10 digit logits)."""
 
+    name, kind = "digits", "digits classifier"  # registry name (selects the threshold) and report wording
     dim = FEATURE_DIM
     has_logits = True
 
     def __init__(self, path: Path = WEIGHTS_PATH):  # path: safetensors weights written by the training script
         super().__init__()
         self.model = load_classifier(path)
-        self.description = _description(path, "digits classifier")
-        self.memorization_threshold = memorization_threshold("digits", path)
+        accuracy = read_metadata(path).get("test_accuracy")
+        score = "unknown" if accuracy is None else f"{accuracy:.4f}"
+        self.description = f"{self.kind} ({path.name}, held-out test accuracy {score})"
+        self.memorization_threshold = memorization_threshold(self.name, path)
 
     @torch.inference_mode()
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(to_classifier_input(images))
 
     @torch.inference_mode()
+    def channel_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 [N, C, H, W] -> (features [N, C, 128], logits [N, C, 10]), each channel read as its own gray image."""
+        count, channels, height, width = images.shape
+        features, logits = self.model(to_classifier_input(images.reshape(count * channels, 1, height, width)))
+        return features.reshape(count, channels, FEATURE_DIM), logits.float().reshape(count, channels, 10)
+
     def channel_probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 [N, 3, H, W] -> [N, 3, 10]: digit probabilities of R, G and B, each read as its own gray image."""
+        """uint8 [N, 3, H, W] -> [N, 3, 10]: digit probabilities of R, G and B."""
         assert images.ndim == 4 and images.shape[1] == 3 and images.dtype == torch.uint8, \
             f"expected uint8 [N, 3, H, W], got {images.dtype} {tuple(images.shape)}"
-        count, _, height, width = images.shape
-        _, logits = self.extract(images.reshape(count * 3, 1, height, width))
-        return logits.float().softmax(dim=1).reshape(count, 3, 10)
+        return self.channel_logits(images)[1].softmax(dim=2)
 
     def classify_channels(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, H, W] -> LongTensor [N, 3]: the most likely digit in each of R, G, B."""
         return self.channel_probabilities(images).argmax(dim=2)
 
 
-class PerChannelDigitsExtractor(FeatureExtractor):
+class PerChannelDigitsExtractor(DigitsExtractor):
     """uint8 [N, 3, H, W] stacked digits -> (features of R, G, B concatenated [N, 384], joint logits [N, 1000]).
 
     Joint logit of mode 100 r + 10 g + b = log p_R(r) + log p_G(g) + log p_B(b) (channels classified independently).
     """
 
+    name, kind = "digits-per-channel", "digits classifier per channel"
     dim = 3 * FEATURE_DIM
-    has_logits = True
     input_channels = (3,)
 
-    def __init__(self, path: Path = WEIGHTS_PATH):
-        super().__init__()
-        self.model = load_classifier(path)
-        self.description = _description(path, "digits classifier per channel")
-        self.memorization_threshold = memorization_threshold("digits-per-channel", path)
-
-    @torch.inference_mode()
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        count, channels, height, width = images.shape
-        features, logits = self.model(to_classifier_input(images.reshape(count * channels, 1, height, width)))
-        log_p = logits.float().log_softmax(dim=1).reshape(count, 3, 10)
+        features, logits = self.channel_logits(images)  # [N, 3, 128], [N, 3, 10]
+        log_p = logits.log_softmax(dim=2)
         joint = log_p[:, 0, :, None, None] + log_p[:, 1, None, :, None] + log_p[:, 2, None, None, :]  # [N, 10, 10, 10]
-        return features.reshape(count, self.dim), joint.reshape(count, 1000)
+        return features.reshape(len(images), self.dim), joint.reshape(len(images), 1000)
 
 
 @EXTRACTORS.register("digits")
