@@ -13,7 +13,7 @@ from torch import nn
 
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
-from ganforge.errors import DataError
+from ganforge.errors import ConfigError, DataError
 from ganforge.artifacts import LoadedGenerator
 from ganforge.metrics import lpips as lpips_module
 from ganforge.metrics.evaluate import evaluate_pairs
@@ -210,8 +210,10 @@ def model_and_pairs(tmp_path):
 
 def test_eval_pairs_lpips_only_when_asked(offline, model_and_pairs, trunk_file, heads_file, monkeypatch):
     generator, pairs = model_and_pairs
-    with pytest.raises(DataError, match="GANFORGE_ALEXNET"):
-        evaluate_pairs(pairs, generator, ("psnr", "lpips"), "digits", 3, 2, "cpu")
+    missing = evaluate_pairs(pairs, generator, ("psnr", "lpips"), "digits", 3, 2, "cpu")  # the others still run
+    assert "psnr" in missing and "lpips" not in missing and "GANFORGE_ALEXNET" in missing["not_computed"]["lpips"]
+    with pytest.raises(ConfigError, match=r"--metrics lpips: LPIPS weights unavailable(.|\n)*GANFORGE_ALEXNET"):
+        evaluate_pairs(pairs, generator, ("lpips",), "digits", 3, 2, "cpu")
     assert set(evaluate_pairs(pairs, generator, ("psnr", "ssim"), "digits", 3, 2, "cpu")) == {"num_pairs", "psnr",
                                                                                                "ssim"}
     monkeypatch.setenv("GANFORGE_ALEXNET", str(trunk_file[0]))

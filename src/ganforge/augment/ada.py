@@ -19,6 +19,7 @@ BLIT = ("xflip", "rotate90", "xint")
 GEOMETRIC = ("scale", "rotate", "aniso", "xfrac")
 COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 ALL_OPS = BLIT + GEOMETRIC + COLOUR + ("cutout",)
+DEFAULT_OPS = BLIT + GEOMETRIC + COLOUR  # NVlabs' 'bgc' pipeline, their recommended default; cutout only if asked
 XINT_MAX = 0.125  # integer translation, up to this fraction of the size
 SCALE_STD = 0.2  # isotropic and anisotropic scaling, log2 std
 XFRAC_STD = 0.125  # fractional translation std, in image sizes
@@ -107,9 +108,13 @@ def _embed(linear: Tensor) -> Tensor:
 
 class AdaptivePipeline:
     """ADA's pipeline: blit, then one affine resample, then one colour matrix, then cutout; each op per image with
-    probability p. `ops` picks a subset of ALL_OPS (the paper's 'bgc' plus cutout by default)."""
+    probability p. `ops` picks a subset of ALL_OPS (default: the paper's 'bgc'; add "cutout" to ask for it).
 
-    def __init__(self, ops: tuple[str, ...] = ALL_OPS):
+    Colour ops on RGB: brightness and contrast act on each channel alike, but luma flip, hue rotation and
+    saturation mix the channels, so data whose channels carry separate meaning (stacked digits, medical or
+    multispectral channels) is shown to D with values moved between channels."""
+
+    def __init__(self, ops: tuple[str, ...] = DEFAULT_OPS):
         unknown = [op for op in ops if op not in ALL_OPS]
         if unknown:
             raise ValueError(f"unknown ADA op {unknown[0]!r}; choose from {', '.join(ALL_OPS)}")
@@ -199,7 +204,7 @@ class AdaptiveAugment:
     policy = "ada"
 
     def __init__(self, target: float = 0.6, speed_kimg: float = 500.0, interval: int = 4, p: float = 0.0,
-                 ops: tuple[str, ...] = ALL_OPS):
+                 ops: tuple[str, ...] = DEFAULT_OPS):
         self.target = target  # r_t that p steers towards
         self.speed_kimg = speed_kimg  # thousands of real images for p to go from 0 to 1
         self.interval = interval  # D steps between adjustments

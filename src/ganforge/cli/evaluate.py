@@ -7,15 +7,27 @@ import click
 
 from . import main
 
+
+class _MetricsOption(click.Option):
+    """--metrics, whose help lists the metric registry (imported only when help is shown)."""
+
+    def get_help_record(self, ctx: click.Context):
+        from ..metrics.measures import metrics_help
+
+        self.help = f"Comma list of metrics. {metrics_help()}."
+        return super().get_help_record(ctx)
+
+
 @main.command("eval")
 @click.option("--real", help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
 @click.option("--fake", type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
-@click.option("--metrics", default="fid,kid", show_default=True,
-              help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes; for pix2pix: psnr, ssim, l1, lpips, fid, kid.")
-@click.option("--extractor", help="inception or digits (or a registered name); default: digits for digit data.")
+@click.option("--metrics", cls=_MetricsOption, default="fid,kid", show_default=True)
+@click.option("--extractor", help="inception, digits, digits-per-channel (or a registered name); default: "
+              "digits-per-channel for stacked-digits, digits for digit data, else inception.")
 @click.option("--num", default=10000, show_default=True, type=click.IntRange(2), help="Generated images (and at most this many real).")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")
-@click.option("--resolution", type=int, help="Compare at this size (default: the generator's, or the image folder's).")
+@click.option("--resolution", type=click.IntRange(4), help="Compare at this size (default: the generator's, or the "
+              "images' own size when both sets are folders of one size).")
 @click.option("--seed", default=0, show_default=True, type=int, help="First generator seed and real-subset seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--pairs-png", type=click.Path(dir_okay=False), help="With memorization: PNG of the closest pairs.")
@@ -25,7 +37,8 @@ from . import main
 def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, seed, device, pairs_png, json_path,
                      human_run) -> None:
     """Score generated images against real data: FID, KID, IS, precision/recall, density/coverage, MiFID,
-    memorisation, and mode coverage on stacked-digits.
+    memorisation, and mode coverage on stacked-digits. A metric that cannot run (e.g. `is` with an extractor
+    without logits) is named with its reason; the others are still computed.
 
     \b
     Examples:

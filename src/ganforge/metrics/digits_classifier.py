@@ -1,9 +1,12 @@
-"""The `digits` feature extractor: a small CNN trained on the built-in digits, shipped as safetensors weights.
+"""The `digits` and `digits-per-channel` feature extractors: a small CNN trained on the built-in digits, shipped as
+safetensors weights with a calibrated temperature.
 
 Owns the architecture, the fixed train/test split the shipped weights were trained and scored on (shared with
 scripts/train_digits_classifier.py and the tests), weight loading, and per-channel classification for counting
-modes on stacked digits. Features are the 128-d penultimate activations (for FID/KID); logits feed
-Inception-Score-like scores.
+modes on stacked digits. `digits` reads one gray image (RGB averaged): 128-d penultimate features for FID/KID and
+10 logits for Inception-Score-like scores. `digits-per-channel` reads R, G and B as three digits: their features
+concatenated (384-d, so FID on stacked digits scores each channel's digit, not a blend of three) and the
+1000-way joint logits of the three independent channel classifications.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ WEIGHTS_PATH = Path(__file__).parent / "weights" / "digits_classifier.safetensor
 METADATA_KEY = "ganforge"  # safetensors metadata entry holding the JSON training record
 RESOLUTION = 32  # the classifier's input size; other sizes are resized to it
 FEATURE_DIM = 128
+MEMORIZATION_THRESHOLDS_KEY = "memorization_threshold"  # metadata: extractor name -> calibrated threshold
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
@@ -42,7 +46,8 @@ def digits_split(labels: np.ndarray, test_fraction: float = TEST_FRACTION,
 
 
 class DigitsClassifier(nn.Module):
-    """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits."""
+    """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits divided by a
+    calibrated temperature (a buffer saved with the weights; 1 until calibrated)."""
 
     def __init__(self, width: int = 16):  # width: channels of the first block, doubled per block
         super().__init__()
@@ -55,11 +60,12 @@ class DigitsClassifier(nn.Module):
         self.body = nn.Sequential(*layers)
         self.features = nn.Sequential(nn.Linear(channels, FEATURE_DIM), nn.ReLU())
         self.head = nn.Linear(FEATURE_DIM, 10)
+        self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float [N, 1, 32, 32] in [-1, 1] -> (features [N, 128], logits [N, 10])."""
+        """Float [N, 1, 32, 32] in [-1, 1] -> (features [N, 128], calibrated logits [N, 10])."""
         features = self.features(self.body(x).mean(dim=(2, 3)))
-        return features, self.head(features)
+        return features, self.head(features) / self.temperature
 
 
 def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
@@ -92,32 +98,71 @@ def load_classifier(path: Path = WEIGHTS_PATH) -> DigitsClassifier:
     return model.eval()
 
 
-class DigitsExtractor(FeatureExtractor):
-    """uint8 digit images (1 or 3 channels, any size) -> (128-d features, 10 digit logits)."""
+def memorization_threshold(name: str, path: Path = WEIGHTS_PATH) -> float | None:
+    """The calibrated memorisation threshold of extractor `name` stored with the weights (None when absent)."""
+    value = read_metadata(path).get(MEMORIZATION_THRESHOLDS_KEY, {}).get(name)
+    return None if value is None else float(value)
 
+
+class DigitsExtractor(FeatureExtractor):
+    """uint8 digit images (1 or 3 channels, any size; RGB averaged to gray) -> (128-d features, 10 digit logits)."""
+
+    name, kind = "digits", "digits classifier"  # registry name (selects the threshold) and report wording
     dim = FEATURE_DIM
+    has_logits = True
 
     def __init__(self, path: Path = WEIGHTS_PATH):  # path: safetensors weights written by the training script
         super().__init__()
         self.model = load_classifier(path)
         accuracy = read_metadata(path).get("test_accuracy")
         score = "unknown" if accuracy is None else f"{accuracy:.4f}"
-        self.description = f"digits classifier ({path.name}, held-out test accuracy {score})"
+        self.description = f"{self.kind} ({path.name}, held-out test accuracy {score})"
+        self.memorization_threshold = memorization_threshold(self.name, path)
 
     @torch.inference_mode()
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(to_classifier_input(images))
 
     @torch.inference_mode()
-    def classify_channels(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 [N, 3, H, W] -> LongTensor [N, 3]: the digit in each of R, G, B, each read as its own gray image."""
+    def channel_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 [N, C, H, W] -> (features [N, C, 128], logits [N, C, 10]), each channel read as its own gray image."""
+        count, channels, height, width = images.shape
+        features, logits = self.model(to_classifier_input(images.reshape(count * channels, 1, height, width)))
+        return features.reshape(count, channels, FEATURE_DIM), logits.float().reshape(count, channels, 10)
+
+    def channel_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> [N, 3, 10]: digit probabilities of R, G and B."""
         assert images.ndim == 4 and images.shape[1] == 3 and images.dtype == torch.uint8, \
             f"expected uint8 [N, 3, H, W], got {images.dtype} {tuple(images.shape)}"
-        count, _, height, width = images.shape
-        _, logits = self.extract(images.reshape(count * 3, 1, height, width))
-        return logits.argmax(dim=1).reshape(count, 3)
+        return self.channel_logits(images)[1].softmax(dim=2)
+
+    def classify_channels(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> LongTensor [N, 3]: the most likely digit in each of R, G, B."""
+        return self.channel_probabilities(images).argmax(dim=2)
+
+
+class PerChannelDigitsExtractor(DigitsExtractor):
+    """uint8 [N, 3, H, W] stacked digits -> (features of R, G, B concatenated [N, 384], joint logits [N, 1000]).
+
+    Joint logit of mode 100 r + 10 g + b = log p_R(r) + log p_G(g) + log p_B(b) (channels classified independently).
+    """
+
+    name, kind = "digits-per-channel", "digits classifier per channel"
+    dim = 3 * FEATURE_DIM
+    input_channels = (3,)
+
+    def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features, logits = self.channel_logits(images)  # [N, 3, 128], [N, 3, 10]
+        log_p = logits.log_softmax(dim=2)
+        joint = log_p[:, 0, :, None, None] + log_p[:, 1, None, :, None] + log_p[:, 2, None, None, :]  # [N, 10, 10, 10]
+        return features.reshape(len(images), self.dim), joint.reshape(len(images), 1000)
 
 
 @EXTRACTORS.register("digits")
 def digits_extractor(device: torch.device) -> DigitsExtractor:
     return DigitsExtractor().to(device)
+
+
+@EXTRACTORS.register("digits-per-channel")
+def per_channel_digits_extractor(device: torch.device) -> PerChannelDigitsExtractor:
+    return PerChannelDigitsExtractor().to(device)

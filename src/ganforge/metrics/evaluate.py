@@ -1,63 +1,79 @@
-"""`ganforge eval` / `ganforge.evaluate`: images from a generator or a folder, features from one extractor, then
-the chosen metrics (FID, KID, IS, precision/recall, density/coverage, MiFID, memorisation, stacked-digit modes)."""
+"""`ganforge eval` / `ganforge.evaluate`: images from a generator or a folder, features from one extractor, then the
+registered metrics (measures.py) that were asked for.
+
+Everything that can be checked is checked before any image is generated or read: the metric names, each metric's
+needs (logits, a calibrated memorisation threshold, 3-channel images, paired data), and whether the real and
+generated sets can be compared (channels, sizes). A metric that cannot run is named with its reason in the results
+(`not_computed`) while the others are computed; numbers that cannot be trusted (too few images) come with warnings.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from .. import data as data_lib
-from ..config import DataConfig
-from ..errors import ConfigError
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator, load
+from ..config import DataConfig
+from ..errors import ConfigError, GanforgeError
 from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import FeatureExtractor, build_extractor
-from .frechet import GaussianStats, frechet_distance, kernel_distance
-from .inception_score import inception_score
-from .manifold import density_coverage, precision_recall
-from .memorization import memorization_distance, memorization_report, mifid, nearest_real
-from .modes import mode_coverage
+from .frechet import GaussianStats
+from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL,
+                       RESOLUTION, WARNINGS, Inputs, Setup, parse_metrics, plan)
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes", "psnr", "ssim", "l1", "lpips")
-PAIRED_METRICS = ("psnr", "ssim", "l1", "lpips", "fid", "kid")  # what an image-to-image model is scored with
-DIGIT_DATASETS = ("digits", "stacked-digits", "mnist")
+DIGIT_DATASETS = ("digits", "mnist")
+STACKED_DATASETS = ("stacked-digits",)
 
-
-def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    names = tuple(n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
-    names = tuple("memorization" if n == "memorisation" else n for n in names)
-    unknown = [n for n in names if n not in METRICS]
-    if unknown or not names:
-        raise ConfigError(f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; "
-                          f"choose from {', '.join(METRICS)}")
-    return names
+__all__ = ["METRICS", "Evaluator", "check_metrics", "default_extractor", "evaluate", "generator_batches",
+           "parse_metrics"]
 
 
 def default_extractor(data_source: str) -> str:
-    """`digits` for digit data (fast, meaningful), else the standard `inception`."""
-    return "digits" if data_source.partition(":")[0] in DIGIT_DATASETS else "inception"
+    """`digits-per-channel` for stacked digits (each channel's digit scored), `digits` for digit data, else the
+    standard `inception`."""
+    name = data_source.partition(":")[0]
+    return "digits-per-channel" if name in STACKED_DATASETS else "digits" if name in DIGIT_DATASETS else "inception"
+
+
+def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
+                  paired: bool = False) -> dict[str, str]:
+    """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
+    `channels` channels; else {metric: reason} for those that cannot (empty when all can)."""
+    built = build_extractor(extractor)
+    return plan(parse_metrics(metrics), Setup(extractor, built, channels, paired)).not_computed
 
 
 class Evaluator:
-    """Real features computed once (or read from the cache); `__call__` scores a stream of generated images."""
+    """Checks the metrics' needs, then computes real features once (or reads them from the cache); `__call__`
+    scores a stream of generated images. `paired`: `real` is an image-to-image model's held-out pairs (its images
+    are the targets) and `__call__` also receives the (outputs, targets) pairs."""
 
     def __init__(self, real: data_lib.ImageDataset, metrics: tuple[str, ...], extractor: str = "inception",
                  num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
-                 cache: FeatureCache | None = None):
-        self.metrics, self.device, self.batch_size = metrics, torch.device(device), batch_size
+                 cache: FeatureCache | None = None, paired: bool = False):
+        self.device, self.batch_size = torch.device(device), batch_size
         self.extractor: FeatureExtractor = build_extractor(extractor, self.device)
         self.extractor_name = extractor
-        self.digits = build_extractor("digits", self.device) if "modes" in metrics else None
+        self.plan = plan(metrics, Setup(extractor, self.extractor, real.info.channels, paired), str(self.device))
+        self.uses_features = FEATURES in self.plan.needs
+        self.digits = build_extractor("digits", self.device) if CHANNEL_DIGITS in self.plan.needs else None
         self.real = real
         count = min(num_real, len(real))
         self.real_indices = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:count]
-        self.real_features = self._real_features(cache or FeatureCache())
-        self.real_stats = GaussianStats.of(self.real_features) if {"fid", "mifid"} & set(metrics) else None
+        cache = cache or FeatureCache()
+        self.real_features = self._cached("features", cache, self.extractor) if self.uses_features else None
+        self.real_channel_probabilities = self._cached("channel_probabilities", cache, self.digits) \
+            if self.digits is not None else None
+        self._real_stats: GaussianStats | None = None
 
     def _real_batches(self) -> Iterator[torch.Tensor]:
         for start in range(0, len(self.real_indices), self.batch_size):
@@ -67,65 +83,57 @@ class Evaluator:
         """uint8 [C, H, W] real image behind real feature `feature_index`."""
         return self.real[int(self.real_indices[feature_index])][0]
 
-    def _real_features(self, cache: FeatureCache) -> torch.Tensor:
+    def real_stats(self) -> GaussianStats:
+        if self._real_stats is None:
+            self._real_stats = GaussianStats.of(self.real_features)
+        return self._real_stats
+
+    def _cached(self, kind: str, cache: FeatureCache, extractor: FeatureExtractor) -> torch.Tensor:
+        """Real `features` ([N, D]) or `channel_probabilities` ([N, 3, 10]), from the cache when present."""
         digest = hashlib.sha256()
         for images in self._real_batches():
             digest.update(images.numpy().tobytes())
         info = self.real.info
-        key = content_key({"extractor": self.extractor_name, "weights": self.extractor.description,
+        name = self.extractor_name if kind == "features" else "digits"
+        key = content_key({"extractor": name, "weights": extractor.description, "kind": kind,
                            "resolution": info.resolution, "channels": info.channels, "count": len(self.real_indices)},
                           digest.hexdigest())
         cached = cache.get(key)
         if cached is not None:
-            return cached["features"]
-        features = torch.cat([self.extractor(images.to(self.device))[0].cpu() for images in self._real_batches()])
-        cache.put(key, {"features": features})
-        return features
+            return cached[kind]
+        compute = (lambda x: extractor(x)[0]) if kind == "features" else extractor.channel_probabilities
+        values = torch.cat([compute(images.to(self.device)).cpu() for images in self._real_batches()])
+        cache.put(key, {kind: values})
+        return values
 
     @torch.no_grad()
     def __call__(self, fake_batches: Iterator[torch.Tensor], fake_image: Callable[[int], torch.Tensor] | None = None,
-                 memorization_png: Path | None = None) -> dict:
-        """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG."""
-        features, logits, channel_digits = [], [], []
+                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+        """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG;
+        `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model."""
+        features, logits, channel_probabilities, count = [], [], [], 0
         for images in fake_batches:
             images = images.to(self.device)
-            f, lg = self.extractor(images)
-            features.append(f.cpu())
-            if lg is not None:
-                logits.append(lg.cpu())
+            count += len(images)
+            if self.uses_features:
+                f, lg = self.extractor(images)
+                features.append(f.cpu())
+                if lg is not None:
+                    logits.append(lg.cpu())
             if self.digits is not None:
-                if images.shape[1] != 3:
-                    raise ConfigError("--metrics modes needs 3-channel (stacked-digits) images")
-                channel_digits.append(self.digits.classify_channels(images).cpu())
-        fake = torch.cat(features)
-        results: dict = {"extractor": self.extractor.description, "num_real": len(self.real_features),
-                         "num_fake": len(fake)}
-        fid = None
-        if {"fid", "mifid"} & set(self.metrics):
-            fid = frechet_distance(self.real_stats, GaussianStats.of(fake))
-        if "fid" in self.metrics:
-            results["fid"] = fid
-        if "kid" in self.metrics:
-            mean, std = kernel_distance(self.real_features.numpy(), fake.numpy())
-            results["kid"], results["kid_std"] = mean, std
-        if "is" in self.metrics:
-            if not logits:
-                raise ConfigError(f"--metrics is: extractor {self.extractor_name!r} gives no class logits")
-            results["is"], results["is_std"] = inception_score(torch.cat(logits))
-        if "pr" in self.metrics:
-            results["precision"], results["recall"] = precision_recall(self.real_features, fake)
-        if "dc" in self.metrics:
-            results["density"], results["coverage"] = density_coverage(self.real_features, fake)
-        if {"mifid", "memorization"} & set(self.metrics):
-            neighbours = nearest_real(fake, self.real_features)
-            if "mifid" in self.metrics:
-                results["memorization_distance"] = memorization_distance(neighbours)
-                results["mifid"] = mifid(fid, results["memorization_distance"])
-            if "memorization" in self.metrics:
-                results["memorization"] = memorization_report(neighbours, memorization_png, fake_image,
-                                                              self.real_image)
-        if "modes" in self.metrics:
-            results["modes"] = mode_coverage(torch.cat(channel_digits))
+                channel_probabilities.append(self.digits.channel_probabilities(images).cpu())
+        inputs = Inputs(torch.cat(features) if features else None, torch.cat(logits) if logits else None,
+                        torch.cat(channel_probabilities) if channel_probabilities else None, self, self.plan.prepared,
+                        pairs, fake_image, memorization_png)
+        results: dict = {}
+        if self.uses_features:
+            results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
+        for metric in self.plan.runnable:
+            results |= metric.compute(inputs)
+        if self.plan.not_computed:
+            results[NOT_COMPUTED] = dict(self.plan.not_computed)
+        if inputs.warnings:
+            results[WARNINGS] = inputs.warnings
         return results
 
 
@@ -143,24 +151,32 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
              seed: int = 0, resolution: int | None = None, memorization_png: str | Path | None = None) -> dict:
     """Compare generated images (a checkpoint, run folder, export, or a folder of images) with real data.
 
-    Returns a dict of metric values plus the extractor's description and the image counts.
+    Image folders are compared at their images' own size unless `resolution` is given. Returns a dict of metric
+    values plus the extractor's description, the image counts, `not_computed` (metric -> reason) and `warnings`.
     """
     names = parse_metrics(metrics)
     extractor = extractor or default_extractor(real)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
     if generator is not None and generator.dataset.paired:
         return evaluate_pairs(real, generator, names, extractor, num, batch_size, device)
-    if {"psnr", "ssim", "l1", "lpips"} & set(names):
-        raise ConfigError("--metrics psnr/ssim/l1/lpips compare an image-to-image model's outputs with held-out "
-                          "targets; --fake must be such a model (pix2pix) and --real its held-out pairs")
     if generator is not None:
         generator.to(device)
-        resolution = resolution or generator.dataset.resolution
-    fake_folder = None
-    if generator is None:
-        fake_folder = data_lib.build(DataConfig(source=str(fake), resolution=resolution), cache=False)
-        resolution = fake_folder.info.resolution
-    real_set = data_lib.build(DataConfig(source=real, resolution=resolution))
+        fake_resolution, fake_channels = resolution or generator.dataset.resolution, generator.dataset.channels
+        fake_folder = None
+    else:
+        with _errors_name("--fake"):
+            fake_resolution = resolution or _own_size(str(fake), "--fake")
+            fake_folder = data_lib.build(DataConfig(source=str(fake), resolution=fake_resolution), cache=False)
+        fake_channels = fake_folder.info.channels
+    with _errors_name("--real"):  # a generator's size rules; two folders must agree unless --resolution is given
+        real_size = None if resolution or generator is not None else _own_size(real, "--real")
+        if real_size is not None and real_size != fake_resolution:
+            raise ConfigError(f"--real {real} holds {real_size} px images, --fake {fake} {fake_resolution} px: "
+                              f"pass --resolution to compare both at one size")
+        real_set = data_lib.build(DataConfig(source=real, resolution=fake_resolution))
+    if real_set.info.channels != fake_channels:
+        raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
+                          f"{fake_channels}-channel: the sets cannot be compared")
     evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed)
     if generator is not None:
         batches = generator_batches(generator, num, batch_size, seed)
@@ -170,7 +186,47 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
         batches = (fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size))
         remake = lambda i: fake_folder[i][0]  # noqa: E731
     png = Path(memorization_png) if memorization_png else None
-    return evaluator(batches, remake, png)
+    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png)
+
+
+@contextlib.contextmanager
+def _errors_name(flag: str) -> Iterator[None]:
+    """Data errors say `--data`, the training flag; here the folder came from `flag` (--real or --fake)."""
+    try:
+        yield
+    except GanforgeError as error:
+        text = str(error)
+        if text.startswith("--data "):
+            raise type(error)(flag + text[len("--data"):]) from None
+        raise
+
+
+def _own_size(source: str, flag: str) -> int | None:
+    """Side of the images of a folder or zip (the shorter side, as loading crops to a square), None for built-in
+    datasets and prepared zips (which carry their resolution). Refuses folders of several sizes."""
+    name, _, path = source.partition(":")
+    if name in data_lib.DATASETS and (path or not Path(source).exists()) or not Path(source).expanduser().exists():
+        return None
+    from ..data.folder import ImageSource
+
+    images = ImageSource(source)
+    if not images.names:
+        raise ConfigError(f"{flag} {source}: no images found (png/jpg/jpeg/webp/bmp)")
+    if (images.read_meta("dataset.json") or {}).get("resolution"):
+        return None
+    sides: dict[int, str] = {}
+    for image_name in images.names:
+        try:
+            file = io.BytesIO(images.read(image_name)) if images.is_zip else images.path / image_name
+            with Image.open(file) as image:  # decodes the header only
+                sides.setdefault(min(image.size), image_name)
+        except (UnidentifiedImageError, OSError):
+            continue  # unreadable files are skipped (with a warning) when the images are loaded
+    if len(sides) > 1:
+        shown = ", ".join(f"{side} px ({example})" for side, example in list(sorted(sides.items()))[:4])
+        raise ConfigError(f"{flag} {source}: images of several sizes ({shown}); "
+                          "pass --resolution to compare at one size")
+    return next(iter(sides), None)
 
 
 def _generator_or_none(path: Path) -> LoadedGenerator | None:
@@ -186,19 +242,15 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
                    batch_size: int, device: str) -> dict:
     """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1, LPIPS, and FID/KID
     of outputs vs targets with the chosen extractor."""
-    from .lpips import load_lpips, lpips
-    from .paired import l1, psnr, ssim
-
-    unknown = [m for m in metrics if m not in PAIRED_METRICS]
-    if unknown:
-        raise ConfigError(f"--metrics {unknown[0]}: an image-to-image model is scored with {', '.join(PAIRED_METRICS)}")
-    lpips_net = load_lpips(device=device) if "lpips" in metrics else None  # missing weights fail before translating
     generator.to(device)
-    dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
+    with _errors_name("--real"):
+        dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
     if dataset.info.input_channels != generator.dataset.input_channels or dataset.info.channels != generator.dataset.channels:
         raise ConfigError(f"--real {pairs}: pairs of {dataset.info.input_channels}->{dataset.info.channels} channels, "
                           f"but the model translates {generator.dataset.input_channels}->{generator.dataset.channels}")
     count = min(num, len(dataset))
+    ordered = data_lib.SubsetDataset(dataset, torch.arange(count))
+    evaluator = Evaluator(ordered, metrics, extractor, count, device, batch_size, paired=True)  # checks come first
     outputs, targets = [], []
     for start in range(0, count, batch_size):
         target, inputs = dataset.batch(torch.arange(start, min(start + batch_size, count)))
@@ -206,18 +258,4 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
             outputs.append(to_uint8(generator.module(inputs.to(generator.device).float() / 127.5 - 1)).cpu())
         targets.append(target)
     output, target = torch.cat(outputs), torch.cat(targets)
-    results: dict = {"num_pairs": count}
-    if "psnr" in metrics:
-        results["psnr"] = psnr(output, target)
-    if "ssim" in metrics:
-        results["ssim"] = ssim(output, target)
-    if "l1" in metrics:
-        results["l1"] = l1(output, target)
-    if lpips_net is not None:
-        results["lpips"] = lpips(output, target, lpips_net, batch_size)
-    if {"fid", "kid"} & set(metrics):
-        reference = data_lib.TensorImageDataset(target, torch.zeros(count, dtype=torch.long), dataset.info)
-        evaluator = Evaluator(reference, tuple(m for m in metrics if m in ("fid", "kid")), extractor, count, device,
-                              batch_size)
-        results |= evaluator(iter(torch.split(output, batch_size)))
-    return results
+    return {NUM_PAIRS: count} | evaluator(iter(torch.split(output, batch_size)), pairs=(output, target))

@@ -37,6 +37,7 @@ from torch import nn
 from ..download import DownloadUnavailable, cache_dir, existing_file, fetch, packaged_file
 from ..errors import DataError
 from .extractors import EXTRACTORS, FeatureExtractor
+from .memorization import COSINE_EPS
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URLS = ["https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE]
@@ -250,6 +251,7 @@ class InceptionExtractor(FeatureExtractor):
     """FIDInceptionV3 plus its preprocessing: uint8 images -> (pool3 [N, 2048], logits [N, 1008] or None)."""
 
     dim = 2048
+    memorization_threshold = COSINE_EPS  # the Kaggle Generative Dog Images threshold, set for pool3 features
 
     def __init__(self, net: FIDInceptionV3, preprocessing: Preprocessing, has_logits: bool, description: str):
         super().__init__()

@@ -1,5 +1,9 @@
 """Memorisation checks: nearest real neighbour of every generated image, and MiFID as the Kaggle Generative Dog
-Images competition defined it (FID divided by the thresholded mean minimum cosine distance)."""
+Images competition defined it (FID divided by the thresholded mean minimum cosine distance).
+
+The threshold belongs to the features: the competition's 0.1 was set for Inception pool3 features; each extractor
+declares its own (`FeatureExtractor.memorization_threshold`; the digits classifier's is calibrated from held-out
+real digits, see scripts/train_digits_classifier.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +14,7 @@ import torch
 
 from ..imaging import make_grid, save_png
 
-COSINE_EPS = 0.1  # the competition's memorisation threshold on the mean minimum cosine distance
+COSINE_EPS = 0.1  # the competition's memorisation threshold on the mean minimum cosine distance (Inception)
 CHUNK = 2048
 
 
@@ -47,10 +51,10 @@ def mifid(fid: float, distance: float, eps: float = COSINE_EPS) -> float:
     return fid / (thresholded + 1e-15)
 
 
-def memorization_report(neighbours: Neighbours, png: Path | None = None,
+def memorization_report(neighbours: Neighbours, threshold: float = COSINE_EPS, png: Path | None = None,
                         fake_image: Callable[[int], torch.Tensor] | None = None,
                         real_image: Callable[[int], torch.Tensor] | None = None, pairs: int = 16) -> dict:
-    """Distance quantiles, the share under the threshold, the closest pairs, and optionally a PNG of them.
+    """Distance quantiles, the share under `threshold`, the closest pairs, and optionally a PNG of them.
 
     fake_image(i) / real_image(j): uint8 [C, H, W] of generated image i / the real image behind real feature j.
     """
@@ -60,7 +64,7 @@ def memorization_report(neighbours: Neighbours, png: Path | None = None,
     report = {
         "mean_min_cosine_distance": float(distance.mean()),
         "min": float(quantiles[0]), "p01": float(quantiles[1]), "p05": float(quantiles[2]), "median": float(quantiles[3]),
-        "share_below_threshold": float((distance < COSINE_EPS).double().mean()),
+        "threshold": threshold, "share_below_threshold": float((distance < threshold).double().mean()),
         "closest": [{"generated": i, "real": int(neighbours.index[i]), "distance": round(float(distance[i]), 6)}
                     for i in closest],
     }

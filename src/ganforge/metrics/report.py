@@ -1,43 +1,29 @@
-"""Readable tables of metric results, with a one-line explanation of each number."""
+"""Readable tables of metric results: a line per value with its meaning (from the metric registry), nested reports
+(modes, memorisation), metrics that could not run with the reason, and warnings."""
 from __future__ import annotations
 
-EXPLAIN = {
-    "psnr": "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
-    "ssim": "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
-    "l1": "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1); lower is better",
-    "lpips": "learned perceptual distance (AlexNet LPIPS v0.1); lower is better",
-    "fid": "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics",
-    "kid": "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution",
-    "is": "Inception Score; higher = confident and varied classes",
-    "precision": "share of generated images on the real manifold (quality)",
-    "recall": "share of real images on the generated manifold (variety)",
-    "density": "how densely generated images sit among real neighbours (~1 for matching sets)",
-    "coverage": "share of real neighbourhoods holding a generated image",
-    "memorization_distance": "mean min cosine distance generated -> real; < 0.1 looks memorised (for inception)",
-    "mifid": "FID divided by the thresholded memorisation distance (Kaggle dog-generation metric)",
-}
+from .measures import EXTRACTOR, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS
 
 
 def format_table(results: dict) -> str:
-    """Metric | value | meaning lines, then nested reports (modes, memorisation)."""
+    """Metric | value | meaning lines in the registry's order, then what was not computed and the warnings."""
     lines = []
-    if "num_pairs" in results:
-        lines.append(f"held-out pairs: {results['num_pairs']}")
-    if "extractor" in results:
-        lines.append(f"extractor: {results['extractor']}  (real {results.get('num_real')}, "
-                     f"generated {results.get('num_fake')})")
-    for key, text in EXPLAIN.items():
-        if key in results:
+    if NUM_PAIRS in results:
+        lines.append(f"held-out pairs: {results[NUM_PAIRS]}")
+    if EXTRACTOR in results:
+        size = f", at {results[RESOLUTION]} px" if RESOLUTION in results else ""
+        lines.append(f"extractor: {results[EXTRACTOR]}  (real {results.get(NUM_REAL)}, generated {results.get(NUM_FAKE)}"
+                     f"{size})")
+    for metric in METRICS.entries():
+        present = [key for key in metric.keys if key in results]
+        if present and metric.lines is not None:
+            lines.extend(metric.lines(results))
+            continue
+        for key in present:
             spread = results.get(f"{key}_std")
             value = f"{results[key]:.5g}" + (f" ± {spread:.2g}" if spread is not None else "")
-            lines.append(f"  {key:>22}  {value:<18} {text}")
-    if "modes" in results:
-        modes = results["modes"]
-        lines.append(f"  {'modes':>22}  {modes['covered']}/{modes['of']:<13} KL to uniform {modes['kl']:.3f} "
-                     f"over {modes['num']} images (Stacked-MNIST DCGAN: 99 modes, KL 3.4)")
-    if "memorization" in results:
-        report = results["memorization"]
-        lines.append(f"  {'memorization':>22}  median {report['median']:.4f}, min {report['min']:.4f}, "
-                     f"{report['share_below_threshold']:.1%} below 0.1"
-                     + (f"; closest pairs: {report['closest_pairs_png']}" if "closest_pairs_png" in report else ""))
+            lines.append(f"  {key:>22}  {value:<18} {metric.keys[key]}")
+    for name, reason in results.get(NOT_COMPUTED, {}).items():
+        lines.append(f"  {name:>22}  not computed: {reason}")
+    lines.extend(f"warning: {text}" for text in results.get(WARNINGS, []))
     return "\n".join(lines)
