@@ -130,3 +130,11 @@ def test_full_width_stylegan2_on_a_cpu_points_to_the_preset(tmp_path):
     with pytest.warns(UserWarning, match="--preset stylegan2-32"):
         train(overrides={"model.name": "stylegan2", "data.source": "shapes", "train.out": str(tmp_path),
                          "train.device": "cpu"}, dry_run=True)
+
+
+def test_in_training_metrics_that_cannot_run_are_named_before_training(tiny):
+    overrides = {**tiny, "data.source": "digits", "train.metrics_every_kimg": 1.0}
+    with pytest.warns(UserWarning, match="--metrics modes: will not be computed during training"):
+        train(overrides={**overrides, "train.metrics": "fid,modes", "train.metrics_extractor": "digits"}, dry_run=True)
+    with pytest.raises(ConfigError, match="--metrics"):
+        train(overrides={**overrides, "train.metrics": "modes", "train.metrics_extractor": "digits"}, dry_run=True)

@@ -135,6 +135,13 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     dataset = objective.build_dataset(cfg.data)
     info = dataset.info
     cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
+    if cfg.train.metrics_every_kimg > 0:  # every metric's needs checked before any training
+        from ..metrics.evaluate import check_metrics, default_extractor
+
+        extractor = cfg.train.metrics_extractor
+        extractor = default_extractor(cfg.data.source) if extractor == "auto" else extractor
+        for metric, reason in check_metrics(cfg.train.metrics, extractor, info.channels).items():
+            warnings.warn(f"--metrics {metric}: will not be computed during training ({reason})")
     if state is not None and _shape(DatasetInfo.from_dict(state["dataset"])) != _shape(info):
         raise ConfigError(f"--data {cfg.data.source}: the data no longer matches the checkpoint "
                           f"({state['dataset']} vs {info.to_dict()})")
