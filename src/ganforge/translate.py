@@ -9,9 +9,11 @@ import torch
 from .data.folder import ImageSource
 from .data.images import ImageDecodeError, open_image, to_array
 from .errors import ConfigError, DataError
-from .artifacts.generator import LoadedGenerator, load
+from .artifacts.backend import open_generator
+from .artifacts.generator import SeededSampler
+from .artifacts.onnx import OnnxGenerator
 from .imaging import save_png
-from .tiling import translate_array
+from .tiling import ModelFn, translate_array
 
 
 @dataclass
@@ -20,10 +22,13 @@ class TranslateReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, error) for unreadable inputs
 
 
-def _translator(generator: LoadedGenerator):
+def translator(generator: SeededSampler) -> ModelFn:
+    """The tile function (float [N, C_in, R, R] -> [N, C, R, R]) of an image-to-image generator, in its backend."""
     if not generator.dataset.paired:
         raise ConfigError(f"{generator.source} generates from noise; translate needs an image-to-image model "
                           f"(--model pix2pix)")
+    if isinstance(generator, OnnxGenerator):
+        return generator.translate_fn()
     module = generator.module.to(memory_format=torch.channels_last)  # bench/pix2pix.py: 1.2-1.3x on tile batches
 
     @torch.no_grad()
@@ -34,13 +39,14 @@ def _translator(generator: LoadedGenerator):
 
 
 def translate(checkpoint: str | Path, source: str | Path, out: str | Path, device: str = "cpu",
-              overlap: int | None = None) -> TranslateReport:
+              overlap: int | None = None, backend: str | None = None) -> TranslateReport:
     """Translate one image file to `out` (a file), or every image of a folder into `out` (a folder, same names as .png).
 
-    Inputs of any size are padded or tiled to the model's resolution and stitched back without seams.
+    Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
+    "torch" or "onnxruntime" (CPU); None picks onnxruntime for .onnx files, else torch (see TRANSLATE_BACKEND_NOTE).
     """
-    generator = load(checkpoint, device)
-    model_fn = _translator(generator)
+    generator = open_generator(checkpoint, backend, device)
+    model_fn = translator(generator)
     info = generator.dataset
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if source.is_dir():

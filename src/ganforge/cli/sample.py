@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .options import CLASS_HELP, TRUNCATION_HELP, parse_classes, seed_list
+from .options import BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, TRUNCATION_HELP, parse_classes, seed_list
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
@@ -17,7 +17,8 @@ from .options import CLASS_HELP, TRUNCATION_HELP, parse_classes, seed_list
 @click.option("--class", "classes", help="Class index (or comma list) for conditional models.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device) -> None:
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), help=BACKEND_HELP)
+def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device, backend) -> None:
     """Generate images from a checkpoint or an exported generator.
 
     \b
@@ -25,16 +26,17 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
       ganforge sample runs/00000-digits-dcgan-32 --num 64 --seed 0 --grid samples.png
       ganforge sample exported/ --num 100 --outdir images/ --class 3
       ganforge sample runs/00005-ffhq-stylegan2-256 --num 16 --truncation 0.7 --grid typical.png
+      ganforge sample faces.onnx --num 16 --grid onnx.png     # onnxruntime (ganforge export --format onnx)
     """
     import torch
 
-    from ..artifacts import load
+    from ..artifacts.backend import open_generator
     from ..imaging import make_grid, save_png
     from ..dist import select_device
 
     if not grid_path and not outdir:
         raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
-    generator = load(checkpoint, select_device(device))
+    generator = open_generator(checkpoint, backend, select_device(device))
     images = generator.generate(num, seed, parse_classes(classes), truncation=truncation)  # uint8 [N, H, W, C]
     if grid_path:
         save_png(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
