@@ -3,14 +3,16 @@ StyleGAN2-32, StyleGAN2-64 and DCGAN-64, with GFLOP/s as a fraction of the fp32 
 
     python bench/inference.py [--threads 2] [--runs 15] [--rounds 3] [--models pix2pix-256,dcgan-64] [--compile]
 
-Variants, each timed on the graph that `ganforge export --format onnx` writes (the generator behind
-`LoadedGenerator.synthesize` / `translate`), interleaved per model so that load changes hit all alike:
+Variants, each timed on the graph that `ganforge export --format onnx` traces (the generator as
+`LoadedGenerator.synthesize` / `translate` run it, in eval mode), interleaved per model so that load changes hit all:
 - torch eager: contiguous tensors, torch.no_grad (how a plain PyTorch script runs it);
-- torch channels_last: inference_mode, weights and input in channels_last;
-- torch tuned: channels_last + inference_mode + batch norm folded into the preceding conv's weights (eval mode);
-- torch compile (--compile, minutes of compiling): torch.compile of the tuned model with inductor freezing
-  (constant-folded, prepacked weights);
-- onnxruntime: all graph optimisations (conv + batch-norm fusion, NCHWc layouts), `--threads` intra-op threads.
+- torch channels_last: inference_mode, weights and input in channels_last (what `translate` did before);
+- torch rewritten (+chlast): artifacts/fast.py's equivalent form: batch norm folded into the convs, 4x4 stride-2
+  transposed convs as four 2x2 sub-pixel convs; inference_mode (and channels_last);
+- torch compile (--compile; minutes of compiling on 2 cores): torch.compile of the channels_last model with inductor
+  freezing (weights as constants: conv + batch norm folded, prepacked);
+- onnxruntime / onnxruntime rewritten: the plain and the rewritten graph (the export's default), all graph
+  optimisations (conv + batch-norm fusion, NCHWc layouts), `--threads` intra-op threads.
 Random weights with the models' initialisation; speed does not depend on the values. The machine's load average is
 printed before and after: absolute numbers on a shared machine are noisy, compare ratios within one run.
 """
@@ -33,12 +35,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import flops_of, matmul_gflops  # noqa: E402
 
 from ganforge import models  # noqa: E402
+from ganforge.artifacts.fast import optimize_for_inference  # noqa: E402
 from ganforge.artifacts.generator import LoadedGenerator  # noqa: E402
-from ganforge.artifacts.onnx import export_graph, open_session, to_onnx  # noqa: E402
+from ganforge.artifacts.onnx import export_graph, from_generator, open_session, to_onnx  # noqa: E402
 from ganforge.config import resolve  # noqa: E402
 from ganforge.data.base import DatasetInfo  # noqa: E402
-from ganforge.models.dcgan import DCGANGenerator  # noqa: E402
-from ganforge.models.pix2pix import UNetGenerator  # noqa: E402
 
 # name -> (preset, overrides, input channels (> 0: image-to-image))
 MODELS = {
@@ -59,86 +60,51 @@ def build(name: str) -> LoadedGenerator:
     return LoadedGenerator(module, cfg.model, info, 0, 0.0, {}, name)
 
 
-# ---- batch norm folding (eval mode: y = (x - mean) / sqrt(var + eps) * gamma + beta is a per-channel affine map) ---
-def conv_norm_pairs(module: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
-    """(conv, Norm2d) pairs where the norm directly follows the conv, for the generators that have batch norm."""
-    if isinstance(module, UNetGenerator):
-        return list(zip(module.downs, module.down_norms)) + list(zip(module.ups, module.up_norms))
-    if isinstance(module, DCGANGenerator):
-        return list(zip([module.stem, *module.ups], module.norms))
-    return []
-
-
-@torch.no_grad()
-def fold_batchnorm(module: nn.Module) -> int:
-    """Fold each eval-mode BatchNorm2d into the conv before it (conditional batch norm keeps its class scale and
-    shift); returns how many were folded."""
-    folded = 0
-    for conv, norm in conv_norm_pairs(module):
-        holder = norm.norm if norm.conditional else norm  # the module whose `.norm` is the BatchNorm2d
-        bn = holder.norm
-        if not isinstance(bn, nn.BatchNorm2d):
-            continue
-        scale = torch.rsqrt(bn.running_var + bn.eps) * (bn.weight if bn.affine else 1.0)  # [C_out]
-        shift = (bn.bias if bn.affine else 0.0) - bn.running_mean * scale  # [C_out]
-        transposed = isinstance(conv, nn.ConvTranspose2d)  # weight [C_in, C_out, k, k] vs [C_out, C_in, k, k]
-        conv.weight.mul_(scale[None, :, None, None] if transposed else scale[:, None, None, None])
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
-        conv.bias = nn.Parameter(bias * scale + shift, requires_grad=False)
-        holder.norm = nn.Identity()
-        folded += 1
-    return folded
-
-
 def to_channels_last(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}
 
 
 def variants(generator: LoadedGenerator, batch: int, threads: int, compile_models: bool,
              sessions: dict) -> dict[str, Call]:
-    """name -> a call that runs one batch of `batch` samples."""
+    """name -> a call that runs one batch of `batch` samples; `sessions` keeps the onnxruntime sessions per model."""
     graph, inputs = export_graph(generator, batch)
-    calls: dict[str, Call] = {}
-
-    def eager():
-        with torch.no_grad():
-            return graph(**inputs)
-
-    calls["torch eager"] = eager
-    channels_last = copy.deepcopy(graph).to(memory_format=torch.channels_last)
     cl_inputs = to_channels_last(inputs)
+    channels_last = copy.deepcopy(graph).to(memory_format=torch.channels_last)
+    rewritten = copy.deepcopy(graph)
+    optimize_for_inference(rewritten.module)
+    rewritten_cl = copy.deepcopy(rewritten).to(memory_format=torch.channels_last)
 
-    def run_channels_last():
-        with torch.inference_mode():
-            return channels_last(**cl_inputs)
+    def run(module: nn.Module, feeds: dict[str, torch.Tensor], mode=torch.inference_mode) -> Call:
+        def call():
+            with mode():
+                return module(**feeds)
+        return call
 
-    calls["torch channels_last"] = run_channels_last
-    tuned = copy.deepcopy(channels_last)
-    if fold_batchnorm(tuned.module):
-        def run_tuned():
-            with torch.inference_mode():
-                return tuned(**cl_inputs)
-
-        calls["torch tuned (+BN folded)"] = run_tuned
-    else:
-        tuned = channels_last
+    calls = {"torch eager": run(graph, inputs, torch.no_grad),
+             "torch channels_last": run(channels_last, cl_inputs),
+             "torch rewritten": run(rewritten, inputs),
+             "torch rewritten+chlast": run(rewritten_cl, cl_inputs)}
     if compile_models:
         import torch._inductor.config as inductor_config
 
-        inductor_config.freezing = True
-        compiled = torch.compile(tuned)
-
-        def run_compiled():
-            with torch.no_grad():
-                return compiled(**cl_inputs)
-
-        calls["torch compile"] = run_compiled
-    if "session" not in sessions:
-        sessions["session"] = open_session(to_onnx(generator), threads)
-    session = sessions["session"]
+        inductor_config.freezing = True  # weights become constants: conv + BN folded, prepacked
+        calls["torch compile"] = run(torch.compile(copy.deepcopy(channels_last)), cl_inputs, torch.no_grad)
     feeds = {k: v.numpy() for k, v in inputs.items()}
-    calls["onnxruntime"] = lambda: session.run(["images"], feeds)
+    for name, rewrite in (("onnxruntime", False), ("onnxruntime rewritten", True)):
+        if name not in sessions:
+            sessions[name] = open_session(to_onnx(generator, rewrite=rewrite), threads)
+        calls[name] = (lambda session=sessions[name]: session.run(["images"], feeds))
     return calls
+
+
+def max_difference(calls: dict[str, Call]) -> dict[str, float]:
+    """Each variant's largest absolute output difference from torch eager's."""
+    def output(call: Call) -> torch.Tensor:
+        result = call()
+        return torch.as_tensor(result[0] if isinstance(result, list) else result).float()
+
+    reference = output(calls["torch eager"])
+    return {name: (output(call) - reference).abs().max().item() for name, call in calls.items()}
 
 
 def timed(call: Call) -> float:
@@ -190,20 +156,28 @@ def main() -> None:
         with torch.no_grad():
             flops = flops_of(lambda: graph(**inputs))  # per image
         sessions: dict = {}
-        latency = measure(variants(generator, 1, args.threads, args.compile, sessions), args.runs)
+        single = variants(generator, 1, args.threads, args.compile, sessions)
+        differences = max_difference(single)
+        latency = measure(single, args.runs)
         throughput = measure(variants(generator, args.batch, args.threads, args.compile, sessions), args.rounds)
         params = sum(p.numel() for p in generator.module.parameters())
         print(f"\n{name}: {params / 1e6:.1f} M parameters, {flops / 1e9:.3f} GFLOP per image")
         print(f"{'variant':>26} | {'p50 batch 1':>11} {'GFLOP/s':>8} {'roofline':>8} | {f'batch {args.batch}':>9} "
-              f"{'GFLOP/s':>8} {'roofline':>8} | speed-up vs eager (b1, b{args.batch})")
+              f"{'GFLOP/s':>8} {'roofline':>8} | speed-up vs eager (b1, b{args.batch}) | max |diff|")
         for variant, seconds in latency.items():
             rate = args.batch / throughput[variant]
             b1, b8 = flops / seconds / 1e9, flops * rate / 1e9
             print(f"{variant:>26} | {seconds * 1e3:8.1f} ms {b1:8.1f} {b1 / roofline:8.1%} | {rate:5.1f} img/s "
                   f"{b8:8.1f} {b8 / roofline:8.1%} | {latency['torch eager'] / seconds:5.2f}x "
-                  f"{throughput['torch eager'] / throughput[variant]:5.2f}x")
+                  f"{throughput['torch eager'] / throughput[variant]:5.2f}x | {differences[variant]:.1e}")
         if name == "pix2pix-256":
             best_pix2pix = min(latency.items(), key=lambda item: item[1])
+            conversion = timed(lambda: from_generator(generator, args.threads))
+            best_torch = min(seconds for variant, seconds in latency.items() if variant.startswith("torch"))
+            saving = best_torch - latency["onnxruntime rewritten"]
+            print(f"converting the checkpoint's generator for onnxruntime in memory (what `translate --backend "
+                  f"onnxruntime` does): {conversion:.1f} s; it pays for itself after "
+                  + (f"{conversion / saving:.0f} images of 256x256" if saving > 0 else "never (torch is faster)"))
     if best_pix2pix:
         variant, seconds = best_pix2pix
         print(f"\npix2pix 256x256, batch 1: fastest {variant} at {seconds * 1e3:.1f} ms "

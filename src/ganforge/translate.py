@@ -9,11 +9,14 @@ import torch
 from .data.folder import ImageSource
 from .data.images import ImageDecodeError, open_image, to_array
 from .errors import ConfigError, DataError
-from .artifacts.backend import open_generator
+from .artifacts.backend import backend_for, open_generator
 from .artifacts.generator import SeededSampler
 from .artifacts.onnx import OnnxGenerator
 from .imaging import save_png
 from .tiling import ModelFn, translate_array
+
+# Default backend: onnxruntime from this many input images up (see `translate`); measured by bench/inference.py.
+ONNXRUNTIME_FROM_IMAGES = 64
 
 
 @dataclass
@@ -43,11 +46,10 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
     """Translate one image file to `out` (a file), or every image of a folder into `out` (a folder, same names as .png).
 
     Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
-    "torch" or "onnxruntime" (CPU); None picks onnxruntime for .onnx files, else torch (see TRANSLATE_BACKEND_NOTE).
+    "torch", "onnxruntime" (CPU), or None: onnxruntime for .onnx files, and for checkpoints and exports when it is
+    installed and there are at least ONNXRUNTIME_FROM_IMAGES images (it is faster per image, but converting a
+    checkpoint in memory first costs seconds: bench/inference.py and README "ONNX and fast inference"); else torch.
     """
-    generator = open_generator(checkpoint, backend, device)
-    model_fn = translator(generator)
-    info = generator.dataset
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if source.is_dir():
         names = ImageSource(source).names
@@ -58,6 +60,10 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
         jobs = [(source, out if out.suffix else out / source.with_suffix(".png").name)]
     else:
         raise DataError(f"{source}: no such image file or folder")
+    chosen = backend_for(checkpoint, backend, prefer_onnxruntime=len(jobs) >= ONNXRUNTIME_FROM_IMAGES)
+    generator = open_generator(checkpoint, chosen, device)
+    model_fn = translator(generator)
+    info = generator.dataset
     report = TranslateReport()
     for path, target in jobs:
         try:

@@ -181,6 +181,7 @@ def test_bad_input_is_a_clear_error(tmp_path, monkeypatch, capfd):
     assert result.exit_code == 1 and "only onnxruntime runs" in result.output
     result = run("export", folder, "--format", "onnx", "--out", tmp_path / "model.bin")
     assert result.exit_code == 1 and "ends in .onnx" in result.output
+    save_png(np.zeros((8, 8, 3), dtype=np.uint8), tmp_path / "x.png")
     result = run("translate", folder, tmp_path / "x.png", "--out", tmp_path / "y.png", "--backend", "onnxruntime")
     assert result.exit_code == 1 and "generates from noise" in result.output
     assert not (tmp_path / "g.png").exists()

@@ -23,6 +23,8 @@ flat keys `model`, `resolution`, `channels` and `classes` name the essentials fo
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import importlib
 import io
 import json
@@ -43,6 +45,7 @@ from ..config import FORMAT_VERSION, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from .export import describe_export
+from .fast import optimize_for_inference
 from .generator import LoadedGenerator, SeededSampler, load
 
 OPSET = 17  # ONNX 1.12 (2022): run by onnxruntime >= 1.12 and most other runtimes
@@ -110,9 +113,13 @@ def describe_graph(generator: LoadedGenerator) -> dict[str, Any]:
             **describe_export(generator)}
 
 
-def to_onnx(generator: LoadedGenerator) -> bytes:
-    """The serialized ONNX model of a generator (CPU, fp32, eval mode), metadata included."""
+def to_onnx(generator: LoadedGenerator, rewrite: bool = True) -> bytes:
+    """The serialized ONNX model of a generator (CPU, fp32, eval mode), metadata included. `rewrite`: export the
+    equivalent faster form of artifacts/fast.py (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel
+    convs); the trained generator itself is left untouched."""
     onnx = require("onnx")
+    if rewrite:
+        generator = dataclasses.replace(generator, module=optimize_for_inference(copy.deepcopy(generator.module).cpu()))
     module, inputs = export_graph(generator)
     module = module.cpu().eval()
     buffer = io.BytesIO()

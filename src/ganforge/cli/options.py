@@ -32,5 +32,5 @@ TRUNCATION_HELP = ("Truncation psi: 1 samples plainly, lower trades variety for 
                    "average; DCGAN: z scaled by psi), 0 gives one image for all seeds.")
 CLASS_HELP = "Class index for conditional models (default 0)."
 BACKEND_CHOICES = ["torch", "onnxruntime"]
-BACKEND_HELP = ("Run the generator in PyTorch or in onnxruntime (the ganforge[onnx] extra; a checkpoint is converted "
-                "in memory). Default: onnxruntime for .onnx files, else torch.")
+BACKEND_HELP = ("Run the generator in PyTorch or in onnxruntime (CPU; the ganforge[onnx] extra; a checkpoint is "
+                "converted in memory). Default: onnxruntime for .onnx files, else torch.")
