@@ -2,6 +2,7 @@
 StyleGAN2-32, StyleGAN2-64 and DCGAN-64, with GFLOP/s as a fraction of the fp32 matmul roofline measured in the run.
 
     python bench/inference.py [--threads 2] [--runs 15] [--rounds 3] [--models pix2pix-256,dcgan-64] [--compile]
+    python bench/inference.py --threads 1 --clock cpu      # variant ratios on a busy machine (CPU-seconds)
 
 Variants, each timed on the graph that `ganforge export --format onnx` traces (the generator as
 `LoadedGenerator.synthesize` / `translate` run it, in eval mode), interleaved per model so that load changes hit all:
@@ -107,10 +108,14 @@ def max_difference(calls: dict[str, Call]) -> dict[str, float]:
     return {name: (output(call) - reference).abs().max().item() for name, call in calls.items()}
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]  # set from --clock
+
+
 def timed(call: Call) -> float:
-    start = time.perf_counter()
+    start = clock()
     call()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def measure(calls: dict[str, Call], rounds: int) -> dict[str, float]:
@@ -138,7 +143,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="throughput batch")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes per model and batch)")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall: latency as users see it (needs an idle machine); cpu: CPU-seconds of this process, "
+                             "for comparing variants on a loaded machine (with --threads 1, where no thread spins)")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     names = [name for name in args.models.split(",") if name]
     unknown = set(names) - set(MODELS)
     if unknown:
@@ -146,9 +156,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     print(f"before: {load_line()}")
-    roofline = matmul_gflops()
+    roofline = matmul_gflops(clock=clock)
     print(f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
-          f"fp32 matmul roofline {roofline:.1f} GFLOP/s")
+          f"fp32 matmul roofline {roofline:.1f} GFLOP/s, {args.clock} clock"
+          + (" (times are CPU-seconds: per thread-second, not latency)" if args.clock == "cpu" else ""))
     best_pix2pix = None
     for name in names:
         generator = build(name)

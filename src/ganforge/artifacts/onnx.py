@@ -1,7 +1,10 @@
 """ONNX export of any ganforge generator, and `OnnxGenerator`, the same generator run by onnxruntime.
 
 One graph per generator, opset 17, dynamic batch, written by torch's TorchScript-based exporter
-(`torch.onnx.export(dynamo=False)`, which needs only the `onnx` package):
+(`torch.onnx.export(dynamo=False)`: deprecated since torch 2.9 but present in every torch ganforge supports, and it
+needs only the `onnx` package, where the torch.export-based one also needs onnxscript). The graph is that of the
+equivalent faster form of artifacts/fast.py (batch norm folded into convs, 4x4 stride-2 transposed convs as sub-pixel
+convs) unless `to_onnx(..., rewrite=False)`.
 
 - noise -> image (DCGAN, conditional DCGAN, StyleGAN2): inputs `z` float [N, z_dim], `psi` float [] (truncation,
   Karras et al. 2019: StyleGAN2 pulls w toward w_avg, DCGAN scales z by psi) and, for class-conditional models,
