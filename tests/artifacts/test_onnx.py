@@ -79,6 +79,24 @@ def test_onnxruntime_matches_pytorch_eval(family):
     assert (actual - expected).abs().max().item() <= 1e-4
 
 
+@pytest.mark.parametrize("family", ["dcgan-conditional", "pix2pix"])
+def test_rewritten_graph_matches_pytorch_eval(family):
+    generator = make_generator(family)
+    runner = from_generator(generator, threads=1, rewrite=True)
+    if generator.dataset.paired:
+        source = torch.rand(3, 1, 32, 32) * 2 - 1
+        with torch.no_grad():
+            expected = generator.module(source)
+        actual = runner.translate_fn()(source)
+    else:
+        z, labels = generator.latents(range(3)), generator.labels_for(3, None)
+        with torch.no_grad():
+            expected = generator.synthesize(z, labels, truncation=0.8)
+        actual = runner.synthesize(z, labels, truncation=0.8)
+    assert (actual - expected).abs().max().item() <= 1e-4
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.module.modules())  # the original is untouched
+
+
 def test_metadata_and_generate_from_file(tmp_path):
     generator = make_generator("dcgan-conditional")
     path = export_onnx(generator, tmp_path / "digits.onnx")
@@ -193,3 +211,14 @@ def test_bad_input_is_a_clear_error(tmp_path, monkeypatch, capfd):
     result = run("export", folder, "--format", "onnx", "--out", tmp_path / "m.onnx")
     assert result.exit_code == 1 and "'onnx' package" in result.output and "ganforge[onnx]" in result.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_default_backend(monkeypatch):
+    from ganforge.artifacts import backend
+
+    assert backend.backend_for("model.onnx", None) == "onnxruntime"
+    assert backend.backend_for("runs/x", None) == "torch"
+    assert backend.backend_for("runs/x", None, prefer_onnxruntime=True) == "onnxruntime"
+    assert backend.backend_for("runs/x", "torch", prefer_onnxruntime=True) == "torch"
+    monkeypatch.setattr(backend, "onnxruntime_installed", lambda: False)
+    assert backend.backend_for("runs/x", None, prefer_onnxruntime=True) == "torch"

@@ -6,7 +6,8 @@ CPUs, for the fast PyTorch path and the ONNX export:
 - `subpixel_transposed_convs`: a 4x4, stride-2, padding-1 transposed convolution (DCGAN, pix2pix decoders) equals
   four 2x2 convolutions, one per output phase (even/odd row x even/odd column), interleaved: the sub-pixel view of
   Shi et al. 2016 ("Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel CNN"). Same
-  FLOPs, but plain convolutions, which CPU libraries run far closer to their matmul rate than transposed ones.
+  FLOPs, but plain convolutions, which CPU libraries run closer to their matmul rate than transposed ones; the
+  padding and interleaving cost memory passes, so it pays only on large feature maps (bench/inference.py).
 """
 from __future__ import annotations
 

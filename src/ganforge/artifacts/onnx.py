@@ -2,9 +2,10 @@
 
 One graph per generator, opset 17, dynamic batch, written by torch's TorchScript-based exporter
 (`torch.onnx.export(dynamo=False)`: deprecated since torch 2.9 but present in every torch ganforge supports, and it
-needs only the `onnx` package, where the torch.export-based one also needs onnxscript). The graph is that of the
-equivalent faster form of artifacts/fast.py (batch norm folded into convs, 4x4 stride-2 transposed convs as sub-pixel
-convs) unless `to_onnx(..., rewrite=False)`.
+needs only the `onnx` package, where the torch.export-based one also needs onnxscript). `to_onnx(..., rewrite=True)`
+exports the equivalent form of artifacts/fast.py instead (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel
+convs); it is off by default: bench/inference.py measured it within noise of the plain graph in onnxruntime for
+pix2pix and slower for DCGAN.
 
 - noise -> image (DCGAN, conditional DCGAN, StyleGAN2): inputs `z` float [N, z_dim], `psi` float [] (truncation,
   Karras et al. 2019: StyleGAN2 pulls w toward w_avg, DCGAN scales z by psi) and, for class-conditional models,
@@ -116,10 +117,10 @@ def describe_graph(generator: LoadedGenerator) -> dict[str, Any]:
             **describe_export(generator)}
 
 
-def to_onnx(generator: LoadedGenerator, rewrite: bool = True) -> bytes:
+def to_onnx(generator: LoadedGenerator, rewrite: bool = False) -> bytes:
     """The serialized ONNX model of a generator (CPU, fp32, eval mode), metadata included. `rewrite`: export the
-    equivalent faster form of artifacts/fast.py (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel
-    convs); the trained generator itself is left untouched."""
+    equivalent form of artifacts/fast.py (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel convs) of a
+    copy; the generator itself is left untouched."""
     onnx = require("onnx")
     if rewrite:
         generator = dataclasses.replace(generator, module=optimize_for_inference(copy.deepcopy(generator.module).cpu()))
@@ -251,9 +252,9 @@ def load_onnx(path: str | Path, threads: int | None = None) -> OnnxGenerator:
     return _wrap(session, str(path))
 
 
-def from_generator(generator: LoadedGenerator, threads: int | None = None) -> OnnxGenerator:
-    """Export a loaded generator in memory and run it with onnxruntime (no file written)."""
-    return _wrap(open_session(to_onnx(generator), threads), generator.source)
+def from_generator(generator: LoadedGenerator, threads: int | None = None, rewrite: bool = False) -> OnnxGenerator:
+    """Export a loaded generator in memory (`to_onnx`) and run it with onnxruntime (no file written)."""
+    return _wrap(open_session(to_onnx(generator, rewrite=rewrite), threads), generator.source)
 
 
 def _wrap(session, source: str) -> OnnxGenerator:
