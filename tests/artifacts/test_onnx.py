@@ -14,8 +14,7 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
 from ganforge import models  # noqa: E402
-from ganforge.artifacts.export import describe_export  # noqa: E402
-from ganforge.artifacts.exported import write_export  # noqa: E402
+from ganforge.artifacts.exported import describe_export, write_export  # noqa: E402
 from ganforge.artifacts.generator import LoadedGenerator  # noqa: E402
 from ganforge.artifacts.onnx import OPSET, export_onnx, from_generator, load_onnx, to_onnx  # noqa: E402
 from ganforge.cli import main  # noqa: E402

@@ -2,13 +2,11 @@
 loads it) or ONNX (one graph file for onnxruntime and other runtimes; artifacts/onnx.py)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
-from .exported import write_export
-from .generator import LoadedGenerator, load
+from .exported import describe_export, write_export
+from .generator import load
 
 FORMATS = ("safetensors", "onnx")
 
@@ -26,10 +24,3 @@ def export(source: str | Path, out: str | Path, format: str = "safetensors") -> 
         raise ConfigError(f"--out {out} is a file; the safetensors export is a folder (config.json + weights)")
     generator = load(source)
     return write_export(Path(out).expanduser(), generator.module.state_dict(), describe_export(generator))
-
-
-def describe_export(generator: LoadedGenerator) -> dict[str, Any]:
-    """What an export records beside the weights: architecture, dataset shape and classes, progress, statistics."""
-    return {"model": dataclasses.asdict(generator.model), "dataset": generator.dataset.to_dict(),
-            "num_classes": generator.num_classes, "kimg": generator.kimg, "stats": generator.stats,
-            "source": generator.source}

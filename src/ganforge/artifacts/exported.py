@@ -2,6 +2,7 @@
 generator.safetensors (the EMA generator's weights). No pickles: loading runs no code."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ WEIGHTS_FILE, CONFIG_FILE = "generator.safetensors", "config.json"
 def is_export(path: Path) -> bool:
     """True for a folder holding an exported generator."""
     return path.is_dir() and (path / WEIGHTS_FILE).exists()
+
+
+def describe_export(generator: Any) -> dict[str, Any]:
+    """What an export records beside a `LoadedGenerator`'s weights (config.json, and the ONNX graph's metadata):
+    architecture, dataset shape and classes, progress, statistics."""
+    return {"model": dataclasses.asdict(generator.model), "dataset": generator.dataset.to_dict(),
+            "num_classes": generator.num_classes, "kimg": generator.kimg, "stats": generator.stats,
+            "source": generator.source}
 
 
 def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:

@@ -48,7 +48,7 @@ from ..atomic import atomic_open
 from ..config import FORMAT_VERSION, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
-from .export import describe_export
+from .exported import describe_export
 from .fast import optimize_for_inference
 from .generator import LoadedGenerator, SeededSampler, load
 
