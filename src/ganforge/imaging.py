@@ -1,4 +1,4 @@
-"""Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, PNG/GIF writing."""
+"""Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, image and GIF writing."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,11 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_open
+from .errors import ConfigError
+
+# still-image file name endings -> Pillow format and save options
+STILL_FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", {"quality": 95}), ".jpeg": ("JPEG", {"quality": 95}),
+                 ".webp": ("WEBP", {"lossless": True}), ".gif": ("GIF", {})}
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -44,9 +49,29 @@ def to_pil(array: np.ndarray) -> Image.Image:
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 [H, W, C] array as PNG, atomically."""
+    return _write(array, path, "PNG", {})
+
+
+def still_format(path: str | Path, flag: str = "") -> tuple[str, dict]:
+    """(Pillow format, save options) that the file name's ending asks for; anything else is a ConfigError that
+    names `flag`."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in STILL_FORMATS:
+        raise ConfigError(f"{flag + ' ' if flag else ''}{path}: end the name in {', '.join(STILL_FORMATS)} "
+                          f"(the image format is taken from it)")
+    return STILL_FORMATS[suffix]
+
+
+def save_image(array: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 [H, W, C] array in the format its name ends in (png, jpg/jpeg, lossless webp, gif), atomically."""
+    image_format, options = still_format(path)
+    return _write(array, path, image_format, options)
+
+
+def _write(array: np.ndarray, path: str | Path, image_format: str, options: dict) -> Path:
     path = Path(path)
     with atomic_open(path) as handle:
-        to_pil(array).save(handle, format="PNG")
+        to_pil(array).save(handle, format=image_format, **options)
     return path
 
 

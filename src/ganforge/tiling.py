@@ -17,15 +17,18 @@ model on an image of any H x W and returns exactly H x W:
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .imaging import to_float, to_uint8
 
 ModelFn = Callable[[torch.Tensor], torch.Tensor]  # float [N, C_in, tile, tile] -> float [N, C_out, tile, tile]
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2 luma weights, as in PIL's convert("L")
+PROGRESS_MIN_TILES = 64  # with `progress`, inputs of at least this many tiles show a progress bar
 
 
 def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -74,12 +77,13 @@ def _window(tile: int, overlap: int, before: bool, after: bool) -> torch.Tensor:
 
 def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: int | None = None,
                     batch_size: int = 8, out_channels: int | None = None, in_channels: int | None = None,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+                    device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
     """uint8 [H, W, C] -> uint8 [H, W, out_channels] through a model that takes only `tile` x `tile` inputs.
 
     `model_fn` maps float [N, in_channels, tile, tile] in [-1, 1] to float [N, C_out, tile, tile] in [-1, 1];
     tiles are sent to `device`. `in_channels` (default: the image's) and `out_channels` (default: the model's) are
-    reached by `match_channels`. `overlap` defaults to tile // 4 and is at most tile // 2.
+    reached by `match_channels`. `overlap` defaults to tile // 4 and is at most tile // 2. `progress`: a progress
+    bar over the tiles on stderr for inputs of PROGRESS_MIN_TILES tiles or more.
     """
     if image.ndim != 3 or image.dtype != np.uint8 or min(image.shape) < 1:
         raise ValueError(f"expected a uint8 [H, W, C] image, got {image.dtype} of shape {image.shape}")
@@ -97,7 +101,9 @@ def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: in
     cells = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
     total = torch.zeros(source.shape[1:])  # [H', W'] weight sum
     blended = None  # [C_out, H', W'] weighted sum, allocated once C_out is known
-    with torch.no_grad():
+    bar = tqdm(total=len(cells), unit="tile", file=sys.stderr, leave=False,
+               disable=not progress or len(cells) < PROGRESS_MIN_TILES)
+    with torch.no_grad(), bar:
         for first in range(0, len(cells), batch_size):
             batch = cells[first:first + batch_size]
             tiles = torch.stack([source[:, rows[i]:rows[i] + tile, cols[j]:cols[j] + tile] for i, j in batch])
@@ -112,6 +118,7 @@ def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: in
                 y, x = rows[i], cols[j]
                 blended[:, y:y + tile, x:x + tile] += prediction * weight
                 total[y:y + tile, x:x + tile] += weight
+            bar.update(len(batch))
     result = (blended / total)[None, :, top:top + height, left:left + width]  # [1, C_out, H, W]
     result = match_channels(result, out_channels or result.shape[1])
     return to_uint8(result)[0].permute(1, 2, 0).numpy()

@@ -12,12 +12,13 @@ from .errors import ConfigError, DataError
 from .artifacts.backend import backend_for, open_generator
 from .artifacts.generator import SeededSampler
 from .artifacts.onnx import OnnxGenerator
-from .imaging import save_png
+from .imaging import save_image
 from .tiling import ModelFn, translate_array
 
 # Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256:
 # converting a checkpoint costs 6.4 CPU-s and onnxruntime then saves 0.16 CPU-s per image over torch channels_last.
 ONNXRUNTIME_FROM_IMAGES = 40
+MAX_PIXELS = 64 * 2**20  # larger inputs are refused: tiling holds a few float copies of the image
 
 
 @dataclass
@@ -69,12 +70,16 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
     for path, target in jobs:
         try:
             image = to_array(open_image(path, str(path)), 3 if info.input_channels == 3 else 1)
+            height, width = image.shape[:2]
+            if height * width > MAX_PIXELS:
+                raise ImageDecodeError("too large", f"{path} is {width}x{height} ({height * width / 2**20:.0f} MP), "
+                                                    f"more than the {MAX_PIXELS // 2**20} MP translate takes")
         except (ImageDecodeError, OSError) as error:
             report.failed.append((str(path), str(error)))
             continue
         output = translate_array(model_fn, image, info.resolution, overlap, out_channels=info.channels,
-                                 in_channels=info.input_channels, device=generator.device)
-        report.written.append(save_png(output, target))
+                                 in_channels=info.input_channels, device=generator.device, progress=True)
+        report.written.append(save_image(output, target))
     if not report.written:
         raise DataError(f"{source}: no input could be read; first error: {report.failed[0][1]}")
     return report

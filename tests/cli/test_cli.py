@@ -56,7 +56,6 @@ def test_dry_run_prints_config(tmp_path):
     (["train", "--data", "digits", "--loss", "magic"], "--loss"),
     (["train", "--data", "digits", "--augment", "sparkles"], "--augment"),
     (["train", "--data", "digits", "--kimg", "-1"], "--kimg"),
-    (["train", "--resume", "auto", "--out", "/nonexistent-ganforge"], "--resume auto"),
     (["sample", "missing.pt", "--grid", "x.png"], "missing.pt"),
     (["info", "missing.pt"], "missing.pt"),
     (["prepare", "no-such-dir", "--out", "x.zip"], "no-such-dir"),
@@ -65,6 +64,15 @@ def test_errors_are_clear_and_non_zero(args, message):
     result = run(*args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_resume_auto_with_nothing_to_resume_starts_a_new_run(tmp_path):
+    """Cluster requeue scripts run `--resume auto` from the first submission on."""
+    result = run("train", "--resume", "auto", "--out", tmp_path / "empty", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "warning: --resume auto: no run with a checkpoint under" in result.output
+    assert "starting a new run" in result.output
+    assert list((tmp_path / "empty").glob("00000-*/config.json"))
 
 
 def test_usage_errors(run_dir):

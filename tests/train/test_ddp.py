@@ -13,6 +13,7 @@ from ganforge.data.base import DatasetInfo
 from ganforge.artifacts import checkpoint as ckpt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["dcgan", "pix2pix", "stylegan2", "stylegan2-progressive"])
 def test_two_gloo_ranks_hold_identical_weights(tmp_path, variant):
     worker = Path(__file__).with_name("ddp_worker.py")

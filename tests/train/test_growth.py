@@ -114,6 +114,7 @@ def test_progressive_needs_stylegan2_and_a_lower_start():
         resolve({"train.phase_kimg": 0})
 
 
+@pytest.mark.slow
 def test_training_grows_to_full_resolution(tmp_path):
     result = ganforge.train(overrides={
         "data.source": "shapes", "data.resolution": 32, "model.name": "stylegan2", "model.g_channels": 8,
@@ -125,6 +126,10 @@ def test_training_grows_to_full_resolution(tmp_path):
     assert rows[0]["growth_resolution"] == 16 and rows[-1]["growth_resolution"] == 32
     assert rows[-1]["growth_alpha"] == 1.0
     assert any(0 < row["growth_alpha"] < 1 for row in rows)  # a fade-in was logged
+    schedule = GrowthSchedule(8, 32, phase_kimg=0.048)
+    for row in rows:  # each row logs the stage reached at its kimg, not the one its last step began in
+        stage = schedule.at(row["kimg"])
+        assert (row["growth_resolution"], row["growth_alpha"]) == pytest.approx((stage.resolution, stage.alpha), abs=1e-5)
     early = ckpt.list_checkpoints(result.run_dir)[0]  # at 0.064 kimg; its last step began at 0.056: fading in 16 px
     assert ckpt.load(early)["G_ema"]["growth"].tolist() == pytest.approx([16.0, 0.056 / 0.048 - 1], abs=1e-6)
     generator = ganforge.load(early)

@@ -68,6 +68,7 @@ def _train(tmp_path, name, **overrides):
         "train.out": str(tmp_path / name), **overrides}, progress=False)
 
 
+@pytest.mark.slow
 def test_bf16_training_keeps_fp32_weights_and_learns(tmp_path):
     plain = ckpt.load(_train(tmp_path, "fp32").checkpoint)
     mixed = ckpt.load(_train(tmp_path, "bf16", **{"train.precision": "bf16"}).checkpoint)
@@ -78,6 +79,7 @@ def test_bf16_training_keeps_fp32_weights_and_learns(tmp_path):
     assert max(differences) < 0.05  # ... and trained the same way
 
 
+@pytest.mark.slow
 def test_compiled_training_matches_eager(tmp_path, monkeypatch):
     """--compile (here through the aot_eager backend, quick on a CPU) takes the same steps as eager training,
     including the R1 and path-length steps, which run on the eager modules."""

@@ -39,6 +39,7 @@ def test_dry_run_writes_only_the_config(tiny):
     assert result.checkpoint is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [
     {"augment.policy": "diffaug", "data.mirror": True, "loss.r1_gamma": 1.0},
     {"loss.name": "wgan-gp", "optim.d_steps": 2, "data.cond": True},
@@ -97,6 +98,7 @@ def test_nan_loss_stops_with_last_checkpoint_intact(tiny, monkeypatch):
     assert str(good[-1]) in str(error.value)
 
 
+@pytest.mark.slow
 def test_training_learns_the_data_distribution(tmp_path):
     """A short run on shapes moves generated colour statistics towards the data's (not a frozen/collapsed G)."""
     from ganforge import data, load

@@ -19,6 +19,7 @@ from ..errors import CheckpointError
 FORMAT = "ganforge-checkpoint"
 BEST_NAME = "best.pt"
 NAME_PATTERN = re.compile(r"^checkpoint-(\d+)\.pt$")
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every file torch.save writes
 
 
 def checkpoint_name(step: int) -> str:
@@ -59,6 +60,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         path = found[-1]
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as handle:
+        head = handle.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:  # torch.save writes zip archives; refuse anything else before unpickling a byte of it
+        raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not head else
+                              "checkpoints are zip archives written by torch.save, and this is another kind of file"))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:

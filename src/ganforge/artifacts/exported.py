@@ -13,7 +13,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ..atomic import atomic_open, write_text
-from ..config import FORMAT_VERSION
+from ..config import FORMAT_VERSION, ModelConfig
 from ..errors import CheckpointError
 
 EXPORT_FORMAT = "ganforge-generator"
@@ -60,4 +60,47 @@ def read_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         weights = load_safetensors((folder / WEIGHTS_FILE).read_bytes())
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{folder / WEIGHTS_FILE} is not a readable safetensors file: {error}") from None
+    check_meta(meta, folder / CONFIG_FILE)
     return meta, weights
+
+
+# field -> (expected kind, required) of config.json and of its "dataset" section
+_NUMBER = (int, float)
+META_FIELDS = {"model": (dict, True), "dataset": (dict, True), "num_classes": (int, True), "kimg": (_NUMBER, False),
+               "stats": (dict, False), "source": (str, False)}
+DATASET_FIELDS = {"name": (str, True), "resolution": (int, True), "channels": (int, True),
+                  "class_names": (list, False), "input_channels": (int, False)}
+
+
+def check_meta(meta: dict[str, Any], path: Path) -> None:
+    """CheckpointError naming the field of an export's config.json that is missing, of the wrong type or out of
+    range (a hand-edited or tampered file), before any of it is used."""
+    _check_fields(meta, META_FIELDS, path, "")
+    dataset = meta["dataset"]
+    _check_fields(dataset, DATASET_FIELDS, path, "dataset.")
+    model_kinds = {f.name: _NUMBER if f.type in ("float", float) else type(f.default)
+                   for f in dataclasses.fields(ModelConfig)}
+    _check_fields(meta["model"], {name: (kind, False) for name, kind in model_kinds.items()}, path, "model.")
+    resolution = dataset["resolution"]
+    problems = {
+        "dataset.resolution": (resolution < 4 or resolution & (resolution - 1), "a power of two >= 4"),
+        "dataset.channels": (dataset["channels"] not in (1, 3), "1 or 3"),
+        "dataset.input_channels": (dataset.get("input_channels", 0) not in (0, 1, 3), "0, 1 or 3"),
+        "dataset.class_names": (not all(isinstance(n, str) for n in dataset.get("class_names", [])), "a list of names"),
+        "num_classes": (meta["num_classes"] < 0, ">= 0"),
+    }
+    for field_name, (bad, expected) in problems.items():
+        if bad:
+            raise CheckpointError(f"{path}: field {field_name!r} must be {expected}")
+
+
+def _check_fields(values: dict, fields: dict[str, tuple], path: Path, prefix: str) -> None:
+    for name, (kind, required) in fields.items():
+        if name not in values:
+            if required:
+                raise CheckpointError(f"{path}: field {prefix + name!r} is missing")
+            continue
+        value = values[name]
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            expected = "a number" if kind is _NUMBER else f"of type {kind.__name__}"
+            raise CheckpointError(f"{path}: field {prefix + name!r} must be {expected}, not {json.dumps(value)[:80]}")

@@ -18,6 +18,9 @@ from ..imaging import to_uint8
 from . import checkpoint as ckpt
 from .exported import is_export, read_export
 
+ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
+TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
+
 
 class SeededSampler:
     """Seeds -> latents, classes -> labels, and `generate` on top of a subclass's `synthesize`: shared by the PyTorch
@@ -44,18 +47,41 @@ class SeededSampler:
                               f"(`ganforge translate`) rather than sampling from noise")
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
-    def labels_for(self, count: int, classes: int | Sequence[int] | None) -> torch.Tensor | None:
-        """[N] class indices (a single class, a list, or cycling through all); None for unconditional models."""
+    def labels_for(self, count: int, classes: ClassChoice = None) -> torch.Tensor | None:
+        """[count] class indices: one class (a name or an index) for all, one per image (a list of exactly `count`),
+        or None for cycling through all classes; None for unconditional models. Errors name --class and --num."""
         if not self.num_classes:
             if classes is not None:
                 raise ConfigError("--class: this generator is not class-conditional")
             return None
         if classes is None:
             return torch.arange(count) % self.num_classes
-        labels = torch.full((count,), classes) if isinstance(classes, int) else torch.as_tensor(list(classes))
-        if len(labels) != count or labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ConfigError(f"--class: classes must be in 0..{self.num_classes - 1} ({', '.join(self.dataset.class_names[:10])}...)")
-        return labels.long()
+        if isinstance(classes, (int, str)):
+            return torch.full((count,), self.class_index(classes), dtype=torch.long)
+        classes = list(classes)
+        if len(classes) != count:
+            raise ConfigError(f"--class: {len(classes)} values for --num {count}; give one class for all images "
+                              f"or exactly {count}, one per image")
+        return torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
+
+    def class_index(self, choice: int | str) -> int:
+        """A class name (as in the training data: sub-folder, labels.json or built-in names) or index -> its index."""
+        names = self.class_names
+        if isinstance(choice, str) and choice in names:
+            return names.index(choice)
+        if isinstance(choice, str) and not choice.lstrip("-").isdigit():
+            raise ConfigError(f"--class: {choice!r} is not a class of this model; classes: {_listing(names)}")
+        index = int(choice)
+        if not 0 <= index < self.num_classes:
+            raise ConfigError(f"--class: {index} is not a class index of this model (0..{self.num_classes - 1}: "
+                              f"{_listing(names)})")
+        return index
+
+    @property
+    def class_names(self) -> list[str]:
+        """The names of the generator's classes (their indices as text where the data had no names)."""
+        names = list(self.dataset.class_names)[:self.num_classes]
+        return names if len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
 
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
                    truncation: float = 1.0) -> torch.Tensor:
@@ -63,7 +89,7 @@ class SeededSampler:
         raise NotImplementedError
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, classes: int | Sequence[int] | None = None,
+    def generate(self, n: int, seed: int = 0, classes: ClassChoice = None,
                  batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
         """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
         z = self.latents(range(seed, seed + n))
@@ -86,7 +112,7 @@ class LoadedGenerator(SeededSampler):
     @property
     def has_styles(self) -> bool:
         """Style-based (StyleGAN2): z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
-        return callable(getattr(self.module, "map", None)) and callable(getattr(self.module, "synthesis", None))
+        return models.is_style_based(self.module)
 
     @property
     def device(self) -> torch.device:
@@ -99,6 +125,7 @@ class LoadedGenerator(SeededSampler):
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
                    truncation: float = 1.0) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
+        _check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
             part = labels[start:start + batch_size].to(self.device) if labels is not None else None
@@ -114,6 +141,7 @@ class LoadedGenerator(SeededSampler):
                batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: z [N, z_dim] -> ws [N, num_ws, w_dim] (truncated toward w_avg), on the CPU."""
         self._require_styles()
+        _check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
             part = labels[start:start + batch_size].to(self.device) if labels is not None else None
@@ -145,6 +173,19 @@ class LoadedGenerator(SeededSampler):
         return torch.empty(0, self.dataset.channels, self.dataset.resolution, self.dataset.resolution)
 
 
+def _check_truncation(psi: float) -> None:
+    low, high = TRUNCATION_RANGE
+    if not low <= psi <= high:
+        raise ConfigError(f"--truncation {psi}: must be in {low:g}..{high:g} (1 samples plainly, lower is more "
+                          f"typical, 0 the average image, above 1 exaggerated)")
+
+
+def _listing(names: Sequence[str], shown: int = 20) -> str:
+    """'a, b, c' or 'a, b, ... (N in all)'."""
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, torch.Tensor], source: str,
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
@@ -166,6 +207,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
         try:
             return _build(meta["model"], meta["dataset"], int(meta["num_classes"]), weights, str(path),
                           float(meta.get("kimg", 0.0)), meta.get("stats", {})).to(device)
+        except ConfigError as error:
+            raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
     state = ckpt.load(path)

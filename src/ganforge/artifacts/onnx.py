@@ -51,6 +51,7 @@ from ..errors import CheckpointError, ConfigError
 from .exported import describe_export
 from .fast import optimize_for_inference
 from .generator import LoadedGenerator, SeededSampler, load
+from .generator import _check_truncation as check_truncation
 
 OPSET = 17  # ONNX 1.12 (2022): run by onnxruntime >= 1.12 and most other runtimes
 ONNX_FORMAT = "ganforge-onnx-generator"
@@ -211,6 +212,7 @@ class OnnxGenerator(SeededSampler):
         """z [N, z_dim] -> float images [N, C, R, R] in [-1, 1]."""
         if self.kind != NOISE:
             raise ConfigError(f"{self.source} is an image-to-image model: it translates images rather than sampling")
+        check_truncation(truncation)
         psi = np.asarray(truncation, dtype=np.float32)
         out = []
         for start in range(0, len(z), batch_size):

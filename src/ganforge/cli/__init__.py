@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -14,12 +15,21 @@ def _fail(error: Exception) -> None:
     sys.exit(1)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as `warning: ...` on stderr, without the source line that Python prints by default."""
+    click.echo(f"warning: {message}", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except GanforgeError as error:
-            _fail(error)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except GanforgeError as error:
+                _fail(error)
+            except OSError as error:  # a file that cannot be read or written: name it, no traceback
+                _fail(f"{error.strerror}: {error.filename}" if error.filename and error.strerror else error)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -33,4 +43,4 @@ def main() -> None:
     """
 
 
-from . import evaluate, model, prepare, sample, train, translate  # noqa: E402,F401  (register the commands)
+from . import evaluate, latent, model, prepare, sample, studio, synth, train, translate  # noqa: E402,F401  (register the commands)

@@ -8,8 +8,8 @@ import click
 from . import main
 
 @main.command("eval")
-@click.option("--real", required=True, help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
-@click.option("--fake", required=True, type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
+@click.option("--real", help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
+@click.option("--fake", type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
 @click.option("--metrics", default="fid,kid", show_default=True,
               help="Comma list of fid, kid, is, pr, dc, mifid, memorization, modes; for pix2pix: psnr, ssim, l1, lpips, fid, kid.")
 @click.option("--extractor", help="inception or digits (or a registered name); default: digits for digit data.")
@@ -20,7 +20,10 @@ from . import main
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--pairs-png", type=click.Path(dir_okay=False), help="With memorization: PNG of the closest pairs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
-def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, seed, device, pairs_png, json_path) -> None:
+@click.option("--human", "human_run", type=click.Path(exists=True, file_okay=False),
+              help="Instead: the fool rate of RUN_DIR/human_eval.jsonl (the studio's game) with a 95% interval.")
+def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, seed, device, pairs_png, json_path,
+                     human_run) -> None:
     """Score generated images against real data: FID, KID, IS, precision/recall, density/coverage, MiFID,
     memorisation, and mode coverage on stacked-digits.
 
@@ -30,7 +33,20 @@ def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, see
       ganforge eval --real stacked-digits --fake runs/00003-stacked --metrics modes,fid --num 26000
       ganforge eval --real cat-pairs/holdout --fake runs/00004-cat-pairs-pix2pix-256 --metrics psnr,ssim,l1,fid
       ganforge eval --real ~/dogs --fake samples/ --metrics mifid,memorization --extractor inception --pairs-png pairs.png
+      ganforge eval --human runs/00000-demo
     """
+    if human_run:
+        from ..studio.human_eval import fool_rate, read_judgements
+
+        rate = fool_rate(read_judgements(human_run))
+        click.echo(f"{human_run}: {rate}")
+        if json_path:
+            from ..atomic import write_text
+
+            write_text(json_path, json.dumps(rate.to_dict(), indent=2) + "\n")
+        return
+    if not real or not fake:
+        raise click.UsageError("give --real and --fake (or --human RUN_DIR)")
     from ..atomic import write_text
     from ..metrics import evaluate
     from ..metrics.report import format_table

@@ -44,7 +44,13 @@ def export(checkpoint, out, export_format) -> None:
       ganforge export runs/00002-shapes-edges-pix2pix-64 --format onnx --out edges.onnx
     """
     from ..artifacts import export as export_generator
+    from ..atomic import check_writable
+    from ..errors import ConfigError
 
+    try:  # before any work: a folder for safetensors, a file for ONNX, in a writable place
+        check_writable(out, folder=export_format == "safetensors")
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
     written = export_generator(checkpoint, out, format=export_format)
     if export_format == "onnx":
         click.echo(f"exported: {written} (ONNX opset 17)")

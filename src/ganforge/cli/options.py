@@ -1,36 +1,77 @@
-"""Option parsing shared by commands: seed lists, class choices, truncation and device help."""
+"""Option parsing shared by commands: seed lists (bounded), class choices, truncation, and output paths checked
+before any work."""
 from __future__ import annotations
 
 import click
 
+from ..atomic import check_writable
+from ..errors import ConfigError
 
-def parse_classes(text: str | None):
+MAX_SEED = 2**32 - 1  # seeds are 0 .. 2^32 - 1, as in NVlabs' tools
+MAX_SEEDS = 10_000  # entries a --seeds/--rows/--cols list may expand to
+MAX_IMAGES = 10_000  # --num of `sample`
+MAX_FRAMES = 2_000  # --frames of `interpolate` (100 s at 20 fps)
+
+
+def parse_classes(ctx, param, text: str | None) -> str | int | list[str | int] | None:
+    """--class: a class name or index, or a comma list of them (one per image); indices become ints and names stay
+    strings, resolved against the model's classes by `LoadedGenerator.labels_for`."""
     if text is None:
         return None
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give a class index or a comma list of indices", param_hint="--class")
+    values = [part.strip() for part in text.split(",")]
+    if not all(values):
+        raise click.BadParameter(f"{text!r}: give a class name or index, or a comma list with one per image")
+    values = [int(v) if v.lstrip("-").isdigit() else v for v in values]
     return values[0] if len(values) == 1 else values
 
 
+def one_class(ctx, param, text: str | None) -> str | int | None:
+    """--class for commands whose images share one class (mix, interpolate): a name or an index."""
+    value = parse_classes(ctx, param, text)
+    if isinstance(value, list):
+        raise click.BadParameter(f"{text!r}: give one class (a name or an index); all images of "
+                                 f"`{ctx.command.name}` share it")
+    return value
+
+
 def seed_list(ctx, param, text: str | None) -> list[int] | None:
-    """'1,2,3' or ranges like '0-4' (inclusive) -> [1, 2, 3]; a bad list is reported under the option's name."""
+    """'1,2,3' or ranges like '0-4' (inclusive) -> [1, 2, 3]; at most MAX_SEEDS seeds, counted before expanding."""
     if text is None:
         return None
-    seeds = []
+    ranges = []
     for part in text.split(","):
         first, _, last = part.strip().partition("-")
         if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
             raise click.BadParameter(f"{text!r}: give seeds (integers >= 0) as a comma list like 1,2,3 or a range "
                                      f"like 0-4")
-        seeds += range(int(first), int(last or first) + 1)
-    return seeds
+        ranges.append((int(first), int(last or first)))
+    if max(last for _, last in ranges) > MAX_SEED:
+        raise click.BadParameter(f"{text!r}: seeds go up to {MAX_SEED}")
+    count = sum(last - first + 1 for first, last in ranges)
+    if count > MAX_SEEDS:
+        raise click.BadParameter(f"{text!r} names {count} seeds; at most {MAX_SEEDS}")
+    return [seed for first, last in ranges for seed in range(first, last + 1)]
 
 
-TRUNCATION_HELP = ("Truncation psi: 1 samples plainly, lower trades variety for typicality (StyleGAN: w toward its "
-                   "average; DCGAN: z scaled by psi), 0 gives one image for all seeds.")
-CLASS_HELP = "Class index for conditional models (default 0)."
+def output_path(folder: bool = False):
+    """Callback for an output option or argument: refused before any work when it names something of the wrong
+    kind or a place that cannot be written (see `atomic.check_writable`)."""
+
+    def check(ctx, param, value):
+        if value is not None:
+            try:
+                check_writable(value, folder=folder)
+            except ConfigError as error:
+                raise click.BadParameter(str(error)) from None
+        return value
+
+    return check
+
+
+TRUNCATION_HELP = ("Truncation psi in 0..2: 1 samples plainly, lower trades variety for typicality (StyleGAN: w "
+                   "toward its average; DCGAN: z scaled by psi), 0 gives one image for all seeds, above 1 "
+                   "exaggerates.")
+CLASS_HELP = "Class name or index for conditional models (default: the first class)."
 BACKEND_CHOICES = ["torch", "onnxruntime"]
 BACKEND_HELP = ("Run the generator in PyTorch or in onnxruntime (CPU; the ganforge[onnx] extra; a checkpoint is "
                 "converted in memory). Default: onnxruntime for .onnx files, else torch.")

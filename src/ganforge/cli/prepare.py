@@ -4,11 +4,13 @@ from __future__ import annotations
 import click
 
 from . import main
+from .options import output_path
 
 @main.command()
 @click.argument("src", type=click.Path())
 @click.option("--task", required=True, help="edges, denoise, rain, superres, repair or colorize.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for A/ and B/ (or A|B images).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
+              help="Folder for A/ and B/ (or A|B images).")
 @click.option("--resolution", default=256, show_default=True, type=int, help="Photos resized and centre-cropped to this (0: keep).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes every pair reproducible.")
 @click.option("--holdout", default=0, show_default=True, type=click.IntRange(0), help="Pairs set aside in OUT/holdout for evaluation.")
@@ -40,9 +42,10 @@ def pairs(src, task, out, resolution, seed, holdout, layout, factor, edge_method
 
 @main.command()
 @click.argument("src", type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .zip to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The .zip to write.")
 @click.option("--resolution", default=64, show_default=True, type=int, help="Output side (power of two).")
-@click.option("--channels", type=click.IntRange(1, 3), help="1 or 3; default: detected.")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="1 (grayscale) or 3 (RGB); default: detected.")
 @click.option("--min-size", type=int, help="Skip images whose shorter side is smaller (default: resolution/4).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad file instead of skipping it.")
 @click.option("--workers", type=int, help="Decoding processes (default: CPU count, at most 8).")
@@ -55,7 +58,7 @@ def prepare(src, out, resolution, channels, min_size, strict, workers) -> None:
     """
     from ..data.prepare import prepare_dataset
 
-    report = prepare_dataset(src, out, resolution, channels, min_size, strict, workers)
+    report = prepare_dataset(src, out, resolution, int(channels) if channels else None, min_size, strict, workers)
     for name, reason, detail in report.skipped:
         click.echo(f"skipped {name}: {reason} ({detail})", err=True)
     classes = f", {len(report.class_names)} classes" if report.class_names else ""

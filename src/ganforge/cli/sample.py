@@ -5,16 +5,35 @@ from pathlib import Path
 
 import click
 
+from ..errors import ConfigError
 from . import main
-from .options import BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, TRUNCATION_HELP, parse_classes, seed_list
+from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
+                      one_class, output_path, parse_classes, seed_list)
+
+IN_MEMORY_BYTES = 2 * 2**30  # image bytes one output (a grid, a walk) may hold at once
+OUTDIR_BATCH = 256  # --outdir writes images this many at a time
+
+
+def _check_in_memory(generator, count: int, what: str, advice: str) -> None:
+    """ConfigError when `count` images of the generator's size would not fit IN_MEMORY_BYTES at once."""
+    info = generator.dataset
+    size = count * info.channels * info.resolution**2
+    if size > IN_MEMORY_BYTES:
+        raise ConfigError(f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
+                          f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
+
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--num", default=64, show_default=True, type=click.IntRange(1, 100000), help="How many images.")
-@click.option("--seed", default=0, show_default=True, type=int, help="First seed; image k uses seed+k.")
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), help="Write one grid PNG here.")
-@click.option("--outdir", type=click.Path(file_okay=False), help="Write one PNG per image here.")
-@click.option("--class", "classes", help="Class index (or comma list) for conditional models.")
+@click.option("--num", default=64, show_default=True, type=click.IntRange(1, MAX_IMAGES), help="How many images.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First seed; image k uses seed+k.")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), callback=output_path(),
+              help="Write one grid image here (.png, .jpg, .webp or .gif).")
+@click.option("--outdir", type=click.Path(file_okay=False), callback=output_path(folder=True),
+              help="Write one PNG per image here.")
+@click.option("--class", "classes", callback=parse_classes,
+              help="Conditional models: a class name or index for all images, or a comma list of one per image.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), help=BACKEND_HELP)
@@ -31,19 +50,28 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
     import torch
 
     from ..artifacts.backend import open_generator
-    from ..imaging import make_grid, save_png
     from ..dist import select_device
+    from ..imaging import make_grid, save_image, save_png, still_format
 
     if not grid_path and not outdir:
         raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
-    generator = open_generator(checkpoint, backend, select_device(device))
-    images = generator.generate(num, seed, parse_classes(classes), truncation=truncation)  # uint8 [N, H, W, C]
     if grid_path:
-        save_png(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
+        still_format(grid_path, flag="--grid")
+    generator = open_generator(checkpoint, backend, select_device(device))
+    labels = generator.labels_for(num, classes)  # [N] or None; checks --class before any image is made
+    if grid_path:
+        _check_in_memory(generator, num, f"--grid with --num {num}", "write them with --outdir, a batch at a time")
+    step = num if grid_path else OUTDIR_BATCH  # a grid holds all images at once; files go out a batch at a time
+    for start in range(0, num, step):
+        count = min(step, num - start)
+        part = None if labels is None else labels[start:start + count].tolist()
+        images = generator.generate(count, seed + start, part, truncation=truncation)  # uint8 [n, H, W, C]
+        for index, image in enumerate(images if outdir else []):
+            save_png(image, Path(outdir) / f"seed{seed + start + index:06d}.png")
+    if grid_path:  # one batch: every image
+        save_image(make_grid(torch.from_numpy(images).permute(0, 3, 1, 2)), grid_path)
         click.echo(f"grid of {num} images: {grid_path}")
     if outdir:
-        for index, image in enumerate(images):
-            save_png(image, Path(outdir) / f"seed{seed + index:06d}.png")
         click.echo(f"{num} images: {outdir}")
 
 
@@ -51,11 +79,12 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
 @click.argument("checkpoint", type=click.Path())
 @click.option("--rows", required=True, callback=seed_list, help="Row seeds: they give the coarse styles (pose, shape).")
 @click.option("--cols", required=True, callback=seed_list, help="Column seeds: they give the fine styles (colours, texture).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid PNG to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The grid image to write (.png, .jpg, .webp or .gif).")
 @click.option("--crossover", type=click.IntRange(1),
               help="ws taken from the row seed (default 6: the layers up to 16x16; at most half of them).")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
-@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--class", "class_index", callback=one_class, help=CLASS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device) -> None:
     """Style-mixing grid of a style-based generator (StyleGAN2), as in Karras et al. 2019: the first row shows the
@@ -68,25 +97,29 @@ def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device)
       ganforge mix exported/faces --rows 0-3 --cols 10-15 --crossover 4 --truncation 0.7 --out coarse.png
     """
     from ..artifacts import load
-    from ..imaging import make_grid, save_png
-    from ..latent import style_mixing_grid
     from ..dist import select_device
+    from ..imaging import make_grid, save_image, still_format
+    from ..latent import style_mixing_grid
 
+    still_format(out, flag="--out")
     generator = load(checkpoint, select_device(device))
+    _check_in_memory(generator, (len(rows) + 1) * (len(cols) + 1), f"--rows {len(rows)} x --cols {len(cols)} seeds",
+                     "mix fewer seeds")
     tiles = style_mixing_grid(generator, rows, cols, crossover, truncation, class_index)  # [(R+1)*(C+1), C, H, W]
-    save_png(make_grid(tiles, columns=len(cols) + 1), out)
+    save_image(make_grid(tiles, columns=len(cols) + 1), out)
     click.echo(f"style-mixing grid of {len(rows)} x {len(cols)} seeds: {out}")
 
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--seeds", required=True, callback=seed_list, help="Seeds to pass through in order, e.g. 1,2,3 or 0-4.")
-@click.option("--frames", default=60, show_default=True, type=click.IntRange(2), help="Total frames of the loop.")
+@click.option("--frames", default=60, show_default=True, type=click.IntRange(2, MAX_FRAMES),
+              help="Total frames of the loop.")
 @click.option("--fps", default=20, show_default=True, type=click.IntRange(1, 50), help="GIF frames per second.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
               help="walk.gif (an animation) or walk.png (a grid of the frames).")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
-@click.option("--class", "class_index", type=click.IntRange(0), help=CLASS_HELP)
+@click.option("--class", "class_index", callback=one_class, help=CLASS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, device) -> None:
     """Animate a looping walk through the images of some seeds, back to the first: spherical interpolation in z
@@ -104,6 +137,7 @@ def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, de
 
     walk_format(out)  # fail before rendering
     generator = load(checkpoint, select_device(device))
+    _check_in_memory(generator, frames, f"--frames {frames}", "make fewer frames")
     path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)
     click.echo(f"{frames} frames through seeds {','.join(map(str, seeds))}: {path}")
 

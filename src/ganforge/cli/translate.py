@@ -1,15 +1,20 @@
 """`ganforge translate`: run an image-to-image model on files or folders of any size."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..atomic import check_writable
+from ..errors import ConfigError
 from . import main
 from .options import BACKEND_CHOICES, BACKEND_HELP
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.argument("source", type=click.Path())
-@click.option("--out", required=True, type=click.Path(), help="Output file (for one input) or folder.")
+@click.option("--out", required=True, type=click.Path(),
+              help="Output file for one input (.png, .jpg, .webp or .gif), or a folder.")
 @click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
@@ -26,8 +31,16 @@ def translate(checkpoint, source, out, overlap, device, backend) -> None:
       ganforge translate edges.onnx sketches/ --out painted/      # onnxruntime (ganforge export --format onnx)
     """
     from ..dist import select_device
+    from ..imaging import still_format
     from ..translate import translate as translate_images
 
+    to_file = Path(source).is_file() and bool(Path(out).suffix)  # else a folder of .png files
+    try:
+        check_writable(out, folder=not to_file)
+    except ConfigError as error:
+        raise ConfigError(f"--out {error}") from None
+    if to_file:
+        still_format(out, flag="--out")
     report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, backend=backend)
     for path, error in report.failed:
         click.echo(f"skipped {path}: {error}", err=True)

@@ -58,6 +58,20 @@ def _ffhq(path, resolution, channels):
     return FolderDataset(_require_path("ffhq", path), resolution or 256, channels or 3, name=f"ffhq:{path}")
 
 
+# Built-in sets made in memory: (images, channels including a pair's input image), for the memory estimate
+IN_MEMORY_SETS = {"digits": (1797, 1), "stacked-digits": (1797, 1), "shapes": (10000, 3), "shapes-edges": (1000, 4),
+                  "photo-edges": (1000, 4), "mnist": (60000, 1)}
+
+
+def memory_estimate(cfg: DataConfig) -> int | None:
+    """Bytes a built-in set takes in memory at --resolution (None: not a built-in set, or its default size)."""
+    name = cfg.source.partition(":")[0]
+    if name not in IN_MEMORY_SETS or cfg.resolution is None or Path(cfg.source).exists():
+        return None
+    count, channels = IN_MEMORY_SETS[name]
+    return count * channels * cfg.resolution**2
+
+
 def _require_path(name: str, path: str | None) -> Path:
     if not path:
         raise ConfigError(f"--data {name}:PATH needs the folder or zip of {name} images, e.g. --data {name}:~/data/{name}")
@@ -123,7 +137,8 @@ class _Decoded(Dataset):
 
 
 def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageDataset:
-    """Decode every image once into one uint8 tensor; unreadable files are skipped with one warning listing them."""
+    """Decode every image once into one uint8 tensor; unreadable and too small files are skipped with one warning
+    listing them."""
     info = dataset.info
     images = torch.empty((len(dataset), info.channels, info.resolution, info.resolution), dtype=torch.uint8)
     good = torch.zeros(len(dataset), dtype=torch.bool)
@@ -140,6 +155,6 @@ def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageData
                         f"first error: {failures[0]}")
     if failures:
         shown = "\n  ".join(failures[:5]) + (f"\n  ... and {len(failures) - 5} more" if len(failures) > 5 else "")
-        warnings.warn(f"skipped {len(failures)} unreadable image(s) in {dataset.source.path}:\n  {shown}")
+        warnings.warn(f"skipped {len(failures)} unreadable or too small image(s) in {dataset.source.path}:\n  {shown}")
     labels = torch.tensor(dataset.labels)[good]
     return TensorImageDataset(images[good], labels, info)

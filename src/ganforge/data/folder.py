@@ -12,7 +12,7 @@ import torch
 
 from ..errors import DataError
 from .base import DatasetInfo, ImageDataset
-from .images import ImageDecodeError, is_grayscale, is_image_name, load_image, open_image
+from .images import ImageDecodeError, is_grayscale, is_image_name, load_image, min_side, open_image
 
 DEFAULT_RESOLUTION = 64
 CHANNEL_PROBE = 32  # images inspected to decide grayscale vs colour
@@ -120,7 +120,8 @@ def detect_channels(source: ImageSource) -> int:
 
 
 class FolderDataset(ImageDataset):
-    """Decodes files on access; a file that fails to decode is replaced by the next good one, with a warning."""
+    """Decodes files on access; a file that fails to decode, or is smaller than `prepare` accepts (`min_side`), is
+    replaced by the next good one, with a warning."""
 
     def __init__(self, path: str | Path, resolution: int | None = None, channels: int | None = None,
                  crop: int | None = None, name: str | None = None):
@@ -141,7 +142,8 @@ class FolderDataset(ImageDataset):
 
     def decode(self, index: int) -> np.ndarray:
         name = self.source.names[index]
-        return load_image(self.source.read(name), self.info.resolution, self.info.channels, name, crop=self.crop)
+        return load_image(self.source.read(name), self.info.resolution, self.info.channels, name,
+                          min_size=min_side(self.info.resolution), crop=self.crop)
 
     def image(self, index: int) -> tuple[torch.Tensor, int]:
         for offset in range(len(self)):
@@ -154,4 +156,5 @@ class FolderDataset(ImageDataset):
                     warnings.warn(f"skipping unreadable image {error} (run `ganforge prepare` to clean the data)")
                 continue
             return torch.from_numpy(array).permute(2, 0, 1).contiguous(), self.labels[candidate]
-        raise DataError(f"--data {self.source.path}: none of the {len(self)} image files could be decoded")
+        raise DataError(f"--data {self.source.path}: none of the {len(self)} image files could be used (unreadable, "
+                        f"or a side under {min_side(self.info.resolution)} px for --resolution {self.info.resolution})")

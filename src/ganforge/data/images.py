@@ -20,6 +20,12 @@ class ImageDecodeError(ValueError):
         self.detail = detail  # the file and what is wrong with it
 
 
+def min_side(resolution: int) -> int:
+    """The shortest image side accepted for training at `resolution` (default of `prepare --min-size`): smaller
+    images (1x1 icons, 3000x4 strips) would be blown up into blur."""
+    return resolution // 4
+
+
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 

@@ -5,6 +5,7 @@ deterministically from a seed, so a generator can learn A -> B. Every bad file i
 """
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import json
@@ -348,8 +349,8 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str]:
-    """Decode one photo and make its pair: (index, [A png, B png] or [A|B png], reason, detail)."""
+def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str, str]:
+    """Decode one photo and make its pair: (index, [A png, B png] or [A|B png], reason, detail, digest of B)."""
     source, name, index, task_name, options, resolution, seed, layout, min_size = job
     try:
         image = open_image(source.read(name), name)
@@ -360,22 +361,25 @@ def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str]:
         if resolution:
             photo = resize_center_crop(photo, resolution)
     except ImageDecodeError as error:
-        return index, None, error.reason, error.detail
+        return index, None, error.reason, error.detail, ""
     except (OSError, ValueError) as error:
-        return index, None, "unreadable", f"{name}: {error}"
+        return index, None, "unreadable", f"{name}: {error}", ""
     try:
         made = PAIR_TASKS.get(task_name)(photo, pair_rng(seed, index), **options)
     except Exception as error:  # noqa: BLE001 -- one odd photo must not stop the run; reported per file
-        return index, None, "task failed", f"{name}: {task_name}: {type(error).__name__}: {error}"
+        return index, None, "task failed", f"{name}: {task_name}: {type(error).__name__}: {error}", ""
     made = np.asarray(made)
     if made.ndim == 2:
         made = made[:, :, None]
     if made.shape[:2] != photo.shape[:2] or made.shape[2] not in (1, 3) or made.dtype != np.uint8:
         return index, None, "task failed", (f"{name}: {task_name} returned {made.dtype} {tuple(made.shape)}, "
-                                            f"expected uint8 {photo.shape[:2] + (1,)} or {photo.shape}")
+                                            f"expected uint8 {photo.shape[:2] + (1,)} or {photo.shape}"), ""
+    digest = hashlib.blake2b(photo.tobytes() + str(photo.shape).encode(), digest_size=16).hexdigest()
     if layout == "side-by-side":
-        return index, [_png(np.concatenate([np.repeat(made, 3 // made.shape[2], axis=2), photo], axis=1))], "", ""
-    return index, [_png(made), _png(photo)], "", ""
+        pngs = [_png(np.concatenate([np.repeat(made, 3 // made.shape[2], axis=2), photo], axis=1))]
+    else:
+        pngs = [_png(made), _png(photo)]
+    return index, pngs, "", "", digest
 
 
 def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | None = 256, seed: int = 0,
@@ -388,7 +392,8 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
     layout "folders": out/A/<stem>.png and out/B/<stem>.png; "side-by-side": out/<stem>.png with A|B (pix2pix).
     `holdout` = N: the last N readable images of a seeded permutation go to out/holdout/ instead.
     `options`: keyword arguments for the task (e.g. {"factor": 2} for superres, {"method": "canny"} for edges).
-    Unreadable, corrupt, too-small and non-image files are skipped and listed in the report and out/pairs.json.
+    Unreadable, corrupt, too-small and non-image files, and duplicates (the same photo, as resized, as an earlier
+    file), are skipped and listed in the report and out/pairs.json.
     """
     try:
         function = PAIR_TASKS.get(task)
@@ -433,13 +438,18 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
         workers = 1  # starting worker processes costs more than it saves
     previous = _previous_files(out)
     files: dict[str, str] = {}
+    first_with: dict[str, str] = {}  # digest of a photo (as resized) -> the first file that had it
     held = written = 0
     with worker_pool(workers) as pool:
-        for index, pngs, reason, detail in pool.imap(_make_pair, jobs, chunksize=8):
+        for index, pngs, reason, detail, digest in pool.imap(_make_pair, jobs, chunksize=8):
             name = source.names[index]
             if pngs is None:
                 skipped.append((name, reason, detail))
                 continue
+            if digest in first_with:  # the same photo twice: one pair, so no held-out pair repeats a training one
+                skipped.append((name, "duplicate", f"{name}: the same image as {first_with[digest]}"))
+                continue
+            first_with[digest] = name
             folder = "holdout/" if held < holdout else ""
             held, written = (held + 1, written) if folder else (held, written + 1)
             targets = [f"{folder}{stems[index]}.png"] if len(pngs) == 1 else \

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import DataError
 from .base import DatasetInfo, ImageDataset
-from .folder import ImageSource
+from .folder import CHANNEL_PROBE, ImageSource
 from .images import ImageDecodeError, is_grayscale, open_image, resize_center_crop, to_array
 
 DEFAULT_RESOLUTION = 256
@@ -64,10 +64,34 @@ class PairedFolderDataset(ImageDataset):
                 raise DataError(f"--data {root}: A/ and B/ hold no images")
             self.names_a = [stems_a[s] for s in sorted(stems_a)]
             self.names_b = [stems_b[s] for s in sorted(stems_b)]
-        first_a, first_b = self._open(0)
-        self.info = DatasetInfo(name or str(path), int(resolution or DEFAULT_RESOLUTION),
-                                1 if is_grayscale(first_b) else 3, (), 1 if is_grayscale(first_a) else 3)
+        if not self.names_b:
+            raise DataError(f"--data {root}: no training pairs outside holdout/")
+        gray_b, gray_a = self._grayscale(root)
+        self.info = DatasetInfo(name or str(path), int(resolution or DEFAULT_RESOLUTION), 1 if gray_b else 3, (),
+                                1 if gray_a else 3)
         self._warned: set[int] = set()
+
+    def _grayscale(self, root: Path) -> tuple[bool, bool]:
+        """(all B grayscale, all A grayscale) over up to CHANNEL_PROBE pairs spread over the set; unreadable pairs are
+        passed over (training skips them with a warning), and when no probe decodes, the first pair that does."""
+        probes = list(range(0, len(self), max(1, len(self) // CHANNEL_PROBE)))[:CHANNEL_PROBE]
+        probed = set(probes)
+        order = probes + [i for i in range(len(self)) if i not in probed]
+        gray_b = gray_a = True
+        decoded, errors = 0, []
+        for position, index in enumerate(order):
+            if decoded and position >= len(probes):
+                break
+            try:
+                a, b = self._open(index)
+            except (ImageDecodeError, OSError) as error:
+                errors.append(str(error))
+                continue
+            decoded += 1
+            gray_b, gray_a = gray_b and is_grayscale(b), gray_a and is_grayscale(a)
+        if not decoded:
+            raise DataError(f"--data {root}: none of the {len(self)} pairs could be decoded; first error: {errors[0]}")
+        return gray_b, gray_a
 
     def __len__(self) -> int:
         return len(self.names_b)

@@ -13,10 +13,10 @@ from pathlib import Path
 from PIL import Image
 
 from ..atomic import atomic_open
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..parallel import worker_pool
 from .folder import ImageSource, detect_channels, labels_for
-from .images import ImageDecodeError, load_image
+from .images import ImageDecodeError, load_image, min_side
 
 
 @dataclass
@@ -50,6 +50,8 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
     """
     if resolution < 4 or resolution & (resolution - 1):
         raise DataError(f"--resolution {resolution}: must be a power of two >= 4")
+    if channels not in (None, 1, 3):
+        raise ConfigError(f"--channels {channels}: must be 1 (grayscale) or 3 (RGB)")
     source = ImageSource(src)
     out = Path(out).expanduser()
     if out.resolve() == source.path.resolve():
@@ -64,7 +66,7 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
         raise DataError(f"{source.path}: no images found (png/jpg/jpeg/webp/bmp)")
     labels, class_names = labels_for(source)
     channels = channels or detect_channels(source)
-    min_size = resolution // 4 if min_size is None else min_size
+    min_size = min_side(resolution) if min_size is None else min_size
     jobs = [(source, name, resolution, channels, min_size) for name in source.names]
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
     label_of = dict(zip(source.names, labels))

@@ -56,15 +56,16 @@ def walk(keys: torch.Tensor, frames: int, spherical: bool) -> torch.Tensor:
     return slerp(a, b, t) if spherical else lerp(a, b, t)
 
 
-def single_class(generator: LoadedGenerator, count: int, class_index: int | None) -> torch.Tensor | None:
-    """Labels [count] of one class (class 0 unless given) for conditional generators; None otherwise."""
+def single_class(generator: LoadedGenerator, count: int, class_index: int | str | None) -> torch.Tensor | None:
+    """Labels [count] of one class (a name or an index; class 0 unless given) for conditional generators; None
+    otherwise."""
     if class_index is None and generator.num_classes:
         class_index = 0
     return generator.labels_for(count, class_index)
 
 
 def interpolation_frames(generator: LoadedGenerator, seeds: Sequence[int], frames: int, truncation: float = 1.0,
-                         class_index: int | None = None, batch_size: int = 64) -> torch.Tensor:
+                         class_index: int | str | None = None, batch_size: int = 64) -> torch.Tensor:
     """uint8 frames [frames, C, H, W] of a looping walk through the images of `seeds`: in z (slerp) for noise-only
     generators, in w (lerp) for style-based ones; frame 0 is the image `generate` gives for seeds[0]."""
     if len(seeds) < 2:

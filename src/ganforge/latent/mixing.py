@@ -33,7 +33,7 @@ def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, crossover: int) -> to
 
 
 def style_mixing_grid(generator: LoadedGenerator, row_seeds: Sequence[int], col_seeds: Sequence[int],
-                      crossover: int | None = None, truncation: float = 1.0, class_index: int | None = None,
+                      crossover: int | None = None, truncation: float = 1.0, class_index: int | str | None = None,
                       batch_size: int = 64) -> torch.Tensor:
     """uint8 tiles [(R + 1) * (C + 1), C, H, W] in row-major order: grid them with `len(col_seeds) + 1` columns."""
     if not generator.has_styles:

@@ -34,18 +34,13 @@ def _gaussian_filter(images: torch.Tensor) -> torch.Tensor:
     """[B, 1, H, W] -> [B, 1, H - 10, W - 10]: the separable 11 x 11 Gaussian, only where it lies inside the image."""
     offsets = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
     kernel = torch.exp(-0.5 * (offsets / SSIM_SIGMA) ** 2)
-    kernel = (kernel / kernel.sum()).to(images.device)
+    kernel = (kernel / kernel.sum()).to(images)
     return F.conv2d(F.conv2d(images, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
 
 
-def ssim(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> float:
-    """Mean SSIM (Wang et al. 2004): Gaussian window 11 x 11 with sigma 1.5, K1 = 0.01, K2 = 0.03, population
-    (co)variances. Colour images are scored per channel and the channels averaged, as scikit-image's
-    `structural_similarity(..., channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`;
-    the SSIM map is averaged over the positions where the window lies wholly inside the image (where scikit-image
-    crops its map), so images need both sides >= 11.
-    """
-    x, y = _as_float(output, target)
+def ssim_per_image(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """Differentiable SSIM of float images x, y [N, C, H, W] (any dtype, both sides >= 11) -> [N]: the SSIM map
+    averaged over channels and the positions where the window lies wholly inside the image (see `ssim`)."""
     count, channels, height, width = x.shape
     if min(height, width) < 2 * SSIM_RADIUS + 1:
         raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1}, "
@@ -57,7 +52,17 @@ def ssim(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) 
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)
                 / ((mean_x ** 2 + mean_y ** 2 + c1) * (var_x + var_y + c2)))  # [N, C, H', W']
-    return float(ssim_map.mean(dim=(1, 2, 3)).mean())
+    return ssim_map.mean(dim=(1, 2, 3))
+
+
+def ssim(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> float:
+    """Mean SSIM (Wang et al. 2004): Gaussian window 11 x 11 with sigma 1.5, K1 = 0.01, K2 = 0.03, population
+    (co)variances. Colour images are scored per channel and the channels averaged, as scikit-image's
+    `structural_similarity(..., channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`;
+    the SSIM map is averaged over the positions where the window lies wholly inside the image (where scikit-image
+    crops its map), so images need both sides >= 11. Computed in float64.
+    """
+    return float(ssim_per_image(*_as_float(output, target), data_range).mean())
 
 
 def l1(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> float:

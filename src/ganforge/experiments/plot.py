@@ -1,0 +1,99 @@
+"""A line plot drawn with Pillow (no matplotlib): y against categorical x positions, one coloured line per series,
+95%-interval error bars, axes with ticks and labels, a title and a legend."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..atomic import atomic_open
+
+WIDTH, HEIGHT = 900, 560
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 250, 50, 60
+COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+Y_TICK_TARGET = 6  # about this many y ticks
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def _nice_step(span: float) -> float:
+    raw = span / Y_TICK_TARGET
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+
+
+def accuracy_plot(series: dict[str, dict[int, tuple[float, float]]], path: str | Path, *, title: str,
+                  x_label: str = "training images per class", y_label: str = "test accuracy (%)") -> Path:
+    """series: name -> {x: (mean, half-width)}; x values are placed evenly in sorted order."""
+    xs = sorted({x for points in series.values() for x in points})
+    values = [(m - (h if math.isfinite(h) else 0), m + (h if math.isfinite(h) else 0))
+              for points in series.values() for m, h in points.values() if math.isfinite(m)]
+    low = min((v[0] for v in values), default=0.0)
+    high = max((v[1] for v in values), default=100.0)
+    step = _nice_step(max(high - low, 1.0))
+    low, high = max(0.0, math.floor(low / step) * step), min(100.0, math.ceil(high / step) * step)
+    if high <= low:
+        low, high = max(0.0, low - step), min(100.0, high + step)
+
+    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    font, small = _font(15), _font(12)
+    left, right, top, bottom = MARGIN_LEFT, WIDTH - MARGIN_RIGHT, MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
+
+    def px(index: int) -> float:
+        return left + (index + 0.5) * (right - left) / max(len(xs), 1)
+
+    def py(value: float) -> float:
+        return bottom - (value - low) / (high - low) * (bottom - top)
+
+    draw.text((WIDTH / 2, 18), title, fill="black", font=font, anchor="mm")
+    tick = low
+    while tick <= high + 1e-9:
+        y = py(tick)
+        draw.line((left, y, right, y), fill=(230, 230, 230))
+        draw.line((left - 5, y, left, y), fill="black")
+        draw.text((left - 8, y), f"{tick:g}", fill="black", font=small, anchor="rm")
+        tick += step
+    for index, x in enumerate(xs):
+        draw.line((px(index), bottom, px(index), bottom + 5), fill="black")
+        draw.text((px(index), bottom + 8), str(x), fill="black", font=small, anchor="mt")
+    draw.line((left, top, left, bottom), fill="black", width=2)
+    draw.line((left, bottom, right, bottom), fill="black", width=2)
+    draw.text(((left + right) / 2, HEIGHT - 18), x_label, fill="black", font=font, anchor="mm")
+    label = Image.new("RGB", (240, 20), "white")
+    ImageDraw.Draw(label).text((120, 10), y_label, fill="black", font=font, anchor="mm")
+    image.paste(label.rotate(90, expand=True), (8, (top + bottom) // 2 - 120))
+
+    offsets = len(series)
+    for number, (name, points) in enumerate(series.items()):
+        colour = COLOURS[number % len(COLOURS)]
+        shift = (number - (offsets - 1) / 2) * 4  # spread error bars of different series apart
+        coordinates = []
+        for index, x in enumerate(xs):
+            if x not in points or not math.isfinite(points[x][0]):
+                continue
+            mean, half = points[x]
+            cx, cy = px(index) + shift, py(mean)
+            if math.isfinite(half) and half > 0:
+                draw.line((cx, py(mean - half), cx, py(mean + half)), fill=colour, width=1)
+                for end in (mean - half, mean + half):
+                    draw.line((cx - 4, py(end), cx + 4, py(end)), fill=colour, width=1)
+            coordinates.append((cx, cy))
+        if len(coordinates) > 1:
+            draw.line(coordinates, fill=colour, width=2)
+        for cx, cy in coordinates:
+            draw.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=colour)
+        legend_y = top + 10 + number * 24
+        draw.line((right + 20, legend_y, right + 50, legend_y), fill=colour, width=3)
+        draw.ellipse((right + 31, legend_y - 4, right + 39, legend_y + 4), fill=colour)
+        draw.text((right + 58, legend_y), name, fill="black", font=small, anchor="lm")
+    path = Path(path)
+    with atomic_open(path) as handle:
+        image.save(handle, format="PNG")
+    return path

@@ -1,0 +1,123 @@
+"""Summaries of the augmentation experiment: mean accuracy with a 95% Student-t interval over seeds per arm and size,
+the paired per-seed differences (c - a, d - b), the Markdown table (results.md) and the plot (plot.png)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ..atomic import write_text
+from .plot import accuracy_plot
+
+ARMS = {"a": "real", "b": "real + classic", "c": "real + synthetic", "d": "real + classic + synthetic",
+             "e": "synthetic only"}
+PAIRS = (("c", "a"), ("d", "b"))  # synthetic added vs not, without and with classic augmentation
+GOAL_SIZE, GOAL_POINTS = 10, 3.0  # the issue's goal: (d) beats (b) by >= 3 points at 10 images per class
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, int]:
+    """(mean, half-width of the 95% t-interval, n) over the finite values; the half-width is nan for n < 2."""
+    finite = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if not len(finite):
+        return math.nan, math.nan, 0
+    if len(finite) < 2:
+        return float(finite[0]), math.nan, 1
+    half = stats.t.ppf(0.975, len(finite) - 1) * finite.std(ddof=1) / math.sqrt(len(finite))
+    return float(finite.mean()), float(half), len(finite)
+
+
+def accuracies(rows: list[dict]) -> dict[tuple[int, str], dict[int, float]]:
+    """(per_class, arm) -> {seed: accuracy in points (percent)}."""
+    table: dict[tuple[int, str], dict[int, float]] = {}
+    for row in rows:
+        table.setdefault((int(row["per_class"]), row["arm"]), {})[int(row["seed"])] = 100 * float(row["accuracy"])
+    return table
+
+
+def arm_summary(rows: list[dict]) -> dict[tuple[int, str], tuple[float, float, int]]:
+    return {key: mean_interval(list(seeds.values())) for key, seeds in accuracies(rows).items()}
+
+
+def paired_difference(rows: list[dict], minuend: str, subtrahend: str) -> dict[int, tuple[float, float, int]]:
+    """per_class -> (mean, 95% half-width, n) of the per-seed differences minuend - subtrahend, in points."""
+    table = accuracies(rows)
+    sizes = sorted({size for size, _ in table})
+    out = {}
+    for size in sizes:
+        first, second = table.get((size, minuend), {}), table.get((size, subtrahend), {})
+        out[size] = mean_interval([first[seed] - second[seed] for seed in sorted(set(first) & set(second))])
+    return out
+
+
+def _cell(mean: float, half: float, signed: bool = False) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    text = f"{mean:+.1f}" if signed else f"{mean:.1f}"
+    return text if math.isnan(half) else f"{text} ± {half:.1f}"
+
+
+def verdict(mean: float, half: float, n: int) -> str:
+    if n < 2 or math.isnan(half):
+        return "one seed: no interval"
+    if mean - half > 0:
+        return "gain (interval above 0)"
+    if mean + half < 0:
+        return "loss (interval below 0)"
+    return "no significant difference"
+
+
+def markdown(rows: list[dict], settings) -> str:
+    """The results table: accuracy per arm (mean ± 95% interval over seeds, in %) and the paired differences."""
+    summary = arm_summary(rows)
+    sizes = sorted({size for size, _ in summary})
+    differences = {pair: paired_difference(rows, *pair) for pair in PAIRS}
+    cells = {(int(r["per_class"]), int(r["seed"])): float(r["gan_cpu_s"]) for r in rows}
+    cpu_minutes = (sum(cells.values()) + sum(float(r["arm_cpu_s"]) for r in rows)) / 60
+    lines = [f"# Synthetic data for a small labelled set: {settings.data}", "",
+             f"Test accuracy in % (mean ± 95% t-interval over seeds; the test set is every image not in the "
+             f"training subset). Conditional {settings.model} trained on each subset only for {settings.gan_kimg:g} "
+             f"kimg{f' or {settings.minutes:g} min' if settings.minutes else ''} at {settings.resolution} px "
+             f"(D augmentation: {settings.gan_augment}); {settings.synthetic_per_class} synthetic images per class"
+             f"{f', filter: confident >= {settings.confidence:g}' if settings.filter == 'confident' else ''}; "
+             f"synthetic share of each batch {settings.synthetic_fraction:g}; every classifier: "
+             f"{settings.classifier_steps} steps. {len(cells)} cells, {cpu_minutes:.0f} CPU minutes.", "",
+             "| per class | seeds | " + " | ".join(f"({arm}) {name}" for arm, name in ARMS.items())
+             + " | c − a | d − b |",
+             "|---:|---:|" + "---:|" * (len(ARMS) + 2)]
+    for size in sizes:
+        n = max(summary.get((size, arm), (0, 0, 0))[2] for arm in ARMS)
+        arms = [_cell(*summary.get((size, arm), (math.nan, math.nan, 0))[:2]) for arm in ARMS]
+        diffs = [_cell(*differences[pair][size][:2], signed=True) for pair in PAIRS]
+        lines.append(f"| {size} | {n} | " + " | ".join(arms + diffs) + " |")
+    lines += ["", "Paired differences (same subset and seed), in accuracy points:"]
+    for size in sizes:
+        for (minuend, subtrahend) in PAIRS:
+            mean, half, n = differences[(minuend, subtrahend)][size]
+            lines.append(f"- {size}/class, {minuend} − {subtrahend}: {_cell(mean, half, signed=True)} "
+                         f"({verdict(mean, half, n)})")
+    lines += ["", goal_line(differences[("d", "b")]), ""]
+    return "\n".join(lines)
+
+
+def goal_line(d_minus_b: dict[int, tuple[float, float, int]]) -> str:
+    """The issue's goal, stated plainly: met only when (d) - (b) >= 3 points at 10/class with the interval above 0."""
+    if GOAL_SIZE not in d_minus_b:
+        return f"Goal (d − b ≥ {GOAL_POINTS:g} points at {GOAL_SIZE}/class): not measured in this run."
+    mean, half, n = d_minus_b[GOAL_SIZE]
+    met = n >= 2 and mean >= GOAL_POINTS and mean - half > 0
+    return (f"Goal (d − b ≥ {GOAL_POINTS:g} points at {GOAL_SIZE}/class, 95% interval excluding zero): "
+            f"**{'MET' if met else 'NOT MET'}** — measured {_cell(mean, half, signed=True)} points over {n} seed(s).")
+
+
+def write_report(rows: list[dict], out: Path, settings) -> None:
+    """results.md and plot.png in `out` from the rows so far."""
+    write_text(out / "results.md", markdown(rows, settings))
+    summary = arm_summary(rows)
+    series = {f"({arm}) {name}": {size: summary[(size, a)][:2] for (size, a) in summary if a == arm}
+              for arm, name in ARMS.items()}
+    seeds = max((n for _, _, n in summary.values()), default=0)
+    accuracy_plot(series, out / "plot.png",
+                  title=f"{settings.data}: test accuracy vs training images per class "
+                        f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")

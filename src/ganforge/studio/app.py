@@ -1,0 +1,394 @@
+"""The studio's FastAPI application: the HTTP API under /api (OpenAPI docs at /docs) and, unless `pages=False`,
+the browser pages (static HTML/CSS/JS under /). `create_app(sources, runs_dir)` is the factory; every bad input is
+answered with a JSON `{"error": "..."}` and a 4xx status, and an unexpected failure with a 500 and no traceback."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import mimetypes
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import Body, FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..artifacts.exported import is_export
+from ..artifacts.generator import LoadedGenerator
+from ..errors import GanforgeError
+from ..models import MODELS
+from .errors import StudioError
+from .game import Game, judgement_dir
+from . import human_eval
+from .jobs import Job, Jobs
+from .latents import DirectionSets, Projections, direction_source, edited_image, seed_latent
+from .models import Lanes, ModelCache
+from .paths import SafeRoots
+from .realdata import SHARED as SHARED_REAL_DATA
+from .render import (generate_image, interpolation_frame, mixing_grid, png_bytes, require_translator,
+                     translate_image)
+from .runs import list_runs, run_summary
+from .uploads import UploadLimits, decode_upload
+
+STATIC = Path(__file__).parent / "static"
+READABLE_SUFFIXES = (".png", ".json", ".jsonl", ".log")  # /api/files serves only these
+MAX_SEED = 2**31 - 1
+log = logging.getLogger("ganforge.studio")
+
+
+
+# Shared query parameters (each use needs its own Query object: FastAPI keeps the first parameter's name on it)
+def seed_query(default: int = 0):
+    return Query(default, ge=0, le=MAX_SEED, description="Generator seed.")
+
+
+def truncation_query():
+    return Query(1.0, ge=0.0, le=2.0, description="Truncation psi (1: none; 0: the average image).")
+
+
+def class_query():
+    return Query(None, ge=0, description="Class for conditional generators.")
+
+
+def stream_query():
+    return Query(None, max_length=64, description="Slider stream id: a newer request on it drops this one if waiting.")
+
+
+class RoundRequest(BaseModel):
+    model: str = Field(description="A noise-to-image model's path, e.g. runs/00000-demo.")
+    truncation: float = Field(1.0, ge=0.0, le=2.0)
+
+
+class AnswerRequest(BaseModel):
+    round: str = Field(max_length=64)
+    choice: str = Field(description="The side the player thinks is real: left or right.")
+    response_ms: float | None = Field(None, description="Time from showing the pair to the click.")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body", "path"))
+        parts.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _png(array) -> Response:
+    return Response(png_bytes(array), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _data_url(array) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode()
+
+
+def _seed_list(text: str, what: str, limit: int = 8) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise StudioError(400, f"{what} {text!r}: give comma-separated integer seeds, e.g. 1,2,3") from None
+    if not 1 <= len(seeds) <= limit or any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise StudioError(400, f"{what}: give 1 to {limit} seeds in 0..{MAX_SEED}")
+    return seeds
+
+
+class Studio:
+    """The app's state: readable roots, model cache and lanes, real data, game, training jobs."""
+
+    def __init__(self, sources: list[Path], runs_dir: Path, cache_size: int, max_waiting: int, limits: UploadLimits,
+                 device: str):
+        self.runs_dir = Path(runs_dir).expanduser().resolve()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.sources = [Path(s).expanduser().resolve() for s in sources]
+        for source in self.sources:
+            if not source.exists():
+                raise StudioError(404, f"{source}: no such run folder, checkpoint or export")
+        self.roots = SafeRoots([self.runs_dir, *self.sources])
+        self.cache = ModelCache(cache_size, device)
+        self.lanes = Lanes(max_waiting)
+        self.limits = limits
+        self.real_data = SHARED_REAL_DATA
+        self.game = Game(self.real_data)
+        self.jobs = Jobs(self.runs_dir)
+        self.directions = DirectionSets()
+        self.projections = Projections()
+
+    def model_paths(self) -> list[Path]:
+        """Every model the studio offers: the given sources (a folder of runs is expanded) and the runs folder's runs."""
+        found: list[Path] = []
+        for source in [*self.sources, self.runs_dir]:
+            runs = list_runs(source) if source.is_dir() and not is_export(source) else []
+            found.extend(runs or ([source] if source != self.runs_dir else []))
+        return list(dict.fromkeys(found))
+
+    def run_paths(self) -> list[Path]:
+        return [p for p in self.model_paths() if p.is_dir() and (p / "config.json").is_file() and not is_export(p)]
+
+    def describe_job(self, job: Job) -> dict[str, Any]:
+        run = job.run_dir(self.runs_dir)
+        return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.process.poll(),
+                "run": self.roots.client_path(run) if run else None, "error": job.error_text()}
+
+    async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None) -> Any:
+        """Run work(generator) on the model's lane, off the event loop."""
+        path = self.roots.resolve(model, "model")
+        return await self.lanes[str(path)].run(lambda: work(self.cache.get(path)), stream)
+
+
+def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
+    info = generator.dataset
+    files = sorted(judgement_dir(generator).glob("*.npz"))  # `ganforge directions --out` files beside the model
+    return {"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
+            "kimg": round(generator.kimg, 3), "data": info.name, "paired": info.paired,
+            "input_channels": info.input_channels, "classes": list(info.class_names) if generator.num_classes else [],
+            "has_styles": generator.has_styles,
+            "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0,
+            "direction_files": [path for path in map(roots.client_path, files) if path]}
+
+
+def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
+    """A listing entry from config.json alone (no weights loaded)."""
+    config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        config = {}
+    model = config.get("model", {})
+    name = model.get("name") if isinstance(model, dict) else None
+    return {"id": roots.client_path(path), "name": path.name, "model": name,
+            "paired": name in MODELS and MODELS.get(name).family == "image-to-image"}
+
+
+def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
+               cache_size: int = 4, max_waiting: int = 8, limits: UploadLimits = UploadLimits(),
+               device: str = "cpu") -> FastAPI:
+    """The studio app over the given run folders / checkpoints / exports and a runs folder (training jobs go there)."""
+    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        studio.jobs.shutdown()  # the studio is exiting: stop its training runs cleanly
+
+    app = FastAPI(title="ganforge studio", summary="Generate, translate, judge and train GANs.", version="1",
+                  lifespan=lifespan)
+    app.state.studio = studio
+
+    @app.exception_handler(StudioError)
+    async def _studio_error(request: Request, error: StudioError):
+        return _error(error.status, error.message)
+
+    @app.exception_handler(GanforgeError)
+    async def _ganforge_error(request: Request, error: GanforgeError):
+        return _error(400, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError):
+        return _error(422, _validation_message(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception):
+        log.exception("studio: unexpected error on %s", request.url.path)
+        return _error(500, f"internal error ({type(error).__name__}); see the studio's log")
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limits.max_bytes + 65536):
+            return _error(413, f"request body over the limit of {limits.max_bytes} bytes")
+        return await call_next(request)
+
+    # ---- models and pictures
+    @app.get("/api/models", summary="List models: the given sources and the runs folder's runs.")
+    def models() -> list[dict[str, Any]]:
+        return [light_model(p, studio.roots) for p in studio.model_paths()]
+
+    @app.get("/api/model", summary="Details of one model (loads it).")
+    async def model_info(model: str) -> dict[str, Any]:
+        return await studio.with_model(model, lambda g: describe_model(g, model, studio.roots))
+
+    @app.get("/api/generate", summary="The image of a seed as PNG.", response_class=Response)
+    async def generate(model: str, seed: int = seed_query(), truncation: float = truncation_query(),
+                       class_index: int | None = class_query(), noise: str = Query("const", pattern="^(const|random)$"),
+                       stream: str | None = stream_query()) -> Response:
+        return _png(await studio.with_model(
+            model, lambda g: generate_image(g, seed, truncation=truncation, class_index=class_index, noise=noise),
+            stream))
+
+    @app.get("/api/mix", summary="A style-mixing grid as PNG (StyleGAN2 models).", response_class=Response)
+    async def mix(model: str, rows: str = Query("1,2,3"), cols: str = Query("4,5,6"), truncation: float = truncation_query(),
+                  class_index: int | None = class_query(), crossover: int | None = Query(None, ge=1),
+                  stream: str | None = stream_query()) -> Response:
+        row_seeds, col_seeds = _seed_list(rows, "rows"), _seed_list(cols, "cols")
+        return _png(await studio.with_model(
+            model, lambda g: mixing_grid(g, row_seeds, col_seeds, truncation, class_index, crossover), stream))
+
+    @app.get("/api/interpolate", summary="The image a fraction t between two seeds' images, as PNG.",
+             response_class=Response)
+    async def interpolate(model: str, a: int = seed_query(), b: int = seed_query(1),
+                          t: float = Query(0.5, ge=0.0, le=1.0), truncation: float = truncation_query(),
+                          class_index: int | None = class_query(), stream: str | None = stream_query()) -> Response:
+        return _png(await studio.with_model(
+            model, lambda g: interpolation_frame(g, a, b, t, truncation, class_index), stream))
+
+    @app.post("/api/translate", summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
+              response_class=Response)
+    async def translate(model: str, image: UploadFile = File(...), fit: bool = Query(True, description=(
+            "true: scale the whole image to the model's size (sketches); false: tile at full resolution")),
+            stream: str | None = stream_query()) -> Response:
+        data = await image.read(limits.max_bytes + 1)
+
+        def work(generator: LoadedGenerator):
+            require_translator(generator)
+            array = decode_upload(data, 3 if generator.dataset.input_channels == 3 else 1, limits, "image")
+            return translate_image(generator, array, fit=fit)
+
+        return _png(await studio.with_model(model, work, stream))
+
+    @app.get("/api/example", summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
+             response_class=Response)
+    async def example(model: str, seed: int = seed_query()) -> Response:
+        import numpy as np
+
+        def work(generator: LoadedGenerator):
+            require_translator(generator)
+            return studio.real_data.sample(generator, np.random.default_rng(seed), input_side=True)
+
+        real = await studio.with_model(model, work)
+        return Response(png_bytes(real.image), media_type="image/png",
+                        headers={"X-Example-File": real.name, "X-Held-Out": str(real.held_out).lower()})
+
+    # ---- latent control: directions, edits, projection
+    def directions_for(generator: LoadedGenerator, method: str, num: int):
+        return studio.directions.get(generator, direction_source(method, studio.roots.resolve), num)
+
+    @app.get("/api/directions", summary="Attribute directions of a model: SeFa, GANSpace, or a directions file.")
+    async def directions(model: str, method: str = Query("sefa", max_length=300), num: int = Query(6, ge=1, le=20)):
+        def work(generator: LoadedGenerator):
+            found = directions_for(generator, method, num)
+            return {"names": found.names, "method": found.method, "space": found.space,
+                    "scores": found.scores}
+
+        return await studio.with_model(model, work)
+
+    @app.get("/api/edit", summary="A seed's image (or a projection's) moved along directions, as PNG.",
+             response_class=Response)
+    async def edit(model: str, strengths: str = Query(..., max_length=400), method: str = Query("sefa", max_length=300),
+                   num: int = Query(6, ge=1, le=20), seed: int = seed_query(), truncation: float = truncation_query(),
+                   projection: str | None = Query(None, max_length=64), stream: str | None = stream_query()):
+        try:
+            values = [float(part) for part in strengths.split(",")]
+        except ValueError:
+            raise StudioError(400, f"strengths {strengths!r}: give comma-separated numbers, one per direction") from None
+        if any(not -20 <= v <= 20 for v in values):
+            raise StudioError(400, "strengths: each must be between -20 and 20 standard deviations")
+
+        def work(generator: LoadedGenerator):
+            found = directions_for(generator, method, num)
+            latent, space = (studio.projections.latent(projection, generator) if projection
+                             else seed_latent(generator, seed, truncation))
+            return edited_image(generator, latent, space, found, values)
+
+        return _png(await studio.with_model(model, work, stream))
+
+    @app.post("/api/project", summary="Start projecting an uploaded photo into a model's latent space.")
+    async def start_projection(model: str, image: UploadFile = File(...), steps: int = Query(100, ge=1, le=1000)):
+        data = await image.read(limits.max_bytes + 1)
+
+        def work(generator: LoadedGenerator):
+            target = decode_upload(data, generator.dataset.channels, limits, "image")
+            return studio.projections.start(generator, target, steps).describe()
+
+        return await studio.with_model(model, work)
+
+    @app.get("/api/project/{job_id}", summary="A projection's progress and scores.")
+    def projection_state(job_id: str) -> dict[str, Any]:
+        return studio.projections.get(job_id).describe()
+
+    @app.get("/api/project/{job_id}/image", summary="A projection's current image, as PNG.",
+             response_class=Response)
+    def projection_image(job_id: str) -> Response:
+        job = studio.projections.get(job_id)
+        if job.image is None:
+            raise StudioError(404, f"projection {job_id!r}: no image yet")
+        return _png(job.image)
+
+    # ---- the game
+    @app.post("/api/game/round", summary="Deal a round of 'Which is real?': two images, one real.")
+    async def game_round(request: RoundRequest) -> dict[str, Any]:
+        def work(generator: LoadedGenerator):
+            round_, left, right = studio.game.deal(generator, request.model, request.truncation)
+            return {"round": round_.id, "left": _data_url(left), "right": _data_url(right)}
+
+        return await studio.with_model(request.model, work)
+
+    @app.post("/api/game/answer", summary="Judge a pick; appends a line to RUN_DIR/human_eval.jsonl.")
+    def game_answer(request: AnswerRequest) -> dict[str, Any]:
+        return studio.game.answer(request.round, request.choice, request.response_ms)
+
+    @app.get("/api/game/stats", summary="Fool rate of a model's run with a 95% Wilson interval.")
+    async def game_stats(model: str) -> dict[str, Any]:
+        def work(generator: LoadedGenerator):
+            folder = judgement_dir(generator)
+            if not (folder / human_eval.FILE_NAME).is_file():
+                return human_eval.fool_rate([]).to_dict()
+            return human_eval.fool_rate(human_eval.read_judgements(folder)).to_dict()
+
+        return await studio.with_model(model, work)
+
+    # ---- runs and training jobs
+    @app.get("/api/runs", summary="Run folders, including ones trained elsewhere, with progress.")
+    def runs() -> list[dict[str, Any]]:
+        out = []
+        for path in studio.run_paths():
+            summary = run_summary(path)
+            out.append({key: summary[key] for key in ("name", "model", "data", "resolution", "kimg", "total_kimg",
+                                                       "finished")} | {"id": studio.roots.client_path(path)})
+        return out
+
+    @app.get("/api/run", summary="One run's live view: stats rows, metrics, progress, ETA, newest grid.")
+    def run(run: str) -> dict[str, Any]:
+        path = studio.roots.resolve(run, "run")
+        if not (path.is_dir() and (path / "config.json").is_file()):
+            raise StudioError(404, f"run {run!r}: not a run folder (no config.json)")
+        summary = run_summary(path)
+        grid = summary.pop("grid")
+        summary["grid"] = studio.roots.client_path(grid) if grid else None
+        summary["id"] = run
+        return summary
+
+    @app.get("/api/files/{path:path}", summary="A PNG/JSON/log file under the studio's roots.")
+    def files(path: str) -> FileResponse:
+        target = studio.roots.resolve(path, "file")
+        if not target.is_file() or target.suffix.lower() not in READABLE_SUFFIXES:
+            raise StudioError(403, f"file {path!r}: only {', '.join(READABLE_SUFFIXES)} files can be read")
+        media = mimetypes.guess_type(target.name)[0] or "text/plain"
+        return FileResponse(target, media_type=media, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs", summary="Training runs started by this studio.")
+    def jobs() -> list[dict[str, Any]]:
+        return [studio.describe_job(job) for job in studio.jobs.all()]
+
+    @app.post("/api/jobs", summary="Start `ganforge train` as a separate process from a form.")
+    def start_job(form: dict[str, Any] = Body(..., examples=[{"data": "shapes", "model": "dcgan", "kimg": 10}])):
+        return studio.describe_job(studio.jobs.start(form))
+
+    @app.post("/api/jobs/{job_id}/stop", summary="Stop a training run (SIGTERM: a clean final snapshot).")
+    def stop_job(job_id: str) -> dict[str, Any]:
+        return studio.describe_job(studio.jobs.stop(job_id))
+
+    if pages:
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="pages")
+    return app

@@ -1,0 +1,102 @@
+"""Loaded generators for the studio: a bounded least-recently-used cache keyed by file and modification time, and
+one work lane per model that runs a single request at a time, caps how many may wait, and drops a slider's stale
+requests (a newer request on the same stream supersedes an older one that has not started yet)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import anyio.to_thread
+
+from ..artifacts.checkpoint import list_checkpoints
+from ..artifacts.exported import is_export
+from ..artifacts.generator import LoadedGenerator, load
+from ..errors import GanforgeError
+from .errors import StudioError
+
+T = TypeVar("T")
+MAX_STREAMS = 1024  # stream ids remembered per lane (oldest forgotten first)
+
+
+def model_file(path: Path) -> Path:
+    """A run folder -> its newest checkpoint; a checkpoint file or an export folder -> itself."""
+    if path.is_dir() and not is_export(path):
+        found = list_checkpoints(path)
+        if not found:
+            raise StudioError(404, f"model {path.name}: this run has no checkpoint yet")
+        return found[-1]
+    return path
+
+
+class ModelCache:
+    """At most `capacity` generators in memory; loading the same file again (same mtime) is a cache hit."""
+
+    def __init__(self, capacity: int = 4, device: str = "cpu"):
+        self.capacity = capacity
+        self.device = device
+        self._items: OrderedDict[tuple[str, float], LoadedGenerator] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> LoadedGenerator:
+        file = model_file(path)
+        key = (str(file), file.stat().st_mtime)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        try:
+            generator = load(file, self.device)
+        except GanforgeError as error:
+            raise StudioError(422, f"model {path.name}: {error}") from None
+        with self._lock:
+            self._items[key] = generator
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return generator
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class WorkLane:
+    """Serialises one model's work (one request computing at a time) off the event loop."""
+
+    def __init__(self, max_waiting: int = 8):
+        self.max_waiting = max_waiting  # more waiting requests than this: 503 at once, nothing piles up
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+        self._latest: OrderedDict[str, int] = OrderedDict()  # stream id -> newest ticket
+
+    async def run(self, work: Callable[[], T], stream: str | None = None) -> T:
+        if self._waiting >= self.max_waiting:
+            raise StudioError(503, f"busy: {self._waiting} requests are already waiting for this model; retry")
+        ticket = None
+        if stream:
+            ticket = self._latest.pop(stream, 0) + 1
+            self._latest[stream] = ticket
+            while len(self._latest) > MAX_STREAMS:
+                self._latest.popitem(last=False)
+        self._waiting += 1
+        try:
+            async with self._lock:
+                if stream and self._latest.get(stream) != ticket:
+                    raise StudioError(409, "stale: a newer request on this stream replaced this one")
+                return await anyio.to_thread.run_sync(work)
+        finally:
+            self._waiting -= 1
+
+
+class Lanes:
+    """One `WorkLane` per model file."""
+
+    def __init__(self, max_waiting: int = 8):
+        self.max_waiting = max_waiting
+        self._lanes: dict[str, WorkLane] = {}
+
+    def __getitem__(self, key: str) -> WorkLane:
+        if key not in self._lanes:
+            self._lanes[key] = WorkLane(self.max_waiting)
+        return self._lanes[key]

@@ -1,0 +1,119 @@
+"""The pictures the studio's API answers with, computed from a `LoadedGenerator`: one seed's image (truncation,
+class, noise), seed grids, style-mixing grids (Karras et al. 2019), interpolation frames (slerp in z, lerp in w) and
+image-to-image translation (pix2pix, Isola et al. 2017) either of the whole image at the model's size or tiled."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..artifacts.generator import LoadedGenerator
+from ..imaging import make_grid, to_pil, to_uint8
+from ..latent import lerp, slerp, style_mixing_grid
+from ..latent.interpolate import single_class
+from ..tiling import translate_array
+from .errors import StudioError
+
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """uint8 [H, W, C] -> PNG file bytes."""
+    buffer = io.BytesIO()
+    to_pil(array).save(buffer, format="PNG", compress_level=1)  # speed over size: these go to a browser
+    return buffer.getvalue()
+
+
+def _hwc(images: torch.Tensor) -> np.ndarray:
+    """float [1, C, H, W] in [-1, 1] -> uint8 [H, W, C]."""
+    return to_uint8(images)[0].permute(1, 2, 0).numpy()
+
+
+def require_noise_model(generator: LoadedGenerator) -> None:
+    if generator.dataset.paired:
+        raise StudioError(422, f"{generator.source} is an image-to-image model: use the Sketch page / translate")
+
+
+def require_translator(generator: LoadedGenerator) -> None:
+    if not generator.dataset.paired:
+        raise StudioError(422, f"{generator.source} generates from noise; translate needs an image-to-image "
+                               f"(pix2pix) model")
+
+
+def class_label(generator: LoadedGenerator, class_index: int | None) -> torch.Tensor | None:
+    """[1] label for conditional generators (class 0 unless given); a class for an unconditional one is a 400."""
+    if class_index is not None and not generator.num_classes:
+        raise StudioError(400, "class: this generator is not class-conditional")
+    if class_index is not None and not 0 <= class_index < generator.num_classes:
+        raise StudioError(400, f"class {class_index}: must be in 0..{generator.num_classes - 1}")
+    return single_class(generator, 1, class_index)
+
+
+@torch.no_grad()
+def seed_ws(generator: LoadedGenerator, seed: int, truncation: float, class_index: int | None) -> torch.Tensor:
+    """Style-based generators: ws [1, num_ws, w_dim] of a seed."""
+    return generator.styles(generator.latents([seed]), class_label(generator, class_index), truncation)
+
+
+@torch.no_grad()
+def generate_image(generator: LoadedGenerator, seed: int, truncation: float = 1.0, class_index: int | None = None,
+                   noise: str = "const") -> np.ndarray:
+    """The image of one seed, uint8 [H, W, C]; noise 'random' draws StyleGAN2's per-pixel noise from the seed."""
+    require_noise_model(generator)
+    labels = class_label(generator, class_index)
+    z = generator.latents([seed])  # [1, z_dim]
+    if noise == "random" and generator.has_styles:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            ws = generator.module.map(z.to(generator.device), None if labels is None else labels.to(generator.device),
+                                      psi=truncation)
+            return _hwc(generator.module.synthesis(ws, noise_mode="random").float().cpu())
+    return _hwc(generator.synthesize(z, labels, truncation=truncation))
+
+
+@torch.no_grad()
+def mixing_grid(generator: LoadedGenerator, rows: list[int], cols: list[int], truncation: float,
+                class_index: int | None, crossover: int | None) -> np.ndarray:
+    """A style-mixing grid as one uint8 [H', W', C] image."""
+    require_noise_model(generator)
+    class_label(generator, class_index)  # validates the class
+    tiles = style_mixing_grid(generator, rows, cols, crossover=crossover, truncation=truncation,
+                              class_index=class_index)
+    return make_grid(tiles, columns=len(cols) + 1)
+
+
+@torch.no_grad()
+def interpolation_frame(generator: LoadedGenerator, seed_a: int, seed_b: int, t: float, truncation: float,
+                        class_index: int | None) -> np.ndarray:
+    """The image a fraction t of the way from seed_a's image to seed_b's: lerp in w, or slerp in z."""
+    require_noise_model(generator)
+    labels = class_label(generator, class_index)
+    z = generator.latents([seed_a, seed_b])  # [2, z_dim]
+    position = torch.tensor([t])
+    if generator.has_styles:
+        ws = generator.styles(z, None if labels is None else labels.repeat(2), truncation)  # [2, num_ws, w_dim]
+        return _hwc(generator.synthesize_styles(lerp(ws[:1], ws[1:], position)))
+    return _hwc(generator.synthesize(slerp(z[:1], z[1:], position), labels, truncation=truncation))
+
+
+def translate_image(generator: LoadedGenerator, image: np.ndarray, fit: bool) -> np.ndarray:
+    """uint8 [H, W, C] through a pix2pix generator: `fit` scales the whole image to the model's size (a sketch)
+    and the result back up to the input's size; otherwise it is tiled at full resolution."""
+    require_translator(generator)
+    info = generator.dataset
+    height, width = image.shape[:2]
+    if fit and (height, width) != (info.resolution, info.resolution):
+        small = to_pil(image).resize((info.resolution, info.resolution), Image.Resampling.LANCZOS)
+        image = np.asarray(small)[..., None] if np.asarray(small).ndim == 2 else np.asarray(small)
+
+    @torch.no_grad()
+    def model_fn(tiles: torch.Tensor) -> torch.Tensor:  # [N, C_in, R, R] -> [N, C_out, R, R]
+        return generator.module(tiles).float()
+
+    output = translate_array(model_fn, image, info.resolution, out_channels=info.channels,
+                             in_channels=info.input_channels, device=generator.device)
+    if output.shape[:2] != (height, width):
+        output = np.asarray(to_pil(output).resize((width, height), Image.Resampling.BICUBIC))
+        output = output[..., None] if output.ndim == 2 else output
+    return output

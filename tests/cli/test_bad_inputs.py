@@ -1,0 +1,165 @@
+"""A probe of bad flags, files, checkpoints, exports and folders at the command line: each is refused with one line
+naming the problem (exit 2 for usage errors, 1 for the rest), no traceback, and nothing created or changed on disk."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ganforge.cli import main
+
+from .exports import standard_exports
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    """Exports (see exports.py), a photo, a folder of photos, and the bad files the cases below name."""
+    root = tmp_path_factory.mktemp("inputs")
+    standard_exports(root)
+    rng = np.random.default_rng(0)
+    (root / "photos").mkdir()
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / "photos" / f"{index}.png")
+    shutil.copy(root / "photos" / "0.png", root / "photo.png")
+    (root / "notes.txt").write_text("hello, I am not a checkpoint\n")
+    (root / "empty.pt").write_bytes(b"")
+    (root / "noise.pt").write_bytes(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    (root / "afile").write_text("a plain file\n")
+    (root / "adir").mkdir()
+    for name, change in TAMPERED.items():
+        shutil.copytree(root / "cond", root / f"tampered-{name}")
+        path = root / f"tampered-{name}" / "config.json"
+        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    return root
+
+
+def _drop(key):
+    return lambda meta: {k: v for k, v in meta.items() if k != key}
+
+
+def _set(section, key, value):
+    return lambda meta: {**meta, section: {**meta[section], key: value}}
+
+
+TAMPERED = {
+    "no-model": _drop("model"),
+    "no-dataset": _drop("dataset"),
+    "list": lambda meta: [meta],
+    "resolution-string": _set("dataset", "resolution", "16"),
+    "resolution-odd": _set("dataset", "resolution", 17),
+    "channels-2": _set("dataset", "channels", 2),
+    "z-dim-string": _set("model", "z_dim", "100"),
+    "unknown-model-key": _set("model", "sparkle", 1),
+    "num-classes-float": lambda meta: {**meta, "num_classes": 5.0},
+    "class-names-numbers": _set("dataset", "class_names", [1, 2, 3, 4, 5]),
+}
+
+# (arguments with {root} for the inputs folder, exit code, text the one error line must contain)
+CASES = [
+    # --class
+    ("sample {root}/cond --grid g.png --class cow", 1, "'cow' is not a class of this model; classes: circle, square"),
+    ("sample {root}/cond --grid g.png --num 3 --class 0,1,2,3", 1, "--class: 4 values for --num 3"),
+    ("sample {root}/cond --grid g.png --class 9", 1, "9 is not a class index of this model (0..4"),
+    ("sample {root}/cond --grid g.png --class -1", 1, "-1 is not a class index"),
+    ("sample {root}/cond --grid g.png --class circle,,star", 2, "comma list"),
+    ("sample {root}/plain --grid g.png --class 1", 1, "not class-conditional"),
+    ("interpolate {root}/cond --seeds 1,2 --out w.gif --class circle,star", 2, "give one class"),
+    ("mix {root}/styles --rows 1 --cols 2 --out m.png --class 0", 1, "not class-conditional"),
+    # seeds, counts, truncation
+    ("interpolate {root}/plain --seeds 0-99999999 --frames 4 --out w.gif", 2, "names 100000000 seeds; at most 10000"),
+    ("interpolate {root}/plain --seeds 0,5000000000 --out w.gif", 2, "seeds go up to"),
+    ("interpolate {root}/plain --seeds 4-1 --out w.gif", 2, "'4-1': give seeds"),
+    ("interpolate {root}/plain --seeds 1,2 --frames 100000 --out w.gif", 2, "--frames"),
+    ("interpolate {root}/plain --seeds 3 --out w.gif", 1, "at least two seeds"),
+    ("mix {root}/styles --rows 0-9999 --cols 0-9999 --out m.png", 1, "GiB at once"),
+    ("sample {root}/plain --grid g.png --num 100000", 2, "--num"),
+    ("sample {root}/plain --grid g.png --seed -1", 2, "--seed"),
+    ("sample {root}/plain --grid g.png --truncation -5", 1, "--truncation -5.0: must be in 0..2"),
+    ("sample {root}/plain --grid g.png --truncation nan", 1, "--truncation nan"),
+    ("interpolate {root}/styles --seeds 1,2 --out w.gif --truncation 2.5", 1, "--truncation 2.5"),
+    # output paths of the wrong kind or in places that cannot be written
+    ("sample {root}/plain", 2, "--grid"),
+    ("sample {root}/plain --grid g.bmp", 1, "--grid g.bmp: end the name in .png, .jpg"),
+    ("sample {root}/plain --grid {root}/adir", 2, "is a directory"),
+    ("sample {root}/plain --grid {root}/afile/g.png", 2, "afile is a file"),
+    ("sample {root}/plain --outdir {root}/afile", 2, "is a file"),
+    ("mix {root}/styles --rows 1 --cols 2 --out m.txt", 1, "--out m.txt: end the name in"),
+    ("interpolate {root}/plain --seeds 1,2 --out w.mp4", 1, "--out w.mp4"),
+    ("export {root}/plain --out {root}/afile", 2, "is a file"),
+    ("prepare {root}/photos --out {root}/adir", 2, "is a directory"),
+    ("prepare {root}/photos --out x.zip --channels 2", 2, "'2' is not one of '1', '3'"),
+    ("pairs {root}/photos --task edges --out {root}/afile", 2, "is a file"),
+    ("pairs {root}/photos --task edges --out {root}/afile/pairs", 2, "afile is a file"),
+    ("translate {root}/p2p {root}/photo.png --out t.bmp", 1, "--out t.bmp: end the name in"),
+    ("translate {root}/p2p {root}/photos --out {root}/afile", 1, "--out " ),
+    ("translate {root}/plain {root}/photo.png --out t.png", 1, "generates from noise"),
+    # files that are not checkpoints, and tampered exports
+    ("sample {root}/notes.txt --grid g.png", 1, "is not a checkpoint: checkpoints are zip archives"),
+    ("info {root}/empty.pt", 1, "is not a checkpoint: the file is empty"),
+    ("info {root}/noise.pt", 1, "is not a checkpoint"),
+    *[(f"sample {{root}}/tampered-{name} --grid g.png", 1, text) for name, text in [
+        ("no-model", "field 'model' is missing"), ("no-dataset", "field 'dataset' is missing"),
+        ("list", "not a ganforge generator export"), ("resolution-string", "'dataset.resolution' must be of type int"),
+        ("resolution-odd", "'dataset.resolution' must be a power of two"),
+        ("channels-2", "'dataset.channels' must be 1 or 3"), ("z-dim-string", "'model.z_dim' must be of type int"),
+        ("unknown-model-key", "unknown config key(s) ['sparkle']"), ("num-classes-float", "'num_classes' must be"),
+        ("class-names-numbers", "'dataset.class_names' must be a list of names")]],
+]
+
+
+def _snapshot(*folders: Path) -> dict[str, str]:
+    """Every file and folder below `folders` with a digest of its content."""
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            found[str(path)] = "dir" if path.is_dir() else hashlib.sha1(path.read_bytes()).hexdigest()
+    return found
+
+
+def _refused(args: list[str], code: int, text: str, *watched: Path) -> str:
+    before = _snapshot(*watched)
+    result = CliRunner().invoke(main, args)
+    output = result.output
+    assert result.exit_code == code, output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.lower().startswith("error:")]
+    assert len(lines) == 1 and text in lines[0], output
+    assert _snapshot(*watched) == before, "a refused command changed files"
+    return lines[0]
+
+
+@pytest.mark.parametrize("command, code, text", CASES, ids=[c[0].split(" --", 1)[0].replace("{root}/", "") + f"-{i}"
+                                                              for i, c in enumerate(CASES)])
+def test_refused_cleanly(inputs, tmp_path, monkeypatch, command, code, text):
+    monkeypatch.chdir(tmp_path)
+    args = command.format(root=inputs).split()
+    _refused(args, code, text, tmp_path, inputs)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nothing can be created")
+def test_output_where_nothing_can_be_written(inputs, tmp_path):
+    # as root, access checks pass and the write itself fails: exit 1; for other users the check refuses it: exit 2
+    result = CliRunner().invoke(main, ["sample", str(inputs / "plain"), "--grid", "/proc/ganforge-probe/g.png"])
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    assert "/proc/ganforge-probe" in result.output and not Path("/proc/ganforge-probe").exists()
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write into read-only folders")
+def test_read_only_folder(inputs, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        _refused(["sample", str(inputs / "plain"), "--grid", str(locked / "g.png")], 2,
+                 "cannot write in", tmp_path)
+        _refused(["export", str(inputs / "plain"), "--out", str(locked / "exp")], 2, "cannot write in", tmp_path)
+    finally:
+        locked.chmod(0o755)

@@ -1,0 +1,135 @@
+"""`ganforge experiment augment` on a micro budget: results.csv, results.md and plot.png are written, the GAN is
+trained on the training subset only, re-runs continue, and bad input fails clearly."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ganforge.cli import main
+from ganforge.data import FolderDataset
+from ganforge.errors import ConfigError
+from ganforge.experiments.augment import (AugmentSettings, data_labels, in_generator_labels, load_labelled,
+                                           run_augment_experiment)
+from ganforge.experiments.report import goal_line, mean_interval, paired_difference
+from ganforge.experiments.split import stratified_split
+
+MICRO = ["--per-class", "2", "--seeds", "1", "--kimg", "0.064", "--classifier-steps", "4",
+         "--synthetic-per-class", "3", "--filter", "none"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    out = tmp_path_factory.mktemp("augment") / "exp"
+    result = run("experiment", "augment", "--data", "digits", *MICRO, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.mark.slow
+def test_micro_run_writes_csv_markdown_and_plot(micro):
+    out, output = micro
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["arm"] for r in rows] == list("abcde")
+    assert {r["per_class"] for r in rows} == {"2"} and {r["real_images"] for r in rows} == {"20"}
+    assert int(rows[0]["test_images"]) == 1797 - 20
+    assert [int(r["synthetic_images"]) for r in rows] == [0, 0, 30, 30, 30]
+    assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+    markdown = (out / "results.md").read_text()
+    assert "| per class |" in markdown and "(e) synthetic only" in markdown and "c − a" in markdown
+    assert "Goal" in markdown and "Goal" in output
+    with Image.open(out / "plot.png") as plot:
+        assert plot.size == (900, 560) and len(plot.getcolors(100000)) > 10  # drawn, not blank
+
+
+@pytest.mark.slow
+def test_gan_sees_only_the_training_subset(micro):
+    out, _ = micro
+    cell = out / "cells" / "002-per-class-seed0"
+    config = json.loads(next(cell.glob("*-gan/config.json")).read_text())
+    assert config["data"]["source"] == str(cell / "subset") and config["data"]["cond"]
+    subset = FolderDataset(cell / "subset", resolution=16)
+    images, labels, _ = load_labelled("digits", 16)
+    train_idx, test_idx = stratified_split(labels, 2, 0)
+    seen, _ = subset.batch(torch.arange(len(subset)))
+    assert len(subset) == 20 and np.bincount(subset.labels).tolist() == [2] * 10
+    # the folder holds exactly the training images, and none of the test images (digits has a few exact duplicates,
+    # which are in both sets only when one copy was drawn for training)
+    shown = {bytes(image.numpy()) for image in seen}
+    training = {bytes(image.numpy()) for image in images[train_idx]}
+    test_only = {bytes(image.numpy()) for image in images[test_idx]} - training
+    assert shown == training and not shown & test_only
+
+
+@pytest.mark.slow
+def test_rerun_continues_and_other_settings_are_refused(micro):
+    out, _ = micro
+    before = (out / "results.csv").read_text()
+    again = run("experiment", "augment", "--data", "digits", *MICRO, "--out", out)
+    assert again.exit_code == 0 and (out / "results.csv").read_text() == before  # nothing left to run
+    with pytest.raises(ConfigError, match="other settings"):
+        run_augment_experiment(AugmentSettings("digits", (2,), 1, gan_kimg=0.1), out)
+
+
+def test_bad_input_fails_clearly(tmp_path):
+    bad_sizes = run("experiment", "augment", "--data", "digits", "--per-class", "5,ten", "--out", tmp_path / "a")
+    assert bad_sizes.exit_code == 2 and "--per-class" in bad_sizes.output
+    too_many = run("experiment", "augment", "--data", "digits", "--per-class", "5,500", "--out", tmp_path / "b")
+    assert too_many.exit_code == 1 and "--per-class 500" in too_many.output and "too few images" in too_many.output
+    assert not (tmp_path / "b").exists()  # refused before anything was trained or written
+    unknown = run("experiment", "augment", "--data", tmp_path / "nowhere", "--out", tmp_path / "c")
+    assert unknown.exit_code == 1 and "no such file" in unknown.output
+
+
+def test_unlabelled_folder_is_refused(tmp_path):
+    from tests.conftest import write_image
+
+    for k in range(3):
+        write_image(tmp_path / "plain" / f"{k}.png", "RGB", seed=k)
+    result = run("experiment", "augment", "--data", tmp_path / "plain", "--per-class", "1", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "labels" in result.output
+
+
+def test_intervals_and_goal_verdict():
+    mean, half, n = mean_interval([90.0, 92.0, 94.0])
+    assert (mean, n) == (92.0, 3) and math.isclose(half, 4.303 * 2.0 / math.sqrt(3), rel_tol=1e-3)
+    rows = [{"per_class": "10", "seed": str(s), "arm": arm, "accuracy": str(acc)}
+            for s in range(3) for arm, acc in (("b", 0.80), ("d", 0.84 + 0.005 * s))]
+    difference = paired_difference(rows, "d", "b")[10]
+    assert math.isclose(difference[0], 4.5) and difference[2] == 3
+    assert "**MET**" in goal_line({10: difference})
+    assert "**NOT MET**" in goal_line({10: (2.0, 0.5, 5)})
+    assert "not measured" in goal_line({5: difference})
+
+
+@pytest.mark.slow
+def test_runs_on_a_labelled_folder(tmp_path):
+    from tests.conftest import write_image
+
+    for k in range(8):
+        write_image(tmp_path / "photos" / ("cats" if k % 2 else "dogs") / f"{k}.jpg", "RGB", (48, 40), seed=k)
+    out = tmp_path / "exp"
+    result = run("experiment", "augment", "--data", tmp_path / "photos", "--per-class", "2", "--seeds", "1",
+                 "--kimg", "0.032", "--classifier-steps", "2", "--synthetic-per-class", "2", "--filter", "none",
+                 "--resolution", "8", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 5 and {r["test_images"] for r in rows} == {"4"}
+
+
+def test_filter_judges_generator_samples_in_the_data_label_order():
+    # built-in shapes list classes unsorted; the GAN trained on the subset folder knows them sorted by name
+    data_names, generator_names = ("circle", "square", "ring"), ("circle", "ring", "square")
+    to_data = data_labels(generator_names, data_names)
+    assert to_data.tolist() == [0, 2, 1]
+    says_square = lambda images, labels: labels == 1  # a data-label filter that accepts only "square" (data 1)
+    keep = in_generator_labels(says_square, to_data)
+    assert keep(None, torch.tensor([0, 1, 2])).tolist() == [False, False, True]  # generator 2 is "square"
