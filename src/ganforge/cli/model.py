@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -47,6 +48,9 @@ def export(checkpoint, out, export_format) -> None:
     from ..atomic import check_writable
     from ..errors import ConfigError
 
+    if export_format == "safetensors" and Path(out).expanduser().is_file():
+        raise click.BadParameter(f"{out} is a file; the safetensors export is a folder (config.json + weights), "
+                                 f"--format onnx writes one file", param_hint="--out")
     try:  # before any work: a folder for safetensors, a file for ONNX, in a writable place
         check_writable(out, folder=export_format == "safetensors")
     except ConfigError as error:
