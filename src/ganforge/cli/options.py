@@ -72,3 +72,6 @@ TRUNCATION_HELP = ("Truncation psi in 0..2: 1 samples plainly, lower trades vari
                    "toward its average; DCGAN: z scaled by psi), 0 gives one image for all seeds, above 1 "
                    "exaggerates.")
 CLASS_HELP = "Class name or index for conditional models (default: the first class)."
+BACKEND_CHOICES = ["torch", "onnxruntime"]
+BACKEND_HELP = ("Run the generator in PyTorch or in onnxruntime (CPU; the ganforge[onnx] extra; a checkpoint is "
+                "converted in memory). Default: onnxruntime for .onnx files, else torch.")

@@ -7,8 +7,8 @@ import click
 
 from ..errors import ConfigError
 from . import main
-from .options import (CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP, one_class, output_path,
-                      parse_classes, seed_list)
+from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
+                      one_class, output_path, parse_classes, seed_list)
 
 IN_MEMORY_BYTES = 2 * 2**30  # image bytes one output (a grid, a walk) may hold at once
 OUTDIR_BATCH = 256  # --outdir writes images this many at a time
@@ -36,7 +36,8 @@ def _check_in_memory(generator, count: int, what: str, advice: str) -> None:
               help="Conditional models: a class name or index for all images, or a comma list of one per image.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device) -> None:
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), help=BACKEND_HELP)
+def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device, backend) -> None:
     """Generate images from a checkpoint or an exported generator.
 
     \b
@@ -44,10 +45,11 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
       ganforge sample runs/00000-digits-dcgan-32 --num 64 --seed 0 --grid samples.png
       ganforge sample exported/ --num 100 --outdir images/ --class 3
       ganforge sample runs/00005-ffhq-stylegan2-256 --num 16 --truncation 0.7 --grid typical.png
+      ganforge sample faces.onnx --num 16 --grid onnx.png     # onnxruntime (ganforge export --format onnx)
     """
     import torch
 
-    from ..artifacts import load
+    from ..artifacts.backend import open_generator
     from ..dist import select_device
     from ..imaging import make_grid, save_image, save_png, still_format
 
@@ -55,7 +57,7 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
         raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
     if grid_path:
         still_format(grid_path, flag="--grid")
-    generator = load(checkpoint, select_device(device))
+    generator = open_generator(checkpoint, backend, select_device(device))
     labels = generator.labels_for(num, classes)  # [N] or None; checks --class before any image is made
     if grid_path:
         _check_in_memory(generator, num, f"--grid with --num {num}", "write them with --outdir, a batch at a time")

@@ -8,6 +8,7 @@ import click
 from ..atomic import check_writable
 from ..errors import ConfigError
 from . import main
+from .options import BACKEND_CHOICES, BACKEND_HELP
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
@@ -16,7 +17,9 @@ from . import main
               help="Output file for one input (.png, .jpg, .webp or .gif), or a folder.")
 @click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def translate(checkpoint, source, out, overlap, device) -> None:
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES),
+              help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 40+ images.")
+def translate(checkpoint, source, out, overlap, device, backend) -> None:
     """Translate images with an image-to-image model (pix2pix): one file, or every image of a folder.
 
     Any input size works: smaller inputs are padded, larger ones tiled and blended without seams.
@@ -25,6 +28,7 @@ def translate(checkpoint, source, out, overlap, device) -> None:
     Examples:
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketch.png --out painted.png
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketches/ --out painted/
+      ganforge translate edges.onnx sketches/ --out painted/      # onnxruntime (ganforge export --format onnx)
     """
     from ..dist import select_device
     from ..imaging import still_format
@@ -37,7 +41,7 @@ def translate(checkpoint, source, out, overlap, device) -> None:
         raise ConfigError(f"--out {error}") from None
     if to_file:
         still_format(out, flag="--out")
-    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap)
+    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, backend=backend)
     for path, error in report.failed:
         click.echo(f"skipped {path}: {error}", err=True)
     click.echo(f"translated {len(report.written)} image(s)" + (f": {report.written[0]}" if len(report.written) == 1
