@@ -23,6 +23,7 @@ def checkpoints(tmp_path_factory):
     return conditional.checkpoint, unconditional.checkpoint
 
 
+@pytest.mark.slow
 def test_synth_writes_folder_and_labels_json(checkpoints, tmp_path):
     result = synth(checkpoints[0], 3, tmp_path / "syn")
     names = tuple(str(digit) for digit in range(10))
@@ -36,12 +37,14 @@ def test_synth_writes_folder_and_labels_json(checkpoints, tmp_path):
     assert torch.bincount(torch.tensor(back.labels)).tolist() == [3] * 10
 
 
+@pytest.mark.slow
 def test_same_seed_same_images(checkpoints):
     generator = ganforge.load(checkpoints[0])
     first, second = (generate_labelled(generator, 2, seed=7) for _ in range(2))
     assert torch.equal(first.images, second.images) and first.labels.tolist() == [k // 2 for k in range(20)]
 
 
+@pytest.mark.slow
 def test_filter_drops_rejects_and_refills(checkpoints):
     generator = ganforge.load(checkpoints[0])
     calls = []
@@ -78,6 +81,7 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_cli_filter_reports_drops(checkpoints, tmp_path):
     result = run("synth", checkpoints[0], "--per-class", "2", "--out", tmp_path / "kept", "--filter", "confident",
                  "--classifier-steps", "3", "--confidence", "0.5")
@@ -86,6 +90,7 @@ def test_cli_filter_reports_drops(checkpoints, tmp_path):
     assert (tmp_path / "kept" / "labels.json").is_file()
 
 
+@pytest.mark.slow
 def test_cli_errors(checkpoints, tmp_path, photo_folder):
     unconditional = run("synth", checkpoints[1], "--per-class", "2", "--out", tmp_path / "a")
     assert unconditional.exit_code == 1 and "unconditional" in unconditional.output
