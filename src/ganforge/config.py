@@ -23,6 +23,10 @@ class DataConfig:
     jitter: bool = False  # paired data: enlarge by 286/256 and crop back at a random place, A and B alike (pix2pix)
     workers: int = 0  # data-loader worker processes (0: load in the main process)
     subset: int = 0  # > 0: train on this many images only (a seeded choice), e.g. to study small-data training
+    # unpaired translation (CycleGAN): the two domains' image folders/zips; both or neither (then --data names a
+    # folder with trainA/ and trainB/, or a built-in unpaired set such as digits-stylized)
+    source_a: str = ""  # domain A (--data-a)
+    source_b: str = ""  # domain B (--data-b)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Config:
 FLAGS = {
     "data.source": "--data", "data.resolution": "--resolution", "data.channels": "--channels",
     "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers", "data.subset": "--subset",
+    "data.source_a": "--data-a", "data.source_b": "--data-b",
     "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
     "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
     "model.d_layers": "--d-layers", "model.pack": "--pack", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",

@@ -35,6 +35,8 @@ def test_forward_backward(name, num_classes):
     G, D = models.build(ModelConfig(name=name, **TINY_WIDTH), info, num_classes)
     inputs, labels = _inputs(G, 4, torch.tensor([0, 1, 2, 0]) if num_classes else None)
     images = G(inputs, labels)
+    if name == "cyclegan":  # a pair of generators: run the way back too, so every parameter gets a gradient
+        images = (images + G(inputs, direction="b2a")) / 2
     assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
     if name != "stylegan2":  # tanh outputs; StyleGAN2's are unbounded like NVIDIA's, clamped when saved
         assert images.abs().max() <= 1

@@ -57,6 +57,8 @@ TRAIN_OPTIONS = [
     ("--device", "train.device", str, "auto, cpu, cuda, cuda:N or mps."),
     ("--workers", "data.workers", int, "Data-loading worker processes."),
     ("--subset", "data.subset", int, "Train on this many images only (seeded choice), e.g. --subset 500."),
+    ("--data-a", "data.source_a", str, "CycleGAN: folder or zip of domain A images (with --data-b)."),
+    ("--data-b", "data.source_b", str, "CycleGAN: folder or zip of domain B images (with --data-a)."),
     ("--metrics-every-kimg", "train.metrics_every_kimg", float, "Evaluate this often into metrics.jsonl; keeps best.pt by FID."),
     ("--metrics", "train.metrics", str, "Metrics during training, e.g. fid,kid (see ganforge eval)."),
     ("--metrics-num", "train.metrics_num", int, "Generated images per evaluation during training."),

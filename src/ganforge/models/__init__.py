@@ -11,6 +11,7 @@ from ..config import ModelConfig
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
 from ..registry import Registry
+from .cyclegan import CycleDiscriminators, CycleGenerators
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .pix2pix import PatchDiscriminator, UNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
@@ -59,6 +60,14 @@ MODELS.register("pix2pix")(ModelSpec(
         info.resolution, info.input_channels, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers, d_norm),
     min_resolution=16, max_resolution=2048, paired=True,
     cpu_channels_last=False,  # bench/pix2pix.py: CPU conv backward re-lays out its 4x4 weights, 10% slower
+))
+
+MODELS.register("cyclegan")(ModelSpec(  # Zhu et al. 2017: instance norm in G and D as in the paper (not --g/d-norm)
+    generator=lambda cfg, info, num_classes: CycleGenerators(info.resolution, info.channels, cfg.g_channels),
+    discriminator=lambda cfg, info, num_classes, d_norm: CycleDiscriminators(
+        info.resolution, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers),
+    min_resolution=16, max_resolution=1024, paired=True,
+    cpu_channels_last=False,
 ))
 
 
