@@ -124,3 +124,95 @@ def reference_step_fn(resolution: int, batch: int, ngf: int, ndf: int, blocks: i
         opt_d.step()
 
     return step
+
+
+# ---- quality on the built-in demo ------------------------------------------------------------------------------
+def translate_all(module: nn.Module, images: torch.Tensor, direction: str, batch: int = 64) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C, H, W] through one direction of a CycleGAN generator pair."""
+    from ganforge.imaging import to_float, to_uint8
+
+    with torch.no_grad():
+        return torch.cat([to_uint8(module(to_float(images[i:i + batch]), direction=direction))
+                          for i in range(0, len(images), batch)])
+
+
+def frechet(extractor, images: torch.Tensor, reference: torch.Tensor) -> float:
+    from ganforge.metrics.frechet import GaussianStats, frechet_distance
+
+    def stats(x):
+        return GaussianStats.of(torch.cat([extractor(x[i:i + 64])[0] for i in range(0, len(x), 64)]))
+
+    return frechet_distance(stats(images), stats(reference))
+
+
+def quality(args) -> dict:
+    """Train on digits-stylized, then score held-out digits (testA -> B, testB -> A) against the other domain."""
+    import ganforge
+    from ganforge.artifacts.generator import load
+    from ganforge.data.unpaired import digits_stylized
+    from ganforge.metrics.digits_classifier import DigitsExtractor
+    from ganforge.metrics.paired import psnr
+
+    out = args.out or tempfile.mkdtemp(prefix="cyclegan-bench-")
+    settings = {"model.name": "cyclegan", "data.source": "digits-stylized", "data.resolution": args.quality_resolution,
+                "model.g_channels": args.g_channels, "model.d_channels": args.d_channels,
+                "train.batch": args.quality_batch, "train.total_kimg": args.kimg, "train.snapshot_every_kimg": args.kimg,
+                "train.out": out, "train.seed": 0}
+    started = time.perf_counter()
+    result = ganforge.train(overrides=settings, progress=False)
+    minutes = (time.perf_counter() - started) / 60
+    module = load(result.checkpoint).module
+    train, test = digits_stylized(args.quality_resolution), digits_stylized(args.quality_resolution, split="test")
+    real = {"A": test.batch(torch.arange(len(test.side_a)))[1], "B": test.side_b.images}
+    labels = {"A": test.side_a.labels, "B": test.side_b.labels}
+    reference = {"A": train.batch(torch.arange(len(train.side_a)))[1], "B": train.side_b.images}  # target domains
+    classifier = DigitsExtractor()
+    extractors = {"digits": classifier}
+    if args.inception:
+        from ganforge.metrics import build_extractor
+        extractors["inception"] = build_extractor("inception")
+    scores = {"kimg": args.kimg, "train_minutes": round(minutes, 2), "run": str(result.run_dir)}
+    for source, target, direction, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
+        translated = translate_all(module, real[source], direction)
+        cycled = translate_all(module, translated, back)
+        row = {
+            "label_survival": float((classifier(translated)[1].argmax(1) == labels[source]).float().mean()),
+            "classifier_accuracy_on_inputs": float((classifier(real[source])[1].argmax(1) == labels[source]).float().mean()),
+            "cycle_psnr_db": psnr(cycled, real[source]),
+        }
+        for name, extractor in extractors.items():
+            row[f"fid_{name}_translated"] = frechet(extractor, translated, reference[target])
+            row[f"fid_{name}_identity_baseline"] = frechet(extractor, real[source], reference[target])
+        scores[direction] = row
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed-only", action="store_true", help="only the training throughput ratio")
+    parser.add_argument("--quality-only", action="store_true", help="only the digits-stylized quality run")
+    parser.add_argument("--resolution", type=int, default=64, help="throughput: training resolution")
+    parser.add_argument("--batch", type=int, default=4, help="throughput: training batch")
+    parser.add_argument("--steps", type=int, default=2, help="throughput: steps per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput: interleaved measurements (median)")
+    parser.add_argument("--kimg", type=float, default=20.0, help="quality: training length")
+    parser.add_argument("--quality-resolution", type=int, default=32, help="quality: digits side")
+    parser.add_argument("--quality-batch", type=int, default=8, help="quality: training batch")
+    parser.add_argument("--g-channels", type=int, default=32, help="width of each generator's first layer")
+    parser.add_argument("--d-channels", type=int, default=32, help="width of each PatchGAN's first layer")
+    parser.add_argument("--inception", action="store_true", help="also FID with InceptionV3 features")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--out", help="run folder parent for the quality run (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"CycleGAN on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}")
+    if not args.quality_only:
+        speed(args)
+    if not args.speed_only:
+        print(json.dumps(quality(args), indent=1))
+
+
+if __name__ == "__main__":
+    main()

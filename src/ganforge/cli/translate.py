@@ -11,8 +11,9 @@ from . import main
 @click.option("--out", required=True, type=click.Path(), help="Output file (for one input) or folder.")
 @click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def translate(checkpoint, source, out, overlap, device) -> None:
-    """Translate images with an image-to-image model (pix2pix): one file, or every image of a folder.
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="CycleGAN: domain A -> B (default) or B -> A.")
+def translate(checkpoint, source, out, overlap, device, direction) -> None:
+    """Translate images with an image-to-image model (pix2pix, CycleGAN): one file, or every image of a folder.
 
     Any input size works: smaller inputs are padded, larger ones tiled and blended without seams.
 
@@ -20,11 +21,12 @@ def translate(checkpoint, source, out, overlap, device) -> None:
     Examples:
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketch.png --out painted.png
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketches/ --out painted/
+      ganforge translate runs/00003-digits-stylized-cyclegan-32 styled/ --out plain/ --direction b2a
     """
     from ..dist import select_device
     from ..translate import translate as translate_images
 
-    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap)
+    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, direction=direction)
     for path, error in report.failed:
         click.echo(f"skipped {path}: {error}", err=True)
     click.echo(f"translated {len(report.written)} image(s)" + (f": {report.written[0]}" if len(report.written) == 1
