@@ -128,7 +128,7 @@ def ganforge_step_fn(resolution: int, batch: int, channels_last: bool | None):
                    "train.channels_last": channels_last})
     trainer = Trainer(cfg, dataset, torch.device("cpu"), DistInfo(), Path("/nonexistent"), None)
     stream = batches(dataset, batch, 0, 0)
-    return lambda: trainer._iteration(stream)
+    return lambda: trainer.iteration(stream)
 
 
 # ---- inference ------------------------------------------------------------------------------------------------

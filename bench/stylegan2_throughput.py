@@ -79,15 +79,15 @@ def main() -> None:
     def sampler(trainer):
         @torch.inference_mode()
         def sample_step():
-            with trainer._autocast():
-                trainer.G_ema(z)
+            with trainer.objective.autocast():
+                trainer.ema["G"](z)
         return sample_step
 
     sample_flops = flops_of(sampler(reference)) / args.batch
     candidates = {}
     for variant, trainer in trainers.items():
         for _ in range(16 if trainer.cfg.train.compile else 0):  # compile every lazy-regularisation pattern first
-            trainer._iteration(stream)
+            trainer.iteration(stream)
         candidates[f"train {variant}"] = lambda t=trainer: images_per_second(lambda: t._iteration(stream), args.batch, steps)
         if not trainer.cfg.train.compile:  # sampling uses the eager G_ema
             candidates[f"sample {variant}"] = lambda t=trainer: images_per_second(sampler(t), args.batch, steps * 4)

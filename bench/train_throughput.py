@@ -80,7 +80,7 @@ def ganforge_step_fn(batch: int, channels_last: bool):
     cfg = resolve({"data.resolution": 64, "train.batch": batch, "train.channels_last": channels_last})
     trainer = Trainer(cfg, dataset, torch.device("cpu"), DistInfo(), Path("/nonexistent"), None)
     stream = batches(dataset, batch, 0, 0)
-    return lambda: trainer._iteration(stream)
+    return lambda: trainer.iteration(stream)
 
 
 def main() -> None:

@@ -1,101 +1,174 @@
-"""Frozen, validated run configuration: one dataclass per concern, JSON round-trip, CLI-flag names in errors."""
+"""Frozen run configuration: one dataclass per concern, JSON round-trip, presets, and checks that name the flag.
+
+Each setting is declared once, as a dataclass field made by `setting(default, flag, help, check)`: the CLI options
+of `ganforge train`, the flag names in errors, the type checks of config files and the value checks all derive
+from that one line. Plain data only: names that registries own (models, losses, metrics) are checked where a run
+is set up (train/setup.py), so this module imports nothing of the package but its errors.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
 FORMAT_VERSION = 1  # bump when the saved layout of config/checkpoints changes incompatibly
+Check = Callable[[Any], "str | None"]  # a value -> what is wrong with it, or None
 
 
+# ---- value checks (each returns a message or None) ----------------------------------------------------------------
+def at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be >= {low}, got {v}"
+
+
+def above(low: float) -> Check:
+    return lambda v: None if v > low else f"must be > {low}, got {v}"
+
+
+def between(low: float, high: float) -> Check:
+    return lambda v: None if low <= v <= high else f"must be in {low}..{high}, got {v}"
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda v: None if v in choices else f"choose one of {', '.join(map(str, choices))}, got {v!r}"
+
+
+def power_of_two(low: int) -> Check:
+    return lambda v: None if v >= low and v & (v - 1) == 0 else f"must be a power of two >= {low}, got {v}"
+
+
+def _device(value: str) -> str | None:
+    if value in ("auto", "cpu", "mps") or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        return None
+    return f"unknown device {value!r}; use auto, cpu, cuda, cuda:N or mps"
+
+
+def setting(default: Any, flag: str, help: str, check: Check | None = None) -> Any:
+    """A config field with its CLI flag, help text and value check; the field's type annotation is its type."""
+    return field(default=default, metadata={"flag": flag, "help": help, "check": check})
+
+
+# ---- the settings ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # built-in name, image folder, zip, or NAME:PATH (e.g. celeba:/data/celeba.zip)
-    resolution: int | None = None  # output side in pixels; None: the dataset's native/default size
-    channels: int | None = None  # 1 or 3; None: detected from the data
-    cond: bool = False  # train class-conditionally on the dataset's labels
-    mirror: bool = False  # random horizontal flips of real images (of both images of a pair alike)
-    jitter: bool = False  # paired data: enlarge by 286/256 and crop back at a random place, A and B alike (pix2pix)
-    workers: int = 0  # data-loader worker processes (0: load in the main process)
-    subset: int = 0  # > 0: train on this many images only (a seeded choice), e.g. to study small-data training
-    # unpaired translation (CycleGAN): the two domains' image folders/zips; both or neither (then --data names a
-    # folder with trainA/ and trainB/, or a built-in unpaired set such as digits-stylized)
-    source_a: str = ""  # domain A (--data-a)
-    source_b: str = ""  # domain B (--data-b)
+    source: str = setting("digits", "--data", "Built-in dataset (digits, stacked-digits, shapes, mnist, shapes-edges, "
+                          "photo-edges, digits-stylized), NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a folder or a zip.")
+    resolution: int | None = setting(None, "--resolution", "Image side in pixels (power of two); default: the "
+                                     "dataset's.", power_of_two(4))
+    channels: int | None = setting(None, "--channels", "Force 1 (grayscale) or 3 (RGB) channels; default: detected.",
+                                   one_of(1, 3))
+    cond: bool = setting(False, "--cond", "Class-conditional training on the dataset's labels.")
+    mirror: bool = setting(False, "--mirror", "Random horizontal flips of real images (of both images of a pair).")
+    jitter: bool = setting(False, "--jitter", "Paired data: random 286/256 zoom-and-crop, A and B alike (pix2pix).")
+    workers: int = setting(0, "--workers", "Data-loading worker processes (0: load in the main process).",
+                           at_least(0))
+    subset: int = setting(0, "--subset", "Train on this many images only (a seeded choice), e.g. --subset 500.",
+                          at_least(0))
+    # unpaired translation (CycleGAN): both or neither; without them --data names a folder with trainA/ + trainB/
+    # or the built-in digits-stylized
+    source_a: str = setting("", "--data-a", "CycleGAN: folder or zip of domain A images (with --data-b).")
+    source_b: str = setting("", "--data-b", "CycleGAN: folder or zip of domain B images (with --data-a).")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "dcgan"  # registered model name
-    z_dim: int = 100  # length of the noise vector z ~ N(0, I)
-    g_channels: int = 64  # generator width (DCGAN's ngf)
-    d_channels: int = 64  # discriminator width (DCGAN's ndf)
-    max_channels: int = 512  # cap on any layer's width
-    g_norm: str = "batch"  # batch | instance | none
-    d_norm: str = "auto"  # batch | instance | layer | spectral | none; auto: batch, or layer for wgan-gp
-    d_layers: int = 3  # PatchGAN depth for image-to-image models (3: 70x70 patches)
-    pack: int = 1  # PacGAN: D judges this many samples at once, stacked along channels (fights mode collapse)
-    w_dim: int = 512  # StyleGAN2: length of the intermediate latent w
-    mapping_layers: int = 8  # StyleGAN2: depth of the mapping network
-    style_mixing: float = 0.0  # StyleGAN2: probability of style-mixing regularisation (paper: 0.9)
-    progressive: bool = False  # StyleGAN2: progressive growing (ProGAN): start small, fade in each doubled resolution
-    start_resolution: int = 8  # progressive growing: the first training resolution
-    mixed_resolutions: int = 4  # StyleGAN2: this many highest resolutions run in --precision bf16/fp16 (the rest fp32)
+    name: str = setting("dcgan", "--model", "Registered model: dcgan, stylegan2 or pix2pix.")
+    z_dim: int = setting(100, "--z-dim", "Length of the noise vector z ~ N(0, I).", at_least(1))
+    g_channels: int = setting(64, "--g-channels", "Generator width (DCGAN's ngf; StyleGAN2: at full resolution).",
+                              at_least(1))
+    d_channels: int = setting(64, "--d-channels", "Discriminator width (DCGAN's ndf).", at_least(1))
+    max_channels: int = setting(512, "--max-channels", "Cap on any layer's width.", at_least(1))
+    g_norm: str = setting("batch", "--g-norm", "Generator normalisation: batch, instance or none.",
+                          one_of("batch", "instance", "none"))
+    d_norm: str = setting("auto", "--d-norm", "Discriminator normalisation: auto (batch; layer for wgan-gp), batch, "
+                          "instance, layer, spectral or none.",
+                          one_of("auto", "batch", "instance", "layer", "spectral", "none"))
+    d_layers: int = setting(3, "--d-layers", "PatchGAN depth for image-to-image models (3: 70x70 patches).",
+                            at_least(1))
+    pack: int = setting(1, "--pack", "PacGAN: D judges this many samples at once, stacked along channels (2 fights "
+                        "mode collapse).", at_least(1))
+    w_dim: int = setting(512, "--w-dim", "StyleGAN2: length of the intermediate latent w.", at_least(1))
+    mapping_layers: int = setting(8, "--mapping-layers", "StyleGAN2: mapping-network depth.", at_least(1))
+    style_mixing: float = setting(0.0, "--style-mixing", "StyleGAN2: style-mixing probability (paper: 0.9).",
+                                  between(0, 1))
+    progressive: bool = setting(False, "--progressive", "StyleGAN2: progressive growing with fade-in (ProGAN).")
+    start_resolution: int = setting(8, "--start-resolution", "Progressive growing: first training resolution.",
+                                    power_of_two(8))
+    mixed_resolutions: int = setting(4, "--mixed-resolutions", "StyleGAN2: how many highest resolutions run in "
+                                     "--precision bf16/fp16 (the rest fp32).", at_least(0))
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    name: str = "bce"  # bce (non-saturating) | hinge | wgan-gp | lsgan
-    r1_gamma: float = 0.0  # weight of the R1 penalty on real images (0: off)
-    gp_weight: float = 10.0  # WGAN-GP gradient-penalty weight
-    l1_weight: float = 100.0  # image-to-image models: weight of the L1 distance to the target (pix2pix lambda)
-    r1_interval: int = 1  # lazy regularisation: R1 every N D steps, weighted by N (StyleGAN2: 16)
-    pl_weight: float = 0.0  # StyleGAN2 path-length regularisation weight (paper: 2)
-    pl_interval: int = 4  # path-length regularisation every N G steps, weighted by N
+    name: str = setting("bce", "--loss", "bce (non-saturating), hinge, wgan-gp or lsgan.")
+    r1_gamma: float = setting(0.0, "--r1-gamma", "R1 penalty weight on reals (0: off).", at_least(0))
+    gp_weight: float = setting(10.0, "--gp-weight", "WGAN-GP gradient-penalty weight.", at_least(0))
+    l1_weight: float = setting(100.0, "--l1-weight", "Image-to-image: weight of the L1 distance to the target "
+                               "(pix2pix's lambda).", at_least(0))
+    r1_interval: int = setting(1, "--r1-interval", "Lazy R1: every N D steps, weighted by N (StyleGAN2: 16).",
+                               at_least(1))
+    pl_weight: float = setting(0.0, "--pl-weight", "StyleGAN2 path-length regularisation weight (paper: 2).",
+                               at_least(0))
+    pl_interval: int = setting(4, "--pl-interval", "Path-length regularisation every N G steps, weighted by N.",
+                               at_least(1))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = 2e-4  # Adam learning rate of G (and of D unless lr_d is set)
-    lr_d: float | None = None  # Adam learning rate of D; None: same as lr
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas (Radford et al.)
-    d_steps: int = 1  # D updates per G update (5 is usual for wgan-gp)
+    lr: float = setting(2e-4, "--lr", "Adam learning rate of G (and of D unless --lr-d).", above(0))
+    lr_d: float | None = setting(None, "--lr-d", "Adam learning rate of D; default: --lr.", above(0))
+    betas: tuple[float, float] = setting((0.5, 0.999), "--betas", "Adam betas, two numbers (Radford et al.: "
+                                         "0.5 0.999; StyleGAN2: 0 0.99).",
+                                         lambda v: None if all(0 <= b < 1 for b in v) else f"must be in [0, 1), got {v}")
+    d_steps: int = setting(1, "--d-steps", "D updates per G update (5 is usual for wgan-gp).", at_least(1))
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    policy: str = "none"  # none | diffaug | ada | comma list of color, translation, cutout
-    ada_target: float = 0.6  # ADA: target of the overfitting heuristic r_t = E[sign(D(real))]
-    ada_kimg: float = 500.0  # ADA: p can move from 0 to 1 within this many kimg
+    policy: str = setting("none", "--augment", "none, diffaug, ada (adaptive, Karras et al. 2020), or a comma list "
+                          "of color, translation, cutout.")
+    ada_target: float = setting(0.6, "--ada-target", "ADA: target of r_t = E[sign(D(real))].",
+                                lambda v: None if 0 < v < 1 else f"must be in (0, 1), got {v}")
+    ada_kimg: float = setting(500.0, "--ada-kimg", "ADA: kimg for p to move from 0 to 1.", above(0))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    total_kimg: float = 100.0  # train until this many thousand real images have been shown to D
-    minutes: float = 0.0  # also stop (with a final snapshot) after this much wall-clock time (0: no limit)
-    batch: int = 64  # global batch size (split across ranks)
-    seed: int = 0  # seeds data order, noise, augmentation, and initial weights
-    ema_kimg: float = 10.0  # half-life of the generator EMA, in kimg (0: no EMA)
-    ema_rampup: float = 0.05  # EMA half-life is at most this fraction of the images seen so far
-    snapshot_every_kimg: float = 10.0  # sample grid + checkpoint interval
-    keep_checkpoints: int = 3  # how many of the newest checkpoints to keep
-    grid_size: int = 64  # images in each sample grid
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    phase_kimg: float = 600.0  # progressive growing: kimg of each fade-in and of each stable phase (ProGAN: 600)
-    precision: str = "fp32"  # fp32 | bf16 | fp16: mixed precision (autocast) of the forward passes
-    compile: bool = False  # torch.compile the plain forward passes (regularisers' double backward stays eager)
-    channels_last: bool | None = None  # conv memory format; None: on GPU, and on CPU where the model is faster so
-    metrics_every_kimg: float = 0.0  # evaluate G_ema this often into metrics.jsonl; keep best.pt by FID (0: off)
-    metrics: str = "fid"  # comma list of metrics to compute during training (see `ganforge eval`)
-    metrics_num: int = 5000  # generated (and at most real) images per evaluation
-    metrics_extractor: str = "auto"  # feature extractor; auto: digits for digit data, else inception
-    out: str = "runs"  # parent folder of numbered run directories
-    name: str = ""  # run-dir suffix; empty: derived from data and model
+    total_kimg: float = setting(100.0, "--kimg", "Train until this many thousand real images were shown to D.",
+                                above(0))
+    minutes: float = setting(0.0, "--minutes", "Also stop after this many minutes of training, with final samples "
+                             "(0: no limit).", at_least(0))
+    batch: int = setting(64, "--batch", "Global batch size (split across torchrun processes).", at_least(2))
+    seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", between(0, 2**63 - 1))
+    ema_kimg: float = setting(10.0, "--ema-kimg", "Half-life of the generator EMA in kimg (0: no EMA).", at_least(0))
+    ema_rampup: float = setting(0.05, "--ema-rampup", "The EMA half-life is at most this fraction of the images seen "
+                                "so far (0: no ramp-up).", at_least(0))
+    snapshot_every_kimg: float = setting(10.0, "--snapshot-kimg", "Sample grid + checkpoint interval in kimg.",
+                                         above(0))
+    keep_checkpoints: int = setting(3, "--keep", "How many of the newest checkpoints to keep.", at_least(1))
+    grid_size: int = setting(64, "--grid", "Images per sample grid.", between(1, 1024))
+    device: str = setting("auto", "--device", "auto, cpu, cuda, cuda:N or mps.", _device)
+    phase_kimg: float = setting(600.0, "--phase-kimg", "Progressive growing: kimg of each fade-in and of each stable "
+                                "phase (ProGAN: 600).", above(0))
+    precision: str = setting("fp32", "--precision", "Mixed precision of forward passes (StyleGAN2: highest "
+                             "resolutions only); fp32, bf16 or fp16. For GPUs: slow on most CPUs.", one_of(*PRECISIONS))
+    compile: bool = setting(False, "--compile", "torch.compile the forward passes (a GPU speed-up; regularisers' "
+                            "double backward stays eager).")
+    channels_last: bool | None = setting(None, "--channels-last", "Conv memory format; default: on GPUs, and on "
+                                         "CPUs for models measured faster so.")
+    metrics_every_kimg: float = setting(0.0, "--metrics-every-kimg", "Evaluate G_ema this often into metrics.jsonl; "
+                                        "keeps best.pt by FID (0: off).", at_least(0))
+    metrics: str = setting("fid", "--metrics", "Comma list of metrics computed during training (see ganforge eval).")
+    metrics_num: int = setting(5000, "--metrics-num", "Generated (and at most real) images per evaluation.",
+                               at_least(2))
+    metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
+                                     "data, else inception), or a registered name.")
+    out: str = setting("runs", "--out", "Parent folder of numbered run directories.")
+    name: str = setting("", "--name", "Run-directory suffix; default: derived from data, model and resolution.")
 
 
 @dataclass(frozen=True)
@@ -118,54 +191,57 @@ class Config:
         return from_dict(_merge(self.to_dict(), _nest(dotted)))
 
 
-# The CLI flag that sets each field, so errors speak the user's language.
-FLAGS = {
-    "data.source": "--data", "data.resolution": "--resolution", "data.channels": "--channels",
-    "data.cond": "--cond", "data.mirror": "--mirror", "data.jitter": "--jitter", "data.workers": "--workers", "data.subset": "--subset",
-    "data.source_a": "--data-a", "data.source_b": "--data-b",
-    "model.name": "--model", "model.z_dim": "--z-dim", "model.g_channels": "--g-channels",
-    "model.d_channels": "--d-channels", "model.g_norm": "--g-norm", "model.d_norm": "--d-norm",
-    "model.d_layers": "--d-layers", "model.pack": "--pack", "loss.l1_weight": "--l1-weight", "model.w_dim": "--w-dim",
-    "model.mapping_layers": "--mapping-layers", "model.style_mixing": "--style-mixing",
-    "model.progressive": "--progressive", "model.start_resolution": "--start-resolution",
-    "model.mixed_resolutions": "--mixed-resolutions", "train.phase_kimg": "--phase-kimg",
-    "train.precision": "--precision", "train.compile": "--compile",
-    "loss.r1_interval": "--r1-interval", "loss.pl_weight": "--pl-weight", "loss.pl_interval": "--pl-interval",
-    "loss.name": "--loss", "loss.r1_gamma": "--r1-gamma", "loss.gp_weight": "--gp-weight",
-    "optim.lr": "--lr", "optim.lr_d": "--lr-d", "optim.d_steps": "--d-steps", "augment.policy": "--augment", "augment.ada_target": "--ada-target",
-    "augment.ada_kimg": "--ada-kimg",
-    "train.total_kimg": "--kimg", "train.minutes": "--minutes", "train.batch": "--batch", "train.seed": "--seed",
-    "train.ema_kimg": "--ema-kimg", "train.snapshot_every_kimg": "--snapshot-kimg",
-    "train.keep_checkpoints": "--keep", "train.grid_size": "--grid", "train.device": "--device",
-    "train.out": "--out", "train.name": "--name", "train.metrics_every_kimg": "--metrics-every-kimg",
-    "train.metrics": "--metrics", "train.metrics_num": "--metrics-num", "train.metrics_extractor": "--metrics-extractor",
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # "data" -> DataConfig, ...
+
+
+def settings() -> Iterator[tuple[str, dataclasses.Field]]:
+    """(dotted key, field) of every setting, in declaration order."""
+    for section, cls in SECTIONS.items():
+        for item in dataclasses.fields(cls):
+            yield f"{section}.{item.name}", item
+
+
+FLAGS = {key: item.metadata["flag"] for key, item in settings()}  # "train.total_kimg" -> "--kimg"
+
+
+# ---- presets: a table with named columns (NVlabs train.py's cfg_specs) ---------------------------------------
+class StyleGAN2Preset(NamedTuple):
+    resolution: int  # training resolution
+    batch: int  # global batch
+    r1_gamma: float  # R1 weight, growing with resolution
+    width: int  # G and D width at full resolution
+    w_dim: int  # length of z and w
+    mapping_layers: int  # mapping-network depth
+    pl_weight: float  # path-length regularisation (0: off)
+    style_mixing: float  # style-mixing probability (0: off)
+    lr: float  # Adam learning rate of G and D
+
+    def overrides(self) -> dict[str, Any]:
+        """The preset as dotted config overrides; every preset uses Adam(0, 0.99), lazy R1 every 16 D steps and an
+        EMA half-life of 10 kimg, as the StyleGAN2 and ADA papers' configurations do."""
+        return {"model.name": "stylegan2", "data.resolution": self.resolution, "train.batch": self.batch,
+                "loss.r1_gamma": self.r1_gamma, "loss.r1_interval": 16, "loss.pl_weight": self.pl_weight,
+                "model.g_channels": self.width, "model.d_channels": self.width, "model.z_dim": self.w_dim,
+                "model.w_dim": self.w_dim, "model.mapping_layers": self.mapping_layers,
+                "model.style_mixing": self.style_mixing, "optim.lr": self.lr, "optim.betas": (0.0, 0.99),
+                "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
+
+
+# Applied before --config and flags. Path-length regularisation and style mixing 0.9 from 64 px up; the CIFAR-sized
+# config drops both.
+PRESETS: dict[str, StyleGAN2Preset] = {
+    "stylegan2-32": StyleGAN2Preset(resolution=32, batch=32, r1_gamma=0.01, width=32, w_dim=128, mapping_layers=2,
+                                    pl_weight=0.0, style_mixing=0.0, lr=0.0025),  # small enough for a CPU
+    "stylegan2-64": StyleGAN2Preset(resolution=64, batch=32, r1_gamma=0.05, width=64, w_dim=512, mapping_layers=2,
+                                    pl_weight=2.0, style_mixing=0.9, lr=0.0025),
+    "stylegan2-256": StyleGAN2Preset(resolution=256, batch=32, r1_gamma=1.0, width=64, w_dim=512, mapping_layers=8,
+                                     pl_weight=2.0, style_mixing=0.9, lr=0.0025),
+    "stylegan2-1024": StyleGAN2Preset(resolution=1024, batch=32, r1_gamma=10.0, width=32, w_dim=512,
+                                      mapping_layers=8, pl_weight=2.0, style_mixing=0.9, lr=0.002),
 }
 
-_SECTION_CLASSES = {
-    "data": DataConfig, "model": ModelConfig, "loss": LossConfig,
-    "optim": OptimConfig, "augment": AugmentConfig, "train": TrainConfig,
-}
 
-
-def _stylegan2(resolution: int, batch: int, gamma: float, base: int, w_dim: int, mapping: int, pl: float,
-               mixing: float, lr: float) -> dict[str, Any]:
-    return {"model.name": "stylegan2", "data.resolution": resolution, "train.batch": batch, "loss.r1_gamma": gamma,
-            "loss.r1_interval": 16, "loss.pl_weight": pl, "model.g_channels": base, "model.d_channels": base,
-            "model.z_dim": w_dim, "model.w_dim": w_dim, "model.mapping_layers": mapping, "model.style_mixing": mixing,
-            "optim.lr": lr, "optim.betas": (0.0, 0.99), "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
-
-
-# Small dicts of overrides (--preset), applied before --config and flags. StyleGAN2 values follow the StyleGAN2 and
-# ADA papers' configurations: Adam(0, 0.99), lazy R1 every 16 steps with gamma growing with resolution, path-length
-# regularisation and style mixing 0.9 from 64 px up (the CIFAR-sized config drops both), EMA half-life 10 kimg.
-PRESETS: dict[str, dict[str, Any]] = {
-    "stylegan2-32": _stylegan2(32, 32, 0.01, 32, 128, 2, 0.0, 0.0, 0.0025),  # small enough for a CPU
-    "stylegan2-64": _stylegan2(64, 32, 0.05, 64, 512, 2, 2.0, 0.9, 0.0025),
-    "stylegan2-256": _stylegan2(256, 32, 1.0, 64, 512, 8, 2.0, 0.9, 0.0025),
-    "stylegan2-1024": _stylegan2(1024, 32, 10.0, 32, 512, 8, 2.0, 0.9, 0.002),
-}
-
-
+# ---- building and checking --------------------------------------------------------------------------------------
 def flag(key: str) -> str:
     """The CLI flag for a dotted config key, or the key itself in config-file terms."""
     return FLAGS.get(key, f"config key {key!r}")
@@ -183,28 +259,53 @@ def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    if not isinstance(override, dict):
+        raise ConfigError(f"a config must be a JSON object of sections ({', '.join(SECTIONS)}), "
+                          f"not {type(override).__name__}")
     for section, values in override.items():
-        if section not in _SECTION_CLASSES:
-            raise ConfigError(f"unknown config section {section!r}; sections: {', '.join(_SECTION_CLASSES)}")
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section {section!r}; sections: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section {section!r} must be an object of settings")
         merged.setdefault(section, {}).update(values)
     return merged
 
 
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "tuple[float, float]": "two numbers"}
+
+
+def _typed(key: str, annotation: str, value: Any) -> Any:
+    """`value` as the field's type (ints are accepted for floats, lists for tuples); a ConfigError names the flag."""
+    base, _, optional = annotation.partition(" | ")
+    if value is None and optional == "None":
+        return None
+    if base == "bool" and isinstance(value, bool):
+        return value
+    if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if base == "str" and isinstance(value, str):
+        return value
+    if (base == "tuple[float, float]" and isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        return tuple(float(v) for v in value)
+    raise ConfigError(f"{flag(key)}: expected {_TYPE_NAMES.get(base, base)}, got {value!r}")
+
+
 def from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a Config from nested plain data (e.g. a config.json); unknown keys are errors."""
+    raw = _merge({}, raw)
     sections = {}
-    for section, cls in _SECTION_CLASSES.items():
+    for section, cls in SECTIONS.items():
         values = dict(raw.get(section, {}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(fields)
         if unknown:
             raise ConfigError(f"unknown config key(s) {sorted(unknown)} in section {section!r}")
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        sections[section] = cls(**values)
-    extra = set(raw) - set(_SECTION_CLASSES)
-    if extra:
-        raise ConfigError(f"unknown config section(s) {sorted(extra)}")
+        sections[section] = cls(**{name: _typed(f"{section}.{name}", fields[name].type, value)
+                                   for name, value in values.items()})
     config = Config(**sections)
     validate(config)
     return config
@@ -217,8 +318,10 @@ def load_file(path: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"--config file {path} does not exist") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"--config file {path} is not valid JSON: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"--config file {path} cannot be read: {error.strerror}") from None
 
 
 def resolve(overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
@@ -228,7 +331,7 @@ def resolve(overrides: dict[str, Any] | None = None, config_file: str | Path | N
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
-        raw = _merge(raw, _nest(PRESETS[preset]))
+        raw = _merge(raw, _nest(PRESETS[preset].overrides()))
     if config_file is not None:
         raw = _merge(raw, load_file(config_file))
     if overrides:
@@ -242,71 +345,24 @@ def _check(ok: bool, key: str, message: str) -> None:
 
 
 def validate(c: Config) -> None:
-    """Raise ConfigError naming the flag of the first invalid value."""
-    d, m, lo, o, t = c.data, c.model, c.loss, c.optim, c.train
-    _check(d.resolution is None or (d.resolution >= 4 and d.resolution & (d.resolution - 1) == 0),
-           "data.resolution", f"must be a power of two >= 4, got {d.resolution}")
-    _check(d.channels in (None, 1, 3), "data.channels", f"must be 1 or 3, got {d.channels}")
-    _check(d.workers >= 0, "data.workers", f"must be >= 0, got {d.workers}")
-    _check(d.subset >= 0, "data.subset", f"must be >= 0, got {d.subset}")
-    _check(m.z_dim >= 1, "model.z_dim", f"must be >= 1, got {m.z_dim}")
-    _check(m.g_channels >= 1 and m.d_channels >= 1, "model.g_channels", "widths must be >= 1")
-    _check(m.g_norm in ("batch", "instance", "none"), "model.g_norm", f"unknown norm {m.g_norm!r}")
-    _check(m.d_norm in ("auto", "batch", "instance", "layer", "spectral", "none"), "model.d_norm",
-           f"unknown norm {m.d_norm!r}")
-    _check(lo.r1_gamma >= 0, "loss.r1_gamma", f"must be >= 0, got {lo.r1_gamma}")
-    _check(0 < c.augment.ada_target < 1, "augment.ada_target", f"must be in (0, 1), got {c.augment.ada_target}")
-    _check(c.augment.ada_kimg > 0, "augment.ada_kimg", f"must be > 0, got {c.augment.ada_kimg}")
-    _check(m.w_dim >= 1, "model.w_dim", f"must be >= 1, got {m.w_dim}")
-    _check(m.mapping_layers >= 1, "model.mapping_layers", f"must be >= 1, got {m.mapping_layers}")
-    _check(0 <= m.style_mixing <= 1, "model.style_mixing", f"must be in 0..1, got {m.style_mixing}")
-    _check(lo.r1_interval >= 1, "loss.r1_interval", f"must be >= 1, got {lo.r1_interval}")
-    _check(lo.pl_interval >= 1, "loss.pl_interval", f"must be >= 1, got {lo.pl_interval}")
-    _check(lo.pl_weight >= 0, "loss.pl_weight", f"must be >= 0, got {lo.pl_weight}")
+    """Raise ConfigError naming the flag of the first invalid value: each setting's own check, then the rules that
+    tie settings together."""
+    for key, item in settings():
+        section, name = key.split(".")
+        value = getattr(getattr(c, section), name)
+        check = item.metadata["check"]
+        if check is not None and value is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(f"{flag(key)}: {problem}")
+    d, m, lo, t = c.data, c.model, c.loss, c.train
     _check(lo.pl_weight == 0 or m.name == "stylegan2", "loss.pl_weight", "path-length regularisation needs --model stylegan2")
     _check(not m.progressive or m.name == "stylegan2", "model.progressive",
            f"progressive growing needs --model stylegan2 (got {m.name!r})")
-    _check(m.start_resolution >= 8 and m.start_resolution & (m.start_resolution - 1) == 0, "model.start_resolution",
-           f"must be a power of two >= 8, got {m.start_resolution}")
     _check(not m.progressive or d.resolution is None or m.start_resolution < d.resolution, "model.start_resolution",
            f"must be below --resolution {d.resolution} to grow from it")
-    _check(m.mixed_resolutions >= 0, "model.mixed_resolutions", f"must be >= 0, got {m.mixed_resolutions}")
-    _check(t.phase_kimg > 0, "train.phase_kimg", f"must be > 0, got {t.phase_kimg}")
-    _check(t.precision in PRECISIONS, "train.precision", f"choose one of {', '.join(PRECISIONS)}, got {t.precision!r}")
-    _check(m.pack >= 1, "model.pack", f"must be >= 1, got {m.pack}")
     _check(m.pack == 1 or (not d.cond and m.name != "pix2pix"), "model.pack",
            "packing needs unconditional noise-to-image training (no --cond, not pix2pix)")
     _check(t.batch % m.pack == 0, "model.pack", f"--batch {t.batch} must be a multiple of --pack {m.pack}")
-    _check(m.d_layers >= 1, "model.d_layers", f"must be >= 1, got {m.d_layers}")
-    _check(lo.l1_weight >= 0, "loss.l1_weight", f"must be >= 0, got {lo.l1_weight}")
-    _check(lo.gp_weight >= 0, "loss.gp_weight", f"must be >= 0, got {lo.gp_weight}")
     _check(not (lo.name == "wgan-gp" and m.d_norm == "batch"), "model.d_norm",
            "batch norm in D breaks the WGAN-GP penalty (per-sample gradients); use layer, instance or none")
-    _check(o.lr > 0, "optim.lr", f"must be > 0, got {o.lr}")
-    _check(o.lr_d is None or o.lr_d > 0, "optim.lr_d", f"must be > 0, got {o.lr_d}")
-    _check(o.d_steps >= 1, "optim.d_steps", f"must be >= 1, got {o.d_steps}")
-    _check(t.total_kimg > 0, "train.total_kimg", f"must be > 0, got {t.total_kimg}")
-    _check(t.minutes >= 0, "train.minutes", f"must be >= 0, got {t.minutes}")
-    _check(t.batch >= 2, "train.batch", f"must be >= 2, got {t.batch}")
-    _check(t.ema_kimg >= 0, "train.ema_kimg", f"must be >= 0, got {t.ema_kimg}")
-    _check(t.snapshot_every_kimg > 0, "train.snapshot_every_kimg", f"must be > 0, got {t.snapshot_every_kimg}")
-    _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", f"must be >= 1, got {t.keep_checkpoints}")
-    _check(1 <= t.grid_size <= 1024, "train.grid_size", f"must be in 1..1024, got {t.grid_size}")
-    from .augment import parse_policy
-    from .losses import LOSSES
-    from .metrics import EXTRACTORS, parse_metrics
-    from .models import MODELS
-
-    _check(m.name in MODELS, "model.name", f"unknown model {m.name!r}; choose one of: {', '.join(MODELS.names())}")
-    _check(lo.name in LOSSES, "loss.name", f"unknown loss {lo.name!r}; choose one of: {', '.join(LOSSES.names())}")
-    try:
-        parse_policy(c.augment.policy)
-    except ValueError as error:
-        raise ConfigError(f"--augment: {error}") from None
-    _check(t.metrics_every_kimg >= 0, "train.metrics_every_kimg", f"must be >= 0, got {t.metrics_every_kimg}")
-    _check(t.metrics_num >= 2, "train.metrics_num", f"must be >= 2, got {t.metrics_num}")
-    _check(t.metrics_extractor == "auto" or t.metrics_extractor in EXTRACTORS, "train.metrics_extractor",
-           f"unknown extractor {t.metrics_extractor!r}; choose auto or one of: {', '.join(EXTRACTORS.names())}")
-    parse_metrics(t.metrics)
-    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps",
-           "train.device", f"unknown device {t.device!r}; use auto, cpu, cuda, cuda:N or mps")

@@ -43,7 +43,7 @@ class LoadedGenerator:
     @property
     def has_styles(self) -> bool:
         """Style-based (StyleGAN2): z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
-        return callable(getattr(self.module, "map", None)) and callable(getattr(self.module, "synthesis", None))
+        return models.is_style_based(self.module)
 
     @property
     def device(self) -> torch.device:

@@ -59,6 +59,20 @@ def _ffhq(path, resolution, channels):
     return FolderDataset(_require_path("ffhq", path), resolution or 256, channels or 3, name=f"ffhq:{path}")
 
 
+# Built-in sets made in memory: (images, channels including a pair's input image), for the memory estimate
+IN_MEMORY_SETS = {"digits": (1797, 1), "stacked-digits": (1797, 1), "shapes": (10000, 3), "shapes-edges": (1000, 4),
+                  "photo-edges": (1000, 4), "mnist": (60000, 1)}
+
+
+def memory_estimate(cfg: DataConfig) -> int | None:
+    """Bytes a built-in set takes in memory at --resolution (None: not a built-in set, or its default size)."""
+    name = cfg.source.partition(":")[0]
+    if name not in IN_MEMORY_SETS or cfg.resolution is None or Path(cfg.source).exists():
+        return None
+    count, channels = IN_MEMORY_SETS[name]
+    return count * channels * cfg.resolution**2
+
+
 def _require_path(name: str, path: str | None) -> Path:
     if not path:
         raise ConfigError(f"--data {name}:PATH needs the folder or zip of {name} images, e.g. --data {name}:~/data/{name}")

@@ -23,7 +23,8 @@ class ModelSpec:
     discriminator: Callable[[ModelConfig, DatasetInfo, int, str], nn.Module]  # (cfg, info, num_classes, d_norm) -> D
     min_resolution: int = 8
     max_resolution: int = 1024
-    paired: bool = False  # image-to-image: G(A) -> B and D(B, A) on paired data, instead of G(z) and D(x)
+    family: str = "noise-to-image"  # how it trains (train/objectives.py): noise-to-image G(z) vs D(x), or
+    # image-to-image G(A) -> B vs D(B | A) on paired data
     cpu_channels_last: bool = True  # measured faster on CPU in channels_last (bench/); always used on GPU
 
 
@@ -58,7 +59,7 @@ MODELS.register("pix2pix")(ModelSpec(
         info.resolution, info.input_channels, info.channels, cfg.g_channels, cfg.max_channels, cfg.g_norm),
     discriminator=lambda cfg, info, num_classes, d_norm: PatchDiscriminator(
         info.resolution, info.input_channels, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers, d_norm),
-    min_resolution=16, max_resolution=2048, paired=True,
+    min_resolution=16, max_resolution=2048, family="image-to-image",
     cpu_channels_last=False,  # bench/pix2pix.py: CPU conv backward re-lays out its 4x4 weights, 10% slower
 ))
 
@@ -80,13 +81,19 @@ def resolve_d_norm(d_norm: str, loss_name: str) -> str:
 
 def _check_resolution(cfg: ModelConfig, info: DatasetInfo) -> ModelSpec:
     spec = MODELS.get(cfg.name)
-    if spec.paired != info.paired:
-        raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if spec.paired
+    paired = spec.family == "image-to-image"
+    if paired != info.paired:
+        raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if paired
                                                      else "generates from noise and cannot use paired data"))
     if not spec.min_resolution <= info.resolution <= spec.max_resolution:
         raise ConfigError(f"--resolution {info.resolution}: model {cfg.name!r} supports "
                           f"{spec.min_resolution}..{spec.max_resolution}")
     return spec
+
+
+def is_style_based(module: nn.Module) -> bool:
+    """Style-based generators (StyleGAN2) expose z -> `map` -> ws [N, num_ws, w_dim] -> `synthesis` -> images."""
+    return callable(getattr(module, "map", None)) and callable(getattr(module, "synthesis", None))
 
 
 def build_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int = 0) -> nn.Module:

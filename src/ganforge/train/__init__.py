@@ -1,4 +1,5 @@
-"""Training: the one loop, torchrun/DDP plumbing, EMA, checkpoints, run directories and progress statistics."""
-from .loop import TrainResult, train
+"""Training: objectives per model family, the one loop, set-up (config, data, run folder), EMA, growth and stats."""
+from .loop import TrainResult
+from .setup import train
 
 __all__ = ["TrainResult", "train"]

@@ -14,18 +14,24 @@ class RunReporter:
     """Progress bar in images (shows img/s and ETA) with kimg and losses; appends stats.jsonl; TensorBoard."""
 
     def __init__(self, run_dir: Path, total_images: int, start_images: int, enabled: bool = True,
-                 show_bar: bool = True):
+                 show_bar: bool = True, tensorboard: bool = True):
         self.run_dir = run_dir
         self.enabled = enabled  # False on ranks other than 0: nothing is written or shown
         self.bar = tqdm(total=total_images, initial=start_images, unit="img", unit_scale=True, dynamic_ncols=True,
                         disable=not (enabled and show_bar), mininterval=1.0 if sys.stderr.isatty() else 30.0, smoothing=0.1,
                         desc="train")
-        self.writer = None
-        if enabled:
+        self.tensorboard = enabled and tensorboard
+        self._writer = None  # made at the first write, so a run killed at start-up leaves no empty event file
+        self.last_time, self.last_images = time.perf_counter(), start_images
+
+    @property
+    def writer(self):
+        """The TensorBoard writer (None when TensorBoard logs are off)."""
+        if self.tensorboard and self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run_dir))
-        self.last_time, self.last_images = time.perf_counter(), start_images
+            self._writer = SummaryWriter(str(self.run_dir))
+        return self._writer
 
     def advance(self, images: int) -> None:
         self.bar.update(images)
@@ -70,5 +76,5 @@ class RunReporter:
 
     def close(self) -> None:
         self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.close()

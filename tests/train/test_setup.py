@@ -1,0 +1,108 @@
+"""Run set-up and control: hooks for host programs, clean stops, resume rules, the run-directory lock, and sizes
+checked before any data is built."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.artifacts import checkpoint as ckpt
+from ganforge.artifacts.rundir import LOCK_NAME, run_dir_lock
+from ganforge.errors import ConfigError
+from ganforge.train import train
+
+SRC = Path(__file__).parents[2] / "src"
+
+
+def test_progress_hook_and_should_stop_end_the_run_cleanly(tiny):
+    rows = []
+    result = train(overrides={**tiny, "train.total_kimg": 10}, progress=False, progress_fn=rows.append,
+                   should_stop=lambda: len(rows) >= 2)
+    assert 0 < result.kimg < 10 and result.grid.name == "final.png" and result.checkpoint.exists()
+    assert rows[-1]["done"] and Path(rows[-1]["grid"]).exists() and "loss_G" in rows[-1]
+
+
+def test_training_leaves_the_host_random_state_alone(tiny):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(overrides=tiny, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_resume_auto_with_nothing_to_resume_starts_fresh(tiny):
+    with pytest.warns(UserWarning, match="starting a new run"):
+        result = train(resume="auto", overrides={"train.out": tiny["train.out"], "train.total_kimg": 0.032,
+                                                 "data.source": "shapes", "data.resolution": 16,
+                                                 "model.g_channels": 8, "model.d_channels": 8, "train.batch": 16},
+                       progress=False)
+    assert result.checkpoint.exists()
+
+
+def test_resume_past_the_target_reports_the_existing_samples(tiny):
+    first = train(overrides=tiny, progress=False)
+    again = train(resume="auto", overrides={"train.out": tiny["train.out"]}, progress=False)
+    assert again.grid == first.grid and again.checkpoint == first.checkpoint
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    with run_dir_lock(tmp_path):
+        with pytest.raises(ConfigError, match=f"being written by process {os.getpid()}"):
+            with run_dir_lock(tmp_path):
+                pass
+    (tmp_path / LOCK_NAME).write_text(f"{os.uname().nodename} 999999999")  # a process that is gone
+    with run_dir_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text().split()[1] == str(os.getpid())
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_sizes_are_checked_before_data_is_built(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="--resolution 131072: model 'dcgan' supports 8..256"):
+        train(overrides={"data.resolution": 131072, "train.out": str(tmp_path)}, progress=False)
+    assert time.monotonic() - started < 5 and not list(tmp_path.iterdir())
+
+
+def test_built_in_sets_that_would_not_fit_in_memory_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sysconf", lambda name: 2**18 if name == "SC_PHYS_PAGES" else 4096)  # a 1 GiB machine
+    with pytest.raises(ConfigError, match="would take .* GiB of memory"):
+        train(overrides={"model.name": "pix2pix", "data.source": "shapes-edges", "data.resolution": 2048,
+                         "train.out": str(tmp_path)}, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_start_leaves_no_run_folder(tiny):
+    with pytest.raises(ConfigError, match="--pl-weight"):
+        train(overrides={**tiny, "loss.pl_weight": 2.0, "model.name": "dcgan"}, progress=False)
+    assert not Path(tiny["train.out"]).exists() or not list(Path(tiny["train.out"]).iterdir())
+
+
+def test_minutes_budget_holds(tiny):
+    started = time.monotonic()
+    result = train(overrides={**tiny, "train.total_kimg": 1000, "train.minutes": 0.05}, progress=False)
+    assert time.monotonic() - started < 3 + 20  # 3 s of training, then the final snapshot
+    assert result.grid.name == "final.png"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_cli_run_with_a_final_snapshot(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganforge", "train", "--data", "shapes", "--resolution", "16", "--g-channels", "8",
+         "--d-channels", "8", "--batch", "16", "--kimg", "1000", "--out", str(tmp_path), "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*/stats.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    run = next(tmp_path.iterdir())
+    assert (run / "samples" / "final.png").exists() and ckpt.list_checkpoints(run)
+    assert "stopping after this step" in err and not (run / LOCK_NAME).exists()
+    assert json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["kimg"] < 1000
