@@ -14,8 +14,11 @@ TINY_WIDTH = {"g_channels": 8, "d_channels": 8, "max_channels": 32}
 
 
 def _info(name: str, channels: int = 3, classes=("a", "b", "c")) -> DatasetInfo:
-    """Data shaped for the model: paired (1-channel inputs) for image-to-image models."""
-    paired = models.MODELS.get(name).paired
+    """Data shaped for the model: paired (1-channel inputs) for image-to-image models; two sets alike for unpaired."""
+    family = models.MODELS.get(name).family
+    if family == "unpaired":
+        return DatasetInfo("t", 16, channels, (), channels, unpaired=True)
+    paired = family == "image-to-image"
     return DatasetInfo("t", 16, channels, () if paired else classes, 1 if paired else 0)
 
 

@@ -4,6 +4,7 @@ authors' datasets), or the built-in `digits-stylized` demo. Each side is shuffle
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -175,6 +176,7 @@ def demo_parts(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     return parts
 
 
+@functools.lru_cache(maxsize=4)  # made once per process (tests and benches train on it repeatedly); read-only
 def digits_stylized(resolution: int | None, split: str = "train", seed: int = 0) -> UnpairedDataset:
     """A: the built-in digits as they are (gray); B: stylised renderings (thick coloured strokes on a textured
     background) of OTHER digit images, so no B image is a rendering of an A image. Labels are the digits."""

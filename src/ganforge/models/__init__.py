@@ -67,7 +67,7 @@ MODELS.register("cyclegan")(ModelSpec(  # Zhu et al. 2017: instance norm in G an
     generator=lambda cfg, info, num_classes: CycleGenerators(info.resolution, info.channels, cfg.g_channels),
     discriminator=lambda cfg, info, num_classes, d_norm: CycleDiscriminators(
         info.resolution, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers),
-    min_resolution=16, max_resolution=1024, paired=True,
+    min_resolution=16, max_resolution=1024, family="unpaired",  # two image sets, no pairs (train/unpaired.py)
     cpu_channels_last=False,
 ))
 
@@ -82,7 +82,11 @@ def resolve_d_norm(d_norm: str, loss_name: str) -> str:
 def _check_resolution(cfg: ModelConfig, info: DatasetInfo) -> ModelSpec:
     spec = MODELS.get(cfg.name)
     paired = spec.family == "image-to-image"
-    if paired != info.paired:
+    if spec.family == "unpaired" or info.unpaired:
+        if spec.family != "unpaired" or not info.unpaired:
+            raise ConfigError(f"--model {cfg.name}: unpaired data (two independent image sets) goes with --model "
+                              f"cyclegan, and cyclegan needs it (--data-a/--data-b, trainA/ + trainB/)")
+    elif paired != info.paired:
         raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if paired
                                                      else "generates from noise and cannot use paired data"))
     if not spec.min_resolution <= info.resolution <= spec.max_resolution:
