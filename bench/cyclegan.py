@@ -126,6 +126,47 @@ def reference_step_fn(resolution: int, batch: int, ngf: int, ndf: int, blocks: i
     return step
 
 
+def ganforge_step_fn(resolution: int, batch: int, g_channels: int, d_channels: int):
+    """ganforge's full CycleGAN iteration (data fetch, D step with history pools, G step, EMA, per-step seeding)
+    on in-memory unpaired images, through the one loop's Trainer."""
+    from ganforge.config import resolve
+    from ganforge.data.base import DatasetInfo, TensorImageDataset
+    from ganforge.data.sampler import batches
+    from ganforge.data.unpaired import UnpairedDataset
+    from ganforge.dist import DistInfo
+    from ganforge.train.loop import Trainer
+
+    count = max(64, 4 * batch)
+    sides = [TensorImageDataset(torch.randint(0, 256, (count, 3, resolution, resolution), dtype=torch.uint8),
+                                torch.zeros(count), DatasetInfo(name, resolution, 3)) for name in ("a", "b")]
+    dataset = UnpairedDataset(*sides, name="bench")
+    cfg = resolve({"model.name": "cyclegan", "data.resolution": resolution, "train.batch": batch,
+                   "model.g_channels": g_channels, "model.d_channels": d_channels, "train.total_kimg": 1e6})
+    trainer = Trainer(cfg, dataset, torch.device("cpu"), DistInfo(), Path("/nonexistent"), None)
+    stream = batches(dataset, batch, 0, 0)
+    return lambda: trainer.iteration(stream)
+
+
+def speed(args) -> None:
+    """Training img/s, ganforge vs the plain reference, interleaved rounds in one process."""
+    from ganforge.models.cyclegan import residual_blocks
+
+    torch.manual_seed(0)
+    steps = {"reference": reference_step_fn(args.resolution, args.batch, args.g_channels, args.d_channels,
+                                            residual_blocks(args.resolution)),
+             "ganforge": ganforge_step_fn(args.resolution, args.batch, args.g_channels, args.d_channels)}
+    for step in steps.values():  # warm-up
+        step()
+    rates = interleaved({name: (lambda s=s: images_per_second(s, args.batch, args.steps, warmup=0))
+                         for name, s in steps.items()}, args.rounds)
+    print(f"CycleGAN training {args.resolution}x{args.resolution}, batch {args.batch}, widths G {args.g_channels} / "
+          f"D {args.d_channels}, {residual_blocks(args.resolution)} residual blocks "
+          f"(median of {args.rounds} interleaved rounds of {args.steps} steps):")
+    for name, rate in rates.items():
+        print(f"{name:>12}: {rate:8.2f} img/s")
+    print(f"ratio ganforge / reference: {rates['ganforge'] / rates['reference']:.2f}")
+
+
 # ---- quality on the built-in demo ------------------------------------------------------------------------------
 def translate_all(module: nn.Module, images: torch.Tensor, direction: str, batch: int = 64) -> torch.Tensor:
     """uint8 [N, C, H, W] -> uint8 [N, C, H, W] through one direction of a CycleGAN generator pair."""
@@ -153,15 +194,20 @@ def quality(args) -> dict:
     from ganforge.metrics.digits_classifier import DigitsExtractor
     from ganforge.metrics.paired import psnr
 
-    out = args.out or tempfile.mkdtemp(prefix="cyclegan-bench-")
-    settings = {"model.name": "cyclegan", "data.source": "digits-stylized", "data.resolution": args.quality_resolution,
-                "model.g_channels": args.g_channels, "model.d_channels": args.d_channels,
-                "train.batch": args.quality_batch, "train.total_kimg": args.kimg, "train.snapshot_every_kimg": args.kimg,
-                "train.out": out, "train.seed": 0}
-    started = time.perf_counter()
-    result = ganforge.train(overrides=settings, progress=False)
-    minutes = (time.perf_counter() - started) / 60
-    module = load(result.checkpoint).module
+    if args.checkpoint:  # score an existing run instead of training one
+        generator, minutes = load(args.checkpoint), None
+    else:
+        out = args.out or tempfile.mkdtemp(prefix="cyclegan-bench-")
+        settings = {"model.name": "cyclegan", "data.source": "digits-stylized",
+                    "data.resolution": args.quality_resolution, "model.g_channels": args.g_channels,
+                    "model.d_channels": args.d_channels, "train.batch": args.quality_batch,
+                    "train.total_kimg": args.kimg, "train.snapshot_every_kimg": args.kimg / 4, "train.out": out,
+                    "train.seed": 0}
+        started = time.perf_counter()
+        result = ganforge.train(overrides=settings, progress=False)
+        minutes = (time.perf_counter() - started) / 60
+        generator = load(result.checkpoint)
+    module = generator.module
     train, test = digits_stylized(args.quality_resolution), digits_stylized(args.quality_resolution, split="test")
     real = {"A": test.batch(torch.arange(len(test.side_a)))[1], "B": test.side_b.images}
     labels = {"A": test.side_a.labels, "B": test.side_b.labels}
@@ -171,7 +217,8 @@ def quality(args) -> dict:
     if args.inception:
         from ganforge.metrics import build_extractor
         extractors["inception"] = build_extractor("inception")
-    scores = {"kimg": args.kimg, "train_minutes": round(minutes, 2), "run": str(result.run_dir)}
+    scores = {"kimg": round(generator.kimg, 3), "train_minutes": minutes and round(minutes, 2),
+              "checkpoint": generator.source}
     for source, target, direction, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
         translated = translate_all(module, real[source], direction)
         cycled = translate_all(module, translated, back)
@@ -198,11 +245,12 @@ def main() -> None:
     parser.add_argument("--kimg", type=float, default=20.0, help="quality: training length")
     parser.add_argument("--quality-resolution", type=int, default=32, help="quality: digits side")
     parser.add_argument("--quality-batch", type=int, default=8, help="quality: training batch")
-    parser.add_argument("--g-channels", type=int, default=32, help="width of each generator's first layer")
-    parser.add_argument("--d-channels", type=int, default=32, help="width of each PatchGAN's first layer")
+    parser.add_argument("--g-channels", type=int, default=64, help="width of each generator's first layer (paper: 64)")
+    parser.add_argument("--d-channels", type=int, default=64, help="width of each PatchGAN's first layer (paper: 64)")
     parser.add_argument("--inception", action="store_true", help="also FID with InceptionV3 features")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--out", help="run folder parent for the quality run (default: a temporary folder)")
+    parser.add_argument("--checkpoint", help="quality: score this digits-stylized run instead of training one")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
