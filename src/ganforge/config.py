@@ -56,7 +56,7 @@ def setting(default: Any, flag: str, help: str, check: Check | None = None) -> A
 @dataclass(frozen=True)
 class DataConfig:
     source: str = setting("digits", "--data", "Built-in dataset (digits, stacked-digits, shapes, mnist, shapes-edges, "
-                          "photo-edges), NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a folder or a zip.")
+                          "photo-edges, digits-stylized), NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a folder or a zip.")
     resolution: int | None = setting(None, "--resolution", "Image side in pixels (power of two); default: the "
                                      "dataset's.", power_of_two(4))
     channels: int | None = setting(None, "--channels", "Force 1 (grayscale) or 3 (RGB) channels; default: detected.",
@@ -68,6 +68,10 @@ class DataConfig:
                            at_least(0))
     subset: int = setting(0, "--subset", "Train on this many images only (a seeded choice), e.g. --subset 500.",
                           at_least(0))
+    # unpaired translation (CycleGAN): both or neither; without them --data names a folder with trainA/ + trainB/
+    # or the built-in digits-stylized
+    source_a: str = setting("", "--data-a", "CycleGAN: folder or zip of domain A images (with --data-b).")
+    source_b: str = setting("", "--data-b", "CycleGAN: folder or zip of domain B images (with --data-a).")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`ganforge translate`: run an image-to-image generator (pix2pix) on image files of any size, one or a folder."""
+"""`ganforge translate`: run an image-to-image generator (pix2pix, CycleGAN either way) on image files of any size,
+one or a folder, in torch or onnxruntime."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .artifacts.backend import backend_for, open_generator
 from .artifacts.generator import SeededSampler
 from .artifacts.onnx import OnnxGenerator
 from .imaging import save_image
+from .models.cyclegan import DIRECTIONS
 from .tiling import ModelFn, translate_array
 
 # Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256:
@@ -27,30 +29,42 @@ class TranslateReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, error) for unreadable inputs
 
 
-def translator(generator: SeededSampler) -> ModelFn:
-    """The tile function (float [N, C_in, R, R] -> [N, C, R, R]) of an image-to-image generator, in its backend."""
+def translator(generator: SeededSampler, direction: str | None = None) -> ModelFn:
+    """The tile function (float [N, C_in, R, R] -> [N, C, R, R]) of an image-to-image generator, in its backend;
+    `direction` (a2b | b2a) picks the way for CycleGAN models, which hold both."""
     if not generator.dataset.paired:
         raise ConfigError(f"{generator.source} generates from noise; translate needs an image-to-image model "
-                          f"(--model pix2pix)")
+                          f"(--model pix2pix or cyclegan)")
+    two_way = generator.dataset.unpaired  # CycleGAN: both directions in one module
+    if direction is not None and not two_way:
+        raise ConfigError(f"--direction {direction}: {generator.source} is a {generator.model.name} model that "
+                          f"translates one way (A -> B); --direction is for CycleGAN models")
+    if direction not in (None, *DIRECTIONS):
+        raise ConfigError(f"--direction {direction!r}: choose one of {', '.join(DIRECTIONS)}")
     if isinstance(generator, OnnxGenerator):
+        if direction == "b2a":
+            raise ConfigError("--direction b2a: an ONNX graph holds the a2b direction only; translate b2a from the "
+                              "checkpoint or export with --backend torch")
         return generator.translate_fn()
     module = generator.module.to(memory_format=torch.channels_last)  # bench/pix2pix.py: 1.2-1.3x on tile batches
+    options = {"direction": direction or "a2b"} if two_way else {}
 
     @torch.no_grad()
     def run(tiles: torch.Tensor) -> torch.Tensor:
-        return module(tiles).float()
+        return module(tiles, **options).float()
 
     return run
 
 
 def translate(checkpoint: str | Path, source: str | Path, out: str | Path, device: str = "cpu",
-              overlap: int | None = None, backend: str | None = None) -> TranslateReport:
+              overlap: int | None = None, backend: str | None = None, direction: str | None = None) -> TranslateReport:
     """Translate one image file to `out` (a file), or every image of a folder into `out` (a folder, same names as .png).
 
     Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
     "torch", "onnxruntime" (CPU), or None: onnxruntime for .onnx files, and for checkpoints and exports when it is
     installed and there are at least ONNXRUNTIME_FROM_IMAGES images (it is faster per image, but converting a
     checkpoint in memory first costs seconds: bench/inference.py and README "ONNX and fast inference"); else torch.
+    `direction`: a2b (default) or b2a, for CycleGAN models, which translate both ways (b2a runs in torch).
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if source.is_dir():
@@ -62,9 +76,10 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
         jobs = [(source, out if out.suffix else out / source.with_suffix(".png").name)]
     else:
         raise DataError(f"{source}: no such image file or folder")
-    chosen = backend_for(checkpoint, backend, prefer_onnxruntime=len(jobs) >= ONNXRUNTIME_FROM_IMAGES)
+    many = len(jobs) >= ONNXRUNTIME_FROM_IMAGES and direction != "b2a"
+    chosen = backend_for(checkpoint, backend, prefer_onnxruntime=many)
     generator = open_generator(checkpoint, chosen, device)
-    model_fn = translator(generator)
+    model_fn = translator(generator, direction)
     info = generator.dataset
     report = TranslateReport()
     for path, target in jobs:

@@ -11,7 +11,7 @@ from ganforge.errors import ConfigError, DataError
 
 from ..conftest import write_image
 
-CHANNELS = {"edges": 1, "denoise": 3, "rain": 3, "superres": 3, "repair": 3, "colorize": 1}
+CHANNELS = {"edges": 1, "denoise": 3, "rain": 3, "superres": 3, "repair": 3, "colorize": 1, "cartoon": 3}
 RANDOM_TASKS = ("denoise", "rain", "repair")
 
 
@@ -173,7 +173,7 @@ def test_clear_errors(photos, tmp_path):
     with pytest.raises(DataError, match="no images"):
         make_pairs("edges", tmp_path / "empty", tmp_path / "out")
     with pytest.raises(DataError, match="colorize.*edges"):  # the registry names the choices
-        make_pairs("cartoon", photos, tmp_path / "out")
+        make_pairs("watercolour", photos, tmp_path / "out")
     for inside in (photos, photos / "pairs"):
         with pytest.raises(DataError, match="inside the source"):
             make_pairs("edges", photos, inside)

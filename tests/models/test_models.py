@@ -14,8 +14,11 @@ TINY_WIDTH = {"g_channels": 8, "d_channels": 8, "max_channels": 32}
 
 
 def _info(name: str, channels: int = 3, classes=("a", "b", "c")) -> DatasetInfo:
-    """Data shaped for the model: paired (1-channel inputs) for image-to-image models."""
-    paired = models.MODELS.get(name).family == "image-to-image"
+    """Data shaped for the model: paired (1-channel inputs) for image-to-image models; two sets alike for unpaired."""
+    family = models.MODELS.get(name).family
+    if family == "unpaired":
+        return DatasetInfo("t", 16, channels, (), channels, unpaired=True)
+    paired = family == "image-to-image"
     return DatasetInfo("t", 16, channels, () if paired else classes, 1 if paired else 0)
 
 
@@ -35,6 +38,8 @@ def test_forward_backward(name, num_classes):
     G, D = models.build(ModelConfig(name=name, **TINY_WIDTH), info, num_classes)
     inputs, labels = _inputs(G, 4, torch.tensor([0, 1, 2, 0]) if num_classes else None)
     images = G(inputs, labels)
+    if name == "cyclegan":  # a pair of generators: run the way back too, so every parameter gets a gradient
+        images = (images + G(inputs, direction="b2a")) / 2
     assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
     if name != "stylegan2":  # tanh outputs; StyleGAN2's are unbounded like NVIDIA's, clamped when saved
         assert images.abs().max() <= 1

@@ -14,7 +14,7 @@ from ganforge.artifacts import checkpoint as ckpt
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["dcgan", "pix2pix", "stylegan2", "stylegan2-progressive"])
+@pytest.mark.parametrize("variant", ["dcgan", "pix2pix", "stylegan2", "stylegan2-progressive", "cyclegan"])
 def test_two_gloo_ranks_hold_identical_weights(tmp_path, variant):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
@@ -37,7 +37,7 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path, variant):
         assert state["G"]["growth"].tolist() == [16.0, 1.0]
     model = variant.split("-")[0]
     torch.manual_seed(0)  # the run's initial weights
-    info = DatasetInfo("t", 16, 3, (), 1 if model == "pix2pix" else 0)
+    info = DatasetInfo("t", 16, 3, (), {"pix2pix": 1, "cyclegan": 3}.get(model, 0), unpaired=model == "cyclegan")
     extra = {"w_dim": 16, "z_dim": 16, "mapping_layers": 2} if model == "stylegan2" else {}
     extra |= {"progressive": True} if variant == "stylegan2-progressive" else {}
     initial, _ = models.build(ModelConfig(name=model, g_channels=8, d_channels=8, **extra), info)

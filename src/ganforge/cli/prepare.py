@@ -8,14 +8,15 @@ from .options import output_path
 
 @main.command()
 @click.argument("src", type=click.Path())
-@click.option("--task", required=True, help="edges, denoise, rain, superres, repair or colorize.")
+@click.option("--task", required=True, help="edges, denoise, rain, superres, repair, colorize or cartoon.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
               help="Folder for A/ and B/ (or A|B images).")
 @click.option("--resolution", default=256, show_default=True, type=int, help="Photos resized and centre-cropped to this (0: keep).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Makes every pair reproducible.")
 @click.option("--holdout", default=0, show_default=True, type=click.IntRange(0), help="Pairs set aside in OUT/holdout for evaluation.")
-@click.option("--layout", type=click.Choice(["folders", "side-by-side"]), default="folders", show_default=True,
-              help="A/ + B/ folders, or pix2pix's side-by-side A|B images.")
+@click.option("--layout", type=click.Choice(["folders", "side-by-side", "unpaired"]),
+              help="A/ + B/ folders (default), pix2pix's side-by-side A|B images, or unpaired trainA/ (photos) + "
+                   "trainB/ (made from OTHER photos) for CycleGAN (default for --task cartoon).")
 @click.option("--factor", type=int, help="superres: downscale factor (2 or 4).")
 @click.option("--edges", "edge_method", type=click.Choice(["xdog", "canny"]), help="edges: XDoG (default) or Canny.")
 def pairs(src, task, out, resolution, seed, holdout, layout, factor, edge_method) -> None:
@@ -27,13 +28,22 @@ def pairs(src, task, out, resolution, seed, holdout, layout, factor, edge_method
       ganforge pairs --task edges ~/photos/cats --out cat-pairs --holdout 50
       ganforge train --model pix2pix --data cat-pairs --resolution 256 --batch 4 --mirror --jitter
       ganforge pairs --task superres --factor 2 ~/photos --out sr-pairs
+      ganforge pairs --task cartoon ~/photos --out photo2cartoon --holdout 50   (unpaired, for CycleGAN)
+      ganforge train --model cyclegan --data photo2cartoon --resolution 128 --batch 1
     """
     from ..data.pair_tasks import make_pairs
 
+    layout = layout or ("unpaired" if task == "cartoon" else "folders")
     options = {k: v for k, v in (("factor", factor), ("method", edge_method)) if v is not None}
     report = make_pairs(task, src, out, resolution or None, seed, holdout, layout, options or None)
     for name, reason, detail in report.skipped:
         click.echo(f"skipped {name}: {reason} ({detail})", err=True)
+    if layout == "unpaired":
+        click.echo(f"wrote {report.written} unpaired images to {report.out}: photos in trainA/, {task} images made "
+                   f"from other photos in trainB/" + (f"; {report.holdout} held-out photos in testA/ with their "
+                                                      f"{task} images in testB/" if report.holdout else "") +
+                   f"; skipped {len(report.skipped)}")
+        return
     click.echo(f"wrote {report.written} {task} pairs to {report.out}" +
                (f", {report.holdout} held out in {report.out / 'holdout'}" if report.holdout else "") +
                f"; skipped {len(report.skipped)}")

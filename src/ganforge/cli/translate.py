@@ -19,8 +19,9 @@ from .options import BACKEND_CHOICES, BACKEND_HELP
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
               help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 40+ images.")
-def translate(checkpoint, source, out, overlap, device, backend) -> None:
-    """Translate images with an image-to-image model (pix2pix): one file, or every image of a folder.
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="CycleGAN: domain A -> B (default) or B -> A.")
+def translate(checkpoint, source, out, overlap, device, backend, direction) -> None:
+    """Translate images with an image-to-image model (pix2pix, CycleGAN): one file, or every image of a folder.
 
     Any input size works: smaller inputs are padded, larger ones tiled and blended without seams.
 
@@ -29,6 +30,7 @@ def translate(checkpoint, source, out, overlap, device, backend) -> None:
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketch.png --out painted.png
       ganforge translate runs/00002-shapes-edges-pix2pix-64 sketches/ --out painted/
       ganforge translate edges.onnx sketches/ --out painted/      # onnxruntime (ganforge export --format onnx)
+      ganforge translate runs/00003-digits-stylized-cyclegan-32 styled/ --out plain/ --direction b2a
     """
     from ..dist import select_device
     from ..imaging import still_format
@@ -41,7 +43,8 @@ def translate(checkpoint, source, out, overlap, device, backend) -> None:
         raise ConfigError(f"--out {error}") from None
     if to_file:
         still_format(out, flag="--out")
-    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, backend=backend)
+    report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, backend=backend,
+                                  direction=direction)
     for path, error in report.failed:
         click.echo(f"skipped {path}: {error}", err=True)
     click.echo(f"translated {len(report.written)} image(s)" + (f": {report.written[0]}" if len(report.written) == 1

@@ -18,6 +18,7 @@ from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
 from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges
+from .unpaired import UnpairedDataset, build_unpaired, has_unpaired_layout, subset_unpaired
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
 
@@ -78,11 +79,20 @@ def _require_path(name: str, path: str | None) -> Path:
     return Path(path).expanduser()
 
 
-def build(cfg: DataConfig, cache: bool = True, paired: bool = False) -> ImageDataset:
+def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: bool = False) -> ImageDataset:
     """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images.
 
     `paired`: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
+    `unpaired`: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
     """
+    if unpaired:
+        dataset = build_unpaired(cfg)
+        if cfg.subset:
+            dataset = subset_unpaired(dataset, cfg.subset)
+        return cache_if_small(dataset, cfg.workers) if cache else dataset
+    if cfg.source_a or cfg.source_b or cfg.source == "digits-stylized" or has_unpaired_layout(cfg.source):
+        raise ConfigError(f"--data{'-a/--data-b' if cfg.source_a or cfg.source_b else ' ' + cfg.source}: unpaired "
+                          f"data (two independent domains) needs an unpaired translation model: --model cyclegan")
     name, _, path = cfg.source.partition(":")
     if name in DATASETS and (path or not Path(cfg.source).exists()):
         dataset = DATASETS.get(name)(path or None, cfg.resolution, cfg.channels)
@@ -110,6 +120,8 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False) -> ImageDat
 
 def cache_if_small(dataset: ImageDataset, workers: int = 0) -> ImageDataset:
     """A folder dataset decoded into memory when it fits the GANFORGE_CACHE_GB budget (default 4); else as is."""
+    if isinstance(dataset, UnpairedDataset):
+        return dataset.map_sides(lambda side: cache_if_small(side, workers))
     if isinstance(dataset, SubsetDataset):
         return SubsetDataset(cache_if_small(dataset.dataset, workers), dataset.indices)
     if not isinstance(dataset, (FolderDataset, PairedFolderDataset)):

@@ -14,6 +14,7 @@ class DatasetInfo:
     channels: int  # 1 or 3
     class_names: tuple[str, ...] = field(default_factory=tuple)  # empty: unlabelled
     input_channels: int = 0  # > 0: paired data (image-to-image); channels of the input image A
+    unpaired: bool = False  # image-to-image data whose A and B images are independent (CycleGAN), not pairs
 
     @property
     def paired(self) -> bool:
@@ -25,12 +26,12 @@ class DatasetInfo:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "resolution": self.resolution, "channels": self.channels,
-                "class_names": list(self.class_names), "input_channels": self.input_channels}
+                "class_names": list(self.class_names), "input_channels": self.input_channels, "unpaired": self.unpaired}
 
     @staticmethod
     def from_dict(raw: dict) -> "DatasetInfo":
         return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())),
-                           int(raw.get("input_channels", 0)))
+                           int(raw.get("input_channels", 0)), bool(raw.get("unpaired", False)))
 
 
 class ImageDataset(Dataset):

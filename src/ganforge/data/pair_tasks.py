@@ -29,7 +29,7 @@ from .images import ImageDecodeError, open_image, resize_center_crop, to_array
 # name -> task(photo uint8 [H, W, 3], rng, **options) -> A uint8 [H, W, 1 or 3]
 PairTask = Callable[..., np.ndarray]
 PAIR_TASKS: Registry[PairTask] = Registry("pair task")
-LAYOUTS = ("folders", "side-by-side")
+LAYOUTS = ("folders", "side-by-side", "unpaired")
 DEFAULT_EDGES = "xdog"  # edges() method: "xdog" (ink-drawing look) or "canny" (1-pixel contours)
 META_FILES = ("labels.json", "dataset.json", "pairs.json")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
@@ -309,6 +309,25 @@ def colorize(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return luma.astype(np.uint8)[:, :, None]
 
 
+
+# ----------------------------------------------------------------------------------------------- stylisation
+
+@PAIR_TASKS.register("cartoon")
+def cartoon(photo: np.ndarray, rng: np.random.Generator, colours: int = 8, smoothing: int = 3) -> np.ndarray:
+    """A cartoon rendering for unpaired photo <-> cartoon translation (CycleGAN; use --layout unpaired so the
+    cartoons come from other photos than domain A): edge-preserving smoothing by `smoothing` rounds of a 5x5
+    median filter (flat regions, kept boundaries), colour quantisation to a `colours`-colour median-cut palette,
+    and dark XDoG ink lines (see edges_xdog) over it. 3 channels."""
+    size = max(3, 2 * round(2 * _scale(photo)) + 1)  # 5 px at 256, wider on larger photos
+    smooth = photo[:, :, :3]
+    for _ in range(smoothing):
+        smooth = ndimage.median_filter(smooth, size=(size, size, 1))
+    flat = np.asarray(Image.fromarray(smooth).quantize(colors=colours, method=Image.Quantize.MEDIANCUT,
+                                                       dither=Image.Dither.NONE).convert("RGB"))
+    ink = edges_xdog(photo, rng).astype(np.float32) / 255.0  # [H, W, 1], 0 on lines
+    return (flat.astype(np.float32) * ink + 0.5).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------------------------- make_pairs
 
 @dataclass
@@ -389,7 +408,9 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
     centre-cropped to `resolution` unless None), A = PAIR_TASKS[task](B, rng) with rng seeded by
     (seed, index in the sorted listing), so each pair is reproducible on its own.
 
-    layout "folders": out/A/<stem>.png and out/B/<stem>.png; "side-by-side": out/<stem>.png with A|B (pix2pix).
+    layout "folders": out/A/<stem>.png and out/B/<stem>.png; "side-by-side": out/<stem>.png with A|B (pix2pix);
+    "unpaired" (CycleGAN): along a seeded permutation, the photos alternate between out/trainA/ (the photo) and
+    out/trainB/ (the task's output), so no trainB image is made from a trainA photo; held-out photos give testA/<stem> + testB/<stem>.
     `holdout` = N: the last N readable images of a seeded permutation go to out/holdout/ instead.
     `options`: keyword arguments for the task (e.g. {"factor": 2} for superres, {"method": "canny"} for edges).
     Unreadable, corrupt, too-small and non-image files, and duplicates (the same photo, as resized, as an earlier
@@ -431,7 +452,9 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
     stems = pair_stems(source.names)
     min_size = max(4, resolution // 4) if resolution else 4
     # holdout candidates (the permutation's tail) are made first, so exactly `holdout` readable ones are held out
-    order = np.random.default_rng([seed, 0]).permutation(count)[::-1].tolist() if holdout else range(count)
+    # the unpaired layout alternates A and B along the same seeded permutation, so the halves are random
+    shuffled = holdout or layout == "unpaired"
+    order = np.random.default_rng([seed, 0]).permutation(count)[::-1].tolist() if shuffled else range(count)
     jobs = [(source, source.names[i], i, task, options, resolution, seed, layout, min_size) for i in order]
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
     if count < 64:
@@ -454,6 +477,8 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
             held, written = (held + 1, written) if folder else (held, written + 1)
             targets = [f"{folder}{stems[index]}.png"] if len(pngs) == 1 else \
                 [f"{folder}A/{stems[index]}.png", f"{folder}B/{stems[index]}.png"]
+            if layout == "unpaired":
+                targets, pngs = _unpaired_targets(stems[index], pngs, test=bool(folder), domain_b=written % 2 == 0)
             for target, png in zip(targets, pngs):
                 with atomic_open(out / target) as handle:
                     handle.write(png)
@@ -471,6 +496,15 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
             "files": dict(sorted(files.items()))}
     write_text(out / "pairs.json", json.dumps(meta, indent=1))
     return PairReport(out, task, written, held, skipped)
+
+
+def _unpaired_targets(stem: str, pngs: list[bytes], test: bool, domain_b: bool) -> tuple[list[str], list[bytes]]:
+    """Where one photo's [made, photo] PNGs go in the unpaired layout: both to testB/ + testA/ when held out, else
+    the photo to trainA/ or the made image to trainB/."""
+    made, photo = pngs
+    if test:
+        return [f"testB/{stem}.png", f"testA/{stem}.png"], [made, photo]
+    return ([f"trainB/{stem}.png"], [made]) if domain_b else ([f"trainA/{stem}.png"], [photo])
 
 
 def _previous_files(out: Path) -> list[str]:

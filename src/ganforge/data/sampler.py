@@ -39,8 +39,12 @@ class _BatchView(Dataset):
 
 def batches(dataset: ImageDataset, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1,
             workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (uint8 images [B, C, H, W], labels [B]) for one rank; worker processes decode in parallel."""
-    indices = batch_indices(len(dataset), global_batch, seed, start_batch, rank, world)
+    """Endless (uint8 images [B, C, H, W], labels [B]) for one rank; worker processes decode in parallel.
+    A dataset with its own `index_batches` (unpaired data: two sides shuffled independently) draws its indices."""
+    if hasattr(dataset, "index_batches"):
+        indices = dataset.index_batches(global_batch, seed, start_batch, rank, world)
+    else:
+        indices = batch_indices(len(dataset), global_batch, seed, start_batch, rank, world)
     if workers == 0:
         return (dataset.batch(i) for i in indices)
     loader = DataLoader(_BatchView(dataset), sampler=indices, batch_size=None, num_workers=workers,

@@ -11,6 +11,7 @@ from ..config import ModelConfig
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
 from ..registry import Registry
+from .cyclegan import CycleDiscriminators, CycleGenerators
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .pix2pix import PatchDiscriminator, UNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
@@ -62,6 +63,14 @@ MODELS.register("pix2pix")(ModelSpec(
     cpu_channels_last=False,  # bench/pix2pix.py: CPU conv backward re-lays out its 4x4 weights, 10% slower
 ))
 
+MODELS.register("cyclegan")(ModelSpec(  # Zhu et al. 2017: instance norm in G and D as in the paper (not --g/d-norm)
+    generator=lambda cfg, info, num_classes: CycleGenerators(info.resolution, info.channels, cfg.g_channels),
+    discriminator=lambda cfg, info, num_classes, d_norm: CycleDiscriminators(
+        info.resolution, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers),
+    min_resolution=16, max_resolution=1024, family="unpaired",  # two image sets, no pairs (train/unpaired.py)
+    cpu_channels_last=False,
+))
+
 
 def resolve_d_norm(d_norm: str, loss_name: str) -> str:
     """'auto' -> batch norm (Radford), or layer norm for WGAN-GP whose penalty needs per-sample gradients."""
@@ -73,7 +82,11 @@ def resolve_d_norm(d_norm: str, loss_name: str) -> str:
 def _check_resolution(cfg: ModelConfig, info: DatasetInfo) -> ModelSpec:
     spec = MODELS.get(cfg.name)
     paired = spec.family == "image-to-image"
-    if paired != info.paired:
+    if spec.family == "unpaired" or info.unpaired:
+        if spec.family != "unpaired" or not info.unpaired:
+            raise ConfigError(f"--model {cfg.name}: unpaired data (two independent image sets) goes with --model "
+                              f"cyclegan, and cyclegan needs it (--data-a/--data-b, trainA/ + trainB/)")
+    elif paired != info.paired:
         raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if paired
                                                      else "generates from noise and cannot use paired data"))
     if not spec.min_resolution <= info.resolution <= spec.max_resolution:

@@ -63,7 +63,7 @@ class UNetGenerator(nn.Module):
 
 class PatchDiscriminator(nn.Module):
     def __init__(self, resolution: int,  # image side
-                 in_channels: int,  # channels of A
+                 in_channels: int,  # channels of A (the condition); 0: unconditional, judging B alone (CycleGAN)
                  out_channels: int,  # channels of B
                  base_channels: int = 64,  # width of the first layer
                  max_channels: int = 512,  # width cap
@@ -87,8 +87,11 @@ class PatchDiscriminator(nn.Module):
         if norm == "spectral":
             apply_spectral_norm(self)
 
-    def forward(self, images: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """B [N, C_B, R, R] judged given A [N, C_A, R, R] -> patch logits [N, P]."""
+    def forward(self, images: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """B [N, C_B, R, R] judged given A [N, C_A, R, R] (None when in_channels is 0) -> patch logits [N, P]."""
+        if self.in_channels == 0:
+            assert inputs is None, "an unconditional PatchGAN takes no input image"
+            return self.net(images).flatten(1)
         assert images.shape[2:] == inputs.shape[2:], (images.shape, inputs.shape)
         return self.net(torch.cat([inputs, images], dim=1)).flatten(1)
 

@@ -1,5 +1,6 @@
 """Training: objectives per model family, the one loop, set-up (config, data, run folder), EMA, growth and stats."""
 from .loop import TrainResult
 from .setup import train
+from . import unpaired  # noqa: F401  (registers the unpaired family: CycleGAN)
 
 __all__ = ["TrainResult", "train"]

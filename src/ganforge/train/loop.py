@@ -183,6 +183,10 @@ class Trainer:
         torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
         if self.growth is not None:
             self._grow()
+        scale = self.objective.lr_scale(self.images_seen / 1000)  # the objective's schedule, if any
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
         d_steps = self.cfg.optim.d_steps
         for index in range(d_steps):
             batch = self.objective.prepare(next(stream), self.stage)

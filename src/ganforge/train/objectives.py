@@ -96,6 +96,10 @@ class Objective:
         """Extra numbers for the stats row (host values; called at log time only)."""
         return {}
 
+    def lr_scale(self, kimg: float) -> float:
+        """Factor on every optimiser's learning rate at this point of training (a schedule; 1: constant)."""
+        return 1.0
+
     def state_dict(self) -> dict[str, Any]:
         """Objective state saved at the top level of checkpoints, beside the networks and optimisers."""
         return {}

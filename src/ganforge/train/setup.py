@@ -150,7 +150,9 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     if state is not None:
         run_dir = Path(state["path"]).parent
     elif rank_info.is_main:
-        name = cfg.train.name or f"{_data_label(cfg.data.source)}-{cfg.model.name}-{info.resolution}"
+        label = (f"{_data_label(cfg.data.source_a)}2{_data_label(cfg.data.source_b)}" if cfg.data.source_a
+                 else _data_label(cfg.data.source))  # unpaired folders: e.g. photos2cartoons
+        name = cfg.train.name or f"{label}-{cfg.model.name}-{info.resolution}"
         run_dir, created = create_run_dir(cfg.train.out, name), True
         write_text(run_dir / "config.json", cfg.to_json() + "\n")
     else:
