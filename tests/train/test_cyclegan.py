@@ -16,7 +16,7 @@ from ganforge.models.pix2pix import UNetGenerator
 from ganforge.train import train
 from ganforge.train import unpaired
 from ganforge.train.unpaired import ImagePool, Unpaired
-from ganforge.translate import _translator
+from ganforge.translate import translator
 
 TINY_CYCLE = {"model.name": "cyclegan", "data.source": "digits-stylized", "data.resolution": 16,
               "model.g_channels": 4, "model.d_channels": 4, "train.batch": 4, "train.total_kimg": 0.024,
@@ -111,8 +111,8 @@ def test_direction_on_a_one_way_model_is_refused():
     pix2pix = LoadedGenerator(UNetGenerator(16, 1, 3, base_channels=4), ModelConfig(name="pix2pix"),
                               DatasetInfo("pairs", 16, 3, (), 1), 0, 0.0, {}, "p2p.pt")
     with pytest.raises(ConfigError, match="--direction b2a: p2p.pt is a pix2pix model that translates one way"):
-        _translator(pix2pix, "b2a")
-    assert _translator(pix2pix, None)(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)
+        translator(pix2pix, "b2a")
+    assert translator(pix2pix, None)(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)
 
 
 def test_bad_training_input_is_one_clear_line(tmp_path):
