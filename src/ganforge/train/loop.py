@@ -316,13 +316,14 @@ class Trainer:
                 done = self.images_seen >= total_images or stop
                 evaluate = metrics_images > 0 and (done or self.images_seen // metrics_images != before // metrics_images)
                 snapshot = done or evaluate or self.images_seen // snapshot_images != before // snapshot_images
-                if count >= log_every or snapshot:
+                logged = count >= log_every or snapshot
+                if logged:
                     self._check_finite(sums, last_checkpoint)
                     stats = reporter.log(self.images_seen, self._row_scalars(sums, count))
                     sums, count = {}, 0
                 if snapshot and main:
                     last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)
-                if progress_fn is not None and main and (snapshot or not count):
+                if progress_fn is not None and main and logged:
                     progress_fn({**stats, "grid": str(grid_path or newest_grid(self.run_dir) or ""),
                                  "checkpoint": str(last_checkpoint or ""), "total_kimg": cfg.total_kimg,
                                  "done": done})
