@@ -131,6 +131,13 @@ def test_builtin_datasets():
     shapes = data.build(DataConfig(source="shapes", resolution=16))
     assert shapes.info.num_classes == 5 and shapes.info.channels == 3
     assert torch.equal(shapes.images, data.build(DataConfig(source="shapes", resolution=16)).images)  # deterministic
+    lfw = data.build(DataConfig(source="lfw", resolution=32, cond=True))
+    images, labels = lfw.batch(torch.arange(len(lfw)))
+    assert images.shape == (200, 1, 32, 32) and lfw.info.class_names == ("face", "non-face")
+    assert labels.tolist() == [0] * 100 + [1] * 100
+    # photographs, not a constant or noise: faces have mid-tone spread and neighbouring pixels agree
+    faces = images[:100].float()
+    assert 30 < faces.std() < 90 and (faces[..., 1:] - faces[..., :-1]).abs().mean() < 20
 
 
 def test_batch_order_is_a_resumable_function_of_its_arguments():

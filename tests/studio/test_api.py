@@ -332,3 +332,43 @@ def test_projection_lifecycle(client, runs):
                              files={"image": ("p.png", photo, "image/png")}), 422, "steps")
     assert_error(client.post("/api/project", params={"model": model},
                              files={"image": ("p.png", b"junk", "image/png")}), 415, "image")
+
+
+def test_onnxruntime_backend_draws_the_same_images(client, runs):
+    pytest.importorskip("onnxruntime")
+    from fastapi.testclient import TestClient
+
+    from ganforge.studio.app import create_app
+
+    sketch = np.full((40, 24, 3), 255, np.uint8)
+    sketch[5:30, 6] = 0
+    with TestClient(create_app([], runs, backend="onnxruntime")) as fast:
+        cache = fast.app.state.studio.cache
+        for name in ("sg2", "dcgan"):
+            params = {"model": model_id(runs, name), "seed": 4, "truncation": 0.7}
+            torch_image = decoded(client.get("/api/generate", params=params)).astype(int)
+            onnx_image = decoded(fast.get("/api/generate", params=params)).astype(int)
+            assert np.abs(onnx_image - torch_image).max() <= 1
+        upload = {"image": ("s.png", png(sketch), "image/png")}
+        pix = {"model": model_id(runs, "pix"), "fit": "false"}
+        torch_out = decoded(client.post("/api/translate", params=pix, files=upload)).astype(int)
+        onnx_out = decoded(fast.post("/api/translate", params=pix, files=upload)).astype(int)
+        assert onnx_out.shape == (40, 24, 3) and np.abs(onnx_out - torch_out).max() <= 1
+        assert type(cache.fast(runs / model_id(runs, "pix").split("/", 1)[1])).__name__ == "OnnxGenerator"
+        round_ = fast.post("/api/game/round", json={"model": model_id(runs, "dcgan")}).json()
+        assert round_["left"].startswith("data:image/png") and round_["right"].startswith("data:image/png")
+        # endpoints that need autograd or PyTorch internals keep working on the PyTorch generator
+        random_noise = fast.get("/api/generate", params={"model": model_id(runs, "sg2"), "seed": 4, "noise": "random"})
+        assert random_noise.status_code == 200
+        mix = fast.get("/api/mix", params={"model": model_id(runs, "sg2"), "rows": "1", "cols": "2"})
+        assert mix.status_code == 200
+
+
+def test_bad_backend_refused(runs):
+    from ganforge.studio.app import create_app
+    from ganforge.studio.errors import StudioError
+
+    with pytest.raises(StudioError, match="--backend tensorrt"):
+        create_app([], runs, backend="tensorrt")
+    with pytest.raises(StudioError, match="runs on the CPU"):
+        create_app([], runs, backend="onnxruntime", device="cuda")

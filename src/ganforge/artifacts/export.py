@@ -11,15 +11,18 @@ from .generator import load
 FORMATS = ("safetensors", "onnx")
 
 
-def export(source: str | Path, out: str | Path, format: str = "safetensors") -> Path:
+def export(source: str | Path, out: str | Path, format: str = "safetensors", **onnx_options) -> Path:
     """Write the EMA generator of a checkpoint (or export): `out`/config.json + `out`/generator.safetensors, or, with
-    format="onnx", the single file `out` (ending in .onnx)."""
+    format="onnx", the single file `out` (ending in .onnx; `onnx_options`: quantize, calibrate, calibration_images
+    of `export_onnx`)."""
     if format not in FORMATS:
         raise ConfigError(f"--format {format}: choose one of {', '.join(FORMATS)}")
     if format == "onnx":
         from .onnx import export_onnx  # onnx is an optional extra
 
-        return export_onnx(source, out)
+        return export_onnx(source, out, **onnx_options)
+    if onnx_options:
+        raise ConfigError(f"{', '.join(onnx_options)}: only for --format onnx")
     if Path(out).expanduser().is_file():
         raise ConfigError(f"--out {out} is a file; the safetensors export is a folder (config.json + weights)")
     generator = load(source)

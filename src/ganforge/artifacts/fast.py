@@ -4,10 +4,10 @@ CPUs, for the fast PyTorch path and the ONNX export:
 - `fold_batchnorm`: an eval-mode BatchNorm2d right after a conv is a per-channel affine map; it is folded into the
   conv's weights and bias (conditional batch norm keeps its per-class scale and shift).
 - `subpixel_transposed_convs`: a 4x4, stride-2, padding-1 transposed convolution (DCGAN, pix2pix decoders) equals
-  four 2x2 convolutions, one per output phase (even/odd row x even/odd column), interleaved: the sub-pixel view of
-  Shi et al. 2016 ("Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel CNN"). Same
-  FLOPs, but plain convolutions, which CPU libraries run closer to their matmul rate than transposed ones; the
-  padding and interleaving cost memory passes, so it pays only on large feature maps (bench/inference.py).
+  one 2x2 convolution with four times the output channels, one group per output phase (even/odd row x even/odd
+  column), followed by a depth-to-space interleave: the sub-pixel view of Shi et al. 2016 ("Real-Time Single Image
+  and Video Super-Resolution Using an Efficient Sub-Pixel CNN"). One large plain convolution, which CPU libraries
+  run near their matmul rate, instead of a transposed one; the interleave is ONNX's DepthToSpace.
 """
 from __future__ import annotations
 
@@ -24,32 +24,31 @@ PHASE_TAPS = ((3, 1), (2, 0))
 
 
 class SubpixelTransposedConv(nn.Module):
-    """nn.ConvTranspose2d(C_in, C_out, 4, stride=2, padding=1) as four 2x2 convolutions + interleaving."""
+    """nn.ConvTranspose2d(C_in, C_out, 4, stride=2, padding=1) as one 2x2 convolution, pixel shuffle and a crop.
+
+    Output phase a reads input rows (i - 1 + a, i + a); a 2x2 convolution over the input padded by one reads rows
+    (p - 1, p) at its output row p, so phase a is its row p = i + a. Put in pixel-shuffle slot 1 - a, that row lands
+    at 2p + 1 - a = (2i + a) + 1: one row below the transposed conv's row 2i + a, for every phase alike, so cropping
+    one row and column on each side gives the transposed conv's output exactly. The padding costs
+    (H + 1)(W + 1) / (H W) more FLOPs, which is small on the large maps where the time goes."""
 
     def __init__(self, conv: nn.ConvTranspose2d):
         super().__init__()
         weight = conv.weight.detach()  # [C_in, C_out, 4, 4]
-        phases = []
-        for a in (0, 1):
-            for b in (0, 1):
-                rows, cols = list(PHASE_TAPS[a]), list(PHASE_TAPS[b])
-                phases.append(weight[:, :, rows][:, :, :, cols].transpose(0, 1))  # [C_out, C_in, 2, 2]
-        self.weight = nn.Parameter(torch.cat(phases), requires_grad=False)  # [4 C_out, C_in, 2, 2], phase-major
-        self.out_channels = conv.out_channels
-        bias = conv.bias.detach() if conv.bias is not None else None
-        self.bias = nn.Parameter(bias, requires_grad=False) if bias is not None else None
+        # slot [1 - a][1 - b] holds phase (a, b): kernel rows PHASE_TAPS[a], columns PHASE_TAPS[b]
+        slots = [[weight[:, :, list(PHASE_TAPS[1 - s])][:, :, :, list(PHASE_TAPS[1 - t])] for t in (0, 1)]
+                 for s in (0, 1)]
+        stacked = torch.stack([torch.stack(row, dim=2) for row in slots], dim=2)  # [C_in, C_out, 2, 2, 2, 2]
+        # pixel shuffle reads output channel c * 4 + slot_row * 2 + slot_col
+        self.weight = nn.Parameter(stacked.flatten(1, 3).transpose(0, 1).contiguous(), requires_grad=False)
+        self.bias = (nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
+                     if conv.bias is not None else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, C_in, H, W] -> [N, C_out, 2H, 2W]."""
-        n, _, height, width = x.shape
-        outputs = []
-        for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-            padded = F.pad(x, (1 - b, b, 1 - a, a))  # (left, right, top, bottom)
-            weight = self.weight[index * self.out_channels:(index + 1) * self.out_channels]  # [C_out, C_in, 2, 2]
-            outputs.append(F.conv2d(padded, weight, self.bias))  # [N, C_out, H, W]
-        y = torch.stack(outputs, dim=2)  # [N, C_out, 4, H, W], phase = 2a + b
-        y = y.unflatten(2, (2, 2)).permute(0, 1, 4, 2, 5, 3)  # [N, C_out, H, a, W, b]
-        return y.reshape(n, -1, 2 * height, 2 * width)
+        height, width = x.shape[-2:]
+        y = F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)  # [N, C_out, 2H + 2, 2W + 2]
+        return y[:, :, 1:1 + 2 * height, 1:1 + 2 * width]
 
 
 def _is_subpixel_case(layer: nn.Module) -> bool:

@@ -4,8 +4,8 @@ One graph per generator, opset 17, dynamic batch, written by torch's TorchScript
 (`torch.onnx.export(dynamo=False)`: deprecated since torch 2.9 but present in every torch ganforge supports, and it
 needs only the `onnx` package, where the torch.export-based one also needs onnxscript). `to_onnx(..., rewrite=True)`
 exports the equivalent form of artifacts/fast.py instead (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel
-convs); it is off by default: bench/inference.py measured it within noise of the plain graph in onnxruntime for
-pix2pix and slower for DCGAN.
+convs); the fp32 export keeps the plain graph, which bench/inference.py measured as fast or faster in onnxruntime on
+two threads, and the int8 export (artifacts/quantize.py) uses the rewritten one.
 
 - noise -> image (DCGAN, conditional DCGAN, StyleGAN2): inputs `z` float [N, z_dim], `psi` float [] (truncation,
   Karras et al. 2019: StyleGAN2 pulls w toward w_avg, DCGAN scales z by psi) and, for class-conditional models,
@@ -129,7 +129,7 @@ def to_onnx(generator: LoadedGenerator, rewrite: bool = False) -> bytes:
     module = module.cpu().eval()
     buffer = io.BytesIO()
     try:
-        with warnings.catch_warnings(), torch.no_grad(), _native_stdout_silenced():
+        with warnings.catch_warnings(), torch.no_grad(), native_stdout_silenced():
             warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
             torch.onnx.export(module, tuple(inputs.values()), buffer, dynamo=False, opset_version=OPSET,
                               input_names=list(inputs), output_names=["images"],
@@ -152,7 +152,7 @@ def to_onnx(generator: LoadedGenerator, rewrite: bool = False) -> bytes:
 
 
 @contextlib.contextmanager
-def _native_stdout_silenced() -> Iterator[None]:
+def native_stdout_silenced() -> Iterator[None]:
     """Discard what C++ code writes to file descriptor 1: the TorchScript exporter dumps the whole traced graph
     there when an operator cannot be exported (its log switch is always on in torch 2.13)."""
     sys.stdout.flush()
@@ -166,13 +166,24 @@ def _native_stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def export_onnx(source: str | Path | LoadedGenerator, out: str | Path) -> Path:
-    """Write the generator of a checkpoint or export (or a loaded one) to `out`, a file ending in .onnx."""
+def export_onnx(source: str | Path | LoadedGenerator, out: str | Path, quantize: str | None = None,
+                calibrate: str | None = None, calibration_images: int = 64) -> Path:
+    """Write the generator of a checkpoint or export (or a loaded one) to `out`, a file ending in .onnx.
+    `quantize="int8"`: the int8 graph of artifacts/quantize.py, calibrated on `calibrate` (image-to-image models);
+    its measured fidelity is printed and stored in the metadata."""
     out = Path(out).expanduser()
     if out.suffix != ".onnx" or out.is_dir():
         raise ConfigError(f"--out {out}: an ONNX export is one file whose name ends in .onnx (e.g. model.onnx)")
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"--quantize {quantize}: the supported quantization is int8")
     generator = source if isinstance(source, LoadedGenerator) else load(source)
-    data = to_onnx(generator)
+    if quantize:
+        from .quantize import quantize_int8
+
+        data, fidelity = quantize_int8(generator, calibrate, calibration_images)
+        print(fidelity.describe())
+    else:
+        data = to_onnx(generator)
     with atomic_open(out) as handle:
         handle.write(data)
     return out

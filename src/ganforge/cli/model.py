@@ -35,7 +35,15 @@ def info(checkpoint, as_json) -> None:
 @click.option("--format", "export_format", type=click.Choice(["safetensors", "onnx"]), default="safetensors",
               show_default=True, help="safetensors + JSON (loaded by ganforge) or one ONNX graph (opset 17, dynamic "
                                       "batch; needs the ganforge[onnx] extra).")
-def export(checkpoint, out, export_format) -> None:
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="onnx: an int8 graph (static quantization: int8 weights per channel, uint8 activations), ~1.6x "
+                   "faster on CPUs; prints its PSNR against the fp32 graph on held-out inputs.")
+@click.option("--calibrate", default=None, metavar="DATA",
+              help="--quantize of an image-to-image model: inputs that set the activation ranges: a folder of the "
+                   "images you will translate, or the paired training data (A/ + B/ folders or a built-in name).")
+@click.option("--calibration-images", type=click.IntRange(min=1), default=64, show_default=True,
+              help="--quantize: inputs (latents or images) used to calibrate.")
+def export(checkpoint, out, export_format, quantize, calibrate, calibration_images) -> None:
     """Export the EMA generator as config.json + generator.safetensors (no pickles; load it with ganforge.load), or as
     an ONNX graph that onnxruntime runs (`ganforge sample/translate MODEL.onnx`).
 
@@ -43,6 +51,8 @@ def export(checkpoint, out, export_format) -> None:
     Examples:
       ganforge export runs/00000-digits-dcgan-32 --out exported/digits
       ganforge export runs/00002-shapes-edges-pix2pix-64 --format onnx --out edges.onnx
+      ganforge export runs/00002-shapes-edges-pix2pix-64 --format onnx --quantize int8 --calibrate shapes-edges \\
+          --out edges-int8.onnx
     """
     from ..artifacts import export as export_generator
     from ..atomic import check_writable
@@ -55,8 +65,12 @@ def export(checkpoint, out, export_format) -> None:
         check_writable(out, folder=export_format == "safetensors")
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    written = export_generator(checkpoint, out, format=export_format)
+    if export_format != "onnx" and (quantize or calibrate):
+        raise click.BadParameter("only for --format onnx", param_hint="--quantize/--calibrate")
+    options = {"quantize": quantize, "calibrate": calibrate, "calibration_images": calibration_images}
+    written = export_generator(checkpoint, out, format=export_format,
+                               **(options if export_format == "onnx" else {}))
     if export_format == "onnx":
-        click.echo(f"exported: {written} (ONNX opset 17)")
+        click.echo(f"exported: {written} (ONNX opset 17{', int8' if quantize else ''})")
     else:
         click.echo(f"exported: {written}/config.json, {written}/generator.safetensors")

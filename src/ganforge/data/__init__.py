@@ -13,7 +13,7 @@ from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..registry import Registry
 from .base import DatasetInfo, ImageDataset, SubsetDataset, TensorImageDataset
-from .builtin import StackedDigits, digits, shapes
+from .builtin import StackedDigits, digits, lfw, shapes
 from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
@@ -30,7 +30,7 @@ CACHE_BUDGET_BYTES = int(float(os.environ.get("GANFORGE_CACHE_GB", "4")) * 2**30
 
 # Built-in sets made here (no path): each builder takes the resolution (None: its default) only.
 for _name, _make in {"digits": digits, "stacked-digits": StackedDigits, "shapes": shapes,
-                     "shapes-edges": shapes_edges, "photo-edges": photo_edges}.items():
+                     "shapes-edges": shapes_edges, "photo-edges": photo_edges, "lfw": lfw}.items():
     DATASETS.register(_name)(lambda path, resolution, channels, make=_make: make(resolution))
 
 

@@ -1,4 +1,5 @@
-"""Built-in offline datasets: scikit-learn's handwritten digits, stacked digits (1000 modes), procedural shapes."""
+"""Built-in offline datasets: scikit-learn's handwritten digits, stacked digits (1000 modes), procedural shapes,
+scikit-image's LFW subset (real face photos and non-face patches)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from .base import DatasetInfo, ImageDataset, TensorImageDataset
 DEFAULT_RESOLUTION = 32
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 SHAPE_NAMES = ("circle", "square", "triangle", "star", "ring")
+LFW_NAMES = ("face", "non-face")
 
 
 def digit_images(resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +100,18 @@ def shapes(resolution: int | None, size: int = 10000, seed: int = 0, name: str =
     images = np.stack([render_shape(rng, resolution, int(k)) for k in labels])
     return TensorImageDataset(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
                               DatasetInfo(name, resolution, 3, SHAPE_NAMES))
+
+
+def lfw(resolution: int | None, name: str = "lfw") -> TensorImageDataset:
+    """scikit-image's subset of Labeled Faces in the Wild (shipped with it, no download): 100 grey 25x25 face crops
+    and 100 non-face patches of the same photos, labelled face / non-face, resized bicubically to `resolution`.
+    Real photographs in two classes, small enough for CPU experiments (`--data lfw --cond`, `experiment augment`)."""
+    from skimage.data import lfw_subset
+
+    resolution = resolution or DEFAULT_RESOLUTION
+    photos = (lfw_subset() * 255).round().astype(np.uint8)  # [200, 25, 25]: faces first, then non-faces
+    images = np.stack([np.asarray(Image.fromarray(p).resize((resolution, resolution), Image.Resampling.BICUBIC))
+                       for p in photos])
+    labels = np.repeat(np.arange(2), 100)
+    return TensorImageDataset(torch.from_numpy(images)[:, None], torch.from_numpy(labels),
+                              DatasetInfo(name, resolution, 1, LFW_NAMES))

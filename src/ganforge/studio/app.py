@@ -104,7 +104,7 @@ class Studio:
     """The app's state: readable roots, model cache and lanes, real data, game, training jobs."""
 
     def __init__(self, sources: list[Path], runs_dir: Path, cache_size: int, max_waiting: int, limits: UploadLimits,
-                 device: str):
+                 device: str, backend: str = "torch"):
         self.runs_dir = Path(runs_dir).expanduser().resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.sources = [Path(s).expanduser().resolve() for s in sources]
@@ -112,7 +112,7 @@ class Studio:
             if not source.exists():
                 raise StudioError(404, f"{source}: no such run folder, checkpoint or export")
         self.roots = SafeRoots([self.runs_dir, *self.sources])
-        self.cache = ModelCache(cache_size, device)
+        self.cache = ModelCache(cache_size, device, backend)
         self.lanes = Lanes(max_waiting)
         self.limits = limits
         self.real_data = SHARED_REAL_DATA
@@ -137,10 +137,13 @@ class Studio:
         return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.process.poll(),
                 "run": self.roots.client_path(run) if run else None, "error": job.error_text()}
 
-    async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None) -> Any:
-        """Run work(generator) on the model's lane, off the event loop."""
+    async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
+                         fast: bool = False) -> Any:
+        """Run work(generator) on the model's lane, off the event loop; `fast`: work only samples or translates, so
+        it gets the generator in the studio's --backend."""
         path = self.roots.resolve(model, "model")
-        return await self.lanes[str(path)].run(lambda: work(self.cache.get(path)), stream)
+        get = self.cache.fast if fast else self.cache.get
+        return await self.lanes[str(path)].run(lambda: work(get(path)), stream)
 
 
 def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
@@ -169,9 +172,10 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
 
 def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
                cache_size: int = 4, max_waiting: int = 8, limits: UploadLimits = UploadLimits(),
-               device: str = "cpu") -> FastAPI:
-    """The studio app over the given run folders / checkpoints / exports and a runs folder (training jobs go there)."""
-    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device)
+               device: str = "cpu", backend: str = "torch") -> FastAPI:
+    """The studio app over the given run folders / checkpoints / exports and a runs folder (training jobs go there).
+    `backend`: torch, or onnxruntime for generating, translating and the game's images."""
+    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device, backend)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -225,7 +229,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
                        stream: str | None = stream_query()) -> Response:
         return _png(await studio.with_model(
             model, lambda g: generate_image(g, seed, truncation=truncation, class_index=class_index, noise=noise),
-            stream))
+            stream, fast=noise == "const"))  # random per-pixel noise is drawn in PyTorch
 
     @app.get("/api/mix", summary="A style-mixing grid as PNG (StyleGAN2 models).", response_class=Response)
     async def mix(model: str, rows: str = Query("1,2,3"), cols: str = Query("4,5,6"), truncation: float = truncation_query(),
@@ -255,7 +259,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
             array = decode_upload(data, 3 if generator.dataset.input_channels == 3 else 1, limits, "image")
             return translate_image(generator, array, fit=fit)
 
-        return _png(await studio.with_model(model, work, stream))
+        return _png(await studio.with_model(model, work, stream, fast=True))
 
     @app.get("/api/example", summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
              response_class=Response)
@@ -332,7 +336,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
             round_, left, right = studio.game.deal(generator, request.model, request.truncation)
             return {"round": round_.id, "left": _data_url(left), "right": _data_url(right)}
 
-        return await studio.with_model(request.model, work)
+        return await studio.with_model(request.model, work, fast=True)
 
     @app.post("/api/game/answer", summary="Judge a pick; appends a line to RUN_DIR/human_eval.jsonl.")
     def game_answer(request: AnswerRequest) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Loaded generators for the studio: a bounded least-recently-used cache keyed by file and modification time, and
-one work lane per model that runs a single request at a time, caps how many may wait, and drops a slider's stale
+"""Loaded generators for the studio: a bounded least-recently-used cache keyed by file and modification time (with
+an onnxruntime copy of each for the sampling and translating endpoints when the studio runs `--backend onnxruntime`),
+and one work lane per model that runs a single request at a time, caps how many may wait, and drops a slider's stale
 requests (a newer request on the same stream supersedes an older one that has not started yet)."""
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import anyio.to_thread
 
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
-from ..artifacts.generator import LoadedGenerator, load
+from ..artifacts.backend import BACKENDS
+from ..artifacts.generator import LoadedGenerator, SeededSampler, load
 from ..errors import GanforgeError
 from .errors import StudioError
 
@@ -32,15 +34,22 @@ def model_file(path: Path) -> Path:
 
 
 class ModelCache:
-    """At most `capacity` generators in memory; loading the same file again (same mtime) is a cache hit."""
+    """At most `capacity` generators in memory; loading the same file again (same mtime) is a cache hit.
 
-    def __init__(self, capacity: int = 4, device: str = "cpu"):
-        self.capacity = capacity
-        self.device = device
-        self._items: OrderedDict[tuple[str, float], LoadedGenerator] = OrderedDict()
+    `get` gives the PyTorch generator (every endpoint can use it: projection and editing need autograd); `fast` gives
+    the generator of the studio's `backend` for the endpoints that only sample or translate: with "onnxruntime", the
+    PyTorch generator exported to ONNX in memory (artifacts/backend.py) and kept beside it."""
+
+    def __init__(self, capacity: int = 4, device: str = "cpu", backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise StudioError(400, f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+        if backend == "onnxruntime" and str(device) != "cpu":
+            raise StudioError(400, f"--backend onnxruntime runs on the CPU; drop --device {device} or use torch")
+        self.capacity, self.device, self.backend = capacity, device, backend
+        self._items: OrderedDict[tuple[str, float], dict[str, SeededSampler]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path) -> LoadedGenerator:
+    def _entry(self, path: Path) -> dict[str, SeededSampler]:
         file = model_file(path)
         key = (str(file), file.stat().st_mtime)
         with self._lock:
@@ -48,14 +57,29 @@ class ModelCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         try:
-            generator = load(file, self.device)
+            entry: dict[str, SeededSampler] = {"torch": load(file, self.device)}
         except GanforgeError as error:
             raise StudioError(422, f"model {path.name}: {error}") from None
         with self._lock:
-            self._items[key] = generator
+            self._items[key] = entry
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
-        return generator
+        return entry
+
+    def get(self, path: Path) -> LoadedGenerator:
+        return self._entry(path)["torch"]
+
+    def fast(self, path: Path) -> SeededSampler:
+        """The generator in the studio's backend (runs on the model's lane, so one conversion per model)."""
+        entry = self._entry(path)
+        if self.backend not in entry:
+            from ..artifacts.onnx import from_generator
+
+            try:
+                entry[self.backend] = from_generator(entry["torch"])
+            except GanforgeError as error:
+                raise StudioError(422, f"model {path.name}: {error}") from None
+        return entry[self.backend]
 
     def __len__(self) -> int:
         return len(self._items)

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..artifacts.generator import LoadedGenerator
+from ..artifacts.generator import LoadedGenerator, SeededSampler
 from ..imaging import make_grid, to_pil, to_uint8
 from ..latent import lerp, slerp, style_mixing_grid
 from ..latent.interpolate import single_class
 from ..tiling import translate_array
+from ..translate import translator
 from .errors import StudioError
 
 
@@ -97,9 +98,9 @@ def interpolation_frame(generator: LoadedGenerator, seed_a: int, seed_b: int, t:
     return _hwc(generator.synthesize(slerp(z[:1], z[1:], position), labels, truncation=truncation))
 
 
-def translate_image(generator: LoadedGenerator, image: np.ndarray, fit: bool) -> np.ndarray:
-    """uint8 [H, W, C] through a pix2pix generator: `fit` scales the whole image to the model's size (a sketch)
-    and the result back up to the input's size; otherwise it is tiled at full resolution."""
+def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool) -> np.ndarray:
+    """uint8 [H, W, C] through a pix2pix generator (PyTorch or onnxruntime): `fit` scales the whole image to the
+    model's size (a sketch) and the result back up to the input's size; otherwise it is tiled at full resolution."""
     require_translator(generator)
     info = generator.dataset
     height, width = image.shape[:2]
@@ -107,11 +108,7 @@ def translate_image(generator: LoadedGenerator, image: np.ndarray, fit: bool) ->
         small = to_pil(image).resize((info.resolution, info.resolution), Image.Resampling.LANCZOS)
         image = np.asarray(small)[..., None] if np.asarray(small).ndim == 2 else np.asarray(small)
 
-    @torch.no_grad()
-    def model_fn(tiles: torch.Tensor) -> torch.Tensor:  # [N, C_in, R, R] -> [N, C_out, R, R]
-        return generator.module(tiles).float()
-
-    output = translate_array(model_fn, image, info.resolution, out_channels=info.channels,
+    output = translate_array(translator(generator), image, info.resolution, out_channels=info.channels,
                              in_channels=info.input_channels, device=generator.device)
     if output.shape[:2] != (height, width):
         output = np.asarray(to_pil(output).resize((width, height), Image.Resampling.BICUBIC))
