@@ -26,6 +26,7 @@ def test_run_writes_config_samples_checkpoints_stats(tiny):
     assert [p.name for p in ckpt.list_checkpoints(run)] == [result.checkpoint.name]  # only the newest kept
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["kimg"] == pytest.approx(0.096) and {"loss_D", "loss_G", "img_per_s"} <= rows[-1].keys()
+    assert all(-1 <= row["r_t"] <= 1 for row in rows)  # E[sign(D(real))], logged with or without augmentation
     assert list(run.glob("events.out.tfevents.*"))  # TensorBoard log
     assert not list(run.glob(".*.tmp"))  # no temp files left behind
     state = ckpt.load(result.checkpoint)

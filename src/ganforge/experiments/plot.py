@@ -28,18 +28,21 @@ def _nice_step(span: float) -> float:
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
 
 
-def accuracy_plot(series: dict[str, dict[int, tuple[float, float]]], path: str | Path, *, title: str,
-                  x_label: str = "training images per class", y_label: str = "test accuracy (%)") -> Path:
-    """series: name -> {x: (mean, half-width)}; x values are placed evenly in sorted order."""
+def line_plot(series: dict[str, dict[float, tuple[float, float]]], path: str | Path, *, title: str,
+              x_label: str = "training images per class", y_label: str = "test accuracy (%)",
+              y_max: float | None = 100.0) -> Path:
+    """series: name -> {x: (mean, half-width)}; x values are placed evenly in sorted order; the y axis starts at or
+    above 0 and ends at or below `y_max` (None: no upper bound)."""
+    top_limit = math.inf if y_max is None else y_max
     xs = sorted({x for points in series.values() for x in points})
     values = [(m - (h if math.isfinite(h) else 0), m + (h if math.isfinite(h) else 0))
               for points in series.values() for m, h in points.values() if math.isfinite(m)]
     low = min((v[0] for v in values), default=0.0)
     high = max((v[1] for v in values), default=100.0)
     step = _nice_step(max(high - low, 1.0))
-    low, high = max(0.0, math.floor(low / step) * step), min(100.0, math.ceil(high / step) * step)
+    low, high = max(0.0, math.floor(low / step) * step), min(top_limit, math.ceil(high / step) * step)
     if high <= low:
-        low, high = max(0.0, low - step), min(100.0, high + step)
+        low, high = max(0.0, low - step), min(top_limit, high + step)
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
@@ -62,7 +65,7 @@ def accuracy_plot(series: dict[str, dict[int, tuple[float, float]]], path: str |
         tick += step
     for index, x in enumerate(xs):
         draw.line((px(index), bottom, px(index), bottom + 5), fill="black")
-        draw.text((px(index), bottom + 8), str(x), fill="black", font=small, anchor="mt")
+        draw.text((px(index), bottom + 8), f"{x:g}", fill="black", font=small, anchor="mt")
     draw.line((left, top, left, bottom), fill="black", width=2)
     draw.line((left, bottom, right, bottom), fill="black", width=2)
     draw.text(((left + right) / 2, HEIGHT - 18), x_label, fill="black", font=font, anchor="mm")

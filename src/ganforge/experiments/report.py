@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 from ..atomic import write_text
-from .plot import accuracy_plot
+from .plot import line_plot
 
 ARMS = {"a": "real", "b": "real + classic", "c": "real + synthetic", "d": "real + classic + synthetic",
              "e": "synthetic only"}
@@ -118,6 +118,6 @@ def write_report(rows: list[dict], out: Path, settings) -> None:
     series = {f"({arm}) {name}": {size: summary[(size, a)][:2] for (size, a) in summary if a == arm}
               for arm, name in ARMS.items()}
     seeds = max((n for _, _, n in summary.values()), default=0)
-    accuracy_plot(series, out / "plot.png",
+    line_plot(series, out / "plot.png",
                   title=f"{settings.data}: test accuracy vs training images per class "
                         f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")

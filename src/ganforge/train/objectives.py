@@ -179,7 +179,8 @@ class _AdversarialSteps(Objective):
         (loss + penalty).backward()
         if self.adaptive and (d_step + 1) % self.augment.interval == 0:
             self.r_t = self.augment.adjust(self.cfg.train.batch * self.augment.interval)
-        return {"loss_D": loss.detach(), "loss_penalty": penalty.detach()}
+        # r_t = E[sign(D(real))], ADA's overfitting heuristic, logged for every run (it climbs as D memorises reals)
+        return {"loss_D": loss.detach(), "loss_penalty": penalty.detach(), "r_t": real_logits.detach().sign().mean()}
 
     def _adversarial_g_loss(self, fake: Tensor, cond: Tensor | None) -> Tensor:
         """G's loss through the frozen, unsynchronised discriminator."""
