@@ -156,7 +156,8 @@ def report(data: str, out: Path) -> None:
             series[augment] = {k: mean_interval([p["fid"] for r in runs for p in r["curve"] if p["kimg"] == k])[:2]
                                for k in kimgs}
         panel = out / f".{data}-{size}.png"
-        line_plot(series, panel, title=f"{data}: {size} training images", x_label="kimg", y_label="FID", y_max=None)
+        line_plot(series, panel, title=f"{data}: {size} training images", x_label="kimg", y_label="FID (log scale)",
+                  y_max=None, log_y=True)
         panels.append(panel)
     write_text(out / f"{data}.md", "\n".join(lines) + "\n")
     tiles = [Image.open(p) for p in panels]

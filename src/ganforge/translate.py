@@ -17,9 +17,10 @@ from .imaging import save_image
 from .models.cyclegan import DIRECTIONS
 from .tiling import ModelFn, translate_array
 
-# Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256:
-# converting a checkpoint costs 6.4 CPU-s and onnxruntime then saves 0.16 CPU-s per image over torch channels_last.
-ONNXRUNTIME_FROM_IMAGES = 40
+# Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256 on
+# a quiet 2-core CPU: converting a checkpoint takes 3.2 s and onnxruntime then saves 35 ms per image over torch
+# channels_last (162 -> 127 ms), so the conversion pays for itself after ~90 images.
+ONNXRUNTIME_FROM_IMAGES = 90
 MAX_PIXELS = 64 * 2**20  # larger inputs are refused: tiling holds a few float copies of the image
 
 

@@ -18,7 +18,7 @@ from .options import BACKEND_CHOICES, BACKEND_HELP
 @click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
-              help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 40+ images.")
+              help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 90+ images.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="CycleGAN: domain A -> B (default) or B -> A.")
 def translate(checkpoint, source, out, overlap, device, backend, direction) -> None:
     """Translate images with an image-to-image model (pix2pix, CycleGAN): one file, or every image of a folder.

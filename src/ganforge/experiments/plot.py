@@ -30,19 +30,31 @@ def _nice_step(span: float) -> float:
 
 def line_plot(series: dict[str, dict[float, tuple[float, float]]], path: str | Path, *, title: str,
               x_label: str = "training images per class", y_label: str = "test accuracy (%)",
-              y_max: float | None = 100.0) -> Path:
+              y_max: float | None = 100.0, log_y: bool = False) -> Path:
     """series: name -> {x: (mean, half-width)}; x values are placed evenly in sorted order; the y axis starts at or
-    above 0 and ends at or below `y_max` (None: no upper bound)."""
+    above 0 and ends at or below `y_max` (None: no upper bound). `log_y`: a logarithmic y axis (positive values,
+    ticks at 1, 2, 5 x 10^k), for quantities such as FID that fall by orders of magnitude."""
     top_limit = math.inf if y_max is None else y_max
     xs = sorted({x for points in series.values() for x in points})
     values = [(m - (h if math.isfinite(h) else 0), m + (h if math.isfinite(h) else 0))
               for points in series.values() for m, h in points.values() if math.isfinite(m)]
     low = min((v[0] for v in values), default=0.0)
     high = max((v[1] for v in values), default=100.0)
-    step = _nice_step(max(high - low, 1.0))
-    low, high = max(0.0, math.floor(low / step) * step), min(top_limit, math.ceil(high / step) * step)
-    if high <= low:
-        low, high = max(0.0, low - step), min(top_limit, high + step)
+    if log_y:
+        positive = [m for points in series.values() for m, _ in points.values() if math.isfinite(m) and m > 0]
+        smallest, largest = min(positive, default=1.0), max(high, min(positive, default=1.0))
+        decades = range(math.floor(math.log10(smallest)), math.ceil(math.log10(largest)) + 1)
+        candidates = [m * 10.0 ** k for k in decades for m in (1, 2, 5)]
+        low = max(t for t in candidates if t <= smallest * (1 + 1e-9))
+        high = min(t for t in candidates if t >= largest * (1 - 1e-9))
+        high = high if high > low else low * 2
+        ticks = [t for t in candidates if low <= t <= high]
+    else:
+        step = _nice_step(max(high - low, 1.0))
+        low, high = max(0.0, math.floor(low / step) * step), min(top_limit, math.ceil(high / step) * step)
+        if high <= low:
+            low, high = max(0.0, low - step), min(top_limit, high + step)
+        ticks = [low + index * step for index in range(round((high - low) / step) + 1)]
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
@@ -53,16 +65,17 @@ def line_plot(series: dict[str, dict[float, tuple[float, float]]], path: str | P
         return left + (index + 0.5) * (right - left) / max(len(xs), 1)
 
     def py(value: float) -> float:
+        if log_y:
+            value = max(value, low)  # an error bar reaching below the axis is cut at it
+            return bottom - math.log(value / low) / math.log(high / low) * (bottom - top)
         return bottom - (value - low) / (high - low) * (bottom - top)
 
     draw.text((WIDTH / 2, 18), title, fill="black", font=font, anchor="mm")
-    tick = low
-    while tick <= high + 1e-9:
+    for tick in ticks:
         y = py(tick)
         draw.line((left, y, right, y), fill=(230, 230, 230))
         draw.line((left - 5, y, left, y), fill="black")
         draw.text((left - 8, y), f"{tick:g}", fill="black", font=small, anchor="rm")
-        tick += step
     for index, x in enumerate(xs):
         draw.line((px(index), bottom, px(index), bottom + 5), fill="black")
         draw.text((px(index), bottom + 8), f"{x:g}", fill="black", font=small, anchor="mt")
