@@ -36,8 +36,8 @@ def info(checkpoint, as_json) -> None:
               show_default=True, help="safetensors + JSON (loaded by ganforge) or one ONNX graph (opset 17, dynamic "
                                       "batch; needs the ganforge[onnx] extra).")
 @click.option("--quantize", type=click.Choice(["int8"]), default=None,
-              help="onnx: an int8 graph (static quantization: int8 weights per channel, uint8 activations), ~1.6x "
-                   "faster on CPUs; prints its PSNR against the fp32 graph on held-out inputs.")
+              help="onnx: an int8 graph (static quantization: int8 weights per channel, uint8 activations): 1.3-1.5x "
+                   "faster for pix2pix-size models on CPUs; prints its PSNR against the fp32 graph on held-out inputs.")
 @click.option("--calibrate", default=None, metavar="DATA",
               help="--quantize of an image-to-image model: inputs that set the activation ranges: a folder of the "
                    "images you will translate, or the paired training data (A/ + B/ folders or a built-in name).")
