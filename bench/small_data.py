@@ -43,6 +43,7 @@ from ganforge.imaging import save_png
 from ganforge.metrics import Evaluator
 from ganforge.metrics.evaluate import generator_batches
 from ganforge.metrics.extractors import register_extractor
+from ganforge.studio.runs import read_jsonl
 
 RESOLUTION = 32
 GAN = {"model.name": "dcgan", "model.g_channels": 32, "model.d_channels": 32, "train.batch": 32,
@@ -67,7 +68,6 @@ def reference(data: str, out: Path) -> tuple[str, object, str]:
         return "digits", build(DataConfig(source="digits", resolution=RESOLUTION)), "digits"
     labelled = build(DataConfig(source=data, resolution=RESOLUTION, cond=True), cache=False)
     images, labels = labelled.batch(torch.arange(len(labelled)))
-    torch.manual_seed(0)
     classifier = train_classifier((images, labels), None, labelled.info.num_classes, augment=False, seed=0,
                                   spec=TrainSpec(steps=1500 if data == "shapes" else 600, width=32))
     register_extractor(f"{data}-classifier", PooledFeatures(classifier), 128,
@@ -82,15 +82,15 @@ def reference(data: str, out: Path) -> tuple[str, object, str]:
     return str(faces), face_set, "lfw-classifier"
 
 
-def stats_at(run_dir: Path, kimg: float) -> dict:
+def stats_at(rows: list[dict], kimg: float) -> dict:
     """The last stats.jsonl row at or before `kimg` (r_t, augment_p, losses)."""
-    rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines() if line.strip()]
     before = [row for row in rows if row.get("kimg", 0) <= kimg + 1e-6]
     return before[-1] if before else {}
 
 
 def run_one(data: str, source: str, images: int, full: int, augment: str, seed: int, args, evaluator: Evaluator,
-            out: Path) -> dict:
+            out: Path) -> None:
+    """Train one run, score each of its snapshots, write its curve to OUT/curves and delete the run folder."""
     name = f"{data}-{images}-{augment}-s{seed}"
     runs = out / "runs"
     overrides = {**GAN, "data.source": source, "data.subset": images if images < full else 0,
@@ -100,12 +100,13 @@ def run_one(data: str, source: str, images: int, full: int, augment: str, seed: 
     started = time.process_time()
     result = ganforge.train(overrides=overrides, progress=False)
     train_cpu = time.process_time() - started
+    stats = read_jsonl(result.run_dir / "stats.jsonl")
     curve = []
     for checkpoint in list_checkpoints(result.run_dir):
         generator = load(checkpoint)
         with torch.no_grad():
             fid = evaluator(generator_batches(generator, args.num, batch_size=250))["fid"]
-        row = stats_at(result.run_dir, generator.kimg)
+        row = stats_at(stats, generator.kimg)
         curve.append({"kimg": round(generator.kimg, 3), "fid": round(float(fid), 4), "r_t": row.get("r_t"),
                       "augment_p": row.get("augment_p")})
     record = {"data": data, "images": images, "augment": augment, "seed": seed, "curve": curve,
@@ -116,7 +117,6 @@ def run_one(data: str, source: str, images: int, full: int, augment: str, seed: 
     best = min(curve, key=lambda p: p["fid"])
     print(f"{name}: best FID {best['fid']:.3f} at {best['kimg']:g} kimg, last {curve[-1]['fid']:.3f} "
           f"(r_t {curve[-1]['r_t']}, p {curve[-1]['augment_p']}); {train_cpu:.0f} CPU-s training", flush=True)
-    return record
 
 
 def _mean(values: list[float]) -> str:

@@ -58,6 +58,7 @@ ONNX_FORMAT = "ganforge-onnx-generator"
 META_KEY = "ganforge"
 EXTRA = "pip install 'ganforge[onnx]'"
 NOISE, IMAGE = "noise-to-image", "image-to-image"  # the two graph kinds
+QUANTIZATIONS = ("int8",)  # `export_onnx(quantize=...)`: artifacts/quantize.py
 
 
 def require(package: str) -> ModuleType:
@@ -174,8 +175,8 @@ def export_onnx(source: str | Path | LoadedGenerator, out: str | Path, quantize:
     out = Path(out).expanduser()
     if out.suffix != ".onnx" or out.is_dir():
         raise ConfigError(f"--out {out}: an ONNX export is one file whose name ends in .onnx (e.g. model.onnx)")
-    if quantize not in (None, "int8"):
-        raise ConfigError(f"--quantize {quantize}: the supported quantization is int8")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ConfigError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZATIONS)}")
     generator = source if isinstance(source, LoadedGenerator) else load(source)
     if quantize:
         from .quantize import quantize_int8

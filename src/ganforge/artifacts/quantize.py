@@ -31,7 +31,6 @@ from ..errors import ConfigError
 from .generator import LoadedGenerator
 from .onnx import IMAGE, META_KEY, native_stdout_silenced, graph_kind, open_session, require, to_onnx
 
-QUANTIZATIONS = ("int8",)
 CHECK_SEED = 10**6  # fidelity-check latents come from seeds away from the calibration ones
 
 
@@ -137,9 +136,9 @@ def quantize_int8(generator: LoadedGenerator, calibrate: str | None = None, cali
         q.shape_inference.quant_pre_process(str(src), str(ready), skip_symbolic_shape=True)
         convs = [node.name for node in onnx.load(str(ready)).graph.node if node.op_type == "Conv"]
         keep_fp32 = convs[:1] if graph_kind(generator) == IMAGE else []
-        q.quantize_static(str(ready), str(dst), Reader(), nodes_to_exclude=keep_fp32, quant_format=q.QuantFormat.QOperator, per_channel=True,
-                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                          calibrate_method=q.CalibrationMethod.MinMax)
+        q.quantize_static(str(ready), str(dst), Reader(), nodes_to_exclude=keep_fp32,
+                          quant_format=q.QuantFormat.QOperator, per_channel=True, activation_type=q.QuantType.QUInt8,
+                          weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax)
         int8 = dst.read_bytes()
     fidelity = _fidelity(fp32, int8, checks, len(calibration))
     return _with_quantization_metadata(int8, fidelity), fidelity

@@ -119,5 +119,5 @@ def write_report(rows: list[dict], out: Path, settings) -> None:
               for arm, name in ARMS.items()}
     seeds = max((n for _, _, n in summary.values()), default=0)
     line_plot(series, out / "plot.png",
-                  title=f"{settings.data}: test accuracy vs training images per class "
-                        f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")
+              title=f"{settings.data}: test accuracy vs training images per class "
+                    f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")
