@@ -32,6 +32,7 @@ from .generator import LoadedGenerator
 from .onnx import IMAGE, META_KEY, native_stdout_silenced, graph_kind, open_session, require, to_onnx
 
 CHECK_SEED = 10**6  # fidelity-check latents come from seeds away from the calibration ones
+MAX_CALIBRATION_IMAGES = 1024  # all calibration inputs are held in memory (1024 RGB 256x256 floats: 0.8 GB)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def quantize_int8(generator: LoadedGenerator, calibrate: str | None = None, cali
         raise ConfigError(f"{generator.source}: --quantize int8 supports convolutional generators with fixed weights "
                           f"(DCGAN, pix2pix, CycleGAN); StyleGAN2's modulated convolutions compute their weights "
                           f"per sample, which static int8 quantization cannot prepare")
-    if calibration_images < 1:
-        raise ConfigError(f"--calibration-images {calibration_images}: must be >= 1")
+    if not 1 <= calibration_images <= MAX_CALIBRATION_IMAGES:
+        raise ConfigError(f"--calibration-images {calibration_images}: must be between 1 and {MAX_CALIBRATION_IMAGES}")
     calibration, checks = _feeds(generator, calibrate, calibration_images, check_images)
     fp32 = to_onnx(generator, rewrite=True)
 

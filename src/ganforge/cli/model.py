@@ -41,7 +41,7 @@ def info(checkpoint, as_json) -> None:
 @click.option("--calibrate", default=None, metavar="DATA",
               help="--quantize of an image-to-image model: inputs that set the activation ranges: a folder of the "
                    "images you will translate, or the paired training data (A/ + B/ folders or a built-in name).")
-@click.option("--calibration-images", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--calibration-images", type=click.IntRange(1, 1024), default=64, show_default=True,
               help="--quantize: inputs (latents or images) used to calibrate.")
 def export(checkpoint, out, export_format, quantize, calibrate, calibration_images) -> None:
     """Export the EMA generator as config.json + generator.safetensors (no pickles; load it with ganforge.load), or as
