@@ -14,6 +14,7 @@ import shlex
 import time
 
 import ganforge
+from ganforge.metrics.modes import describe
 
 SETTINGS = {  # the run measured; --set KEY=VALUE overrides any of it
     "data.source": "stacked-digits", "data.resolution": 32, "model.g_channels": 32, "model.d_channels": 32,
@@ -48,6 +49,8 @@ def main() -> None:
           f"(over {modes['modes']['num']} samples)  FID(digits-per-channel): {fid['fid']:.3f}")
     print(f"confident channels (p > 0.9): {modes['modes']['confident_channels']:.1%}; confident images only: "
           f"{modes['modes']['confident']['covered']} modes, KL {modes['modes']['confident']['kl']:.3f}")
+    if "real" in modes["modes"]:
+        print(f"real stacked digits, the floor: {describe(modes['modes']['real'])}")
 
 
 def _parse(value: str):

@@ -88,6 +88,14 @@ def stats_at(rows: list[dict], kimg: float) -> dict:
     return before[-1] if before else {}
 
 
+def copy_fid(source: str, images: int, evaluator: Evaluator, num: int) -> float:
+    """FID of the training subset itself (cycled to `num` images) against all images: what a generator that only
+    memorised the subset would score."""
+    subset = build(DataConfig(source=source, resolution=RESOLUTION, subset=images))
+    order = torch.arange(num) % len(subset)
+    return float(evaluator(subset.batch(order[start:start + 250])[0] for start in range(0, num, 250))["fid"])
+
+
 def run_one(data: str, source: str, images: int, full: int, augment: str, seed: int, args, evaluator: Evaluator,
             out: Path) -> None:
     """Train one run, score each of its snapshots, write its curve to OUT/curves and delete the run folder."""
@@ -123,17 +131,19 @@ def _mean(values: list[float]) -> str:
     return f"{np.mean(values):.2f}" if values else "–"
 
 
-def report(data: str, out: Path) -> None:
-    """OUT/<data>.md and OUT/<data>.png from every curve of `data` found under OUT/curves."""
+def report(data: str, out: Path, copies: dict[int, float]) -> None:
+    """OUT/<data>.md and OUT/<data>.png from every curve of `data` found under OUT/curves; `copies`: subset size ->
+    FID of the subset itself (a line in the plot, the 'copy' column)."""
     records = [json.loads(p.read_text()) for p in sorted((out / "curves").glob(f"{data}-*.json"))]
     if not records:
         return
     sizes = sorted({r["images"] for r in records})
     lines = [f"# Small data: {data}", "",
              "Best FID over the run (against all of the dataset's images; lower is better), mean ± 95% t-interval "
-             "over seeds, the kimg where it was reached, and the last evaluation's FID and r_t.", "",
-             "| images | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "over seeds, the kimg where it was reached, and the last evaluation's FID and r_t. 'copy': the FID of "
+             "the training subset itself, what a generator that memorised it would score.", "",
+             "| images | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this | copy |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     panels = []
     for size in sizes:
         best_none = [min(p["fid"] for p in r["curve"]) for r in records
@@ -150,11 +160,16 @@ def report(data: str, out: Path) -> None:
             ratio = (f"{np.mean(best_none) / mean:.2f}×" if best_none and augment != "none" else "")
             r_t = [p["r_t"] for p in last if p["r_t"] is not None]
             p_ada = [p["augment_p"] for p in last if p["augment_p"] is not None]
+            copy = f"{copies[size]:.3f}" if size in copies else "–"
             lines.append(f"| {size} | {augment} | {n} | {mean:.3f} ± {half:.3f} | {np.mean(at):.0f} | "
-                         f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} |")
+                         f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} | "
+                         f"{copy} |")
             kimgs = sorted({p["kimg"] for r in runs for p in r["curve"]})
             series[augment] = {k: mean_interval([p["fid"] for r in runs for p in r["curve"] if p["kimg"] == k])[:2]
                                for k in kimgs}
+        if size in copies:  # a flat line: the memorising generator's score
+            kimgs = sorted({k for points in series.values() for k in points})
+            series["copy of the subset"] = {k: (copies[size], 0.0) for k in kimgs}
         panel = out / f".{data}-{size}.png"
         line_plot(series, panel, title=f"{data}: {size} training images", x_label="kimg", y_label="FID (log scale)",
                   y_max=None, log_y=True)
@@ -190,14 +205,18 @@ def main() -> None:
     source, full_set, extractor = reference(args.data, out)
     evaluator = Evaluator(full_set, ("fid",), extractor=extractor, num_real=10000)
     full = len(full_set)
+    copies = {}
     for images in sorted({min(int(n), full) for n in args.images.split(",")}):
+        if images < full:
+            copies[images] = copy_fid(source, images, evaluator, args.num)
+            print(f"{args.data}-{images}: the subset itself scores FID {copies[images]:.3f} against all {full} images")
         for augment in args.augment.split(","):
             for seed in range(args.seeds):
                 if (out / "curves" / f"{args.data}-{images}-{augment}-s{seed}.json").is_file():
                     continue
                 run_one(args.data, source, images, full, augment, seed, args, evaluator, out)
-                report(args.data, out)
-    report(args.data, out)
+                report(args.data, out, copies)
+    report(args.data, out, copies)
     print(f"report: {out / (args.data + '.md')}, {out / (args.data + '.png')}")
 
 

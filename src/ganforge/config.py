@@ -125,6 +125,8 @@ class OptimConfig:
                                          "0.5 0.999; StyleGAN2: 0 0.99).",
                                          lambda v: None if all(0 <= b < 1 for b in v) else f"must be in [0, 1), got {v}")
     d_steps: int = setting(1, "--d-steps", "D updates per G update (5 is usual for wgan-gp).", at_least(1))
+    lr_decay_kimg: float = setting(0.0, "--lr-decay-kimg", "Decay every learning rate linearly to 0 over the last "
+                                   "this many kimg of --kimg (0: constant; CycleGAN: half of --kimg).", at_least(0))
 
 
 @dataclass(frozen=True)

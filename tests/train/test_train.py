@@ -9,7 +9,9 @@ from ganforge import losses
 from ganforge.errors import ConfigError, TrainingDiverged
 from ganforge.losses import GANLoss
 from ganforge.artifacts import checkpoint as ckpt
+from ganforge.config import resolve
 from ganforge.train import train
+from ganforge.train.objectives import NoiseToImage
 
 
 def _states_equal(a: dict, b: dict) -> bool:
@@ -70,6 +72,18 @@ def test_resume_is_exact(tiny, tmp_path, extra):
         assert 0 < ckpt.load(half.checkpoint)["G"]["growth"][1] < 1 and b["G"]["growth"].tolist() == [16.0, 1.0]
     assert all(torch.equal(x["exp_avg"], y["exp_avg"])
                for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values()))
+
+
+def test_lr_decay_kimg_lowers_every_learning_rate_linearly_to_zero(tiny):
+    """--lr-decay-kimg: constant, then linear to 0 at --kimg, applied to both optimisers by the loop."""
+    cfg = resolve({**tiny, "train.total_kimg": 0.128, "optim.lr_decay_kimg": 0.064})
+    objective = NoiseToImage.__new__(NoiseToImage)
+    objective.cfg = cfg
+    assert [objective.lr_scale(k) for k in (0, 0.064, 0.096, 0.128, 0.2)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    state = ckpt.load(train(cfg, progress=False).checkpoint)
+    last_step_kimg = (128 - cfg.train.batch) / 1000  # the last update's rate was set before its batch was seen
+    for key in ("opt_G", "opt_D"):
+        assert state[key]["param_groups"][0]["lr"] == pytest.approx(2e-4 * (0.128 - last_step_kimg) / 0.064), key
 
 
 def test_resume_refuses_changing_the_run(tiny):

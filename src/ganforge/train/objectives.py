@@ -44,6 +44,13 @@ Views = Callable[[nn.Module], nn.Module]  # wraps a network for training (DDP) o
 GRID_BATCH = 64
 
 
+def linear_decay(kimg: float, total_kimg: float, decay_kimg: float) -> float:
+    """1 until `decay_kimg` before `total_kimg`, then linearly down to 0 at `total_kimg` (1 if `decay_kimg` is 0)."""
+    if decay_kimg <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (total_kimg - kimg) / decay_kimg))
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str  # optimiser name; its state is saved as opt_<name>
@@ -97,8 +104,9 @@ class Objective:
         return {}
 
     def lr_scale(self, kimg: float) -> float:
-        """Factor on every optimiser's learning rate at this point of training (a schedule; 1: constant)."""
-        return 1.0
+        """Factor on every optimiser's learning rate at this point of training: 1, then linearly down to 0 over the
+        last --lr-decay-kimg of --kimg (1 throughout when that is 0)."""
+        return linear_decay(kimg, self.cfg.train.total_kimg, self.cfg.optim.lr_decay_kimg)
 
     def state_dict(self) -> dict[str, Any]:
         """Objective state saved at the top level of checkpoints, beside the networks and optimisers."""

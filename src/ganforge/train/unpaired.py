@@ -23,7 +23,7 @@ from ..imaging import to_float, to_uint8
 from ..losses import LOSSES
 from .growth import Growth
 from .joint_augment import flip_and_jitter
-from .objectives import OBJECTIVES, Batch, Objective, Phase, Views
+from .objectives import OBJECTIVES, Batch, Objective, Phase, Views, linear_decay
 
 Tensor = torch.Tensor
 CYCLE_WEIGHT = 10.0  # lambda: cycle-consistency weight, each way
@@ -94,9 +94,10 @@ class Unpaired(Objective):
         self.G_fast, self.D_fast = compiled(self.G_train), compiled(distributed(self.D))
 
     def lr_scale(self, kimg: float) -> float:
-        """1 for the first half of --kimg, then linearly down to 0 at its end (the paper's 100 + 100 epochs)."""
+        """By default 1 for the first half of --kimg, then linearly down to 0 at its end (the paper's 100 + 100
+        epochs); --lr-decay-kimg sets another decay length."""
         total = self.cfg.train.total_kimg
-        return min(1.0, max(0.0, 2.0 * (1.0 - kimg / total)))
+        return linear_decay(kimg, total, self.cfg.optim.lr_decay_kimg or total / 2)
 
     def prepare(self, batch: tuple[Tensor, Tensor], stage: Growth) -> Batch:
         """(real B, real A), both [N, C, H, W] in [-1, 1], each flipped/jittered on its own draw (they are unrelated)."""
