@@ -7,10 +7,11 @@ FID stops improving or rises while r_t = E[sign(D(real))] climbs) and what augme
     python bench/small_data.py --data lfw ...                             # scikit-image's 100 face photos
 
 As in Karras et al. 2020 (ADA), FID compares the generator with every available image of the dataset, not only the
-subset it saw, so copying the subset does not score well. Feature space: the shipped `digits` classifier for digits;
-for shapes and lfw a SmallCNN classifier trained here on the dataset's own labels (shapes: 5 kinds, 10 000 images;
-lfw: face / non-face, 200 photos), its pooled 128-d features. No Inception here (no download on this machine), so
-these FIDs compare runs with each other, not with published numbers.
+subset it saw, so copying the subset does not score well; the report gives what it does score ('copy', the subset's
+own FID against all images), the floor a memorising generator would reach. Feature space: the shipped `digits`
+classifier for digits; for shapes and lfw a SmallCNN classifier trained here on the dataset's own labels (shapes: 5
+kinds, 10 000 images; lfw: face / non-face, 200 photos), its pooled 128-d features. No Inception here (no download on
+this machine), so these FIDs compare runs with each other, not with published numbers.
 
 Each run writes its curve to OUT/curves/<data>-<images>-<augment>-s<seed>.json; finished runs are skipped on a re-run,
 and OUT/<data>.md (best FID per run, mean ± 95% t-interval over seeds, none/augmented ratio) and OUT/<data>.png (FID
@@ -161,12 +162,13 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
             r_t = [p["r_t"] for p in last if p["r_t"] is not None]
             p_ada = [p["augment_p"] for p in last if p["augment_p"] is not None]
             copy = f"{copies[size]:.3f}" if size in copies else "–"
-            lines.append(f"| {size} | {augment} | {n} | {mean:.3f} ± {half:.3f} | {np.mean(at):.0f} | "
+            best = f"{mean:.3f} ± {half:.3f}" if n > 1 else f"{mean:.3f}"  # one seed: no interval
+            lines.append(f"| {size} | {augment} | {n} | {best} | {np.mean(at):.0f} | "
                          f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} | "
                          f"{copy} |")
-            kimgs = sorted({p["kimg"] for r in runs for p in r["curve"]})
-            series[augment] = {k: mean_interval([p["fid"] for r in runs for p in r["curve"] if p["kimg"] == k])[:2]
-                               for k in kimgs}
+            kimgs = sorted({round(p["kimg"]) for r in runs for p in r["curve"]})  # snapshots land a batch apart
+            series[augment] = {k: mean_interval([p["fid"] for r in runs for p in r["curve"]
+                                                 if round(p["kimg"]) == k])[:2] for k in kimgs}
         if size in copies:  # a flat line: the memorising generator's score
             kimgs = sorted({k for points in series.values() for k in points})
             series["copy of the subset"] = {k: (copies[size], 0.0) for k in kimgs}
