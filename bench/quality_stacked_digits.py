@@ -45,10 +45,7 @@ def main() -> None:
                             num=args.fid_num)
     print(f"stacked-digits {args.preset or 'DCGAN'}, {minutes:.1f} min training ({result.kimg:.0f} kimg), settings: "
           f"{shlex.join(f'{k}={v}' for k, v in overrides.items())}")
-    print(f"modes covered: {modes['modes']['covered']}/1000  KL: {modes['modes']['kl']:.3f}  "
-          f"(over {modes['modes']['num']} samples)  FID(digits-per-channel): {fid['fid']:.3f}")
-    print(f"confident channels (p > 0.9): {modes['modes']['confident_channels']:.1%}; confident images only: "
-          f"{modes['modes']['confident']['covered']} modes, KL {modes['modes']['confident']['kl']:.3f}")
+    print(f"generated: {describe(modes['modes'])}; FID(digits-per-channel) {fid['fid']:.3f}")
     if "real" in modes["modes"]:
         print(f"real stacked digits, the floor: {describe(modes['modes']['real'])}")
 

@@ -80,6 +80,8 @@ def test_quantize_bad_requests(tmp_path):
         quantize_int8(make_generator("pix2pix"), str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match="found 1 image"):
         quantize_int8(make_generator("pix2pix"), str(edge_images(tmp_path / "one", 1)))
+    with pytest.raises(ConfigError, match="--calibrate digits: a noise-to-image model is calibrated on its own"):
+        quantize_int8(make_generator("dcgan"), "digits")
     with pytest.raises(ConfigError, match="--calibration-images 5000: must be between 1 and 1024"):
         quantize_int8(make_generator("dcgan"), calibration_images=5000)
     with pytest.raises(ConfigError, match="modulated convolutions"):

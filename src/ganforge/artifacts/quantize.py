@@ -85,6 +85,10 @@ def _feeds(generator: LoadedGenerator, calibrate: str | None, count: int, check:
         feeds = [{"source": image[None].numpy()} for image in images]
         return feeds[:-held][:count], feeds[-held:]
 
+    if calibrate:
+        raise ConfigError(f"--calibrate {calibrate}: a noise-to-image model is calibrated on its own latents "
+                          f"(--calibration-images of them); drop --calibrate")
+
     def noise_feeds(seeds: range) -> list[dict]:
         z = generator.latents(list(seeds)).numpy()
         labels = generator.labels_for(len(z))
