@@ -76,13 +76,18 @@ def model_id(runs: Path, suffix: str) -> str:
     return f"runs/{run.name}"
 
 
-@pytest.fixture
-def client(runs):
+def local_client(app):
+    """A TestClient that talks to the app as a browser on 127.0.0.1 does (the studio checks the Host header)."""
     from fastapi.testclient import TestClient
 
+    return TestClient(app, base_url="http://127.0.0.1:7860")
+
+
+@pytest.fixture
+def client(runs):
     from ganforge.studio.app import create_app
 
-    with TestClient(create_app([], runs)) as test_client:
+    with local_client(create_app([], runs)) as test_client:
         yield test_client
 
 

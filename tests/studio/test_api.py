@@ -13,7 +13,7 @@ from PIL import Image
 from ganforge.studio.app import create_app
 from ganforge.studio.uploads import UploadLimits
 
-from .conftest import model_id
+from .conftest import local_client, model_id
 
 
 def png(array: np.ndarray) -> bytes:
@@ -150,9 +150,7 @@ def test_uploads_refused_cleanly(client, runs):
 
 
 def test_upload_byte_limit(runs):
-    from fastapi.testclient import TestClient
-
-    with TestClient(create_app([], runs, limits=UploadLimits(max_bytes=2000, max_pixels=64 * 64))) as small:
+    with local_client(create_app([], runs, limits=UploadLimits(max_bytes=2000, max_pixels=64 * 64))) as small:
         model = model_id(runs, "pix")
         noisy = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
         response = small.post("/api/translate", params={"model": model},
@@ -215,22 +213,18 @@ def test_oversized_body_refused_before_reading(client, runs):
 
 
 def test_serve_has_no_pages_and_docs_exist(runs):
-    from fastapi.testclient import TestClient
-
-    with TestClient(create_app([], runs, pages=False)) as api:
+    with local_client(create_app([], runs, pages=False)) as api:
         assert api.get("/").status_code == 404
         assert api.get("/docs").status_code == 200
         assert "/api/generate" in api.get("/openapi.json").json()["paths"]
-    with TestClient(create_app([], runs)) as studio:
+    with local_client(create_app([], runs)) as studio:
         assert "ganforge studio" in studio.get("/").text
 
 
 def test_sources_outside_the_runs_folder(runs, tmp_path):
-    from fastapi.testclient import TestClient
-
     run = runs / model_id(runs, "sg2").split("/", 1)[1]
     checkpoint = sorted(run.glob("checkpoint-*.pt"))[-1]
-    with TestClient(create_app([checkpoint], tmp_path / "empty-runs")) as single:
+    with local_client(create_app([checkpoint], tmp_path / "empty-runs")) as single:
         (entry,) = single.get("/api/models").json()
         assert entry["id"] == checkpoint.name and entry["model"] == "stylegan2"
         assert decoded(single.get("/api/generate", params={"model": entry["id"]})).shape == (16, 16, 3)
@@ -336,13 +330,11 @@ def test_projection_lifecycle(client, runs):
 
 def test_onnxruntime_backend_draws_the_same_images(client, runs):
     pytest.importorskip("onnxruntime")
-    from fastapi.testclient import TestClient
-
     from ganforge.studio.app import create_app
 
     sketch = np.full((40, 24, 3), 255, np.uint8)
     sketch[5:30, 6] = 0
-    with TestClient(create_app([], runs, backend="onnxruntime")) as fast:
+    with local_client(create_app([], runs, backend="onnxruntime")) as fast:
         cache = fast.app.state.studio.cache
         for name in ("sg2", "dcgan"):
             params = {"model": model_id(runs, name), "seed": 4, "truncation": 0.7}

@@ -1,8 +1,11 @@
 """The studio's FastAPI application: the HTTP API under /api (OpenAPI docs at /docs) and, unless `pages=False`,
 the browser pages (static HTML/CSS/JS under /). `create_app(sources, runs_dir)` is the factory; every bad input is
-answered with a JSON `{"error": "..."}` and a 4xx status, and an unexpected failure with a 500 and no traceback."""
+answered with a JSON `{"error": "..."}` and a 4xx status (paths in it relative to the studio's folders), and an
+unexpected failure with a 500 and no traceback. Every request first passes `guard.RequestGuard` (Host, Origin, body
+size); model work runs on a few compute threads, one request per model at a time."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -11,9 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable
 
+import anyio
 from fastapi import Body, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,24 +26,27 @@ from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator
 from ..errors import GanforgeError
 from ..models import MODELS
+from . import apidocs, human_eval
+from .budget import Budget
 from .errors import StudioError
-from .game import Game, judgement_dir
-from . import human_eval
-from .jobs import Job, Jobs
+from .game import Game, judgement_dir, judgement_folder
+from .guard import LOCAL_NAMES, RequestGuard
+from .jobs import DataAccess, Job, Jobs
 from .latents import DirectionSets, Projections, direction_source, edited_image, seed_latent
-from .models import Lanes, ModelCache
+from .models import CheckpointGone, Lanes, ModelCache, model_file
 from .paths import SafeRoots
 from .realdata import SHARED as SHARED_REAL_DATA
-from .render import (generate_image, interpolation_frame, mixing_grid, png_bytes, require_translator,
-                     translate_image)
+from .render import (generate_image, interpolation_frame, mixing_grid, png_bytes, require_tileable,
+                     require_translator, translate_image)
 from .runs import list_runs, run_summary
 from .uploads import UploadLimits, decode_upload
 
 STATIC = Path(__file__).parent / "static"
 READABLE_SUFFIXES = (".png", ".json", ".jsonl", ".log")  # /api/files serves only these
 MAX_SEED = 2**31 - 1
+CHECKPOINT_RETRIES = 3  # a run folder's newest checkpoint rotated away while loading: list again, this often
+COMPUTE_THREADS = 2  # model computations at once, across all models (each model: one at a time)
 log = logging.getLogger("ganforge.studio")
-
 
 
 # Shared query parameters (each use needs its own Query object: FastAPI keeps the first parameter's name on it)
@@ -65,13 +72,14 @@ class RoundRequest(BaseModel):
 
 
 class AnswerRequest(BaseModel):
-    round: str = Field(max_length=64)
+    round: str = Field(max_length=64, description="The id of a round this server dealt.")
     choice: str = Field(description="The side the player thinks is real: left or right.")
-    response_ms: float | None = Field(None, description="Time from showing the pair to the click.")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class ResetRequest(BaseModel):
+    model: str = Field(description="A model of the run whose judgements start afresh (the old log is kept, renamed).")
+
+
 
 
 def _validation_message(error: RequestValidationError) -> str:
@@ -104,7 +112,7 @@ class Studio:
     """The app's state: readable roots, model cache and lanes, real data, game, training jobs."""
 
     def __init__(self, sources: list[Path], runs_dir: Path, cache_size: int, max_waiting: int, limits: UploadLimits,
-                 device: str, backend: str = "torch"):
+                 device: str, backend: str = "torch", data_roots: list[Path] = (), compute_threads: int = COMPUTE_THREADS):
         self.runs_dir = Path(runs_dir).expanduser().resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.sources = [Path(s).expanduser().resolve() for s in sources]
@@ -112,12 +120,17 @@ class Studio:
             if not source.exists():
                 raise StudioError(404, f"{source}: no such run folder, checkpoint or export")
         self.roots = SafeRoots([self.runs_dir, *self.sources])
+        for root in data_roots:
+            if not Path(root).expanduser().is_dir():
+                raise StudioError(404, f"--data-root {root}: no such folder")
+        self.data = DataAccess([self.runs_dir, *(Path(r).expanduser().resolve() for r in data_roots)])
         self.cache = ModelCache(cache_size, device, backend)
         self.lanes = Lanes(max_waiting)
+        self.compute = anyio.CapacityLimiter(compute_threads)  # threads that run model work, all lanes together
         self.limits = limits
         self.real_data = SHARED_REAL_DATA
         self.game = Game(self.real_data)
-        self.jobs = Jobs(self.runs_dir)
+        self.jobs = Jobs(self.runs_dir, self.data)
         self.directions = DirectionSets()
         self.projections = Projections()
 
@@ -135,15 +148,36 @@ class Studio:
     def describe_job(self, job: Job) -> dict[str, Any]:
         run = job.run_dir(self.runs_dir)
         return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.process.poll(),
-                "run": self.roots.client_path(run) if run else None, "error": job.error_text()}
+                "run": self.roots.client_path(run) if run else None, "error": self.redact(job.error_text())}
+
+    def redact(self, message: str) -> str:
+        """A message for the client: the studio's folders as their labels (runs/...), the home folder as ~."""
+        for root in sorted([*self.roots.roots.values(), *self.data.roots.roots.values()], key=lambda r: -len(str(r.path))):
+            message = message.replace(str(root.path), root.label)
+        return message.replace(str(Path.home()), "~")
+
+    def error(self, status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": self.redact(message)}, status_code=status)
 
     async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
-                         fast: bool = False) -> Any:
-        """Run work(generator) on the model's lane, off the event loop; `fast`: work only samples or translates, so
-        it gets the generator in the studio's --backend."""
+                         fast: bool = False, request: Request | None = None, budget: Budget | None = None) -> Any:
+        """Run work(generator) on the lane of the checkpoint the model resolves to, on a compute thread; `fast`: work
+        only samples or translates, so it gets the generator in the studio's --backend. With `budget` and `request`,
+        the work is cancelled when the client disconnects (the work calls budget.check())."""
         path = self.roots.resolve(model, "model")
         get = self.cache.fast if fast else self.cache.get
-        return await self.lanes[str(path)].run(lambda: work(get(path)), stream)
+        watcher = asyncio.create_task(budget.watch(request)) if budget is not None and request is not None else None
+        try:
+            for attempt in range(CHECKPOINT_RETRIES):
+                file = model_file(path)
+                try:
+                    return await self.lanes[str(file)].run(lambda: work(get(file)), stream, self.compute, budget)
+                except CheckpointGone:
+                    if file == path or attempt == CHECKPOINT_RETRIES - 1:
+                        raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
 
 def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
@@ -172,10 +206,19 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
 
 def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
                cache_size: int = 4, max_waiting: int = 8, limits: UploadLimits = UploadLimits(),
-               device: str = "cpu", backend: str = "torch") -> FastAPI:
+               device: str = "cpu", backend: str = "torch", data_roots: list[str | Path] = (),
+               allowed_hosts: list[str] | tuple[str, ...] = LOCAL_NAMES, threads: int | None = None,
+               compute_threads: int = COMPUTE_THREADS) -> FastAPI:
     """The studio app over the given run folders / checkpoints / exports and a runs folder (training jobs go there).
-    `backend`: torch, or onnxruntime for generating, translating and the game's images."""
-    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device, backend)
+    `backend`: torch, or onnxruntime for generating, translating and the game's images. `data_roots`: folders
+    training runs may read (besides built-in sets and the runs folder). `allowed_hosts`: Host names the app answers
+    ('*': any). `threads`: torch threads (None: leave as is)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device, backend,
+                    [Path(r) for r in data_roots], compute_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -183,36 +226,34 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         studio.jobs.shutdown()  # the studio is exiting: stop its training runs cleanly
 
     app = FastAPI(title="ganforge studio", summary="Generate, translate, judge and train GANs.", version="1",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.studio = studio
+    app.add_middleware(RequestGuard, allowed_hosts=tuple(allowed_hosts), upload_bytes=limits.max_bytes + 65536)
 
     @app.exception_handler(StudioError)
     async def _studio_error(request: Request, error: StudioError):
-        return _error(error.status, error.message)
+        return studio.error(error.status, error.message)
 
     @app.exception_handler(GanforgeError)
     async def _ganforge_error(request: Request, error: GanforgeError):
-        return _error(400, str(error))
+        return studio.error(400, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError):
-        return _error(422, _validation_message(error))
+        return studio.error(422, _validation_message(error))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException):
-        return _error(error.status_code, str(error.detail))
+        return studio.error(error.status_code, str(error.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):
         log.exception("studio: unexpected error on %s", request.url.path)
-        return _error(500, f"internal error ({type(error).__name__}); see the studio's log")
+        return studio.error(500, f"internal error ({type(error).__name__}); see the studio's log")
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limits.max_bytes + 65536):
-            return _error(413, f"request body over the limit of {limits.max_bytes} bytes")
-        return await call_next(request)
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(apidocs.render(app.openapi()))
 
     # ---- models and pictures
     @app.get("/api/models", summary="List models: the given sources and the runs folder's runs.")
@@ -249,17 +290,20 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
 
     @app.post("/api/translate", summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
               response_class=Response)
-    async def translate(model: str, image: UploadFile = File(...), fit: bool = Query(True, description=(
+    async def translate(request: Request, model: str, image: UploadFile = File(...), fit: bool = Query(True, description=(
             "true: scale the whole image to the model's size (sketches); false: tile at full resolution")),
             stream: str | None = stream_query()) -> Response:
         data = await image.read(limits.max_bytes + 1)
+        budget = Budget(limits.deadline_s)
 
         def work(generator: LoadedGenerator):
             require_translator(generator)
             array = decode_upload(data, 3 if generator.dataset.input_channels == 3 else 1, limits, "image")
-            return translate_image(generator, array, fit=fit)
+            require_tileable(*array.shape[:2], generator.dataset.resolution, fit, limits.max_tiled_pixels,
+                             limits.max_aspect)
+            return translate_image(generator, array, fit=fit, check=budget.check)
 
-        return _png(await studio.with_model(model, work, stream, fast=True))
+        return _png(await studio.with_model(model, work, stream, fast=True, request=request, budget=budget))
 
     @app.get("/api/example", summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
              response_class=Response)
@@ -338,19 +382,24 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
 
         return await studio.with_model(request.model, work, fast=True)
 
-    @app.post("/api/game/answer", summary="Judge a pick; appends a line to RUN_DIR/human_eval.jsonl.")
+    @app.post("/api/game/answer", summary="Judge a pick of a dealt round (timed here); appends a line to "
+                                           "RUN_DIR/human_eval.jsonl.")
     def game_answer(request: AnswerRequest) -> dict[str, Any]:
-        return studio.game.answer(request.round, request.choice, request.response_ms)
+        return studio.game.answer(request.round, request.choice)
 
-    @app.get("/api/game/stats", summary="Fool rate of a model's run with a 95% Wilson interval.")
-    async def game_stats(model: str) -> dict[str, Any]:
-        def work(generator: LoadedGenerator):
-            folder = judgement_dir(generator)
-            if not (folder / human_eval.FILE_NAME).is_file():
-                return human_eval.fool_rate([]).to_dict()
-            return human_eval.fool_rate(human_eval.read_judgements(folder)).to_dict()
+    @app.get("/api/game/stats", summary="Fool rates of a model's run, one per checkpoint and truncation, with 95% "
+                                        "Wilson intervals (loads no model).")
+    def game_stats(model: str) -> dict[str, Any]:
+        folder = judgement_folder(studio.roots.resolve(model, "model"))
+        records = human_eval.read_judgements(folder) if (folder / human_eval.FILE_NAME).is_file() else []
+        return {"groups": human_eval.fool_rates_by_group(records)}
 
-        return await studio.with_model(model, work)
+    @app.post("/api/game/reset", summary="Start the run's judgements afresh (the old log is renamed, not deleted).")
+    def game_reset(request: ResetRequest) -> dict[str, Any]:
+        folder = judgement_folder(studio.roots.resolve(request.model, "model"))
+        archived = human_eval.archive(folder)
+        studio.game.forget(folder)
+        return {"archived": studio.roots.client_path(archived) if archived else None}
 
     # ---- runs and training jobs
     @app.get("/api/runs", summary="Run folders, including ones trained elsewhere, with progress.")
@@ -374,12 +423,26 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         return summary
 
     @app.get("/api/files/{path:path}", summary="A PNG/JSON/log file under the studio's roots.")
-    def files(path: str) -> FileResponse:
+    def files(path: str) -> StreamingResponse:
         target = studio.roots.resolve(path, "file")
         if not target.is_file() or target.suffix.lower() not in READABLE_SUFFIXES:
             raise StudioError(403, f"file {path!r}: only {', '.join(READABLE_SUFFIXES)} files can be read")
+        try:  # opened now: a training run that replaces or deletes it meanwhile cannot break the answer
+            handle = open(target, "rb")
+        except FileNotFoundError:
+            raise StudioError(404, f"file {path!r} was just replaced by the training run; fetch the newest") from None
+
+        def chunks():
+            with handle:
+                while block := handle.read(2**16):
+                    yield block
+
         media = mimetypes.guess_type(target.name)[0] or "text/plain"
-        return FileResponse(target, media_type=media, headers={"Cache-Control": "no-store"})
+        return StreamingResponse(chunks(), media_type=media, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/data", summary="What a training run may read: built-in sets and folders under the data roots.")
+    def data_choices() -> list[str]:
+        return studio.data.choices()
 
     @app.get("/api/jobs", summary="Training runs started by this studio.")
     def jobs() -> list[dict[str, Any]]:

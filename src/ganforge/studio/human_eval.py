@@ -1,6 +1,7 @@
 """Human judgements of realism, the HYPE-infinity-style metric (Zhou et al. 2019): in each round a person sees one
 real and one generated image and picks the one they think is real. The fool rate is the fraction of rounds in which
-they picked the generated image (chance is 50%), reported with a 95% Wilson score interval (Wilson 1927).
+they picked the generated image (chance is 50%), reported with a 95% Wilson score interval (Wilson 1927), per
+checkpoint and truncation (a pooled rate would mix different generators).
 
 Judgements live in RUN_DIR/human_eval.jsonl, one JSON object a line; each new line is written by rewriting the file
 atomically (a crash never leaves half a line), under a lock so concurrent players never lose a line."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,35 @@ class FoolRate:
 def fool_rate(records: list[dict[str, Any]]) -> FoolRate:
     fooled = sum(1 for record in records if record["fooled"])
     return FoolRate(fooled, len(records), *wilson_interval(fooled, len(records)))
+
+
+def group_key(record: dict[str, Any]) -> tuple[str, float]:
+    """(checkpoint, truncation) a judgement belongs to; lines written before checkpoints were logged use kimg."""
+    checkpoint = record.get("checkpoint") or f"kimg {record.get('kimg', '?')}"
+    return str(checkpoint), float(record.get("truncation", 1.0))
+
+
+def fool_rates_by_group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One fool rate per (checkpoint, truncation): pooling them would mix different generators."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(group_key(record), []).append(record)
+    return [{"checkpoint": checkpoint, "truncation": truncation, **fool_rate(members).to_dict()}
+            for (checkpoint, truncation), members in sorted(groups.items())]
+
+
+def archive(run_dir: Path) -> Path | None:
+    """Start a fresh log: rename human_eval.jsonl to human_eval-<UTC time>.jsonl (nothing is deleted); None when
+    there was no log."""
+    path = Path(run_dir) / FILE_NAME
+    with _append_lock:
+        if not path.is_file():
+            return None
+        target = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}{path.suffix}")
+        number = 1
+        while target.exists():
+            number += 1
+            target = target.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{number}"
+                                      f"{path.suffix}")
+        path.rename(target)
+        return target

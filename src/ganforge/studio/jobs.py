@@ -11,20 +11,27 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import StudioError
+from .paths import SafeRoots
 
 NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 ERROR_TAIL_CHARS = 4000  # stderr shown for a failed run
-# form field -> (train flag, type); the form may send only these
-FORM_FLAGS = {"data": ("--data", str), "model": ("--model", str), "preset": ("--preset", str),
-              "kimg": ("--kimg", float), "resolution": ("--resolution", int), "batch": ("--batch", int),
-              "snapshot_kimg": ("--snapshot-kimg", float), "augment": ("--augment", str),
-              "g_channels": ("--g-channels", int), "d_channels": ("--d-channels", int), "grid": ("--grid", int),
-              "seed": ("--seed", int)}
+MAX_TEXT = 500  # characters of any text field of the form
+# form field -> config key; the form may send only these (and name, preset); the flag comes from config.flag
+FORM_KEYS = {"data": "data.source", "model": "model.name", "kimg": "train.total_kimg",
+             "resolution": "data.resolution", "batch": "train.batch", "snapshot_kimg": "train.snapshot_every_kimg",
+             "augment": "augment.policy", "g_channels": "model.g_channels", "d_channels": "model.d_channels",
+             "grid": "train.grid_size", "seed": "train.seed", "minutes": "train.minutes"}
+# what a run started from the browser may ask for, beyond what `ganforge train` itself checks
+STUDIO_CAPS = {"train.total_kimg": 100_000.0, "train.batch": 1024, "data.resolution": 1024,
+               "model.g_channels": 1024, "model.d_channels": 1024}
+PATH_DATASETS = ("pairs", "celeba", "ffhq", "mnist")  # built-in loaders that may read a NAME:PATH folder
+MAX_STARTS_PER_MINUTE = 6  # spawns, failed ones included: a looping script cannot fill the machine with processes
 
 
 @dataclass
@@ -57,34 +64,116 @@ class Job:
         return text[-ERROR_TAIL_CHARS:]
 
 
-def train_command(form: dict[str, Any], runs: Path, name: str) -> list[str]:
-    """The `ganforge train` command line for a form; unknown or mistyped fields are a 400 naming the field."""
-    command = [sys.executable, "-m", "ganforge", "train", "--out", str(runs), "--name", name, "--no-progress"]
-    for key, value in form.items():
-        if key == "name" or value in (None, ""):
-            continue
-        if key not in FORM_FLAGS:
-            raise StudioError(400, f"training form: unknown field {key!r} (known: {', '.join(FORM_FLAGS)})")
-        flag, kind = FORM_FLAGS[key]
+class DataAccess:
+    """What a run started from the studio may train on: the built-in sets, and folders or zips under the data roots
+    (`--data-root`; the runs folder is always one). Anything else is refused before a process is started."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = SafeRoots(roots)
+
+    @staticmethod
+    def builtin() -> list[str]:
+        from ..data import DATASETS
+
+        return [name for name in DATASETS.names() if name not in PATH_DATASETS[:3]] + ["digits-stylized"]
+
+    def resolve(self, source: str) -> str:
+        """The --data value for a form's data: a built-in name, NAME:PATH or a path, the path inside a data root."""
+        if source in self.builtin():
+            return source
+        name, colon, rest = source.partition(":")
+        if colon and name in PATH_DATASETS:
+            return f"{name}:{self._inside(rest)}"
+        return str(self._inside(source))
+
+    def _inside(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        if not path.is_absolute():  # a client path '<root label>/<relative path>', as the data picker lists them
+            return self.roots.resolve(text, "training form: data")
+        real = path.resolve()
+        if not any(real == root.path or real.is_relative_to(root.path) for root in self.roots.roots.values()):
+            raise StudioError(403, f"training form: data {text!r} is not a built-in set ({', '.join(self.builtin())}) "
+                                   f"nor under a --data-root folder; start the studio with --data-root FOLDER")
+        if not real.exists():
+            raise StudioError(404, f"training form: data {text!r}: no such file or folder")
+        return real
+
+    def choices(self) -> list[str]:
+        """The data picker: built-in sets, then the folders and zips directly inside each data root."""
+        found = list(self.builtin())
+        for root in self.roots.roots.values():
+            for child in sorted(root.path.iterdir()) if root.path.is_dir() else []:
+                if not child.name.startswith(".") and (child.is_dir() or child.suffix.lower() == ".zip"):
+                    found.append(f"{root.label}/{child.name}")
+        return found
+
+
+def _form_value(key: str, value: Any) -> Any:
+    """A form value as `ganforge train` would parse its flag (text -> number for number settings); the config's own
+    checks then judge it."""
+    from .. import config
+
+    kind = dict(config.settings())[key].type.partition(" | ")[0]
+    if isinstance(value, str) and kind in ("int", "float"):
         try:
-            typed = kind(value)
-        except (TypeError, ValueError):
-            raise StudioError(400, f"training form: {key} must be a {kind.__name__}, got {value!r}") from None
-        if isinstance(typed, str) and (typed.startswith("-") or "\n" in typed):
-            raise StudioError(400, f"training form: {key} {typed!r} is not a valid value")
-        command += [flag, str(typed)]
-    if "data" not in form or not form["data"]:
+            return int(value) if kind == "int" else float(value)
+        except ValueError:
+            pass  # the config check names the flag and the expected type
+    return value
+
+
+def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess) -> list[str]:
+    """The `ganforge train` command line for a form, validated by the checks `ganforge train` runs (a 400 naming
+    the field or flag), the studio's caps and the data roots."""
+    from .. import config
+    from ..errors import ConfigError
+    from ..models import MODELS
+
+    if not isinstance(form, dict):
+        raise StudioError(400, "training form: send a JSON object of fields")
+    overrides, preset = {}, form.get("preset") or None
+    for key, value in form.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise StudioError(400, f"training form: {key} is over {MAX_TEXT} characters")
+        if key in ("name", "preset") or value in (None, ""):
+            continue
+        if key not in FORM_KEYS:
+            raise StudioError(400, f"training form: unknown field {key!r} (known: {', '.join(FORM_KEYS)})")
+        overrides[FORM_KEYS[key]] = _form_value(FORM_KEYS[key], value)
+    if "data.source" not in overrides:
         raise StudioError(400, "training form: data is required (e.g. shapes, digits, or a folder)")
+    try:
+        if preset is not None and not isinstance(preset, str):
+            raise ConfigError(f"--preset: expected a string, got {preset!r}")
+        cfg = config.resolve(overrides, preset=preset)
+    except ConfigError as error:
+        raise StudioError(400, f"training form: {error}") from None
+    if cfg.model.name not in MODELS:
+        raise StudioError(400, f"training form: model {cfg.model.name!r}: choose one of {', '.join(MODELS.names())}")
+    for key, cap in STUDIO_CAPS.items():
+        section, field_name = key.split(".")
+        value = getattr(getattr(cfg, section), field_name)
+        if value is not None and value > cap:
+            raise StudioError(400, f"training form: {config.flag(key)} {value} is over the studio's limit of {cap}; "
+                                   f"run `ganforge train` from a shell for more")
+    overrides["data.source"] = data.resolve(cfg.data.source)
+    command = [sys.executable, "-m", "ganforge", "train", "--out", str(runs), "--name", name, "--no-progress"]
+    command += ["--preset", preset] if preset else []
+    for key, value in overrides.items():
+        command += [config.flag(key), str(value)]
     return command
 
 
 class Jobs:
     """The studio's training processes, by id."""
 
-    def __init__(self, runs: Path, grace_s: float = 30.0, max_running: int = 2):
-        self.runs = runs
+    def __init__(self, runs: Path, data: DataAccess, grace_s: float = 30.0, max_running: int = 2,
+                 max_starts_per_minute: int = MAX_STARTS_PER_MINUTE):
+        self.runs, self.data = runs, data
         self.grace_s = grace_s  # after SIGTERM, wait this long for the final snapshot before SIGKILL
         self.max_running = max_running
+        self.max_starts_per_minute = max_starts_per_minute
+        self._starts: deque[float] = deque()  # time.monotonic() of recent spawns
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -92,10 +181,17 @@ class Jobs:
         with self._lock:
             if sum(job.process.poll() is None for job in self._jobs.values()) >= self.max_running:
                 raise StudioError(429, f"{self.max_running} training runs are already running; stop one first")
+            now = time.monotonic()
+            while self._starts and now - self._starts[0] > 60:
+                self._starts.popleft()
+            if len(self._starts) >= self.max_starts_per_minute:
+                raise StudioError(429, f"{self.max_starts_per_minute} training runs were started in the last minute; "
+                                       f"wait a moment")
             job_id = uuid.uuid4().hex[:8]
             base = NAME_UNSAFE.sub("_", str(form.get("name") or "studio")).strip("_.")[:40] or "studio"
             name = f"{base}-{job_id}"
-            command = train_command(form, self.runs, name)
+            command = train_command(form, self.runs, name, self.data)
+            self._starts.append(now)
             log = self.runs / ".studio-logs" / f"{name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "wb") as handle:

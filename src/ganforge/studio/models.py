@@ -1,7 +1,9 @@
 """Loaded generators for the studio: a bounded least-recently-used cache keyed by file and modification time (with
 an onnxruntime copy of each for the sampling and translating endpoints when the studio runs `--backend onnxruntime`),
 and one work lane per model that runs a single request at a time, caps how many may wait, and drops a slider's stale
-requests (a newer request on the same stream supersedes an older one that has not started yet)."""
+requests (a newer request on the same stream supersedes an older one that has not started yet). Lanes are keyed by
+the checkpoint file a model resolves to, so a run folder and its newest checkpoint share one; all lanes together
+compute on a small, fixed number of threads (`compute_threads`), so memory and threads stay flat under load."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from ..artifacts.checkpoint import list_checkpoints
@@ -17,10 +20,20 @@ from ..artifacts.exported import is_export
 from ..artifacts.backend import BACKENDS
 from ..artifacts.generator import LoadedGenerator, SeededSampler, load
 from ..errors import GanforgeError
+from .budget import Budget
 from .errors import StudioError
 
 T = TypeVar("T")
 MAX_STREAMS = 1024  # stream ids remembered per lane (oldest forgotten first)
+MAX_IDLE_LANES = 64  # lanes of checkpoints no request waits on are forgotten beyond this many
+
+
+class CheckpointGone(StudioError):
+    """The checkpoint a run folder pointed to was deleted (a training run rotating its checkpoints) before it was
+    read: the caller lists the run again and retries."""
+
+    def __init__(self, name: str):
+        super().__init__(503, f"checkpoint {name} was replaced by a newer one while loading; retry")
 
 
 def model_file(path: Path) -> Path:
@@ -51,14 +64,19 @@ class ModelCache:
 
     def _entry(self, path: Path) -> dict[str, SeededSampler]:
         file = model_file(path)
-        key = (str(file), file.stat().st_mtime)
+        try:
+            key = (str(file), file.stat().st_mtime)
+        except FileNotFoundError:
+            raise CheckpointGone(file.name) from None
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
         try:
             entry: dict[str, SeededSampler] = {"torch": load(file, self.device)}
-        except GanforgeError as error:
+        except (GanforgeError, FileNotFoundError) as error:
+            if not file.exists():
+                raise CheckpointGone(file.name) from None
             raise StudioError(422, f"model {path.name}: {error}") from None
         with self._lock:
             self._items[key] = entry
@@ -94,7 +112,13 @@ class WorkLane:
         self._waiting = 0
         self._latest: OrderedDict[str, int] = OrderedDict()  # stream id -> newest ticket
 
-    async def run(self, work: Callable[[], T], stream: str | None = None) -> T:
+    @property
+    def busy(self) -> bool:
+        return self._waiting > 0
+
+    async def run(self, work: Callable[[], T], stream: str | None = None,
+                  limiter: anyio.CapacityLimiter | None = None, budget: Budget | None = None) -> T:
+        """work() on a worker thread (of `limiter`) once this lane is free; `budget` is checked before it starts."""
         if self._waiting >= self.max_waiting:
             raise StudioError(503, f"busy: {self._waiting} requests are already waiting for this model; retry")
         ticket = None
@@ -108,7 +132,9 @@ class WorkLane:
             async with self._lock:
                 if stream and self._latest.get(stream) != ticket:
                     raise StudioError(409, "stale: a newer request on this stream replaced this one")
-                return await anyio.to_thread.run_sync(work)
+                if budget is not None:
+                    budget.check()  # the client left, or the deadline passed, while this request waited
+                return await anyio.to_thread.run_sync(work, limiter=limiter)
         finally:
             self._waiting -= 1
 
@@ -122,5 +148,7 @@ class Lanes:
 
     def __getitem__(self, key: str) -> WorkLane:
         if key not in self._lanes:
+            if len(self._lanes) >= MAX_IDLE_LANES:  # rotated checkpoints leave lanes behind
+                self._lanes = {k: lane for k, lane in self._lanes.items() if lane.busy}
             self._lanes[key] = WorkLane(self.max_waiting)
         return self._lanes[key]

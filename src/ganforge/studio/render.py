@@ -4,6 +4,7 @@ image-to-image translation (pix2pix, Isola et al. 2017) either of the whole imag
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,17 +99,37 @@ def interpolation_frame(generator: LoadedGenerator, seed_a: int, seed_b: int, t:
     return _hwc(generator.synthesize(slerp(z[:1], z[1:], position), labels, truncation=truncation))
 
 
-def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool) -> np.ndarray:
+def require_tileable(height: int, width: int, tile: int, fit: bool, max_tiled_pixels: int, max_aspect: float) -> None:
+    """Refuse (413) a translation whose work is too large: an aspect ratio over `max_aspect`, or (tiled) an input
+    whose size padded up to the tile is over `max_tiled_pixels`: a 1 x 16M strip is 4G pixels once padded."""
+    if max(height, width) > max_aspect * min(height, width):
+        raise StudioError(413, f"image: {width}x{height} is more elongated than {max_aspect:g}:1; crop it")
+    padded = max(height, tile) * max(width, tile)
+    if not fit and padded > max_tiled_pixels:
+        raise StudioError(413, f"image: {width}x{height} (padded to the model's {tile} px tiles: {padded} pixels) is "
+                               f"over the tiling limit of {max_tiled_pixels} pixels; send it smaller or with fit=true")
+
+
+def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool,
+                    check: Callable[[], None] | None = None) -> np.ndarray:
     """uint8 [H, W, C] through a pix2pix generator (PyTorch or onnxruntime): `fit` scales the whole image to the
-    model's size (a sketch) and the result back up to the input's size; otherwise it is tiled at full resolution."""
+    model's size (a sketch) and the result back up to the input's size; otherwise it is tiled at full resolution.
+    `check()` is called before each batch of tiles (it raises to stop the work: deadline, client gone)."""
     require_translator(generator)
     info = generator.dataset
     height, width = image.shape[:2]
+    model_fn = translator(generator)
+
+    def guarded(tiles: torch.Tensor) -> torch.Tensor:
+        if check is not None:
+            check()
+        return model_fn(tiles)
+
     if fit and (height, width) != (info.resolution, info.resolution):
         small = to_pil(image).resize((info.resolution, info.resolution), Image.Resampling.LANCZOS)
         image = np.asarray(small)[..., None] if np.asarray(small).ndim == 2 else np.asarray(small)
 
-    output = translate_array(translator(generator), image, info.resolution, out_channels=info.channels,
+    output = translate_array(guarded, image, info.resolution, out_channels=info.channels,
                              in_channels=info.input_channels, device=generator.device)
     if output.shape[:2] != (height, width):
         output = np.asarray(to_pil(output).resize((width, height), Image.Resampling.BICUBIC))

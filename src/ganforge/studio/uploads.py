@@ -19,6 +19,9 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 class UploadLimits:
     max_bytes: int = 8 * 2**20  # a file larger than this is refused unread (413)
     max_pixels: int = 16 * 2**20  # width * height from the header (413): about 4096 x 4096
+    max_tiled_pixels: int = 4 * 2**20  # translate fit=false: the input padded to whole tiles (413); 2048 x 2048
+    max_aspect: float = 16.0  # translate: longer side / shorter side (413)
+    deadline_s: float = 60.0  # translate: longer work stops with a 504
 
 
 def decode_upload(data: bytes, channels: int, limits: UploadLimits, what: str = "image") -> np.ndarray:
@@ -32,7 +35,9 @@ def decode_upload(data: bytes, channels: int, limits: UploadLimits, what: str = 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             header = Image.open(io.BytesIO(data))  # reads the header only
             kind, (width, height) = header.format, header.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+    except Image.DecompressionBombError:  # PIL refuses the header of a giant image before our check sees it
+        raise StudioError(413, f"{what}: over the limit of {limits.max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise StudioError(415, f"{what}: not a readable image; send PNG, JPEG, WebP, BMP or GIF") from None
     if kind not in ALLOWED_FORMATS:
         raise StudioError(415, f"{what}: {kind} images are not accepted; send PNG, JPEG, WebP, BMP or GIF")
