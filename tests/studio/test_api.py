@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 
 import numpy as np
@@ -162,23 +163,40 @@ def test_upload_byte_limit(runs):
 
 
 def test_game_round_answer_and_log(client, runs):
+    import time
+
     model = model_id(runs, "dcgan")
+    client.post("/api/game/reset", json={"model": model})
     dealt = client.post("/api/game/round", json={"model": model, "truncation": 0.8}).json()
     assert dealt["left"].startswith("data:image/png;base64,") and dealt["right"].startswith("data:image/png")
-    result = client.post("/api/game/answer", json={"round": dealt["round"], "choice": "left", "response_ms": 900})
+    # an instant answer is no judgement of the images: refused, and the round stays open
+    assert_error(client.post("/api/game/answer", json={"round": dealt["round"], "choice": "left"}), 400, "faster")
+    time.sleep(0.25)
+    result = client.post("/api/game/answer", json={"round": dealt["round"], "choice": "left", "response_ms": 41})
     outcome = result.json()
-    assert outcome["correct"] == (outcome["real_side"] == "left") and outcome["total"] >= 1
+    assert outcome["correct"] == (outcome["real_side"] == "left") and outcome["total"] == 1
+    assert outcome["truncation"] == 0.8 and outcome["checkpoint"].startswith("checkpoint-")
+    record = json.loads((runs / model.split("/", 1)[1] / "human_eval.jsonl").read_text().splitlines()[-1])
+    assert record["response_ms"] >= 200  # timed by the server; the client's 41 ms is ignored
     assert_error(client.post("/api/game/answer", json={"round": dealt["round"], "choice": "left"}), 404, "unknown")
+    assert_error(client.post("/api/game/answer", json={"round": "0123456789abcdef", "choice": "left"}), 404, "unknown")
     dealt = client.post("/api/game/round", json={"model": model}).json()
     assert_error(client.post("/api/game/answer", json={"round": dealt["round"], "choice": "middle"}), 400, "left")
-    assert_error(client.post("/api/game/answer", json={"round": dealt["round"], "choice": "left",
-                                                       "response_ms": -3}), 400, "response_ms")
     assert_error(client.post("/api/game/answer", json={"round": dealt["round"]}), 422, "choice")
     assert_error(client.post("/api/game/round", json={"model": model, "truncation": "high"}), 422, "truncation")
     assert_error(client.post("/api/game/round", content=b"{not json", headers={"content-type": "application/json"}),
                  422, "")
-    stats = client.get("/api/game/stats", params={"model": model}).json()
-    assert stats["total"] >= 1 and 0 <= stats["low"] <= stats["fool_rate"] <= stats["high"] <= 1
+    time.sleep(0.25)
+    client.post("/api/game/answer", json={"round": dealt["round"], "choice": "right"})
+    # one fool rate per (checkpoint, truncation), not pooled
+    groups = client.get("/api/game/stats", params={"model": model}).json()["groups"]
+    assert sorted((g["truncation"], g["total"]) for g in groups) == [(0.8, 1), (1.0, 1)]
+    for group in groups:
+        assert 0 <= group["low"] <= group["fool_rate"] <= group["high"] <= 1
+    # reset: the log is archived (renamed, not deleted) and the stats start afresh
+    archived = client.post("/api/game/reset", json={"model": model}).json()["archived"]
+    assert archived.startswith(model + "/human_eval-") and (runs.parent / archived).is_file()
+    assert client.get("/api/game/stats", params={"model": model}).json() == {"groups": []}
 
 
 def test_runs_and_run_view(client, runs):
@@ -193,12 +211,19 @@ def test_runs_and_run_view(client, runs):
     assert_error(client.get("/api/run", params={"run": "runs/nope"}), 404, "no such")
 
 
-@pytest.mark.parametrize("form, words", [
-    ({"model": "dcgan"}, "data is required"), ({"data": "shapes", "kimg": "lots"}, "kimg must be"),
-    ({"data": "shapes", "rm": "-rf"}, "unknown field"), ({"data": "--resume"}, "not a valid value"),
+@pytest.mark.parametrize("form, status, words", [
+    ({"model": "dcgan"}, 400, "data is required"), ({"data": "shapes", "kimg": "lots"}, 400, "--kimg: expected a number"),
+    ({"data": "shapes", "rm": "-rf"}, 400, "unknown field"), ({"data": "--resume"}, 403, "not a built-in set"),
+    ({"data": ["shapes"]}, 400, "--data: expected a string"), ({"data": {"a": 1}}, 400, "--data: expected a string"),
+    ({"data": "shapes", "kimg": 1e9}, 400, "over the studio's limit"), ({"data": "shapes", "kimg": -1}, 400, "--kimg"),
+    ({"data": "shapes", "batch": 10**6}, 400, "--batch"), ({"data": "shapes", "resolution": 48}, 400, "power of two"),
+    ({"data": "shapes", "model": "gpt"}, 400, "choose one of"), ({"data": "x" * 600}, 400, "over 500 characters"),
+    ({"data": "/usr/share/pixmaps"}, 403, "--data-root"), ({"data": "shapes", "preset": ["x"]}, 400, "--preset"),
+    ({"data": "shapes", "preset": "huge"}, 400, "--preset"),
 ])
-def test_job_form_refused(client, form, words):
-    assert_error(client.post("/api/jobs", json=form), 400, words)
+def test_job_form_refused(client, form, status, words):
+    assert_error(client.post("/api/jobs", json=form), status, words)
+    assert client.get("/api/jobs").json() == []  # nothing was started
 
 
 def test_job_unknown_and_body_type(client):

@@ -1,6 +1,10 @@
 """Training runs started from the studio: each a separate `python -m ganforge train ... --out RUNS --name NAME`
 process whose stderr goes to RUNS/.studio-logs/NAME.log; stopped with SIGTERM (ganforge train then writes a final
-snapshot), killed if it has not exited after a grace period. A run that exits non-zero keeps its error for the page."""
+snapshot), killed if it has not exited after a grace period. A run that exits non-zero keeps its error for the page.
+
+A form is checked before any process starts: its fields by the same config checks `ganforge train` runs, the
+studio's caps on size, and its data against the built-in sets and the data roots (`--data-root`); at most
+`max_running` runs at once and `max_starts_per_minute` starts a minute."""
 from __future__ import annotations
 
 import os
@@ -88,12 +92,14 @@ class DataAccess:
 
     def _inside(self, text: str) -> Path:
         path = Path(text).expanduser()
-        if not path.is_absolute():  # a client path '<root label>/<relative path>', as the data picker lists them
-            return self.roots.resolve(text, "training form: data")
+        if not path.is_absolute() and path.parts and path.parts[0] in self.roots.roots:
+            return self.roots.resolve(text, "training form: data")  # '<root label>/<path>', as the picker lists
         real = path.resolve()
-        if not any(real == root.path or real.is_relative_to(root.path) for root in self.roots.roots.values()):
+        if not path.is_absolute() or not any(real == root.path or real.is_relative_to(root.path)
+                                             for root in self.roots.roots.values()):
             raise StudioError(403, f"training form: data {text!r} is not a built-in set ({', '.join(self.builtin())}) "
-                                   f"nor under a --data-root folder; start the studio with --data-root FOLDER")
+                                   f"nor a folder under the data roots ({', '.join(self.roots.roots)}); start the "
+                                   f"studio with --data-root FOLDER to train on FOLDER")
         if not real.exists():
             raise StudioError(404, f"training form: data {text!r}: no such file or folder")
         return real
@@ -158,9 +164,8 @@ def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess)
                                    f"run `ganforge train` from a shell for more")
     overrides["data.source"] = data.resolve(cfg.data.source)
     command = [sys.executable, "-m", "ganforge", "train", "--out", str(runs), "--name", name, "--no-progress"]
-    command += ["--preset", preset] if preset else []
-    for key, value in overrides.items():
-        command += [config.flag(key), str(value)]
+    command += [f"--preset={preset}"] if preset else []
+    command += [f"{config.flag(key)}={value}" for key, value in overrides.items()]  # '=': a value is never a flag
     return command
 
 
