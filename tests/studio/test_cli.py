@@ -72,3 +72,33 @@ def test_other_hosts_only_when_asked_and_with_a_warning(tmp_path, monkeypatch):
     result = runner.invoke(main, ["studio", "--runs", str(tmp_path), "--host", "0.0.0.0"])
     assert result.exit_code == 0 and calls[-1]["host"] == "0.0.0.0"
     assert "warning: listening on 0.0.0.0" in result.output and "no login" in result.output
+
+
+def test_threads_hosts_and_data_roots_reach_the_app(tmp_path, monkeypatch):
+    import torch
+    import uvicorn
+
+    from ganforge.cli.studio import default_threads
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: apps.append(app))
+    before = torch.get_num_threads()
+    try:
+        (tmp_path / "data" / "photos").mkdir(parents=True)
+        result = CliRunner().invoke(main, ["studio", "--runs", str(tmp_path / "runs"), "--threads", "3",
+                                           "--allowed-host", "studio.lan", "--data-root", str(tmp_path / "data")])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 3
+        studio = apps[-1].state.studio
+        assert "data/photos" in studio.data.choices()
+        CliRunner().invoke(main, ["serve", "--runs", str(tmp_path / "runs")])
+        assert torch.get_num_threads() == default_threads() and 1 <= default_threads() <= 4
+        result = CliRunner().invoke(main, ["studio", "--runs", str(tmp_path / "runs"), "--threads", "0"])
+        assert result.exit_code == 2 and "--threads" in result.output
+    finally:
+        torch.set_num_threads(before)
+    from fastapi.testclient import TestClient
+
+    with TestClient(apps[0], base_url="http://studio.lan") as client:
+        assert client.get("/api/models").status_code == 200
+        assert client.get("/api/models", headers={"host": "evil.example.com"}).status_code == 400
