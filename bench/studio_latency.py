@@ -3,12 +3,16 @@
 - p50/p99 of /api/generate for dcgan-64 and stylegan2-32 (the slider-to-image path: request -> PNG bytes), and of
   /api/translate for a 256x256 sketch on a pix2pix-256 model;
 - the same computations called directly (no HTTP, no PNG) in the same run, as the reference the HTTP path adds to;
-- a bounded load test: N concurrent clients for T seconds on /api/generate (stylegan2-32): requests/s, errors
-  (must be 0), and the process's resident memory before/after.
+- a load test against `ganforge serve` in its own process: N concurrent clients for T seconds on /api/generate
+  (stylegan2-32; half of them name the run folder, half its checkpoint file), while one more client times the
+  listing endpoint /api/runs; it prints answered / refused-busy (503) / failed requests, the /api/runs latency, and
+  the server's resident memory and thread count at start, at their peak and at the end. `--server-src` runs the
+  server from another checkout (e.g. the code before a change) for a before/after comparison.
 
 Models are untrained (one training step): latency does not depend on what the weights learnt.
 
     python bench/studio_latency.py [--requests 100] [--clients 8] [--seconds 10] [--threads 2] [--keep DIR]
+    python bench/studio_latency.py --load-only --clients 200 --seconds 20 --keep /tmp/studio-bench [--server-src SRC]
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import io
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +48,7 @@ def percentiles(samples_s: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def train_models(out: Path, existing: dict[str, Path]) -> dict[str, Path]:
+def train_models(out: Path, existing: dict[str, Path], only: list[str] | None = None) -> dict[str, Path]:
     """One-step runs (those not in `existing`): dcgan-64, stylegan2-32 (its preset), pix2pix-256 on random pairs."""
     import ganforge
 
@@ -63,7 +68,7 @@ def train_models(out: Path, existing: dict[str, Path]) -> dict[str, Path]:
     }
     runs = dict(existing)
     for name, (overrides, preset) in recipes.items():
-        if name not in runs:
+        if name not in runs and (only is None or name in only):
             runs[name] = ganforge.train(overrides={**base, **overrides, "train.name": name}, preset=preset,
                                         progress=False).run_dir
     return runs
@@ -97,29 +102,124 @@ def timed(call, count: int) -> tuple[list[float], float]:
     return samples, (time.process_time() - cpu_start) / count
 
 
-def load_test(url: str, model: str, clients: int, seconds: float) -> tuple[int, int, float]:
-    """(requests, errors, elapsed s): `clients` threads requesting distinct seeds until the time is up."""
+def process_status(pid: int) -> tuple[float, int]:
+    """(resident memory in MiB, threads) of a process, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+
+
+def start_server_process(runs: Path, source: Path | None, threads: int | None) -> tuple[subprocess.Popen, str]:
+    """`ganforge serve --runs RUNS` in a child process (from `source`'s checkout when given); returns it and its URL."""
     import httpx
 
-    counts, errors = [0] * clients, [0] * clients
-    deadline = time.perf_counter() + seconds
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}  # the server's own choice
+    env.update({"PYTHONPATH": str(source)} if source else {})
+    command = [sys.executable, "-m", "ganforge", "serve", "--runs", str(runs), "--port", str(port)]
+    command += ["--threads", str(threads)] if threads else []
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/api/models", timeout=5).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the server did not start: {process.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
 
-    def client(index: int) -> None:
-        with httpx.Client(base_url=url, timeout=600) as session:
-            seed = index * 1_000_000
-            while time.perf_counter() < deadline:
-                response = session.get("/api/generate", params={"model": model, "seed": seed})
-                seed += 1
-                counts[index] += 1
-                errors[index] += response.status_code != 200 or response.headers["content-type"] != "image/png"
+
+def load_test(url: str, pid: int, models: list[str], clients: int, seconds: float) -> dict:
+    """`clients` concurrent asyncio clients requesting distinct seeds (cycling over `models`) until the time is up,
+    one more timing /api/runs, and a sampler of the server's memory and threads (one client thread: the client side
+    stays light, so the server is what is measured)."""
+    import asyncio
+
+    import httpx
+
+    counts = {"answered": 0, "busy": 0, "failed": 0}
+    listing_s: list[float] = []
+    statuses: list[int | str] = []  # of failed requests: HTTP status or transport error
+    samples = [process_status(pid)]
+
+    async def run() -> None:
+        deadline = time.perf_counter() + seconds
+        limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
+        async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as session:
+            async def client(index: int) -> None:
+                seed = index * 1_000_000
+                while time.perf_counter() < deadline:
+                    try:
+                        response = await session.get("/api/generate",
+                                                     params={"model": models[index % len(models)], "seed": seed})
+                    except httpx.TransportError as error:
+                        counts["failed"] += 1
+                        statuses.append(type(error).__name__)
+                        continue
+                    seed += 1
+                    if response.status_code == 503:
+                        counts["busy"] += 1  # a polite client waits as long as the server asks (else 50 ms)
+                        await asyncio.sleep(float(response.headers.get("retry-after", 0.05)))
+                    elif response.status_code == 200 and response.headers["content-type"] == "image/png":
+                        counts["answered"] += 1
+                    else:
+                        counts["failed"] += 1
+                        statuses.append(response.status_code)
+
+            async def lister() -> None:
+                while time.perf_counter() < deadline:
+                    start = time.perf_counter()
+                    (await session.get("/api/runs")).raise_for_status()
+                    listing_s.append(time.perf_counter() - start)
+                    await asyncio.sleep(0.2)
+
+            async def sampler() -> None:
+                while time.perf_counter() < deadline:
+                    samples.append(process_status(pid))
+                    await asyncio.sleep(0.2)
+
+            await asyncio.gather(*(client(i) for i in range(clients)), lister(), sampler())
 
     start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts), sum(errors), time.perf_counter() - start
+    asyncio.run(run())
+    samples.append(process_status(pid))
+    return {**counts, "statuses": sorted(set(map(str, statuses))), "elapsed": time.perf_counter() - start, "listing": listing_s,
+            "memory": (samples[0][0], max(m for m, _ in samples), samples[-1][0]),
+            "threads": (samples[0][1], max(t for _, t in samples), samples[-1][1])}
+
+
+def report_load(runs: Path, run_dir: Path, args) -> int:
+    """Run and print the load test; returns the number of failed requests."""
+    import httpx
+
+    process, url = start_server_process(runs, args.server_src, args.threads if args.server_threads else None)
+    try:
+        model = f"runs/{run_dir.name}"
+        checkpoint = sorted(run_dir.glob("checkpoint-*.pt"))[-1]
+        models = [model, f"{model}/{checkpoint.name}"]
+        for name in models:  # load the model once before measuring
+            httpx.get(url + "/api/generate", params={"model": name, "seed": 0}, timeout=600).raise_for_status()
+        result = load_test(url, process.pid, models, args.clients, args.seconds)
+    finally:
+        process.terminate()
+        process.wait(30)
+    listing, memory, threads = result["listing"], result["memory"], result["threads"]
+    print(f"\nload test: {args.clients} concurrent clients for {result['elapsed']:.1f} s on 127.0.0.1, /api/generate "
+          f"stylegan2-32 (run folder and checkpoint file): {result['answered']} images "
+          f"({result['answered'] / result['elapsed']:.1f}/s), {result['busy']} refused busy (503), "
+          f"{result['failed']} failed {result['statuses'] or ''}; server from {args.server_src or 'this checkout'}")
+    if listing:
+        p50, p99 = percentiles(listing)
+        print(f"/api/runs meanwhile: {len(listing)} answers, p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    else:
+        print("/api/runs meanwhile: no answer before the end of the test")
+    print(f"server process: resident memory {memory[0]:.0f} MiB at start, {memory[1]:.0f} MiB peak, {memory[2]:.0f} MiB "
+          f"at the end; threads {threads[0]} at start, {threads[1]} peak, {threads[2]} at the end")
+    return result["failed"]
 
 
 def main() -> None:
@@ -129,6 +229,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="Load-test duration.")
     parser.add_argument("--threads", type=int, default=2, help="torch threads.")
     parser.add_argument("--keep", type=Path, help="Train the models into this folder (reused when it has them).")
+    parser.add_argument("--load-only", action="store_true", help="Only the load test (trains stylegan2-32 only).")
+    parser.add_argument("--server-src", type=Path, help="Load test: run the server from this src/ folder.")
+    parser.add_argument("--server-threads", action="store_true",
+                        help="Load test: pass --threads to the server (else it picks its default).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import httpx
@@ -138,9 +242,11 @@ def main() -> None:
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="studio-bench-"))
     existing = {p.name.split("-", 1)[1]: p for p in (folder / "runs").glob("0*")} if (folder / "runs").is_dir() else {}
-    runs = train_models(folder, existing)
+    runs = train_models(folder, existing, only=["stylegan2-32"] if args.load_only else None)
     print(f"machine: {os.cpu_count()} cores, torch threads {args.threads}, load average before "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine is shared: absolute numbers are noisy)")
+    if args.load_only:
+        sys.exit(1 if report_load(folder / "runs", runs["stylegan2-32"], args) else 0)
 
     memory_start = rss_mib()
     server, url = start_server(folder / "runs")
@@ -187,17 +293,13 @@ def main() -> None:
     print("(CPU/req: CPU time of this process per request, all threads: what the request costs, less sensitive "
           "to other load than wall time)")
 
-    memory_before = rss_mib()
-    requests, errors, elapsed = load_test(url, ids["stylegan2-32"], args.clients, args.seconds)
-    memory_after = rss_mib()
-    print(f"\nload test: {args.clients} concurrent clients for {elapsed:.1f} s on 127.0.0.1, /api/generate "
-          f"stylegan2-32: {requests} requests, {requests / elapsed:.1f} requests/s, {errors} errors")
-    print(f"memory (RSS of this process, server included): {memory_start:.0f} MiB at start, {memory_before:.0f} MiB "
-          f"before the load test, {memory_after:.0f} MiB after")
-    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"memory (RSS of this process, server included): {memory_start:.0f} MiB at start, {rss_mib():.0f} MiB "
+          f"after the timed requests")
     session.close()
     server.should_exit = True
-    if errors:
+    failed = report_load(folder / "runs", runs["stylegan2-32"], args)
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if failed:
         sys.exit(1)
 
 

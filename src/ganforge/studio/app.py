@@ -46,6 +46,7 @@ READABLE_SUFFIXES = (".png", ".json", ".jsonl", ".log")  # /api/files serves onl
 MAX_SEED = 2**31 - 1
 CHECKPOINT_RETRIES = 3  # a run folder's newest checkpoint rotated away while loading: list again, this often
 COMPUTE_THREADS = 2  # model computations at once, across all models (each model: one at a time)
+RETRY_AFTER_S = 1  # a busy answer (503) asks the client to wait this long
 log = logging.getLogger("ganforge.studio")
 
 
@@ -90,8 +91,8 @@ def _validation_message(error: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def _png(array) -> Response:
-    return Response(png_bytes(array), media_type="image/png", headers={"Cache-Control": "no-store"})
+def _png(data: bytes) -> Response:
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 def _data_url(array) -> str:
@@ -157,7 +158,14 @@ class Studio:
         return message.replace(str(Path.home()), "~")
 
     def error(self, status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": self.redact(message)}, status_code=status)
+        """The JSON error answer; a 503 (busy) tells the client when to retry."""
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return JSONResponse({"error": self.redact(message)}, status_code=status, headers=headers)
+
+    async def png(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
+                  **options: Any) -> Response:
+        """The PNG of work(generator)'s uint8 [H, W, C] image, encoded on the compute thread (not the event loop)."""
+        return _png(await self.with_model(model, lambda generator: png_bytes(work(generator)), stream, **options))
 
     async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
                          fast: bool = False, request: Request | None = None, budget: Budget | None = None) -> Any:
@@ -268,25 +276,25 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
     async def generate(model: str, seed: int = seed_query(), truncation: float = truncation_query(),
                        class_index: int | None = class_query(), noise: str = Query("const", pattern="^(const|random)$"),
                        stream: str | None = stream_query()) -> Response:
-        return _png(await studio.with_model(
+        return await studio.png(
             model, lambda g: generate_image(g, seed, truncation=truncation, class_index=class_index, noise=noise),
-            stream, fast=noise == "const"))  # random per-pixel noise is drawn in PyTorch
+            stream, fast=noise == "const")  # random per-pixel noise is drawn in PyTorch
 
     @app.get("/api/mix", summary="A style-mixing grid as PNG (StyleGAN2 models).", response_class=Response)
     async def mix(model: str, rows: str = Query("1,2,3"), cols: str = Query("4,5,6"), truncation: float = truncation_query(),
                   class_index: int | None = class_query(), crossover: int | None = Query(None, ge=1),
                   stream: str | None = stream_query()) -> Response:
         row_seeds, col_seeds = _seed_list(rows, "rows"), _seed_list(cols, "cols")
-        return _png(await studio.with_model(
-            model, lambda g: mixing_grid(g, row_seeds, col_seeds, truncation, class_index, crossover), stream))
+        return await studio.png(
+            model, lambda g: mixing_grid(g, row_seeds, col_seeds, truncation, class_index, crossover), stream)
 
     @app.get("/api/interpolate", summary="The image a fraction t between two seeds' images, as PNG.",
              response_class=Response)
     async def interpolate(model: str, a: int = seed_query(), b: int = seed_query(1),
                           t: float = Query(0.5, ge=0.0, le=1.0), truncation: float = truncation_query(),
                           class_index: int | None = class_query(), stream: str | None = stream_query()) -> Response:
-        return _png(await studio.with_model(
-            model, lambda g: interpolation_frame(g, a, b, t, truncation, class_index), stream))
+        return await studio.png(
+            model, lambda g: interpolation_frame(g, a, b, t, truncation, class_index), stream)
 
     @app.post("/api/translate", summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
               response_class=Response)
@@ -303,7 +311,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
                              limits.max_aspect)
             return translate_image(generator, array, fit=fit, check=budget.check)
 
-        return _png(await studio.with_model(model, work, stream, fast=True, request=request, budget=budget))
+        return await studio.png(model, work, stream, fast=True, request=request, budget=budget)
 
     @app.get("/api/example", summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
              response_class=Response)
@@ -349,7 +357,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
                              else seed_latent(generator, seed, truncation))
             return edited_image(generator, latent, space, found, values)
 
-        return _png(await studio.with_model(model, work, stream))
+        return await studio.png(model, work, stream)
 
     @app.post("/api/project", summary="Start projecting an uploaded photo into a model's latent space.")
     async def start_projection(model: str, image: UploadFile = File(...), steps: int = Query(100, ge=1, le=1000)):
@@ -371,7 +379,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         job = studio.projections.get(job_id)
         if job.image is None:
             raise StudioError(404, f"projection {job_id!r}: no image yet")
-        return _png(job.image)
+        return _png(png_bytes(job.image))
 
     # ---- the game
     @app.post("/api/game/round", summary="Deal a round of 'Which is real?': two images, one real.")
