@@ -389,3 +389,46 @@ def test_bad_backend_refused(runs):
         create_app([], runs, backend="tensorrt")
     with pytest.raises(StudioError, match="runs on the CPU"):
         create_app([], runs, backend="onnxruntime", device="cuda")
+
+
+def test_run_states_resume_delete_and_jobs_after_a_restart(runs, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    own = tmp_path / "runs"
+    shutil.copytree(runs / model_id(runs, "dcgan").split("/", 1)[1], own / "00000-dcgan")
+    shutil.copytree(runs / model_id(runs, "sg2").split("/", 1)[1], own / "00001-sg2")
+    spawned = []
+
+    class FakeProcess:  # stands in for `ganforge train`: records the command, "exits" when waited for
+        def __init__(self, command, **options):
+            spawned.append(command)
+
+        def poll(self):
+            return 0
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    with local_client(create_app([], own)) as client:
+        states = {r["id"]: r["state"] for r in client.get("/api/runs").json()}
+        assert states == {"runs/00000-dcgan": "finished", "runs/00001-sg2": "finished"}
+        (own / "00001-sg2" / ".lock").write_text("host 1")
+        assert client.get("/api/run", params={"run": "runs/00001-sg2"}).json()["state"] == "training"
+        assert_error(client.request("DELETE", "/api/run", params={"run": "runs/00001-sg2"}), 409, "stop it first")
+        job = client.post("/api/jobs/resume", json={"run": "runs/00000-dcgan", "kimg": 0.05}).json()
+        assert job["run"] == "runs/00000-dcgan" and f"--resume={own / '00000-dcgan'}" in spawned[-1]
+        assert "--kimg=0.05" in spawned[-1]
+        assert_error(client.post("/api/jobs/resume", json={"run": "runs/00000-dcgan", "batch": 8}), 400, "only kimg")
+        assert_error(client.post("/api/jobs/resume", json={"run": "runs/00000-dcgan", "kimg": -1}), 400, "--kimg")
+        assert_error(client.post("/api/jobs/resume", json={"run": "/etc"}), 403, "only paths inside")
+        assert_error(client.post("/api/jobs/resume", json={"run": "runs/00000-dcgan/samples"}), 400, "run folder")
+        client.post("/api/jobs", json={"data": "shapes", "kimg": 1, "name": "fresh"})
+    with local_client(create_app([], own)) as restarted:  # the job list is read back from the runs folder
+        jobs = {j["name"].rsplit("-", 1)[0]: j for j in restarted.get("/api/jobs").json()}
+        assert set(jobs) == {"dcgan", "fresh"} and jobs["dcgan"]["run"] == "runs/00000-dcgan"
+        assert jobs["dcgan"]["state"] == "finished"
+        assert restarted.request("DELETE", "/api/run", params={"run": "runs/00000-dcgan"}).json()["deleted"]
+        assert not (own / "00000-dcgan").exists()
+        assert_error(restarted.request("DELETE", "/api/run", params={"run": "runs"}), 400, "run folder")

@@ -216,6 +216,9 @@ def test_spawns_are_capped(runs, tmp_path, monkeypatch):
         def poll(self):
             return 1  # exits at once, as a failing run does
 
+        def wait(self, timeout=None):
+            return 1
+
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
     registry = jobs_module.Jobs(tmp_path, jobs_module.DataAccess([tmp_path]), max_starts_per_minute=3)
     for _ in range(3):

@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import mimetypes
+import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +23,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
+from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 from ..artifacts.generator import LoadedGenerator
 from ..errors import GanforgeError
 from ..models import MODELS
@@ -148,8 +151,15 @@ class Studio:
 
     def describe_job(self, job: Job) -> dict[str, Any]:
         run = job.run_dir(self.runs_dir)
-        return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.process.poll(),
+        return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.poll(),
                 "run": self.roots.client_path(run) if run else None, "error": self.redact(job.error_text())}
+
+    def own_run(self, run: Any) -> Path:
+        """A run folder directly inside the runs folder (the only runs the studio resumes or deletes)."""
+        path = self.roots.resolve(run, "run") if isinstance(run, str) else None
+        if path is None or path.parent != self.runs_dir or not RUN_PATTERN.match(path.name):
+            raise StudioError(400, f"run {run!r}: give a run folder of the runs folder, e.g. runs/00000-demo")
+        return path
 
     def redact(self, message: str) -> str:
         """A message for the client: the studio's folders as their labels (runs/...), the home folder as ~."""
@@ -200,7 +210,7 @@ def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> 
 
 
 def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
-    """A listing entry from config.json alone (no weights loaded)."""
+    """A listing entry from config.json alone (no weights loaded); `ready`: there is something to load."""
     config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
     try:
         config = json.loads(config_file.read_text())
@@ -208,7 +218,8 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
         config = {}
     model = config.get("model", {})
     name = model.get("name") if isinstance(model, dict) else None
-    return {"id": roots.client_path(path), "name": path.name, "model": name,
+    ready = path.is_file() or is_export(path) or bool(list_checkpoints(path))  # a run may not have a checkpoint yet
+    return {"id": roots.client_path(path), "name": path.name, "model": name, "ready": ready,
             "paired": name in MODELS and MODELS.get(name).family == "image-to-image"}
 
 
@@ -416,7 +427,7 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         for path in studio.run_paths():
             summary = run_summary(path)
             out.append({key: summary[key] for key in ("name", "model", "data", "resolution", "kimg", "total_kimg",
-                                                       "finished")} | {"id": studio.roots.client_path(path)})
+                                                       "finished", "state")} | {"id": studio.roots.client_path(path)})
         return out
 
     @app.get("/api/run", summary="One run's live view: stats rows, metrics, progress, ETA, newest grid.")
@@ -459,6 +470,20 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
     @app.post("/api/jobs", summary="Start `ganforge train` as a separate process from a form.")
     def start_job(form: dict[str, Any] = Body(..., examples=[{"data": "shapes", "model": "dcgan", "kimg": 10}])):
         return studio.describe_job(studio.jobs.start(form))
+
+    @app.post("/api/jobs/resume", summary="Continue a run of the runs folder (`ganforge train --resume`), "
+                                         "optionally with a new kimg / minutes.")
+    def resume_job(form: dict[str, Any] = Body(..., examples=[{"run": "runs/00000-shapes-dcgan-32", "kimg": 20}])):
+        return studio.describe_job(studio.jobs.resume(studio.own_run(form.pop("run", None)), form))
+
+    @app.delete("/api/run", summary="Delete a run folder of the runs folder (not while it trains).")
+    def delete_run(run: str) -> dict[str, Any]:
+        path = studio.own_run(run)
+        if (path / LOCK_NAME).exists() or any(job.poll() is None and job.run_dir(studio.runs_dir) == path
+                                              for job in studio.jobs.all()):
+            raise StudioError(409, f"run {run!r} is training: stop it first")
+        shutil.rmtree(path)
+        return {"deleted": run}
 
     @app.post("/api/jobs/{job_id}/stop", summary="Stop a training run (SIGTERM: a clean final snapshot).")
     def stop_job(job_id: str) -> dict[str, Any]:

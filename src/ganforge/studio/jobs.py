@@ -7,6 +7,7 @@ studio's caps on size, and its data against the built-in sets and the data roots
 `max_running` runs at once and `max_starts_per_minute` starts a minute."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
 from .errors import StudioError
 from .paths import SafeRoots
 
@@ -35,6 +37,7 @@ FORM_KEYS = {"data": "data.source", "model": "model.name", "kimg": "train.total_
 STUDIO_CAPS = {"train.total_kimg": 100_000.0, "train.batch": 1024, "data.resolution": 1024,
                "model.g_channels": 1024, "model.d_channels": 1024}
 PATH_DATASETS = ("pairs", "celeba", "ffhq", "mnist")  # built-in loaders that may read a NAME:PATH folder
+TERMINATED = -signal.SIGTERM  # return code of a process that SIGTERM ended
 MAX_STARTS_PER_MINUTE = 6  # spawns, failed ones included: a looping script cannot fill the machine with processes
 
 
@@ -44,22 +47,35 @@ class Job:
     name: str  # run-folder suffix: the run is RUNS/NNNNN-<name>
     command: list[str]
     log: Path  # the process's stdout and stderr
-    process: subprocess.Popen
+    process: subprocess.Popen | None  # None: started by an earlier studio session (read back from its record)
     started: float = field(default_factory=time.time)
     stop_requested: bool = False
+    run: Path | None = None  # the run folder, when known up front (a resumed run)
+    returncode: int | None = None  # of a job of an earlier session
+
+    def poll(self) -> int | None:
+        return self.process.poll() if self.process is not None else self.returncode
 
     @property
     def state(self) -> str:
-        code = self.process.poll()
+        code = self.poll()
         if code is None:
             return "stopping" if self.stop_requested else "running"
-        if self.stop_requested:
+        if self.stop_requested or code == TERMINATED:
             return "stopped"
         return "finished" if code == 0 else "failed"
 
     def run_dir(self, runs: Path) -> Path | None:
+        if self.run is not None:
+            return self.run if self.run.is_dir() else None
         found = sorted(p for p in runs.glob(f"[0-9][0-9][0-9][0-9][0-9]-{self.name}") if p.is_dir())
         return found[-1] if found else None
+
+    def record(self) -> dict[str, Any]:
+        """What RUNS/.studio-logs/NAME.json keeps of the job, so that a restarted studio lists it."""
+        return {"id": self.id, "name": self.name, "command": self.command, "started": self.started,
+                "run": str(self.run) if self.run else None, "returncode": self.poll(),
+                "stop_requested": self.stop_requested}
 
     def error_text(self) -> str:
         if self.state != "failed" or not self.log.is_file():
@@ -128,6 +144,27 @@ def _form_value(key: str, value: Any) -> Any:
     return value
 
 
+def resume_command(run: Path, form: dict[str, Any], runs: Path) -> list[str]:
+    """`ganforge train --resume RUN` with the form's kimg / minutes, checked against the run's saved config."""
+    from .. import config
+    from ..errors import ConfigError
+
+    allowed = {key: FORM_KEYS[key] for key in ("kimg", "minutes")}
+    unknown = set(form) - set(allowed)
+    if unknown:
+        raise StudioError(400, f"resume: only {', '.join(allowed)} may change (got {', '.join(sorted(unknown))})")
+    overrides = {allowed[key]: _form_value(allowed[key], value) for key, value in form.items() if value not in (None, "")}
+    try:
+        config.from_dict(config.load_file(run / "config.json")).replace(**overrides)
+    except ConfigError as error:
+        raise StudioError(400, f"resume {run.name}: {error}") from None
+    for key, value in overrides.items():
+        if key in STUDIO_CAPS and value > STUDIO_CAPS[key]:
+            raise StudioError(400, f"resume: {config.flag(key)} {value} is over the studio's limit of {STUDIO_CAPS[key]}")
+    return [sys.executable, "-m", "ganforge", "train", "--out", str(runs), f"--resume={run}", "--no-progress",
+            *(f"{config.flag(key)}={value}" for key, value in overrides.items())]
+
+
 def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess) -> list[str]:
     """The `ganforge train` command line for a form, validated by the checks `ganforge train` runs (a 400 naming
     the field or flag), the studio's caps and the data roots."""
@@ -180,11 +217,41 @@ class Jobs:
         self.max_starts_per_minute = max_starts_per_minute
         self._starts: deque[float] = deque()  # time.monotonic() of recent spawns
         self._jobs: dict[str, Job] = {}
+        self.logs = runs / ".studio-logs"
+        self._read_records()
         self._lock = threading.Lock()
 
+    def _read_records(self) -> None:
+        """The jobs of earlier studio sessions, from their records (a process that was still running when that studio
+        exited was stopped by it)."""
+        for path in sorted(self.logs.glob("*.json")) if self.logs.is_dir() else []:
+            try:
+                record = json.loads(path.read_text())
+                job = Job(str(record["id"]), str(record["name"]), list(record["command"]), path.with_suffix(".log"),
+                          None, float(record["started"]), bool(record.get("stop_requested")),
+                          Path(record["run"]) if record.get("run") else None,
+                          TERMINATED if record.get("returncode") is None else int(record["returncode"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a record of ours
+            self._jobs[job.id] = job
+
+    def _save_record(self, job: Job) -> None:
+        write_text(self.logs / f"{job.name}.json", json.dumps(job.record()) + "\n")
+
     def start(self, form: dict[str, Any]) -> Job:
+        """Start a new run from a training form."""
+        base = NAME_UNSAFE.sub("_", str(form.get("name") or "studio")).strip("_.")[:40] or "studio"
+        return self._spawn(base, lambda name: train_command(form, self.runs, name, self.data))
+
+    def resume(self, run: Path, form: dict[str, Any]) -> Job:
+        """Continue a run of the runs folder (optionally with a new --kimg / --minutes)."""
+        if any(job.run_dir(self.runs) == run and job.poll() is None for job in self._jobs.values()):
+            raise StudioError(409, f"run {run.name} is already training")
+        return self._spawn(run.name.split("-", 1)[-1][:40], lambda name: resume_command(run, form, self.runs), run)
+
+    def _spawn(self, base: str, make_command, run: Path | None = None) -> Job:
         with self._lock:
-            if sum(job.process.poll() is None for job in self._jobs.values()) >= self.max_running:
+            if sum(job.poll() is None for job in self._jobs.values()) >= self.max_running:
                 raise StudioError(429, f"{self.max_running} training runs are already running; stop one first")
             now = time.monotonic()
             while self._starts and now - self._starts[0] > 60:
@@ -193,17 +260,22 @@ class Jobs:
                 raise StudioError(429, f"{self.max_starts_per_minute} training runs were started in the last minute; "
                                        f"wait a moment")
             job_id = uuid.uuid4().hex[:8]
-            base = NAME_UNSAFE.sub("_", str(form.get("name") or "studio")).strip("_.")[:40] or "studio"
             name = f"{base}-{job_id}"
-            command = train_command(form, self.runs, name, self.data)
+            command = make_command(name)
             self._starts.append(now)
-            log = self.runs / ".studio-logs" / f"{name}.log"
+            log = self.logs / f"{name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "wb") as handle:
                 process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-            job = self._jobs[job_id] = Job(job_id, name, command, log, process)
+            job = self._jobs[job_id] = Job(job_id, name, command, log, process, run=run)
+            self._save_record(job)
+            threading.Thread(target=self._record_exit, args=(job,), daemon=True).start()
             return job
+
+    def _record_exit(self, job: Job) -> None:
+        job.process.wait()
+        self._save_record(job)
 
     def get(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -217,7 +289,7 @@ class Jobs:
     def stop(self, job_id: str) -> Job:
         """SIGTERM now; a watcher thread kills the process if it outlives the grace period."""
         job = self.get(job_id)
-        if job.process.poll() is None:
+        if job.process is not None and job.process.poll() is None:
             job.stop_requested = True
             job.process.send_signal(signal.SIGTERM)
             threading.Thread(target=self._kill_after_grace, args=(job,), daemon=True).start()
@@ -233,9 +305,11 @@ class Jobs:
     def shutdown(self) -> None:
         """Stop every running job (the studio is exiting) and wait for them."""
         for job in self.all():
-            if job.process.poll() is None:
+            if job.poll() is None:
                 self.stop(job.id)
         for job in self.all():
+            if job.process is None:
+                continue
             try:
                 job.process.wait(self.grace_s)
             except subprocess.TimeoutExpired:

@@ -1,5 +1,6 @@
 """What the Train page shows about a run folder, whoever started it: config, stats.jsonl rows (losses, img/s),
-metrics.jsonl rows, the newest sample grid, progress in kimg and an ETA."""
+metrics.jsonl rows, the newest sample grid, progress in kimg, an ETA and whether it is training, finished or stopped
+early."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.checkpoint import list_checkpoints
-from ..artifacts.rundir import RUN_PATTERN
+from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 
 MAX_ROWS = 2000  # rows of stats.jsonl sent to the page (evenly thinned beyond this)
 
@@ -43,6 +44,16 @@ def newest_grid(run: Path) -> Path | None:
     return grids[-1] if grids else None
 
 
+def run_state(run: Path, kimg: float, total_kimg: float) -> str:
+    """training (a process holds the run's lock), finished (reached --kimg), stopped (final samples written before
+    --kimg: Stop, --minutes), or incomplete (ended without final samples: crashed or killed)."""
+    if (run / LOCK_NAME).exists():
+        return "training"
+    if not (run / "samples" / "final.png").is_file():
+        return "incomplete"
+    return "finished" if total_kimg and kimg >= total_kimg * 0.999 else "stopped"
+
+
 def run_summary(run: Path) -> dict[str, Any]:
     """The Train page's view of one run (no images: the grid is fetched by path)."""
     try:
@@ -65,5 +76,6 @@ def run_summary(run: Path) -> dict[str, Any]:
         "img_per_s": rate, "eta_s": round(eta_s, 1),
         "updated_s_ago": None if updated_s_ago is None else round(updated_s_ago, 1), "last": last, "stats": stats,
         "metrics": read_jsonl(run / "metrics.jsonl"), "checkpoints": len(list_checkpoints(run)),
-        "finished": (run / "samples" / "final.png").is_file(), "grid": newest_grid(run),
+        "finished": (run / "samples" / "final.png").is_file(), "state": run_state(run, kimg, total_kimg),
+        "grid": newest_grid(run),
     }
