@@ -18,6 +18,7 @@ from ..conftest import TINY
 pytest.importorskip("fastapi", reason="the studio needs its extra: pip install 'ganforge[studio]'")
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+WAIT_MS = 180_000  # browser tests: give up waiting for an event after this long
 
 
 def _train(runs: Path, **overrides) -> Path:
@@ -104,7 +105,7 @@ def server(runs):
 
     from ganforge.studio.app import create_app
 
-    app = create_app([], runs)
+    app = create_app([], runs, data_roots=[runs.parent])  # training may read the photo and pair folders
     port = _free_port()
     instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -149,7 +150,10 @@ def browser():
 @pytest.fixture
 def page(browser, server, tmp_path):
     """A fresh page on the studio; console errors fail the test; a screenshot is saved at the end."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800}, base_url=server)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server)
+    # every wait is for an event (a response, an element's state); this is only how long to give up after, generous
+    # because a busy machine (a fresh clone's `make test` beside other work) can be many times slower than usual
+    context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))

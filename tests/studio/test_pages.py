@@ -51,13 +51,47 @@ def test_generate_truncation_slider_changes_image(page, runs, tmp_path):
     page.wait_for_function(f"Number(document.querySelector('#gen-image').dataset.version) > {version}")
     page.wait_for_load_state("networkidle")
     assert _image_bytes(page, "#gen-image") != after
+    # an empty seed is an error in the image's panel; the caption keeps describing the image on screen
+    caption = page.text_content("#gen-caption")
+    page.fill("#gen-seed", "")
+    page.dispatch_event("#gen-seed", "input")
+    page.wait_for_selector("#gen-image ~ .panel-error:not([hidden]), figure > .panel-error:not([hidden])")
+    assert "Seed" in page.text_content("figure > .panel-error") and page.text_content("#gen-caption") == caption
+    page.fill("#gen-seed", "8")
+    page.dispatch_event("#gen-seed", "input")
+    page.wait_for_selector("#gen-caption:has-text('seed 8')")
+    assert page.locator("figure > .panel-error:not([hidden])").count() == 0  # fixed: the error is gone
+    # the style-mixing grid carries its seeds as labels and can be downloaded
+    page.wait_for_selector("#mix-grid .mix-label.col")
+    assert page.locator("#mix-grid .mix-label.col").all_text_contents() == ["seed 4", "seed 5", "seed 6"]
+    assert page.locator("#mix-grid .mix-label.row").all_text_contents() == ["seed 1", "seed 2", "seed 3"]
+    assert page.get_attribute("#mix-download", "href").startswith("blob:")
     page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+
+
+def test_first_visit_picks_a_usable_model_or_shows_what_to_do(page, runs):
+    listed = page.context.request.get("/api/models").json()
+    unready = {"id": "runs/99999-starting", "name": "99999-starting", "model": "dcgan", "ready": False,
+               "paired": False}
+    page.route("**/api/models", lambda route: route.fulfill(json=[unready, *listed]))
+    page.goto("/#generate")
+    page.wait_for_function("document.querySelector('#gen-image').dataset.version >= '1'")
+    assert page.input_value("#gen-model") != unready["id"]  # the newest run has no checkpoint: not chosen
+    assert page.locator("#gen-model option[disabled]").count() == 1
+    assert page.locator(".panel-error:not([hidden])").count() == 0
+    page.unroute("**/api/models")
+    page.route("**/api/models", lambda route: route.fulfill(json=[unready]))
+    page.goto("/#game")
+    page.wait_for_selector("#game-empty:not([hidden])")
+    assert "Train" in page.text_content("#game-empty") and not page.is_visible("#game-left")
 
 
 def test_sketch_strokes_get_translated(page, runs, tmp_path):
     page.goto("/#sketch")
     page.select_option("#sketch-model", model_id(runs, "pix"))
     page.wait_for_function("document.querySelector('#sketch-output').dataset.version >= '1'")
+    page.wait_for_selector("#sketch-canvas[data-model-resolution='16']")
+    assert page.input_value("#sketch-size") == "24"  # the pen follows the 16 px model: 1.5 model pixels wide
     page.wait_for_load_state("networkidle")
     blank = _image_bytes(page, "#sketch-output")
     box = page.locator("#sketch-canvas").bounding_box()
@@ -87,6 +121,10 @@ def test_sketch_strokes_get_translated(page, runs, tmp_path):
     page.wait_for_function(f"Number(document.querySelector('#sketch-output').dataset.version) > {version}")
     page.wait_for_function("document.querySelector('#sketch-output').naturalWidth === 40")
     assert page.eval_on_selector("#sketch-output", "img => img.naturalHeight") == 30
+    assert page.is_visible("#sketch-photo")  # the photo is shown beside its translation, neither squashed
+    for image in ("#sketch-photo", "#sketch-output"):
+        box = page.locator(image).bounding_box()
+        assert abs(box["width"] / box["height"] - 40 / 30) < 0.05, (image, box)
     page.click("#sketch-undo")
     page.click("#sketch-example")
     page.wait_for_function("document.querySelector('#sketch-caption').textContent.includes('example')")
@@ -101,21 +139,23 @@ def test_game_five_rounds_logged(page, runs, tmp_path):
     page.goto("/#game")
     page.select_option("#game-model", model)
     for number in range(1, 6):
-        page.wait_for_function("document.querySelector('#game-verdict').textContent === ''")
-        page.wait_for_function("document.querySelector('#game-left img').src.startsWith('data:image/png')")
-        if number % 2:
-            page.click("#game-left")
-        else:  # the keyboard works too (focus is on the button just clicked)
-            page.keyboard.press("ArrowRight")
-        page.wait_for_function(f"document.querySelector('#game-rounds').textContent === '{number}'")
+        page.wait_for_selector("#game-left:not([disabled])")  # both images on screen, the round open
+        with page.expect_response("**/api/game/answer") as answered:
+            if number % 2:
+                page.click("#game-left")
+            else:  # the keyboard works too (focus is on the button just clicked)
+                page.keyboard.press("ArrowRight")
+        assert answered.value.status == 200, answered.value.text()
+        page.wait_for_selector(f"#game-rounds:text-is('{number}')")
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) - before == 5
     for record in lines[before:]:
-        assert record["model"] == model
+        assert record["model"] == model and record["checkpoint"].startswith("checkpoint-")
         assert {"kimg", "truncation", "seed", "real_file", "answer", "response_ms", "fooled"} <= set(record)
-        assert record["answer"] in ("left", "right") and record["response_ms"] >= 0
+        assert record["answer"] in ("left", "right") and record["response_ms"] >= 200  # timed by the server
         assert record["real_file"].startswith("photo") and record["real_file"].endswith(".png")
-    assert "Fool rate" in page.text_content("#game-foolrate")
+    page.wait_for_selector("#game-foolrate .rate")
+    assert "Fool rate" in page.text_content("#game-foolrate") and "ψ 1" in page.text_content("#game-foolrate")
     page.screenshot(path=str(tmp_path / "game.png"), full_page=True)
 
 
@@ -134,14 +174,18 @@ def test_train_start_and_stop(page, runs, tmp_path):
     job.wait_for()
     assert job.get_attribute("data-state") == "running"
     # the live view: the new run appears in the list, and its first stats row arrives
-    page.wait_for_selector("#train-jobs li button:text('View')", timeout=60_000)
+    page.wait_for_selector("#train-jobs li button:text('View')")
     page.click("#train-jobs li button:text('View')")
+    page.wait_for_selector("#train-view[data-state='training']")
     page.wait_for_function("document.querySelector('#train-facts').textContent.includes('img/s') && "
-                           "!document.querySelector('#train-facts').textContent.startsWith('0 /')", timeout=60_000)
-    page.wait_for_selector("#train-grid[src*='samples']", timeout=60_000)
+                           "!document.querySelector('#train-facts').textContent.includes('· 0 / ')")
+    page.wait_for_selector("#train-grid[src*='samples']")
     page.click("#train-jobs li button:text('Stop')")
-    page.wait_for_function("['stopped'].includes(document.querySelector('#train-jobs li').dataset.state)",
-                           timeout=60_000)
+    page.wait_for_selector("#train-jobs li[data-state='stopped']")
+    # stopped before --kimg: the run says so (no ✓), and offers Resume and Delete
+    page.wait_for_selector("#train-view[data-state='stopped']")
+    assert "stopped early" in page.text_content("#train-facts") and "✓" not in page.text_content("#train-facts")
+    assert page.is_visible("#train-resume") and page.is_visible("#train-delete")
     run = next(p for p in runs.iterdir() if p.name.endswith("fromthepage-" + page.get_attribute("#train-jobs li",
                                                                                                "data-job")))
     # SIGTERM stops `ganforge train` cleanly: final samples, a checkpoint, and the run lock released
@@ -150,13 +194,24 @@ def test_train_start_and_stop(page, runs, tmp_path):
     page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
 
 
-def test_train_shows_a_crashed_run_error(page):
+def test_train_refuses_bad_data_and_shows_a_crashed_run_error(page, runs, tmp_path):
     page.goto("/#train")
-    page.fill('input[name="data"]', "no-such-dataset-folder")
+    page.wait_for_selector("#train-data-choices option[value='shapes']", state="attached")  # the data picker
+    page.fill('input[name="data"]', "/usr/share/pixmaps")
+    page.click('#train-form button[type="submit"]')
+    page.wait_for_selector("#train-form > .panel-error:not([hidden])")
+    assert "--data-root" in page.text_content("#train-form > .panel-error")
+    assert page.locator("#train-jobs li").count() == 0  # refused before any process started
+    empty = runs.parent / "no-images"
+    empty.mkdir(exist_ok=True)
+    (empty / "notes.txt").write_text("not an image")
+    page.fill('input[name="data"]', str(empty))
     page.fill('input[name="name"]', "crash")
     page.click('#train-form button[type="submit"]')
-    page.wait_for_selector("#train-jobs li[data-state='failed'] pre", timeout=60_000)
-    assert "no-such-dataset-folder" in page.text_content("#train-jobs li[data-state='failed'] pre")
+    page.wait_for_selector("#train-form > .panel-error[hidden]", state="attached")  # a success clears it
+    page.wait_for_selector("#train-jobs li[data-state='failed'] pre")
+    text = page.text_content("#train-jobs li[data-state='failed'] pre")
+    assert "no-images" in text and str(runs.parent) not in text  # paths relative to the studio's folders
 
 
 def test_project_then_edit(page, runs, tmp_path):
@@ -168,8 +223,7 @@ def test_project_then_edit(page, runs, tmp_path):
     page.select_option("#project-model", model_id(runs, "sg2"))
     page.fill("#project-steps", "20")
     page.set_input_files("#project-upload", str(photo))
-    page.wait_for_function("document.querySelector('#project-caption').textContent.includes('step 20 / 20')",
-                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#project-caption').textContent.includes('step 20 / 20')")
     page.wait_for_selector("#project-edit:not([hidden]) input[type=range]")
     projected = _image_bytes(page, "#project-image")
     slider = page.locator("#project-directions input[type=range]").first

@@ -1,6 +1,6 @@
-// Project / edit: upload a photo, watch the model's latent being fitted to it, then move the result along
-// attribute directions.
-import { LiveImage, fetchBlob, fillModels, getJSON, query, showError } from "./common.js";
+// Project / edit: upload a photo (shown as the centre square the model is fitted to), watch the model's latent
+// being fitted to it, then move the result along attribute directions; download the result.
+import { LiveImage, busy, fetchBlob, fillModels, getJSON, query, showError } from "./common.js";
 import { DirectionSliders } from "./directions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +13,7 @@ function renderEdit() {
   const edits = directions.current() || { method: $("project-direction-method").value, num: 6, strengths: "0" };
   output.request((stream) => fetchBlob("/api/edit?" + query({ model: $("project-model").value, projection,
                                                                ...edits, stream })));
+  $("project-download").hidden = false;
 }
 
 async function follow(id) {
@@ -22,8 +23,13 @@ async function follow(id) {
   }
   const scores = Object.entries(state.scores).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ");
   $("project-caption").textContent = state.error || `step ${state.step} / ${state.steps}${scores ? " — " + scores : ""}`;
-  if (state.error) { showError(state.error); return; }
-  if (!state.done) { setTimeout(() => follow(id).catch((e) => showError(e.message)), POLL_MS); return; }
+  if (state.error) { showError(state.error, $("page-project")); return; }
+  if (!state.done) {
+    setTimeout(() => busy($("project-image").closest("figure"), follow(id)).catch((e) => showError(e.message, $("page-project"))), POLL_MS);
+    return;
+  }
+  $("project-download").href = $("project-image").src;
+  $("project-download").hidden = false;
   projection = id;
   const info = await getJSON("/api/model?" + query({ model: $("project-model").value }));
   $("project-edit").hidden = !(await directions.setup(info));
@@ -34,6 +40,7 @@ async function start() {
   if (!file || !$("project-model").value) return;
   projection = null;
   $("project-edit").hidden = true;
+  $("project-download").hidden = true;
   $("project-target").src = URL.createObjectURL(file);
   const body = new FormData();
   body.append("image", file, file.name);
@@ -45,8 +52,10 @@ async function start() {
 }
 
 export async function init() {
-  output = new LiveImage($("project-image"));
+  output = new LiveImage($("project-image"), (url) => { $("project-download").href = url; });
   directions = new DirectionSliders($("project-directions"), $("project-direction-method"), renderEdit);
-  $("project-upload").addEventListener("change", () => start().catch((e) => showError(e.message)));
-  await fillModels($("project-model"), false);
+  $("project-upload").addEventListener("change", () => start().then(() => showError("", $("page-project")),
+    (e) => showError(e.message, $("page-project"))));
+  const usable = await fillModels($("project-model"), false, $("project-empty"));
+  $("page-project").toggleAttribute("data-empty", !usable.length);
 }

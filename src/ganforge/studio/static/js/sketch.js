@@ -1,6 +1,7 @@
 // Sketch: draw on a canvas (pen, eraser, undo, clear, a random held-out example) and see a pix2pix model's
-// translation while drawing; or upload a photo to translate at full size.
-import { LiveImage, fetchBlob, fillModels, query, showError } from "./common.js";
+// translation while drawing; or upload a photo, shown beside its translation at the photo's own size and shape. The
+// pen's default width follows the model's resolution, so a line stays visible once the drawing is scaled down.
+import { LiveImage, busy, fetchBlob, fillModels, getJSON, query, showError } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const UNDO_LIMIT = 30;
@@ -8,6 +9,8 @@ let canvas, context, output;
 const history = [];
 let drawing = false;
 let last = null;
+let action = 0;  // bumped by every drawing or upload: a slower "random example" answer is then dropped
+let photoUrl = null;
 
 function tool() { return document.querySelector('input[name="sketch-tool"]:checked').value; }
 
@@ -29,9 +32,17 @@ async function translateBlob(blob, fit, stream) {
   return fetchBlob("/api/translate?" + query({ model: $("sketch-model").value, fit, stream }), { method: "POST", body });
 }
 
+function showPhoto(file) {
+  if (photoUrl) URL.revokeObjectURL(photoUrl);
+  photoUrl = file ? URL.createObjectURL(file) : null;
+  $("sketch-photo-figure").hidden = !file;
+  if (file) $("sketch-photo").src = photoUrl;
+}
+
 function translateCanvas() {
   if (!$("sketch-model").value) return;
-  output.request(async (stream) => translateBlob(await canvasBlob(), true, stream));
+  showPhoto(null);
+  output.request(async (stream) => translateBlob(await canvasBlob(), true, stream), "translation of the drawing");
 }
 
 function point(event) {
@@ -50,26 +61,47 @@ function stroke(from, to) {
 }
 
 async function example() {
+  const mine = ++action;
+  const section = $("page-sketch");
   try {
-    const response = await fetch("/api/example?" + query({ model: $("sketch-model").value,
-                                                          seed: Math.floor(Math.random() * 1e9) }));
+    const response = await busy($("sketch-canvas").closest("figure"), fetch("/api/example?" + query({
+      model: $("sketch-model").value, seed: Math.floor(Math.random() * 1e9) })));
     if (!response.ok) throw new Error((await response.json()).error);
     const bitmap = await createImageBitmap(await response.blob());
+    if (mine !== action) return;  // the user drew or uploaded meanwhile: keep their work on screen
     remember();
     context.imageSmoothingEnabled = false;
     context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     const heldOut = response.headers.get("X-Held-Out") === "true";
     $("sketch-caption").textContent = `${heldOut ? "held-out" : "training"} example ${response.headers.get("X-Example-File")}`;
+    showError("", section);
     translateCanvas();
-  } catch (error) { showError(error.message); }
+  } catch (error) { showError(error.message, section); }
+}
+
+// Pen width on the 256 px canvas so that a default line is about 1.5 model pixels wide after scaling.
+async function fitPen() {
+  if (!$("sketch-model").value) return;
+  const info = await getJSON("/api/model?" + query({ model: $("sketch-model").value }));
+  $("sketch-size").value = Math.max(3, Math.round(1.5 * canvas.width / info.resolution));
+  canvas.dataset.modelResolution = info.resolution;
+}
+
+async function pickModel() {
+  await fitPen();
+  translateCanvas();
 }
 
 export async function init() {
   canvas = $("sketch-canvas");
   context = canvas.getContext("2d", { willReadFrequently: true });
   clear();
-  output = new LiveImage($("sketch-output"), (url) => { $("sketch-download").href = url; });
+  output = new LiveImage($("sketch-output"), (url, blob, caption) => {
+    $("sketch-download").href = url;
+    $("sketch-output-caption").textContent = caption;
+  });
   canvas.addEventListener("pointerdown", (event) => {
+    action++;
     remember();
     drawing = true;
     last = point(event);
@@ -88,18 +120,22 @@ export async function init() {
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   $("sketch-undo").addEventListener("click", () => {
-    if (history.length) { context.putImageData(history.pop(), 0, 0); translateCanvas(); }
+    if (history.length) { action++; context.putImageData(history.pop(), 0, 0); translateCanvas(); }
   });
-  $("sketch-clear").addEventListener("click", () => { remember(); clear(); translateCanvas(); });
+  $("sketch-clear").addEventListener("click", () => { action++; remember(); clear(); translateCanvas(); });
   $("sketch-example").addEventListener("click", example);
-  $("sketch-model").addEventListener("change", translateCanvas);
+  $("sketch-model").addEventListener("change", () => pickModel().catch((e) => showError(e.message, $("page-sketch"))));
   $("sketch-upload").addEventListener("change", () => {
     const file = $("sketch-upload").files[0];
-    if (file) output.request((stream) => translateBlob(file, false, stream));
+    if (!file) return;
+    action++;
+    showPhoto(file);
+    output.request((stream) => translateBlob(file, false, stream), `translation of ${file.name} at its own size`);
   });
   canvas.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "z") $("sketch-undo").click();
   });
-  await fillModels($("sketch-model"), true);
-  translateCanvas();
+  const usable = await fillModels($("sketch-model"), true, $("sketch-empty"));
+  $("page-sketch").toggleAttribute("data-empty", !usable.length);
+  await pickModel();
 }

@@ -1,6 +1,8 @@
-// Train: every run under the runs folder (also ones started elsewhere), a live view of the selected one (newest
-// grid, loss curves, kimg, img/s, ETA, metrics, augmentation p, growth stage), and training started from a form
-// as a separate process, with a Stop button and the error output of a crashed run.
+// Train: every run under the runs folder (also ones started elsewhere) with its state (training, finished, stopped
+// early, incomplete), a live view of the selected one (newest grid, loss curves, kimg, img/s, ETA, metrics,
+// augmentation p, growth stage) with Resume and Delete, and training started from a form as a separate process,
+// with a Stop button and the error output of a crashed run. The job list comes from the runs folder, so it
+// survives a studio restart.
 import { getJSON, postJSON, query, showError } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +11,8 @@ const COLORS = ["#2b63d9", "#d9482b", "#1a7f37", "#9b4dca", "#c98a00"];
 let selected = null;
 let timer = null;
 let lastGrid = "";
+let current = null;  // the selected run's summary
+const STATE_TEXT = { training: "training", finished: "finished ✓", stopped: "stopped early", incomplete: "incomplete" };
 
 function formatSeconds(s) {
   if (!s) return "–";
@@ -60,15 +64,22 @@ function metricsTable(rows) {
 }
 
 async function showRun() {
-  if (!selected) return;
-  const run = await getJSON("/api/run?" + query({ run: selected }));
+  if (!selected) { $("train-view").hidden = true; return; }
+  const run = current = await getJSON("/api/run?" + query({ run: selected }));
   $("train-view").hidden = false;
+  $("train-view").dataset.state = run.state;
+  $("train-resume").hidden = run.state === "training";
+  const more = Number(new FormData($("train-form")).get("kimg"));
+  $("train-resume").textContent = run.state === "finished" ? `Resume to ${more > run.total_kimg ? more : "?"} kimg`
+                                                            : "Resume";
+  $("train-resume").disabled = run.state === "finished" && !(more > run.total_kimg);
+  $("train-delete").hidden = run.state === "training";
   $("train-title").textContent = `${run.name} — ${run.model} on ${run.data}, ${run.resolution} px`;
   $("train-progress").value = run.total_kimg ? run.kimg / run.total_kimg : 0;
   const extras = Object.entries(run.last).filter(([k]) => !k.startsWith("loss") && !["kimg", "img_per_s"].includes(k))
     .map(([k, v]) => `${k} ${v}`);
-  $("train-facts").textContent = [`${run.kimg} / ${run.total_kimg} kimg`, `${run.img_per_s} img/s`,
-    `ETA ${run.finished ? "done" : formatSeconds(run.eta_s)}`,
+  $("train-facts").textContent = [STATE_TEXT[run.state] || run.state, `${run.kimg} / ${run.total_kimg} kimg`,
+    `${run.img_per_s} img/s`, `ETA ${run.state === "training" ? formatSeconds(run.eta_s) : "–"}`,
     `last update ${run.updated_s_ago === null ? "–" : formatSeconds(run.updated_s_ago) + " ago"}`,
     `${run.checkpoints} checkpoint(s)`, ...extras].join(" · ");
   if (run.grid && run.grid !== lastGrid) {
@@ -88,7 +99,10 @@ function listRuns(runs) {
     button.type = "button";
     button.textContent = run.name;
     button.addEventListener("click", () => { selected = run.id; lastGrid = ""; poll(); });
-    item.append(button, `${run.kimg} / ${run.total_kimg} kimg${run.finished ? " ✓" : ""}`);
+    const state = Object.assign(document.createElement("span"), { className: `state-${run.state}`,
+                                                                   textContent: STATE_TEXT[run.state] || run.state });
+    item.dataset.state = run.state;
+    item.append(button, `${run.kimg} / ${run.total_kimg} kimg`, state);
     return item;
   }));
 }
@@ -106,7 +120,8 @@ function listJobs(jobs) {
       const stop = document.createElement("button");
       stop.type = "button";
       stop.textContent = "Stop";
-      stop.addEventListener("click", () => postJSON(`/api/jobs/${job.id}/stop`, {}).then(poll, (e) => showError(e.message)));
+      stop.addEventListener("click", () => postJSON(`/api/jobs/${job.id}/stop`, {}).then(poll,
+        (e) => showError(e.message, $("train-form"))));
       item.append(stop);
     }
     if (job.run) {
@@ -130,24 +145,46 @@ async function poll() {
   try {
     const [runs, jobs] = await Promise.all([getJSON("/api/runs"), getJSON("/api/jobs")]);
     listRuns(runs);
-    listJobs(jobs);
+    listJobs(jobs.slice().reverse());  // newest first
+    if (selected && !runs.some((run) => run.id === selected)) selected = null;  // deleted
     await showRun();
-  } catch (error) { showError(error.message); }
+    showError("", $("page-train"));
+  } catch (error) { showError(error.message, $("page-train")); }
   if (!$("page-train").hidden) timer = setTimeout(poll, POLL_MS);
 }
 
+async function resume() {
+  const more = Number(new FormData($("train-form")).get("kimg"));
+  await postJSON("/api/jobs/resume", { run: selected, kimg: more > current.total_kimg ? more : null });
+  await poll();
+}
+
+async function remove() {
+  if (!confirm(`Delete ${current.name} and everything in it (checkpoints, samples, logs)?`)) return;
+  const response = await fetch("/api/run?" + query({ run: selected }), { method: "DELETE" });
+  if (!response.ok) throw new Error((await response.json()).error);
+  selected = null;
+  await poll();
+}
+
 export async function init() {
-  $("train-form").addEventListener("submit", async (event) => {
+  const formPanel = $("train-form");
+  formPanel.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const form = Object.fromEntries(new FormData($("train-form")));
+    const form = Object.fromEntries(new FormData(formPanel));
+    const button = formPanel.querySelector('button[type="submit"]');
+    button.disabled = true;
     try {
-      const job = await postJSON("/api/jobs", form);
-      showError("");
+      await postJSON("/api/jobs", form);
+      showError("", formPanel);
       selected = null;
       await poll();
-      return job;
-    } catch (error) { showError(error.message); }
+    } catch (error) { showError(error.message, formPanel); } finally { button.disabled = false; }
   });
+  $("train-resume").addEventListener("click", () => resume().catch((e) => showError(e.message, $("train-view"))));
+  $("train-delete").addEventListener("click", () => remove().catch((e) => showError(e.message, $("train-view"))));
+  const choices = await getJSON("/api/data");
+  $("train-data-choices").replaceChildren(...choices.map((choice) => new Option(choice, choice)));
 }
 
 export function shown() { poll(); }
