@@ -69,15 +69,19 @@ function labelMix(url, blob, { rows, cols }) {
 async function pickModel() {
   info = null;
   if (!$("gen-model").value) return;
-  info = await getJSON("/api/model?" + query({ model: $("gen-model").value }));
-  $("gen-class-label").hidden = !info.classes.length;
-  $("gen-class").replaceChildren(...info.classes.map((name, i) => new Option(name, i)));
-  $("gen-noise-label").hidden = !info.has_styles;
-  $("gen-mix-panel").hidden = !info.has_styles;
-  $("gen-directions-panel").hidden = !(await directions.setup(info));
+  const picked = await getJSON("/api/model?" + query({ model: $("gen-model").value }));
+  if (picked.id !== $("gen-model").value) return;  // another model was picked meanwhile: its own call goes on
+  info = picked;
+  $("gen-class-label").hidden = !picked.classes.length;
+  $("gen-class").replaceChildren(...picked.classes.map((name, i) => new Option(name, i)));
+  $("gen-noise-label").hidden = !picked.has_styles;
+  $("gen-mix-panel").hidden = !picked.has_styles;
+  const steerable = await directions.setup(picked);
+  if (info !== picked) return;
+  $("gen-directions-panel").hidden = !steerable;
   render();
   renderBetween();
-  if (info.has_styles) renderMix();
+  if (picked.has_styles) renderMix();
 }
 
 export async function init() {
