@@ -25,6 +25,14 @@ from .conftest import local_client, model_id
 from .test_api import assert_error, decoded, png
 
 
+def run_async(coroutine):
+    """asyncio.run on a fresh thread (the browser tests' Playwright may own this thread's event loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def translate(client, model: str, image: np.ndarray, fit: bool):
     return client.post("/api/translate", params={"model": model, "fit": str(fit).lower()},
                        files={"image": ("i.png", png(image), "image/png")})
@@ -120,7 +128,7 @@ def test_budget_watch_notices_a_disconnect():
             return self.polls >= 2
 
     budget = Budget(60)
-    asyncio.run(asyncio.wait_for(budget.watch(Gone()), 5))
+    run_async(asyncio.wait_for(budget.watch(Gone()), 5))
     with pytest.raises(StudioError, match="disconnected"):
         budget.check()
 
@@ -188,11 +196,11 @@ def test_chunked_body_is_cut_off_at_the_limit():
     scope = {"type": "http", "method": "POST", "headers": [(b"host", b"127.0.0.1:7860"),
                                                            (b"content-type", b"application/json"),
                                                            (b"transfer-encoding", b"chunked")]}
-    asyncio.run(guard(scope, receive, send))
+    run_async(guard(scope, receive, send))
     assert sent[0]["status"] == 413 and not app_called and len(read) == 6  # 6 KB read of 100 KB
     read.clear(), sent.clear()
     scope["headers"][1] = (b"content-type", b"multipart/form-data; boundary=x")
-    asyncio.run(guard(scope, receive, send))
+    run_async(guard(scope, receive, send))
     assert sent[0]["status"] == 413 and len(read) == 11  # uploads get the larger limit
 
 
@@ -256,7 +264,7 @@ def test_one_lane_per_checkpoint_and_listings_never_wait(runs):
                 studio.compute.release_on_behalf_of("test")
             assert (await waiting).status_code == 200
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 # ---- 7. messages, giant images, docs
