@@ -347,6 +347,26 @@ def test_projection_lifecycle(client, runs):
                                                   "projection": started["id"]})
     assert_error(wrong_model, 400, "another model")
     assert_error(client.get("/api/project/unknown"), 404, "no such projection")
+    # the latent downloads as the latent.npz `ganforge edit --latent` reads
+    from ganforge.artifacts import load
+    from ganforge.latent.project import load_latent
+
+    latent_file = client.get(f"/api/project/{started['id']}/latent")
+    assert latent_file.status_code == 200
+    path = runs.parent / "downloaded-latent.npz"
+    path.write_bytes(latent_file.content)
+    latent, space = load_latent(path, load(runs / model.split("/", 1)[1]))
+    assert space == state["space"] and latent.numel() > 0
+    # cancel: a long projection stops at its next step
+    long = client.post("/api/project", params={"model": model, "steps": 1000},
+                       files={"image": ("p.png", photo, "image/png")}).json()
+    assert_error(client.get(f"/api/project/{long['id']}/latent"), 409, "not finished")
+    client.post(f"/api/project/{long['id']}/cancel")
+    deadline = time.monotonic() + 60
+    while not (state := client.get(f"/api/project/{long['id']}").json())["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert "cancelled" in state["error"] and state["step"] < 1000
     assert_error(client.post("/api/project", params={"model": model, "steps": 0},
                              files={"image": ("p.png", photo, "image/png")}), 422, "steps")
     assert_error(client.post("/api/project", params={"model": model},

@@ -384,6 +384,16 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
     def projection_state(job_id: str) -> dict[str, Any]:
         return studio.projections.get(job_id).describe()
 
+    @app.post("/api/project/{job_id}/cancel", summary="Stop a projection at its next step.")
+    def cancel_projection(job_id: str) -> dict[str, Any]:
+        return studio.projections.cancel(job_id).describe()
+
+    @app.get("/api/project/{job_id}/latent", summary="A finished projection's latent.npz (for `ganforge edit "
+                                                    "--latent`).", response_class=Response)
+    def projection_latent(job_id: str) -> Response:
+        return Response(studio.projections.latent_file(job_id), media_type="application/octet-stream",
+                        headers={"Content-Disposition": 'attachment; filename="latent.npz"'})
+
     @app.get("/api/project/{job_id}/image", summary="A projection's current image, as PNG.",
              response_class=Response)
     def projection_image(job_id: str) -> Response:

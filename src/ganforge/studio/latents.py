@@ -5,6 +5,7 @@ inversion) running in the background with their progress and current image reada
 from __future__ import annotations
 
 import secrets
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from ..errors import GanforgeError
 from ..imaging import to_uint8
 from ..latent import Directions, find_directions, load_directions, project
 from ..latent.edit import edited_latents
+from ..latent.project import save_latent
 from ..latent.spaces import as_generator, render
 from .errors import StudioError
 
@@ -104,6 +106,7 @@ class ProjectionJob:
     space: str = ""
     scores: dict = field(default_factory=dict)
     error: str = ""
+    cancelled: bool = False  # set by cancel(): the projection stops at its next step
 
     @property
     def done(self) -> bool:
@@ -112,6 +115,10 @@ class ProjectionJob:
     def describe(self) -> dict:
         return {"id": self.id, "step": self.step, "steps": self.steps, "done": self.done, "error": self.error,
                 "scores": self.scores, "space": self.space}
+
+
+class _Cancelled(Exception):
+    """Raised in a projection's progress callback to stop it."""
 
 
 class Projections:
@@ -135,11 +142,15 @@ class Projections:
     def _run(self, job: ProjectionJob) -> None:
         def progress(step: int, total: int, image: torch.Tensor) -> None:  # image uint8 [C, H, W]
             job.image, job.step = image.permute(1, 2, 0).numpy(), step
+            if job.cancelled:
+                raise _Cancelled
 
         try:
             result = project(job.generator, job.target, steps=job.steps, callback=progress)
             job.image, job.scores, job.space = result.image.permute(1, 2, 0).numpy(), result.scores, result.space
             job.step, job.latent = job.steps, result.latent
+        except _Cancelled:
+            job.error = f"cancelled at step {job.step} of {job.steps}"
         except GanforgeError as error:
             job.error = str(error)
         except Exception as error:  # reported on the page rather than lost in a thread
@@ -152,6 +163,19 @@ class Projections:
         if job is None:
             raise StudioError(404, f"projection {job_id!r}: no such projection (it may have been forgotten)")
         return job
+
+    def cancel(self, job_id: str) -> ProjectionJob:
+        job = self.get(job_id)
+        job.cancelled = True
+        return job
+
+    def latent_file(self, job_id: str) -> bytes:
+        """A finished projection's latent as the latent.npz `ganforge project` writes (`ganforge edit --latent`)."""
+        job = self.get(job_id)
+        if job.latent is None:
+            raise StudioError(409, f"projection {job_id!r}: not finished yet")
+        with tempfile.TemporaryDirectory() as folder:
+            return save_latent(Path(folder) / "latent.npz", job.latent, job.space, job.generator).read_bytes()
 
     def latent(self, job_id: str, generator: LoadedGenerator) -> tuple[torch.Tensor, str]:
         job = self.get(job_id)

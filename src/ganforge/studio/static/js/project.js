@@ -1,6 +1,6 @@
 // Project / edit: upload a photo (shown as the centre square the model is fitted to), watch the model's latent
 // being fitted to it, then move the result along attribute directions; download the result.
-import { LiveImage, busy, fetchBlob, fillModels, getJSON, query, showError } from "./common.js";
+import { LiveImage, busy, fetchBlob, fillModels, getJSON, postJSON, query, showError } from "./common.js";
 import { DirectionSliders } from "./directions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,13 +23,16 @@ async function follow(id) {
   }
   const scores = Object.entries(state.scores).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ");
   $("project-caption").textContent = state.error || `step ${state.step} / ${state.steps}${scores ? " — " + scores : ""}`;
-  if (state.error) { showError(state.error, $("page-project")); return; }
+  if (state.error) { $("project-cancel").hidden = true; showError(state.error, $("page-project")); return; }
   if (!state.done) {
     setTimeout(() => busy($("project-image").closest("figure"), follow(id)).catch((e) => showError(e.message, $("page-project"))), POLL_MS);
     return;
   }
+  $("project-cancel").hidden = true;
   $("project-download").href = $("project-image").src;
   $("project-download").hidden = false;
+  $("project-latent").href = `/api/project/${id}/latent`;
+  $("project-latent").hidden = false;
   projection = id;
   const info = await getJSON("/api/model?" + query({ model: $("project-model").value }));
   $("project-edit").hidden = !(await directions.setup(info));
@@ -40,7 +43,7 @@ async function start() {
   if (!file || !$("project-model").value) return;
   projection = null;
   $("project-edit").hidden = true;
-  $("project-download").hidden = true;
+  $("project-download").hidden = $("project-latent").hidden = true;
   $("project-target").src = URL.createObjectURL(file);
   const body = new FormData();
   body.append("image", file, file.name);
@@ -48,6 +51,8 @@ async function start() {
                                                         steps: $("project-steps").value }), { method: "POST", body });
   const state = await response.json();
   if (!response.ok) throw new Error(state.error);
+  $("project-cancel").hidden = false;
+  $("project-cancel").onclick = () => postJSON(`/api/project/${state.id}/cancel`, {});
   await follow(state.id);
 }
 
