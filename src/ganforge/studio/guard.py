@@ -35,14 +35,20 @@ def host_name(value: str) -> str:
 
 def bound_names(host: str, extra: Collection[str] = ()) -> tuple[str, ...]:
     """The Host names a studio listening on `host` answers to: the loopback names for a loopback address, else the
-    address itself (and, for 0.0.0.0 / ::, this machine's host names), plus `extra` (--allowed-host)."""
+    address itself (and, for 0.0.0.0 / ::, this machine's host names and their addresses), plus `extra`
+    (--allowed-host)."""
     import socket
 
     names = [host_name(host)]
     if names[0] in LOCAL_NAMES:
         names += LOCAL_NAMES
     elif names[0] in ("0.0.0.0", "::", ""):
-        names = [*LOCAL_NAMES, socket.gethostname().lower(), socket.getfqdn().lower()]
+        hostname = socket.gethostname().lower()
+        try:
+            addresses = socket.gethostbyname_ex(hostname)[2]
+        except OSError:
+            addresses = []
+        names = [*LOCAL_NAMES, hostname, socket.getfqdn().lower(), *addresses]
     return tuple(dict.fromkeys([*names, *(host_name(e) if e != ANY_HOST else e for e in extra)]))
 
 
