@@ -116,7 +116,8 @@ class Studio:
     """The app's state: readable roots, model cache and lanes, real data, game, training jobs."""
 
     def __init__(self, sources: list[Path], runs_dir: Path, cache_size: int, max_waiting: int, limits: UploadLimits,
-                 device: str, backend: str = "torch", data_roots: list[Path] = (), compute_threads: int = COMPUTE_THREADS):
+                 device: str, backend: str = "torch", data_roots: list[Path] = (),
+                 compute_threads: int = COMPUTE_THREADS):
         self.runs_dir = Path(runs_dir).expanduser().resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.sources = [Path(s).expanduser().resolve() for s in sources]
@@ -163,7 +164,8 @@ class Studio:
 
     def redact(self, message: str) -> str:
         """A message for the client: the studio's folders as their labels (runs/...), the home folder as ~."""
-        for root in sorted([*self.roots.roots.values(), *self.data.roots.roots.values()], key=lambda r: -len(str(r.path))):
+        roots = [*self.roots.roots.values(), *self.data.roots.roots.values()]
+        for root in sorted(roots, key=lambda r: -len(str(r.path))):  # the longest first: nested folders
             message = message.replace(str(root.path), root.label)
         return message.replace(str(Path.home()), "~")
 
@@ -309,8 +311,9 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
 
     @app.post("/api/translate", summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
               response_class=Response)
-    async def translate(request: Request, model: str, image: UploadFile = File(...), fit: bool = Query(True, description=(
-            "true: scale the whole image to the model's size (sketches); false: tile at full resolution")),
+    async def translate(request: Request, model: str, image: UploadFile = File(...), fit: bool = Query(
+            True, description="true: scale the whole image to the model's size (sketches); false: tile at full "
+                              "resolution"),
             stream: str | None = stream_query()) -> Response:
         data = await image.read(limits.max_bytes + 1)
         budget = Budget(limits.deadline_s)

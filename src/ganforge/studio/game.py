@@ -86,7 +86,8 @@ class Game:
             del self._pending[round_id]
         correct = choice == round_.real_side
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": round_.model,
-                  "checkpoint": round_.checkpoint, "kimg": round_.kimg, "truncation": round_.truncation, "seed": round_.seed,
+                  "checkpoint": round_.checkpoint, "kimg": round_.kimg, "truncation": round_.truncation,
+                  "seed": round_.seed,
                   "real_file": round_.real_file, "real_side": round_.real_side, "answer": choice,
                   "correct": correct, "fooled": not correct, "response_ms": round(float(response_ms), 1)}
         human_eval.append_judgement(round_.run_dir, record)

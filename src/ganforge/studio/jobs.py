@@ -153,14 +153,16 @@ def resume_command(run: Path, form: dict[str, Any], runs: Path) -> list[str]:
     unknown = set(form) - set(allowed)
     if unknown:
         raise StudioError(400, f"resume: only {', '.join(allowed)} may change (got {', '.join(sorted(unknown))})")
-    overrides = {allowed[key]: _form_value(allowed[key], value) for key, value in form.items() if value not in (None, "")}
+    overrides = {allowed[key]: _form_value(allowed[key], value) for key, value in form.items()
+                 if value not in (None, "")}
     try:
         config.from_dict(config.load_file(run / "config.json")).replace(**overrides)
     except ConfigError as error:
         raise StudioError(400, f"resume {run.name}: {error}") from None
     for key, value in overrides.items():
         if key in STUDIO_CAPS and value > STUDIO_CAPS[key]:
-            raise StudioError(400, f"resume: {config.flag(key)} {value} is over the studio's limit of {STUDIO_CAPS[key]}")
+            raise StudioError(400, f"resume: {config.flag(key)} {value} is over the studio's limit of "
+                                   f"{STUDIO_CAPS[key]}")
     return [sys.executable, "-m", "ganforge", "train", "--out", str(runs), f"--resume={run}", "--no-progress",
             *(f"{config.flag(key)}={value}" for key, value in overrides.items())]
 
