@@ -91,3 +91,18 @@ def test_eval_takes_the_pickle_as_fake():
 
     generator = _generator_or_none(PICKLE)
     assert generator is not None and generator.model.name == "stylegan2-ada"
+
+
+def test_the_studio_serves_the_pickle(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from ganforge.studio.app import create_app
+
+    with TestClient(create_app([PICKLE], tmp_path / "runs")) as client:
+        (listed,) = client.get("/api/models").json()
+        info = client.get("/api/model", params={"model": listed["id"]}).json()
+        assert info["has_styles"] and info["resolution"] == 16
+        for url in ("/api/generate", "/api/mix"):
+            response = client.get(url, params={"model": listed["id"]})
+            assert response.status_code == 200 and response.content.startswith(b"\x89PNG"), response.text
