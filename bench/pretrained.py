@@ -13,6 +13,7 @@ stubbed out) is only imported in a subprocess to time its Generator with the sam
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import pickle
 import subprocess
@@ -75,7 +76,7 @@ def write_network_pickle(path: Path, resolution: int) -> int:
     with torch.no_grad():
         G, D = NvidiaGenerator(**g_kwargs).eval(), NvidiaDiscriminator(**d_kwargs).eval()
         snapshot = {"training_set_kwargs": {"path": "ffhq.zip"}, "G": _Record(G, g_kwargs), "D": _Record(D, d_kwargs),
-                    "G_ema": _Record(G, g_kwargs), "augment_pipe": None}
+                    "G_ema": _Record(copy.deepcopy(G), g_kwargs), "augment_pipe": None}
         with open(path, "wb") as handle:
             pickle.dump(snapshot, handle, protocol=3)  # Python 3.7's default, as NVIDIA's released pickles
     return sum(p.numel() for p in G.parameters())
