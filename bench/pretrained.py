@@ -1,6 +1,6 @@
 """Pretrained NVIDIA networks in ganforge: import time and peak memory of an FFHQ-1024-shaped network pickle (random
 weights, G + G_ema + D, about 30 M parameters per generator), and sampling seconds per image at 256 and 1024 px for
-PyTorch and onnxruntime, beside NVIDIA's own code (its reference path on the CPU) when a checkout is given.
+PyTorch and onnxruntime (CPU seconds, one thread), beside NVIDIA's own code (its reference path on the CPU) when a checkout is given.
 
     python bench/pretrained.py [--nvidia /tmp/nv-sg2] [--num 2] [--resolutions 256,1024] [--skip-onnx]
 
@@ -100,12 +100,13 @@ def import_figures(pickle_path: Path, out: Path) -> dict:
 
 
 def sampling_seconds(pickle_path: Path, num: int, backend: str) -> float:
-    """Seconds per image, batch 1, constant noise, after one warm-up image."""
+    """CPU seconds per image (one thread, so the machine's other load does not dilute it), batch 1, constant noise,
+    after one warm-up image."""
     code = (f"import time, json, torch\ntorch.set_num_threads(1)\nfrom ganforge.artifacts.backend import open_generator\n"
             f"g = open_generator({str(pickle_path)!r}, backend={backend!r}, threads=1)\n"
-            f"z = g.latents(range({num + 1}))\ng.synthesize(z[:1], batch_size=1)\nstart = time.perf_counter()\n"
+            f"z = g.latents(range({num + 1}))\ng.synthesize(z[:1], batch_size=1)\nstart = time.process_time()\n"
             f"g.synthesize(z[1:], batch_size=1)\n"
-            f"print(json.dumps({{'seconds': (time.perf_counter() - start) / {num}}}))")
+            f"print(json.dumps({{'seconds': (time.process_time() - start) / {num}}}))")
     return _run_python(code)["seconds"]
 
 
@@ -121,9 +122,9 @@ def nvidia_seconds(nvidia: Path, pickle_path: Path, resolution: int, num: int) -
             f"z = ours.latents(range({num + 1}))\n"
             f"with torch.no_grad():\n"
             f"    G(z[:1], None, noise_mode='const', force_fp32=True)\n"
-            f"    start = time.perf_counter()\n"
+            f"    start = time.process_time()\n"
             f"    theirs = torch.cat([G(z[i:i + 1], None, noise_mode='const', force_fp32=True) for i in range(1, {num + 1})])\n"
-            f"    seconds = (time.perf_counter() - start) / {num}\n"
+            f"    seconds = (time.process_time() - start) / {num}\n"
             f"    diff = (ours.synthesize(z[1:], batch_size=1) - theirs).abs().max().item()\n"
             f"print(json.dumps({{'seconds': seconds, 'diff': diff}}))")
     result = _run_python(code)
