@@ -1,6 +1,7 @@
 """Pretrained NVIDIA networks in ganforge: import time and peak memory of an FFHQ-1024-shaped network pickle (random
 weights, G + G_ema + D, about 30 M parameters per generator), and sampling seconds per image at 256 and 1024 px for
-PyTorch and onnxruntime (CPU seconds, one thread), beside NVIDIA's own code (its reference path on the CPU) when a checkout is given.
+PyTorch and onnxruntime (CPU seconds, one thread), beside NVIDIA's own code (its reference path on the CPU) when a
+checkout is given.
 
     python bench/pretrained.py [--nvidia /tmp/nv-sg2] [--num 2] [--resolutions 256,1024] [--skip-onnx]
 
@@ -125,7 +126,8 @@ def nvidia_seconds(nvidia: Path, pickle_path: Path, resolution: int, num: int) -
             f"with torch.no_grad():\n"
             f"    G(z[:1], None, noise_mode='const', force_fp32=True)\n"
             f"    start = time.process_time()\n"
-            f"    theirs = torch.cat([G(z[i:i + 1], None, noise_mode='const', force_fp32=True) for i in range(1, {num + 1})])\n"
+            f"    theirs = torch.cat([G(z[i:i + 1], None, noise_mode='const', force_fp32=True)\n"
+            f"                        for i in range(1, {num + 1})])\n"
             f"    seconds = (time.process_time() - start) / {num}\n"
             f"    diff = (ours.synthesize(z[1:], batch_size=1) - theirs).abs().max().item()\n"
             f"print(json.dumps({{'seconds': seconds, 'diff': diff}}))")
