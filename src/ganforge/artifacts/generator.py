@@ -16,6 +16,7 @@ from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from ..imaging import to_uint8
 from . import checkpoint as ckpt
+from . import foreign
 from .exported import is_export, read_export
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
@@ -192,15 +193,29 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
     info = DatasetInfo.from_dict(dataset)
     module = models.build_generator(model, info, num_classes)
     try:
-        module.load_state_dict(weights)
+        module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
+def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
+    """The generator of another project's file, read by its foreign reader. Consumes `model`: its discriminator and
+    non-EMA generator are dropped first, so that they are not held in memory beside the built generator."""
+    model.discriminator = model.generator_raw = None
+    weights, model.generator = model.generator, {}
+    return _build(model.model, model.dataset, model.num_classes, weights, str(path), model.kimg, {})
+
+
+def _is_foreign(path: Path) -> bool:
+    """Another project's file: one that a foreign reader recognises."""
+    return path.is_file() and foreign.is_foreign(path)
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """An exported folder (config.json + generator.safetensors) or a training checkpoint, as a ready generator."""
+    """An exported folder (config.json + generator.safetensors), a training checkpoint, or another project's model
+    file (an NVIDIA network pickle ...; see artifacts/foreign), as a ready generator."""
     path = Path(path).expanduser()
     if is_export(path):
         meta, weights = read_export(path)
@@ -211,13 +226,18 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
             raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
+    if _is_foreign(path):
+        return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics."""
+    """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics; for another project's
+    file, its format, architecture and contents (read without building a network)."""
+    if _is_foreign(Path(path).expanduser()):
+        return foreign.describe(path)
     generator = load(path)
     details = {
         "source": generator.source, "model": generator.model.name, "resolution": generator.dataset.resolution,

@@ -19,6 +19,7 @@ from ..atomic import write_text
 from ..config import Config, flag, from_dict, resolve
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
+from .init import check_classes, init_overrides, init_source, read_init, start_from
 from .loop import ProgressFn, StopFn, Trainer, TrainResult
 from .objectives import OBJECTIVES
 
@@ -117,7 +118,13 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     checkpoint) continues a run exactly. `progress_fn(row)` receives every stats row (kimg, losses, grid path,
     metrics); `should_stop()` is polled every iteration and ends the run cleanly with a final snapshot."""
     overrides = dict(overrides or {})
+    source, pretrained = init_source(overrides, cfg, config_file), None
+    if source and (resume is None or str(resume) == "auto"):  # fine-tuning: the pretrained network's architecture
+        pretrained = read_init(source)
+        overrides = init_overrides(overrides, pretrained, source)
     cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume)
+    if state is not None:  # resumed: the checkpoint has the weights
+        pretrained = None
     check_registered(cfg)
     _check_sizes(cfg)
     device = dist.select_device(cfg.train.device, dist.local_rank())
@@ -132,8 +139,12 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
             and cfg.model.g_channels == Config().model.g_channels and "model.g_channels" not in overrides):
         warnings.warn("--model stylegan2 at its full default widths trains at a few images per second on a CPU; "
                       "--preset stylegan2-32 is sized for CPUs")
+    if (pretrained is not None or cfg.train.freeze_d) and models.MODELS.get(cfg.model.name).family == "unpaired":
+        raise ConfigError("--init/--freeze-d: fine-tuning is for single-G/single-D models, not CycleGAN")
     dataset = objective.build_dataset(cfg.data)
     info = dataset.info
+    if pretrained is not None:
+        check_classes(cfg, info, pretrained, cfg.train.init)
     cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
     if cfg.train.metrics_every_kimg > 0:  # every metric's needs checked before any training
         from ..metrics.evaluate import check_metrics, default_extractor
@@ -167,6 +178,8 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
             dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 trainer = Trainer(cfg, dataset, device=device, rank=rank_info, run_dir=run_dir, state=state)
+            if pretrained is not None:
+                start_from(trainer.networks, trainer.ema, trainer.objective.augment, pretrained, cfg.train.init)
         except BaseException:
             if created:  # a start that failed before training leaves no empty numbered folder behind
                 shutil.rmtree(run_dir, ignore_errors=True)
