@@ -49,8 +49,8 @@ HEAD_BYTES = 64  # bytes `sniff` gets
 
 
 def _readers() -> list[Reader]:
-    from . import nvidia, pix2pix  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
-    return [nvidia.READER, pix2pix.READER]
+    from . import nvidia, pix2pix, rosinality  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
+    return [nvidia.READER, pix2pix.READER, rosinality.READER]
 
 
 def is_foreign(path: str | Path) -> bool:

@@ -1,9 +1,11 @@
 """Files written by `torch.save` holding plain tensors (state dicts, dicts of state dicts): the pix2pix/CycleGAN
 authors' generator files and rosinality's checkpoints. Read with `weights_only=True` (torch's loader that rebuilds
 tensors and plain containers and refuses any other global), so a file holding pickled modules or code is an error,
-never executed."""
+never executed. Beside tensors it allows `argparse.Namespace` (a bag of attributes: rosinality's train.py stores its
+command-line arguments as one)."""
 from __future__ import annotations
 
+import argparse
 import pickle
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ def load(path: Path) -> Any:
     with open(path, "rb") as handle:
         zipped = handle.read(4) == ZIP_MAGIC
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:  # weights_only refused a global: pickled objects or code
         found = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "global" in line),
                      str(error).splitlines()[0])
