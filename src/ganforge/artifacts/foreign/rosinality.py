@@ -150,7 +150,7 @@ def _convert(path: Path, name: str, state: dict[str, torch.Tensor], renames: Ren
         value = reshape(state[theirs])
         if value.shape != target[ours].shape:
             raise CheckpointError(f"{path}: {name}.{theirs} has shape {tuple(state[theirs].shape)}, which does not fit "
-                                  f"the rest of the network ({tuple(target[ours].shape)} expected)")
+                                  f"the rest of the network (as {ours}: {tuple(target[ours].shape)} expected)")
         out[ours] = value.float()
     for key in kernels:
         kernel = state.get(key)
