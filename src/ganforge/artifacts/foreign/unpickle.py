@@ -87,11 +87,6 @@ def _storage_from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
-def _easydict(*args: Any, **kwargs: Any) -> dict:
-    """dnnlib.EasyDict (a dict with attribute access) as a plain dict."""
-    return dict(*args, **kwargs)
-
-
 def _numpy_scalar(dtype: np.dtype, data: bytes) -> Any:
     """numpy.core.multiarray.scalar: one numpy value from its dtype and raw bytes."""
     return np.frombuffer(data, dtype=dtype)[0]
@@ -117,7 +112,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): _latin1_bytes,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,
-    ("dnnlib.util", "EasyDict"): _easydict,
+    ("dnnlib.util", "EasyDict"): dict,  # a dict with attribute access: read as a plain dict
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
