@@ -9,7 +9,8 @@ N(0, 1/fan_in), biases N(0, 0.1), batch-norm scales N(1, 0.2) and shifts N(0, 0.
 trivially 0 or 1); 20 forward passes in training mode on N(0, 0.25) batches of 2 (non-trivial running statistics);
 `torch.save(net.cpu().state_dict(), NAME.pth)` as their `BaseModel.save_networks` does. The 2018 file
 (`resnet9old`) was built with their 2018 norm layer, `InstanceNorm2d(affine=False, track_running_stats=True)`, so
-it carries the running-statistics keys of that era. Reference: today's code (instance norm without running
+it carries the running-statistics keys of that era; it is also re-saved in torch's legacy (pre-1.6, non-zip) format,
+as the authors' published files of that time are. Reference: today's code (instance norm without running
 statistics), the file loaded through their `load_networks` path (stale instance-norm keys dropped), `net.eval()`
 (their `test.py --eval`), applied to `pattern(input_nc, size)` below; the output, subsampled by `stride` to at most
 64 x 64, is NAME.npz["output"].
@@ -18,7 +19,7 @@ statistics), the file loaded through their `load_networks` path (stale instance-
 | unet128_net_G.pth         | unet_128        | batch    | yes     | 2   | 1 -> 3    | 128   |
 | unet256_net_G.pth         | unet_256        | batch    | yes     | 2   | 3 -> 3    | 256   |
 | resnet6_net_G_A.pth       | resnet_6blocks  | instance | no      | 4   | 3 -> 3    | 64    |
-| resnet9old_net_G_A.pth    | resnet_9blocks  | instance | no      | 4   | 3 -> 3    | 64    | (2018 keys)
+| resnet9old_net_G_A.pth    | resnet_9blocks  | instance | no      | 4   | 3 -> 3    | 64    | (2018 keys, legacy)
 | resnet6bn_net_G.pth       | resnet_6blocks  | batch    | yes     | 2   | 3 -> 1    | 48    | (pix2pix + resnet)
 """
 from __future__ import annotations
@@ -75,6 +76,8 @@ def test_info_names_the_architecture(stem):
     assert details["architecture"] == architecture
     assert details["resolution"] == resolution
     assert ("stale_keys" in details) == (stem == "resnet9old_net_G_A")
+    legacy = not (FIXTURES / f"{stem}.pth").read_bytes().startswith(b"PK")
+    assert legacy == (stem == "resnet9old_net_G_A")  # torch < 1.6 files are read too
 
 
 def test_imported_model_is_a_pix2pix_model():
