@@ -24,6 +24,7 @@ statistics), the file loaded through their `load_networks` path (stale instance-
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,20 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path):
         assert phrase in message, (name, message)
         result = _run("translate", path, FIXTURES / "unet128_net_G.npz", "--out", tmp_path / "x.png")
         assert result.exit_code != 0 and path.name in result.output and "Traceback" not in result.output, name
+
+
+def test_studio_sketch_page_lists_and_translates_the_file(tmp_path):
+    """The Sketch page offers models whose listing says `paired`; it posts the drawing to /api/translate."""
+    from fastapi.testclient import TestClient
+
+    from ganforge.studio.app import create_app
+
+    drawing = tmp_path / "drawing.png"
+    Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(drawing)
+    with TestClient(create_app([FIXTURES / "unet128_net_G.pth"], tmp_path / "runs")) as client:
+        (entry,) = client.get("/api/models").json()
+        assert (entry["model"], entry["paired"]) == ("pix2pix", True)
+        response = client.post("/api/translate", params={"model": entry["id"]},
+                               files={"image": ("drawing.png", drawing.read_bytes(), "image/png")})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        assert np.asarray(Image.open(io.BytesIO(response.content))).shape == (40, 50, 3)

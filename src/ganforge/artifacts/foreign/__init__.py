@@ -43,6 +43,7 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]  # (path, first HEAD_BYTES bytes) -> is it this format?
     describe: Callable[[Path], dict[str, Any]]  # path -> what `ganforge info` prints, no networks built
     read: Callable[[Path, str | None], ForeignModel]  # (path, arch) -> the model
+    image_to_image: bool = False  # its models translate images (`translate`, the studio's Sketch page)
 
 
 HEAD_BYTES = 64  # bytes `sniff` gets

@@ -277,4 +277,4 @@ def _sniff(path: Path, head: bytes) -> bool:
         and layout_of(state) is not None
 
 
-READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read)
+READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read, image_to_image=True)
