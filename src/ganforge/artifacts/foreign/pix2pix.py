@@ -37,7 +37,7 @@ from ...data.base import DatasetInfo
 from ...errors import CheckpointError
 from ...models.cyclegan import RESNET_BLOCKS
 from . import ForeignModel, Reader
-from .torchfile import is_torch_file, load, tensor_dict
+from .torchfile import load, peek, tensor_dict
 
 RESNET_TILE = 256  # their --crop_size default: the tile `translate` feeds a (fully convolutional) ResNet
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -130,7 +130,8 @@ def _unet_layers(depth: int) -> list[Layer]:
     prefixes = ["model.model."]
     for level in range(1, depth):
         prefixes.append(prefixes[-1] + ("1.model." if level == 1 else "3.model."))
-    layers = [Layer("model.model.0", "downs.0", "conv"), Layer("model.model.3", "to_image", "conv_after_cat", bias=True)]
+    layers = [Layer("model.model.0", "downs.0", "conv"),
+              Layer("model.model.3", "to_image", "conv_after_cat", bias=True)]
     for level in range(1, depth):
         p, up = prefixes[level], depth - 1 - level
         layers.append(Layer(f"{p}1", f"downs.{level}", "conv"))
@@ -267,13 +268,8 @@ def read(path: Path, arch: str | None = None) -> ForeignModel:
 
 def _sniff(path: Path, head: bytes) -> bool:
     """A torch.save file of one state dict whose keys are their generator's."""
-    if not is_torch_file(head):
-        return False
-    try:
-        state = load(path)
-    except CheckpointError:
-        return False
-    return isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()) \
+    state = peek(path, head)
+    return state is not None and all(isinstance(v, torch.Tensor) for v in state.values()) \
         and layout_of(state) is not None
 
 

@@ -44,7 +44,7 @@ from ...data.base import DatasetInfo
 from ...errors import CheckpointError
 from ...models.nvidia_sg2 import channels_per_resolution, fir_filter
 from . import ForeignModel, Reader
-from .torchfile import is_torch_file, load, tensor_dict
+from .torchfile import load, peek, tensor_dict
 
 FAMILY = "stylegan2-ada"
 BLUR = fir_filter([1, 3, 3, 1])  # their only blur kernel (stored with every resampling layer; checked)
@@ -191,7 +191,8 @@ class _Shape:
             self.resolution = 2 ** (2 + sum(1 for key in g if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", key)))
             self.g_widths = _nvidia_widths(path, _generator_widths(g), "generator")
             d = networks.get("d")
-            self.d_widths = _nvidia_widths(path, _discriminator_widths(d, self.resolution), "discriminator") if d else None
+            self.d_widths = (_nvidia_widths(path, _discriminator_widths(d, self.resolution), "discriminator")
+                             if d else None)
         except (KeyError, IndexError) as error:
             raise CheckpointError(f"{path}: its generator lacks {error}; not a rosinality StyleGAN2 generator "
                                   f"(their SWAGAN is not read)") from None
@@ -303,15 +304,8 @@ def describe(path: Path) -> dict[str, Any]:
 
 def _sniff(path: Path, head: bytes) -> bool:
     """A torch.save file holding a dict with a `g_ema` or `g` state dict of their Generator."""
-    if not is_torch_file(head):
-        return False
-    try:
-        data = load(path)
-    except CheckpointError:
-        return False
-    if not isinstance(data, dict):
-        return False
-    g = data.get("g_ema", data.get("g"))
+    data = peek(path, head)
+    g = data.get("g_ema", data.get("g")) if data is not None else None
     return isinstance(g, dict) and "style.1.weight" in g and "input.input" in g
 
 

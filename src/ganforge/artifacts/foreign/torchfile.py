@@ -41,6 +41,18 @@ def load(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a readable torch.save file, truncated or corrupt ({first[:160]})") from None
 
 
+def peek(path: Path, head: bytes) -> dict | None:
+    """For a reader's `sniff`: the dict a readable torch.save file holds (cheap for zip files: memory-mapped), or None
+    for anything else (another format, an unreadable file: the loader then reports what it is)."""
+    if not is_torch_file(head):
+        return None
+    try:
+        data = load(path)
+    except CheckpointError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def tensor_dict(path: Path, value: Any, what: str) -> dict[str, torch.Tensor]:
     """`value` as a {name: tensor} state dict, or a CheckpointError naming the file and `what` it should have been."""
     if not isinstance(value, dict) or not value or not all(
