@@ -200,6 +200,11 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
+def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
+    """The generator of another project's file, read by its foreign reader."""
+    return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg, {})
+
+
 def _is_foreign(path: Path) -> bool:
     """Another project's file: one a foreign reader recognises, or any file not in torch.save's zip format (whose
     error then says what it looks like)."""
@@ -220,9 +225,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
     if _is_foreign(path):
-        model = foreign.read(path)
-        return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg,
-                      {}).to(device)
+        return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)

@@ -77,13 +77,13 @@ def sefa_weights(generator: LoadedGenerator, layers: Sequence[int] | None = None
     """A [outputs, D]: the weights that read the latent, as the layers apply them (equalised-lr scale included)."""
     module = generator.module
     if generator.has_styles:
-        chosen = range(len(module.layers)) if layers is None else list(layers)
-        bad = [index for index in chosen if not 0 <= index < len(module.layers)]
+        affines = module.style_weights()  # per synthesis conv (= its ws index): [C_in, w_dim]
+        chosen = range(len(affines)) if layers is None else list(layers)
+        bad = [index for index in chosen if not 0 <= index < len(affines)]
         if bad or not chosen:
-            raise ConfigError(f"--layers: sefa reads the style affines of synthesis layers 0..{len(module.layers) - 1} "
-                              f"(ws 0..{len(module.layers) - 1}), got {list(chosen)}")
-        return torch.cat([module.layers[index].conv.affine.weight * module.layers[index].conv.affine.scale
-                          for index in chosen])  # [sum C_in, w_dim]
+            raise ConfigError(f"--layers: sefa reads the style affines of synthesis layers 0..{len(affines) - 1} "
+                              f"(ws 0..{len(affines) - 1}), got {list(chosen)}")
+        return torch.cat([affines[index] for index in chosen])  # [sum C_in, w_dim]
     if layers is not None:
         raise ConfigError(f"--layers: {generator.model.name} has no per-layer latents; leave --layers out")
     stem = getattr(module, "stem", None)
