@@ -158,3 +158,15 @@ def test_studio_sketch_page_lists_and_translates_the_file(tmp_path):
                                files={"image": ("drawing.png", drawing.read_bytes(), "image/png")})
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
         assert np.asarray(Image.open(io.BytesIO(response.content))).shape == (40, 50, 3)
+
+
+def test_import_writes_an_export_with_the_same_outputs(tmp_path):
+    stem = "resnet9old_net_G_A"
+    result = _run("import", FIXTURES / f"{stem}.pth", "--out", tmp_path / "export")
+    assert result.exit_code == 0, result.output
+    reference = np.load(FIXTURES / f"{stem}.npz")
+    with torch.no_grad():
+        output = load(tmp_path / "export").module(pattern(3, int(reference["size"])))
+    assert np.abs(output[0].numpy() - reference["output"]).max() <= TOLERANCE
+    result = _run("import", FIXTURES / f"{stem}.pth", "--out", tmp_path / "other", "--arch", "unet_256")
+    assert result.exit_code != 0 and "resnet_9blocks" in result.output

@@ -138,3 +138,11 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path):
             load(path)
         message = str(caught.value)
         assert path.name in message and "\n" not in message and phrase in message, (name, message)
+
+
+def test_import_writes_an_export_with_the_same_outputs(tmp_path, reference):
+    result = CliRunner().invoke(main, ["import", str(CONVERTED), "--out", str(tmp_path / "export")])
+    assert result.exit_code == 0, result.output
+    generator = load(tmp_path / "export")
+    z = torch.from_numpy(reference["z"])
+    assert _delta(generator.synthesize(z, truncation=float(reference["psi"])), reference["truncated"]) <= TOLERANCE
