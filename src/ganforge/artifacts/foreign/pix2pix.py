@@ -21,6 +21,10 @@ Outputs equal their network's in eval mode (`test.py --eval`: batch norm with it
 off), which is what ganforge runs. Their default `test.py` leaves the network in training mode: batch norm then
 normalises each test batch with its own statistics (instance norm, for their batch size 1) and dropout stays on,
 so its pix2pix outputs are random; ganforge's are deterministic.
+
+Dropout only acts in training (`train --init`), where ganforge's layers place it as ganforge trains pix2pix: on its
+U-Net's three innermost decoder layers (theirs: the num_downs - 5 decoder blocks after the innermost one), and not
+in the ResNet's blocks (theirs: with `--netG resnet_*` under pix2pix's default `use_dropout`).
 """
 from __future__ import annotations
 
