@@ -6,6 +6,7 @@ command-line arguments as one)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import pickle
 from pathlib import Path
 from typing import Any
@@ -41,15 +42,34 @@ def load(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a readable torch.save file, truncated or corrupt ({first[:160]})") from None
 
 
-def peek(path: Path, head: bytes) -> dict | None:
-    """For a reader's `sniff`: the dict a readable torch.save file holds (cheap for zip files: memory-mapped), or None
-    for anything else (another format, an unreadable file: the loader then reports what it is)."""
-    if not is_torch_file(head):
-        return None
+def _skeleton(value: Any) -> Any:
+    """`value` with every tensor replaced by an empty one of its shape and dtype on the meta device (no memory)."""
+    if isinstance(value, torch.Tensor):
+        return torch.empty(value.shape, dtype=value.dtype, device="meta")
+    if isinstance(value, dict):
+        return {key: _skeleton(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_skeleton(item) for item in value)
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _skeleton_of(path: str, size: int, mtime_ns: int) -> Any:
+    """The skeleton of a file's contents, once per file version: every reader's `sniff` (and every studio listing)
+    looks at the same file, and a legacy (non-zip) file is read whole each time it is loaded."""
     try:
-        data = load(path)
+        return _skeleton(load(Path(path)))
     except CheckpointError:
         return None
+
+
+def peek(path: Path, head: bytes) -> dict | None:
+    """For a reader's `sniff`: the dict a readable torch.save file holds, its tensors as shapes only (meta tensors),
+    or None for anything else (another format, an unreadable file: the loader then reports what it is)."""
+    if not is_torch_file(head):
+        return None
+    stat = path.stat()
+    data = _skeleton_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     return data if isinstance(data, dict) else None
 
 
