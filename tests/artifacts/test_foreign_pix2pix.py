@@ -116,7 +116,7 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files = {}
 
     def save(name: str, value, phrase: str) -> None:
-        path = tmp_path / f"{name}_net_G.pth"
+        path = tmp_path / (name if name.endswith(".pth") else f"{name}_net_G.pth")
         torch.save(value, path)
         files[name] = (path, phrase)
 
@@ -129,6 +129,11 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     save("extra", {**state, "model.model.1.model.9.weight": torch.zeros(2)}, "do not fit")
     save("shape", {**state, "model.model.1.model.1.weight": torch.zeros(4, 2, 3, 3)}, "shape")
     save("module", torch.nn.Conv2d(1, 2, 3), "pickled")  # a whole module, not a state dict
+    # the keys and shapes of their NLayerDiscriminator (a *_net_D.pth file)
+    patch_gan = {"model.0.weight": torch.zeros(8, 6, 4, 4), "model.0.bias": torch.zeros(8),
+                 "model.2.weight": torch.zeros(16, 8, 4, 4), "model.3.weight": torch.ones(16),
+                 "model.3.bias": torch.zeros(16), "model.5.weight": torch.zeros(1, 16, 4, 4), "model.5.bias": torch.zeros(1)}
+    save("latest_net_D.pth", patch_gan, "discriminator")
     return files
 
 

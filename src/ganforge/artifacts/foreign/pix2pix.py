@@ -220,9 +220,20 @@ def _dataset(layout: Layout) -> DatasetInfo:
     return DatasetInfo(DATASET_NAME, layout.resolution, layout.out_channels, input_channels=layout.in_channels)
 
 
+def is_discriminator(state: dict[str, torch.Tensor]) -> bool:
+    """Their PatchGAN (`NLayerDiscriminator`: `model.0` a 4x4 conv) or `PixelDiscriminator` (`net.0` a 1x1 conv),
+    whose last conv has one output channel: a `*_net_D*.pth` file, given where a generator was meant."""
+    convs = [v for v in state.values() if v.ndim == 4]
+    first = state.get("model.0.weight", state.get("net.0.weight"))
+    return first is not None and first.ndim == 4 and first.shape[-1] in (1, 4) and convs[-1].shape[0] == 1
+
+
 def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], Layout]:
     state = tensor_dict(path, load(path), "a pix2pix/CycleGAN generator")
     layout = layout_of(state)
+    if layout is None and is_discriminator(state):
+        raise CheckpointError(f"{path}: a pix2pix/CycleGAN discriminator (their net_D); ganforge reads their generator "
+                              f"files (*_net_G.pth, *_net_G_A.pth, *_net_G_B.pth)")
     if layout is None:
         raise CheckpointError(f"{path}: a state dict whose keys ({', '.join(list(state)[:3])} ...) are not those of a "
                               f"pix2pix/CycleGAN generator (unet_128/256, resnet_6/9blocks)")
@@ -271,10 +282,11 @@ def read(path: Path, arch: str | None = None) -> ForeignModel:
 
 
 def _sniff(path: Path, head: bytes) -> bool:
-    """A torch.save file of one state dict whose keys are their generator's."""
+    """A torch.save file of one state dict whose keys are their generator's (or discriminator's: `read` then says
+    which file to give instead)."""
     state = peek(path, head)
-    return state is not None and all(isinstance(v, torch.Tensor) for v in state.values()) \
-        and layout_of(state) is not None
+    return state is not None and bool(state) and all(isinstance(v, torch.Tensor) for v in state.values()) \
+        and (layout_of(state) is not None or is_discriminator(state))
 
 
 READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read, image_to_image=True)
