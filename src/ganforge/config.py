@@ -94,6 +94,9 @@ class ModelConfig:
     max_channels: int = setting(512, "--max-channels", "Cap on any layer's width.", at_least(1))
     g_norm: str = setting("batch", "--g-norm", "Generator normalisation: batch, instance or none.",
                           one_of("batch", "instance", "none"))
+    g_arch: str = setting("unet", "--g-arch", "pix2pix generator: unet (Isola et al., depth from the resolution) or "
+                          "resnet_6blocks / resnet_9blocks (Johnson et al.'s, as in CycleGAN).",
+                          one_of("unet", "resnet_6blocks", "resnet_9blocks"))
     d_norm: str = setting("auto", "--d-norm", "Discriminator normalisation: auto (batch; layer for wgan-gp), batch, "
                           "instance, layer, spectral or none.",
                           one_of("auto", "batch", "instance", "layer", "spectral", "none"))

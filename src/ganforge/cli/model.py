@@ -86,13 +86,15 @@ def export(checkpoint, out, export_format, quantize, calibrate, calibration_imag
                                            "read from the file).")
 def import_(source, out, arch) -> None:
     """Import another project's model file as a normal ganforge export (safetensors + JSON): an NVIDIA
-    stylegan2-ada-pytorch network pickle, ... Pickles are read with an allow-list of names: nothing in the file
-    runs. Every command that takes a model also accepts SOURCE directly.
+    stylegan2-ada-pytorch network pickle, a rosinality stylegan2-pytorch checkpoint, a pix2pix/CycleGAN generator
+    (*_net_G.pth, *_net_G_A.pth), ... Pickles are read with an allow-list of names: nothing in the file runs.
+    Every command that takes a model also accepts SOURCE directly.
 
     \b
     Example:
       ganforge import network-snapshot-000400.pkl --out exported/dogs
       ganforge sample exported/dogs --num 16 --out dogs.png
+      ganforge import checkpoints/edges2shoes_pretrained/latest_net_G.pth --out exported/edges2shoes
     """
     from ..artifacts import import_model
     from ..atomic import check_writable

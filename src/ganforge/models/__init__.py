@@ -11,7 +11,7 @@ from ..config import ModelConfig
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
 from ..registry import Registry
-from .cyclegan import CycleDiscriminators, CycleGenerators
+from .cyclegan import RESNET_BLOCKS, CycleDiscriminators, CycleGenerators, ResNetGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .nvidia_sg2 import NvidiaDiscriminator, NvidiaGenerator, stored_kwargs
 from .pix2pix import PatchDiscriminator, UNetGenerator
@@ -84,9 +84,18 @@ MODELS.register("stylegan2-ada")(ModelSpec(  # NVIDIA-exact StyleGAN2-ADA (impor
     min_resolution=4, max_resolution=1024,
 ))
 
+
+def _pix2pix_generator(cfg: ModelConfig, info: DatasetInfo) -> nn.Module:
+    """The U-Net (pix2pix's own), or a ResNet with `--g-arch resnet_Nblocks` (the authors' code offers both)."""
+    if cfg.g_arch == "unet":
+        return UNetGenerator(info.resolution, info.input_channels, info.channels, cfg.g_channels, cfg.max_channels,
+                             cfg.g_norm)
+    return ResNetGenerator(info.resolution, info.input_channels, info.channels, cfg.g_channels,
+                           blocks=RESNET_BLOCKS[cfg.g_arch], norm=cfg.g_norm)
+
+
 MODELS.register("pix2pix")(ModelSpec(
-    generator=lambda cfg, info, num_classes: UNetGenerator(
-        info.resolution, info.input_channels, info.channels, cfg.g_channels, cfg.max_channels, cfg.g_norm),
+    generator=lambda cfg, info, num_classes: _pix2pix_generator(cfg, info),
     discriminator=lambda cfg, info, num_classes, d_norm: PatchDiscriminator(
         info.resolution, info.input_channels, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers, d_norm),
     min_resolution=16, max_resolution=2048, family="image-to-image",

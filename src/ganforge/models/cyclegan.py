@@ -16,6 +16,7 @@ from .pix2pix import PatchDiscriminator
 DIRECTIONS = ("a2b", "b2a")
 BLOCKS_UP_TO_128 = 6  # residual blocks at 128 px and below (the paper's 128x128 setting)
 BLOCKS_ABOVE_128 = 9  # at 256 px and above
+RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}  # --g-arch names (the authors' --netG) -> blocks
 
 
 def residual_blocks(resolution: int) -> int:
@@ -44,6 +45,7 @@ class ResNetGenerator(nn.Module):
                  norm: str = "instance"):  # instance (the paper) | batch | none
         super().__init__()
         self.resolution, self.in_channels, self.channels = resolution, in_channels, out_channels
+        self.num_classes, self.z_dim = 0, 0
         blocks = residual_blocks(resolution) if blocks is None else blocks
         bias = norm != "batch"
         w1, w2, w4 = base_channels, base_channels * 2, base_channels * 4
@@ -59,8 +61,9 @@ class ResNetGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         dcgan_init(self)  # N(0, 0.02), as the authors' code
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """[N, C_in, H, W] in [-1, 1] -> [N, C_out, H, W] in [-1, 1] (H, W multiples of 4)."""
+    def forward(self, images: torch.Tensor, labels: None = None) -> torch.Tensor:
+        """[N, C_in, H, W] in [-1, 1] -> [N, C_out, H, W] in [-1, 1] (H, W multiples of 4); no labels (as pix2pix's
+        U-Net, whose place it can take)."""
         return self.net(images)
 
 

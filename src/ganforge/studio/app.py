@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..artifacts import foreign
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
 from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
@@ -212,7 +213,12 @@ def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> 
 
 
 def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
-    """A listing entry from config.json alone (no weights loaded); `ready`: there is something to load."""
+    """A listing entry from config.json alone (no weights loaded); for another project's model file, from its
+    reader (artifacts/foreign). `ready`: there is something to load."""
+    if path.is_file() and foreign.is_foreign(path):
+        reader = foreign.reader_for(path)
+        return {"id": roots.client_path(path), "name": path.name, "model": reader.name, "ready": True,
+                "paired": reader.image_to_image}
     config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
     try:
         config = json.loads(config_file.read_text())

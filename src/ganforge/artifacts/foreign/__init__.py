@@ -43,14 +43,15 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]  # (path, first HEAD_BYTES bytes) -> is it this format?
     describe: Callable[[Path], dict[str, Any]]  # path -> what `ganforge info` prints, no networks built
     read: Callable[[Path, str | None], ForeignModel]  # (path, arch) -> the model
+    image_to_image: bool = False  # its models translate images (`translate`, the studio's Sketch page)
 
 
 HEAD_BYTES = 64  # bytes `sniff` gets
 
 
 def _readers() -> list[Reader]:
-    from . import nvidia  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
-    return [nvidia.READER]
+    from . import nvidia, pix2pix, rosinality  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
+    return [nvidia.READER, pix2pix.READER, rosinality.READER]
 
 
 def is_foreign(path: str | Path) -> bool:
