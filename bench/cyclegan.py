@@ -4,6 +4,9 @@ run, and the quality of a short CPU training run on the built-in `digits-stylize
 
 - label survival: the fraction of held-out digits whose class (the `digits` classifier's reading) survives the
   translation, A -> B and B -> A, next to the classifier's accuracy on the untranslated images (the ceiling);
+- target-domain share: the fraction of translated images that a small domain classifier (metrics/domain.py, trained
+  on the two real training sets, colour and texture included) places in the target domain, vs the identity
+  baseline (the share of the untranslated inputs), with the classifier's held-out accuracy on real testA/testB;
 - FID (digits-classifier features, and InceptionV3 with --inception) of the translated images to the held-out
   target domain, vs the identity baseline (the untranslated inputs, channels matched);
 - cycle reconstruction PSNR, A -> B -> A and B -> A -> B.
@@ -168,6 +171,7 @@ def speed(args) -> None:
 
 
 # ---- quality on the built-in demo ------------------------------------------------------------------------------
+DOMAINS = ("A", "B")  # the domain classifier's classes, in its order
 def translate_all(module: nn.Module, images: torch.Tensor, direction: str, batch: int = 64) -> torch.Tensor:
     """uint8 [N, C, H, W] -> uint8 [N, C, H, W] through one direction of a CycleGAN generator pair."""
     from ganforge.imaging import to_float, to_uint8
@@ -192,6 +196,7 @@ def quality(args) -> dict:
     from ganforge.artifacts.generator import load
     from ganforge.data.unpaired import digits_stylized
     from ganforge.metrics.digits_classifier import DigitsExtractor
+    from ganforge.metrics.domain import train_domain_judge
     from ganforge.metrics.paired import psnr
 
     if args.checkpoint:  # score an existing run instead of training one
@@ -213,18 +218,21 @@ def quality(args) -> dict:
     labels = {"A": test.side_a.labels, "B": test.side_b.labels}
     reference = {"A": train.batch(torch.arange(len(train.side_a)))[1], "B": train.side_b.images}  # target domains
     classifier = DigitsExtractor()
+    judge = train_domain_judge(reference["A"], reference["B"], real["A"], real["B"])
     extractors = {"digits": classifier}
     if args.inception:
         from ganforge.metrics import build_extractor
         extractors["inception"] = build_extractor("inception")
     scores = {"kimg": round(generator.kimg, 3), "train_minutes": minutes and round(minutes, 2),
-              "checkpoint": generator.source}
+              "checkpoint": generator.source, "domain_classifier_held_out_accuracy": judge.held_out_accuracy}
     for source, target, direction, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
         translated = translate_all(module, real[source], direction)
         cycled = translate_all(module, translated, back)
         row = {
             "label_survival": float((classifier(translated)[1].argmax(1) == labels[source]).float().mean()),
             "classifier_accuracy_on_inputs": float((classifier(real[source])[1].argmax(1) == labels[source]).float().mean()),
+            "target_domain_share": judge.share(translated, DOMAINS.index(target)),
+            "target_domain_share_identity_baseline": judge.share(real[source], DOMAINS.index(target)),
             "cycle_psnr_db": psnr(cycled, real[source]),
         }
         for name, extractor in extractors.items():
