@@ -4,9 +4,9 @@ run, and the quality of a short CPU training run on the built-in `digits-stylize
 
 - label survival: the fraction of held-out digits whose class (the `digits` classifier's reading) survives the
   translation, A -> B and B -> A, next to the classifier's accuracy on the untranslated images (the ceiling);
-- target-domain share: the fraction of translated images that a small domain classifier (metrics/domain.py, trained
-  on the two real training sets, colour and texture included) places in the target domain, vs the identity
-  baseline (the share of the untranslated inputs), with the classifier's held-out accuracy on real testA/testB;
+- target-domain share: the fraction of translated images that both views of a small domain classifier
+  (metrics/domain.py: colour histogram, grey texture; trained on the two real training sets) place in the target
+  domain, vs the identity baseline (the untranslated inputs), with each view's share and held-out accuracy;
 - FID (digits-classifier features, and InceptionV3 with --inception) of the translated images to the held-out
   target domain, vs the identity baseline (the untranslated inputs, channels matched);
 - cycle reconstruction PSNR, A -> B -> A and B -> A -> B.
@@ -233,6 +233,7 @@ def quality(args) -> dict:
             "classifier_accuracy_on_inputs": float((classifier(real[source])[1].argmax(1) == labels[source]).float().mean()),
             "target_domain_share": judge.share(translated, DOMAINS.index(target)),
             "target_domain_share_identity_baseline": judge.share(real[source], DOMAINS.index(target)),
+            "target_domain_share_by_view": judge.view_shares(translated, DOMAINS.index(target)),
             "cycle_psnr_db": psnr(cycled, real[source]),
         }
         for name, extractor in extractors.items():
