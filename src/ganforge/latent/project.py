@@ -35,7 +35,7 @@ from ..artifacts.generator import LoadedGenerator
 from ..data.images import ImageDecodeError, open_image, resize_center_crop, to_array
 from ..download import cache_dir
 from ..errors import ConfigError, DataError
-from ..imaging import make_grid, save_gif, save_png, to_float, to_uint8
+from ..imaging import labelled_row, save_gif, save_png, to_float, to_uint8
 from ..metrics import lpips as lpips_module
 from ..metrics.paired import SSIM_RADIUS, psnr, ssim, ssim_per_image
 from .spaces import (as_generator, check_space, identity, latent_shape, mean_latent, read_npz, render,
@@ -240,8 +240,9 @@ def project(generator: LoadedGenerator | str | Path, image: ImageInput, space: s
 
 
 def side_by_side(target: torch.Tensor, image: torch.Tensor) -> np.ndarray:
-    """uint8 [C, H, W] target and reconstruction -> one uint8 [H', W', C] picture: target | reconstruction."""
-    return make_grid(torch.stack([target, image]), columns=2)
+    """uint8 [C, H, W] target and reconstruction -> one uint8 [H', W', C] picture: target | reconstruction, each
+    labelled, small models' images enlarged (nearest neighbour) to a viewable size."""
+    return labelled_row(torch.stack([target, image]), ["target", "projection"])
 
 
 def save_projection(projection: Projection, out: str | Path, frames: Sequence[torch.Tensor] = (),
