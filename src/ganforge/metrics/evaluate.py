@@ -176,6 +176,10 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     names = parse_metrics(metrics)
     extractor = extractor or default_extractor(real)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
+    if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
+        from .unpaired import evaluate_unpaired
+
+        return evaluate_unpaired(real, generator, num, batch_size, device, seed)
     if generator is not None and generator.dataset.paired:
         return evaluate_pairs(real, generator, names, extractor, num, batch_size, device)
     if generator is not None:
