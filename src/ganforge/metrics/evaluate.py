@@ -27,9 +27,9 @@ from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
 from .frechet import GaussianStats
-from .paired import input_as_output
 from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL,
                        RESOLUTION, WARNINGS, Inputs, Setup, needs_extractor, parse_metrics, plan)
+from .paired import input_as_output
 
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
