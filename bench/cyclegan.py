@@ -2,11 +2,12 @@
 of the same networks and update (written here after the paper and the authors' code's update order) in the same
 run, and the quality of a short CPU training run on the built-in `digits-stylized` demo:
 
-- label survival: the fraction of held-out digits whose class (the `digits` classifier's reading) survives the
-  translation, A -> B and B -> A, next to the classifier's accuracy on the untranslated images (the ceiling);
-- FID (digits-classifier features, and InceptionV3 with --inception) of the translated images to the held-out
-  target domain, vs the identity baseline (the untranslated inputs, channels matched);
-- cycle reconstruction PSNR, A -> B -> A and B -> A -> B.
+- what `ganforge eval` reports for a CycleGAN model (metrics/unpaired.py), A -> B and B -> A, each beside its
+  identity baseline (the untranslated inputs): label survival (the `digits` classifier's reading of the class),
+  the target-domain share (both views of a small domain classifier, colour histogram and grey texture, trained on
+  the two real training sets, place the translation in the target domain) and cycle reconstruction PSNR;
+- FID (digits-classifier features, and InceptionV3 with --inception) of the translated images to the target
+  domain's training images, vs the identity baseline (the untranslated inputs, channels matched).
 
     python bench/cyclegan.py [--speed-only | --quality-only] [--resolution 64] [--batch 4] [--steps 2] [--rounds 3]
                              [--kimg 20] [--g-channels 32] [--d-channels 32] [--inception] [--threads N] [--out DIR]
@@ -168,15 +169,6 @@ def speed(args) -> None:
 
 
 # ---- quality on the built-in demo ------------------------------------------------------------------------------
-def translate_all(module: nn.Module, images: torch.Tensor, direction: str, batch: int = 64) -> torch.Tensor:
-    """uint8 [N, C, H, W] -> uint8 [N, C, H, W] through one direction of a CycleGAN generator pair."""
-    from ganforge.imaging import to_float, to_uint8
-
-    with torch.no_grad():
-        return torch.cat([to_uint8(module(to_float(images[i:i + batch]), direction=direction))
-                          for i in range(0, len(images), batch)])
-
-
 def frechet(extractor, images: torch.Tensor, reference: torch.Tensor) -> float:
     from ganforge.metrics.frechet import GaussianStats, frechet_distance
 
@@ -187,12 +179,13 @@ def frechet(extractor, images: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def quality(args) -> dict:
-    """Train on digits-stylized, then score held-out digits (testA -> B, testB -> A) against the other domain."""
+    """Train on digits-stylized, then score held-out digits (testA -> B, testB -> A) as `ganforge eval` does
+    (metrics/unpaired.py), plus FID of the translations to the other domain's training images."""
     import ganforge
     from ganforge.artifacts.generator import load
     from ganforge.data.unpaired import digits_stylized
     from ganforge.metrics.digits_classifier import DigitsExtractor
-    from ganforge.metrics.paired import psnr
+    from ganforge.metrics.unpaired import DIRECTIONS, UNPAIRED, evaluate_unpaired, sides, translate_all
 
     if args.checkpoint:  # score an existing run instead of training one
         generator, minutes = load(args.checkpoint), None
@@ -207,30 +200,21 @@ def quality(args) -> dict:
         result = ganforge.train(overrides=settings, progress=False)
         minutes = (time.perf_counter() - started) / 60
         generator = load(result.checkpoint)
-    module = generator.module
-    train, test = digits_stylized(args.quality_resolution), digits_stylized(args.quality_resolution, split="test")
-    real = {"A": test.batch(torch.arange(len(test.side_a)))[1], "B": test.side_b.images}
-    labels = {"A": test.side_a.labels, "B": test.side_b.labels}
-    reference = {"A": train.batch(torch.arange(len(train.side_a)))[1], "B": train.side_b.images}  # target domains
-    classifier = DigitsExtractor()
-    extractors = {"digits": classifier}
+    scores = {"kimg": round(generator.kimg, 3), "train_minutes": minutes and round(minutes, 2),
+              "checkpoint": generator.source} | evaluate_unpaired("digits-stylized", generator)
+    train = digits_stylized(args.quality_resolution)
+    test = digits_stylized(args.quality_resolution, split="test")
+    real, reference = sides(test, len(test)), sides(train, len(train))  # reference: the target domains
+    extractors = {"digits": DigitsExtractor()}
     if args.inception:
         from ganforge.metrics import build_extractor
         extractors["inception"] = build_extractor("inception")
-    scores = {"kimg": round(generator.kimg, 3), "train_minutes": minutes and round(minutes, 2),
-              "checkpoint": generator.source}
-    for source, target, direction, back in (("A", "B", "a2b", "b2a"), ("B", "A", "b2a", "a2b")):
-        translated = translate_all(module, real[source], direction)
-        cycled = translate_all(module, translated, back)
-        row = {
-            "label_survival": float((classifier(translated)[1].argmax(1) == labels[source]).float().mean()),
-            "classifier_accuracy_on_inputs": float((classifier(real[source])[1].argmax(1) == labels[source]).float().mean()),
-            "cycle_psnr_db": psnr(cycled, real[source]),
-        }
+    for direction, (source, target, _) in DIRECTIONS.items():
+        translated = translate_all(generator, real[source][0], direction, 64)
+        row = scores[UNPAIRED][direction]
         for name, extractor in extractors.items():
-            row[f"fid_{name}_translated"] = frechet(extractor, translated, reference[target])
-            row[f"fid_{name}_identity_baseline"] = frechet(extractor, real[source], reference[target])
-        scores[direction] = row
+            row[f"fid_{name}_translated"] = frechet(extractor, translated, reference[target][0])
+            row[f"fid_{name}_identity_baseline"] = frechet(extractor, real[source][0], reference[target][0])
     return scores
 
 

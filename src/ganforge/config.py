@@ -65,8 +65,8 @@ def setting(default: Any, flag: str, help: str, check: Check | None = None) -> A
 # ---- the settings ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = setting("digits", "--data", "Built-in dataset (digits, stacked-digits, shapes, mnist, shapes-edges, "
-                          "photo-edges, digits-stylized), NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a folder or a zip.")
+    source: str = setting("digits", "--data", "A built-in dataset, NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a "
+                          "folder or a zip.")
     resolution: int | None = setting(None, "--resolution", "Image side in pixels (power of two); default: the "
                                      "dataset's.", power_of_two(4))
     channels: int | None = setting(None, "--channels", "Force 1 (grayscale) or 3 (RGB) channels; default: detected.",
@@ -86,7 +86,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = setting("dcgan", "--model", "Registered model: dcgan, stylegan2 or pix2pix.")
+    name: str = setting("dcgan", "--model", "The registered model to train.")
     z_dim: int = setting(100, "--z-dim", "Length of the noise vector z ~ N(0, I).", at_least(1))
     g_channels: int = setting(64, "--g-channels", "Generator width (DCGAN's ngf; StyleGAN2: at full resolution).",
                               at_least(1))

@@ -42,6 +42,38 @@ def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2
     return grid
 
 
+VIEWABLE_SIDE = 128  # px: tiles of edit strips and projection previews are enlarged to at least this side
+LABEL_BAND = 18  # px of white under a labelled row for the labels
+
+
+def enlarge(images: torch.Tensor, side: int = VIEWABLE_SIDE) -> torch.Tensor:
+    """uint8 [N, C, H, W] scaled up by the smallest whole factor that makes them at least `side` px (nearest
+    neighbour, so each model pixel stays a sharp block: a 32-px model's images become 128 px); larger images are
+    returned as they are."""
+    factor = math.ceil(side / min(images.shape[-2:]))
+    return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1) if factor > 1 else images
+
+
+def labelled_row(images: torch.Tensor, labels: list[str], side: int = VIEWABLE_SIDE) -> np.ndarray:
+    """uint8 [N, C, H, W] tiles enlarged to a viewable size (`enlarge`) in one row, each with its label (e.g. an
+    edit's strength, "target") written in black under it -> uint8 [H', W', C]."""
+    from PIL import ImageDraw, ImageFont
+
+    assert len(labels) == len(images), "one label per image"
+    tiles = enlarge(images, side)
+    grid = make_grid(tiles, columns=len(tiles))
+    canvas = np.full((grid.shape[0] + LABEL_BAND, grid.shape[1], grid.shape[2]), 255, dtype=np.uint8)
+    canvas[:grid.shape[0]] = grid
+    picture = to_pil(canvas)
+    draw, width = ImageDraw.Draw(picture), tiles.shape[-1]
+    font = ImageFont.load_default()
+    for index, label in enumerate(labels):
+        centre = 2 + index * (width + 2) + width / 2  # make_grid's 2-px padding
+        draw.text((centre, grid.shape[0] + LABEL_BAND / 2 - 1), label, fill=0, font=font, anchor="mm")
+    array = np.asarray(picture)
+    return array[:, :, None] if array.ndim == 2 else array
+
+
 def to_pil(array: np.ndarray) -> Image.Image:
     """uint8 [H, W, C] (C = 1 or 3) -> PIL image."""
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)

@@ -15,6 +15,7 @@ from .artifacts.generator import SeededSampler
 from .artifacts.onnx import OnnxGenerator
 from .imaging import save_image
 from .models.cyclegan import DIRECTIONS
+from .sketch import normalize_sketch as normalize_lines
 from .tiling import ModelFn, translate_array
 
 # Default backend: onnxruntime from this many input images up (see `translate`). bench/inference.py, pix2pix 256x256 on
@@ -28,6 +29,7 @@ MAX_PIXELS = 64 * 2**20  # larger inputs are refused: tiling holds a few float c
 class TranslateReport:
     written: list[Path] = field(default_factory=list)  # output files
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, error) for unreadable inputs
+    normalized: int = 0  # line drawings whose polarity or line width was changed to the training inputs' (sketch.py)
 
 
 def translator(generator: SeededSampler, direction: str | None = None) -> ModelFn:
@@ -58,7 +60,8 @@ def translator(generator: SeededSampler, direction: str | None = None) -> ModelF
 
 
 def translate(checkpoint: str | Path, source: str | Path, out: str | Path, device: str = "cpu",
-              overlap: int | None = None, backend: str | None = None, direction: str | None = None) -> TranslateReport:
+              overlap: int | None = None, backend: str | None = None, direction: str | None = None,
+              normalize_sketch: bool = True) -> TranslateReport:
     """Translate one image file to `out` (a file), or every image of a folder into `out` (a folder, same names as .png).
 
     Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
@@ -66,6 +69,8 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
     installed and there are at least ONNXRUNTIME_FROM_IMAGES images (it is faster per image, but converting a
     checkpoint in memory first costs seconds: bench/inference.py and README "ONNX and fast inference"); else torch.
     `direction`: a2b (default) or b2a, for CycleGAN models, which translate both ways (b2a runs in torch).
+    `normalize_sketch`: a model trained on line drawings (its data info records their width and polarity) gets line
+    drawings redrawn to match them first (sketch.normalize_sketch: thin lines thickened, polarity flipped).
     """
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if source.is_dir():
@@ -93,6 +98,10 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
         except (ImageDecodeError, OSError) as error:
             report.failed.append((str(path), str(error)))
             continue
+        if normalize_sketch and info.input_lines is not None:
+            normalized = normalize_lines(image, info.input_lines)
+            report.normalized += normalized is not image
+            image = normalized
         output = translate_array(model_fn, image, info.resolution, overlap, out_channels=info.channels,
                                  in_channels=info.input_channels, device=generator.device, progress=True)
         report.written.append(save_image(output, target))

@@ -90,3 +90,24 @@ def test_prepare_command(photo_folder, tmp_path):
 def test_module_entry_point_and_help():
     completed = subprocess.run([sys.executable, "-m", "ganforge", "train", "--help"], capture_output=True, text=True)
     assert completed.returncode == 0 and "ganforge train --data digits" in completed.stdout
+
+
+def test_train_help_lists_every_registered_dataset_and_model():
+    from ganforge.data import DATASETS
+    from ganforge.models import MODELS
+
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"], terminal_width=400).output.split())
+    for name in [*DATASETS.names(), *MODELS.names(), "digits-stylized"]:
+        assert name in text
+    assert "lfw" in text and "cyclegan" in text
+
+
+def test_global_threads_option_sets_torch_threads(monkeypatch, tmp_path):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    result = CliRunner().invoke(main, ["--threads", "1", "eval", "--human", str(tmp_path)])
+    assert calls == [1], result.output
+    refused = CliRunner().invoke(main, ["--threads", "0", "eval", "--human", str(tmp_path)])
+    assert refused.exit_code == 2 and "--threads" in refused.output and calls == [1]  # at least 1

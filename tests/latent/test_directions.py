@@ -1,6 +1,8 @@
 """Directions: SeFa's unit vectors are the eigenvectors of the normalised weights, GANSpace finds the axis of largest
 spread, and a supervised boundary separates labelled latents (held-out accuracy); files refuse other models."""
+import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
 from ganforge.artifacts import LoadedGenerator
 from ganforge.latent import find_directions, load_directions, save_directions
-from ganforge.latent.directions import fit_boundary
+from ganforge.latent.directions import fit_boundary, warn_if_foreign
 
 from .conftest import STYLE, random_generator
 
@@ -125,3 +127,14 @@ def test_directions_file_round_trip_and_refusal(stylegan, tmp_path):
         again.pick("smile")
     with pytest.raises(ganforge.CheckpointError, match="another model"):
         load_directions(path, random_generator("stylegan2", seed=3, **STYLE))
+
+
+def test_a_digits_classifier_on_a_non_digit_model_warns(stylegan):
+    with pytest.warns(UserWarning, match=r"--classifier digits:3: the digits classifier was trained on digits, but "
+                                         r"this model was trained on 'test'"):
+        warn_if_foreign("digits:3", stylegan)
+    digit_model = dataclasses.replace(stylegan, dataset=dataclasses.replace(stylegan.dataset, name="digits"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_foreign("digits:3", digit_model)  # digit data: no warning
+        warn_if_foreign("inception:3", stylegan)  # a general classifier: no warning

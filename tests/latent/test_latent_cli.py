@@ -29,6 +29,14 @@ def one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+def labelled_under_each_tile(picture: np.ndarray, tiles: int, side: int = 128) -> None:
+    """The white band under a row of `tiles` enlarged tiles holds dark label text under every tile."""
+    band = picture[side + 4:]
+    assert band.shape[0] == 18
+    for index in range(tiles):
+        assert band[:, 2 + index * (side + 2):(index + 1) * (side + 2)].min() < 128
+
+
 def test_project_directions_edit_end_to_end(exports, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)
@@ -36,14 +44,20 @@ def test_project_directions_edit_end_to_end(exports, tmp_path):
                  "--space", "w+", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "pixel-ssim" in result.output and "PSNR" in result.output and "SSIM" in result.output
-    assert Image.open(tmp_path / "proj" / "proj.png").size == (2 * 16 + 3 * 2, 16 + 2 * 2)  # target | reconstruction
+    preview = np.asarray(Image.open(tmp_path / "proj" / "proj.png").convert("L"))
+    assert preview.shape == (128 + 2 * 2 + 18, 2 * 128 + 3 * 2)  # target | reconstruction, 16 px enlarged 8x
+    tile = preview[2:130, 2:130]
+    assert np.array_equal(tile, np.repeat(np.repeat(tile[::8, ::8], 8, 0), 8, 1))  # nearest neighbour: sharp blocks
+    labelled_under_each_tile(preview, 2)
     assert Image.open(tmp_path / "proj" / "proj.gif").n_frames > 1
     result = run("directions", exports["stylegan2"], "--method", "sefa", "--num", 3, "--out", tmp_path / "dirs.npz")
     assert result.exit_code == 0 and "eigenvalues" in result.output, result.output
     result = run("edit", exports["stylegan2"], "--latent", tmp_path / "proj" / "latent.npz", "--direction",
                  f"{tmp_path / 'dirs.npz'}:sefa1", "--strength", "-2:2:5", "--layers", "0-2", "--out", tmp_path / "e.png")
     assert result.exit_code == 0, result.output
-    assert Image.open(tmp_path / "e.png").size == (5 * 16 + 6 * 2, 16 + 2 * 2)
+    strip = np.asarray(Image.open(tmp_path / "e.png").convert("L"))
+    assert strip.shape == (128 + 2 * 2 + 18, 5 * 128 + 6 * 2)
+    labelled_under_each_tile(strip, 5)
     result = run("edit", exports["stylegan2"], "--seed", 3, "--direction", tmp_path / "dirs.npz", "--out",
                  tmp_path / "seed.png")
     assert result.exit_code == 0 and (tmp_path / "seed.png").is_file(), result.output

@@ -124,3 +124,12 @@ def test_spaces_and_models_without_latents_are_refused(stylegan, dcgan_z):
         project(stylegan, np.zeros((16, 16, 3), np.uint8), steps=0)
     with pytest.raises(ganforge.ConfigError, match="image-to-image"):
         project(random_generator("pix2pix", g_channels=4), np.zeros((16, 16, 3), np.uint8), steps=1)
+
+
+def test_each_image_projects_as_if_alone(stylegan):
+    """A photo's projection does not depend on what else is in the batch (exploration noise per image)."""
+    targets = own_images(stylegan, [3, 4])
+    (alone,) = project_many(stylegan, targets[1:], space="w", steps=12)
+    batch = project_many(stylegan, targets, space="w", steps=12)
+    assert torch.allclose(batch[1].latent, alone.latent, atol=1e-4)
+    assert batch[1].scores["psnr"] == pytest.approx(alone.scores["psnr"], abs=0.05)

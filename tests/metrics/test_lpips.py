@@ -214,8 +214,8 @@ def test_eval_pairs_lpips_only_when_asked(offline, model_and_pairs, trunk_file, 
     assert "psnr" in missing and "lpips" not in missing and "GANFORGE_ALEXNET" in missing["not_computed"]["lpips"]
     with pytest.raises(ConfigError, match=r"--metrics lpips: LPIPS weights unavailable(.|\n)*GANFORGE_ALEXNET"):
         evaluate_pairs(pairs, generator, ("lpips",), "digits", 3, 2, "cpu")
-    assert set(evaluate_pairs(pairs, generator, ("psnr", "ssim"), "digits", 3, 2, "cpu")) == {"num_pairs", "psnr",
-                                                                                               "ssim"}
+    assert set(evaluate_pairs(pairs, generator, ("psnr", "ssim"), "digits", 3, 2, "cpu")) == {
+        "num_pairs", "psnr", "ssim", "psnr_input", "ssim_input"}
     monkeypatch.setenv("GANFORGE_ALEXNET", str(trunk_file[0]))
     monkeypatch.setenv("GANFORGE_LPIPS_HEADS", str(heads_file))
     results = evaluate_pairs(pairs, generator, ("psnr", "lpips"), "digits", 3, 2, "cpu")

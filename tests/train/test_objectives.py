@@ -91,3 +91,20 @@ def test_a_four_network_family_trains_and_resumes_exactly(tiny, tmp_path, four_n
     for key in ("G_AB", "G_BA", "D_A", "D_B", "G_AB_ema"):
         assert all(torch.equal(state[key][k], again[key][k]) for k in state[key]), key
     assert (whole.run_dir / "samples" / "final.png").exists()
+
+
+def test_preview_grids_show_a_seeded_sample_of_the_whole_dataset():
+    """reals.png and translation grids: not the first files in sorted order (for lfw, all faces), but a random
+    sample drawn for a seed, the same every time."""
+    from ganforge.data.base import DatasetInfo, TensorImageDataset
+    from ganforge.data.sampler import preview_indices
+    from ganforge.train.objectives import NoiseToImage
+
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 4, 4).contiguous()
+    dataset = TensorImageDataset(images, torch.zeros(100), DatasetInfo("sorted", 4, 1))
+    shown = NoiseToImage.reals_grid(object.__new__(NoiseToImage), dataset, 16)[:, 0, 0, 0].long()
+    assert len(shown) == len(set(shown.tolist())) == 16
+    assert (shown >= 50).any() and (shown < 50).any()  # both halves of a sorted folder appear
+    assert torch.equal(shown, preview_indices(100, 16))  # the same sample every time for the seed
+    assert not torch.equal(preview_indices(100, 16, seed=1), preview_indices(100, 16))
+    assert len(preview_indices(5, 16)) == 5

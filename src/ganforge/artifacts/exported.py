@@ -69,7 +69,7 @@ _NUMBER = (int, float)
 META_FIELDS = {"model": (dict, True), "dataset": (dict, True), "num_classes": (int, True), "kimg": (_NUMBER, False),
                "stats": (dict, False), "source": (str, False)}
 DATASET_FIELDS = {"name": (str, True), "resolution": (int, True), "channels": (int, True),
-                  "class_names": (list, False), "input_channels": (int, False)}
+                  "class_names": (list, False), "input_channels": (int, False), "input_lines": (dict, False)}
 
 
 def check_meta(meta: dict[str, Any], path: Path) -> None:

@@ -34,13 +34,20 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="ganforge")
-def main() -> None:
+@click.option("--threads", type=click.IntRange(1), help="CPU threads PyTorch may use (torch.set_num_threads); default: "
+              "PyTorch's, one per core. On a machine busy with other work, 1 or 2 is often much faster.")
+def main(threads: int | None) -> None:
     """ganforge: train, sample and export GANs on your own images.
 
     \b
     Example:
       ganforge train --data digits --model dcgan --resolution 32 --kimg 40 --out runs/
+      ganforge --threads 1 train --data shapes-edges --model pix2pix --resolution 64 --kimg 6
     """
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 from . import evaluate, latent, model, prepare, sample, studio, synth, train, translate  # noqa: E402,F401  (register the commands)

@@ -45,6 +45,7 @@ def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, see
       ganforge eval --real digits --fake runs/00000-demo --metrics fid,kid,is,pr --num 2000
       ganforge eval --real stacked-digits --fake runs/00003-stacked --metrics modes,fid --num 26000
       ganforge eval --real cat-pairs/holdout --fake runs/00004-cat-pairs-pix2pix-256 --metrics psnr,ssim,l1,fid
+      ganforge eval --real digits-stylized --fake runs/00005-digits-stylized-cyclegan-32   # CycleGAN: its own table
       ganforge eval --real ~/dogs --fake samples/ --metrics mifid,memorization --extractor inception --pairs-png pairs.png
       ganforge eval --human runs/00000-demo
     """

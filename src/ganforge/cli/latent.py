@@ -146,7 +146,7 @@ def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, ou
     """
     from ..artifacts import load
     from ..dist import select_device
-    from ..imaging import make_grid, save_png
+    from ..imaging import labelled_row, save_png
     from ..latent.edit import edit as edit_images, parse_layers, parse_strengths
     from ..latent.spaces import as_generator
 
@@ -156,5 +156,5 @@ def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, ou
     generator = as_generator(load(checkpoint, select_device(device)))
     strip = edit_images(generator, direction, strengths, seed=seed, latent=latent, image=image,
                         layers=parse_layers(layers, generator), steps=steps)
-    save_png(make_grid(strip, columns=len(strip)), out)
+    save_png(labelled_row(strip, [f"{s:+.3g}" if s else "0" for s in strengths]), out)
     click.echo(f"{len(strip)} edits at strengths {', '.join(f'{s:g}' for s in strengths)}: {out}")

@@ -17,6 +17,33 @@ from . import main
 _CLICK_TYPES = {"int": int, "float": float, "str": str}
 
 
+def _registered(key: str) -> str:
+    """The names a setting accepts, read from the registries (so new datasets and models are never missing)."""
+    if key == "model.name":
+        from ..models import MODELS
+
+        return f"Registered: {', '.join(MODELS.names())}."
+    from ..data import DATASETS
+
+    return f"Dataset names: {', '.join(DATASETS.names())}, and digits-stylized (unpaired, for --model cyclegan)."
+
+
+class _RegistryOption(click.Option):
+    """An option whose help ends with the live registry listing of `registry_key`, imported only when help is
+    shown (so `ganforge train` starts without loading every dataset and model)."""
+
+    def __init__(self, *args, registry_key: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.registry_key, self.base_help = registry_key, kwargs.get("help", "")
+
+    def get_help_record(self, ctx: click.Context):
+        self.help = f"{self.base_help} {_registered(self.registry_key)}"
+        return super().get_help_record(ctx)
+
+
+LISTED = ("data.source", "model.name")  # settings whose help lists a registry
+
+
 def _train_options(function):
     """One click option per config setting, from its declaration (flag, type, help) in config.py; bools get a
     --no- form; every option defaults to None, meaning "not given" (the preset, config file or default decides)."""
@@ -29,6 +56,9 @@ def _train_options(function):
             option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
         elif base == "tuple[float, float]":
             option = click.option(flag, name, type=float, nargs=2, default=None, help=text)
+        elif key in LISTED:
+            option = click.option(flag, name, type=str, default=None, help=text, cls=_RegistryOption,
+                                  registry_key=key)
         else:
             option = click.option(flag, name, type=_CLICK_TYPES[base], default=None, help=text)
         function = option(function)

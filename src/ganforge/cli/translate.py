@@ -20,7 +20,10 @@ from .options import BACKEND_CHOICES, BACKEND_HELP
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
               help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 90+ images.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="CycleGAN: domain A -> B (default) or B -> A.")
-def translate(checkpoint, source, out, overlap, device, backend, direction) -> None:
+@click.option("--normalize-sketch/--no-normalize-sketch", default=True, show_default=True,
+              help="For models trained on line drawings (edges): redraw line-drawing inputs with the training lines' "
+                   "polarity and width (thin lines thickened) before translating.")
+def translate(checkpoint, source, out, overlap, device, backend, direction, normalize_sketch) -> None:
     """Translate images with an image-to-image model (pix2pix, CycleGAN): one file, or every image of a folder.
 
     Any input size works: smaller inputs are padded, larger ones tiled and blended without seams.
@@ -44,9 +47,12 @@ def translate(checkpoint, source, out, overlap, device, backend, direction) -> N
     if to_file:
         still_format(out, flag="--out")
     report = translate_images(checkpoint, source, out, str(select_device(device)), overlap, backend=backend,
-                                  direction=direction)
+                              direction=direction, normalize_sketch=normalize_sketch)
     for path, error in report.failed:
         click.echo(f"skipped {path}: {error}", err=True)
+    if report.normalized:
+        click.echo(f"{report.normalized} line drawing(s) redrawn to the training lines' width and polarity "
+                   f"(--no-normalize-sketch to translate them as drawn)")
     click.echo(f"translated {len(report.written)} image(s)" + (f": {report.written[0]}" if len(report.written) == 1
                                                                else f" into {out}"))
 

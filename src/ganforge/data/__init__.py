@@ -17,7 +17,7 @@ from .builtin import StackedDigits, digits, lfw, shapes
 from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
-from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges
+from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges, with_input_lines
 from .unpaired import UnpairedDataset, build_unpaired, has_unpaired_layout, subset_unpaired
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
@@ -106,6 +106,8 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: b
         raise ConfigError(f"--data {cfg.source}: " + ("this model translates images and needs paired data: A/ and B/ "
                           "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
                           if paired else "paired data needs an image-to-image model such as --model pix2pix"))
+    if paired:
+        dataset = with_input_lines(dataset)
     if cfg.channels is not None and dataset.info.channels != cfg.channels:
         raise ConfigError(f"--channels {cfg.channels}: dataset {cfg.source!r} has {dataset.info.channels} channel(s)")
     if cfg.cond and dataset.info.num_classes < 2:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
+from ..sketch import LineStats
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -15,6 +17,7 @@ class DatasetInfo:
     class_names: tuple[str, ...] = field(default_factory=tuple)  # empty: unlabelled
     input_channels: int = 0  # > 0: paired data (image-to-image); channels of the input image A
     unpaired: bool = False  # image-to-image data whose A and B images are independent (CycleGAN), not pairs
+    input_lines: LineStats | None = None  # paired data whose inputs A are line drawings: their width and polarity
 
     @property
     def paired(self) -> bool:
@@ -25,13 +28,16 @@ class DatasetInfo:
         return len(self.class_names)
 
     def to_dict(self) -> dict:
+        lines = {"input_lines": self.input_lines.to_dict()} if self.input_lines is not None else {}
         return {"name": self.name, "resolution": self.resolution, "channels": self.channels,
-                "class_names": list(self.class_names), "input_channels": self.input_channels, "unpaired": self.unpaired}
+                "class_names": list(self.class_names), "input_channels": self.input_channels, "unpaired": self.unpaired,
+                **lines}
 
     @staticmethod
     def from_dict(raw: dict) -> "DatasetInfo":
+        lines = LineStats.from_dict(raw["input_lines"]) if raw.get("input_lines") else None
         return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())),
-                           int(raw.get("input_channels", 0)), bool(raw.get("unpaired", False)))
+                           int(raw.get("input_channels", 0)), bool(raw.get("unpaired", False)), lines)
 
 
 class ImageDataset(Dataset):

@@ -2,6 +2,7 @@
 with matching file names; plus the built-in `shapes-edges` and `photo-edges` demo sets."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path, PurePosixPath
 
@@ -200,3 +201,17 @@ def photo_edges(resolution: int | None, size: int = 1000, seed: int = 0) -> Tens
         top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
         crops.append(resize_center_crop(photo[top:top + side, left:left + side], resolution))
     return _edge_pairs(crops, "photo-edges", resolution, seed)
+
+
+LINE_SAMPLE = 256  # inputs measured for their line statistics (a seeded random sample)
+
+
+def with_input_lines(dataset: ImageDataset) -> ImageDataset:
+    """`dataset` with `info.input_lines` set when its inputs A are line drawings (sketch.measure_lines on a seeded
+    sample of LINE_SAMPLE inputs), so that the model trained on it carries the line width and polarity it learnt."""
+    from ..sketch import measure_lines
+
+    picked = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:LINE_SAMPLE]
+    inputs = dataset.batch(picked)[1]  # uint8 [N, C_A, H, W]
+    dataset.info = dataclasses.replace(dataset.info, input_lines=measure_lines(inputs.float().mean(1).numpy()))
+    return dataset

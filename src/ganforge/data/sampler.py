@@ -9,6 +9,13 @@ from torch.utils.data import DataLoader, Dataset
 from .base import ImageDataset
 
 
+def preview_indices(num_items: int, count: int, seed: int = 0) -> torch.Tensor:
+    """`count` (at most `num_items`) distinct indices drawn at random for `seed`, for preview grids (reals.png,
+    translation grids): a sample of the whole dataset, not its first files in sorted order (which may all be of one
+    kind, e.g. one class folder)."""
+    return torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))[:max(0, count)]
+
+
 def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0,
                   world: int = 1) -> Iterator[torch.Tensor]:
     """Endless index batches for one rank, starting at global batch `start_batch`; depends only on the arguments."""

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -176,6 +177,21 @@ def extractor_classifier(spec: str, device: torch.device) -> tuple[Classifier, s
     return classify, f"{name}-{index}"
 
 
+DIGIT_CLASSIFIERS = ("digits", "digits-per-channel")  # extractors trained on digits; the others see any images
+
+
+def warn_if_foreign(spec: str, generator: LoadedGenerator) -> None:
+    """Warn when --classifier NAME:CLASS is a digits classifier and the model was not trained on digit data (the
+    classifier's reading of, say, faces is a guess, and the direction found from it means little)."""
+    from ..metrics.evaluate import default_extractor
+
+    name = spec.partition(":")[0]
+    if name in DIGIT_CLASSIFIERS and default_extractor(generator.dataset.name) not in DIGIT_CLASSIFIERS:
+        warnings.warn(f"--classifier {spec}: the {name} classifier was trained on digits, but this model was trained "
+                      f"on {generator.dataset.name!r}; its labels of these images are guesses, so the direction may "
+                      f"mean nothing (use --labels or --positive/--negative folders for this data)")
+
+
 def _seed_vectors(generator: LoadedGenerator, seeds: Sequence[int]) -> torch.Tensor:
     """The latents of seeds in the directions' space: w [N, w_dim] for StyleGAN2, z [N, z_dim] for DCGAN."""
     z = generator.latents(seeds)
@@ -279,7 +295,9 @@ def supervised(generator: LoadedGenerator, classifier: str | Classifier | None =
                           "--labels labels.json, or --positive DIR with --negative DIR")
     if classifier is not None:
         if isinstance(classifier, str):
-            classifier, derived = extractor_classifier(classifier, generator.device)
+            spec = classifier
+            classifier, derived = extractor_classifier(spec, generator.device)
+            warn_if_foreign(spec, generator)
         else:
             derived = getattr(classifier, "__name__", "attribute")
         latents, targets = classifier_labels(generator, classifier, samples, keep, seed)

@@ -35,7 +35,7 @@ from ..artifacts.generator import LoadedGenerator
 from ..data.images import ImageDecodeError, open_image, resize_center_crop, to_array
 from ..download import cache_dir
 from ..errors import ConfigError, DataError
-from ..imaging import make_grid, save_gif, save_png, to_float, to_uint8
+from ..imaging import labelled_row, save_gif, save_png, to_float, to_uint8
 from ..metrics import lpips as lpips_module
 from ..metrics.paired import SSIM_RADIUS, psnr, ssim, ssim_per_image
 from .spaces import (as_generator, check_space, identity, latent_shape, mean_latent, read_npz, render,
@@ -182,20 +182,22 @@ def starting_latents(generator: LoadedGenerator, wanted: torch.Tensor, space: st
 
 def optimise(generator: LoadedGenerator, targets: torch.Tensor, space: str, steps: int, loss: Callable,
              seed: int = 0, callback: Callback | None = None, init_samples: int = 0) -> torch.Tensor:
-    """uint8 targets [N, C, H, W] -> their latents [N, ...] in `space`, optimised independently (Adam is per
-    element, the loss a sum over images, so a batch gives what one projection at a time would)."""
+    """uint8 targets [N, C, H, W] -> their latents [N, ...] in `space`, optimised independently: Adam is per
+    element, the loss a sum of per-image losses, and each image draws its exploration noise from its own generator
+    seeded with `seed`, so a batch gives what one projection at a time would."""
     wanted = to_float(targets)  # [N, C, H, W] in [-1, 1]
     start, spread = starting_latents(generator, wanted, space, loss, init_samples)
     latent = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([latent], lr=INITIAL_LR, betas=(0.9, 0.999))
-    noise = torch.Generator().manual_seed(seed)
+    noises = [torch.Generator().manual_seed(seed) for _ in range(len(latent))]  # one stream per image
     every = max(1, steps // PROGRESS_CALLS)
     for step in range(steps):
         t = step / steps
         for group in optimizer.param_groups:
             group["lr"] = INITIAL_LR * lr_schedule(t)
         scale = spread * NOISE_FACTOR * max(0.0, 1.0 - t / NOISE_RAMP) ** 2
-        images = render(generator, latent + torch.randn(latent.shape, generator=noise) * scale, space)
+        draws = torch.stack([torch.randn(latent.shape[1:], generator=noise) for noise in noises])  # [N, ...]
+        images = render(generator, latent + draws * scale, space)
         optimizer.zero_grad(set_to_none=True)
         loss(images, wanted).sum().backward()
         optimizer.step()
@@ -238,8 +240,9 @@ def project(generator: LoadedGenerator | str | Path, image: ImageInput, space: s
 
 
 def side_by_side(target: torch.Tensor, image: torch.Tensor) -> np.ndarray:
-    """uint8 [C, H, W] target and reconstruction -> one uint8 [H', W', C] picture: target | reconstruction."""
-    return make_grid(torch.stack([target, image]), columns=2)
+    """uint8 [C, H, W] target and reconstruction -> one uint8 [H', W', C] picture: target | reconstruction, each
+    labelled, small models' images enlarged (nearest neighbour) to a viewable size."""
+    return labelled_row(torch.stack([target, image]), ["target", "projection"])
 
 
 def save_projection(projection: Projection, out: str | Path, frames: Sequence[torch.Tensor] = (),

@@ -23,13 +23,14 @@ from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator, load
 from ..config import DataConfig
-from ..errors import ConfigError, GanforgeError
+from ..errors import ConfigError, DataError, GanforgeError
 from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
-from .extractors import FeatureExtractor, build_extractor
+from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
 from .frechet import GaussianStats
 from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL,
-                       RESOLUTION, WARNINGS, Inputs, Setup, parse_metrics, plan)
+                       RESOLUTION, WARNINGS, Inputs, Setup, needs_extractor, parse_metrics, plan)
+from .paired import input_as_output
 
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
@@ -49,8 +50,23 @@ def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
                   paired: bool = False) -> dict[str, str]:
     """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
     `channels` channels; else {metric: reason} for those that cannot (empty when all can)."""
-    built = build_extractor(extractor)
-    return plan(parse_metrics(metrics), Setup(extractor, built, channels, paired)).not_computed
+    names = parse_metrics(metrics)
+    return plan(names, setup_for(names, extractor, channels, paired)).not_computed
+
+
+def setup_for(names: tuple[str, ...], extractor: str, channels: int, paired: bool,
+              device: torch.device | str = "cpu") -> Setup:
+    """The metrics' `Setup`, loading the feature extractor only when one of `names` reads it (pixel metrics need no
+    network, so they run offline); weights that cannot be found leave it None with the reason, so the metrics that
+    need it are named as not computed while the others run. An unknown extractor name is still an error."""
+    EXTRACTORS.get(extractor)
+    if not needs_extractor(names):
+        return Setup(extractor, None, channels, paired)
+    try:
+        return Setup(extractor, build_extractor(extractor, device), channels, paired)
+    except DataError as error:
+        reason = " ".join(line.strip() for line in str(error).splitlines())
+        return Setup(extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}")
 
 
 class Evaluator:
@@ -62,9 +78,10 @@ class Evaluator:
                  num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
                  cache: FeatureCache | None = None, paired: bool = False):
         self.device, self.batch_size = torch.device(device), batch_size
-        self.extractor: FeatureExtractor = build_extractor(extractor, self.device)
+        setup = setup_for(metrics, extractor, real.info.channels, paired, self.device)
+        self.extractor: FeatureExtractor | None = setup.extractor
         self.extractor_name = extractor
-        self.plan = plan(metrics, Setup(extractor, self.extractor, real.info.channels, paired), str(self.device))
+        self.plan = plan(metrics, setup, str(self.device))
         self.uses_features = FEATURES in self.plan.needs
         self.digits = build_extractor("digits", self.device) if CHANNEL_DIGITS in self.plan.needs else None
         self.real = real
@@ -109,9 +126,11 @@ class Evaluator:
 
     @torch.no_grad()
     def __call__(self, fake_batches: Iterator[torch.Tensor], fake_image: Callable[[int], torch.Tensor] | None = None,
-                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 input_baseline: torch.Tensor | None = None) -> dict:
         """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG;
-        `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model."""
+        `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model, `input_baseline` its inputs as
+        outputs [N, C, H, W] (pixel metrics report both)."""
         features, logits, channel_probabilities, count = [], [], [], 0
         for images in fake_batches:
             images = images.to(self.device)
@@ -125,7 +144,7 @@ class Evaluator:
                 channel_probabilities.append(self.digits.channel_probabilities(images).cpu())
         inputs = Inputs(torch.cat(features) if features else None, torch.cat(logits) if logits else None,
                         torch.cat(channel_probabilities) if channel_probabilities else None, self, self.plan.prepared,
-                        pairs, fake_image, memorization_png)
+                        pairs, fake_image, memorization_png, input_baseline)
         results: dict = {}
         if self.uses_features:
             results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
@@ -158,6 +177,10 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     names = parse_metrics(metrics)
     extractor = extractor or default_extractor(real)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
+    if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
+        from .unpaired import evaluate_unpaired
+
+        return evaluate_unpaired(real, generator, num, batch_size, device, seed)
     if generator is not None and generator.dataset.paired:
         return evaluate_pairs(real, generator, names, extractor, num, batch_size, device)
     if generator is not None:
@@ -242,8 +265,8 @@ def _generator_or_none(path: Path) -> LoadedGenerator | None:
 
 def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, ...], extractor: str, num: int,
                    batch_size: int, device: str) -> dict:
-    """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1, LPIPS, and FID/KID
-    of outputs vs targets with the chosen extractor."""
+    """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1 (each also for the
+    inputs themselves as outputs, the baseline), LPIPS, and FID/KID of outputs vs targets with the chosen extractor."""
     generator.to(device)
     with _errors_name("--real"):
         dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
@@ -253,11 +276,13 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
     count = min(num, len(dataset))
     ordered = data_lib.SubsetDataset(dataset, torch.arange(count))
     evaluator = Evaluator(ordered, metrics, extractor, count, device, batch_size, paired=True)  # checks come first
-    outputs, targets = [], []
+    outputs, targets, baselines = [], [], []
     for start in range(0, count, batch_size):
         target, inputs = dataset.batch(torch.arange(start, min(start + batch_size, count)))
         with torch.no_grad():
             outputs.append(to_uint8(generator.module(inputs.to(generator.device).float() / 127.5 - 1)).cpu())
         targets.append(target)
+        baselines.append(input_as_output(inputs, dataset.info.channels))
     output, target = torch.cat(outputs), torch.cat(targets)
-    return {NUM_PAIRS: count} | evaluator(iter(torch.split(output, batch_size)), pairs=(output, target))
+    return {NUM_PAIRS: count} | evaluator(iter(torch.split(output, batch_size)), pairs=(output, target),
+                                          input_baseline=torch.cat(baselines))

@@ -17,6 +17,7 @@ import torch
 from ..errors import ConfigError, GanforgeError
 from ..registry import Registry
 from .extractors import FeatureExtractor
+from .paired import l1, psnr, ssim
 
 # ---- needs: what a metric reads ------------------------------------------------------------------------------------
 FEATURES = "features"  # extractor features of generated and real images
@@ -26,12 +27,14 @@ CHANNEL_DIGITS = "channel digits"  # the digit in each of R, G, B (stacked digit
 SAMPLES = "samples"  # generated samples compared with the training distribution (not an image-to-image model)
 PAIRED = "paired"  # an image-to-image model's outputs beside their held-out targets
 NEEDS = (PAIRED, SAMPLES, FEATURES, LOGITS, NEIGHBOURS, CHANNEL_DIGITS)  # checked in this order: the first unmet
+EXTRACTOR_NEEDS = frozenset({FEATURES, LOGITS, NEIGHBOURS})  # needs read from the feature extractor (and its weights)
 
 # ---- result keys ---------------------------------------------------------------------------------------------------
 FID, KID, KID_STD, IS, IS_STD = "fid", "kid", "kid_std", "is", "is_std"
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 MIFID, MEMORIZATION_DISTANCE, MEMORIZATION, MODES = "mifid", "memorization_distance", "memorization", "modes"
 PSNR, SSIM, L1, LPIPS = "psnr", "ssim", "l1", "lpips"
+INPUT_SUFFIX = "_input"  # "psnr_input": the same metric for the held-out input itself used as the output (no model)
 EXTRACTOR, NUM_REAL, NUM_FAKE, NUM_PAIRS = "extractor", "num_real", "num_fake", "num_pairs"
 RESOLUTION = "resolution"  # the side, in pixels, at which the sets were compared
 NOT_COMPUTED = "not_computed"  # metric name -> why it could not run
@@ -44,9 +47,10 @@ class Setup:
     """What is known before any work: the extractor, the images' channel count, and the kind of model."""
 
     extractor_name: str
-    extractor: FeatureExtractor
+    extractor: FeatureExtractor | None  # None: not needed by the metrics asked for, or could not be loaded
     channels: int  # of the real (and generated) images
     paired: bool  # an image-to-image model scored on held-out pairs
+    extractor_error: str | None = None  # why the extractor could not be loaded (e.g. weights not found offline)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,11 @@ def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return names
 
 
+def needs_extractor(names: tuple[str, ...]) -> bool:
+    """Whether any of the metrics `names` reads the feature extractor (pixel metrics such as PSNR need none)."""
+    return any(METRICS.get(name).needs & EXTRACTOR_NEEDS for name in names)
+
+
 def metrics_help() -> str:
     """One line per registered metric, for `ganforge eval --help`."""
     return "; ".join(f"{m.name}: {m.summary}" for m in METRICS.entries())
@@ -103,6 +112,8 @@ def metrics_help() -> str:
 def unmet(need: str, setup: Setup) -> str | None:
     """Why `need` cannot be met in `setup`, or None when it can."""
     extractor, name = setup.extractor, setup.extractor_name
+    if need in EXTRACTOR_NEEDS and extractor is None:
+        return setup.extractor_error or f"extractor {name!r} was not loaded"
     if need == FEATURES and setup.channels not in extractor.input_channels:
         return f"extractor {name!r} reads {' or '.join(map(str, extractor.input_channels))}-channel images, " \
                f"these have {setup.channels}"
@@ -164,7 +175,8 @@ class Inputs:
     def __init__(self, fake_features: torch.Tensor, fake_logits: torch.Tensor | None,
                  fake_channel_probabilities: torch.Tensor | None, evaluator: Any, prepared: dict[str, Any],
                  pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 fake_image: Callable[[int], torch.Tensor] | None = None, memorization_png: Path | None = None):
+                 fake_image: Callable[[int], torch.Tensor] | None = None, memorization_png: Path | None = None,
+                 input_baseline: torch.Tensor | None = None):
         self.fake_features = fake_features  # [M, D]
         self.fake_logits = fake_logits  # [M, K] or None
         self.fake_channel_probabilities = fake_channel_probabilities  # [M, 3, 10] or None
@@ -174,6 +186,7 @@ class Inputs:
         self.real_image = evaluator.real_image
         self.evaluator, self.prepared, self.pairs = evaluator, prepared, pairs  # pairs: uint8 (outputs, targets)
         self.fake_image, self.memorization_png = fake_image, memorization_png
+        self.input_baseline = input_baseline  # uint8 [N, C, H, W]: the held-out inputs as outputs, or None
         self.warnings: list[str] = []
 
     @cached_property
@@ -297,29 +310,34 @@ def _modes(inputs: Inputs) -> dict:
     return {MODES: report}
 
 
-@register_metric("psnr", {PAIRED}, {PSNR: "peak signal-to-noise ratio of outputs vs targets, dB; higher is better"},
-                 "peak signal-to-noise ratio (pix2pix)")
-def _psnr(inputs: Inputs) -> dict:
-    from .paired import psnr
+def _register_pixel_metric(key: str, formula: Callable[[torch.Tensor, torch.Tensor], float], meaning: str,
+                           summary: str) -> None:
+    """Register pixel metric `key` = formula(outputs, targets), reported beside the same formula for the held-out
+    input used as the output (`key` + INPUT_SUFFIX, the baseline: bicubic for super-resolution, the damaged photo
+    for repair), which needs no network."""
+    baseline = key + INPUT_SUFFIX
 
-    return {PSNR: psnr(*inputs.pairs)}
+    def compute(inputs: Inputs) -> dict:
+        result = {key: formula(*inputs.pairs)}
+        if inputs.input_baseline is not None:
+            result[baseline] = formula(inputs.input_baseline, inputs.pairs[1])
+        return result
+
+    def lines(results: dict) -> list[str]:
+        shown = f"{results[key]:<9.5g}" + (f" input as output: {results[baseline]:<9.5g}" if baseline in results else "")
+        return [f"  {key:>22}  {shown:<18} {meaning}"]
+
+    keys = {key: meaning, baseline: f"{key} of the held-out input itself as the output (channels matched): "
+                                    f"the baseline the model must beat"}
+    register_metric(key, {PAIRED}, keys, summary, lines=lines)(compute)
 
 
-@register_metric("ssim", {PAIRED},
-                 {SSIM: "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical"},
-                 "structural similarity (pix2pix)")
-def _ssim(inputs: Inputs) -> dict:
-    from .paired import ssim
-
-    return {SSIM: ssim(*inputs.pairs)}
-
-
-@register_metric("l1", {PAIRED}, {L1: "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1)"},
-                 "mean absolute error (pix2pix)")
-def _l1(inputs: Inputs) -> dict:
-    from .paired import l1
-
-    return {L1: l1(*inputs.pairs)}
+_register_pixel_metric(PSNR, psnr, "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
+                       "peak signal-to-noise ratio (pix2pix)")
+_register_pixel_metric(SSIM, ssim, "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
+                       "structural similarity (pix2pix)")
+_register_pixel_metric(L1, l1, "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1)",
+                       "mean absolute error (pix2pix)")
 
 
 def _prepare_lpips(setup: Setup, device: str):

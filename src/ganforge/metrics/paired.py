@@ -70,3 +70,18 @@ def l1(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) ->
     loss; averaged over C, H, W and then over images."""
     x, y = _as_float(output, target)
     return float((x - y).abs().mean(dim=(1, 2, 3)).mean() * (2.0 / data_range))
+
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as `pairs --task colorize` makes its grey inputs
+
+
+def input_as_output(inputs: torch.Tensor, channels: int) -> torch.Tensor:
+    """The baseline a model must beat: its uint8 inputs [N, C_in, H, W] used as the output, with `channels`
+    channels (grey repeated to colour, colour to luma). For `pairs --task superres` the inputs are the bicubic
+    upscale of the small image, so this is the bicubic baseline; for denoise/rain/repair, the damaged photo."""
+    if inputs.shape[1] == channels:
+        return inputs
+    if inputs.shape[1] == 1:
+        return inputs.expand(-1, channels, -1, -1).contiguous()
+    weights = torch.tensor(LUMA, dtype=torch.float64).view(1, 3, 1, 1)
+    return (inputs.to(torch.float64) * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from .measures import EXTRACTOR, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS
+from .unpaired import UNPAIRED, unpaired_lines
 
 
 def format_table(results: dict) -> str:
-    """Metric | value | meaning lines in the registry's order, then what was not computed and the warnings."""
+    """Metric | value | meaning lines in the registry's order, then what was not computed and the warnings (an
+    unpaired translation model's results: its own table, unpaired.unpaired_lines)."""
+    if UNPAIRED in results:
+        return "\n".join(unpaired_lines(results))
     lines = []
     if NUM_PAIRS in results:
         lines.append(f"held-out pairs: {results[NUM_PAIRS]}")

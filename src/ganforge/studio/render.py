@@ -14,6 +14,7 @@ from ..artifacts.generator import LoadedGenerator, SeededSampler
 from ..imaging import make_grid, to_pil, to_uint8
 from ..latent import lerp, slerp, style_mixing_grid
 from ..latent.interpolate import single_class
+from ..sketch import normalize_sketch
 from ..tiling import translate_array
 from ..translate import translator
 from .errors import StudioError
@@ -113,8 +114,10 @@ def require_tileable(height: int, width: int, tile: int, fit: bool, max_tiled_pi
 def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool,
                     check: Callable[[], None] | None = None) -> np.ndarray:
     """uint8 [H, W, C] through a pix2pix generator (PyTorch or onnxruntime): `fit` scales the whole image to the
-    model's size (a sketch) and the result back up to the input's size; otherwise it is tiled at full resolution.
-    `check()` is called before each batch of tiles (it raises to stop the work: deadline, client gone)."""
+    model's size (a sketch) and the result back up to the input's size, the drawing's lines first redrawn to the
+    training lines' width and polarity when the model learnt from line drawings (sketch.normalize_sketch, as
+    `ganforge translate` does); otherwise it is tiled at full resolution. `check()` is called before each batch of
+    tiles (it raises to stop the work: deadline, client gone)."""
     require_translator(generator)
     info = generator.dataset
     height, width = image.shape[:2]
@@ -125,6 +128,8 @@ def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool,
             check()
         return model_fn(tiles)
 
+    if fit and info.input_lines is not None:  # at the drawing's size, where its lines are still sharp
+        image = normalize_sketch(image, info.input_lines, scale=(height * width) ** 0.5 / info.resolution)
     if fit and (height, width) != (info.resolution, info.resolution):
         small = to_pil(image).resize((info.resolution, info.resolution), Image.Resampling.LANCZOS)
         image = np.asarray(small)[..., None] if np.asarray(small).ndim == 2 else np.asarray(small)

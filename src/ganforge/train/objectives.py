@@ -30,6 +30,7 @@ from .. import models
 from ..augment import AdaptiveAugment, build_augment
 from ..config import Config, DataConfig
 from ..data.base import DatasetInfo
+from ..data.sampler import preview_indices
 from ..dist import DistInfo
 from ..errors import ConfigError
 from ..imaging import to_float, to_uint8
@@ -310,7 +311,7 @@ class NoiseToImage(_AdversarialSteps):
         return self.num_classes if 1 < self.num_classes <= 16 else None
 
     def reals_grid(self, dataset: data_lib.ImageDataset, count: int) -> Tensor | None:
-        return dataset.batch(torch.arange(min(count, len(dataset))))[0]
+        return dataset.batch(preview_indices(len(dataset), count))[0]
 
 
 @OBJECTIVES.register("image-to-image")
@@ -360,8 +361,8 @@ class ImageToImage(_AdversarialSteps):
     @torch.no_grad()
     def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
                     kimg: float) -> Tensor:
-        """(A, G(A), B) triplets of the first training pairs."""
-        targets, inputs = dataset.batch(torch.arange(min(max(1, count // 3), len(dataset))))
+        """(A, G(A), B) triplets of a random sample of training pairs (the same for every snapshot of a run)."""
+        targets, inputs = dataset.batch(preview_indices(len(dataset), max(1, count // 3), seed))
         outputs = to_uint8(ema["G"](to_float(inputs.to(self.device)))).cpu()
         channels = targets.shape[1]
         return torch.stack([t for triplet in zip(inputs.expand(-1, channels, -1, -1), outputs, targets)

@@ -18,6 +18,7 @@ from .. import data as data_lib
 from .. import models
 from ..config import Config, DataConfig
 from ..data.base import DatasetInfo
+from ..data.sampler import preview_indices
 from ..errors import ConfigError
 from ..imaging import to_float, to_uint8
 from ..losses import LOSSES
@@ -147,9 +148,10 @@ class Unpaired(Objective):
     @torch.no_grad()
     def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
                     kimg: float) -> Tensor:
-        """Rows of A | G(A) | F(G(A)) | B | F(B) | G(F(B)) for the first training images of each side."""
+        """Rows of A | G(A) | F(G(A)) | B | F(B) | G(F(B)) for a random sample of each side's training images (the
+        same for every snapshot of a run)."""
         G = ema["G"]
-        reals_b, reals_a = dataset.batch(torch.arange(max(1, count // 6)))
+        reals_b, reals_a = dataset.batch(preview_indices(len(dataset), max(1, count // 6), seed))
         a, b = to_float(reals_a.to(self.device)), to_float(reals_b.to(self.device))
         fake_b, fake_a = G(a, direction="a2b"), G(b, direction="b2a")
         columns = [a, fake_b, G(fake_b, direction="b2a"), b, fake_a, G(fake_a, direction="a2b")]
