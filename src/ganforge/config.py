@@ -47,6 +47,16 @@ def _device(value: str) -> str | None:
     return f"unknown device {value!r}; use auto, cpu, cuda, cuda:N or mps"
 
 
+def _json_object(text: str) -> str | None:
+    """Empty, or a JSON object (the check of --arch-kwargs)."""
+    if not text:
+        return None
+    try:
+        return None if isinstance(json.loads(text), dict) else "must be a JSON object"
+    except json.JSONDecodeError as error:
+        return f"is not valid JSON: {error}"
+
+
 def setting(default: Any, flag: str, help: str, check: Check | None = None) -> Any:
     """A config field with its CLI flag, help text and value check; the field's type annotation is its type."""
     return field(default=default, metadata={"flag": flag, "help": help, "check": check})
@@ -100,6 +110,10 @@ class ModelConfig:
                                     power_of_two(8))
     mixed_resolutions: int = setting(4, "--mixed-resolutions", "StyleGAN2: how many highest resolutions run in "
                                      "--precision bf16/fp16 (the rest fp32).", at_least(0))
+    arch_kwargs: str = setting("", "--arch-kwargs", "Imported networks (stylegan2-ada, ...): the original "
+                               "constructors' keyword arguments as a JSON object {\"G\": {...}, \"D\": {...}}, "
+                               "set by `ganforge import` and `train --init`; empty: built from the flags above.",
+                               lambda v: _json_object(v))
 
 
 @dataclass(frozen=True)

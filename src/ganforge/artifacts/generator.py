@@ -16,6 +16,7 @@ from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from ..imaging import to_uint8
 from . import checkpoint as ckpt
+from . import foreign
 from .exported import is_export, read_export
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
@@ -200,7 +201,8 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """An exported folder (config.json + generator.safetensors) or a training checkpoint, as a ready generator."""
+    """An exported folder (config.json + generator.safetensors), a training checkpoint, or another project's model
+    file (an NVIDIA network pickle ...; see artifacts/foreign), as a ready generator."""
     path = Path(path).expanduser()
     if is_export(path):
         meta, weights = read_export(path)
@@ -211,13 +213,20 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
             raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
+    if foreign.is_foreign(path):
+        model = foreign.read(path)
+        return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg,
+                      {}).to(device)
     state = ckpt.load(path)
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics."""
+    """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics; for another project's
+    file, its format, architecture and contents (read without building a network)."""
+    if foreign.is_foreign(path):
+        return foreign.describe(path)
     generator = load(path)
     details = {
         "source": generator.source, "model": generator.model.name, "resolution": generator.dataset.resolution,

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from .cyclegan import CycleDiscriminators, CycleGenerators
 from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .nvidia_sg2 import NvidiaDiscriminator, NvidiaGenerator, stored_kwargs
 from .pix2pix import PatchDiscriminator, UNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
@@ -52,6 +53,35 @@ MODELS.register("stylegan2")(ModelSpec(
         info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels, _growth_start(cfg),
         cfg.mixed_resolutions),
     min_resolution=8, max_resolution=1024,
+))
+
+def _sg2ada_kwargs(cfg: ModelConfig, info: DatasetInfo, num_classes: int, network: str) -> dict:
+    """NVIDIA's constructor kwargs for G or D: those stored with an imported network (checked against the data),
+    or, training from scratch, NVIDIA's configuration built from ganforge's flags."""
+    stored = stored_kwargs(cfg.arch_kwargs, network)
+    if stored is not None:
+        resolution = stored.get("img_resolution")
+        if (resolution, stored.get("img_channels"), stored.get("c_dim")) != (info.resolution, info.channels, num_classes):
+            raise ConfigError(f"--arch-kwargs: the imported {network} is {resolution} px, {stored.get('img_channels')} "
+                              f"channels, {stored.get('c_dim')} classes; the data is {info.resolution} px, "
+                              f"{info.channels} channels, {num_classes} classes")
+        return stored
+    common = {"c_dim": num_classes, "img_resolution": info.resolution, "img_channels": info.channels}
+    widths = {"channel_base": cfg.g_channels * info.resolution if network == "G" else cfg.d_channels * info.resolution,
+              "channel_max": cfg.max_channels, "num_fp16_res": cfg.mixed_resolutions,
+              "conv_clamp": 256 if cfg.mixed_resolutions else None}
+    if network == "G":
+        return {**common, "z_dim": cfg.z_dim, "w_dim": cfg.w_dim, "mapping_kwargs": {"num_layers": cfg.mapping_layers},
+                "synthesis_kwargs": {**widths, "architecture": "skip"}}
+    return {**common, **widths, "architecture": "resnet"}
+
+
+MODELS.register("stylegan2-ada")(ModelSpec(  # NVIDIA-exact StyleGAN2-ADA (imported pickles; also from scratch)
+    generator=lambda cfg, info, num_classes: NvidiaGenerator(
+        **_sg2ada_kwargs(cfg, info, num_classes, "G"), style_mixing=cfg.style_mixing),
+    discriminator=lambda cfg, info, num_classes, d_norm: NvidiaDiscriminator(
+        **_sg2ada_kwargs(cfg, info, num_classes, "D")),
+    min_resolution=4, max_resolution=1024,
 ))
 
 MODELS.register("pix2pix")(ModelSpec(
