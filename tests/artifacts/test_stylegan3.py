@@ -21,6 +21,7 @@ The fixtures in tests/artifacts/fixtures/ were made once, outside this repositor
    with ws_mix = ws with layers >= 5 taken from the previous sample; `ws_trunc` / `image_trunc` at psi 0.6 (all
    layers); `ws_cut` / `image_cut` at psi 0.6 with truncation_cutoff 8; `w_avg`.
 """
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,15 @@ def labels_of(ref: dict[str, torch.Tensor], generator) -> torch.Tensor | None:
     return ref["labels"] if generator.c_dim else None
 
 
+@lru_cache(maxsize=None)
+def record_of(name: str) -> unpickle.PersistentRecord:
+    """The fixture's G_ema as read by the restricted unpickler (read once per test session)."""
+    return unpickle.load(FIXTURES / f"{name}.pkl")["G_ema"]
+
+
 def module_from_record(name: str) -> StyleGAN3Generator:
     """ganforge's generator from the pickle's G_ema record: its stored constructor kwargs and tensors as they are."""
-    record = unpickle.load(FIXTURES / f"{name}.pkl")["G_ema"]
+    record = record_of(name)
     module = StyleGAN3Generator(**record.init_kwargs).eval()
     module.load_state_dict(record.tensors(), strict=True)
     return module
@@ -76,7 +83,7 @@ def test_module_computes_nvidia_images(name):
 def test_filters_and_layout_are_designed_as_nvidia(name):
     """Built from the stored kwargs alone (no weights loaded): the same parameter/buffer names and shapes, and the
     same low-pass filters (separable Kaiser; -R: radial jinc for the non-critical layers)."""
-    record = unpickle.load(FIXTURES / f"{name}.pkl")["G_ema"]
+    record = record_of(name)
     stored, built = record.tensors(), StyleGAN3Generator(**record.init_kwargs).state_dict()
     assert {k: tuple(v.shape) for k, v in built.items()} == {k: tuple(v.shape) for k, v in stored.items()}
     filters = [key for key in stored if key.endswith("_filter")]

@@ -16,6 +16,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .nvidia_sg2 import NvidiaDiscriminator, NvidiaGenerator, stored_kwargs
 from .pix2pix import PatchDiscriminator, UNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from .stylegan3 import StyleGAN3Generator
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,28 @@ MODELS.register("stylegan2-ada")(ModelSpec(  # NVIDIA-exact StyleGAN2-ADA (impor
     discriminator=lambda cfg, info, num_classes, d_norm: NvidiaDiscriminator(
         **_sg2ada_kwargs(cfg, info, num_classes, "D")),
     min_resolution=4, max_resolution=1024,
+))
+
+def _stylegan3_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int) -> nn.Module:
+    """NVIDIA's StyleGAN3 generator from the constructor kwargs stored with an imported pickle (checked against the
+    data's shape); ganforge reads these models but does not train them, so there is no from-flags configuration."""
+    if stored_kwargs(cfg.arch_kwargs, "G") is None:
+        raise ConfigError("--model stylegan3: only for imported NVIDIA StyleGAN3 pickles (`ganforge import`, or "
+                          "pass the .pkl to any command); ganforge does not train StyleGAN3 from scratch")
+    try:
+        return StyleGAN3Generator(**_sg2ada_kwargs(cfg, info, num_classes, "G"))
+    except TypeError as error:  # a stored argument the architecture does not have
+        raise ConfigError(f"--arch-kwargs: not a StyleGAN3 generator's arguments ({error})") from None
+
+
+def _no_stylegan3_training(cfg: ModelConfig, info: DatasetInfo, num_classes: int, d_norm: str) -> nn.Module:
+    raise ConfigError("--model stylegan3: training (or fine-tuning with --init) StyleGAN3 is not supported; "
+                      "imported StyleGAN3 pickles sample, project, edit, export and serve. Fine-tune a StyleGAN2-ADA "
+                      "pickle instead")
+
+
+MODELS.register("stylegan3")(ModelSpec(  # NVIDIA's alias-free StyleGAN3 -T / -R, imported pickles only
+    generator=_stylegan3_generator, discriminator=_no_stylegan3_training, min_resolution=16, max_resolution=1024,
 ))
 
 MODELS.register("pix2pix")(ModelSpec(

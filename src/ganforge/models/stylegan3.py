@@ -29,88 +29,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SQRT2 = math.sqrt(2.0)
+from .nvidia_sg2 import FullyConnectedLayer, MappingNetwork, NvidiaGenerator, bias_act, upfirdn2d
 NOISE_MODES = ("random", "const", "none")  # accepted for the common interface; StyleGAN3 has no noise
 
 
-class FullyConnectedLayer(nn.Module):
-    """Linear layer with equalised learning rate (NVIDIA's names and init): y = x W^T lr/sqrt(fan_in) + b lr,
-    optionally leaky ReLU (slope 0.2) times sqrt(2)."""
-
-    def __init__(self, in_features: int, out_features: int, lrelu: bool = False, lr_multiplier: float = 1.0,
-                 weight_init: float = 1.0, bias_init: float | list[float] = 0.0):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) * (weight_init / lr_multiplier))
-        bias = torch.as_tensor(np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]).copy())
-        self.bias = nn.Parameter(bias / lr_multiplier)
-        self.weight_gain, self.bias_gain, self.lrelu = lr_multiplier / math.sqrt(in_features), lr_multiplier, lrelu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, in] -> [N, out]."""
-        bias = self.bias * self.bias_gain if self.bias_gain != 1 else self.bias
-        if not self.lrelu:
-            return torch.addmm(bias[None], x, (self.weight * self.weight_gain).t())
-        return F.leaky_relu(x.matmul((self.weight * self.weight_gain).t()) + bias, 0.2) * SQRT2
-
-
-def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
-    """Scale each row [N, C] to unit mean square."""
-    return x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
-
-
-class MappingNetwork(nn.Module):
-    """z [N, z_dim] (+ one-hot class [N, c_dim] embedded and normalised) -> w [N, w_dim]; tracks w_avg."""
-
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_layers: int = 2, lr_multiplier: float = 0.01,
-                 w_avg_beta: float = 0.998):
-        super().__init__()
-        self.c_dim, self.num_layers, self.w_avg_beta = c_dim, num_layers, w_avg_beta
-        self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim else None
-        features = [z_dim + (w_dim if c_dim else 0)] + [w_dim] * num_layers
-        for index, (inputs, outputs) in enumerate(zip(features, features[1:])):
-            self.add_module(f"fc{index}", FullyConnectedLayer(inputs, outputs, lrelu=True, lr_multiplier=lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros(w_dim))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = normalize_2nd_moment(z.float())
-        if self.embed is not None:
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
-        for index in range(self.num_layers):
-            x = getattr(self, f"fc{index}")(x)
-        if self.training:
-            with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
-        return x
-
-
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-              padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
-    """Upsample by zero insertion, pad (negative: crop) [x0, x1, y0, y1], convolve each channel with the FIR filter
-    `f` (1-D: separable, [K]; 2-D: [K, K]; None: identity) scaled by `gain`, keep every `down`-th pixel."""
-    n, c, h, w = x.shape
-    if up > 1:
-        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-    x0, x1, y0, y1 = padding
-    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
-    if f is None:
-        return x[:, :, ::down, ::down]
-    f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
-    if f.ndim == 2:
-        return F.conv2d(x, f[None, None].expand(c, 1, -1, -1), stride=down, groups=c)
-    x = F.conv2d(x, f[None, None, None].expand(c, 1, 1, -1), stride=(1, down), groups=c)  # along the width
-    return F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), stride=(down, 1), groups=c)  # along the height
-
-
 def filtered_lrelu(x: torch.Tensor, up_filter: torch.Tensor | None, down_filter: torch.Tensor | None,
-                   bias: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int], gain: float,
-                   slope: float, clamp: float | None) -> torch.Tensor:
-    """Bias, upsample (FIR, gain up^2), leaky ReLU times `gain`, clamp to +-clamp, low-pass and downsample."""
-    x = upfirdn2d(x + bias[None, :, None, None], up_filter, up=up, padding=padding, gain=up ** 2)
-    x = F.leaky_relu(x, slope) if slope != 1 else x
-    x = x * gain if gain != 1 else x
-    x = x.clamp(-clamp, clamp) if clamp is not None else x
-    return upfirdn2d(x, down_filter, down=down)
+                   bias: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int], is_torgb: bool,
+                   clamp: float | None) -> torch.Tensor:
+    """Bias; upsample by `up` (zero insertion, padding, FIR `up_filter`, gain up^2); leaky ReLU times sqrt(2)
+    (toRGB: linear); clamp to +-clamp; low-pass `down_filter` and keep every `down`-th pixel. Filters are 1-D
+    (separable: width, then height) or 2-D (radial); None is the identity."""
+    x = bias_act(x, bias)
+    x = fir(x, up_filter, up=up, pad=padding, gain=up ** 2)
+    x = bias_act(x, None, act="linear" if is_torgb else "lrelu", clamp=clamp)
+    return fir(x, down_filter, down=down)
+
+
+def fir(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
+        pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
+    """`upfirdn2d` with NVIDIA's filter conventions: None = a single unit tap; a 1-D filter [K] runs separably
+    (along the width, then the height) with gain^(1/2) each; a 2-D filter [K, K] as is."""
+    if f is None:
+        f = torch.ones(1, 1, device=x.device)
+    if f.ndim == 2:
+        return upfirdn2d(x, f, up=up, down=down, pad=pad, gain=gain)
+    x = upfirdn2d(x, f[None, :], up=up, pad=pad, gain=gain ** 0.5)
+    return upfirdn2d(x, f[:, None], down=down, gain=gain ** 0.5)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
@@ -155,7 +99,10 @@ class SynthesisInput(nn.Module):
         radii = freqs.square().sum(1, keepdim=True).sqrt()
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth  # uniform in the disc
         self.weight = nn.Parameter(torch.randn(channels, channels))
-        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0.0, bias_init=[1.0, 0.0, 0.0, 0.0])
+        self.affine = FullyConnectedLayer(w_dim, 4)  # starts as the identity transform: no rotation, no shift
+        with torch.no_grad():
+            self.affine.weight.zero_()
+            self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
         self.register_buffer("transform", torch.eye(3))
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand(channels) - 0.5)
@@ -195,7 +142,7 @@ class SynthesisLayer(nn.Module):
         self.is_torgb, self.in_channels, self.out_channels = is_torgb, in_channels, out_channels
         self.in_size, self.out_size = in_size, out_size
         self.conv_kernel = 1 if is_torgb else conv_kernel
-        self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
+        self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta  # the EMA: NVIDIA's training
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -218,18 +165,13 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """x [N, in_channels, in_size, in_size], w [N, w_dim] -> [N, out_channels, out_size, out_size]."""
         assert x.shape[1:] == (self.in_channels, self.in_size, self.in_size), x.shape
-        if self.training:
-            with torch.no_grad():
-                self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema,
-                                                                                 self.magnitude_ema_beta))
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles / np.sqrt(self.in_channels * self.conv_kernel ** 2)
         x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb, padding=self.conv_kernel - 1,
                              input_gain=self.magnitude_ema.rsqrt())
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, self.up_factor, self.down_factor,
-                              self.padding, gain=1 if self.is_torgb else SQRT2, slope=1 if self.is_torgb else 0.2,
-                              clamp=self.conv_clamp)
+                              self.padding, self.is_torgb, self.conv_clamp)
 
 
 def layer_schedule(resolution: int, channels: int, channel_base: int, channel_max: int, num_layers: int,
@@ -288,44 +230,25 @@ class SynthesisNetwork(nn.Module):
         return x * self.output_scale if self.output_scale != 1 else x
 
 
-class StyleGAN3Generator(nn.Module):
-    """z [N, z_dim] (+ class indices) -> images [N, C, S, S] (~[-1, 1]), with ganforge's style interface:
-    `map` (z -> ws, truncation toward w_avg) and `synthesis` (ws -> images)."""
+class StyleGAN3Generator(NvidiaGenerator):
+    """z [N, z_dim] (+ class indices) -> images [N, C, S, S] (~[-1, 1]). The style interface (`map`: z -> ws with
+    truncation toward w_avg; `synthesis`: ws -> images; `forward`) and the mapping network are StyleGAN2-ADA's
+    (NvidiaGenerator); the synthesis network is the alias-free one."""
 
     def __init__(self, z_dim: int,  # length of z ~ N(0, I)
                  c_dim: int,  # number of classes (one-hot conditioning), 0 = unconditional
                  w_dim: int,  # length of the intermediate latent w
                  img_resolution: int,  # output side
                  img_channels: int,  # output channels (1 or 3)
-                 mapping_layers: int = 2,  # depth of the mapping network
-                 mapping_lr_multiplier: float = 0.01,  # learning-rate multiplier of the mapping layers
-                 w_avg_beta: float = 0.998,  # decay of the tracked w average (for truncation)
+                 mapping_kwargs: dict | None = None,  # MappingNetwork: num_layers, lr_multiplier, w_avg_beta
+                 num_fp16_res: int = 0,  # NVIDIA's fp16 layers (a CUDA speed-up): recorded, computed in fp32 here
                  **synthesis_kwargs):  # SynthesisNetwork / SynthesisLayer settings, NVIDIA's names and defaults
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        """The arguments are NVIDIA's `Generator` constructor's, so a pickle's stored kwargs build it as they are."""
+        nn.Module.__init__(self)  # NvidiaGenerator's own __init__ builds StyleGAN2's synthesis network
+        self.z_dim, self.c_dim, self.w_dim, self.num_fp16_res = z_dim, c_dim, w_dim, num_fp16_res
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.style_mixing = 0.0  # not trained in ganforge (see the model registry)
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, mapping_layers, mapping_lr_multiplier, w_avg_beta)
-
-    def map(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
-            cutoff: int | None = None) -> torch.Tensor:
-        """z [N, z_dim] (labels [N] class indices) -> ws [N, num_ws, w_dim]; truncation pulls the first `cutoff`
-        ws toward the tracked w_avg by psi."""
-        c = F.one_hot(labels.long(), self.c_dim).float() if self.c_dim else None
-        ws = self.mapping(z, c)[:, None].repeat(1, self.num_ws, 1)
-        if psi != 1:
-            cutoff = self.num_ws if cutoff is None else cutoff
-            ws[:, :cutoff] = self.mapping.w_avg.lerp(ws[:, :cutoff], psi)
-        return ws
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
-                cutoff: int | None = None, noise_mode: str = "const", return_ws: bool = False,
-                ws_offset: torch.Tensor | None = None):
-        """z [N, z_dim] -> images [N, C, S, S]; `ws_offset` [N, num_ws, w_dim] is added to the ws (gradients with
-        respect to the ws); `return_ws` also returns them. StyleGAN3 has no noise inputs: `noise_mode` is accepted
-        for the common interface and changes nothing."""
-        ws = self.map(z, labels, psi, cutoff)
-        if ws_offset is not None:
-            ws = ws + ws_offset
-        images = self.synthesis(ws, noise_mode)
-        return (images, ws) if return_ws else images
+        mapping = {"num_layers": 2, "w_avg_beta": 0.998, **(mapping_kwargs or {})}  # StyleGAN3's defaults
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping)

@@ -87,14 +87,17 @@ def _storage_from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
-def _easydict(*args: Any, **kwargs: Any) -> dict:
-    """dnnlib.EasyDict (a dict with attribute access) as a plain dict."""
-    return dict(*args, **kwargs)
-
-
 def _numpy_scalar(dtype: np.dtype, data: bytes) -> Any:
     """numpy.core.multiarray.scalar: one numpy value from its dtype and raw bytes."""
     return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _numpy_array(subtype: type, shape: tuple, dtype: bytes) -> np.ndarray:
+    """numpy.core.multiarray._reconstruct: an empty ndarray that the pickle's BUILD fills from raw bytes (StyleGAN3
+    stores sizes as small arrays); subclasses of ndarray are refused."""
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"refused numpy array subtype {getattr(subtype, '__name__', subtype)!r}")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -117,7 +120,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): _latin1_bytes,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,
-    ("dnnlib.util", "EasyDict"): _easydict,
+    ("dnnlib.util", "EasyDict"): dict,  # a dict subclass: pickled as dict.__new__ + items (NEWOBJ needs a type)
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
@@ -130,6 +133,9 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_array,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_array,
 }
 LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once)
 
