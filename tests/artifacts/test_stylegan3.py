@@ -21,15 +21,20 @@ The fixtures in tests/artifacts/fixtures/ were made once, outside this repositor
    with ws_mix = ws with layers >= 5 taken from the previous sample; `ws_trunc` / `image_trunc` at psi 0.6 (all
    layers); `ws_cut` / `image_cut` at psi 0.6 with truncation_cutoff 8; `w_avg`.
 """
+import json
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
+from PIL import Image
 
 import ganforge
+from ganforge import models
 from ganforge.artifacts.foreign import unpickle
+from ganforge.cli import main
 from ganforge.models.stylegan3 import StyleGAN3Generator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -122,3 +127,57 @@ def test_load_pickle_samples_like_nvidia(name):
     assert max_delta(generator.synthesize(ref["z"], labels, truncation=psi), ref["image_trunc"]) <= TOLERANCE
     images = generator.generate(4, seed=3)
     assert images.shape == (4, ref["image"].shape[-1], ref["image"].shape[-1], 3) and images.dtype == np.uint8
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+def test_info_names_the_stylegan3_config_without_building():
+    result = run("info", FIXTURES / "stylegan3-r-16-cond.pkl", "--json")
+    assert result.exit_code == 0, result.output
+    details = json.loads(result.output)
+    assert details["format"] == "nvidia-pickle" and details["architecture"] == "stylegan3-r"
+    assert details["resolution"] == 16 and details["classes"] == 3 and details["augment_p"] == pytest.approx(0.25)
+    assert set(details["contents"]) >= {"G", "G_ema", "D", "augment_pipe"}
+    t_details = ganforge.describe(FIXTURES / "stylegan3-t-32.pkl")
+    assert t_details["architecture"] == "stylegan3-t" and t_details["classes"] == "unconditional"
+
+
+@pytest.mark.slow
+def test_export_sample_mix_and_project_work_on_a_pickle(tmp_path):
+    """The pickle is a model like any other: exported to safetensors + JSON (same images), sampled, mixed and
+    projected into by the CLI."""
+    pkl = FIXTURES / "stylegan3-r-16-cond.pkl"
+    assert run("export", pkl, "--out", tmp_path / "exported").exit_code == 0
+    exported = ganforge.load(tmp_path / "exported")
+    assert exported.model.name == "stylegan3" and exported.num_classes == 3
+    assert np.array_equal(exported.generate(4, seed=5, classes=1), ganforge.load(pkl).generate(4, seed=5, classes=1))
+    result = run("sample", pkl, "--num", 4, "--class", 2, "--grid", tmp_path / "grid.png")
+    assert result.exit_code == 0 and (tmp_path / "grid.png").exists(), result.output
+    t_pkl = FIXTURES / "stylegan3-t-32.pkl"
+    assert run("mix", t_pkl, "--rows", "1,2", "--cols", "3,4", "--out", tmp_path / "mix.png").exit_code == 0
+    photo = tmp_path / "photo.png"
+    Image.fromarray(ganforge.load(t_pkl).generate(1, seed=9)[0]).save(photo)
+    result = run("project", t_pkl, photo, "--out", tmp_path / "proj", "--steps", 2)
+    assert result.exit_code == 0 and (tmp_path / "proj" / "latent.npz").exists(), result.output
+
+
+def test_training_stylegan3_is_refused_with_the_reason(tmp_path):
+    generator = ganforge.load(FIXTURES / "stylegan3-t-32.pkl")
+    with pytest.raises(ganforge.ConfigError, match="StyleGAN3 is not supported"):
+        models.build(generator.model, generator.dataset)
+    result = run("train", "--model", "stylegan3", "--data", "shapes", "--resolution", 16, "--out", tmp_path)
+    assert result.exit_code != 0 and "stylegan3" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_torch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ganforge.artifacts.onnx import load_onnx
+
+    ref = reference("stylegan3-t-32")
+    path = ganforge.export(FIXTURES / "stylegan3-t-32.pkl", tmp_path / "t.onnx", format="onnx")
+    images = load_onnx(path).synthesize(ref["z"], batch_size=3)
+    assert max_delta(images, ref["image"]) <= TOLERANCE

@@ -50,7 +50,8 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, pad:
     x0, x1, y0, y1 = pad
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
     x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
-    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].repeat(c, 1, 1, 1)  # convolution, not correlation
+    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].repeat(int(c), 1, 1, 1)  # convolution, not correlation;
+    # int(c): a constant channel count, so that a traced ONNX graph knows the kernel's shape
     x = F.conv2d(x, weight, groups=c)
     return x[:, :, ::down, ::down]
 

@@ -59,18 +59,19 @@ def fir(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
                      padding: int, input_gain: torch.Tensor) -> torch.Tensor:
-    """x [N, I, H, W] convolved with per-sample weights [O, I, k, k] * styles [N, I] (* input_gain), demodulated
-    per output channel when asked; weights and styles are first normalised to unit mean square (fp16 safety)."""
-    n, in_channels = styles.shape
+    """x [N, I, H, W] convolved with per-sample weights weight [O, I, k, k] * styles [N, I] * input_gain, demodulated
+    per sample and output channel when asked (weights and styles are first normalised to unit mean square, as
+    NVIDIA does for fp16 safety). Computed in the non-fused form (scale the input, one shared convolution, scale
+    the output): the same values as their grouped convolution, and an ONNX graph with a dynamic batch."""
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
-    w = weight[None] * styles[:, None, :, None, None]  # [N, O, I, k, k]
+    x = x * (styles * input_gain)[:, :, None, None]
+    x = F.conv2d(x, weight, padding=padding)
     if demodulate:
-        w = w * (w.square().sum([2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
-    w = w * input_gain.expand(n, in_channels)[:, None, :, None, None]
-    x = F.conv2d(x.reshape(1, -1, *x.shape[2:]), w.reshape(-1, in_channels, *w.shape[3:]), padding=padding, groups=n)
-    return x.reshape(n, -1, *x.shape[2:])
+        w = weight[None] * styles[:, None, :, None, None]  # [N, O, I, k, k]
+        x = x * (w.square().sum([2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None]
+    return x
 
 
 def lowpass_filter(taps: int, cutoff: float, width: float, rate: float, radial: bool = False) -> torch.Tensor | None:
@@ -107,6 +108,14 @@ class SynthesisInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand(channels) - 0.5)
 
+    def sampling_grid(self, device: torch.device) -> torch.Tensor:
+        """[1, S, S, (x, y)]: the pixel centres in units of the sampling rate, centred on the image; the values of
+        F.affine_grid with a diagonal theta of 0.5 S / rate, computed in the same order (ONNX has no affine_grid
+        before opset 20)."""
+        scale = torch.tensor(0.5 * self.size / self.sampling_rate, dtype=torch.float32)
+        line = torch.linspace(-1, 1, self.size, device=device) * (self.size - 1) / self.size * scale.to(device)
+        return torch.stack([line[None, :].expand(self.size, -1), line[:, None].expand(-1, self.size)], dim=-1)[None]
+
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         n = w.shape[0]
         t = self.affine(w)  # (cos, sin, tx, ty), rotation normalised to unit length
@@ -120,9 +129,7 @@ class SynthesisInput(nn.Module):
         phases = self.phases[None] + (freqs @ transforms[:, :2, 2:]).squeeze(2)  # [N, C]
         freqs = freqs @ transforms[:, :2, :2]  # [N, C, 2]
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
-        theta = torch.eye(2, 3, device=w.device)
-        theta[0, 0] = theta[1, 1] = 0.5 * self.size / self.sampling_rate
-        grid = F.affine_grid(theta[None], [1, 1, self.size, self.size], align_corners=False)  # [1, S, S, 2]
+        grid = self.sampling_grid(w.device)  # [1, S, S, 2]
         x = (grid[:, :, :, None] @ freqs.transpose(1, 2)[:, None, None]).squeeze(3)  # [N, S, S, C]
         x = torch.sin((x + phases[:, None, None]) * (np.pi * 2)) * amplitudes[:, None, None]
         x = x @ (self.weight / np.sqrt(self.channels)).t()
