@@ -27,7 +27,8 @@ from .errors import CheckpointError, ConfigError, DataError, GanforgeError, Trai
 _LAZY = {
     "Config": ".config", "resolve": ".config",
     "prepare_dataset": ".data.prepare",
-    "LoadedGenerator": ".artifacts", "describe": ".artifacts", "export": ".artifacts", "load": ".artifacts",
+    "LoadedGenerator": ".artifacts", "describe": ".artifacts", "export": ".artifacts", "import_model": ".artifacts",
+    "load": ".artifacts",
     "evaluate": ".metrics", "register_extractor": ".metrics",
     "TrainResult": ".train", "train": ".train",
     "translate": ".translate",

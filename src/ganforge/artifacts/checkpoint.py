@@ -50,6 +50,12 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def is_zip(path: Path) -> bool:
+    """True for a file in torch.save's (zip) format: a ganforge checkpoint, or another project's torch.save file."""
+    with open(path, "rb") as handle:
+        return handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and validate a checkpoint (tensors and plain data only); clear errors for anything else."""
     path = Path(path)
@@ -60,10 +66,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         path = found[-1]
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    with open(path, "rb") as handle:
-        head = handle.read(len(ZIP_MAGIC))
-    if head != ZIP_MAGIC:  # torch.save writes zip archives; refuse anything else before unpickling a byte of it
-        raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not head else
+    if not is_zip(path):  # torch.save writes zip archives; refuse anything else before unpickling a byte of it
+        raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not path.stat().st_size else
                               "checkpoints are zip archives written by torch.save, and this is another kind of file"))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .exported import describe_export, write_export
-from .generator import load
+from .foreign import read as read_foreign
+from .generator import from_foreign, load
 
 FORMATS = ("safetensors", "onnx")
 
@@ -27,3 +28,14 @@ def export(source: str | Path, out: str | Path, format: str = "safetensors", **o
         raise ConfigError(f"--out {out} is a file; the safetensors export is a folder (config.json + weights)")
     generator = load(source)
     return write_export(Path(out).expanduser(), generator.module.state_dict(), describe_export(generator))
+
+
+def import_model(source: str | Path, out: str | Path, arch: str | None = None) -> Path:
+    """`ganforge import`: another project's model file (an NVIDIA network pickle, ...) as a normal export,
+    `out`/config.json + `out`/generator.safetensors; `arch` overrides the architecture read from the file where the
+    format allows a choice."""
+    source, out = Path(source).expanduser(), Path(out).expanduser()
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; an import writes a folder (config.json + weights)")
+    generator = from_foreign(read_foreign(source, arch), source)
+    return write_export(out, generator.module.state_dict(), describe_export(generator))

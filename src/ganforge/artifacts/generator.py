@@ -200,6 +200,17 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
+def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
+    """The generator of another project's file, read by its foreign reader."""
+    return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg, {})
+
+
+def _is_foreign(path: Path) -> bool:
+    """Another project's file: one a foreign reader recognises, or any file not in torch.save's zip format (whose
+    error then says what it looks like)."""
+    return path.is_file() and (not ckpt.is_zip(path) or foreign.is_foreign(path))
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
     """An exported folder (config.json + generator.safetensors), a training checkpoint, or another project's model
     file (an NVIDIA network pickle ...; see artifacts/foreign), as a ready generator."""
@@ -213,10 +224,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
             raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
-    if foreign.is_foreign(path):
-        model = foreign.read(path)
-        return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg,
-                      {}).to(device)
+    if _is_foreign(path):
+        return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
@@ -225,7 +234,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
 def describe(path: str | Path) -> dict[str, Any]:
     """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics; for another project's
     file, its format, architecture and contents (read without building a network)."""
-    if foreign.is_foreign(path):
+    if _is_foreign(Path(path).expanduser()):
         return foreign.describe(path)
     generator = load(path)
     details = {

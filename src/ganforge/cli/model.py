@@ -1,4 +1,4 @@
-"""`ganforge info` and `ganforge export`: describe and export a trained generator."""
+"""`ganforge info`, `ganforge export` and `ganforge import`: describe, export and import a generator."""
 from __future__ import annotations
 
 import json
@@ -12,11 +12,14 @@ from . import main
 @click.argument("checkpoint", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(checkpoint, as_json) -> None:
-    """Describe a checkpoint or export: model, resolution, kimg, dataset, statistics and metrics.
+    """Describe a checkpoint or export: model, resolution, kimg, dataset, statistics and metrics; or another
+    project's model file (an NVIDIA network pickle ...): format, architecture, resolution, classes, parameters and
+    what is inside, read without building or running anything.
 
     \b
-    Example:
+    Examples:
       ganforge info runs/00000-digits-dcgan-32/checkpoint-00000625.pt
+      ganforge info stylegan2-ada-ffhq-256.pkl
     """
     from ..artifacts import describe
 
@@ -74,3 +77,30 @@ def export(checkpoint, out, export_format, quantize, calibrate, calibration_imag
         click.echo(f"exported: {written} (ONNX opset 17{', int8' if quantize else ''})")
     else:
         click.echo(f"exported: {written}/config.json, {written}/generator.safetensors")
+
+
+@main.command("import")
+@click.argument("source", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="A folder for config.json + generator.safetensors.")
+@click.option("--arch", default=None, help="The architecture to import as, where the file leaves a choice (default: "
+                                           "read from the file).")
+def import_(source, out, arch) -> None:
+    """Import another project's model file as a normal ganforge export (safetensors + JSON): an NVIDIA
+    stylegan2-ada-pytorch network pickle, ... Pickles are read with an allow-list of names: nothing in the file
+    runs. Every command that takes a model also accepts SOURCE directly.
+
+    \b
+    Example:
+      ganforge import network-snapshot-000400.pkl --out exported/dogs
+      ganforge sample exported/dogs --num 16 --out dogs.png
+    """
+    from ..artifacts import import_model
+    from ..atomic import check_writable
+    from ..errors import ConfigError
+
+    try:
+        check_writable(out, folder=True)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
+    written = import_model(source, out, arch)
+    click.echo(f"imported: {written}/config.json, {written}/generator.safetensors")

@@ -73,25 +73,16 @@ def _fix_signs(vectors: torch.Tensor) -> torch.Tensor:
     return vectors * torch.where(largest < 0, -1.0, 1.0)
 
 
-def style_affines(module: torch.nn.Module) -> dict[int, torch.Tensor]:
-    """ws index -> the weight [C_in, w_dim] (equalised-lr scale included) of the affine that turns that w into a
-    synthesis layer's style: the generator's own `style_affines()` where it has one (StyleGAN3), else ganforge
-    StyleGAN2's layer list (layer i reads ws i)."""
-    if callable(getattr(module, "style_affines", None)):
-        return module.style_affines()
-    return {index: layer.conv.affine.weight * layer.conv.affine.scale for index, layer in enumerate(module.layers)}
-
-
 def sefa_weights(generator: LoadedGenerator, layers: Sequence[int] | None = None) -> torch.Tensor:
     """A [outputs, D]: the weights that read the latent, as the layers apply them (equalised-lr scale included)."""
     module = generator.module
     if generator.has_styles:
-        affines = style_affines(module)
-        chosen = sorted(affines) if layers is None else list(layers)
-        bad = [index for index in chosen if index not in affines]
+        affines = module.style_weights()  # per synthesis conv (= its ws index): [C_in, w_dim]
+        chosen = range(len(affines)) if layers is None else list(layers)
+        bad = [index for index in chosen if not 0 <= index < len(affines)]
         if bad or not chosen:
-            raise ConfigError(f"--layers: sefa reads the style affines of the synthesis layers of ws "
-                              f"{min(affines)}..{max(affines)}, got {list(chosen)}")
+            raise ConfigError(f"--layers: sefa reads the style affines of synthesis layers 0..{len(affines) - 1} "
+                              f"(ws 0..{len(affines) - 1}), got {list(chosen)}")
         return torch.cat([affines[index] for index in chosen])  # [sum C_in, w_dim]
     if layers is not None:
         raise ConfigError(f"--layers: {generator.model.name} has no per-layer latents; leave --layers out")

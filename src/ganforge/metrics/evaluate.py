@@ -18,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .. import data as data_lib
+from ..artifacts import foreign
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator, load
@@ -230,8 +231,9 @@ def _own_size(source: str, flag: str) -> int | None:
 
 
 def _generator_or_none(path: Path) -> LoadedGenerator | None:
-    """A generator when `path` is a checkpoint, run folder or export; None when it is a folder/zip of images."""
-    if path.is_file() and path.suffix == ".pt" or is_export(path) or (path.is_dir() and list_checkpoints(path)):
+    """A generator when `path` is a checkpoint, run folder, export or foreign model file; None when it is a folder/zip of images."""
+    if (path.is_file() and (path.suffix == ".pt" or foreign.is_foreign(path)) or is_export(path)
+            or (path.is_dir() and list_checkpoints(path))):
         return load(path)
     if not path.exists():
         raise ConfigError(f"--fake {path}: no such checkpoint, export, or image folder")

@@ -49,11 +49,12 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, pad:
         x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
     x0, x1, y0, y1 = pad
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
-    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].repeat(int(c), 1, 1, 1)  # convolution, not correlation;
-    # int(c): a constant channel count, so that a traced ONNX graph knows the kernel's shape
-    x = F.conv2d(x, weight, groups=c)
-    return x[:, :, ::down, ::down]
+    if min(pad) < 0:
+        x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+    # each channel filtered alike: channels folded into the batch, so that the kernel's shape is static (ONNX)
+    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None]  # convolution, not correlation
+    x = F.conv2d(x.reshape(-1, 1, x.shape[2], x.shape[3]), weight)
+    return x.reshape(n, c, x.shape[2], x.shape[3])[:, :, ::down, ::down]
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -393,6 +394,13 @@ class NvidiaGenerator(nn.Module):
     @property
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
+
+    def style_weights(self) -> list[torch.Tensor]:
+        """The style affines' weights as applied ([C_in, w_dim], lr gain included), one per synthesis convolution in
+        ws order (b4.conv1, b8.conv0, b8.conv1, ...; SeFa reads them)."""
+        layers = [getattr(getattr(self.synthesis, f"b{res}"), name) for res in self.synthesis.block_resolutions
+                  for name in ("conv0", "conv1") if hasattr(getattr(self.synthesis, f"b{res}"), name)]
+        return [layer.affine.weight * layer.affine.weight_gain for layer in layers]
 
     def one_hot(self, labels: torch.Tensor | None, count: int, device: torch.device) -> torch.Tensor | None:
         """Class indices [N] -> NVIDIA's label vectors c [N, c_dim]; None without classes."""

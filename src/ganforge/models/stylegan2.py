@@ -242,6 +242,11 @@ class StyleGAN2Generator(ResolutionStages):
             ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
         return ws
 
+    def style_weights(self) -> list[torch.Tensor]:
+        """The style affines' weights as applied ([C_in, w_dim], equalised-lr scale included), one per synthesis
+        convolution in ws order (SeFa reads them)."""
+        return [layer.conv.affine.weight * layer.conv.affine.scale for layer in self.layers]
+
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> images [N, C, S, S] (unbounded, ~[-1, 1]), S the growth stage's side (the full
         resolution unless growing)."""

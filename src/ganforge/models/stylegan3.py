@@ -260,8 +260,8 @@ class StyleGAN3Generator(NvidiaGenerator):
         mapping = {"num_layers": 2, "w_avg_beta": 0.998, **(mapping_kwargs or {})}  # StyleGAN3's defaults
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping)
 
-    def style_affines(self) -> dict[int, torch.Tensor]:
-        """ws index -> the affine weight [in_channels, w_dim] (gain included) that turns it into a layer's style, for
-        SeFa (latent/directions.py): ws 1.. feed L0.., toRGB; ws 0 sets the input's rotation and shift, not a style."""
-        layers = [getattr(self.synthesis, name) for name in self.synthesis.layer_names]
-        return {index + 1: layer.affine.weight * layer.affine.weight_gain for index, layer in enumerate(layers)}
+    def style_weights(self) -> list[torch.Tensor]:
+        """The affines' weights as applied ([outputs, w_dim], gain included), one per ws in order (SeFa reads them):
+        ws 0 sets the Fourier input's rotation and shift (4 outputs), ws 1.. the styles of L0.., toRGB last."""
+        layers = [self.synthesis.input] + [getattr(self.synthesis, name) for name in self.synthesis.layer_names]
+        return [layer.affine.weight * layer.affine.weight_gain for layer in layers]

@@ -110,7 +110,8 @@ def _dataset(path: Path, data: dict[str, Any], g_kwargs: dict[str, Any]) -> dict
     source = training_set.get("path") if isinstance(training_set, dict) else None
     name = Path(str(source)).name if source else path.stem
     return {"name": name, "resolution": int(g_kwargs["img_resolution"]), "channels": int(g_kwargs["img_channels"]),
-            "class_names": [], "input_channels": 0, "unpaired": False}
+            "class_names": [str(i) for i in range(g_kwargs["c_dim"])],  # NVIDIA stores no class names
+            "input_channels": 0, "unpaired": False}
 
 
 def _kimg(path: Path) -> float:

@@ -120,7 +120,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): _latin1_bytes,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,
-    ("dnnlib.util", "EasyDict"): dict,  # a dict subclass: pickled as dict.__new__ + items (NEWOBJ needs a type)
+    ("dnnlib.util", "EasyDict"): dict,  # a dict with attribute access: read as a plain dict
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
