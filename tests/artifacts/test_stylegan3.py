@@ -147,10 +147,10 @@ def test_info_names_the_stylegan3_config_without_building():
 
 @pytest.mark.slow
 def test_export_sample_mix_and_project_work_on_a_pickle(tmp_path):
-    """The pickle is a model like any other: exported to safetensors + JSON (same images), sampled, mixed and
+    """The pickle is a model like any other: imported as safetensors + JSON (same images), sampled, mixed and
     projected into by the CLI."""
     pkl = FIXTURES / "stylegan3-r-16-cond.pkl"
-    assert run("export", pkl, "--out", tmp_path / "exported").exit_code == 0
+    assert run("import", pkl, "--out", tmp_path / "exported").exit_code == 0
     exported = ganforge.load(tmp_path / "exported")
     assert exported.model.name == "stylegan3" and exported.num_classes == 3
     assert np.array_equal(exported.generate(4, seed=5, classes=1), ganforge.load(pkl).generate(4, seed=5, classes=1))
@@ -162,6 +162,12 @@ def test_export_sample_mix_and_project_work_on_a_pickle(tmp_path):
     Image.fromarray(ganforge.load(t_pkl).generate(1, seed=9)[0]).save(photo)
     result = run("project", t_pkl, photo, "--out", tmp_path / "proj", "--steps", 2)
     assert result.exit_code == 0 and (tmp_path / "proj" / "latent.npz").exists(), result.output
+
+
+def test_arch_that_contradicts_the_file_is_one_clear_line(tmp_path):
+    result = run("import", FIXTURES / "stylegan3-t-32.pkl", "--out", tmp_path / "x", "--arch", "stylegan2-ada")
+    assert result.exit_code != 0 and "holds a stylegan3 generator, not a stylegan2-ada one" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
 
 
 def test_training_stylegan3_is_refused_with_the_reason(tmp_path):

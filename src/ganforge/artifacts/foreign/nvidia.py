@@ -87,6 +87,9 @@ def _family(path: Path, g: PersistentRecord, arch: str | None) -> str:
     if arch is not None:
         if arch not in families:
             raise CheckpointError(f"--arch {arch!r}: NVIDIA pickles import as one of {', '.join(families)}")
+        if not families[arch](g):
+            found = next((name for name, matches in FAMILIES if matches(g)), "an unknown architecture")
+            raise CheckpointError(f"--arch {arch}: {path} holds a {found} generator, not a {arch} one")
         return arch
     for family, matches in FAMILIES:
         if matches(g):
