@@ -197,3 +197,16 @@ def test_sefa_directions_read_the_style_affines():
     assert len(weights) == generator.module.num_ws and weights[0].shape == (4, 16)  # ws 0: the input's transform
     found = sefa(generator, num=3, layers=[1, 2, 3])
     assert found.vectors.shape == (3, generator.module.w_dim)
+
+
+def test_numpy_arrays_read_but_not_their_subclasses(tmp_path):
+    """StyleGAN3 records hold small numpy arrays (layer sizes); the allow-list rebuilds plain ndarrays only."""
+    import pickle
+
+    plain = tmp_path / "array.pkl"
+    plain.write_bytes(pickle.dumps({"size": np.broadcast_to(np.asarray(36), [2])}, protocol=2))
+    assert np.array_equal(unpickle.load(plain)["size"], [36, 36])
+    other = tmp_path / "subtype.pkl"  # numpy's _reconstruct asked to build an OrderedDict
+    other.write_bytes(b"\x80\x03cnumpy.core.multiarray\n_reconstruct\nccollections\nOrderedDict\nK\x00\x85C\x01b\x87R.")
+    with pytest.raises(ganforge.CheckpointError, match="refused numpy array subtype 'OrderedDict'"):
+        unpickle.load(other)
