@@ -183,6 +183,11 @@ class TrainConfig:
                                at_least(2))
     metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
                                      "data, else inception), or a registered name.")
+    init: str = setting("", "--init", "Start G, G_ema, D (and ADA's p) from a pretrained model: an NVIDIA network "
+                        "pickle or another file `ganforge import` reads, or an export (G only); fresh optimisers, its "
+                        "architecture kept.")
+    freeze_d: int = setting(0, "--freeze-d", "FreezeD (Mo et al. 2020): keep D's first N blocks (from the image "
+                            "side) fixed while fine-tuning.", at_least(0))
     out: str = setting("runs", "--out", "Parent folder of numbered run directories.")
     name: str = setting("", "--name", "Run-directory suffix; default: derived from data, model and resolution.")
 
@@ -372,7 +377,8 @@ def validate(c: Config) -> None:
             if problem:
                 raise ConfigError(f"{flag(key)}: {problem}")
     d, m, lo, t = c.data, c.model, c.loss, c.train
-    _check(lo.pl_weight == 0 or m.name == "stylegan2", "loss.pl_weight", "path-length regularisation needs --model stylegan2")
+    _check(lo.pl_weight == 0 or m.name.startswith("stylegan"), "loss.pl_weight",
+           "path-length regularisation needs a style-based --model (stylegan2, stylegan2-ada)")
     _check(not m.progressive or m.name == "stylegan2", "model.progressive",
            f"progressive growing needs --model stylegan2 (got {m.name!r})")
     _check(not m.progressive or d.resolution is None or m.start_resolution < d.resolution, "model.start_resolution",

@@ -36,6 +36,7 @@ from ..imaging import to_float, to_uint8
 from ..losses import LOSSES, gradient_penalty, r1_penalty
 from ..registry import Registry
 from .growth import Growth, reals_at
+from .init import freeze_d_blocks
 from .joint_augment import augment_alike, flip_and_jitter
 
 Tensor = torch.Tensor
@@ -142,6 +143,7 @@ class _AdversarialSteps(Objective):
         self.G = G.to(device, memory_format=memory_format)
         self.D = D.to(device, memory_format=memory_format)
         self.networks = {"G": self.G, "D": self.D}
+        self.d_trainable = freeze_d_blocks(self.D, cfg.train.freeze_d, cfg.model.name)  # all of D without --freeze-d
         self.loss = LOSSES.get(cfg.loss.name)
         self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
         self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
@@ -189,6 +191,11 @@ class _AdversarialSteps(Objective):
             self.r_t = self.augment.adjust(self.cfg.train.batch * self.augment.interval)
         # r_t = E[sign(D(real))], ADA's overfitting heuristic, logged for every run (it climbs as D memorises reals)
         return {"loss_D": loss.detach(), "loss_penalty": penalty.detach(), "r_t": real_logits.detach().sign().mean()}
+
+    def _unfreeze_d(self) -> None:
+        """After a G step: D's parameters train again, except those --freeze-d keeps fixed."""
+        for parameter in self.d_trainable:
+            parameter.requires_grad_(True)
 
     def _adversarial_g_loss(self, fake: Tensor, cond: Tensor | None) -> Tensor:
         """G's loss through the frozen, unsynchronised discriminator."""
@@ -259,7 +266,7 @@ class NoiseToImage(_AdversarialSteps):
         loss.backward()
         if self.cfg.loss.pl_weight > 0 and step % self.cfg.loss.pl_interval == 0:
             self._path_length_penalty(labels).backward()
-        self.D.requires_grad_(True)
+        self._unfreeze_d()
         self._fake = None
         return {"loss_G": loss.detach()}
 
@@ -346,7 +353,7 @@ class ImageToImage(_AdversarialSteps):
             if self.cfg.loss.l1_weight > 0:
                 loss = loss + self.cfg.loss.l1_weight * (self._fake.float() - real).abs().mean()
         loss.backward()
-        self.D.requires_grad_(True)
+        self._unfreeze_d()
         self._fake = None
         return {"loss_G": loss.detach()}
 

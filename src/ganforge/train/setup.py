@@ -19,6 +19,7 @@ from ..atomic import write_text
 from ..config import Config, flag, from_dict, resolve
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
+from .init import check_classes, config_with_init, read_init, start_from
 from .loop import ProgressFn, StopFn, Trainer, TrainResult
 from .objectives import OBJECTIVES
 
@@ -118,6 +119,10 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     metrics); `should_stop()` is polled every iteration and ends the run cleanly with a final snapshot."""
     overrides = dict(overrides or {})
     cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume)
+    pretrained = None
+    if cfg.train.init and state is None:  # fine-tuning: the pretrained network's architecture, fresh optimisers
+        pretrained = read_init(cfg.train.init)
+        cfg = config_with_init(cfg, overrides, pretrained, cfg.train.init)
     check_registered(cfg)
     _check_sizes(cfg)
     device = dist.select_device(cfg.train.device, dist.local_rank())
@@ -132,8 +137,12 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
             and cfg.model.g_channels == Config().model.g_channels and "model.g_channels" not in overrides):
         warnings.warn("--model stylegan2 at its full default widths trains at a few images per second on a CPU; "
                       "--preset stylegan2-32 is sized for CPUs")
+    if (pretrained is not None or cfg.train.freeze_d) and models.MODELS.get(cfg.model.name).family == "unpaired":
+        raise ConfigError("--init/--freeze-d: fine-tuning is for single-G/single-D models, not CycleGAN")
     dataset = objective.build_dataset(cfg.data)
     info = dataset.info
+    if pretrained is not None:
+        check_classes(cfg, info, pretrained, cfg.train.init)
     cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
     if cfg.train.metrics_every_kimg > 0:  # every metric's needs checked before any training
         from ..metrics.evaluate import check_metrics, default_extractor
@@ -167,6 +176,8 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
             dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 trainer = Trainer(cfg, dataset, device=device, rank=rank_info, run_dir=run_dir, state=state)
+            if pretrained is not None:
+                start_from(trainer.networks, trainer.ema, trainer.objective.augment, pretrained, cfg.train.init)
         except BaseException:
             if created:  # a start that failed before training leaves no empty numbered folder behind
                 shutil.rmtree(run_dir, ignore_errors=True)
