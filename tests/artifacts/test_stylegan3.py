@@ -176,6 +176,9 @@ def test_training_stylegan3_is_refused_with_the_reason(tmp_path):
         models.build(generator.model, generator.dataset)
     result = run("train", "--model", "stylegan3", "--data", "shapes", "--resolution", 16, "--out", tmp_path)
     assert result.exit_code != 0 and "stylegan3" in result.output and "Traceback" not in result.output
+    result = run("train", "--init", FIXTURES / "stylegan3-t-32.pkl", "--data", "shapes", "--out", tmp_path / "runs")
+    assert result.exit_code != 0 and "fine-tuning with --init) StyleGAN3 is not supported" in result.output
+    assert "Traceback" not in result.output and not list((tmp_path / "runs").glob("*"))  # no run folder made
 
 
 @pytest.mark.slow
