@@ -28,6 +28,7 @@ class ModelSpec:
     family: str = "noise-to-image"  # how it trains (train/objectives.py): noise-to-image G(z) vs D(x), or
     # image-to-image G(A) -> B vs D(B | A) on paired data
     cpu_channels_last: bool = True  # measured faster on CPU in channels_last (bench/); always used on GPU
+    trainable: bool = True  # False: the generator builds (imported networks), `discriminator` refuses with the reason
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -87,10 +88,12 @@ MODELS.register("stylegan2-ada")(ModelSpec(  # NVIDIA-exact StyleGAN2-ADA (impor
 
 def _stylegan3_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int) -> nn.Module:
     """NVIDIA's StyleGAN3 generator from the constructor kwargs stored with an imported pickle (checked against the
-    data's shape); ganforge reads these models but does not train them, so there is no from-flags configuration."""
+    data's shape), or without them a -T configuration from ganforge's flags (untrained: the family is not trained
+    here, see `trainable`)."""
     if stored_kwargs(cfg.arch_kwargs, "G") is None:
-        raise ConfigError("--model stylegan3: only for imported NVIDIA StyleGAN3 pickles (`ganforge import`, or "
-                          "pass the .pkl to any command); ganforge does not train StyleGAN3 from scratch")
+        return StyleGAN3Generator(z_dim=cfg.z_dim, c_dim=num_classes, w_dim=cfg.w_dim, img_resolution=info.resolution,
+                                  img_channels=info.channels, mapping_kwargs={"num_layers": cfg.mapping_layers},
+                                  channel_base=cfg.g_channels * info.resolution, channel_max=cfg.max_channels)
     try:
         return StyleGAN3Generator(**_sg2ada_kwargs(cfg, info, num_classes, "G"))
     except TypeError as error:  # a stored argument the architecture does not have
@@ -105,6 +108,7 @@ def _no_stylegan3_training(cfg: ModelConfig, info: DatasetInfo, num_classes: int
 
 MODELS.register("stylegan3")(ModelSpec(  # NVIDIA's alias-free StyleGAN3 -T / -R, imported pickles only
     generator=_stylegan3_generator, discriminator=_no_stylegan3_training, min_resolution=16, max_resolution=1024,
+    trainable=False,
 ))
 
 MODELS.register("pix2pix")(ModelSpec(
