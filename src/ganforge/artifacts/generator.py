@@ -193,7 +193,7 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
     info = DatasetInfo.from_dict(dataset)
     module = models.build_generator(model, info, num_classes)
     try:
-        module.load_state_dict(weights)
+        module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
@@ -201,8 +201,11 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
-    """The generator of another project's file, read by its foreign reader."""
-    return _build(model.model, model.dataset, model.num_classes, model.generator, str(path), model.kimg, {})
+    """The generator of another project's file, read by its foreign reader. Consumes `model`: its discriminator and
+    non-EMA generator are dropped first, so that they are not held in memory beside the built generator."""
+    model.discriminator = model.generator_raw = None
+    weights, model.generator = model.generator, {}
+    return _build(model.model, model.dataset, model.num_classes, weights, str(path), model.kimg, {})
 
 
 def _is_foreign(path: Path) -> bool:

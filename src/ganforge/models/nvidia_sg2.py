@@ -51,10 +51,10 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, pad:
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
     if min(pad) < 0:
         x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
-    # each channel filtered alike: channels folded into the batch, so that the kernel's shape is static (ONNX)
-    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None]  # convolution, not correlation
-    x = F.conv2d(x.reshape(-1, 1, x.shape[2], x.shape[3]), weight)
-    return x.reshape(n, c, x.shape[2], x.shape[3])[:, :, ::down, ::down]
+    # a depthwise convolution; the channel count is a constant of the network (int(): static kernel shape in ONNX)
+    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].repeat(int(c), 1, 1, 1)  # convolution, not correlation
+    x = F.conv2d(x, weight, groups=int(c))
+    return x[:, :, ::down, ::down]
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,8 @@ def _snapshot(path: Path) -> dict[str, Any]:
     return data
 
 
-def _generator(path: Path, data: dict[str, Any]) -> tuple[str, PersistentRecord]:
+def _generator(data: dict[str, Any]) -> tuple[str, PersistentRecord]:
+    """("G_ema", its record), or G's where a snapshot has no EMA copy."""
     name = "G_ema" if data.get("G_ema") is not None else "G"
     return name, data[name]
 
@@ -131,7 +132,7 @@ def _augment_p(data: dict[str, Any]) -> float | None:
 
 def _read(path: Path, arch: str | None) -> ForeignModel:
     data = _snapshot(path)
-    g_name, g = _generator(path, data)
+    g_name, g = _generator(data)
     family = _family(path, g, arch)
     g_kwargs = _kwargs(path, g_name, g)
     for needed in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"):
@@ -170,19 +171,20 @@ def _contents(data: dict[str, Any]) -> dict[str, str]:
 
 def _describe(path: Path) -> dict[str, Any]:
     data = _snapshot(path)
-    g_name, g = _generator(path, data)
+    g_name, g = _generator(data)
     g_kwargs = _kwargs(path, g_name, g)
-    family = dict(FAMILIES)
-    known = next((name for name, matches in FAMILIES if matches(g)), None)
+    family = next((name for name, matches in FAMILIES if matches(g)), None)
+    known = ", ".join(name for name, _ in FAMILIES)
     details = {
-        "architecture": _architecture(known, g_kwargs) if known else f"unknown ({g.class_name}; known: {', '.join(family)})",
+        "architecture": _architecture(family, g_kwargs) if family else f"unknown ({g.class_name}; known: {known})",
         "resolution": g_kwargs.get("img_resolution"), "channels": g_kwargs.get("img_channels"),
         "classes": g_kwargs.get("c_dim") or "unconditional", "z_dim": g_kwargs.get("z_dim"),
         "w_dim": g_kwargs.get("w_dim"), "parameters": g.parameter_count(), "contents": _contents(data),
         "kimg": _kimg(path),
     }
-    if _augment_p(data) is not None:
-        details["augment_p"] = round(_augment_p(data), 6)
+    augment_p = _augment_p(data)
+    if augment_p is not None:
+        details["augment_p"] = round(augment_p, 6)
     training_set = data.get("training_set_kwargs")
     if isinstance(training_set, dict) and training_set.get("path"):
         details["training_set"] = str(training_set["path"])

@@ -140,6 +140,10 @@ ALLOWED: dict[tuple[str, str], Any] = {
 LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once)
 
 
+def _holds_large_bytes(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray)) and len(value) >= LARGE_BYTES
+
+
 class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so that memoisation can be steered
     """pickle's unpickler with `find_class` limited to ALLOWED and large byte strings kept out of the memo."""
 
@@ -157,24 +161,25 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError(f"refused persistent id {str(pid)[:60]!r}")
 
-    def _memoise_unless_large(self, index: int) -> None:
+    def __init__(self, file: Any):
+        super().__init__(file)
+        self.skipped = 0  # large byte strings left out of the memo (MEMOIZE numbers entries by count)
+
+    def _memoise(self, index: int) -> None:
         value = self.stack[-1]
-        if not (isinstance(value, (bytes, bytearray)) and len(value) >= LARGE_BYTES):
+        if _holds_large_bytes(value) or (isinstance(value, tuple) and any(map(_holds_large_bytes, value))):
+            self.skipped += 1  # a storage blob, or the argument tuple of its reconstructor: read once
+        else:
             self.memo[index] = value
 
     def load_binput(self) -> None:
-        self._memoise_unless_large(self.read(1)[0])
+        self._memoise(self.read(1)[0])
 
     def load_long_binput(self) -> None:
-        self._memoise_unless_large(int.from_bytes(self.read(4), "little"))
+        self._memoise(int.from_bytes(self.read(4), "little"))
 
     def load_memoize(self) -> None:
-        index = len(self.memo) + getattr(self, "_skipped", 0)
-        value = self.stack[-1]
-        if isinstance(value, (bytes, bytearray)) and len(value) >= LARGE_BYTES:
-            self._skipped = getattr(self, "_skipped", 0) + 1
-        else:
-            self.memo[index] = value
+        self._memoise(len(self.memo) + self.skipped)
 
     dispatch[pickle.BINPUT[0]] = load_binput
     dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
