@@ -213,3 +213,19 @@ def test_numpy_arrays_read_but_not_their_subclasses(tmp_path):
     other.write_bytes(b"\x80\x03cnumpy.core.multiarray\n_reconstruct\nccollections\nOrderedDict\nK\x00\x85C\x01b\x87R.")
     with pytest.raises(ganforge.CheckpointError, match="refused numpy array subtype 'OrderedDict'"):
         unpickle.load(other)
+
+
+@pytest.mark.slow
+def test_the_studio_serves_a_stylegan3_pickle(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from ganforge.studio.app import create_app
+
+    with TestClient(create_app([FIXTURES / "stylegan3-r-16-cond.pkl"], tmp_path / "runs")) as client:
+        (listed,) = client.get("/api/models").json()
+        info = client.get("/api/model", params={"model": listed["id"]}).json()
+        assert info["has_styles"] and info["resolution"] == 16
+        for url in ("/api/generate", "/api/mix"):
+            response = client.get(url, params={"model": listed["id"]})
+            assert response.status_code == 200 and response.content.startswith(b"\x89PNG"), response.text
