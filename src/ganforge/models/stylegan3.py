@@ -20,8 +20,6 @@ The pieces, in the order an image is drawn:
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.signal
 import scipy.special
@@ -30,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .nvidia_sg2 import FullyConnectedLayer, MappingNetwork, NvidiaGenerator, bias_act, upfirdn2d
+
 NOISE_MODES = ("random", "const", "none")  # accepted for the common interface; StyleGAN3 has no noise
 
 
@@ -80,7 +79,8 @@ def lowpass_filter(taps: int, cutoff: float, width: float, rate: float, radial: 
     if taps == 1:
         return None
     if not radial:
-        return torch.as_tensor(scipy.signal.firwin(numtaps=taps, cutoff=cutoff, width=width, fs=rate), dtype=torch.float32)
+        taps_1d = scipy.signal.firwin(numtaps=taps, cutoff=cutoff, width=width, fs=rate)
+        return torch.as_tensor(taps_1d, dtype=torch.float32)
     x = (np.arange(taps) - (taps - 1) / 2) / rate
     r = np.hypot(*np.meshgrid(x, x))
     f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
