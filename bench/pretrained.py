@@ -89,7 +89,9 @@ def _run_python(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-MAXRSS = "import resource, json; rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+# peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited from the parent at fork + exec)
+MAXRSS = ("import json, re\nrss = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())"
+          "[1]) * 1024\n")
 
 
 def import_figures(pickle_path: Path, out: Path) -> dict:

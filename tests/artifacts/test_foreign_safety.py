@@ -170,3 +170,18 @@ def test_the_allow_list_reads_every_pickle_protocol(tmp_path):
         data = unpickle.load(path)
         assert torch.equal(data["w"], weight) and torch.equal(data["view"], weight[2:5])
         assert data["gain"] == 0.5 and data["set"] == {1, 2}
+
+
+def test_storage_blobs_are_not_kept_while_reading(tmp_path):
+    """Each tensor's raw bytes are dropped once its storage is rebuilt (not memoised), so a file is held once."""
+    tensors = {f"w{i}": torch.randn(64, 1024) for i in range(3)}  # 256 KiB each
+    path = tmp_path / "big.pkl"
+    for protocol in (3, 4):
+        path.write_bytes(pickle.dumps(tensors, protocol=protocol))
+        with open(path, "rb") as handle:
+            reader = unpickle._RestrictedUnpickler(handle)
+            data = reader.load()
+        assert all(torch.equal(data[k], v) for k, v in tensors.items())
+        blobs = [v for v in reader.memo.values() for v in (v if isinstance(v, tuple) else (v,))
+                 if isinstance(v, bytes) and len(v) >= 2**16]
+        assert reader.skipped >= 3 and not blobs

@@ -84,3 +84,14 @@ def test_cli_refuses_a_contradiction_in_one_line(tmp_path, three_classes):
     assert result.output.strip().splitlines() == [f"error: --w-dim 8 contradicts --init {CONDITIONAL}: the pretrained "
                                                   f"stylegan2-ada resnet network has 16, and fine-tuning keeps its "
                                                   f"architecture; leave --w-dim out"]
+
+
+def test_style_based_flags_apply_to_the_pretrained_network(tmp_path, three_classes):
+    """--pl-weight is checked against the pretrained network's family, not the default --model."""
+    import json
+
+    result = train(overrides=_overrides(tmp_path, three_classes, **{"loss.pl_weight": 2.0, "model.style_mixing": 0.9}),
+                   dry_run=True, progress=False, tensorboard=False)
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["model"]["name"] == "stylegan2-ada" and saved["loss"]["pl_weight"] == 2.0
+    assert saved["train"]["init"] == str(CONDITIONAL) and saved["data"]["resolution"] == 8

@@ -67,8 +67,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not is_zip(path):  # torch.save writes zip archives; refuse anything else before unpickling a byte of it
+        from .foreign import looks_like  # noqa: PLC0415 (only for the error)
+
         raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not path.stat().st_size else
-                              "checkpoints are zip archives written by torch.save, and this is another kind of file"))
+                              f"checkpoints are zip archives written by torch.save, and this is another kind of file "
+                              f"({looks_like(path)})"))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:

@@ -209,9 +209,8 @@ def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
 
 
 def _is_foreign(path: Path) -> bool:
-    """Another project's file: one a foreign reader recognises, or any file not in torch.save's zip format (whose
-    error then says what it looks like)."""
-    return path.is_file() and (not ckpt.is_zip(path) or foreign.is_foreign(path))
+    """Another project's file: one that a foreign reader recognises."""
+    return path.is_file() and foreign.is_foreign(path)
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:

@@ -18,13 +18,22 @@ from torch import nn
 from ..artifacts import checkpoint as ckpt
 from ..artifacts import foreign
 from ..artifacts.exported import is_export, read_export
-from ..config import Config, flag
+from ..config import Config, flag, load_file
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 
 # ModelConfig fields that shape the networks: a pretrained model's values are kept
 ARCHITECTURE = ("name", "z_dim", "w_dim", "mapping_layers", "arch_kwargs", "g_channels", "d_channels",
                 "max_channels", "g_norm", "d_layers", "progressive", "start_resolution")
+
+
+def init_source(overrides: dict[str, Any], cfg: Config | None, config_file: str | Path | None) -> str:
+    """The --init of a new run, from the flags, the given config, or the config file ("" for none)."""
+    if overrides.get("train.init"):
+        return overrides["train.init"]
+    if cfg is not None:
+        return cfg.train.init
+    return load_file(config_file).get("train", {}).get("init", "") if config_file is not None else ""
 
 
 def read_init(source: str) -> foreign.ForeignModel:
@@ -34,7 +43,7 @@ def read_init(source: str) -> foreign.ForeignModel:
         meta, weights = read_export(path)
         return foreign.ForeignModel(format="ganforge export", architecture=meta["model"]["name"], model=meta["model"],
                                     dataset=meta["dataset"], num_classes=int(meta["num_classes"]), generator=weights)
-    if path.is_file() and (not ckpt.is_zip(path) or foreign.is_foreign(path)):
+    if path.is_file() and foreign.is_foreign(path):
         return foreign.read(path)
     state = ckpt.load(path)
     return foreign.ForeignModel(format="ganforge checkpoint", architecture=state["config"]["model"]["name"],
@@ -43,9 +52,9 @@ def read_init(source: str) -> foreign.ForeignModel:
                                 discriminator=state.get("D"), generator_raw=state.get("G"))
 
 
-def config_with_init(cfg: Config, overrides: dict[str, Any], init: foreign.ForeignModel, source: str) -> Config:
-    """`cfg` with the pretrained network's architecture, resolution and channels; a ConfigError naming the flag
-    for any explicit flag (in `overrides`) that contradicts them."""
+def init_overrides(overrides: dict[str, Any], init: foreign.ForeignModel, source: str) -> dict[str, Any]:
+    """`overrides` (the user's flags) plus the pretrained network's architecture, resolution and channels; a
+    ConfigError naming the flag for any flag that contradicts them."""
     kept = {f"model.{name}": value for name, value in init.model.items() if name in ARCHITECTURE}
     kept.update({"data.resolution": int(init.dataset["resolution"]), "data.channels": int(init.dataset["channels"])})
     for key, value in overrides.items():
@@ -56,7 +65,7 @@ def config_with_init(cfg: Config, overrides: dict[str, Any], init: foreign.Forei
                               f"network {theirs}, and fine-tuning keeps its architecture; leave {flag(key)} out")
     if overrides.get("model.pack", 1) != 1:
         raise ConfigError(f"--pack: the pretrained discriminator of --init {source} judges one image at a time")
-    return cfg.replace(**kept)
+    return {**overrides, **kept}
 
 
 def check_classes(cfg: Config, info: DatasetInfo, init: foreign.ForeignModel, source: str) -> None:

@@ -19,7 +19,7 @@ from ..atomic import write_text
 from ..config import Config, flag, from_dict, resolve
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
-from .init import check_classes, config_with_init, read_init, start_from
+from .init import check_classes, init_overrides, init_source, read_init, start_from
 from .loop import ProgressFn, StopFn, Trainer, TrainResult
 from .objectives import OBJECTIVES
 
@@ -118,11 +118,13 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     checkpoint) continues a run exactly. `progress_fn(row)` receives every stats row (kimg, losses, grid path,
     metrics); `should_stop()` is polled every iteration and ends the run cleanly with a final snapshot."""
     overrides = dict(overrides or {})
+    source, pretrained = init_source(overrides, cfg, config_file), None
+    if source and (resume is None or str(resume) == "auto"):  # fine-tuning: the pretrained network's architecture
+        pretrained = read_init(source)
+        overrides = init_overrides(overrides, pretrained, source)
     cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume)
-    pretrained = None
-    if cfg.train.init and state is None:  # fine-tuning: the pretrained network's architecture, fresh optimisers
-        pretrained = read_init(cfg.train.init)
-        cfg = config_with_init(cfg, overrides, pretrained, cfg.train.init)
+    if state is not None:  # resumed: the checkpoint has the weights
+        pretrained = None
     check_registered(cfg)
     _check_sizes(cfg)
     device = dist.select_device(cfg.train.device, dist.local_rank())

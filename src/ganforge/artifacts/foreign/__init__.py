@@ -78,7 +78,7 @@ def reader_for(path: str | Path) -> Reader:
         raise CheckpointError(f"{path} is a folder without a ganforge export (generator.safetensors) in it")
     reader = _match(path)
     if reader is None:
-        raise CheckpointError(f"{path}: {_looks_like(path)}; not a format ganforge reads (ganforge checkpoints and "
+        raise CheckpointError(f"{path}: {looks_like(path)}; not a format ganforge reads (ganforge checkpoints and "
                               f"exports, {', '.join(r.name for r in _readers())})")
     return reader
 
@@ -97,7 +97,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     return {"source": str(path), "format": reader.name, **reader.describe(path)}
 
 
-def _looks_like(path: Path) -> str:
+def looks_like(path: Path) -> str:
     """A short description of an unrecognised file from its first bytes."""
     head = _head(path)
     if not head:
