@@ -16,6 +16,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .nvidia_sg2 import NvidiaDiscriminator, NvidiaGenerator, stored_kwargs
 from .pix2pix import PatchDiscriminator, UNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from .stylegan3 import StyleGAN3Generator
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ModelSpec:
     family: str = "noise-to-image"  # how it trains (train/objectives.py): noise-to-image G(z) vs D(x), or
     # image-to-image G(A) -> B vs D(B | A) on paired data
     cpu_channels_last: bool = True  # measured faster on CPU in channels_last (bench/); always used on GPU
+    trainable: bool = True  # False: the generator builds (imported networks), `discriminator` refuses with the reason
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -82,6 +84,32 @@ MODELS.register("stylegan2-ada")(ModelSpec(  # NVIDIA-exact StyleGAN2-ADA (impor
     discriminator=lambda cfg, info, num_classes, d_norm: NvidiaDiscriminator(
         **_sg2ada_kwargs(cfg, info, num_classes, "D")),
     min_resolution=4, max_resolution=1024,
+))
+
+
+def _stylegan3_generator(cfg: ModelConfig, info: DatasetInfo, num_classes: int) -> nn.Module:
+    """NVIDIA's StyleGAN3 generator from the constructor kwargs stored with an imported pickle (checked against the
+    data's shape), or without them a -T configuration from ganforge's flags (untrained: the family is not trained
+    here, see `trainable`)."""
+    if stored_kwargs(cfg.arch_kwargs, "G") is None:
+        return StyleGAN3Generator(z_dim=cfg.z_dim, c_dim=num_classes, w_dim=cfg.w_dim, img_resolution=info.resolution,
+                                  img_channels=info.channels, mapping_kwargs={"num_layers": cfg.mapping_layers},
+                                  channel_base=cfg.g_channels * info.resolution, channel_max=cfg.max_channels)
+    try:
+        return StyleGAN3Generator(**_sg2ada_kwargs(cfg, info, num_classes, "G"))
+    except TypeError as error:  # a stored argument the architecture does not have
+        raise ConfigError(f"--arch-kwargs: not a StyleGAN3 generator's arguments ({error})") from None
+
+
+def _no_stylegan3_training(cfg: ModelConfig, info: DatasetInfo, num_classes: int, d_norm: str) -> nn.Module:
+    raise ConfigError("--model stylegan3: training (or fine-tuning with --init) StyleGAN3 is not supported; "
+                      "imported StyleGAN3 pickles sample, project, edit, export and serve. Fine-tune a StyleGAN2-ADA "
+                      "pickle instead")
+
+
+MODELS.register("stylegan3")(ModelSpec(  # NVIDIA's alias-free StyleGAN3 -T / -R, imported pickles only
+    generator=_stylegan3_generator, discriminator=_no_stylegan3_training, min_resolution=16, max_resolution=1024,
+    trainable=False,
 ))
 
 

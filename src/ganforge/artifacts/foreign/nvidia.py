@@ -30,9 +30,16 @@ def _is_stylegan2(g: PersistentRecord) -> bool:
     return isinstance(synthesis, PersistentRecord) and "b4" in synthesis.children
 
 
+def _is_stylegan3(g: PersistentRecord) -> bool:
+    """stylegan3's alias-free synthesis network: a Fourier-feature `input` layer, then layers L0_..., L1_..."""
+    synthesis = g.children.get("synthesis")
+    return isinstance(synthesis, PersistentRecord) and "input" in synthesis.children
+
+
 # (ganforge model family, does a G_ema record belong to it?), tried in order
 FAMILIES: list[tuple[str, Callable[[PersistentRecord], bool]]] = [
     ("stylegan2-ada", _is_stylegan2),
+    ("stylegan3", _is_stylegan3),
 ]
 
 
@@ -81,6 +88,9 @@ def _family(path: Path, g: PersistentRecord, arch: str | None) -> str:
     if arch is not None:
         if arch not in families:
             raise CheckpointError(f"--arch {arch!r}: NVIDIA pickles import as one of {', '.join(families)}")
+        if not families[arch](g):
+            found = next((name for name, matches in FAMILIES if matches(g)), "an unknown architecture")
+            raise CheckpointError(f"--arch {arch}: {path} holds a {found} generator, not a {arch} one")
         return arch
     for family, matches in FAMILIES:
         if matches(g):
@@ -142,6 +152,8 @@ def _read(path: Path, arch: str | None) -> ForeignModel:
 
 
 def _architecture(family: str, g_kwargs: dict[str, Any]) -> str:
+    if family == "stylegan3":  # train.py's --cfg stylegan3-r sets radial filters (and 1x1 convolutions)
+        return "stylegan3-r" if g_kwargs.get("use_radial_filters") else "stylegan3-t"
     synthesis = g_kwargs.get("synthesis_kwargs") or {}
     parts = [family, synthesis.get("architecture", "")]
     return " ".join(p for p in parts if p)

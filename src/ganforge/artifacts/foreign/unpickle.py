@@ -92,6 +92,14 @@ def _numpy_scalar(dtype: np.dtype, data: bytes) -> Any:
     return np.frombuffer(data, dtype=dtype)[0]
 
 
+def _numpy_array(subtype: type, shape: tuple, dtype: bytes) -> np.ndarray:
+    """numpy.core.multiarray._reconstruct: an empty ndarray that the pickle's BUILD fills from raw bytes (StyleGAN3
+    stores sizes as small arrays); subclasses of ndarray are refused."""
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"refused numpy array subtype {getattr(subtype, '__name__', subtype)!r}")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
     """_codecs.encode as protocol-2 pickles use it (bytes written as latin-1 text); no other encoding."""
     if not isinstance(text, str) or encoding != "latin1":
@@ -125,6 +133,9 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_array,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_array,
 }
 LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once)
 
