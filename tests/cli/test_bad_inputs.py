@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from ganforge.artifacts.exported import CONFIG_HASH
 from ganforge.cli import main
 
 from .exports import standard_exports
@@ -36,7 +37,8 @@ def inputs(tmp_path_factory) -> Path:
     for name, change in TAMPERED.items():
         shutil.copytree(root / "cond", root / f"tampered-{name}")
         path = root / f"tampered-{name}" / "config.json"
-        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+        meta = {k: v for k, v in json.loads(path.read_text()).items() if k != CONFIG_HASH}  # as hand-edited
+        path.write_text(json.dumps(change(meta)))
     return root
 
 
