@@ -42,17 +42,22 @@ def trim_logs(run_dir: Path, images_seen: int) -> None:
 
 
 def _carry_events(writer, old: list[Path], images_seen: int) -> None:
-    """Copy the events of the run's earlier event files `old` up to `images_seen` (each once) into `writer`'s new
-    file, then delete those files: TensorBoard shows one stream, without the steps a killed process repeated."""
+    """Copy the events of the run's earlier event files `old` (oldest first) up to step `images_seen` into `writer`'s
+    new file, the newest value of each (tag, step) once, then delete those files: TensorBoard shows one stream,
+    without the steps a killed process logged and the resumed one repeats. Two passes, so that sample images are
+    never all held in memory at once."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-    seen = set()
-    for path in old:
-        for event in EventFileLoader(str(path)).Load():
-            key = event.SerializeToString()
-            if event.HasField("file_version") or event.step > images_seen or key in seen:
-                continue
-            seen.add(key)
+    def summaries():
+        for file_index, path in enumerate(old):
+            for event_index, event in enumerate(EventFileLoader(str(path)).Load()):
+                if event.HasField("summary") and event.step <= images_seen:
+                    yield (file_index, event_index), event
+
+    latest = {(event.step, tuple(value.tag for value in event.summary.value)): where for where, event in summaries()}
+    chosen = set(latest.values())
+    for where, event in summaries():
+        if where in chosen:
             writer.file_writer.add_event(event, step=event.step, walltime=event.wall_time)
     writer.flush()
     for path in old:
