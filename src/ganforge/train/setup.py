@@ -30,12 +30,17 @@ RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kim
                   "model.mixed_resolutions"}
 
 
+def _as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON, so that a tuple and the list saved for it compare equal."""
+    return json.loads(json.dumps(value))
+
+
 def config_for_resume(saved: dict[str, Any], overrides: dict[str, Any]) -> Config:
     """The saved run's config with the user's explicit flags applied; flags that would change the run are errors."""
     saved_cfg = from_dict(saved)
     flat = {f"{s}.{k}": v for s, values in saved.items() for k, v in values.items()}
     for key, value in overrides.items():
-        if key not in RESUMABLE_KEYS and flat.get(key) != json.loads(json.dumps(value)):  # (0, 1) as saved: [0, 1]
+        if key not in RESUMABLE_KEYS and _as_json(flat.get(key)) != _as_json(value):
             raise ConfigError(f"{flag(key)} cannot change when resuming (the run used {flat.get(key)!r}); "
                               f"start a new run instead, or resume without it")
     return saved_cfg.replace(**{k: v for k, v in overrides.items() if k in RESUMABLE_KEYS})
