@@ -80,7 +80,8 @@ def load_newest(run_dir: Path) -> dict[str, Any]:
             warnings.warn(f"--resume: skipped {len(problems)} newer checkpoint(s) that do not load ({problems[0]}); "
                           f"resuming from {path}, the newest that does")
         return state
-    raise CheckpointError(f"--resume {run_dir}: none of its {len(found)} checkpoint(s) loads; the newest: {problems[0]}")
+    raise CheckpointError(f"--resume {run_dir}: none of its {len(found)} checkpoint(s) loads; "
+                          f"the newest: {problems[0]}")
 
 
 def run_dir_lock(run_dir: Path):

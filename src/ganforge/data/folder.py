@@ -157,5 +157,6 @@ class FolderDataset(ImageDataset):
                     warnings.warn(f"skipping unreadable image {error} (run `ganforge prepare` to clean the data)")
                 continue
             return torch.from_numpy(array).permute(2, 0, 1).contiguous(), self.labels[candidate]
-        raise DataError(f"{self.source.flag} {self.source.path}: none of the {len(self)} image files could be used (unreadable, "
-                        f"or a side under {min_side(self.info.resolution)} px for --resolution {self.info.resolution})")
+        raise DataError(f"{self.source.flag} {self.source.path}: none of the {len(self)} image files could be used "
+                        f"(unreadable, or a side under {min_side(self.info.resolution)} px for --resolution "
+                        f"{self.info.resolution})")

@@ -152,7 +152,8 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     with contextlib.ExitStack() as held:  # the run folder's lock, taken before a resumed checkpoint is read
         cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume, held)
         return _train(cfg, state, overrides=overrides, preset=preset, dry_run=dry_run, progress=progress,
-                      tensorboard=tensorboard, progress_fn=progress_fn, should_stop=should_stop, locked=state is not None)
+                      tensorboard=tensorboard, progress_fn=progress_fn, should_stop=should_stop,
+                      locked=state is not None)
 
 
 def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, Any], preset: str | None, dry_run: bool,
