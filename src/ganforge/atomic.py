@@ -1,11 +1,13 @@
-"""Crash-safe file writes: write a temp file beside the target, fsync, rename over it, fsync the folder."""
+"""Crash-safe file writes: write a temp file (or folder) beside the target, fsync, rename over it, fsync the folder;
+and the checks made before writing: a writable place, and no output that is also an input."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from .errors import ConfigError
 
@@ -33,6 +35,24 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     _fsync_dir(path.parent)
 
 
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a new hidden folder beside `path` to fill; it is renamed to `path` (absent, or an empty folder) only once
+    the body completes, and removed on error. A killed process leaves only that `.NAME.partial-*` folder, so a rerun
+    is not blocked by a half-written `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        os.chmod(partial, 0o777 & ~_umask())  # mkdtemp makes 0700; give the permissions a plain mkdir would
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _fsync_dir(path.parent)
+
+
 def check_writable(path: str | Path, folder: bool = False) -> None:
     """ConfigError unless `path` can be written as a file (or, with `folder`, a folder of files), checked before any
     work: an existing path must be of that kind, and the folder that will hold it (or its nearest existing parent)
@@ -51,6 +71,39 @@ def check_writable(path: str | Path, folder: bool = False) -> None:
             raise ConfigError(f"{path}: {home} is a file, so no {kind} can be made below it")
     if not os.access(home, os.W_OK | os.X_OK) or os.statvfs(home).f_flag & os.ST_RDONLY:
         raise ConfigError(f"{path}: cannot write in {home} (read-only or no permission)")
+
+
+def check_not_input(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path | None], flag: str) -> None:
+    """ConfigError naming `flag` when writing one of `outputs` would overwrite what the command reads: an output
+    that already exists as one of `inputs` (the same file or folder by any spelling: compared by device and inode),
+    or an existing file inside an input folder. Outputs that do not exist yet overwrite nothing; None (an option
+    not given) is skipped."""
+    sources, folders = {}, []
+    for given in inputs:
+        if not given:  # an optional input that was not given
+            continue
+        try:
+            info = os.stat(Path(given).expanduser())
+        except (OSError, ValueError):
+            continue  # a missing input is the reader's error to report
+        sources[(info.st_dev, info.st_ino)] = given
+        if Path(given).expanduser().is_dir():
+            folders.append((Path(given).expanduser().resolve(), given))
+    for output in outputs:
+        if not output:
+            continue
+        path = Path(output).expanduser()
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        given = sources.get((info.st_dev, info.st_ino))
+        if given is None and path.is_file():
+            given = next((folder for resolved, folder in folders if resolved in path.resolve().parents), None)
+        if given is not None:
+            what = "is" if sources.get((info.st_dev, info.st_ino)) else "is a file inside"
+            raise ConfigError(f"{flag} {output}: {what} the input {given}, which writing it would overwrite; "
+                              f"choose another {flag}")
 
 
 def _umask() -> int:

@@ -53,6 +53,11 @@ def init(device: torch.device) -> DistInfo:
     return info
 
 
+def is_rank_zero() -> bool:
+    """True in a single process and on torchrun's rank 0; readable before the process group is set up."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 

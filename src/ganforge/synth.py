@@ -13,11 +13,12 @@ from typing import Callable
 import torch
 
 from .artifacts import LoadedGenerator, load
-from .atomic import write_text
+from .atomic import atomic_folder, write_text
 from .errors import CheckpointError, ConfigError, DataError
 from .imaging import save_png
 
 FILTERS = ("none", "confident")
+DEFAULT_CONFIDENCE = 0.9  # probability threshold of the confident filter
 MAX_CANDIDATES = 20  # the filter may look at up to this many candidates per image asked for, per class
 CLASS_SEED_STRIDE = 1_000_000  # class k draws its latents from seeds seed + k * stride + 0, 1, 2, ...
 
@@ -78,12 +79,17 @@ def generate_labelled(generator: LoadedGenerator, per_class: int, *, seed: int =
     return SyntheticSet(torch.cat(images), torch.cat(labels), generator.dataset.class_names, dropped)
 
 
+def check_confidence(confidence: float) -> None:
+    """A probability threshold of the confident filter: above 0, at most 1 (1 keeps only certain images)."""
+    if not 0 < confidence <= 1:
+        raise ConfigError(f"--confidence {confidence}: must be above 0 and at most 1")
+
+
 def confident_filter(classifier: torch.nn.Module, confidence: float) -> KeepFn:
     """Keep a candidate when the classifier's most probable class is its label, with probability >= confidence."""
     from .experiments.classifier import predict
 
-    if not 0 < confidence < 1:
-        raise ConfigError(f"--confidence {confidence}: must be between 0 and 1")
+    check_confidence(confidence)
 
     def keep(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         probabilities = predict(classifier, images)  # [N, classes]
@@ -94,18 +100,26 @@ def confident_filter(classifier: torch.nn.Module, confidence: float) -> KeepFn:
 
 
 def write_folder(synthetic: SyntheticSet, out: str | Path) -> Path:
-    """One PNG per image in out/<class name>/, and out/labels.json mapping each file to its class name."""
+    """One PNG per image in out/<class name>/, and out/labels.json mapping each file to its class name; `out`
+    appears only once complete (a killed or failed write leaves no partial `out` to block a rerun)."""
+    out = check_new_folder(out)
+    mapping = {}
+    per_class_index = [0] * len(synthetic.class_names)
+    with atomic_folder(out) as partial:
+        for image, label in zip(synthetic.images, synthetic.labels.tolist()):
+            name = f"{synthetic.class_names[label]}/{per_class_index[label]:06d}.png"
+            per_class_index[label] += 1
+            save_png(image.permute(1, 2, 0).numpy(), partial / name)
+            mapping[name] = synthetic.class_names[label]
+        write_text(partial / "labels.json", json.dumps(mapping, indent=1) + "\n")
+    return out
+
+
+def check_new_folder(out: str | Path) -> Path:
+    """`out` as a Path; DataError unless it is absent or an empty folder."""
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"--out {out}: exists and is not an empty folder; choose a new folder")
-    mapping = {}
-    per_class_index = [0] * len(synthetic.class_names)
-    for image, label in zip(synthetic.images, synthetic.labels.tolist()):
-        name = f"{synthetic.class_names[label]}/{per_class_index[label]:06d}.png"
-        per_class_index[label] += 1
-        save_png(image.permute(1, 2, 0).numpy(), out / name)
-        mapping[name] = synthetic.class_names[label]
-    write_text(out / "labels.json", json.dumps(mapping, indent=1) + "\n")
     return out
 
 
@@ -129,17 +143,20 @@ def real_data_classifier(generator: LoadedGenerator, real: str, *, steps: int, s
 
 
 def synth(checkpoint: str | Path, per_class: int, out: str | Path, *, truncation: float = 1.0, filter: str = "none",
-          real: str | None = None, confidence: float = 0.9, seed: int = 0, classifier_steps: int = 400,
+          real: str | None = None, confidence: float | None = None, seed: int = 0, classifier_steps: int = 400,
           device: str | torch.device = "cpu") -> SyntheticSet:
     """Write `per_class` synthetic images of every class of a conditional checkpoint to a labelled folder `out`.
 
     `filter="confident"` keeps only images that a classifier trained on the real data `real` (default: the data the
-    generator was trained on) labels as their class with probability >= `confidence`."""
+    generator was trained on) labels as their class with probability >= `confidence` (default DEFAULT_CONFIDENCE;
+    only with that filter). Every setting is checked before the model is loaded or the classifier trained."""
     if filter not in FILTERS:
         raise ConfigError(f"--filter {filter!r}: choose one of {', '.join(FILTERS)}")
-    out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"--out {out}: exists and is not an empty folder; choose a new folder")
+    if confidence is not None and filter != "confident":
+        raise ConfigError(f"--confidence {confidence}: only applies with --filter confident")
+    confidence = DEFAULT_CONFIDENCE if confidence is None else confidence
+    check_confidence(confidence)
+    check_new_folder(out)
     generator = load(checkpoint, device)
     require_conditional(generator)
     keep = None

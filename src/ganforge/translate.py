@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import check_not_input
 from .data.folder import ImageSource
 from .data.images import ImageDecodeError, open_image, to_array
 from .errors import ConfigError, DataError
@@ -82,6 +83,7 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
         jobs = [(source, out if out.suffix else out / source.with_suffix(".png").name)]
     else:
         raise DataError(f"{source}: no such image file or folder")
+    check_not_input([out, *(target for _, target in jobs)], [checkpoint, source, *(path for path, _ in jobs)], "--out")
     many = len(jobs) >= ONNXRUNTIME_FROM_IMAGES and direction != "b2a"
     chosen = backend_for(checkpoint, backend, prefer_onnxruntime=many)
     generator = open_generator(checkpoint, chosen, device)

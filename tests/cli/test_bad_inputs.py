@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from ganforge.artifacts.exported import CONFIG_HASH
 from ganforge.cli import main
 
 from .exports import standard_exports
+
+OLD_CHECKPOINT = Path(__file__).parents[1] / "data" / "dcgan16-v1.pt"
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +37,35 @@ def inputs(tmp_path_factory) -> Path:
     (root / "noise.pt").write_bytes(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
     (root / "afile").write_text("a plain file\n")
     (root / "adir").mkdir()
+    _corrupt_artifacts(root)
     for name, change in TAMPERED.items():
         shutil.copytree(root / "cond", root / f"tampered-{name}")
         path = root / f"tampered-{name}" / "config.json"
-        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+        meta = {k: v for k, v in json.loads(path.read_text()).items() if k != CONFIG_HASH}  # as hand-edited
+        path.write_text(json.dumps(change(meta)))
     return root
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Invert one bit of a file in place, as a bad disk or a faulty copy would."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_artifacts(root: Path) -> None:
+    """flipped.pt: a checkpoint with one bit of a weight changed; flipped-export: an export with one bit of its
+    weights changed; edited-export: an export whose config.json was changed after its hash was taken."""
+    shutil.copy(OLD_CHECKPOINT, root / "flipped.pt")
+    with zipfile.ZipFile(OLD_CHECKPOINT) as archive:
+        weights = max(archive.infolist(), key=lambda info: info.file_size)
+    flip_byte(root / "flipped.pt", weights.header_offset + 100 + weights.file_size // 2)
+    shutil.copytree(root / "cond", root / "flipped-export")
+    weights_file = root / "flipped-export" / "generator.safetensors"
+    flip_byte(weights_file, weights_file.stat().st_size - 10)
+    shutil.copytree(root / "cond", root / "edited-export")
+    config = root / "edited-export" / "config.json"
+    config.write_text(config.read_text().replace('"source": "random"', '"source": "rand0m"'))
 
 
 def _drop(key):
@@ -111,6 +139,32 @@ CASES = [
         ("channels-2", "'dataset.channels' must be 1 or 3"), ("z-dim-string", "'model.z_dim' must be of type int"),
         ("unknown-model-key", "unknown config key(s) ['sparkle']"), ("num-classes-float", "'num_classes' must be"),
         ("class-names-numbers", "'dataset.class_names' must be a list of names")]],
+    # corrupted files are refused, naming the file (issue 26)
+    ("info {root}/flipped.pt", 1, "flipped.pt is corrupt: its part"),
+    ("sample {root}/flipped.pt --grid g.png", 1, "fails its CRC check"),
+    ("sample {root}/flipped-export --grid g.png", 1, "flipped-export/generator.safetensors is corrupt"),
+    ("info {root}/edited-export", 1, "edited-export/config.json is corrupt"),
+    # an output that is an input is refused before it is overwritten
+    ("translate {root}/p2p {root}/photo.png --out {root}/photo.png", 1, "photo.png: is the input"),
+    ("translate {root}/p2p {root}/photos --out {root}/photos", 1, "photos: is the input"),
+    ("translate {root}/p2p {root}/photos/0.png --out {root}/photos/../photos/0.png", 1, "is the input"),
+    ("sample {root}/plain --outdir {root}/plain", 1, "--outdir"),
+    ("export {root}/plain --out {root}/plain", 1, "plain: is the input"),
+    ("edit {root}/plain --image {root}/photo.png --direction d.npz --out {root}/photo.png", 1, "is the input"),
+    ("project {root}/styles {root}/photo.png --out {root}/styles", 1, "is the input"),
+    ("eval --real {root}/photos --fake {root}/photos --metrics memorization --pairs-png {root}/photos/1.png", 1,
+     "1.png: is a file inside the input"),
+    ("eval --real {root}/photos --fake {root}/plain --pairs-png pairs.bmp", 2, "end the name in .png"),
+    # settings checked before anything is loaded, trained or written
+    ("synth {root}/cond --per-class 1 --out s --filter confident --confidence 1.5", 1, "at most 1"),
+    ("synth {root}/cond --per-class 1 --out s --filter confident --confidence 0", 1, "--confidence 0.0"),
+    ("synth {root}/cond --per-class 1 --out s --confidence 0.5", 1, "only applies with --filter confident"),
+    ("experiment augment --data shapes --per-class 5 --seeds 1 --confidence 1.5 --out exp", 1, "--confidence 1.5"),
+    ("experiment augment --data shapes --per-class 5 --seeds 1 --resolution 17 --out exp", 1, "--resolution"),
+    ("experiment augment --data shapes --per-class 5 --seeds 1 --resolution 2048 --out exp", 1, "supports"),
+    ("experiment augment --data shapes --per-class 5 --seeds 1 --gan-augment sparkle --out exp", 1, "--augment"),
+    ("train --model cyclegan --data-a {root}/notes.txt --data-b {root}/photos --resolution 16 --out runs", 1,
+     "--data-a"),
 ]
 
 

@@ -1,6 +1,8 @@
 """Checkpoints: state_dicts + config + format version + progress + optimizer/EMA/augment/RNG state.
 
-Written atomically (temp file, fsync, rename), the newest K kept, loaded with `weights_only=True` (no pickled code).
+Written atomically (temp file, fsync, rename), the newest K kept, loaded with `weights_only=True` (no pickled code)
+after every member of the zip archive passed its CRC-32 check (torch.load does not check them, so a flipped byte
+would otherwise load as a silently different weight).
 """
 from __future__ import annotations
 
@@ -36,6 +38,15 @@ def save(state: dict[str, Any], run_dir: Path, step: int, keep: int) -> Path:
     return path
 
 
+def remove_partial_writes(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of checkpoint and best.pt writes that a killed run left in `run_dir` (call it only
+    while holding the run's lock: then no write of this run is under way); returns what was removed."""
+    leftovers = [*Path(run_dir).glob(".checkpoint-*.tmp"), *Path(run_dir).glob(f".{BEST_NAME}.*.tmp")]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
 def copy_as_best(path: Path) -> Path:
     """Atomically copy a checkpoint to best.pt beside it (the best by FID so far)."""
     best = Path(path).with_name(BEST_NAME)
@@ -56,6 +67,20 @@ def is_zip(path: Path) -> bool:
         return handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
 
 
+def check_integrity(path: Path) -> None:
+    """CheckpointError naming `path` unless it is a complete zip archive whose every member matches the CRC-32
+    stored beside it (torch.save writes one per tensor and for the pickled structure)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
+                              f"{str(error).splitlines()[0][:200] if str(error) else type(error).__name__}") from None
+    if bad is not None:
+        raise CheckpointError(f"{path} is corrupt: its part {bad!r} fails its CRC check (the file changed on disk "
+                              f"after it was written); use an older checkpoint of the run")
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and validate a checkpoint (tensors and plain data only); clear errors for anything else."""
     path = Path(path)
@@ -72,6 +97,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not path.stat().st_size else
                               f"checkpoints are zip archives written by torch.save, and this is another kind of file "
                               f"({looks_like(path)})"))
+    check_integrity(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:

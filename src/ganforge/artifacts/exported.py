@@ -1,8 +1,10 @@
 """The portable generator format: a folder with config.json (architecture, dataset shape, progress) and
-generator.safetensors (the EMA generator's weights). No pickles: loading runs no code."""
+generator.safetensors (the EMA generator's weights). No pickles: loading runs no code. config.json records a SHA-256
+of the weights file and of its own content, checked on load (exports written before these were added load as before)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from ..errors import CheckpointError
 
 EXPORT_FORMAT = "ganforge-generator"
 WEIGHTS_FILE, CONFIG_FILE = "generator.safetensors", "config.json"
+WEIGHTS_HASH, CONFIG_HASH = "weights_sha256", "config_sha256"  # config.json fields: integrity of both files
 
 
 def is_export(path: Path) -> bool:
@@ -37,9 +40,12 @@ def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str,
     """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    payload = save_safetensors(weights, metadata={"format": EXPORT_FORMAT})
     with atomic_open(folder / WEIGHTS_FILE) as handle:
-        handle.write(save_safetensors(weights, metadata={"format": EXPORT_FORMAT}))
-    meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta}
+        handle.write(payload)
+    meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta,
+            WEIGHTS_HASH: hashlib.sha256(payload).hexdigest()}
+    meta[CONFIG_HASH] = _config_hash(meta)
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 
@@ -56,18 +62,32 @@ def read_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         found = (meta.get("format"), meta.get("format_version")) if isinstance(meta, dict) else (type(meta).__name__, None)
         raise CheckpointError(f"{folder / CONFIG_FILE}: not a ganforge generator export of format version "
                               f"{FORMAT_VERSION} (found {found[0]!r} v{found[1]})")
+    if CONFIG_HASH in meta and meta[CONFIG_HASH] != _config_hash(meta):
+        raise CheckpointError(f"{folder / CONFIG_FILE} is corrupt: its content does not match its {CONFIG_HASH} "
+                              f"(the file changed after it was written); export the model again")
     try:
-        weights = load_safetensors((folder / WEIGHTS_FILE).read_bytes())
+        payload = (folder / WEIGHTS_FILE).read_bytes()
+        if WEIGHTS_HASH in meta and meta[WEIGHTS_HASH] != hashlib.sha256(payload).hexdigest():
+            raise CheckpointError(f"{folder / WEIGHTS_FILE} is corrupt: it does not match the {WEIGHTS_HASH} in "
+                                  f"{CONFIG_FILE} (the file changed after it was written); export the model again")
+        weights = load_safetensors(payload)
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{folder / WEIGHTS_FILE} is not a readable safetensors file: {error}") from None
     check_meta(meta, folder / CONFIG_FILE)
     return meta, weights
 
 
+def _config_hash(meta: dict[str, Any]) -> str:
+    """SHA-256 of config.json's content other than the hash itself, in one canonical JSON spelling."""
+    rest = {key: value for key, value in meta.items() if key != CONFIG_HASH}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 # field -> (expected kind, required) of config.json and of its "dataset" section
 _NUMBER = (int, float)
 META_FIELDS = {"model": (dict, True), "dataset": (dict, True), "num_classes": (int, True), "kimg": (_NUMBER, False),
-               "stats": (dict, False), "source": (str, False)}
+               "stats": (dict, False), "source": (str, False), WEIGHTS_HASH: (str, False),
+               CONFIG_HASH: (str, False)}
 DATASET_FIELDS = {"name": (str, True), "resolution": (int, True), "channels": (int, True),
                   "class_names": (list, False), "input_channels": (int, False), "input_lines": (dict, False)}
 

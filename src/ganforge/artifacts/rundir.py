@@ -2,17 +2,16 @@
 directory to one writing process."""
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
+import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from ..errors import CheckpointError, ConfigError
-from .checkpoint import list_checkpoints
+from ..filelock import exclusive_lock
+from .checkpoint import list_checkpoints, load
 
-LOCK_NAME = ".lock"  # holds "<host> <pid>" of the process training into the run directory
+LOCK_NAME = ".lock"  # OS-locked while a process trains into the run directory; holds "<host> <pid>"
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
 
@@ -40,73 +39,54 @@ def create_run_dir(out: str | Path, name: str) -> Path:
     raise ConfigError(f"--out {out}: no free run number")
 
 
-def newest_checkpoint(out: str | Path) -> Path | None:
-    """The newest checkpoint of the newest run under `out` that has one (None if there is none)."""
+def newest_run(out: str | Path) -> Path | None:
+    """The newest run under `out` that has a checkpoint (None if there is none)."""
     out = Path(out).expanduser()
     runs = sorted((p for p in out.iterdir() if p.is_dir() and RUN_PATTERN.match(p.name)), reverse=True) \
         if out.is_dir() else []
-    for run in runs:
-        found = list_checkpoints(run)
-        if found:
-            return found[-1]
-    return None
+    return next((run for run in runs if list_checkpoints(run)), None)
 
 
-def resolve_resume(resume: str, out: str | Path) -> Path:
-    """A run dir -> its newest checkpoint; a file -> itself ('auto' is resolved by the caller with
-    `newest_checkpoint`, since finding nothing there means starting fresh)."""
+def resume_target(resume: str, out: str | Path) -> tuple[Path, Path | None] | None:
+    """(run folder, checkpoint file or None for "its newest loadable one") that `resume` names: 'auto' (the newest
+    run under `out`; None when there is none, which means starting fresh), a run folder, or a checkpoint file."""
+    if resume == "auto":
+        run = newest_run(out)
+        return None if run is None else (run, None)
     path = Path(resume).expanduser()
     if path.is_dir():
-        found = list_checkpoints(path)
-        if not found:
+        if not list_checkpoints(path):
             raise CheckpointError(f"--resume {path}: no checkpoint-*.pt in this folder")
-        return found[-1]
+        return path, None
     if not path.is_file():
         raise CheckpointError(f"--resume {path}: no such checkpoint file or run folder")
-    return path
+    return path.parent, path
 
 
-def _lock_owner(lock: Path) -> tuple[str, int] | None:
-    try:
-        host, pid = lock.read_text().split()
-        return host, int(pid)
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def run_dir_lock(run_dir: Path) -> Iterator[Path]:
-    """Hold run_dir/.lock while training writes into it; a second writer is refused, naming the owner. A lock left
-    by a process that is gone (killed, crashed) on this host is taken over."""
-    lock = Path(run_dir) / LOCK_NAME
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
+def load_newest(run_dir: Path) -> dict[str, Any]:
+    """The newest checkpoint of `run_dir` that loads; a newer one that is corrupt or truncated is named in a warning
+    and skipped (a CheckpointError, naming the newest's problem, when none loads)."""
+    found = list_checkpoints(run_dir)[::-1]
+    if not found:
+        raise CheckpointError(f"--resume {run_dir}: no checkpoint-*.pt in this folder")
+    problems = []
+    for path in found:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner and (owner[0] != socket.gethostname() or _alive(owner[1])):
-                raise ConfigError(f"{run_dir} is being written by process {owner[1]} on {owner[0]}; stop it first "
-                                  f"(or delete {lock} if that process is gone)") from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
+            state = load(path)
+        except CheckpointError as error:
+            problems.append(str(error))
             continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(me)
-        break
-    else:
-        raise ConfigError(f"{run_dir}: could not take the run lock {lock}")
-    try:
-        yield lock
-    finally:
-        if _lock_owner(lock) == (socket.gethostname(), os.getpid()):
-            lock.unlink(missing_ok=True)
+        if problems:
+            warnings.warn(f"--resume: skipped {len(problems)} newer checkpoint(s) that do not load ({problems[0]}); "
+                          f"resuming from {path}, the newest that does")
+        return state
+    raise CheckpointError(f"--resume {run_dir}: none of its {len(found)} checkpoint(s) loads; "
+                          f"the newest: {problems[0]}")
+
+
+def run_dir_lock(run_dir: Path):
+    """Hold run_dir/.lock while training writes into it; a second writer is refused, naming the holder. The lock is
+    an OS lock, so one left by a killed process is free again (see `filelock.exclusive_lock`)."""
+    lock = Path(run_dir) / LOCK_NAME
+    return exclusive_lock(lock, lambda holder: f"{run_dir} is being written by {holder}; stop it first "
+                                               f"(or wait for it to finish)")

@@ -61,11 +61,17 @@ def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, see
         return
     if not real or not fake:
         raise click.UsageError("give --real and --fake (or --human RUN_DIR)")
-    from ..atomic import write_text
+    if pairs_png and not pairs_png.lower().endswith(".png"):
+        raise click.BadParameter(f"{pairs_png}: the closest pairs are written as PNG; end the name in .png",
+                                 param_hint="--pairs-png")
+    from ..atomic import check_not_input, write_text
     from ..metrics import evaluate
     from ..metrics.report import format_table
     from ..dist import select_device
 
+    inputs = [real, real.partition(":")[2], fake]  # --real NAME:PATH reads PATH
+    check_not_input([pairs_png], inputs, "--pairs-png")
+    check_not_input([json_path], inputs, "--json")
     if pairs_png and "memor" not in metrics:
         metrics += ",memorization"
     results = evaluate(real, fake, metrics, extractor, num, batch, str(select_device(device)), seed, resolution,

@@ -45,18 +45,21 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
       ganforge project runs/00000-digits-dcgan-32 three.png --out proj/three --space z
     """
     from ..artifacts import load
+    from ..atomic import check_not_input
     from ..dist import select_device
     from ..latent.project import project_many, save_projection
     from ..latent.spaces import as_generator
 
+    folders = [Path(out)] if len(photos) == 1 else [Path(out) / f"{i:03d}-{Path(p).stem}" for i, p in enumerate(photos)]
+    check_not_input([out, *folders, *(f / name for f in folders for name in ("proj.png", "latent.npz", "proj.gif"))],
+                    [checkpoint, *photos], "--out")
     generator = as_generator(load(checkpoint, select_device(device)))
     frames: list = []
     record = (lambda step, total, images: frames.append(images)) if gif else None
     projections = project_many(generator, list(photos), space, steps, loss, seed, record, init_samples)
     noise = "; StyleGAN2 noise inputs kept constant" if generator.has_styles else ""
     click.echo(f"loss: {projections[0].loss}; space {projections[0].space}; {steps} steps{noise}")
-    for index, (photo, projection) in enumerate(zip(photos, projections)):
-        folder = Path(out) if len(photos) == 1 else Path(out) / f"{index:03d}-{Path(photo).stem}"
+    for index, (photo, projection, folder) in enumerate(zip(photos, projections, folders)):
         written = save_projection(projection, folder, [batch[index] for batch in frames])
         click.echo(f"{photo}: {_scores_text(projection.scores)} -> {', '.join(str(p) for p in written)}")
 
@@ -93,11 +96,13 @@ def directions(checkpoint, method, out, num, layers, samples, classifier, labels
       ganforge directions exported/faces --method supervised --positive smiling/ --negative neutral/ --out smile.npz
     """
     from ..artifacts import load
+    from ..atomic import check_not_input
     from ..dist import select_device
     from ..latent.directions import find_directions, save_directions
     from ..latent.edit import parse_layers
     from ..latent.spaces import as_generator
 
+    check_not_input([out], [checkpoint, labels_path, positive, negative], "--out")
     generator = as_generator(load(checkpoint, select_device(device)))
     if method == "sefa":
         options = {"layers": parse_layers(layers, generator)}
@@ -142,9 +147,10 @@ def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, ou
     Examples:
       ganforge edit runs/00003-digits-stylegan2-32 --seed 7 --direction dirs.npz:sefa0 --strength -3:3:7 --out strip.png
       ganforge edit exported/faces --latent proj/me/latent.npz --direction smile.npz --layers 0-5 --out smile.png
-      ganforge edit runs/00000-digits-dcgan-32 --image three.png --direction pcs.npz:2 --out three.png
+      ganforge edit runs/00000-digits-dcgan-32 --image three.png --direction pcs.npz:2 --out three-pc2.png
     """
     from ..artifacts import load
+    from ..atomic import check_not_input
     from ..dist import select_device
     from ..imaging import labelled_row, save_png
     from ..latent.edit import edit as edit_images, parse_layers, parse_strengths
@@ -153,6 +159,7 @@ def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, ou
     if not out.lower().endswith(".png"):
         raise click.UsageError(f"--out {out}: the strip is written as PNG; end the name in .png")
     strengths = parse_strengths(strength)  # fail before loading anything
+    check_not_input([out], [checkpoint, image, latent, direction.rpartition(":")[0] or direction], "--out")
     generator = as_generator(load(checkpoint, select_device(device)))
     strip = edit_images(generator, direction, strengths, seed=seed, latent=latent, image=image,
                         layers=parse_layers(layers, generator), steps=steps)

@@ -58,7 +58,7 @@ def export(checkpoint, out, export_format, quantize, calibrate, calibration_imag
           --out edges-int8.onnx
     """
     from ..artifacts import export as export_generator
-    from ..atomic import check_writable
+    from ..atomic import check_not_input, check_writable
     from ..errors import ConfigError
 
     if export_format == "safetensors" and Path(out).expanduser().is_file():
@@ -68,6 +68,7 @@ def export(checkpoint, out, export_format, quantize, calibrate, calibration_imag
         check_writable(out, folder=export_format == "safetensors")
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
+    check_not_input([out], [checkpoint], "--out")
     if export_format != "onnx" and (quantize or calibrate):
         raise click.BadParameter("only for --format onnx", param_hint="--quantize/--calibrate")
     options = {"quantize": quantize, "calibrate": calibrate, "calibration_images": calibration_images}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..atomic import check_not_input
 from ..errors import ConfigError
 from . import main
 from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
@@ -57,6 +58,8 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
         raise click.UsageError("give --grid FILE.png or --outdir DIR (or both)")
     if grid_path:
         still_format(grid_path, flag="--grid")
+    check_not_input([grid_path], [checkpoint], "--grid")
+    check_not_input([outdir], [checkpoint], "--outdir")
     generator = open_generator(checkpoint, backend, select_device(device))
     labels = generator.labels_for(num, classes)  # [N] or None; checks --class before any image is made
     if grid_path:
@@ -102,6 +105,7 @@ def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device)
     from ..latent import style_mixing_grid
 
     still_format(out, flag="--out")
+    check_not_input([out], [checkpoint], "--out")
     generator = load(checkpoint, select_device(device))
     _check_in_memory(generator, (len(rows) + 1) * (len(cols) + 1), f"--rows {len(rows)} x --cols {len(cols)} seeds",
                      "mix fewer seeds")
@@ -136,6 +140,7 @@ def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, de
     from ..dist import select_device
 
     walk_format(out)  # fail before rendering
+    check_not_input([out], [checkpoint], "--out")
     generator = load(checkpoint, select_device(device))
     _check_in_memory(generator, frames, f"--frames {frames}", "make fewer frames")
     path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)

@@ -18,7 +18,7 @@ from .options import TRUNCATION_HELP
                    "probability >= --confidence (rejects are replaced by new samples, up to 20x per image).")
 @click.option("--real", help="Real labelled data for the filter's classifier (default: the data the model was "
                              "trained on).")
-@click.option("--confidence", default=0.9, show_default=True, type=float, help="Threshold of --filter confident.")
+@click.option("--confidence", type=float, help="Threshold of --filter confident, above 0 and at most 1 (default 0.9).")
 @click.option("--classifier-steps", default=400, show_default=True, type=click.IntRange(1),
               help="Training steps of the filter's classifier.")
 @click.option("--seed", default=0, show_default=True, type=int, help="First latent seed (and the classifier's seed).")

@@ -65,22 +65,38 @@ def _train_options(function):
     return function
 
 
+class _StopRequest:
+    """Which signal (if any) asked training to stop; the command then exits 128 + its number, as a shell reports a
+    process ended by that signal (143 for SIGTERM, 130 for SIGINT), so schedulers see that the run did not finish."""
+
+    def __init__(self):
+        self.event, self.signum = threading.Event(), None
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.signum is None else 128 + self.signum
+
+
 @contextlib.contextmanager
 def _stop_on_signals():
     """While training: the first SIGINT (Ctrl-C) or SIGTERM asks the loop to stop cleanly after the current step,
     with final samples and a checkpoint; a second SIGINT interrupts at once."""
-    requested = threading.Event()
+    requested = _StopRequest()
 
     def ask_to_stop(signum, frame):
-        if requested.is_set() and signum == signal.SIGINT:
+        if requested() and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        requested.set()
+        requested.event.set()
+        requested.signum = requested.signum or signum
         click.echo(f"\n{signal.Signals(signum).name}: stopping after this step with a final snapshot "
                    f"(Ctrl-C again to abort)", err=True)
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield requested.is_set
+        yield requested
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -97,6 +113,9 @@ def _stop_on_signals():
 @click.option("--no-tensorboard", is_flag=True, help="Write no TensorBoard event files (stats.jsonl stays).")
 def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **flags) -> None:
     """Train a GAN; writes samples, checkpoints, stats.jsonl and TensorBoard logs into a new run folder.
+
+    SIGTERM or Ctrl-C stops after the current step with final samples and a checkpoint, then exits 143 (SIGTERM) or
+    130 (Ctrl-C), as a process ended by that signal would; --resume auto continues from there.
 
     \b
     Examples:
@@ -131,6 +150,8 @@ def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **f
     if distributed:  # gloo ranks can abort at interpreter exit; leave the group and exit at once
         dist.shutdown()
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(stop_requested.exit_code)
+    if stop_requested.exit_code:
+        sys.exit(stop_requested.exit_code)
 
 

@@ -165,8 +165,8 @@ def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageData
             else:
                 images[index], good[index] = image, True
     if not bool(good.any()):
-        raise DataError(f"--data {dataset.source.path}: none of the {len(dataset)} image files could be decoded; "
-                        f"first error: {failures[0]}")
+        raise DataError(f"{dataset.source.flag} {dataset.source.path}: none of the {len(dataset)} image files could "
+                        f"be decoded; first error: {failures[0]}")
     if failures:
         shown = "\n  ".join(failures[:5]) + (f"\n  ... and {len(failures) - 5} more" if len(failures) > 5 else "")
         warnings.warn(f"skipped {len(failures)} unreadable or too small image(s) in {dataset.source.path}:\n  {shown}")

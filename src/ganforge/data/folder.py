@@ -19,15 +19,16 @@ CHANNEL_PROBE = 32  # images inspected to decide grayscale vs colour
 
 
 class ImageSource:
-    """A listing of image files in a folder or zip, readable as bytes from any process."""
+    """A listing of image files in a folder or zip, readable as bytes from any process; errors name `flag`, the
+    option that gave the path."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser()
+    def __init__(self, path: str | Path, flag: str = "--data"):
+        self.path, self.flag = Path(path).expanduser(), flag
         if not self.path.exists():
-            raise DataError(f"--data {self.path}: no such file or folder")
+            raise DataError(f"{flag} {self.path}: no such file or folder")
         self.is_zip = self.path.is_file()
         if self.is_zip and not zipfile.is_zipfile(self.path):
-            raise DataError(f"--data {self.path}: a file must be a .zip of images; pass a folder for loose images")
+            raise DataError(f"{flag} {self.path}: a file must be a .zip of images; pass a folder for loose images")
         self._zip: zipfile.ZipFile | None = None
         self._zip_pid = -1
         self.names = sorted(name for name in self._all_names() if is_image_name(name))
@@ -124,10 +125,10 @@ class FolderDataset(ImageDataset):
     replaced by the next good one, with a warning."""
 
     def __init__(self, path: str | Path, resolution: int | None = None, channels: int | None = None,
-                 crop: int | None = None, name: str | None = None):
-        self.source = ImageSource(path)
+                 crop: int | None = None, name: str | None = None, flag: str = "--data"):
+        self.source = ImageSource(path, flag)
         if not self.source.names:
-            raise DataError(f"--data {self.source.path}: no images found (looked for "
+            raise DataError(f"{flag} {self.source.path}: no images found (looked for "
                             f"png/jpg/jpeg/webp/bmp files{' in the zip' if self.source.is_zip else ' recursively'})")
         prepared = self.source.read_meta("dataset.json") or {}
         resolution = resolution or prepared.get("resolution") or DEFAULT_RESOLUTION
@@ -156,5 +157,6 @@ class FolderDataset(ImageDataset):
                     warnings.warn(f"skipping unreadable image {error} (run `ganforge prepare` to clean the data)")
                 continue
             return torch.from_numpy(array).permute(2, 0, 1).contiguous(), self.labels[candidate]
-        raise DataError(f"--data {self.source.path}: none of the {len(self)} image files could be used (unreadable, "
-                        f"or a side under {min_side(self.info.resolution)} px for --resolution {self.info.resolution})")
+        raise DataError(f"{self.source.flag} {self.source.path}: none of the {len(self)} image files could be used "
+                        f"(unreadable, or a side under {min_side(self.info.resolution)} px for --resolution "
+                        f"{self.info.resolution})")

@@ -1,5 +1,6 @@
 """`ganforge prepare`: convert a folder or zip of images into a clean training zip (PNG at one resolution +
-dataset.json with labels), reporting every skipped file with its reason."""
+dataset.json with labels), reporting every skipped file with its reason. Two `prepare` writing the same zip at once:
+the second is refused (a lock file beside the zip while it is written)."""
 from __future__ import annotations
 
 import io
@@ -14,6 +15,7 @@ from PIL import Image
 
 from ..atomic import atomic_open
 from ..errors import ConfigError, DataError
+from ..filelock import exclusive_lock
 from ..parallel import worker_pool
 from .folder import ImageSource, detect_channels, labels_for
 from .images import ImageDecodeError, load_image, min_side
@@ -71,7 +73,10 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
     label_of = dict(zip(source.names, labels))
     kept_labels, originals = {}, {}
-    with atomic_open(out) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    busy = f"--out {out} is being written by {{}} (another `ganforge prepare`); wait for it or choose another --out"
+    with exclusive_lock(out.with_name(f".{out.name}.lock"), busy.format), atomic_open(out) as handle, \
+            zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         with worker_pool(workers) as pool:
             for name, png, reason, detail in pool.imap(_convert, jobs, chunksize=16):
                 if png is None:

@@ -94,9 +94,9 @@ def _side(flag: str, path: str, resolution: int | None, channels: int | None) ->
     folder = Path(path).expanduser()
     if not folder.exists():
         raise DataError(f"{flag} {path}: no such file or folder")
-    if not ImageSource(folder).names:
+    if not ImageSource(folder, flag).names:
         raise DataError(f"{flag} {path}: no images found (png/jpg/jpeg/webp/bmp, searched recursively)")
-    return FolderDataset(folder, resolution or DEFAULT_RESOLUTION, channels, name=str(path))
+    return FolderDataset(folder, resolution or DEFAULT_RESOLUTION, channels, name=str(path), flag=flag)
 
 
 def has_unpaired_layout(path: str | Path) -> bool:

@@ -27,7 +27,7 @@ from ..atomic import write_text
 from ..config import DataConfig
 from ..errors import ConfigError
 from ..imaging import save_png
-from ..synth import KeepFn, confident_filter, generate_labelled
+from ..synth import KeepFn, check_confidence, confident_filter, generate_labelled
 from .classifier import TrainSpec, accuracy, train_classifier
 from .report import ARMS, write_report
 from .split import check_class_sizes, stratified_split
@@ -85,6 +85,8 @@ class AugmentSettings:
             raise ConfigError("--kimg must be > 0 and --minutes >= 0")
         if self.classifier_steps < 1:
             raise ConfigError(f"--classifier-steps {self.classifier_steps}: must be >= 1")
+        if self.filter == "confident":
+            check_confidence(self.confidence)
 
 
 def load_labelled(source: str, resolution: int) -> tuple[torch.Tensor, np.ndarray, tuple[str, ...]]:
@@ -105,17 +107,33 @@ def write_subset(images: torch.Tensor, labels: np.ndarray, class_names: tuple[st
     return folder
 
 
+def gan_overrides(settings: AugmentSettings, subset: str, channels: int | None, out: str, seed: int,
+                  device: str) -> dict:
+    """The training settings of one cell's GAN (on the subset folder, into `out`)."""
+    return {**GAN_SETTINGS[settings.model], "data.source": subset, "data.resolution": settings.resolution,
+            "data.channels": channels, "data.cond": True, "augment.policy": settings.gan_augment,
+            "train.total_kimg": settings.gan_kimg, "train.minutes": settings.minutes,
+            "train.snapshot_every_kimg": settings.gan_kimg, "train.keep_checkpoints": 1, "train.grid_size": 100,
+            "train.seed": seed, "train.out": out, "train.name": "gan", "train.device": device}
+
+
+def check_gan_settings(settings: AugmentSettings, device: str) -> None:
+    """The GANs' config checked as `train` will check it (values, --gan-augment, --resolution for the model, --device)
+    before the experiment writes anything."""
+    from ..config import resolve
+    from ..train.setup import check_model_resolution, check_registered
+
+    cfg = resolve(gan_overrides(settings, settings.data, None, ".", 0, device))
+    check_registered(cfg)
+    check_model_resolution(cfg)
+
+
 def train_gan(settings: AugmentSettings, subset: Path, channels: int, out: Path, seed: int, device: str):
     """A class-conditional GAN trained on the subset folder only; returns the loaded EMA generator."""
     from .. import train
     from ..artifacts import load
 
-    overrides = {**GAN_SETTINGS[settings.model], "data.source": str(subset), "data.resolution": settings.resolution,
-                 "data.channels": channels, "data.cond": True, "augment.policy": settings.gan_augment,
-                 "train.total_kimg": settings.gan_kimg, "train.minutes": settings.minutes,
-                 "train.snapshot_every_kimg": settings.gan_kimg, "train.keep_checkpoints": 1, "train.grid_size": 100,
-                 "train.seed": seed, "train.out": str(out), "train.name": "gan", "train.device": device}
-    result = train(overrides=overrides, progress=False)
+    result = train(overrides=gan_overrides(settings, str(subset), channels, str(out), seed, device), progress=False)
     return load(result.checkpoint, "cpu"), result.kimg
 
 
@@ -209,6 +227,7 @@ def run_augment_experiment(settings: AugmentSettings, out: str | Path, *, device
 
     Returns the folder. Re-running with more sizes or seeds adds only the missing cells."""
     settings.validate()
+    check_gan_settings(settings, device)  # everything is checked before anything is written
     images, labels, class_names = load_labelled(settings.data, settings.resolution)
     for size in settings.sizes:  # all bad sizes fail before any training
         check_class_sizes(labels, class_names, size, settings.data)

@@ -4,6 +4,7 @@ hand everything to the loop. `train` is the public entry point (CLI, studio jobs
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import warnings
@@ -14,9 +15,9 @@ import torch
 
 from .. import dist, models
 from ..artifacts import checkpoint as ckpt
-from ..artifacts.rundir import create_run_dir, newest_checkpoint, resolve_resume, run_dir_lock
+from ..artifacts.rundir import create_run_dir, load_newest, resume_target, run_dir_lock
 from ..atomic import write_text
-from ..config import Config, flag, from_dict, resolve
+from ..config import PRESETS, Config, flag, from_dict, load_file, resolve
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
 from .init import check_classes, init_overrides, init_source, read_init, start_from
@@ -30,12 +31,17 @@ RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kim
                   "model.mixed_resolutions"}
 
 
+def _as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON, so that a tuple and the list saved for it compare equal."""
+    return json.loads(json.dumps(value))
+
+
 def config_for_resume(saved: dict[str, Any], overrides: dict[str, Any]) -> Config:
     """The saved run's config with the user's explicit flags applied; flags that would change the run are errors."""
     saved_cfg = from_dict(saved)
     flat = {f"{s}.{k}": v for s, values in saved.items() for k, v in values.items()}
     for key, value in overrides.items():
-        if key not in RESUMABLE_KEYS and flat.get(key) != value:
+        if key not in RESUMABLE_KEYS and _as_json(flat.get(key)) != _as_json(value):
             raise ConfigError(f"{flag(key)} cannot change when resuming (the run used {flat.get(key)!r}); "
                               f"start a new run instead, or resume without it")
     return saved_cfg.replace(**{k: v for k, v in overrides.items() if k in RESUMABLE_KEYS})
@@ -63,16 +69,22 @@ def check_registered(cfg: Config) -> None:
                           f"{', '.join(EXTRACTORS.names())}")
 
 
-def _check_sizes(cfg: Config) -> None:
-    """Refuse resolutions the model cannot build, and built-in sets that would not fit in memory, before any data
-    is made at that size."""
-    from ..data import memory_estimate
-
+def check_model_resolution(cfg: Config) -> None:
+    """Refuse a --resolution the model cannot build."""
     spec = models.MODELS.get(cfg.model.name)
     resolution = cfg.data.resolution
     if resolution is not None and not spec.min_resolution <= resolution <= spec.max_resolution:
         raise ConfigError(f"--resolution {resolution}: model {cfg.model.name!r} supports "
                           f"{spec.min_resolution}..{spec.max_resolution}")
+
+
+def _check_sizes(cfg: Config) -> None:
+    """Refuse resolutions the model cannot build, and built-in sets that would not fit in memory, before any data
+    is made at that size."""
+    from ..data import memory_estimate
+
+    check_model_resolution(cfg)
+    resolution = cfg.data.resolution
     needed = memory_estimate(cfg.data)
     available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     if needed is not None and needed > available // 2:
@@ -93,17 +105,37 @@ def _shape(info: DatasetInfo) -> tuple:
     return info.resolution, info.channels, info.class_names
 
 
+def _requested(overrides: dict[str, Any], config_file: str | Path | None, preset: str | None) -> dict[str, Any]:
+    """Every setting the command names, as dotted keys: the preset's, then the config file's, then the flags."""
+    requested = {}
+    if preset is not None:
+        resolve(preset=preset)  # refuses an unknown preset, naming the known ones
+        requested |= PRESETS[preset].overrides()
+    if config_file is not None:
+        resolve(config_file=config_file)  # refuses a config file of the wrong shape or with unknown keys
+        requested |= {f"{section}.{key}": value for section, values in load_file(config_file).items()
+                      for key, value in values.items()}
+    return requested | overrides
+
+
 def _resolve_config(cfg: Config | None, overrides: dict[str, Any], config_file: str | Path | None,
-                    preset: str | None, resume: str | Path | None) -> tuple[Config, dict[str, Any] | None]:
-    """The run's config, and the checkpoint state when resuming ('auto' with nothing to resume starts fresh)."""
+                    preset: str | None, resume: str | Path | None,
+                    held: contextlib.ExitStack) -> tuple[Config, dict[str, Any] | None]:
+    """The run's config, and the checkpoint state when resuming ('auto' with nothing to resume starts fresh, so one
+    command can both start a run and continue it when requeued). The run folder is locked (rank 0) before its
+    checkpoint is read; the lock stays in `held`."""
     if resume is not None:
-        if cfg is not None or config_file is not None or preset is not None:
-            raise ConfigError("--resume continues a saved run with its own config; pass flags, not --config/--preset")
+        if cfg is not None:
+            raise ConfigError("--resume continues a saved run with its own config; pass settings as overrides")
         out = overrides.get("train.out", Config().train.out)
-        path = newest_checkpoint(out) if str(resume) == "auto" else resolve_resume(str(resume), out)
-        if path is not None:
-            state = ckpt.load(path)
-            return config_for_resume(state["config"], overrides), state
+        target = resume_target(str(resume), out)
+        if target is not None:
+            run_dir, path = target
+            if dist.is_rank_zero():
+                held.enter_context(run_dir_lock(run_dir))
+            state = ckpt.load(path) if path is not None else load_newest(run_dir)
+            requested = _requested(overrides, config_file, preset)
+            return config_for_resume(state["config"], requested), state
         warnings.warn(f"--resume auto: no run with a checkpoint under {out}; starting a new run")
     if cfg is None:
         return resolve(overrides, config_file, preset), None
@@ -122,9 +154,18 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
     if source and (resume is None or str(resume) == "auto"):  # fine-tuning: the pretrained network's architecture
         pretrained = read_init(source)
         overrides = init_overrides(overrides, pretrained, source)
-    cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume)
-    if state is not None:  # resumed: the checkpoint has the weights
-        pretrained = None
+    with contextlib.ExitStack() as held:  # the run folder's lock, taken before a resumed checkpoint is read
+        cfg, state = _resolve_config(cfg, overrides, config_file, preset, resume, held)
+        return _train(cfg, state, overrides=overrides, preset=preset, dry_run=dry_run, progress=progress,
+                      tensorboard=tensorboard, progress_fn=progress_fn, should_stop=should_stop,
+                      locked=state is not None, pretrained=None if state is not None else pretrained)
+
+
+def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, Any], preset: str | None, dry_run: bool,
+           progress: bool, tensorboard: bool, progress_fn: ProgressFn | None, should_stop: StopFn | None,
+           locked: bool, pretrained: Any) -> TrainResult:
+    """Everything after the config: device, data, run folder (locked unless `locked` says the caller holds it), loop;
+    `pretrained` (from --init; None when resumed, the checkpoint has the weights) seeds the networks."""
     check_registered(cfg)
     _check_sizes(cfg)
     device = dist.select_device(cfg.train.device, dist.local_rank())
@@ -173,7 +214,9 @@ def train(cfg: Config | None = None, *, overrides: dict[str, Any] | None = None,
         return TrainResult(run_dir, None, grid=None, kimg=0.0)
     from .. import data as data_lib
 
-    with run_dir_lock(run_dir) if rank_info.is_main else contextlib.nullcontext():
+    with run_dir_lock(run_dir) if rank_info.is_main and not locked else contextlib.nullcontext():
+        if rank_info.is_main:
+            ckpt.remove_partial_writes(run_dir)
         try:
             dataset = data_lib.cache_if_small(dataset, cfg.data.workers)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

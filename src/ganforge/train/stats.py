@@ -1,4 +1,7 @@
-"""What a run reports while it trains: a progress bar, stats.jsonl rows and TensorBoard scalars/images (rank 0)."""
+"""What a run reports while it trains: a progress bar, stats.jsonl rows and TensorBoard scalars/images (rank 0).
+
+A resumed run continues its logs from the checkpoint: rows and events a killed process wrote after its last
+checkpoint are dropped, and TensorBoard's events move into the resumed process's event file, one stream per run."""
 from __future__ import annotations
 
 import json
@@ -8,6 +11,57 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from ..atomic import write_text
+
+LOGS = ("stats.jsonl", "metrics.jsonl")
+EVENTS_GLOB = "events.out.tfevents.*"
+
+
+def _row_kimg(line: str) -> float | None:
+    """The kimg of a jsonl row, None for a line that is not a complete row (a write cut short by a kill)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("kimg") if isinstance(row, dict) and isinstance(row.get("kimg"), (int, float)) else None
+
+
+def trim_logs(run_dir: Path, images_seen: int) -> None:
+    """Rewrite stats.jsonl and metrics.jsonl without the rows after `images_seen` (and torn lines), so a resumed
+    run does not repeat the rows of the steps it trains again."""
+    kimg = round(images_seen / 1000, 3)
+    for name in LOGS:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if (row_kimg := _row_kimg(line)) is not None and row_kimg <= kimg]
+        if len(kept) != len(lines):
+            write_text(path, "".join(line if line.endswith("\n") else line + "\n" for line in kept))
+
+
+def _carry_events(writer, old: list[Path], images_seen: int) -> None:
+    """Copy the events of the run's earlier event files `old` (oldest first) up to step `images_seen` into `writer`'s
+    new file, the newest value of each (tag, step) once, then delete those files: TensorBoard shows one stream,
+    without the steps a killed process logged and the resumed one repeats. Two passes, so that sample images are
+    never all held in memory at once."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    def summaries():
+        for file_index, path in enumerate(old):
+            for event_index, event in enumerate(EventFileLoader(str(path)).Load()):
+                if event.HasField("summary") and event.step <= images_seen:
+                    yield (file_index, event_index), event
+
+    latest = {(event.step, tuple(value.tag for value in event.summary.value)): where for where, event in summaries()}
+    chosen = set(latest.values())
+    for where, event in summaries():
+        if where in chosen:
+            writer.file_writer.add_event(event, step=event.step, walltime=event.wall_time)
+    writer.flush()
+    for path in old:
+        path.unlink(missing_ok=True)
 
 
 class RunReporter:
@@ -22,7 +76,10 @@ class RunReporter:
                         desc="train")
         self.tensorboard = enabled and tensorboard
         self._writer = None  # made at the first write, so a run killed at start-up leaves no empty event file
+        self.start_images = start_images
         self.last_time, self.last_images = time.perf_counter(), start_images
+        if enabled and start_images > 0:
+            trim_logs(run_dir, start_images)
 
     @property
     def writer(self):
@@ -30,7 +87,10 @@ class RunReporter:
         if self.tensorboard and self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
+            old = sorted(self.run_dir.glob(EVENTS_GLOB))
             self._writer = SummaryWriter(str(self.run_dir))
+            if self.start_images > 0 and old:
+                _carry_events(self._writer, old, self.start_images)
         return self._writer
 
     def advance(self, images: int) -> None:
