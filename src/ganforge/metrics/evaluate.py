@@ -27,8 +27,8 @@ from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import FeatureExtractor, build_extractor
 from .frechet import GaussianStats
-from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL,
-                       RESOLUTION, WARNINGS, Inputs, Setup, parse_metrics, plan)
+from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, LABEL_ACC, LABELS, METRICS, NOT_COMPUTED, NUM_FAKE,
+                       NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, Inputs, Setup, parse_metrics, plan)
 
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
@@ -55,15 +55,17 @@ def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
 class Evaluator:
     """Checks the metrics' needs, then computes real features once (or reads them from the cache); `__call__`
     scores a stream of generated images. `paired`: `real` is an image-to-image model's held-out pairs (its images
-    are the targets) and `__call__` also receives the (outputs, targets) pairs."""
+    are the targets) and `__call__` also receives the (outputs, targets) pairs. `classes`: a conditional
+    generator's class names; `__call__` then receives the class each generated image was asked for."""
 
     def __init__(self, real: data_lib.ImageDataset, metrics: tuple[str, ...], extractor: str = "inception",
                  num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
-                 cache: FeatureCache | None = None, paired: bool = False):
-        self.device, self.batch_size = torch.device(device), batch_size
+                 cache: FeatureCache | None = None, paired: bool = False, classes: tuple[str, ...] = ()):
+        self.device, self.batch_size, self.classes = torch.device(device), batch_size, classes
         self.extractor: FeatureExtractor = build_extractor(extractor, self.device)
         self.extractor_name = extractor
-        self.plan = plan(metrics, Setup(extractor, self.extractor, real.info.channels, paired), str(self.device))
+        self.plan = plan(metrics, Setup(extractor, self.extractor, real.info.channels, paired, classes),
+                         str(self.device))
         self.uses_features = FEATURES in self.plan.needs
         self.digits = build_extractor("digits", self.device) if CHANNEL_DIGITS in self.plan.needs else None
         self.real = real
@@ -108,13 +110,18 @@ class Evaluator:
 
     @torch.no_grad()
     def __call__(self, fake_batches: Iterator[torch.Tensor], fake_image: Callable[[int], torch.Tensor] | None = None,
-                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 labels: torch.Tensor | None = None) -> dict:
         """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG;
-        `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model."""
-        features, logits, channel_probabilities, count = [], [], [], 0
+        `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model; `labels` [N]: the class each
+        generated image was asked for (conditional generators)."""
+        features, logits, channel_probabilities, read_labels, count = [], [], [], [], 0
+        label_reader = self.plan.prepared.get(LABEL_ACC) if LABELS in self.plan.needs else None
         for images in fake_batches:
             images = images.to(self.device)
             count += len(images)
+            if label_reader is not None:
+                read_labels.append(label_reader.predict(images).cpu())
             if self.uses_features:
                 f, lg = self.extractor(images)
                 features.append(f.cpu())
@@ -124,7 +131,8 @@ class Evaluator:
                 channel_probabilities.append(self.digits.channel_probabilities(images).cpu())
         inputs = Inputs(torch.cat(features) if features else None, torch.cat(logits) if logits else None,
                         torch.cat(channel_probabilities) if channel_probabilities else None, self, self.plan.prepared,
-                        pairs, fake_image, memorization_png)
+                        pairs, fake_image, memorization_png,
+                        (labels[:count], torch.cat(read_labels)) if label_reader is not None else None)
         results: dict = {}
         if self.uses_features:
             results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
@@ -137,13 +145,23 @@ class Evaluator:
         return results
 
 
+def generator_labels(generator: LoadedGenerator, num: int) -> torch.Tensor | None:
+    """[num] classes that `generator_batches` asks a conditional generator for (cycling); None if unconditional."""
+    return torch.arange(num) % generator.num_classes if generator.num_classes else None
+
+
+def generator_classes(generator: LoadedGenerator) -> tuple[str, ...]:
+    """The class names a conditional generator's labels mean; () for an unconditional one."""
+    return tuple(generator.dataset.class_names) if generator.num_classes else ()
+
+
 def generator_batches(generator: LoadedGenerator, num: int, batch_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
     """uint8 [B, C, H, W] images for seeds seed..seed+num-1 (classes cycle for conditional generators)."""
+    labels = generator_labels(generator, num)
     for start in range(0, num, batch_size):
         count = min(batch_size, num - start)
         z = generator.latents(range(seed + start, seed + start + count))
-        labels = (torch.arange(start, start + count) % generator.num_classes) if generator.num_classes else None
-        yield to_uint8(generator.synthesize(z, labels, batch_size))
+        yield to_uint8(generator.synthesize(z, None if labels is None else labels[start:start + count], batch_size))
 
 
 def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple[str, ...] = "fid",
@@ -177,7 +195,9 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     if real_set.info.channels != fake_channels:
         raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
                           f"{fake_channels}-channel: the sets cannot be compared")
-    evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed)
+    classes = generator_classes(generator) if generator is not None else ()
+    evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed, classes=classes)
+    labels = generator_labels(generator, num) if generator is not None else None
     if generator is not None:
         batches = generator_batches(generator, num, batch_size, seed)
         remake = lambda i: next(generator_batches(generator, 1, 1, seed + i))[0]  # noqa: E731
@@ -186,7 +206,7 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
         batches = (fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size))
         remake = lambda i: fake_folder[i][0]  # noqa: E731
     png = Path(memorization_png) if memorization_png else None
-    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png)
+    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png, labels=labels)
 
 
 @contextlib.contextmanager
