@@ -45,11 +45,12 @@ def default_extractor(data_source: str) -> str:
 
 
 def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
-                  paired: bool = False) -> dict[str, str]:
+                  paired: bool = False, classes: tuple[str, ...] = ()) -> dict[str, str]:
     """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
-    `channels` channels; else {metric: reason} for those that cannot (empty when all can)."""
+    `channels` channels (of a generator conditioned on `classes`); else {metric: reason} for those that cannot
+    (empty when all can)."""
     built = build_extractor(extractor)
-    return plan(parse_metrics(metrics), Setup(extractor, built, channels, paired)).not_computed
+    return plan(parse_metrics(metrics), Setup(extractor, built, channels, paired, classes)).not_computed
 
 
 class Evaluator:
