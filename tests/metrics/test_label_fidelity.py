@@ -60,3 +60,10 @@ def test_label_acc_is_not_computed_without_labels_or_a_classifier(held_out_digit
     assert "class-conditional" in results[NOT_COMPUTED]["label_acc"] and "fid" in results
     with pytest.raises(ConfigError, match="no shipped classifier knows the classes cat, dog"):
         label_classifier(("cat", "dog"))
+
+
+def test_run_setup_checks_label_acc_with_the_data_classes():
+    from ganforge.metrics.evaluate import check_metrics
+
+    assert check_metrics("label_acc", "digits", 1, classes=DIGIT_NAMES) == {}
+    assert "class-conditional" in check_metrics("label_acc,fid", "digits", 1)["label_acc"]
