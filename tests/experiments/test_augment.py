@@ -15,7 +15,7 @@ from ganforge.data import FolderDataset
 from ganforge.errors import ConfigError
 from ganforge.experiments.augment import (AugmentSettings, data_labels, in_generator_labels, load_labelled,
                                            run_augment_experiment)
-from ganforge.experiments.report import goal_line, mean_interval, paired_difference
+from ganforge.experiments.report import markdown, mean_interval, paired_difference
 from ganforge.experiments.split import stratified_split
 
 MICRO = ["--per-class", "2", "--seeds", "1", "--kimg", "0.064", "--classifier-steps", "4",
@@ -45,7 +45,7 @@ def test_micro_run_writes_csv_markdown_and_plot(micro):
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
     markdown = (out / "results.md").read_text()
     assert "| per class |" in markdown and "(e) synthetic only" in markdown and "c − a" in markdown
-    assert "Goal" in markdown and "Goal" in output
+    assert "Goal" not in markdown and "| 2 | 1 |" in output  # the table is echoed; no internal target
     with Image.open(out / "plot.png") as plot:
         assert plot.size == (900, 560) and len(plot.getcolors(100000)) > 10  # drawn, not blank
 
@@ -98,16 +98,47 @@ def test_unlabelled_folder_is_refused(tmp_path):
     assert result.exit_code == 1 and "labels" in result.output
 
 
-def test_intervals_and_goal_verdict():
+def test_intervals_and_paired_differences():
     mean, half, n = mean_interval([90.0, 92.0, 94.0])
     assert (mean, n) == (92.0, 3) and math.isclose(half, 4.303 * 2.0 / math.sqrt(3), rel_tol=1e-3)
     rows = [{"per_class": "10", "seed": str(s), "arm": arm, "accuracy": str(acc)}
             for s in range(3) for arm, acc in (("b", 0.80), ("d", 0.84 + 0.005 * s))]
     difference = paired_difference(rows, "d", "b")[10]
     assert math.isclose(difference[0], 4.5) and difference[2] == 3
-    assert "**MET**" in goal_line({10: difference})
-    assert "**NOT MET**" in goal_line({10: (2.0, 0.5, 5)})
-    assert "not measured" in goal_line({5: difference})
+
+
+def _rows(per_class: int, seed: int, synthetic: int, accuracy: dict[str, float]) -> list[dict]:
+    """CSV-like rows of one cell; the synthetic arms are (c), (d), (e) (as run_cell writes them)."""
+    nan_e = synthetic == 0  # run_cell writes NaN for (e) when there was nothing to train on
+    return [{"per_class": str(per_class), "seed": str(seed), "arm": arm,
+             "accuracy": "nan" if arm == "e" and nan_e else str(accuracy[arm]),
+             "synthetic_images": str(0 if arm in "ab" else synthetic), "gan_cpu_s": "1", "arm_cpu_s": "1"}
+            for arm in "abcde"]
+
+
+def test_report_counts_seeds_and_marks_cells_without_synthetic_images():
+    from types import SimpleNamespace
+
+    same = {"a": 0.90, "b": 0.92, "c": 0.90, "d": 0.92}  # no synthetic data: (c), (d) equal (a), (b)
+    rows = (_rows(10, 0, 30, {"a": 0.90, "b": 0.92, "c": 0.80, "d": 0.82, "e": 0.30})
+            + _rows(10, 1, 30, {"a": 0.90, "b": 0.92, "c": 0.84, "d": 0.86, "e": 0.40})
+            + _rows(10, 2, 0, same))
+    difference = paired_difference(rows, "c", "a")[10]
+    assert math.isclose(difference[0], -8.0) and difference[2] == 2  # the empty cell's 0 is not averaged in
+    settings = SimpleNamespace(data="digits", model="dcgan", gan_kimg=1, minutes=0, resolution=16, gan_augment="none",
+                               synthetic_per_class=3, filter="confident", confidence=0.8, synthetic_fraction=0.25,
+                               classifier_steps=4)
+    text = markdown(rows, settings)
+    row = next(line for line in text.splitlines() if line.startswith("| 10 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "3"  # seeds run in this row
+    assert cells[2] == "90.0 ± 0.0" and "(n=" not in cells[2]  # (a) over all three seeds
+    assert cells[4].endswith("(n=2)") and cells[6].startswith("35.0") and cells[6].endswith("(n=2)")
+    assert "10/class seed 2" in text and "equal (a) and (b)" in text
+    assert "c − a: -8.0 ± " in text and "over 2 seeds" in text
+    assert "Goal" not in text and "MET" not in text
+    only_empty = markdown(_rows(5, 0, 0, same), settings)
+    assert "no data" in only_empty and "no cell with synthetic images" in only_empty
 
 
 @pytest.mark.slow

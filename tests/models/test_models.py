@@ -119,3 +119,16 @@ def test_unet_skips_carry_detail():
     b[0, :, 5, 5] = 1.0  # one pixel differs
     difference = (G(a) - G(b)).abs()[0].sum(0)
     assert difference[3:8, 3:8].sum() > difference.sum() * 0.5  # the change stays local
+
+
+@pytest.mark.parametrize("name", [n for n in models.MODELS.names() if models.MODELS.get(n).family == "noise-to-image"])
+def test_a_conditional_generator_reads_its_label_from_the_start(name):
+    """Issue 27: the label must move the image from the first step (the old DCGAN's label entered only through
+    per-class batch-norm scales initialised to one, so at first it did nothing, and it stayed near nothing)."""
+    G, _ = models.build(ModelConfig(name=name, **TINY_WIDTH), _info(name, classes=tuple("abcdefghij")), 10)
+    G.train()  # batch statistics, as in training
+    z = torch.randn(1, G.z_dim).expand(10, -1)  # one latent, ten labels
+    images = G(z, torch.arange(10))
+    by_class = (images - images.mean(0, keepdim=True)).abs().mean()
+    by_seed = (G(torch.randn(10, G.z_dim), torch.zeros(10, dtype=torch.long)) - images[:1]).abs().mean()
+    assert by_class > 0.05 * by_seed, (float(by_class), float(by_seed))

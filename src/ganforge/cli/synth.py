@@ -107,4 +107,4 @@ def augment(data, sizes, seeds, model, kimg, minutes, resolution, gan_augment, s
                                filter=filter_, confidence=confidence, classifier_steps=classifier_steps)
     folder = run_augment_experiment(settings, out, device=device, log=click.echo)
     click.echo(f"results: {folder / 'results.csv'}, {folder / 'results.md'}, {folder / 'plot.png'}")
-    click.echo(next(line for line in (folder / "results.md").read_text().splitlines() if line.startswith("Goal")))
+    click.echo("\n".join(line for line in (folder / "results.md").read_text().splitlines() if line.startswith("|")))

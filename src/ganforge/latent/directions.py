@@ -90,7 +90,8 @@ def sefa_weights(generator: LoadedGenerator, layers: Sequence[int] | None = None
     stem = getattr(module, "stem", None)
     if not isinstance(stem, torch.nn.ConvTranspose2d):
         raise ConfigError(f"--method sefa: no first latent-reading layer known for {generator.model.name}")
-    return stem.weight.reshape(stem.weight.shape[0], -1).t()  # [C * 4 * 4, z_dim]
+    latent = stem.weight[:module.z_dim]  # [z_dim, C, 4, 4]; a conditional stem also reads the one-hot label
+    return latent.reshape(module.z_dim, -1).t()  # [C * 4 * 4, z_dim]
 
 
 def sefa(generator: LoadedGenerator, num: int, layers: Sequence[int] | None = None) -> Directions:

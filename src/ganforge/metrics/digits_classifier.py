@@ -49,7 +49,8 @@ class DigitsClassifier(nn.Module):
     """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits divided by a
     calibrated temperature (a buffer saved with the weights; 1 until calibrated)."""
 
-    def __init__(self, width: int = 16):  # width: channels of the first block, doubled per block
+    def __init__(self, width: int = 16,  # channels of the first block, doubled per block
+                 num_classes: int = 10):  # logits (the shapes classifier of label_fidelity.py reuses the net with 5)
         super().__init__()
         layers, channels = [], 1
         for block in range(3):
@@ -59,11 +60,11 @@ class DigitsClassifier(nn.Module):
             channels = out
         self.body = nn.Sequential(*layers)
         self.features = nn.Sequential(nn.Linear(channels, FEATURE_DIM), nn.ReLU())
-        self.head = nn.Linear(FEATURE_DIM, 10)
+        self.head = nn.Linear(FEATURE_DIM, num_classes)
         self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float [N, 1, 32, 32] in [-1, 1] -> (features [N, 128], calibrated logits [N, 10])."""
+        """Float [N, 1, 32, 32] in [-1, 1] -> (features [N, 128], calibrated logits [N, num_classes])."""
         features = self.features(self.body(x).mean(dim=(2, 3)))
         return features, self.head(features) / self.temperature
 
@@ -88,13 +89,14 @@ def read_metadata(path: Path = WEIGHTS_PATH) -> dict:
         return json.loads((handle.metadata() or {}).get(METADATA_KEY, "{}"))
 
 
-def load_classifier(path: Path = WEIGHTS_PATH) -> DigitsClassifier:
-    """The classifier with the shipped (or given) weights, in eval mode."""
+def load_classifier(path: Path = WEIGHTS_PATH, script: str = "scripts/train_digits_classifier.py") -> DigitsClassifier:
+    """The classifier with the shipped (or given) weights, in eval mode; its class count is read from the weights.
+    `script` is named when the file is missing (the script that writes it)."""
     if not path.is_file():
-        raise CheckpointError(f"digits classifier weights not found at {path}; "
-                              "run scripts/train_digits_classifier.py to create them")
-    model = DigitsClassifier()
-    model.load_state_dict(load_file(str(path)))
+        raise CheckpointError(f"classifier weights not found at {path}; run {script} to create them")
+    weights = load_file(str(path))
+    model = DigitsClassifier(num_classes=weights["head.weight"].shape[0])
+    model.load_state_dict(weights)
     return model.eval()
 
 

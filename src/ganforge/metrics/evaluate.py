@@ -28,8 +28,8 @@ from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
 from .frechet import GaussianStats
-from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL,
-                       RESOLUTION, WARNINGS, Inputs, Setup, needs_extractor, parse_metrics, plan)
+from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, LABEL_ACC, LABELS, METRICS, NOT_COMPUTED, NUM_FAKE,
+                       NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, Inputs, Setup, needs_extractor, parse_metrics, plan)
 from .paired import input_as_output
 
 DIGIT_DATASETS = ("digits", "mnist")
@@ -47,38 +47,41 @@ def default_extractor(data_source: str) -> str:
 
 
 def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
-                  paired: bool = False) -> dict[str, str]:
+                  paired: bool = False, classes: tuple[str, ...] = ()) -> dict[str, str]:
     """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
-    `channels` channels; else {metric: reason} for those that cannot (empty when all can)."""
+    `channels` channels (of a generator conditioned on `classes`); else {metric: reason} for those that cannot
+    (empty when all can)."""
     names = parse_metrics(metrics)
-    return plan(names, setup_for(names, extractor, channels, paired)).not_computed
+    return plan(names, setup_for(names, extractor, channels, paired, classes=classes)).not_computed
 
 
 def setup_for(names: tuple[str, ...], extractor: str, channels: int, paired: bool,
-              device: torch.device | str = "cpu") -> Setup:
+              device: torch.device | str = "cpu", classes: tuple[str, ...] = ()) -> Setup:
     """The metrics' `Setup`, loading the feature extractor only when one of `names` reads it (pixel metrics need no
     network, so they run offline); weights that cannot be found leave it None with the reason, so the metrics that
     need it are named as not computed while the others run. An unknown extractor name is still an error."""
     EXTRACTORS.get(extractor)
     if not needs_extractor(names):
-        return Setup(extractor, None, channels, paired)
+        return Setup(extractor, None, channels, paired, classes=classes)
     try:
-        return Setup(extractor, build_extractor(extractor, device), channels, paired)
+        return Setup(extractor, build_extractor(extractor, device), channels, paired, classes=classes)
     except DataError as error:
         reason = " ".join(line.strip() for line in str(error).splitlines())
-        return Setup(extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}")
+        return Setup(extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}",
+                     classes=classes)
 
 
 class Evaluator:
     """Checks the metrics' needs, then computes real features once (or reads them from the cache); `__call__`
     scores a stream of generated images. `paired`: `real` is an image-to-image model's held-out pairs (its images
-    are the targets) and `__call__` also receives the (outputs, targets) pairs."""
+    are the targets) and `__call__` also receives the (outputs, targets) pairs. `classes`: a conditional
+    generator's class names; `__call__` then receives the class each generated image was asked for."""
 
     def __init__(self, real: data_lib.ImageDataset, metrics: tuple[str, ...], extractor: str = "inception",
                  num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
-                 cache: FeatureCache | None = None, paired: bool = False):
-        self.device, self.batch_size = torch.device(device), batch_size
-        setup = setup_for(metrics, extractor, real.info.channels, paired, self.device)
+                 cache: FeatureCache | None = None, paired: bool = False, classes: tuple[str, ...] = ()):
+        self.device, self.batch_size, self.classes = torch.device(device), batch_size, classes
+        setup = setup_for(metrics, extractor, real.info.channels, paired, self.device, classes=classes)
         self.extractor: FeatureExtractor | None = setup.extractor
         self.extractor_name = extractor
         self.plan = plan(metrics, setup, str(self.device))
@@ -127,14 +130,18 @@ class Evaluator:
     @torch.no_grad()
     def __call__(self, fake_batches: Iterator[torch.Tensor], fake_image: Callable[[int], torch.Tensor] | None = None,
                  memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 input_baseline: torch.Tensor | None = None) -> dict:
+                 input_baseline: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
         """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG;
         `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model, `input_baseline` its inputs as
-        outputs [N, C, H, W] (pixel metrics report both)."""
-        features, logits, channel_probabilities, count = [], [], [], 0
+        outputs [N, C, H, W] (pixel metrics report both); `labels` [N]: the class each generated image was asked for
+        (conditional generators)."""
+        features, logits, channel_probabilities, read_labels, count = [], [], [], [], 0
+        label_reader = self.plan.prepared.get(LABEL_ACC) if LABELS in self.plan.needs else None
         for images in fake_batches:
             images = images.to(self.device)
             count += len(images)
+            if label_reader is not None:
+                read_labels.append(label_reader.predict(images).cpu())
             if self.uses_features:
                 f, lg = self.extractor(images)
                 features.append(f.cpu())
@@ -144,7 +151,8 @@ class Evaluator:
                 channel_probabilities.append(self.digits.channel_probabilities(images).cpu())
         inputs = Inputs(torch.cat(features) if features else None, torch.cat(logits) if logits else None,
                         torch.cat(channel_probabilities) if channel_probabilities else None, self, self.plan.prepared,
-                        pairs, fake_image, memorization_png, input_baseline)
+                        pairs, fake_image, memorization_png, input_baseline,
+                        labels=(labels[:count], torch.cat(read_labels)) if label_reader is not None else None)
         results: dict = {}
         if self.uses_features:
             results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
@@ -157,13 +165,23 @@ class Evaluator:
         return results
 
 
+def generator_labels(generator: LoadedGenerator, num: int) -> torch.Tensor | None:
+    """[num] classes that `generator_batches` asks a conditional generator for (cycling); None if unconditional."""
+    return torch.arange(num) % generator.num_classes if generator.num_classes else None
+
+
+def generator_classes(generator: LoadedGenerator) -> tuple[str, ...]:
+    """The class names a conditional generator's labels mean; () for an unconditional one."""
+    return tuple(generator.dataset.class_names) if generator.num_classes else ()
+
+
 def generator_batches(generator: LoadedGenerator, num: int, batch_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
     """uint8 [B, C, H, W] images for seeds seed..seed+num-1 (classes cycle for conditional generators)."""
+    labels = generator_labels(generator, num)
     for start in range(0, num, batch_size):
         count = min(batch_size, num - start)
         z = generator.latents(range(seed + start, seed + start + count))
-        labels = (torch.arange(start, start + count) % generator.num_classes) if generator.num_classes else None
-        yield to_uint8(generator.synthesize(z, labels, batch_size))
+        yield to_uint8(generator.synthesize(z, None if labels is None else labels[start:start + count], batch_size))
 
 
 def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple[str, ...] = "fid",
@@ -201,7 +219,9 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     if real_set.info.channels != fake_channels:
         raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
                           f"{fake_channels}-channel: the sets cannot be compared")
-    evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed)
+    classes = generator_classes(generator) if generator is not None else ()
+    evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed, classes=classes)
+    labels = generator_labels(generator, num) if generator is not None else None
     if generator is not None:
         batches = generator_batches(generator, num, batch_size, seed)
         remake = lambda i: next(generator_batches(generator, 1, 1, seed + i))[0]  # noqa: E731
@@ -210,7 +230,7 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
         batches = (fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size))
         remake = lambda i: fake_folder[i][0]  # noqa: E731
     png = Path(memorization_png) if memorization_png else None
-    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png)
+    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png, labels=labels)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,8 @@ NEIGHBOURS = "neighbours"  # nearest real feature of each generated one, judged 
 CHANNEL_DIGITS = "channel digits"  # the digit in each of R, G, B (stacked digits), read by the digits classifier
 SAMPLES = "samples"  # generated samples compared with the training distribution (not an image-to-image model)
 PAIRED = "paired"  # an image-to-image model's outputs beside their held-out targets
-NEEDS = (PAIRED, SAMPLES, FEATURES, LOGITS, NEIGHBOURS, CHANNEL_DIGITS)  # checked in this order: the first unmet
+LABELS = "labels"  # the class each generated image was asked for (a class-conditional generator)
+NEEDS = (PAIRED, SAMPLES, LABELS, FEATURES, LOGITS, NEIGHBOURS, CHANNEL_DIGITS)  # checked in this order: first unmet
 EXTRACTOR_NEEDS = frozenset({FEATURES, LOGITS, NEIGHBOURS})  # needs read from the feature extractor (and its weights)
 
 # ---- result keys ---------------------------------------------------------------------------------------------------
@@ -35,6 +36,7 @@ PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "covera
 MIFID, MEMORIZATION_DISTANCE, MEMORIZATION, MODES = "mifid", "memorization_distance", "memorization", "modes"
 PSNR, SSIM, L1, LPIPS = "psnr", "ssim", "l1", "lpips"
 INPUT_SUFFIX = "_input"  # "psnr_input": the same metric for the held-out input itself used as the output (no model)
+LABEL_ACC, LABEL_ACC_PER_CLASS, LABEL_CLASSIFIER = "label_acc", "label_acc_per_class", "label_classifier"
 EXTRACTOR, NUM_REAL, NUM_FAKE, NUM_PAIRS = "extractor", "num_real", "num_fake", "num_pairs"
 RESOLUTION = "resolution"  # the side, in pixels, at which the sets were compared
 NOT_COMPUTED = "not_computed"  # metric name -> why it could not run
@@ -51,6 +53,7 @@ class Setup:
     channels: int  # of the real (and generated) images
     paired: bool  # an image-to-image model scored on held-out pairs
     extractor_error: str | None = None  # why the extractor could not be loaded (e.g. weights not found offline)
+    classes: tuple[str, ...] = ()  # class names of a conditional generator's labels (empty: no labels)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def unmet(need: str, setup: Setup) -> str | None:
     if need == SAMPLES and setup.paired:
         pair_metrics = [m.name for m in METRICS.entries() if SAMPLES not in m.needs]
         return f"an image-to-image model is scored with {', '.join(pair_metrics)} (outputs vs held-out targets)"
+    if need == LABELS and not setup.classes:
+        return "needs a class-conditional generator (images generated for requested classes)"
     if need == PAIRED and not setup.paired:
         return ("compares an image-to-image model's outputs with held-out targets; --fake must be such a model "
                 "(pix2pix) and --real its held-out pairs")
@@ -176,7 +181,7 @@ class Inputs:
                  fake_channel_probabilities: torch.Tensor | None, evaluator: Any, prepared: dict[str, Any],
                  pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
                  fake_image: Callable[[int], torch.Tensor] | None = None, memorization_png: Path | None = None,
-                 input_baseline: torch.Tensor | None = None):
+                 input_baseline: torch.Tensor | None = None, labels: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.fake_features = fake_features  # [M, D]
         self.fake_logits = fake_logits  # [M, K] or None
         self.fake_channel_probabilities = fake_channel_probabilities  # [M, 3, 10] or None
@@ -187,6 +192,7 @@ class Inputs:
         self.evaluator, self.prepared, self.pairs = evaluator, prepared, pairs  # pairs: uint8 (outputs, targets)
         self.fake_image, self.memorization_png = fake_image, memorization_png
         self.input_baseline = input_baseline  # uint8 [N, C, H, W]: the held-out inputs as outputs, or None
+        self.labels = labels  # (requested classes [M], the label classifier's reading [M]) of generated images
         self.warnings: list[str] = []
 
     @cached_property
@@ -352,6 +358,35 @@ def _lpips(inputs: Inputs) -> dict:
     from .lpips import lpips
 
     return {LPIPS: lpips(*inputs.pairs, inputs.prepared["lpips"], inputs.evaluator.batch_size)}
+
+
+def _prepare_label_classifier(setup: Setup, device: str):
+    from .label_fidelity import label_classifier
+
+    return label_classifier(setup.classes, device)
+
+
+def _label_acc_lines(results: dict) -> list[str]:
+    per_class = ", ".join(f"{name} {value:.2f}" for name, value in results[LABEL_ACC_PER_CLASS].items())
+    return [f"  {LABEL_ACC:>22}  {results[LABEL_ACC]:<18.5g} {METRICS.get(LABEL_ACC).keys[LABEL_ACC]}",
+            f"  {'per class':>22}  {per_class}",
+            f"  {'':>22}  read by the {results[LABEL_CLASSIFIER]}; chance = {1 / len(results[LABEL_ACC_PER_CLASS]):.2f}"]
+
+
+@register_metric("label_acc", {SAMPLES, LABELS},
+                 {LABEL_ACC: "label fidelity: share of images generated for class k that a fixed classifier reads as k "
+                             "(mean over classes); chance = 1 / classes",
+                  LABEL_ACC_PER_CLASS: "label fidelity of each requested class",
+                  LABEL_CLASSIFIER: "the classifier that read the generated images"},
+                 "label fidelity of a class-conditional generator (digits or shapes classes)",
+                 prepare=_prepare_label_classifier, lines=_label_acc_lines)
+def _label_acc(inputs: Inputs) -> dict:
+    from .label_fidelity import label_fidelity
+
+    classifier = inputs.prepared["label_acc"]
+    requested, predicted = inputs.labels
+    return label_fidelity(predicted, requested, inputs.evaluator.classes, classifier.class_names) | {
+        LABEL_CLASSIFIER: classifier.description}
 
 
 def explained_keys() -> Iterator[tuple[str, str]]:

@@ -1,8 +1,10 @@
 """DCGAN (Radford, Metz & Chintala 2016): transposed-conv generator with batch norm, strided-conv leaky-ReLU
-discriminator; optional class conditioning (conditional batch norm in G, projection discriminator, Miyato & Koyama 2018)."""
+discriminator; optional class conditioning (the one-hot label beside z and conditional batch norm in G, projection
+discriminator, Miyato & Koyama 2018)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers import Norm2d, apply_spectral_norm, dcgan_init
@@ -29,7 +31,8 @@ class DCGANGenerator(nn.Module):
         self.z_dim, self.resolution, self.channels, self.num_classes = z_dim, resolution, channels, num_classes
         widths = dcgan_widths(resolution, base_channels, max_channels)
         sides = sorted(widths)
-        self.stem = nn.ConvTranspose2d(z_dim, widths[4], 4, 1, 0, bias=norm == "none")  # [N, z] -> [N, C, 4, 4]
+        # conditional: the one-hot label joins z at the input (Mirza & Osindero 2014) beside the per-class batch norm
+        self.stem = nn.ConvTranspose2d(z_dim + num_classes, widths[4], 4, 1, 0, bias=norm == "none")  # -> [N, C, 4, 4]
         self.norms = nn.ModuleList([Norm2d(norm, widths[s], num_classes) for s in sides])
         self.ups = nn.ModuleList([nn.ConvTranspose2d(widths[a], widths[b], 4, 2, 1, bias=norm == "none")
                                   for a, b in zip(sides, sides[1:])])
@@ -40,6 +43,8 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z [N, z_dim], labels [N] or None -> images [N, C, R, R] in [-1, 1]."""
         assert z.ndim == 2 and z.shape[1] == self.z_dim, z.shape
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)  # [N, z_dim + classes]
         x = self.act(self.norms[0](self.stem(z[:, :, None, None]), labels))
         for up, norm in zip(self.ups, self.norms[1:]):
             x = self.act(norm(up(x), labels))

@@ -211,17 +211,19 @@ class Trainer:
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
         from ..metrics import Evaluator, default_extractor, parse_metrics
-        from ..metrics.evaluate import generator_batches
+        from ..metrics.evaluate import generator_batches, generator_classes, generator_labels
 
         cfg = self.cfg.train
+        generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
         if self.evaluator is None:
             extractor = cfg.metrics_extractor if cfg.metrics_extractor != "auto" else default_extractor(self.cfg.data.source)
             self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor=extractor,
-                                       num_real=cfg.metrics_num, device=self.device)
-        generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
+                                       num_real=cfg.metrics_num, device=self.device, classes=generator_classes(generator))
         with torch.no_grad():
-            results = self.evaluator(generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH))
+            results = self.evaluator(generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH),
+                                     labels=generator_labels(generator, cfg.metrics_num))
         scalars = {k: v for k, v in results.items() if isinstance(v, float)}
+        scalars |= {f"label_acc/{name}": value for name, value in results.get("label_acc_per_class", {}).items()}
         if "modes" in results:
             scalars |= {"modes_covered": float(results["modes"]["covered"]), "modes_kl": results["modes"]["kl"]}
         reporter.metrics(self.images_seen, scalars)

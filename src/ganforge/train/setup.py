@@ -192,7 +192,8 @@ def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, An
 
         extractor = cfg.train.metrics_extractor
         extractor = default_extractor(cfg.data.source) if extractor == "auto" else extractor
-        for metric, reason in check_metrics(cfg.train.metrics, extractor, info.channels).items():
+        classes = info.class_names if cfg.data.cond else ()
+        for metric, reason in check_metrics(cfg.train.metrics, extractor, info.channels, classes=classes).items():
             warnings.warn(f"--metrics {metric}: will not be computed during training ({reason})")
     if state is not None and _shape(DatasetInfo.from_dict(state["dataset"])) != _shape(info):
         raise ConfigError(f"--data {cfg.data.source}: the data no longer matches the checkpoint "
