@@ -16,7 +16,7 @@ from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from ..imaging import to_uint8
 from . import checkpoint as ckpt
-from .exported import is_export, read_export
+from .exported import check_meta, is_export, read_export
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
 TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
@@ -190,6 +190,12 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
+    with torch.device("meta"):  # shapes only, no memory: sizes the weights do not have are refused before allocating
+        expected = models.build_generator(model, info, num_classes).state_dict()
+    for name, tensor in weights.items():
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: {name} is "
+                                  f"{list(tensor.shape)} in the file, {list(expected[name].shape)} in the model")
     module = models.build_generator(model, info, num_classes)
     try:
         module.load_state_dict(weights)
@@ -212,6 +218,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
     state = ckpt.load(path)
+    check_meta({"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
+               state["path"])
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
 
