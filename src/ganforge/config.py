@@ -181,7 +181,7 @@ class TrainConfig:
                                         "keeps best.pt by FID (0: off).", at_least(0))
     metrics: str = setting("fid", "--metrics", "Comma list of metrics computed during training (see ganforge eval).")
     metrics_num: int = setting(5000, "--metrics-num", "Generated (and at most real) images per evaluation.",
-                               at_least(2))
+                               within(limits.EVAL_IMAGES))
     metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
                                      "data, else inception), or a registered name.")
     out: str = setting("runs", "--out", "Parent folder of numbered run directories.")

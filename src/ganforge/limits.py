@@ -21,6 +21,7 @@ class Bound(NamedTuple):
 
 # ---- flags ---------------------------------------------------------------------------------------------------------
 SEED = Bound(0, 2**32 - 1)  # --seed and seed lists, as in NVlabs' tools
+TORCH_SEED = Bound(0, 2**64 - 1)  # what torch.Generator.manual_seed takes (seeds derived from a --seed plus offsets)
 DIRECTION_SAMPLES = Bound(2, 100_000)  # `directions --samples` (ganspace default 10000: its latents are held at once)
 SYNTH_PER_CLASS = Bound(1, 100_000)  # `synth --per-class` (the whole set is also held in IN_MEMORY_BYTES)
 EVAL_IMAGES = Bound(2, 100_000)  # `eval --num` (features of every image are held: 100000 x 2048 floats = 0.8 GB)
@@ -54,12 +55,13 @@ def check(value: Any, bound: Bound, name: str, error: type[GanforgeError] = Conf
         raise error(f"{name}: {problem}")
 
 
-def check_in_memory(count: int, channels: int, resolution: int, what: str, advice: str) -> None:
-    """ConfigError when `count` uint8 images of `channels` x `resolution`^2 would not fit IN_MEMORY_BYTES at once."""
-    size = count * channels * resolution**2
+def check_in_memory(count: int, info: Any, what: str, advice: str) -> None:
+    """ConfigError when `count` uint8 images of a generator's size (`info`: its DatasetInfo, with channels and
+    resolution) would not fit IN_MEMORY_BYTES at once."""
+    size = count * info.channels * info.resolution**2
     if size > IN_MEMORY_BYTES:
-        raise ConfigError(f"{what}: {count} images of {resolution}x{resolution} need {size / 2**30:.1f} GiB at once "
-                          f"(at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
+        raise ConfigError(f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
+                          f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
 
 
 def load_json(text: str | bytes, where: str, error: type[GanforgeError]) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import models
+from .. import limits, models
 from ..config import ModelConfig, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
@@ -45,7 +45,11 @@ class SeededSampler:
         if self.dataset.paired:
             raise ConfigError(f"{self.source} is an image-to-image model: it translates images "
                               f"(`ganforge translate`) rather than sampling from noise")
-        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        seeds = [int(s) for s in seeds]
+        if not seeds or any(limits.out_of_range(s, limits.TORCH_SEED) for s in seeds):
+            raise ConfigError(f"seeds must be integers in {limits.TORCH_SEED.low}..{limits.TORCH_SEED.high}, got "
+                              f"{_listing([str(s) for s in seeds], 5) or 'none'}")
+        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
     def labels_for(self, count: int, classes: ClassChoice = None) -> torch.Tensor | None:
         """[count] class indices: one class (a name or an index) for all, one per image (a list of exactly `count`),

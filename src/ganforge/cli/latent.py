@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..limits import DIRECTION_SAMPLES
 from . import main
+from .options import MAX_SEED
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
 
@@ -30,7 +32,8 @@ def _scores_text(scores: dict) -> str:
               help="lpips needs its weights (auto uses them only when already present); pixel-ssim works offline.")
 @click.option("--init-samples", default=0, show_default=True, type=click.IntRange(0),
               help="0: start at the mean latent (NVlabs); K: start at the best of K sampled latents.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the exploration noise.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the exploration noise.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif of the optimisation.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif, device) -> None:
@@ -69,7 +72,8 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz file of directions to write.")
 @click.option("--num", default=10, show_default=True, type=click.IntRange(1), help="Directions to find (sefa, ganspace).")
 @click.option("--layers", help="sefa on StyleGAN2: only the synthesis layers of this ws range, e.g. 0-3.")
-@click.option("--samples", type=click.IntRange(2), help="Latents sampled (ganspace: 10000; supervised: 2000).")
+@click.option("--samples", type=click.IntRange(*DIRECTION_SAMPLES),
+              help="Latents sampled (ganspace: 10000; supervised: 2000).")
 @click.option("--classifier", help="supervised: NAME:CLASS of a registered extractor with logits, e.g. digits:3.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False),
               help='supervised: labels.json for seeds, {"SEED": 0|1} or {"positive": [...], "negative": [...]}.')
@@ -79,7 +83,8 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
               help="supervised with --classifier: fraction of samples kept at each extreme of the scores.")
 @click.option("--steps", default=200, show_default=True, type=click.IntRange(1), help="supervised folders: projection steps.")
 @click.option("--name", help="supervised: the direction's name (default from its label source).")
-@click.option("--seed", default=0, show_default=True, type=int, help="First seed of the sampled latents.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First seed of the sampled latents.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def directions(checkpoint, method, out, num, layers, samples, classifier, labels_path, positive, negative, keep, steps,
                name, seed, device) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from . import main
-from .options import TRUNCATION_HELP
+from ..limits import SYNTH_PER_CLASS
+from .options import MAX_SEED, TRUNCATION_HELP
 
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--per-class", required=True, type=click.IntRange(1), help="Synthetic images to write per class.")
+@click.option("--per-class", required=True, type=click.IntRange(*SYNTH_PER_CLASS),
+              help="Synthetic images to write per class.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder: <class>/*.png + labels.json.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--filter", "filter_", default="none", show_default=True, type=click.Choice(["none", "confident"]),
@@ -21,7 +23,8 @@ from .options import TRUNCATION_HELP
 @click.option("--confidence", default=0.9, show_default=True, type=float, help="Threshold of --filter confident.")
 @click.option("--classifier-steps", default=400, show_default=True, type=click.IntRange(1),
               help="Training steps of the filter's classifier.")
-@click.option("--seed", default=0, show_default=True, type=int, help="First latent seed (and the classifier's seed).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First latent seed (and the classifier's seed).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 def synth(checkpoint, per_class, out, truncation, filter_, real, confidence, classifier_steps, seed, device) -> None:
     """Write a labelled synthetic dataset from a class-conditional checkpoint (DCGAN --cond, conditional StyleGAN2):
