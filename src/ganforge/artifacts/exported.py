@@ -13,7 +13,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .. import limits
-from ..atomic import atomic_open, write_text
+from ..atomic import atomic_open, removed_on_error, write_text
 from ..config import FORMAT_VERSION, ModelConfig, power_of_two
 from ..errors import CheckpointError
 
@@ -36,12 +36,12 @@ def describe_export(generator: Any) -> dict[str, Any]:
 
 def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    with atomic_open(folder / WEIGHTS_FILE) as handle:
-        handle.write(save_safetensors(weights, metadata={"format": EXPORT_FORMAT}))
     meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta}
-    write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    with removed_on_error(folder):  # a failed write (a full disk) leaves no half export
+        with atomic_open(folder / WEIGHTS_FILE) as handle:
+            handle.write(save_safetensors(weights, metadata={"format": EXPORT_FORMAT}))
+        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 
 

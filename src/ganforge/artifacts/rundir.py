@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from ..atomic import check_writable
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import list_checkpoints
 
@@ -88,6 +89,7 @@ def _alive(pid: int) -> bool:
 def run_dir_lock(run_dir: Path) -> Iterator[Path]:
     """Hold run_dir/.lock while training writes into it; a second writer is refused, naming the owner. A lock left
     by a process that is gone (killed, crashed) on this host is taken over."""
+    check_writable(run_dir, folder=True)  # a read-only run folder is refused as such, not as a failed lock file
     lock = Path(run_dir) / LOCK_NAME
     me = f"{socket.gethostname()} {os.getpid()}"
     for _ in range(2):

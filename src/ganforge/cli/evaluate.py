@@ -7,7 +7,7 @@ import click
 
 from ..limits import EVAL_IMAGES
 from . import main
-from .options import MAX_SEED
+from .options import MAX_SEED, output_path
 
 
 class _MetricsOption(click.Option):
@@ -34,8 +34,10 @@ class _MetricsOption(click.Option):
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="First generator seed and real-subset seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--pairs-png", type=click.Path(dir_okay=False), help="With memorization: PNG of the closest pairs.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
+@click.option("--pairs-png", type=click.Path(dir_okay=False), callback=output_path(),
+              help="With memorization: PNG of the closest pairs.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=output_path(),
+              help="Also write the results as JSON here.")
 @click.option("--human", "human_run", type=click.Path(exists=True, file_okay=False),
               help="Instead: the fool rate of RUN_DIR/human_eval.jsonl (the studio's game) with a 95% interval.")
 def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, seed, device, pairs_png, json_path,

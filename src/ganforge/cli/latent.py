@@ -8,7 +8,7 @@ import click
 
 from ..limits import DIRECTION_SAMPLES
 from . import main
-from .options import MAX_SEED
+from .options import MAX_SEED, output_path
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
 
@@ -22,7 +22,7 @@ def _scores_text(scores: dict) -> str:
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.argument("photos", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
               help="Folder for proj.png (target | reconstruction) and latent.npz; one sub-folder per photo when "
                    "there are several.")
 @click.option("--space", type=click.Choice(["z", "w", "w+"]),
@@ -69,7 +69,8 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
 @click.option("--method", default="sefa", show_default=True, type=click.Choice(["sefa", "ganspace", "supervised"]),
               help="sefa: closed form from the weights; ganspace: PCA of sampled latents; supervised: a boundary "
                    "from labels (InterFaceGAN).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz file of directions to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The .npz file of directions to write.")
 @click.option("--num", default=10, show_default=True, type=click.IntRange(1), help="Directions to find (sefa, ganspace).")
 @click.option("--layers", help="sefa on StyleGAN2: only the synthesis layers of this ws range, e.g. 0-3.")
 @click.option("--samples", type=click.IntRange(*DIRECTION_SAMPLES),
@@ -138,7 +139,8 @@ def directions(checkpoint, method, out, num, layers, samples, classifier, labels
                    "direction; 0 is the unedited image.")
 @click.option("--layers", help="StyleGAN2: edit only this ws range, e.g. 0-5 (coarse layers) (default all).")
 @click.option("--steps", default=500, show_default=True, type=click.IntRange(1), help="Projection steps for --image.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The strip PNG to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The strip PNG to write.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, out, device) -> None:
     """Render a strip of edits along a direction at a range of strengths.

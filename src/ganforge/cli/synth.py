@@ -6,14 +6,15 @@ import click
 
 from . import main
 from ..limits import SYNTH_PER_CLASS
-from .options import MAX_SEED, TRUNCATION_HELP
+from .options import MAX_SEED, TRUNCATION_HELP, output_path
 
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--per-class", required=True, type=click.IntRange(*SYNTH_PER_CLASS),
               help="Synthetic images to write per class.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder: <class>/*.png + labels.json.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
+              help="New folder: <class>/*.png + labels.json.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--filter", "filter_", default="none", show_default=True, type=click.Choice(["none", "confident"]),
               help="confident: keep only images a classifier trained on the real data gives their class with "
