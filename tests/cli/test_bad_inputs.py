@@ -263,3 +263,51 @@ def test_pr_beside_another_metric_is_named_as_not_computed(hostile, tmp_path):
     scores = json.loads((tmp_path / "r.json").read_text())
     assert "kid" in scores and "precision" not in scores
     assert "needs more than k=3 images" in scores["not_computed"]["pr"]
+
+
+# ---- full disks and read-only file systems: one line naming the file that could not be written -------------------
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="disk_full finds files through /proc")
+
+
+@needs_proc
+def test_full_disk_names_the_file_and_leaves_no_empty_folders(inputs, tmp_path, disk_full):
+    disk_full("seed000002")
+    line = _refused(["sample", str(inputs / "plain"), "--num", "4", "--outdir", str(tmp_path / "images")], 1,
+                    "no space left on device writing", inputs)
+    assert line == f"error: no space left on device writing {tmp_path / 'images' / 'seed000002.png'}"
+    disk_full("g.png")
+    _refused(["sample", str(inputs / "plain"), "--grid", str(tmp_path / "new" / "deeper" / "g.png")], 1,
+             f"no space left on device writing {tmp_path / 'new' / 'deeper' / 'g.png'}", inputs)
+    assert not (tmp_path / "new").exists()
+
+
+@needs_proc
+@pytest.mark.slow
+def test_checkpoint_write_on_a_full_disk_is_one_line_and_keeps_the_checkpoints(tiny, disk_full):
+    from ganforge.train import train
+
+    run_dir = train(overrides=tiny, progress=False).run_dir
+    kept = {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")}
+    disk_full(".checkpoint-")
+    line = _refused(["train", "--resume", str(run_dir), "--kimg", "0.192", "--out", tiny["train.out"],
+                     "--no-progress"], 1, "no space left on device writing")
+    assert line.startswith(f"error: no space left on device writing {run_dir / 'checkpoint-'}"), line
+    assert {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")} == kept
+    assert not list(run_dir.glob(".checkpoint-*"))
+
+
+def test_read_only_run_folder_is_named_rather_than_its_lock(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ganforge.artifacts.rundir import run_dir_lock
+    from ganforge.errors import ConfigError
+
+    run_dir = tmp_path / "00000-run"
+    run_dir.mkdir()
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=os.ST_RDONLY)
+                        if Path(path) == run_dir else real(path))
+    with pytest.raises(ConfigError, match=f"{run_dir}: cannot write in {run_dir} \\(read-only"):
+        with run_dir_lock(run_dir):
+            pass
+    assert list(run_dir.iterdir()) == []
