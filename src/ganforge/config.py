@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from . import limits
+from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, WIDTH, Bound, out_of_range
 from .errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
@@ -35,9 +35,9 @@ def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be in {low}..{high}, got {v}"
 
 
-def within(bound: limits.Bound) -> Check:
+def within(bound: Bound) -> Check:
     """A range from the table of limits (limits.py)."""
-    return lambda v: limits.out_of_range(v, bound)
+    return lambda v: out_of_range(v, bound)
 
 
 def one_of(*choices: Any) -> Check:
@@ -68,7 +68,7 @@ class DataConfig:
                           "photo-edges, digits-stylized), NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a folder or a zip.")
     resolution: int | None = setting(None, "--resolution", "Image side in pixels (power of two); default: the "
                                      "dataset's.",
-                                     power_of_two(*limits.RESOLUTION))
+                                     power_of_two(*RESOLUTION))
     channels: int | None = setting(None, "--channels", "Force 1 (grayscale) or 3 (RGB) channels; default: detected.",
                                    one_of(1, 3))
     cond: bool = setting(False, "--cond", "Class-conditional training on the dataset's labels.")
@@ -88,26 +88,26 @@ class DataConfig:
 class ModelConfig:
     name: str = setting("dcgan", "--model", "Registered model: dcgan, stylegan2 or pix2pix.")
     z_dim: int = setting(100, "--z-dim", "Length of the noise vector z ~ N(0, I).",
-                       within(limits.LATENT_DIM))
+                       within(LATENT_DIM))
     g_channels: int = setting(64, "--g-channels", "Generator width (DCGAN's ngf; StyleGAN2: at full resolution).",
-                              within(limits.WIDTH))
+                              within(WIDTH))
     d_channels: int = setting(64, "--d-channels", "Discriminator width (DCGAN's ndf).",
-                              within(limits.WIDTH))
+                              within(WIDTH))
     max_channels: int = setting(512, "--max-channels", "Cap on any layer's width.",
-                              within(limits.WIDTH))
+                              within(WIDTH))
     g_norm: str = setting("batch", "--g-norm", "Generator normalisation: batch, instance or none.",
                           one_of("batch", "instance", "none"))
     d_norm: str = setting("auto", "--d-norm", "Discriminator normalisation: auto (batch; layer for wgan-gp), batch, "
                           "instance, layer, spectral or none.",
                           one_of("auto", "batch", "instance", "layer", "spectral", "none"))
     d_layers: int = setting(3, "--d-layers", "PatchGAN depth for image-to-image models (3: 70x70 patches).",
-                            within(limits.DEPTH))
+                            within(DEPTH))
     pack: int = setting(1, "--pack", "PacGAN: D judges this many samples at once, stacked along channels (2 fights "
-                        "mode collapse).", within(limits.PACK))
+                        "mode collapse).", within(PACK))
     w_dim: int = setting(512, "--w-dim", "StyleGAN2: length of the intermediate latent w.",
-                       within(limits.LATENT_DIM))
+                       within(LATENT_DIM))
     mapping_layers: int = setting(8, "--mapping-layers", "StyleGAN2: mapping-network depth.",
-                                within(limits.DEPTH))
+                                within(DEPTH))
     style_mixing: float = setting(0.0, "--style-mixing", "StyleGAN2: style-mixing probability (paper: 0.9).",
                                   between(0, 1))
     progressive: bool = setting(False, "--progressive", "StyleGAN2: progressive growing with fade-in (ProGAN).")
@@ -181,7 +181,7 @@ class TrainConfig:
                                         "keeps best.pt by FID (0: off).", at_least(0))
     metrics: str = setting("fid", "--metrics", "Comma list of metrics computed during training (see ganforge eval).")
     metrics_num: int = setting(5000, "--metrics-num", "Generated (and at most real) images per evaluation.",
-                               within(limits.EVAL_IMAGES))
+                               within(EVAL_IMAGES))
     metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
                                      "data, else inception), or a registered name.")
     out: str = setting("runs", "--out", "Parent folder of numbered run directories.")
