@@ -80,7 +80,8 @@ def _sizes(ctx, param, text: str):
 @click.option("--resolution", default=16, show_default=True, type=int, help="Image side for GAN and classifier.")
 @click.option("--gan-augment", default="diffaug", show_default=True, help="D augmentation on the tiny subset: "
                                                                         "diffaug, ada, none, ...")
-@click.option("--synthetic-per-class", default=100, show_default=True, type=int, help="Synthetic images per class.")
+@click.option("--synthetic-per-class", default=100, show_default=True, type=click.IntRange(*SYNTH_PER_CLASS),
+              help="Synthetic images per class.")
 @click.option("--synthetic-fraction", default=0.25, show_default=True, type=float,
               help="Share of each classifier batch drawn from the synthetic images in arms (c) and (d).")
 @click.option("--filter", "filter_", default="confident", show_default=True, type=click.Choice(["none", "confident"]),
