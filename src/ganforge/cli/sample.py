@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
 from ..limits import check_in_memory
 from . import main
 from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
