@@ -1,7 +1,9 @@
 """Shared fixtures: small thread counts, tiny training configs, and image folders with every awkward file kind."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +62,42 @@ def photo_folder(tmp_path) -> Path:
 
 def labels_json(root: Path, mapping: dict) -> None:
     (root / "labels.json").write_text(json.dumps(mapping))
+
+
+class _FullDiskFile:
+    """A file whose writes fail with ENOSPC once `room` bytes were written, as on a full disk."""
+
+    def __init__(self, handle, room: int):
+        self._handle, self._room = handle, room
+
+    def write(self, data) -> int:
+        if len(data) > self._room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._room -= len(data)
+        return self._handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._handle.__exit__(*exc_info)
+
+
+@pytest.fixture
+def disk_full(monkeypatch):
+    """disk_full(part, room=0): from then on, files opened through os.fdopen (atomic writes) whose path contains
+    `part` fail with ENOSPC after `room` bytes."""
+
+    def fill(part: str, room: int = 0) -> None:
+        real = os.fdopen
+
+        def fdopen(fd, *args, **kwargs):
+            handle = real(fd, *args, **kwargs)
+            return _FullDiskFile(handle, room) if part in os.readlink(f"/proc/self/fd/{fd}") else handle
+
+        monkeypatch.setattr(os, "fdopen", fdopen)
+
+    return fill

@@ -2,6 +2,7 @@
 and the checks made before writing: a writable place, and no output that is also an input."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -12,14 +13,20 @@ from typing import IO, Iterable, Iterator
 from .errors import ConfigError
 
 
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # a write failed for lack of room or rights
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched."""
+    """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched, folders
+    made for it are removed again when they stayed empty, and a full disk or a read-only file system is an OSError
+    naming `path` (also when a writer such as torch.save wrapped it in an error of its own)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    made = _make_folders(path.parent)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:  # name the file the caller asked for, not the temporary one
+        _remove_empty(made)
         raise type(error)(error.errno, error.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the permissions a plain open() would
@@ -28,9 +35,13 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+        _remove_empty(made)
+        cause = _write_error(error)
+        if cause is not None:
+            raise OSError(cause.errno, os.strerror(cause.errno), str(path)) from None
         raise
     _fsync_dir(path.parent)
 
@@ -51,6 +62,46 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     _fsync_dir(path.parent)
+
+
+@contextmanager
+def removed_on_error(folder: str | Path) -> Iterator[Path]:
+    """For an output made of several files in a new folder: when the block fails, the folder, if it did not exist
+    before, is removed with whatever was written into it, so that no partial output is left behind."""
+    folder = Path(folder)
+    made = _make_folders(folder)
+    try:
+        yield folder
+    except BaseException:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)  # the outermost folder this made
+        raise
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """mkdir -p `folder`; the folders it created, innermost first."""
+    missing = [parent for parent in [folder, *folder.parents] if not parent.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # innermost first
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another writer's files), or already gone
+            return
+
+
+def _write_error(error: BaseException) -> OSError | None:
+    """The OSError of a full disk or read-only file system behind `error` (itself, or what it was raised from)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def check_writable(path: str | Path, folder: bool = False) -> None:

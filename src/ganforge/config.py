@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
+from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, WIDTH, Bound, out_of_range
 from .errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
@@ -22,23 +24,30 @@ Check = Callable[[Any], "str | None"]  # a value -> what is wrong with it, or No
 
 # ---- value checks (each returns a message or None) ----------------------------------------------------------------
 def at_least(low: float) -> Check:
-    return lambda v: None if v >= low else f"must be >= {low}, got {v}"
+    return lambda v: None if v >= low and math.isfinite(v) else f"must be a finite number >= {low}, got {v}"
 
 
 def above(low: float) -> Check:
-    return lambda v: None if v > low else f"must be > {low}, got {v}"
+    return lambda v: None if v > low and math.isfinite(v) else f"must be a finite number > {low}, got {v}"
 
 
 def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be in {low}..{high}, got {v}"
 
 
+def within(bound: Bound) -> Check:
+    """A range from the table of limits (limits.py)."""
+    return lambda v: out_of_range(v, bound)
+
+
 def one_of(*choices: Any) -> Check:
     return lambda v: None if v in choices else f"choose one of {', '.join(map(str, choices))}, got {v!r}"
 
 
-def power_of_two(low: int) -> Check:
-    return lambda v: None if v >= low and v & (v - 1) == 0 else f"must be a power of two >= {low}, got {v}"
+def power_of_two(low: int, high: int | None = None) -> Check:
+    allowed = f">= {low}" if high is None else f"in {low}..{high}"
+    return lambda v: (None if v >= low and (high is None or v <= high) and v & (v - 1) == 0
+                      else f"must be a power of two {allowed}, got {v}")
 
 
 def _device(value: str) -> str | None:
@@ -68,7 +77,8 @@ class DataConfig:
     source: str = setting("digits", "--data", "A built-in dataset, NAME:PATH (celeba:, ffhq:, mnist:, pairs:), a "
                           "folder or a zip.")
     resolution: int | None = setting(None, "--resolution", "Image side in pixels (power of two); default: the "
-                                     "dataset's.", power_of_two(4))
+                                     "dataset's.",
+                                     power_of_two(*RESOLUTION))
     channels: int | None = setting(None, "--channels", "Force 1 (grayscale) or 3 (RGB) channels; default: detected.",
                                    one_of(1, 3))
     cond: bool = setting(False, "--cond", "Class-conditional training on the dataset's labels.")
@@ -87,11 +97,13 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = setting("dcgan", "--model", "The registered model to train.")
-    z_dim: int = setting(100, "--z-dim", "Length of the noise vector z ~ N(0, I).", at_least(1))
+    z_dim: int = setting(100, "--z-dim", "Length of the noise vector z ~ N(0, I).", within(LATENT_DIM))
     g_channels: int = setting(64, "--g-channels", "Generator width (DCGAN's ngf; StyleGAN2: at full resolution).",
-                              at_least(1))
-    d_channels: int = setting(64, "--d-channels", "Discriminator width (DCGAN's ndf).", at_least(1))
-    max_channels: int = setting(512, "--max-channels", "Cap on any layer's width.", at_least(1))
+                              within(WIDTH))
+    d_channels: int = setting(64, "--d-channels", "Discriminator width (DCGAN's ndf).",
+                              within(WIDTH))
+    max_channels: int = setting(512, "--max-channels", "Cap on any layer's width.",
+                              within(WIDTH))
     g_norm: str = setting("batch", "--g-norm", "Generator normalisation: batch, instance or none.",
                           one_of("batch", "instance", "none"))
     g_arch: str = setting("unet", "--g-arch", "pix2pix generator: unet (Isola et al., depth from the resolution) or "
@@ -101,11 +113,13 @@ class ModelConfig:
                           "instance, layer, spectral or none.",
                           one_of("auto", "batch", "instance", "layer", "spectral", "none"))
     d_layers: int = setting(3, "--d-layers", "PatchGAN depth for image-to-image models (3: 70x70 patches).",
-                            at_least(1))
+                            within(DEPTH))
     pack: int = setting(1, "--pack", "PacGAN: D judges this many samples at once, stacked along channels (2 fights "
-                        "mode collapse).", at_least(1))
-    w_dim: int = setting(512, "--w-dim", "StyleGAN2: length of the intermediate latent w.", at_least(1))
-    mapping_layers: int = setting(8, "--mapping-layers", "StyleGAN2: mapping-network depth.", at_least(1))
+                        "mode collapse).", within(PACK))
+    w_dim: int = setting(512, "--w-dim", "StyleGAN2: length of the intermediate latent w.",
+                       within(LATENT_DIM))
+    mapping_layers: int = setting(8, "--mapping-layers", "StyleGAN2: mapping-network depth.",
+                                within(DEPTH))
     style_mixing: float = setting(0.0, "--style-mixing", "StyleGAN2: style-mixing probability (paper: 0.9).",
                                   between(0, 1))
     progressive: bool = setting(False, "--progressive", "StyleGAN2: progressive growing with fade-in (ProGAN).")
@@ -183,7 +197,7 @@ class TrainConfig:
                                         "keeps best.pt by FID (0: off).", at_least(0))
     metrics: str = setting("fid", "--metrics", "Comma list of metrics computed during training (see ganforge eval).")
     metrics_num: int = setting(5000, "--metrics-num", "Generated (and at most real) images per evaluation.",
-                               at_least(2))
+                               within(EVAL_IMAGES))
     metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
                                      "data, else inception), or a registered name.")
     init: str = setting("", "--init", "Start G, G_ema, D (and ADA's p) from a pretrained model: an NVIDIA network "

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 from .artifacts import LoadedGenerator, load
+from . import limits
 from .atomic import atomic_folder, write_text
 from .errors import CheckpointError, ConfigError, DataError
 from .imaging import save_png
@@ -54,9 +55,10 @@ def generate_labelled(generator: LoadedGenerator, per_class: int, *, seed: int =
     by fresh ones until each class is full or MAX_CANDIDATES x per_class candidates were tried (then the class keeps
     fewer images; `dropped` counts the rejects)."""
     require_conditional(generator)
-    if per_class < 1:
-        raise ConfigError(f"--per-class {per_class}: must be >= 1")
+    limits.check(per_class, limits.SYNTH_PER_CLASS, "--per-class")
     info = generator.dataset
+    limits.check_in_memory(per_class * generator.num_classes, info, f"--per-class {per_class} x "
+                           f"{generator.num_classes} classes", "ask for fewer images per class")
     images, labels, dropped = [], [], []
     for label in range(generator.num_classes):
         kept = torch.empty(0, info.channels, info.resolution, info.resolution, dtype=torch.uint8)

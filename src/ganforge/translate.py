@@ -89,6 +89,9 @@ def translate(checkpoint: str | Path, source: str | Path, out: str | Path, devic
     generator = open_generator(checkpoint, chosen, device)
     model_fn = translator(generator, direction)
     info = generator.dataset
+    if overlap is not None and not 0 <= overlap <= info.resolution // 2:
+        raise ConfigError(f"--overlap {overlap}: must be in 0..{info.resolution // 2} (at most half of the model's "
+                          f"{info.resolution} px tile)")
     report = TranslateReport()
     for path, target in jobs:
         try:

@@ -1,6 +1,8 @@
 """Checkpoints and exports: safe loading, clear errors, and identical images from every format."""
+import errno
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -98,3 +100,24 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
         ckpt.save({"x": torch.zeros(2)}, tmp_path, step=1, keep=3)
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="disk_full finds files through /proc")
+def test_checkpoint_write_on_a_full_disk_names_the_file_and_keeps_the_old_ones(tmp_path, disk_full):
+    old = [ckpt.save({"x": torch.ones(1000)}, tmp_path, step=step, keep=2) for step in (1, 2)]
+    before = [path.read_bytes() for path in old]
+    disk_full(".checkpoint-", room=600)  # torch.save's own zip writer fails mid-archive
+    with pytest.raises(OSError) as failure:
+        ckpt.save({"x": torch.zeros(1000)}, tmp_path, step=3, keep=2)
+    assert failure.value.errno == errno.ENOSPC and failure.value.filename == str(tmp_path / ckpt.checkpoint_name(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in old]  # no temp file, nothing rotated away
+    assert [path.read_bytes() for path in old] == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="disk_full finds files through /proc")
+def test_export_on_a_full_disk_leaves_no_folder(trained, tmp_path, disk_full):
+    disk_full("config.json")  # the weights fit, their config.json does not
+    with pytest.raises(OSError) as failure:
+        ganforge.export(trained.checkpoint, tmp_path / "new" / "export")
+    assert failure.value.errno == errno.ENOSPC and failure.value.filename.endswith("config.json")
+    assert list(tmp_path.iterdir()) == []

@@ -214,3 +214,43 @@ def test_default_backend(monkeypatch):
     assert backend.backend_for("runs/x", "torch", prefer_onnxruntime=True) == "torch"
     monkeypatch.setattr(backend, "onnxruntime_installed", lambda: False)
     assert backend.backend_for("runs/x", None, prefer_onnxruntime=True) == "torch"
+
+
+def _with_metadata(source, target, change) -> None:
+    """Copy an ONNX file, with `change(meta)` applied to its ganforge metadata (a dict, or replaced by a string)."""
+    model = onnx.load(str(source))
+    entry = next(entry for entry in model.metadata_props if entry.key == "ganforge")
+    meta = change(json.loads(entry.value))
+    entry.value = meta if isinstance(meta, str) else json.dumps(meta)
+    onnx.save(model, str(target))
+
+
+def _set_field(section, key, value):
+    return lambda meta: {**meta, section: {**meta[section], key: value}} if section else {**meta, key: value}
+
+
+# metadata change -> the one error line's text: sizes the graph does not have are refused before any sampling
+TAMPERED_METADATA = {
+    "z-dim-huge": (_set_field("model", "z_dim", 10**10), "field 'model.z_dim' must be in 1..4096"),
+    "z-dim-other": (_set_field("model", "z_dim", 7),
+                    "describes 'z' as ['batch', 7], but the graph's is ['batch', 100]"),
+    "classes-huge": (_set_field(None, "num_classes", 10**9), "field 'num_classes' must be in 0..10000"),
+    "classes-none": (_set_field(None, "num_classes", 0), "describes inputs z, psi, but the graph takes z, psi, labels"),
+    "classes-more": (_set_field(None, "num_classes", 9), "'num_classes' is 9, but 'dataset.class_names' names 3"),
+    "resolution-false": (_set_field("dataset", "resolution", 64), "describes 'images' as ['batch', 3, 64, 64]"),
+    "deep": (lambda meta: json.dumps(meta)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+             "JSON nested more than 32 levels deep"),
+}
+
+
+def test_metadata_that_does_not_fit_the_graph_is_refused(tmp_path):
+    folder = write_folder("dcgan-conditional", tmp_path / "cond")
+    export_onnx(folder, tmp_path / "cond.onnx")
+    for name, (change, text) in TAMPERED_METADATA.items():
+        tampered = tmp_path / f"{name}.onnx"
+        _with_metadata(tmp_path / "cond.onnx", tampered, change)
+        result = CliRunner().invoke(main, ["sample", str(tampered), "--num", "2", "--grid", str(tmp_path / "g.png")])
+        assert result.exit_code == 1 and isinstance(result.exception, (SystemExit, type(None))), (name, result.output)
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and text in errors[0], (name, result.output)
+    assert not (tmp_path / "g.png").exists()

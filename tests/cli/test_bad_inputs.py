@@ -217,3 +217,151 @@ def test_read_only_folder(inputs, tmp_path):
         _refused(["export", str(inputs / "plain"), "--out", str(locked / "exp")], 2, "cannot write in", tmp_path)
     finally:
         locked.chmod(0o755)
+
+
+# ---- issue 26: counts and sizes bounded before any work; inputs that used to end in a traceback ----------------------
+def _write_json(path: Path, value) -> Path:
+    path.write_text(value if isinstance(value, str) else json.dumps(value))
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile(inputs) -> Path:
+    """Beside `inputs`: labels files, a checkpoint holding only the format marker, exports whose config.json claims
+    sizes its weights do not have or nests deeply, a NaN latent, and a folder of one image."""
+    import torch
+
+    from ganforge.artifacts import load
+    from ganforge.latent.directions import find_directions, save_directions
+    from ganforge.latent.project import save_latent
+
+    root = inputs
+    for name, labels in {"empty": {"positive": [], "negative": []}, "outside": {str(s): 5 for s in range(10)},
+                         "big-seed": {"1": 1, "99999999999999999999999": 0},
+                         "float-seed": {"positive": [1, 2, 3, 4, 5], "negative": [6, 7, 8, 9, 1.5]},
+                         "deep": '{"1": ' + "[" * 50_000 + "]" * 50_000 + "}"}.items():
+        _write_json(root / f"labels-{name}.json", labels)
+    torch.save({"format": "ganforge-checkpoint", "format_version": 1}, root / "marker.pt")
+    claims = {"wide": _set("model", "g_channels", 10**8), "z-huge": _set("model", "z_dim", 10**9),
+              "classes-more": lambda meta: {**meta, "num_classes": 9},
+              "classes-huge": lambda meta: {**meta, "num_classes": 10**9},
+              "resolution-huge": _set("dataset", "resolution", 2**30)}
+    for name, change in claims.items():
+        shutil.copytree(root / "cond", root / f"claims-{name}")
+        path = root / f"claims-{name}" / "config.json"
+        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    for name, stats in {"deep": "[" * 100_000 + "]" * 100_000, "nested": "[" * 40 + "]" * 40}.items():
+        shutil.copytree(root / "plain", root / f"json-{name}")
+        path = root / f"json-{name}" / "config.json"
+        path.write_text(path.read_text().rstrip().rstrip("}") + f', "extra": {stats}}}')
+    styles = load(root / "styles")
+    save_latent(root / "nan-latent.npz", torch.full((1, styles.module.w_dim), float("nan")), "w", styles)
+    save_directions(root / "dirs.npz", find_directions(styles, "sefa", 2))
+    (root / "one").mkdir()
+    shutil.copy(root / "photo.png", root / "one" / "photo.png")
+    return root
+
+
+HOSTILE = [
+    # counts and sizes from flags: refused by the option's range before anything is loaded
+    ("directions {root}/styles --method ganspace --samples 100000000 --out d.npz", 2, "2<=x<=100000"),
+    ("synth {root}/cond --per-class 100000000 --out s", 2, "1<=x<=100000"),
+    ("eval --real {root}/photos --fake {root}/plain --num 100000000", 2, "2<=x<=100000"),
+    ("directions {root}/styles --method supervised --classifier digits:3 --seed 99999999999999999999 --out d.npz",
+     2, "0<=x<=4294967295"),
+    ("translate {root}/p2p {root}/photo.png --out t.png --overlap -5", 2, "--overlap"),
+    ("translate {root}/p2p {root}/photo.png --out t.png --overlap 1000", 1, "--overlap 1000: must be in 0..8"),
+    ("edit {root}/styles --seed 1 --direction d.npz --strength 1e308:1e308:3 --out e.png", 1, "must be in -100..100"),
+    ("edit {root}/styles --seed 1 --direction d.npz --strength 1e30,2 --out e.png", 1, "must be in -100..100"),
+    ("edit {root}/styles --latent {root}/nan-latent.npz --direction {root}/dirs.npz --out e.png", 1, "NaN or infinite"),
+    ("train --data shapes --kimg inf --minutes 0.05 --out runs", 1, "--kimg: must be a finite number > 0, got inf"),
+    ("train --data shapes --z-dim 100000000 --out runs", 1, "--z-dim: must be in 1..4096"),
+    # labels files of supervised directions
+    ("directions {root}/styles --method supervised --labels {root}/labels-empty.json --out d.npz", 1,
+     "at least 4 latents with and 4 without the attribute, got 0 and 0"),
+    ("directions {root}/styles --method supervised --labels {root}/labels-outside.json --out d.npz", 1,
+     "label 5 is not 0 or 1"),
+    ("directions {root}/styles --method supervised --labels {root}/labels-big-seed.json --out d.npz", 1,
+     "is not an integer in 0..4294967295"),
+    ("directions {root}/styles --method supervised --labels {root}/labels-float-seed.json --out d.npz", 1,
+     "seed 1.5 is not an integer"),
+    ("directions {root}/styles --method supervised --labels {root}/labels-deep.json --out d.npz", 1,
+     "nested more than 32 levels deep"),
+    # k-nearest-neighbour metrics with k or fewer images
+    ("eval --real {root}/photos --fake {root}/one --metrics pr,dc --extractor digits", 1,
+     "--metrics pr: needs more than k=3 images in each set"),
+    ("eval --real {root}/photos --fake {root}/photos --metrics pr,dc --extractor digits", 1,
+     "got 3 real and 3 generated"),
+    # checkpoints and exports that claim sizes their weights do not have, or nest deeply
+    ("info {root}/marker.pt", 1, "incomplete ganforge checkpoint: no 'config'"),
+    ("info {root}/json-deep", 1, "config.json: JSON nested more than 32 levels deep"),
+    ("info {root}/json-nested", 1, "config.json: JSON nested more than 32 levels deep"),
+    ("sample {root}/claims-wide --grid g.png", 1, "field 'model.g_channels' must be in 1..4096, got 100000000"),
+    ("sample {root}/claims-z-huge --grid g.png", 1, "field 'model.z_dim' must be in 1..4096"),
+    ("sample {root}/claims-classes-more --grid g.png", 1, "'num_classes' is 9, but 'dataset.class_names' names 5"),
+    ("sample {root}/claims-classes-huge --grid g.png", 1, "field 'num_classes' must be in 0..10000"),
+    ("sample {root}/claims-resolution-huge --grid g.png", 1, "'dataset.resolution' must be a power of two in 4..4096"),
+]
+
+
+@pytest.mark.parametrize("command, code, text", HOSTILE, ids=[f"{c[0].split()[0]}-{i}" for i, c in enumerate(HOSTILE)])
+def test_hostile_input_refused_in_one_line(hostile, tmp_path, monkeypatch, command, code, text):
+    monkeypatch.chdir(tmp_path)
+    _refused(command.format(root=hostile).split(), code, text, tmp_path, hostile)
+
+
+def test_pr_beside_another_metric_is_named_as_not_computed(hostile, tmp_path):
+    result = CliRunner().invoke(main, ["eval", "--real", str(hostile / "photos"), "--fake", str(hostile / "photos"),
+                                       "--metrics", "kid,pr", "--extractor", "digits", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "r.json").read_text())
+    assert "kid" in scores and "precision" not in scores
+    assert "needs more than k=3 images" in scores["not_computed"]["pr"]
+
+
+# ---- full disks and read-only file systems: one line naming the file that could not be written -------------------
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="disk_full finds files through /proc")
+
+
+@needs_proc
+def test_full_disk_names_the_file_and_leaves_no_empty_folders(inputs, tmp_path, disk_full):
+    disk_full("seed000002")
+    line = _refused(["sample", str(inputs / "plain"), "--num", "4", "--outdir", str(tmp_path / "images")], 1,
+                    "no space left on device writing", inputs)
+    assert line == f"error: no space left on device writing {tmp_path / 'images' / 'seed000002.png'}"
+    disk_full("g.png")
+    _refused(["sample", str(inputs / "plain"), "--grid", str(tmp_path / "new" / "deeper" / "g.png")], 1,
+             f"no space left on device writing {tmp_path / 'new' / 'deeper' / 'g.png'}", inputs)
+    assert not (tmp_path / "new").exists()
+
+
+@needs_proc
+@pytest.mark.slow
+def test_checkpoint_write_on_a_full_disk_is_one_line_and_keeps_the_checkpoints(tiny, disk_full):
+    from ganforge.train import train
+
+    run_dir = train(overrides=tiny, progress=False).run_dir
+    kept = {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")}
+    disk_full(".checkpoint-")
+    line = _refused(["train", "--resume", str(run_dir), "--kimg", "0.192", "--out", tiny["train.out"],
+                     "--no-progress"], 1, "no space left on device writing")
+    assert line.startswith(f"error: no space left on device writing {run_dir / 'checkpoint-'}"), line
+    assert {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")} == kept
+    assert not list(run_dir.glob(".checkpoint-*"))
+
+
+def test_read_only_run_folder_is_named_rather_than_its_lock(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ganforge.artifacts.rundir import run_dir_lock
+    from ganforge.errors import ConfigError
+
+    run_dir = tmp_path / "00000-run"
+    run_dir.mkdir()
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=os.ST_RDONLY)
+                        if Path(path) == run_dir else real(path))
+    with pytest.raises(ConfigError, match=f"{run_dir}: cannot write in {run_dir} \\(read-only"):
+        with run_dir_lock(run_dir):
+            pass
+    assert list(run_dir.iterdir()) == []

@@ -22,6 +22,7 @@ FORMAT = "ganforge-checkpoint"
 BEST_NAME = "best.pt"
 NAME_PATTERN = re.compile(r"^checkpoint-(\d+)\.pt$")
 ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every file torch.save writes
+REQUIRED = ("config", "dataset", "num_classes", "step", "images_seen", "G_ema")  # what resume and loading read
 
 
 def checkpoint_name(step: int) -> str:
@@ -113,5 +114,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     version = state.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version}; this ganforge reads {FORMAT_VERSION}")
+    missing = [key for key in REQUIRED if key not in state]
+    if missing or not isinstance(state["config"], dict) or not isinstance(state["config"].get("model"), dict):
+        raise CheckpointError(f"{path} is an incomplete ganforge checkpoint: "
+                              + (f"no {', '.join(repr(key) for key in missing)}" if missing else "no model config"))
     state["path"] = str(path)
     return state

@@ -14,8 +14,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ..atomic import atomic_open, write_text
-from ..config import FORMAT_VERSION, ModelConfig
+from .. import limits
+from ..atomic import atomic_open, removed_on_error, write_text
+from ..config import FORMAT_VERSION, ModelConfig, power_of_two
 from ..errors import CheckpointError
 
 EXPORT_FORMAT = "ganforge-generator"
@@ -38,26 +39,25 @@ def describe_export(generator: Any) -> dict[str, Any]:
 
 def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     payload = save_safetensors(weights, metadata={"format": EXPORT_FORMAT})
-    with atomic_open(folder / WEIGHTS_FILE) as handle:
-        handle.write(payload)
     meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta,
             WEIGHTS_HASH: hashlib.sha256(payload).hexdigest()}
     meta[CONFIG_HASH] = _config_hash(meta)
-    write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    with removed_on_error(folder):  # a failed write (a full disk) leaves no half export
+        with atomic_open(folder / WEIGHTS_FILE) as handle:
+            handle.write(payload)
+        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 
 
 def read_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(config.json contents, weights) of an exported generator; clear errors for anything else."""
     try:
-        meta = json.loads((folder / CONFIG_FILE).read_text())
+        text = (folder / CONFIG_FILE).read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{folder}: no {CONFIG_FILE} beside {WEIGHTS_FILE}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from None
+    meta = limits.load_json(text, str(folder / CONFIG_FILE), CheckpointError)
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT or meta.get("format_version") != FORMAT_VERSION:
         found = (meta.get("format"), meta.get("format_version")) if isinstance(meta, dict) else (type(meta).__name__, None)
         raise CheckpointError(f"{folder / CONFIG_FILE}: not a ganforge generator export of format version "
@@ -92,26 +92,33 @@ DATASET_FIELDS = {"name": (str, True), "resolution": (int, True), "channels": (i
                   "class_names": (list, False), "input_channels": (int, False), "input_lines": (dict, False)}
 
 
-def check_meta(meta: dict[str, Any], path: Path) -> None:
-    """CheckpointError naming the field of an export's config.json that is missing, of the wrong type or out of
-    range (a hand-edited or tampered file), before any of it is used."""
+def check_meta(meta: dict[str, Any], path: Path | str) -> None:
+    """CheckpointError naming the field of an export's config.json (or of what a checkpoint or an ONNX graph
+    records) that is missing, of the wrong type or out of range (a hand-edited or tampered file), before any of it
+    is used: sizes are bounded by the table in limits.py, model settings by their checks in config.py."""
     _check_fields(meta, META_FIELDS, path, "")
     dataset = meta["dataset"]
     _check_fields(dataset, DATASET_FIELDS, path, "dataset.")
-    model_kinds = {f.name: _NUMBER if f.type in ("float", float) else type(f.default)
-                   for f in dataclasses.fields(ModelConfig)}
-    _check_fields(meta["model"], {name: (kind, False) for name, kind in model_kinds.items()}, path, "model.")
-    resolution = dataset["resolution"]
+    model_fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    _check_fields(meta["model"], {name: (_NUMBER if f.type in ("float", float) else type(f.default), False)
+                                  for name, f in model_fields.items()}, path, "model.")
+    class_names, most = dataset.get("class_names", []), limits.NUM_CLASSES.high
     problems = {
-        "dataset.resolution": (resolution < 4 or resolution & (resolution - 1), "a power of two >= 4"),
-        "dataset.channels": (dataset["channels"] not in (1, 3), "1 or 3"),
-        "dataset.input_channels": (dataset.get("input_channels", 0) not in (0, 1, 3), "0, 1 or 3"),
-        "dataset.class_names": (not all(isinstance(n, str) for n in dataset.get("class_names", [])), "a list of names"),
-        "num_classes": (meta["num_classes"] < 0, ">= 0"),
+        "dataset.resolution": power_of_two(*limits.RESOLUTION)(dataset["resolution"]),
+        "dataset.channels": None if dataset["channels"] in (1, 3) else "must be 1 or 3",
+        "dataset.input_channels": None if dataset.get("input_channels", 0) in (0, 1, 3) else "must be 0, 1 or 3",
+        "dataset.class_names": None if all(isinstance(n, str) for n in class_names) and len(class_names) <= most
+        else f"must be a list of names (at most {most})",
+        "num_classes": limits.out_of_range(meta["num_classes"], limits.NUM_CLASSES),
+        **{f"model.{name}": model_fields[name].metadata["check"](value) for name, value in meta["model"].items()
+           if name in model_fields and model_fields[name].metadata["check"] is not None},
     }
-    for field_name, (bad, expected) in problems.items():
-        if bad:
-            raise CheckpointError(f"{path}: field {field_name!r} must be {expected}")
+    for field_name, problem in problems.items():
+        if problem:
+            raise CheckpointError(f"{path}: field {field_name!r} {problem}")
+    if class_names and meta["num_classes"] > len(class_names):
+        raise CheckpointError(f"{path}: field 'num_classes' is {meta['num_classes']}, but 'dataset.class_names' "
+                              f"names {len(class_names)} classes")
 
 
 def _check_fields(values: dict, fields: dict[str, tuple], path: Path, prefix: str) -> None:

@@ -10,14 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import models
+from .. import limits, models
 from ..config import ModelConfig, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 from ..imaging import to_uint8
 from . import checkpoint as ckpt
 from . import foreign
-from .exported import is_export, read_export
+from .exported import check_meta, is_export, read_export
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
 TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
@@ -46,7 +46,11 @@ class SeededSampler:
         if self.dataset.paired:
             raise ConfigError(f"{self.source} is an image-to-image model: it translates images "
                               f"(`ganforge translate`) rather than sampling from noise")
-        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        seeds = [int(s) for s in seeds]
+        if not seeds or any(limits.out_of_range(s, limits.TORCH_SEED) for s in seeds):
+            raise ConfigError(f"seeds must be integers in {limits.TORCH_SEED.low}..{limits.TORCH_SEED.high}, got "
+                              f"{_listing([str(s) for s in seeds], 5) or 'none'}")
+        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
     def labels_for(self, count: int, classes: ClassChoice = None) -> torch.Tensor | None:
         """[count] class indices: one class (a name or an index) for all, one per image (a list of exactly `count`),
@@ -191,6 +195,12 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
+    with torch.device("meta"):  # shapes only, no memory: sizes the weights do not have are refused before allocating
+        expected = models.build_generator(model, info, num_classes).state_dict()
+    for name, tensor in weights.items():
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: {name} is "
+                                  f"{list(tensor.shape)} in the file, {list(expected[name].shape)} in the model")
     module = models.build_generator(model, info, num_classes)
     try:
         module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
@@ -229,6 +239,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
     if _is_foreign(path):
         return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
+    check_meta({"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
+               state["path"])
     return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
 

@@ -44,11 +44,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import limits
 from ..atomic import atomic_open
 from ..config import FORMAT_VERSION, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
-from .exported import describe_export
+from .exported import check_meta, describe_export
 from .fast import optimize_for_inference
 from .generator import LoadedGenerator, SeededSampler, load
 from .generator import _check_truncation as check_truncation
@@ -272,20 +273,46 @@ def from_generator(generator: LoadedGenerator, threads: int | None = None, rewri
 
 
 def _wrap(session, source: str) -> OnnxGenerator:
+    where = f"{source}: '{META_KEY}' metadata"
     text = session.get_modelmeta().custom_metadata_map.get(META_KEY)
-    try:
-        meta = json.loads(text) if text else None
-    except json.JSONDecodeError:
-        meta = None
+    meta = limits.load_json(text, where, CheckpointError) if text else None
     if not isinstance(meta, dict) or meta.get("format") != ONNX_FORMAT:
         raise CheckpointError(f"{source} is an ONNX model but not a ganforge generator export "
                               f"(no '{META_KEY}' metadata; write one with `ganforge export --format onnx`)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{source} has ganforge ONNX format version {meta.get('format_version')}; this "
                               f"ganforge reads {FORMAT_VERSION}")
+    if meta.get("kind") not in (NOISE, IMAGE):
+        raise CheckpointError(f"{where}: field 'kind' must be {NOISE!r} or {IMAGE!r}")
+    check_meta(meta, where)
     try:
         model = from_dict({"model": meta["model"]}).model
-        return OnnxGenerator(session, model, DatasetInfo.from_dict(meta["dataset"]), int(meta["num_classes"]),
-                             float(meta.get("kimg", 0.0)), meta.get("stats", {}), source, meta["kind"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{source}: malformed '{META_KEY}' metadata ({error})") from None
+    except ConfigError as error:
+        raise CheckpointError(f"{where}: {error}") from None
+    generator = OnnxGenerator(session, model, DatasetInfo.from_dict(meta["dataset"]), meta["num_classes"],
+                              float(meta.get("kimg", 0.0)), meta.get("stats", {}), source, meta["kind"])
+    _check_graph(generator, where)
+    return generator
+
+
+def _check_graph(generator: OnnxGenerator, where: str) -> None:
+    """CheckpointError unless the graph's inputs and output are the ones the metadata describes (names, and every
+    dimension the graph fixes): a z_dim, class count or resolution that the graph does not have is refused here,
+    not by onnxruntime mid-way or by wrong-sized images."""
+    info, size = generator.dataset, generator.dataset.resolution
+    if generator.kind == NOISE:
+        expected = {"z": ["batch", generator.z_dim], "psi": [],
+                    **({"labels": ["batch"]} if generator.num_classes else {})}
+    else:
+        expected = {"source": ["batch", info.input_channels, size, size]}
+    expected_output = ["batch", info.channels, size, size]
+    graph = {item.name: item.shape for item in generator.session.get_inputs()}
+    if set(graph) != set(expected):
+        raise CheckpointError(f"{where} describes inputs {', '.join(expected)}, but the graph takes "
+                              f"{', '.join(graph)} (num_classes {generator.num_classes})")
+    outputs = {item.name: item.shape for item in generator.session.get_outputs()}
+    for name, want in [*expected.items(), ("images", expected_output)]:
+        have = graph.get(name, outputs.get(name))
+        if have is None or len(have) != len(want) or any(isinstance(h, int) and isinstance(w, int) and h != w
+                                                         for h, w in zip(have, want)):
+            raise CheckpointError(f"{where} describes {name!r} as {want}, but the graph's is {have}")

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..atomic import check_writable
 from ..errors import CheckpointError, ConfigError
 from ..filelock import exclusive_lock
 from .checkpoint import list_checkpoints, load
@@ -87,6 +88,7 @@ def load_newest(run_dir: Path) -> dict[str, Any]:
 def run_dir_lock(run_dir: Path):
     """Hold run_dir/.lock while training writes into it; a second writer is refused, naming the holder. The lock is
     an OS lock, so one left by a killed process is free again (see `filelock.exclusive_lock`)."""
+    check_writable(run_dir, folder=True)  # a read-only run folder is refused as such, not as a failed lock file
     lock = Path(run_dir) / LOCK_NAME
     return exclusive_lock(lock, lambda holder: f"{run_dir} is being written by {holder}; stop it first "
                                                f"(or wait for it to finish)")

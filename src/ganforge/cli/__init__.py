@@ -2,6 +2,7 @@
 --help ends with a runnable example. Only click is imported up front, so --help and flag errors are instant."""
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
 
@@ -29,7 +30,16 @@ class _Group(click.Group):
             except GanforgeError as error:
                 _fail(error)
             except OSError as error:  # a file that cannot be read or written: name it, no traceback
-                _fail(f"{error.strerror}: {error.filename}" if error.filename and error.strerror else error)
+                _fail(_os_error_line(error))
+
+
+def _os_error_line(error: OSError) -> str:
+    """One line for a failed read or write: what went wrong, and the file."""
+    if error.errno == errno.ENOSPC and error.filename:
+        return f"no space left on device writing {error.filename}"
+    if error.errno == errno.EROFS and error.filename:
+        return f"read-only file system: cannot write {error.filename}"
+    return f"{error.strerror}: {error.filename}" if error.filename and error.strerror else str(error)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -5,7 +5,9 @@ import json
 
 import click
 
+from ..limits import EVAL_IMAGES
 from . import main
+from .options import MAX_SEED, output_path
 
 
 class _MetricsOption(click.Option):
@@ -24,14 +26,18 @@ class _MetricsOption(click.Option):
 @click.option("--metrics", cls=_MetricsOption, default="fid,kid", show_default=True)
 @click.option("--extractor", help="inception, digits, digits-per-channel (or a registered name); default: "
               "digits-per-channel for stacked-digits, digits for digit data, else inception.")
-@click.option("--num", default=10000, show_default=True, type=click.IntRange(2), help="Generated images (and at most this many real).")
+@click.option("--num", default=10000, show_default=True, type=click.IntRange(*EVAL_IMAGES),
+              help="Generated images (and at most this many real).")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")
 @click.option("--resolution", type=click.IntRange(4), help="Compare at this size (default: the generator's, or the "
               "images' own size when both sets are folders of one size).")
-@click.option("--seed", default=0, show_default=True, type=int, help="First generator seed and real-subset seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First generator seed and real-subset seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--pairs-png", type=click.Path(dir_okay=False), help="With memorization: PNG of the closest pairs.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
+@click.option("--pairs-png", type=click.Path(dir_okay=False), callback=output_path(),
+              help="With memorization: PNG of the closest pairs.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=output_path(),
+              help="Also write the results as JSON here.")
 @click.option("--human", "human_run", type=click.Path(exists=True, file_okay=False),
               help="Instead: the fool rate of RUN_DIR/human_eval.jsonl (the studio's game) with a 95% interval.")
 def evaluate_command(real, fake, metrics, extractor, num, batch, resolution, seed, device, pairs_png, json_path,

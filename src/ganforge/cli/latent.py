@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..limits import DIRECTION_SAMPLES
 from . import main
+from .options import MAX_SEED, output_path
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
 
@@ -20,7 +22,7 @@ def _scores_text(scores: dict) -> str:
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.argument("photos", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
               help="Folder for proj.png (target | reconstruction) and latent.npz; one sub-folder per photo when "
                    "there are several.")
 @click.option("--space", type=click.Choice(["z", "w", "w+"]),
@@ -30,7 +32,8 @@ def _scores_text(scores: dict) -> str:
               help="lpips needs its weights (auto uses them only when already present); pixel-ssim works offline.")
 @click.option("--init-samples", default=0, show_default=True, type=click.IntRange(0),
               help="0: start at the mean latent (NVlabs); K: start at the best of K sampled latents.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the exploration noise.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the exploration noise.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif of the optimisation.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif, device) -> None:
@@ -69,10 +72,12 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
 @click.option("--method", default="sefa", show_default=True, type=click.Choice(["sefa", "ganspace", "supervised"]),
               help="sefa: closed form from the weights; ganspace: PCA of sampled latents; supervised: a boundary "
                    "from labels (InterFaceGAN).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz file of directions to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The .npz file of directions to write.")
 @click.option("--num", default=10, show_default=True, type=click.IntRange(1), help="Directions to find (sefa, ganspace).")
 @click.option("--layers", help="sefa on StyleGAN2: only the synthesis layers of this ws range, e.g. 0-3.")
-@click.option("--samples", type=click.IntRange(2), help="Latents sampled (ganspace: 10000; supervised: 2000).")
+@click.option("--samples", type=click.IntRange(*DIRECTION_SAMPLES),
+              help="Latents sampled (ganspace: 10000; supervised: 2000).")
 @click.option("--classifier", help="supervised: NAME:CLASS of a registered extractor with logits, e.g. digits:3.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False),
               help='supervised: labels.json for seeds, {"SEED": 0|1} or {"positive": [...], "negative": [...]}.')
@@ -82,7 +87,8 @@ def project(checkpoint, photos, out, space, steps, loss, init_samples, seed, gif
               help="supervised with --classifier: fraction of samples kept at each extreme of the scores.")
 @click.option("--steps", default=200, show_default=True, type=click.IntRange(1), help="supervised folders: projection steps.")
 @click.option("--name", help="supervised: the direction's name (default from its label source).")
-@click.option("--seed", default=0, show_default=True, type=int, help="First seed of the sampled latents.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First seed of the sampled latents.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def directions(checkpoint, method, out, num, layers, samples, classifier, labels_path, positive, negative, keep, steps,
                name, seed, device) -> None:
@@ -138,7 +144,8 @@ def directions(checkpoint, method, out, num, layers, samples, classifier, labels
                    "direction; 0 is the unedited image.")
 @click.option("--layers", help="StyleGAN2: edit only this ws range, e.g. 0-5 (coarse layers) (default all).")
 @click.option("--steps", default=500, show_default=True, type=click.IntRange(1), help="Projection steps for --image.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The strip PNG to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
+              help="The strip PNG to write.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def edit(checkpoint, seed, latent, image, direction, strength, layers, steps, out, device) -> None:
     """Render a strip of edits along a direction at a range of strengths.

@@ -6,8 +6,9 @@ import click
 
 from ..atomic import check_writable
 from ..errors import ConfigError
+from ..limits import SEED
 
-MAX_SEED = 2**32 - 1  # seeds are 0 .. 2^32 - 1, as in NVlabs' tools
+MAX_SEED = SEED.high  # seeds are 0 .. 2^32 - 1, as in NVlabs' tools
 MAX_SEEDS = 10_000  # entries a --seeds/--rows/--cols list may expand to
 MAX_IMAGES = 10_000  # --num of `sample`
 MAX_FRAMES = 2_000  # --frames of `interpolate` (100 s at 20 fps)

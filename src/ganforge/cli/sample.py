@@ -7,21 +7,12 @@ import click
 
 from ..atomic import check_not_input
 from ..errors import ConfigError
+from ..limits import check_in_memory
 from . import main
 from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
                       one_class, output_path, parse_classes, seed_list)
 
-IN_MEMORY_BYTES = 2 * 2**30  # image bytes one output (a grid, a walk) may hold at once
 OUTDIR_BATCH = 256  # --outdir writes images this many at a time
-
-
-def _check_in_memory(generator, count: int, what: str, advice: str) -> None:
-    """ConfigError when `count` images of the generator's size would not fit IN_MEMORY_BYTES at once."""
-    info = generator.dataset
-    size = count * info.channels * info.resolution**2
-    if size > IN_MEMORY_BYTES:
-        raise ConfigError(f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
-                          f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
 
 
 @main.command()
@@ -63,7 +54,8 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
     generator = open_generator(checkpoint, backend, select_device(device))
     labels = generator.labels_for(num, classes)  # [N] or None; checks --class before any image is made
     if grid_path:
-        _check_in_memory(generator, num, f"--grid with --num {num}", "write them with --outdir, a batch at a time")
+        check_in_memory(num, generator.dataset, f"--grid with --num {num}",
+                        "write them with --outdir, a batch at a time")
     step = num if grid_path else OUTDIR_BATCH  # a grid holds all images at once; files go out a batch at a time
     for start in range(0, num, step):
         count = min(step, num - start)
@@ -107,8 +99,8 @@ def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device)
     still_format(out, flag="--out")
     check_not_input([out], [checkpoint], "--out")
     generator = load(checkpoint, select_device(device))
-    _check_in_memory(generator, (len(rows) + 1) * (len(cols) + 1), f"--rows {len(rows)} x --cols {len(cols)} seeds",
-                     "mix fewer seeds")
+    check_in_memory((len(rows) + 1) * (len(cols) + 1), generator.dataset,
+                    f"--rows {len(rows)} x --cols {len(cols)} seeds", "mix fewer seeds")
     tiles = style_mixing_grid(generator, rows, cols, crossover, truncation, class_index)  # [(R+1)*(C+1), C, H, W]
     save_image(make_grid(tiles, columns=len(cols) + 1), out)
     click.echo(f"style-mixing grid of {len(rows)} x {len(cols)} seeds: {out}")
@@ -142,7 +134,7 @@ def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, de
     walk_format(out)  # fail before rendering
     check_not_input([out], [checkpoint], "--out")
     generator = load(checkpoint, select_device(device))
-    _check_in_memory(generator, frames, f"--frames {frames}", "make fewer frames")
+    check_in_memory(frames, generator.dataset, f"--frames {frames}", "make fewer frames")
     path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)
     click.echo(f"{frames} frames through seeds {','.join(map(str, seeds))}: {path}")
 

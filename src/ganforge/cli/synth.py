@@ -5,13 +5,16 @@ from __future__ import annotations
 import click
 
 from . import main
-from .options import TRUNCATION_HELP
+from ..limits import SYNTH_PER_CLASS
+from .options import MAX_SEED, TRUNCATION_HELP, output_path
 
 
 @main.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--per-class", required=True, type=click.IntRange(1), help="Synthetic images to write per class.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder: <class>/*.png + labels.json.")
+@click.option("--per-class", required=True, type=click.IntRange(*SYNTH_PER_CLASS),
+              help="Synthetic images to write per class.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), callback=output_path(folder=True),
+              help="New folder: <class>/*.png + labels.json.")
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--filter", "filter_", default="none", show_default=True, type=click.Choice(["none", "confident"]),
               help="confident: keep only images a classifier trained on the real data gives their class with "
@@ -21,7 +24,8 @@ from .options import TRUNCATION_HELP
 @click.option("--confidence", type=float, help="Threshold of --filter confident, above 0 and at most 1 (default 0.9).")
 @click.option("--classifier-steps", default=400, show_default=True, type=click.IntRange(1),
               help="Training steps of the filter's classifier.")
-@click.option("--seed", default=0, show_default=True, type=int, help="First latent seed (and the classifier's seed).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="First latent seed (and the classifier's seed).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 def synth(checkpoint, per_class, out, truncation, filter_, real, confidence, classifier_steps, seed, device) -> None:
     """Write a labelled synthetic dataset from a class-conditional checkpoint (DCGAN --cond, conditional StyleGAN2):
@@ -76,7 +80,8 @@ def _sizes(ctx, param, text: str):
 @click.option("--resolution", default=16, show_default=True, type=int, help="Image side for GAN and classifier.")
 @click.option("--gan-augment", default="diffaug", show_default=True, help="D augmentation on the tiny subset: "
                                                                         "diffaug, ada, none, ...")
-@click.option("--synthetic-per-class", default=100, show_default=True, type=int, help="Synthetic images per class.")
+@click.option("--synthetic-per-class", default=100, show_default=True, type=click.IntRange(*SYNTH_PER_CLASS),
+              help="Synthetic images per class.")
 @click.option("--synthetic-fraction", default=0.25, show_default=True, type=float,
               help="Share of each classifier batch drawn from the synthetic images in arms (c) and (d).")
 @click.option("--filter", "filter_", default="confident", show_default=True, type=click.Choice(["none", "confident"]),

@@ -15,7 +15,8 @@ from .options import BACKEND_CHOICES, BACKEND_HELP
 @click.argument("source", type=click.Path())
 @click.option("--out", required=True, type=click.Path(),
               help="Output file for one input (.png, .jpg, .webp or .gif), or a folder.")
-@click.option("--overlap", type=int, help="Tile overlap in pixels for inputs larger than the model (default: size/4).")
+@click.option("--overlap", type=click.IntRange(0), help="Tile overlap in pixels for inputs larger than the model "
+              "(default: size/4, at most size/2).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
               help=BACKEND_HELP[:-1] + ", or onnxruntime when installed and there are 90+ images.")

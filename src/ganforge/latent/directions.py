@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .. import limits
 from ..artifacts.generator import LoadedGenerator
 from ..data.folder import ImageSource
 from ..errors import ConfigError, DataError
@@ -121,6 +122,8 @@ def ganspace(generator: LoadedGenerator, num: int, samples: int = GANSPACE_SAMPL
              batch_size: int = GANSPACE_BATCH, seed: int = 0) -> Directions:
     from sklearn.decomposition import IncrementalPCA
 
+    limits.check(samples, limits.DIRECTION_SAMPLES, "--samples")
+    limits.check(seed, limits.SEED, "--seed")
     space = default_space(generator)
     batch_size = max(batch_size, num)
     if samples < 2 * num:
@@ -206,6 +209,8 @@ def classifier_labels(generator: LoadedGenerator, classifier: Classifier, sample
     labels [M] 1/0)."""
     if not 0 < keep <= 0.5:
         raise ConfigError(f"--keep {keep}: give the fraction of samples kept at each extreme, in (0, 0.5]")
+    limits.check(samples, limits.DIRECTION_SAMPLES, "--samples")
+    limits.check(seed, limits.SEED, "--seed")
     seeds = range(seed, seed + samples)
     scores = []
     for start in range(0, samples, 256):
@@ -225,22 +230,42 @@ def seed_labels(generator: LoadedGenerator, labels: str | Path | dict) -> tuple[
     if not isinstance(labels, dict):
         where = str(labels)
         try:
-            labels = json.loads(Path(labels).expanduser().read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise DataError(f"--labels {where}: cannot read it as JSON ({error})") from None
+            text = Path(labels).expanduser().read_bytes()
+        except OSError as error:
+            raise DataError(f"--labels {where}: cannot read it ({error.strerror})") from None
+        labels = limits.load_json(text, f"--labels {where}", DataError)
     try:
         if isinstance(labels, dict) and set(labels) == {"positive", "negative"}:
-            pairs = [(int(s), 1) for s in labels["positive"]] + [(int(s), 0) for s in labels["negative"]]
+            if not all(isinstance(labels[side], list) for side in labels):
+                raise ValueError("positive and negative must be lists of seeds")
+            pairs = [(_labelled_seed(s), 1) for s in labels["positive"]] + \
+                    [(_labelled_seed(s), 0) for s in labels["negative"]]
         elif isinstance(labels, dict):
-            pairs = [(int(seed), int(bool(value))) for seed, value in labels.items()]
+            pairs = [(_labelled_seed(seed), _label(value)) for seed, value in labels.items()]
         else:
             raise ValueError("not an object")
-        if any(seed < 0 for seed, _ in pairs):
-            raise ValueError("negative seed")
     except (ValueError, TypeError) as error:
         raise DataError(f"--labels {where}: give {{\"SEED\": 0 or 1, ...}} or {{\"positive\": [seeds], "
                         f"\"negative\": [seeds]}} ({error})") from None
-    return _seed_vectors(generator, [s for s, _ in pairs]), torch.tensor([float(v) for _, v in pairs])
+    targets = torch.tensor([float(v) for _, v in pairs])
+    _check_sides(targets)  # before any latent is computed
+    limits.check(len(pairs), limits.DIRECTION_SAMPLES, f"--labels {where}: labelled seeds", DataError)
+    return _seed_vectors(generator, [s for s, _ in pairs]), targets
+
+
+def _labelled_seed(value) -> int:
+    """A seed of a labels file: an integer (or its digits, as an object key) in the seed range."""
+    seed = int(value) if isinstance(value, str) and value.isdigit() else value
+    if isinstance(seed, bool) or not isinstance(seed, int) or limits.out_of_range(seed, limits.SEED):
+        raise ValueError(f"seed {value!r} is not an integer in {limits.SEED.low}..{limits.SEED.high}")
+    return seed
+
+
+def _label(value) -> int:
+    """A label of a labels file: 0 or 1 (false or true)."""
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return int(value)
+    raise ValueError(f"label {value!r} is not 0 or 1")
 
 
 def folder_labels(generator: LoadedGenerator, positive: str | Path, negative: str | Path,
@@ -262,16 +287,22 @@ def folder_labels(generator: LoadedGenerator, positive: str | Path, negative: st
     return torch.stack(latents), torch.tensor(labels)
 
 
+def _check_sides(labels: torch.Tensor) -> list[int]:
+    """[positives, negatives] among labels [M] of 1/0; DataError when either side has fewer than MIN_PER_SIDE."""
+    counts = [int((labels == value).sum()) for value in (1, 0)]
+    if min(counts) < MIN_PER_SIDE:
+        raise DataError(f"supervised directions need at least {MIN_PER_SIDE} latents with and {MIN_PER_SIDE} "
+                        f"without the attribute, got {counts[0]} and {counts[1]}")
+    return counts
+
+
 def fit_boundary(latents: torch.Tensor, labels: torch.Tensor, test_fraction: float = TEST_FRACTION,
                  seed: int = 0) -> tuple[torch.Tensor, dict]:
     """Linear SVM on a random (1 - test_fraction) of the labelled latents [M, D] -> (unit normal [D] pointing to
     label 1, {"accuracy": on the held-out rest, "train_accuracy", counts})."""
     from sklearn.svm import LinearSVC
 
-    counts = [int((labels == value).sum()) for value in (1, 0)]
-    if min(counts) < MIN_PER_SIDE:
-        raise DataError(f"supervised directions need at least {MIN_PER_SIDE} latents with and {MIN_PER_SIDE} "
-                        f"without the attribute, got {counts[0]} and {counts[1]}")
+    counts = _check_sides(labels)
     rng = np.random.default_rng(seed)
     test = np.zeros(len(labels), dtype=bool)
     for value in (1, 0):  # stratified: the same share of each side is held out
@@ -350,5 +381,7 @@ def load_directions(path: str | Path, generator: LoadedGenerator, flag: str = "-
     if vectors.ndim != 2 or vectors.shape[1] != dim or len(vectors) != len(meta.get("names", [])):
         raise DataError(f"{flag} {path}: vectors of shape {tuple(vectors.shape)} do not fit this model's "
                         f"{default_space(generator)} ({dim} dimensions)")
+    if not torch.isfinite(vectors).all() or (vectors.norm(dim=1) == 0).any():
+        raise DataError(f"{flag} {path}: holds NaN, infinite or all-zero direction vectors")
     return Directions(vectors, meta["space"], meta.get("method", "?"), list(meta["names"]), meta.get("scores", {}),
                       meta["model"])

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from .. import limits
 from ..artifacts.generator import LoadedGenerator
 from ..errors import ConfigError
 from ..imaging import to_uint8
@@ -32,14 +33,22 @@ def parse_strengths(text: str) -> list[float]:
             count = int(count)
             if not 1 <= count <= MAX_STRENGTHS:
                 raise ConfigError(f"--strength {text}: COUNT must be 1..{MAX_STRENGTHS}")
-            values = torch.linspace(float(start), float(stop), count).tolist() if count > 1 else [float(start)]
+            start, stop = _strength(start, text), _strength(stop, text)
+            values = torch.linspace(start, stop, count, dtype=torch.float64).tolist() if count > 1 else [start]
         else:
-            values = [float(part) for part in text.split(",")]
+            values = [_strength(part, text) for part in text.split(",")]
     except ValueError:
         raise ConfigError(f"--strength {text}: {hint}") from None
-    if not values or not all(abs(v) < float("inf") for v in values) or len(values) > MAX_STRENGTHS:
-        raise ConfigError(f"--strength {text}: {hint} (finite values, at most {MAX_STRENGTHS})")
+    if not values or len(values) > MAX_STRENGTHS:
+        raise ConfigError(f"--strength {text}: {hint} (at most {MAX_STRENGTHS} values)")
     return values
+
+
+def _strength(part: str, text: str) -> float:
+    """One strength of --strength `text`, within limits.EDIT_STRENGTH (ValueError when it is not a number)."""
+    value = float(part)
+    limits.check(value, limits.EDIT_STRENGTH, f"--strength {text}: each strength (in standard deviations)")
+    return value
 
 
 def parse_layers(text: str | None, generator: LoadedGenerator) -> list[int] | None:

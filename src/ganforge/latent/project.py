@@ -284,4 +284,6 @@ def load_latent(path: str | Path, generator: LoadedGenerator, flag: str = "--lat
     if tuple(latent.shape) != latent_shape(generator, space):
         raise DataError(f"{flag} {path}: latent of shape {tuple(latent.shape)}, but this model's {space} latents are "
                         f"{latent_shape(generator, space)}")
+    if not torch.isfinite(latent).all():
+        raise DataError(f"{flag} {path}: the latent holds NaN or infinite values")
     return latent, space

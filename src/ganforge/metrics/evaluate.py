@@ -18,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .. import data as data_lib
+from .. import limits
 from ..artifacts import foreign
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
@@ -156,10 +157,17 @@ class Evaluator:
         results: dict = {}
         if self.uses_features:
             results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
+        not_computed = dict(self.plan.not_computed)
         for metric in self.plan.runnable:
-            results |= metric.compute(inputs)
-        if self.plan.not_computed:
-            results[NOT_COMPUTED] = dict(self.plan.not_computed)
+            try:
+                results |= metric.compute(inputs)
+            except GanforgeError as error:  # e.g. too few images for its neighbourhoods
+                not_computed[metric.name] = str(error)
+        if len(not_computed) == len(self.plan.runnable) + len(self.plan.not_computed):
+            name, reason = next((n, r) for n, r in not_computed.items() if n not in self.plan.not_computed)
+            raise ConfigError(f"--metrics {name}: {reason}")
+        if not_computed:
+            results[NOT_COMPUTED] = not_computed
         if inputs.warnings:
             results[WARNINGS] = inputs.warnings
         return results
@@ -193,6 +201,8 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     values plus the extractor's description, the image counts, `not_computed` (metric -> reason) and `warnings`.
     """
     names = parse_metrics(metrics)
+    limits.check(num, limits.EVAL_IMAGES, "--num")
+    limits.check(seed, limits.SEED, "--seed")
     extractor = extractor or default_extractor(real)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
     if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)

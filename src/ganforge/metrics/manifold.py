@@ -3,11 +3,20 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ConfigError
+
 CHUNK = 2048  # rows of the distance matrix computed at once (bounds memory)
 
 
 def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _check_counts(real: torch.Tensor, fake: torch.Tensor, k: int) -> None:
+    """ConfigError unless both sets have more than k points, so that every point has k other neighbours."""
+    if min(len(real), len(fake)) <= k:
+        raise ConfigError(f"needs more than k={k} images in each set for its nearest-neighbour balls, got "
+                          f"{len(real)} real and {len(fake)} generated")
 
 
 def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
@@ -29,6 +38,7 @@ def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Ten
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
     """Precision: share of fakes inside the real manifold; recall: share of reals inside the fake manifold."""
+    _check_counts(real, fake, k)
     real, fake = real.double(), fake.double()
     precision = (_inside_counts(fake, real, knn_radii(real, k)) > 0).double().mean()
     recall = (_inside_counts(real, fake, knn_radii(fake, k)) > 0).double().mean()
@@ -37,6 +47,7 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
     """Density: mean count of real k-NN balls holding each fake, over k; coverage: share of real balls holding a fake."""
+    _check_counts(real, fake, k)
     real, fake = real.double(), fake.double()
     radii = knn_radii(real, k)
     density = _inside_counts(fake, real, radii).double().mean() / k
