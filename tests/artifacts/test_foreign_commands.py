@@ -99,7 +99,8 @@ def test_the_studio_serves_the_pickle(tmp_path):
 
     from ganforge.studio.app import create_app
 
-    with TestClient(create_app([PICKLE], tmp_path / "runs"), base_url="http://127.0.0.1") as client:
+    app = create_app([PICKLE], tmp_path / "runs")
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # the studio checks Host
         (listed,) = client.get("/api/models").json()
         info = client.get("/api/model", params={"model": listed["id"]}).json()
         assert info["has_styles"] and info["resolution"] == 16

@@ -156,7 +156,8 @@ def test_studio_sketch_page_lists_and_translates_the_file(tmp_path):
 
     drawing = tmp_path / "drawing.png"
     Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(drawing)
-    with TestClient(create_app([FIXTURES / "unet128_net_G.pth"], tmp_path / "runs"), base_url="http://127.0.0.1") as client:
+    app = create_app([FIXTURES / "unet128_net_G.pth"], tmp_path / "runs")
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # the studio checks Host
         (entry,) = client.get("/api/models").json()
         assert (entry["model"], entry["paired"]) == ("pix2pix", True)
         response = client.post("/api/translate", params={"model": entry["id"]},

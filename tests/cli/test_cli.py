@@ -93,11 +93,17 @@ def test_module_entry_point_and_help():
 
 
 def test_train_help_lists_every_registered_dataset_and_model():
-    from ganforge.data import DATASETS
-    from ganforge.models import MODELS
+    """--help lists config.py's names without torch; they must be exactly what the package registers (read in a
+    fresh interpreter, so test-only registrations of other test modules do not count)."""
+    from ganforge.config import DATASET_NAMES, MODEL_NAMES
 
+    registered = subprocess.run([sys.executable, "-c", "from ganforge.models import MODELS; from ganforge.data import "
+                                 "DATASETS; print(' '.join(MODELS.names())); print(' '.join(DATASETS.names()))"],
+                                capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    assert sorted(MODEL_NAMES) == sorted(registered[0].split())
+    assert sorted(DATASET_NAMES) == sorted(registered[1].split())
     text = " ".join(CliRunner().invoke(main, ["train", "--help"], terminal_width=400).output.split())
-    for name in [*DATASETS.names(), *MODELS.names(), "digits-stylized"]:
+    for name in [*DATASET_NAMES, *MODEL_NAMES, "digits-stylized"]:
         assert name in text
     assert "lfw" in text and "cyclegan" in text
 

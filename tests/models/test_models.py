@@ -125,7 +125,7 @@ def test_unet_skips_carry_detail():
 def test_a_conditional_generator_reads_its_label_from_the_start(name):
     """Issue 27: the label must move the image from the first step (the old DCGAN's label entered only through
     per-class batch-norm scales initialised to one, so at first it did nothing, and it stayed near nothing)."""
-    G, _ = models.build(ModelConfig(name=name, **TINY_WIDTH), _info(name, classes=tuple("abcdefghij")), 10)
+    G = models.build_generator(ModelConfig(name=name, **TINY_WIDTH), _info(name, classes=tuple("abcdefghij")), 10)
     G.train()  # batch statistics, as in training
     z = torch.randn(1, G.z_dim).expand(10, -1)  # one latent, ten labels
     images = G(z, torch.arange(10))

@@ -18,19 +18,17 @@ _CLICK_TYPES = {"int": int, "float": float, "str": str}
 
 
 def _registered(key: str) -> str:
-    """The names a setting accepts, read from the registries (so new datasets and models are never missing)."""
+    """The names a setting accepts, as config.py lists them for the registries (tests check the two agree), so that
+    `--help` needs neither torch nor the registries themselves."""
+    from ..config import DATASET_NAMES, MODEL_NAMES
+
     if key == "model.name":
-        from ..models import MODELS
-
-        return f"Registered: {', '.join(MODELS.names())}."
-    from ..data import DATASETS
-
-    return f"Dataset names: {', '.join(DATASETS.names())}, and digits-stylized (unpaired, for --model cyclegan)."
+        return f"Registered: {', '.join(MODEL_NAMES)}."
+    return f"Dataset names: {', '.join(DATASET_NAMES)}, and digits-stylized (unpaired, for --model cyclegan)."
 
 
 class _RegistryOption(click.Option):
-    """An option whose help ends with the live registry listing of `registry_key`, imported only when help is
-    shown (so `ganforge train` starts without loading every dataset and model)."""
+    """An option whose help ends with the registry listing of `registry_key`."""
 
     def __init__(self, *args, registry_key: str, **kwargs):
         super().__init__(*args, **kwargs)
