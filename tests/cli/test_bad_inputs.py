@@ -40,10 +40,14 @@ def inputs(tmp_path_factory) -> Path:
     _corrupt_artifacts(root)
     for name, change in TAMPERED.items():
         shutil.copytree(root / "cond", root / f"tampered-{name}")
-        path = root / f"tampered-{name}" / "config.json"
-        meta = {k: v for k, v in json.loads(path.read_text()).items() if k != CONFIG_HASH}  # as hand-edited
-        path.write_text(json.dumps(change(meta)))
+        hand_edit(root / f"tampered-{name}" / "config.json", change)
     return root
+
+
+def hand_edit(path: Path, change) -> None:
+    """Rewrite an export's config.json through `change(meta)` as a person editing it would: without its hash."""
+    meta = {k: v for k, v in json.loads(path.read_text()).items() if k != CONFIG_HASH}
+    path.write_text(json.dumps(change(meta)))
 
 
 def flip_byte(path: Path, offset: int) -> None:
@@ -248,8 +252,7 @@ def hostile(inputs) -> Path:
               "resolution-huge": _set("dataset", "resolution", 2**30)}
     for name, change in claims.items():
         shutil.copytree(root / "cond", root / f"claims-{name}")
-        path = root / f"claims-{name}" / "config.json"
-        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+        hand_edit(root / f"claims-{name}" / "config.json", change)
     for name, stats in {"deep": "[" * 100_000 + "]" * 100_000, "nested": "[" * 40 + "]" * 40}.items():
         shutil.copytree(root / "plain", root / f"json-{name}")
         path = root / f"json-{name}" / "config.json"
