@@ -78,10 +78,14 @@ def broadcast_object(value, src: int = 0):
 
 def any_rank(flag: torch.Tensor) -> bool:
     """True if `flag` (a 0-d bool/int tensor) is set on any rank; one host sync."""
+    return bool(all_reduce_max(flag.to(torch.int32)))
+
+
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`'s elementwise maximum over ranks, in place (unchanged in a single process); no host sync."""
     if torch_dist.is_initialized():
-        flag = flag.to(torch.int32)
-        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
-    return bool(flag)
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+    return tensor
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
