@@ -75,6 +75,7 @@ class Trainer:
                  run_dir: Path, state: dict[str, Any] | None):
         self.cfg, self.dataset, self.device, self.rank, self.run_dir = cfg, dataset, device, rank, run_dir
         self.info = dataset.info
+        dist.configure_backends(device, tf32=cfg.train.tf32, fixed_shapes=not cfg.model.progressive)
         spec = models.MODELS.get(cfg.model.name)
         channels_last = cfg.train.channels_last
         if channels_last is None:
