@@ -196,6 +196,8 @@ class TrainConfig:
                              "resolutions only); fp32, bf16 or fp16. For GPUs: slow on most CPUs.", one_of(*PRECISIONS))
     compile: bool = setting(False, "--compile", "torch.compile the forward passes (a GPU speed-up; regularisers' "
                             "double backward stays eager).")
+    tf32: bool = setting(True, "--tf32", "On CUDA GPUs, fp32 matmuls and convolutions use TensorFloat-32 tensor "
+                         "cores (10-bit mantissa products, fp32 sums); --no-tf32 for full fp32.")
     channels_last: bool | None = setting(None, "--channels-last", "Conv memory format; default: on GPUs, and on "
                                          "CPUs for models measured faster so.")
     metrics_every_kimg: float = setting(0.0, "--metrics-every-kimg", "Evaluate G_ema this often into metrics.jsonl; "

@@ -40,6 +40,15 @@ def select_device(requested: str, local_rank: int = 0) -> torch.device:
     return torch.device(requested)
 
 
+def configure_backends(device: torch.device, tf32: bool, fixed_shapes: bool) -> None:
+    """GPU math settings for a run: TF32 for fp32 matmuls/convolutions (`tf32`), and cuDNN's autotuner when every
+    step has the same shapes (`fixed_shapes`: it re-tunes at each new shape). Nothing on other devices."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = fixed_shapes
+
+
 def init(device: torch.device) -> DistInfo:
     """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU); else a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -78,10 +87,14 @@ def broadcast_object(value, src: int = 0):
 
 def any_rank(flag: torch.Tensor) -> bool:
     """True if `flag` (a 0-d bool/int tensor) is set on any rank; one host sync."""
+    return bool(all_reduce_max(flag.to(torch.int32)))
+
+
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`'s elementwise maximum over ranks, in place (unchanged in a single process); no host sync."""
     if torch_dist.is_initialized():
-        flag = flag.to(torch.int32)
-        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
-    return bool(flag)
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+    return tensor
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

@@ -34,8 +34,19 @@ def test_p_zero_returns_the_input_without_drawing():
     x = torch.randn(4, 3, 8, 8)
     state = torch.get_rng_state()
     assert AdaptivePipeline()(x, 0.0) is x
-    assert AdaptiveAugment()(x) is x  # the controller starts at p = 0
     assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(AdaptiveAugment()(x), x)  # the controller starts at p = 0 (on the device: it draws, unread)
+
+
+@pytest.mark.parametrize("p", [0.3, 1.0])
+def test_a_device_p_augments_exactly_as_the_same_host_p(p):
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    torch.manual_seed(5)
+    host = AdaptivePipeline(("xflip", "rotate90", "xint") + GEOMETRIC + ("brightness", "hue", "cutout"))(x, p)
+    torch.manual_seed(5)
+    device = AdaptivePipeline(("xflip", "rotate90", "xint") + GEOMETRIC + ("brightness", "hue", "cutout"))(
+        x, torch.tensor(p, dtype=torch.float64))
+    assert torch.equal(device, host)
 
 
 def test_p_one_changes_every_image():
@@ -179,7 +190,8 @@ def test_p_step_size_at_the_defaults():
     ada.observe(torch.tensor([1.0, 1.0, 1.0, -1.0, 0.0]))  # r_t = 0.4
     ada.observe(torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0]))  # together r_t = 0.7
     assert ada.adjust(256) == pytest.approx(0.7) and ada.p == pytest.approx(0.5, abs=1e-15)
-    assert ada.adjust(256) is None  # nothing observed
+    assert ada.adjust(256).isnan() and ada.p == pytest.approx(0.5, abs=1e-15)  # nothing observed: p stays
+    assert AdaptiveAugment().adjust(256) is None  # nothing ever observed
 
 
 def test_p_falls_to_zero_when_d_underfits():

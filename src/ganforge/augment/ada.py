@@ -120,9 +120,11 @@ class AdaptivePipeline:
             raise ValueError(f"unknown ADA op {unknown[0]!r}; choose from {', '.join(ALL_OPS)}")
         self.ops = tuple(op for op in ALL_OPS if op in ops)  # canonical order
 
-    def __call__(self, images: Tensor, p: float) -> Tensor:
-        """Augmented images [N, C, S, S], same dtype; the input itself when p == 0 (no draws either)."""
-        if p <= 0 or not self.ops:
+    def __call__(self, images: Tensor, p: float | Tensor) -> Tensor:
+        """Augmented images [N, C, S, S], same dtype. `p` a float: the input itself when p == 0 (no draws either).
+        `p` a 0-d tensor on the images' device (the controller's, never read on the host): the draws are always made;
+        the output equals the float path's for p > 0 and is the input, bit for bit, for p == 0."""
+        if not self.ops or (not isinstance(p, Tensor) and p <= 0):
             return images
         n, _, h, w = images.shape
         if h != w:
@@ -137,14 +139,16 @@ class AdaptivePipeline:
         if "cutout" in self.ops:
             size = self._gate(torch.full((n,), CUTOUT_SIZE, device=x.device), 0.0, p, "cutout")
             x = erase(x, torch.rand(n, 2, device=x.device), size)
+        if isinstance(p, Tensor):  # p == 0: the input, bit for bit, as a host p of 0 returns it
+            x = torch.where(p > 0, x, images)
         return x
 
-    def _gate(self, value: Tensor, identity: float, p: float, op: str) -> Tensor:
+    def _gate(self, value: Tensor, identity: float, p: float | Tensor, op: str) -> Tensor:
         """`value` [N, ...] for the images whose uniform draw is < p (never if `op` is off), else `identity`."""
         chosen = torch.rand(value.shape[0], device=value.device) < (p if op in self.ops else 0.0)
         return torch.where(chosen.reshape(-1, *[1] * (value.dim() - 1)), value, identity)
 
-    def _blit(self, x: Tensor, p: float) -> Tensor:
+    def _blit(self, x: Tensor, p: float | Tensor) -> Tensor:
         n, device = x.shape[0], x.device
         flip = self._gate(torch.randint(0, 2, (n,), device=device), 0, p, "xflip").bool()
         turns = self._gate(torch.randint(0, 4, (n,), device=device), 0, p, "rotate90")
@@ -152,10 +156,11 @@ class AdaptivePipeline:
         shift = self._gate(torch.randint(-most, most + 1, (n, 2), device=device), 0, p, "xint")
         return blit(x, flip, turns, shift)
 
-    def _geometric(self, n: int, p: float, device: torch.device) -> Tensor:
+    def _geometric(self, n: int, p: float | Tensor, device: torch.device) -> Tensor:
         """theta [N, 2, 3]: isotropic scale, rotation, anisotropic scale, rotation, fractional translation."""
         scale = self._gate(torch.exp2(torch.randn(n, device=device) * SCALE_STD), 1.0, p, "scale")
-        p_rot = 1 - math.sqrt(max(1 - p, 0.0))  # two rotations, so that P(either) = p
+        # two rotations, so that P(either) = p
+        p_rot = 1 - (1 - p).clamp(min=0).sqrt() if isinstance(p, Tensor) else 1 - math.sqrt(max(1 - p, 0.0))
         angle_pre = self._gate((torch.rand(n, device=device) * 2 - 1) * math.pi, 0.0, p_rot, "rotate")
         aniso = self._gate(torch.exp2(torch.randn(n, device=device) * SCALE_STD), 1.0, p, "aniso")
         angle_post = self._gate((torch.rand(n, device=device) * 2 - 1) * math.pi, 0.0, p_rot, "rotate")
@@ -164,7 +169,7 @@ class AdaptivePipeline:
                   @ _rotate2d(angle_pre) @ _scale2d(scale, scale))
         return matrix[:, :2]
 
-    def _colour(self, n: int, channels: int, p: float, device: torch.device) -> Tensor:
+    def _colour(self, n: int, channels: int, p: float | Tensor, device: torch.device) -> Tensor:
         """[N, C+1, C+1]: brightness and contrast for any C; luma flip, hue and saturation too for RGB.
         All parameters are drawn whatever C is, so the draws do not depend on it."""
         brightness = self._gate(torch.randn(n, device=device) * BRIGHTNESS_STD, 0.0, p, "brightness")
@@ -191,12 +196,15 @@ class AdaptiveAugment:
     """The ADA controller: holds p and applies the pipeline with it; p follows the overfitting heuristic
     r_t = E[sign(D(real))], rising while r_t > target and falling while below, by up to 1 per `speed_kimg` kimg.
 
+    p lives on the training device (`p_device`, float64 where the device has it, so its steps add up exactly as on
+    the host) and is only read there when asked (`p`, checkpoints): training never waits for the device.
+
     In the training loop (the policy 'ada', from `build_augment`):
       * in every D step, after D scores the augmented reals: `augment.observe(real_logits)` (no host sync);
       * every `augment.interval` D steps, on every rank: `augment.adjust(images)` with `images` the global number of
         real images D saw since the last adjust (batch * interval); it all-reduces the counts through
-        ganforge.dist, syncs once with the host, updates p, and returns r_t (None if nothing was observed),
-        which is worth logging with p;
+        ganforge.dist, updates p on the device and returns r_t as a 0-d device tensor (NaN if nothing was
+        observed; None before the first observe), worth logging with p; no host sync;
       * `augment(images)` augments whatever D sees, reals and fakes alike, with the current p;
       * `state_dict()` / `load_state_dict()` go in the checkpoint (plain floats and strings).
     """
@@ -208,9 +216,18 @@ class AdaptiveAugment:
         self.target = target  # r_t that p steers towards
         self.speed_kimg = speed_kimg  # thousands of real images for p to go from 0 to 1
         self.interval = interval  # D steps between adjustments
-        self.p = p  # current augmentation probability
+        self.p_device = _probability(p, torch.device("cpu"))  # current augmentation probability, 0-d
         self.pipeline = AdaptivePipeline(ops)
         self._sums: Tensor | None = None  # [sum of sign(real logits), count], on the logits' device
+
+    @property
+    def p(self) -> float:
+        """The current p on the host (reads the device: for tests, checkpoints and tools, not the training step)."""
+        return float(self.p_device)
+
+    @p.setter
+    def p(self, value: float) -> None:
+        self.p_device = _probability(value, self.p_device.device)
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -218,7 +235,9 @@ class AdaptiveAugment:
         return self.pipeline.ops
 
     def __call__(self, images: Tensor) -> Tensor:
-        return self.pipeline(images, self.p)
+        if self.p_device.device != images.device:
+            self.p_device = _probability(self.p_device, images.device)
+        return self.pipeline(images, self.p_device)
 
     def observe(self, real_logits: Tensor) -> None:
         """Accumulate sign(D(real)) of one D step; `real_logits` [N] or [N, P] (patch outputs count each)."""
@@ -232,20 +251,21 @@ class AdaptiveAugment:
         """[2]: sum of signs and count since the last adjust, on this rank (a copy)."""
         return self._sums.clone() if self._sums is not None else torch.zeros(2)
 
-    def adjust(self, images_since_last: int) -> float | None:
+    def adjust(self, images_since_last: int) -> Tensor | None:
         """Reduce the accumulators over ranks, move p by sign(r_t - target) * images / (speed_kimg * 1000) within
-        [0, 1], reset them, and return r_t (None if nothing was observed). One host sync."""
+        [0, 1], reset them, and return r_t (0-d, NaN if nothing was observed since the last adjust; None if nothing
+        ever was). All on the device: no host sync."""
         from ..dist import all_reduce_sum
 
         if self._sums is None:
             return None
-        sign_sum, count = all_reduce_sum(self._sums.clone()).tolist()
+        totals = all_reduce_sum(self._sums.clone()).to(_dtype(self._sums.device))
         self._sums.zero_()
-        if count == 0:
-            return None
-        r_t = sign_sum / count
-        direction = (r_t > self.target) - (r_t < self.target)
-        self.p = min(max(self.p + direction * images_since_last / (self.speed_kimg * 1000), 0.0), 1.0)
+        sign_sum, count = totals[0], totals[1]
+        r_t = sign_sum / count  # NaN when count is 0: then p stays
+        direction = torch.where(count > 0, (r_t > self.target).to(r_t.dtype) - (r_t < self.target).to(r_t.dtype), 0)
+        p = _probability(self.p_device, self._sums.device)
+        self.p_device = (p + direction * (images_since_last / (self.speed_kimg * 1000))).clamp(0.0, 1.0)
         return r_t
 
     def state_dict(self) -> dict:
@@ -257,7 +277,17 @@ class AdaptiveAugment:
     def load_state_dict(self, state: dict) -> None:
         if state.get("policy") != self.policy:
             raise ValueError(f"augment policy {state.get('policy')!r} in the checkpoint, {self.policy!r} configured")
-        self.p, self.target = float(state["p"]), float(state["target"])
+        self.p, self.target = float(state["p"]), float(state["target"])  # p: on the device it had
         self.speed_kimg, self.interval = float(state["speed_kimg"]), int(state["interval"])
         self.pipeline = AdaptivePipeline(tuple(state["ops"].split(",")) if state["ops"] else ())
         self._sums = torch.tensor(state["pending"], dtype=torch.float32)  # moved to the logits' device when observed
+
+
+def _dtype(device: torch.device) -> torch.dtype:
+    """float64 for p where the device has it (not Apple MPS), so that its steps add up as in Python floats."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _probability(value: float | Tensor, device: torch.device) -> Tensor:
+    """p as a 0-d tensor on `device`."""
+    return torch.as_tensor(value, dtype=_dtype(device)).to(device)

@@ -52,8 +52,9 @@ def batches(dataset: ImageDataset, global_batch: int, seed: int, start_batch: in
         indices = dataset.index_batches(global_batch, seed, start_batch, rank, world)
     else:
         indices = batch_indices(len(dataset), global_batch, seed, start_batch, rank, world)
-    if workers == 0:
-        return (dataset.batch(i) for i in indices)
+    if workers == 0:  # pinned on a CUDA machine, so that the copy to the GPU is asynchronous (non_blocking)
+        pin = torch.cuda.is_available()
+        return (tuple(t.pin_memory() for t in dataset.batch(i)) if pin else dataset.batch(i) for i in indices)
     loader = DataLoader(_BatchView(dataset), sampler=indices, batch_size=None, num_workers=workers,
                         persistent_workers=True, prefetch_factor=4, pin_memory=torch.cuda.is_available())
     return iter(loader)

@@ -75,6 +75,7 @@ class Trainer:
                  run_dir: Path, state: dict[str, Any] | None):
         self.cfg, self.dataset, self.device, self.rank, self.run_dir = cfg, dataset, device, rank, run_dir
         self.info = dataset.info
+        dist.configure_backends(device, tf32=cfg.train.tf32, fixed_shapes=not cfg.model.progressive)
         spec = models.MODELS.get(cfg.model.name)
         channels_last = cfg.train.channels_last
         if channels_last is None:
@@ -247,16 +248,26 @@ class Trainer:
                          + (" (best so far: best.pt)" if improved else ""))
         return path, grid_path
 
-    def _check_finite(self, sums: dict[str, torch.Tensor], last_checkpoint: Path | None) -> None:
-        if dist.any_rank(~torch.isfinite(torch.stack(list(sums.values()))).all()):
+    def _log_values(self, sums: dict[str, torch.Tensor], count: int,
+                    last_checkpoint: Path | None) -> dict[str, float]:
+        """The stats row since the last one, read from the device in ONE host copy: mean losses, the objective's
+        extra numbers and (appended) whether any loss was NaN/inf on any rank, which stops the run."""
+        extra = self.objective.scalars()
+        on_device = {key: value for key, value in extra.items() if isinstance(value, torch.Tensor)}
+        losses = torch.stack([value.float() for value in sums.values()])
+        bad = (~torch.isfinite(losses).all()).to(torch.float32)
+        if self.rank.distributed:
+            bad = dist.all_reduce_max(bad)
+        host = torch.cat([losses, *(v.reshape(1).float().to(losses.device) for v in on_device.values()),
+                          bad.reshape(1)]).tolist()
+        if host[-1]:
             where = f"the last good checkpoint {last_checkpoint} is intact" if last_checkpoint else "no checkpoint was written yet"
             raise TrainingDiverged(
                 f"a loss became NaN/inf near kimg {self.images_seen / 1000:.2f} (step {self.step}); {where}. "
                 f"Try a lower --lr, --loss hinge, or --r1-gamma, then resume with --resume {last_checkpoint or 'PATH'}")
-
-    def _row_scalars(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
-        """Mean losses since the last row, the objective's extra numbers, and the growth stage now."""
-        scalars = {key: float(value) / count for key, value in sums.items()} | self.objective.scalars()
+        scalars = {key: value / count for key, value in zip(sums, host)}
+        scalars |= dict(zip(on_device, host[len(sums):-1]))
+        scalars |= {key: value for key, value in extra.items() if key not in on_device}
         if self.growth is not None:
             now = self.growth.at(self.images_seen / 1000)  # the stage reached, not the one the last step began in
             scalars |= {"growth_resolution": float(now.resolution), "growth_alpha": now.alpha}
@@ -314,14 +325,13 @@ class Trainer:
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
                 if (deadline is not None or should_stop is not None) and (not self.rank.distributed or count >= log_every):
                     wanted = (deadline is not None and time.monotonic() >= deadline) or bool(should_stop and should_stop())
-                    stop = dist.any_rank(torch.tensor(wanted))
+                    stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
                 evaluate = metrics_images > 0 and (done or self.images_seen // metrics_images != before // metrics_images)
                 snapshot = done or evaluate or self.images_seen // snapshot_images != before // snapshot_images
                 logged = count >= log_every or snapshot
                 if logged:
-                    self._check_finite(sums, last_checkpoint)
-                    stats = reporter.log(self.images_seen, self._row_scalars(sums, count))
+                    stats = reporter.log(self.images_seen, self._log_values(sums, count, last_checkpoint))
                     sums, count = {}, 0
                 if snapshot and main:
                     last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)

@@ -101,8 +101,9 @@ class Objective:
     def g_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def scalars(self) -> dict[str, float]:
-        """Extra numbers for the stats row (host values; called at log time only)."""
+    def scalars(self) -> dict[str, float | Tensor]:
+        """Extra numbers for the stats row, called at log time only: floats, or 0-d device tensors that the loop reads
+        with the losses in one host copy."""
         return {}
 
     def lr_scale(self, kimg: float) -> float:
@@ -148,7 +149,7 @@ class _AdversarialSteps(Objective):
         self.loss = LOSSES.get(cfg.loss.name)
         self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
         self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
-        self.r_t: float | None = None  # ADA's last overfitting heuristic E[sign(D(real))]
+        self.r_t: Tensor | None = None  # ADA's last overfitting heuristic E[sign(D(real))], on the device
         self.G_train = self.D_train = self.G_fast = self.D_fast = self.D_frozen = None
         self._fake: Tensor | None = None  # the last D step's fakes, with graph, for the G step
 
@@ -203,10 +204,10 @@ class _AdversarialSteps(Objective):
         fake_in, fake_cond = self._for_d(fake.float(), cond)
         return self.loss.g_loss(self.D_frozen(fake_in, fake_cond))
 
-    def scalars(self) -> dict[str, float]:
+    def scalars(self) -> dict[str, float | Tensor]:
         if not self.adaptive:
             return {}
-        return {"augment_p": float(self.augment.p)} | ({"augment_rt": self.r_t} if self.r_t is not None else {})
+        return {"augment_p": self.augment.p_device} | ({"augment_rt": self.r_t} if self.r_t is not None else {})
 
     def state_dict(self) -> dict[str, Any]:
         return {"augment": self.augment.state_dict()}

@@ -27,7 +27,7 @@ from .objectives import OBJECTIVES
 # Settings that may change when a run is resumed; anything else would make the continuation a different run.
 RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kimg", "train.keep_checkpoints",
                   "train.device", "data.workers", "train.out", "train.metrics_every_kimg", "train.metrics",
-                  "train.metrics_num", "train.metrics_extractor", "train.precision", "train.compile",
+                  "train.metrics_num", "train.metrics_extractor", "train.precision", "train.compile", "train.tf32",
                   "model.mixed_resolutions"}
 
 

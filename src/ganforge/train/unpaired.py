@@ -45,17 +45,20 @@ class ImagePool:
         return 0 if self.images is None else len(self.images)
 
     def query(self, fakes: Tensor) -> Tensor:
-        """Detached fakes [N, C, H, W] -> what D sees [N, C, H, W]; draws from the global torch RNG (seeded per step)."""
+        """Detached fakes [N, C, H, W] -> what D sees [N, C, H, W]; draws from the global torch RNG on the fakes'
+        device (seeded per step) and decides there: no host sync."""
         fakes = fakes.detach()
         shown = fakes.clone()
+        swap = torch.rand(len(fakes), device=fakes.device) < 0.5  # [N], used once the pool is full
+        slots = torch.randint(0, self.capacity, (len(fakes),), device=fakes.device)  # [N]
         for index in range(len(fakes)):
             if len(self) < self.capacity:
                 new = fakes[index:index + 1].clone()
                 self.images = new if self.images is None else torch.cat([self.images, new])
-            elif float(torch.rand(())) < 0.5:
-                slot = int(torch.randint(0, self.capacity, ()))
-                shown[index] = self.images[slot]
-                self.images[slot] = fakes[index]
+                continue
+            slot, old = slots[index:index + 1], self.images[slots[index:index + 1]]  # [1], [1, C, H, W]
+            shown[index:index + 1] = torch.where(swap[index], old, fakes[index:index + 1])
+            self.images.index_copy_(0, slot, torch.where(swap[index], fakes[index:index + 1], old))
         return shown
 
     def state_dict(self) -> Tensor:
