@@ -13,8 +13,9 @@ from .errors import ConfigError
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield the name of an empty temp file beside `path`, for writers that take a file name; it is fsync'd and
+    replaces `path` only once the body completes; on error it is removed and `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -23,16 +24,26 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         raise type(error)(error.errno, error.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the permissions a plain open() would
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.close(fd)
+        yield Path(tmp_name)
+        fd = os.open(tmp_name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched."""
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
 
 
 @contextmanager

@@ -222,7 +222,8 @@ def test_the_studio_serves_a_stylegan3_pickle(tmp_path):
 
     from ganforge.studio.app import create_app
 
-    with TestClient(create_app([FIXTURES / "stylegan3-r-16-cond.pkl"], tmp_path / "runs")) as client:
+    with TestClient(create_app([FIXTURES / "stylegan3-r-16-cond.pkl"], tmp_path / "runs"),
+                    base_url="http://127.0.0.1") as client:
         (listed,) = client.get("/api/models").json()
         info = client.get("/api/model", params={"model": listed["id"]}).json()
         assert info["has_styles"] and info["resolution"] == 16

@@ -191,13 +191,39 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
-    module = models.build_generator(model, info, num_classes)
+    weights = dict(weights)  # a lazy state dict (artifacts/foreign) reads its tensors here, once
     try:
-        module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
+        module = _with_weights(lambda: models.build_generator(model, info, num_classes), weights)
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
+
+
+def _with_weights(build: Any, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """The module `build()` makes, with `weights` as its parameters and buffers (load_state_dict(assign=True): no
+    second copy). It is built on the meta device (no memory, no random init) where the weights cover every tensor
+    it holds; a module that keeps other tensors (or cannot be built on meta) is built normally."""
+    try:
+        with torch.device("meta"):
+            module = build()
+    except (RuntimeError, NotImplementedError):
+        module = None
+    if module is not None:
+        module.load_state_dict(weights, assign=True)
+        if not any(t.is_meta for t in _held_tensors(module)):
+            return module
+    module = build()
+    module.load_state_dict(weights, assign=True)
+    return module
+
+
+def _held_tensors(module: nn.Module) -> Any:
+    """Every tensor a module holds: parameters, buffers and plain tensor attributes of it and its children."""
+    yield from module.parameters()
+    yield from module.buffers()
+    for child in module.modules():
+        yield from (value for value in vars(child).values() if isinstance(value, torch.Tensor))
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:

@@ -7,6 +7,7 @@ Adding a format is one reader module (a `Reader`) and one line in `READERS`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +27,11 @@ class ForeignModel:
     model: dict[str, Any]  # ModelConfig fields (name = a registered model family; arch_kwargs as JSON)
     dataset: dict[str, Any]  # DatasetInfo.to_dict(): name, resolution, channels, class_names ...
     num_classes: int  # > 0 for class-conditional networks
-    generator: dict[str, torch.Tensor]  # the (EMA) generator's state dict, ganforge names
-    discriminator: dict[str, torch.Tensor] | None = None  # D's state dict, where the file has one
-    generator_raw: dict[str, torch.Tensor] | None = None  # the non-EMA G, where the file has one beside G_ema
+    # State dicts (ganforge names). A reader may give mappings that read each tensor from the file when looked up
+    # (unpickle.StateDict), so that a network costs memory only when it is loaded into a module.
+    generator: Mapping[str, torch.Tensor]  # the (EMA) generator's state dict
+    discriminator: Mapping[str, torch.Tensor] | None = None  # D's state dict, where the file has one
+    generator_raw: Mapping[str, torch.Tensor] | None = None  # the non-EMA G, where the file has one beside G_ema
     augment_p: float | None = None  # ADA's augmentation probability, where stored
     kimg: float = 0.0  # training progress, where known
     contents: dict[str, str] = field(default_factory=dict)  # what is inside, for `info`: "G_ema" -> "Generator"
