@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -187,43 +187,37 @@ def _listing(names: Sequence[str], shown: int = 20) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, torch.Tensor], source: str,
+def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[str, torch.Tensor], source: str,
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
-    weights = dict(weights)  # a lazy state dict (artifacts/foreign) reads its tensors here, once
+    module = models.build_generator(model, info, num_classes)
     try:
-        module = _with_weights(lambda: models.build_generator(model, info, num_classes), weights)
+        if isinstance(weights, dict):
+            module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
+        else:
+            _copy_weights(module, weights)
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
-def _with_weights(build: Any, weights: dict[str, torch.Tensor]) -> nn.Module:
-    """The module `build()` makes, with `weights` as its parameters and buffers (load_state_dict(assign=True): no
-    second copy). It is built on the meta device (no memory, no random init) where the weights cover every tensor
-    it holds; a module that keeps other tensors (or cannot be built on meta) is built normally."""
-    try:
-        with torch.device("meta"):
-            module = build()
-    except (RuntimeError, NotImplementedError):
-        module = None
-    if module is not None:
-        module.load_state_dict(weights, assign=True)
-        if not any(t.is_meta for t in _held_tensors(module)):
-            return module
-    module = build()
-    module.load_state_dict(weights, assign=True)
-    return module
-
-
-def _held_tensors(module: nn.Module) -> Any:
-    """Every tensor a module holds: parameters, buffers and plain tensor attributes of it and its children."""
-    yield from module.parameters()
-    yield from module.buffers()
-    for child in module.modules():
-        yield from (value for value in vars(child).values() if isinstance(value, torch.Tensor))
+def _copy_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+    """Load a state dict that reads each tensor from its file on lookup (artifacts/foreign) into `module`, one tensor
+    at a time, so that only one of them is in memory beside the module; strict like load_state_dict (a
+    RuntimeError names missing or unexpected keys and mismatched shapes)."""
+    own = module.state_dict(keep_vars=True)
+    missing, unexpected = sorted(own.keys() - weights.keys()), sorted(weights.keys() - own.keys())
+    if missing or unexpected:
+        raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
+    with torch.no_grad():
+        for name, target in own.items():
+            value = weights[name]
+            if value.shape != target.shape:
+                raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
+                                   f"network")
+            target.copy_(value)
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
