@@ -8,6 +8,7 @@ Adding a format is one reader module (a `Reader`) and one line in `READERS`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -99,6 +100,23 @@ def describe(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     reader = reader_for(path)
     return {"source": str(path), "format": reader.name, **reader.describe(path)}
+
+
+def architecture(path: str | Path) -> str:
+    """The architecture a foreign file holds, in its reader's words (from `describe`: nothing is built, no weights are
+    read), remembered per file version; the reader's name where the file cannot be described."""
+    path = Path(path).expanduser()
+    stat = path.stat()
+    return _architecture(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _architecture(path: Path, mtime_ns: int, size: int) -> str:
+    reader = reader_for(path)
+    try:
+        return str(reader.describe(path).get("architecture") or reader.name)
+    except CheckpointError:
+        return reader.name
 
 
 def looks_like(path: Path) -> str:
