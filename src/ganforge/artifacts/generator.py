@@ -218,6 +218,7 @@ def _copy_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> Non
                 raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
                                    f"network")
             target.copy_(value)
+            del value  # freed before the next tensor is read
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
