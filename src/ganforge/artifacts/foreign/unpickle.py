@@ -271,7 +271,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
         if offset + length > os.fstat(self._handle.fileno()).st_size:
             raise EOFError
         self._handle.seek(length, io.SEEK_CUR)
-        self.append(StoredBytes(Path(self._handle.name), offset, length))
+        self.append(StoredBytes(Path(self._handle.name).absolute(), offset, length))  # read later, maybe elsewhere
 
     def _frame_done(self) -> bool:
         """True when the next bytes come straight from the file (no protocol-4 frame, or its end reached): large
