@@ -205,20 +205,25 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[st
 
 def _copy_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
     """Load a state dict that reads each tensor from its file on lookup (artifacts/foreign) into `module`, one tensor
-    at a time, so that only one of them is in memory beside the module; strict like load_state_dict (a
-    RuntimeError names missing or unexpected keys and mismatched shapes)."""
+    at a time, each becoming the parameter or buffer it replaces (as load_state_dict(assign=True)), so that only one
+    of them is in memory beside the module; strict like load_state_dict (a RuntimeError names missing or unexpected
+    keys and mismatched shapes)."""
     own = module.state_dict(keep_vars=True)
     missing, unexpected = sorted(own.keys() - weights.keys()), sorted(weights.keys() - own.keys())
     if missing or unexpected:
         raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
-    with torch.no_grad():
-        for name, target in own.items():
-            value = weights[name]
-            if value.shape != target.shape:
-                raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
-                                   f"network")
-            target.copy_(value)
-            del value  # freed before the next tensor is read
+    for name in list(own):
+        target, value = own.pop(name), weights[name]  # popped: `own` must not keep the replaced tensor alive
+        if value.shape != target.shape:
+            raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
+                               f"network")
+        owner_name, _, attribute = name.rpartition(".")
+        owner = module.get_submodule(owner_name)
+        if attribute in owner._parameters:
+            owner._parameters[attribute] = nn.Parameter(value, requires_grad=target.requires_grad)
+        else:
+            owner._buffers[attribute] = value
+        del value, target  # the replaced tensor is freed before the next one is read
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
