@@ -227,7 +227,7 @@ def test_reading_a_snapshot_leaves_its_tensors_in_the_file(wide_snapshot):
     assert model.model["mapping_layers"] == 2
     assert set(model.generator) == set(weights)
     assert all(torch.equal(model.generator[k], v) for k, v in weights.items())
-    loaded = ganforge.load(path).module.state_dict()  # copied tensor by tensor into the built generator
+    loaded = ganforge.load(path).module.state_dict()  # assigned tensor by tensor into the built generator
     assert all(torch.equal(loaded[k], v) for k, v in weights.items())
 
 

@@ -196,14 +196,14 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[st
         if isinstance(weights, dict):
             module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
         else:
-            _copy_weights(module, weights)
+            _assign_weights(module, weights)
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
-def _copy_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+def _assign_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
     """Load a state dict that reads each tensor from its file on lookup (artifacts/foreign) into `module`, one tensor
     at a time, each becoming the parameter or buffer it replaces (as load_state_dict(assign=True)), so that only one
     of them is in memory beside the module; strict like load_state_dict (a RuntimeError names missing or unexpected
