@@ -3,11 +3,12 @@ weights, G + G_ema + D, about 30 M parameters per generator), and sampling secon
 PyTorch and onnxruntime (CPU seconds, one thread), beside NVIDIA's own code (its reference path on the CPU) when a
 checkout is given.
 
-    python bench/pretrained.py [--nvidia /tmp/nv-sg2] [--num 2] [--resolutions 256,1024] [--skip-onnx]
+    python bench/pretrained.py [--nvidia /tmp/nv-sg2] [--num 2] [--resolutions 256,1024] [--skip-onnx] [--import-only]
 
 The pickle is written in NVIDIA's file format (torch_utils.persistence records with their constructor arguments)
 by a stand-in persistence module here, with no NVIDIA code. Import runs `ganforge import` in a fresh process;
-its peak resident memory is reported beyond that of a process that only imported ganforge and torch.
+its peak resident memory is reported beyond that of a process that only imported ganforge and torch, against the
+file's size and against G's own size (its state dict in fp32; issue 29's budget is 2x that).
 NVIDIA's code (e.g. a checkout of NVlabs/stylegan2-ada-pytorch, whose `dnnlib` may need `import requests`
 stubbed out) is only imported in a subprocess to time its Generator with the same weights (force_fp32).
 """
@@ -66,8 +67,9 @@ class _Record:
                                                "state": state},)
 
 
-def write_network_pickle(path: Path, resolution: int) -> int:
-    """A random-weight network snapshot as NVIDIA's training loop saves it; returns G's parameter count."""
+def write_network_pickle(path: Path, resolution: int) -> tuple[int, int]:
+    """A random-weight network snapshot as NVIDIA's training loop saves it; returns G's parameter count and the
+    bytes of its state dict (parameters and buffers)."""
     module = types.ModuleType("torch_utils.persistence")
     module._reconstruct_persistent_obj = _reconstruct_persistent_obj
     _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
@@ -80,7 +82,7 @@ def write_network_pickle(path: Path, resolution: int) -> int:
                     "G_ema": _Record(copy.deepcopy(G), g_kwargs), "augment_pipe": None}
         with open(path, "wb") as handle:
             pickle.dump(snapshot, handle, protocol=3)  # Python 3.7's default, as NVIDIA's released pickles
-    return sum(p.numel() for p in G.parameters())
+    return sum(p.numel() for p in G.parameters()), sum(t.nbytes for t in G.state_dict().values())
 
 
 # ---- measurements ---------------------------------------------------------------------------------------------------
@@ -96,9 +98,15 @@ MAXRSS = ("import json, re\nrss = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', ope
 
 
 def import_figures(pickle_path: Path, out: Path) -> dict:
-    code = MAXRSS + (f"import time, ganforge, torch\nbase = rss()\nstart = time.perf_counter()\n"
+    """Seconds and peak resident bytes of `ganforge.import_model`, beyond a process that imported ganforge and torch
+    (`peak_bytes`), and beyond one that has also imported the modules the import uses (`data_bytes`: the weights
+    and buffers; the modules' code, scipy for the StyleGAN3 family among them, is a constant `code_bytes`)."""
+    code = MAXRSS + (f"import time, ganforge, torch\nbase = rss()\n"
+                     f"import ganforge.artifacts.export, ganforge.artifacts.foreign.nvidia, ganforge.models\n"
+                     f"code = rss()\nstart = time.perf_counter()\n"
                      f"ganforge.import_model({str(pickle_path)!r}, {str(out)!r})\n"
-                     f"print(json.dumps({{'seconds': time.perf_counter() - start, 'peak_bytes': rss() - base}}))")
+                     f"print(json.dumps({{'seconds': time.perf_counter() - start, 'peak_bytes': rss() - base, "
+                     f"'data_bytes': rss() - code, 'code_bytes': code - base}}))")
     return _run_python(code)
 
 
@@ -141,17 +149,23 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=2, help="images timed per backend and resolution")
     parser.add_argument("--resolutions", default="256,1024")
     parser.add_argument("--skip-onnx", action="store_true")
+    parser.add_argument("--import-only", action="store_true", help="measure the import only, no sampling")
     args = parser.parse_args()
     resolutions = [int(r) for r in args.resolutions.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         for resolution in resolutions:
             path = Path(tmp) / f"ffhq-{resolution}.pkl"
-            params = write_network_pickle(path, resolution)
+            params, g_bytes = write_network_pickle(path, resolution)
             size = path.stat().st_size
-            print(f"{resolution} px: G {params / 1e6:.1f} M parameters; pickle (G, G_ema, D) {size / 2**20:.0f} MiB")
+            print(f"{resolution} px: G {params / 1e6:.1f} M parameters ({g_bytes / 2**20:.0f} MiB); pickle (G, G_ema, "
+                  f"D) {size / 2**20:.0f} MiB")
             figures = import_figures(path, Path(tmp) / f"imported-{resolution}")
-            print(f"  import: {figures['seconds']:.1f} s, peak memory {figures['peak_bytes'] / 2**20:.0f} MiB "
-                  f"({figures['peak_bytes'] / size:.2f}x the file)")
+            peak, data = figures["peak_bytes"], figures["data_bytes"]
+            print(f"  import: {figures['seconds']:.1f} s, peak memory {peak / 2**20:.0f} MiB ({peak / g_bytes:.2f}x G, "
+                  f"{peak / size:.2f}x the file); without the {figures['code_bytes'] / 2**20:.0f} MiB of modules it "
+                  f"imports: {data / 2**20:.0f} MiB ({data / g_bytes:.2f}x G)")
+            if args.import_only:
+                continue
             rows = {"ganforge torch": sampling_seconds(path, args.num, "torch")}
             if not args.skip_onnx:
                 rows["ganforge onnxruntime"] = sampling_seconds(path, args.num, "onnxruntime")

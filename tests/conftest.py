@@ -1,6 +1,7 @@
 """Shared fixtures: small thread counts, tiny training configs, and image folders with every awkward file kind."""
 from __future__ import annotations
 
+import builtins
 import errno
 import json
 import os
@@ -88,16 +89,22 @@ class _FullDiskFile:
 
 @pytest.fixture
 def disk_full(monkeypatch):
-    """disk_full(part, room=0): from then on, files opened through os.fdopen (atomic writes) whose path contains
-    `part` fail with ENOSPC after `room` bytes."""
+    """disk_full(part, room=0): from then on, files opened for writing (atomic writes open their temp file with
+    open() or os.fdopen) whose path contains `part` fail with ENOSPC after `room` bytes."""
 
     def fill(part: str, room: int = 0) -> None:
-        real = os.fdopen
+        real_fdopen, real_open = os.fdopen, builtins.open
 
         def fdopen(fd, *args, **kwargs):
-            handle = real(fd, *args, **kwargs)
+            handle = real_fdopen(fd, *args, **kwargs)
             return _FullDiskFile(handle, room) if part in os.readlink(f"/proc/self/fd/{fd}") else handle
 
+        def open_(file, mode="r", *args, **kwargs):
+            handle = real_open(file, mode, *args, **kwargs)
+            writing = any(flag in mode for flag in "wax+")
+            return _FullDiskFile(handle, room) if writing and part in str(file) else handle
+
         monkeypatch.setattr(os, "fdopen", fdopen)
+        monkeypatch.setattr(builtins, "open", open_)
 
     return fill

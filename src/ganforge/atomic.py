@@ -17,10 +17,11 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # a write
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Yield a file that replaces `path` only once it is completely written; on error `path` is untouched, folders
-    made for it are removed again when they stayed empty, and a full disk or a read-only file system is an OSError
-    naming `path` (also when a writer such as torch.save wrapped it in an error of its own)."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield the name of an empty temp file beside `path`, for writers that take a file name; it is fsync'd and
+    replaces `path` only once the body completes. On error it is removed and `path` is untouched, folders made for
+    it are removed again when they stayed empty, and a full disk or a read-only file system is an OSError naming
+    `path` (also when a writer such as torch.save wrapped it in an error of its own)."""
     path = Path(path)
     made = _make_folders(path.parent)
     try:
@@ -30,10 +31,13 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         raise type(error)(error.errno, error.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the permissions a plain open() would
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.close(fd)
+        yield Path(tmp_name)
+        fd = os.open(tmp_name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, path)
     except BaseException as error:
         if os.path.exists(tmp_name):
@@ -44,6 +48,13 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             raise OSError(cause.errno, os.strerror(cause.errno), str(path)) from None
         raise
     _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Yield a file that replaces `path` only once it is completely written (see `atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import ganforge
+from ganforge.artifacts import foreign
 from ganforge.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,6 +103,7 @@ def test_the_studio_serves_the_pickle(tmp_path):
     app = create_app([PICKLE], tmp_path / "runs")
     with TestClient(app, base_url="http://127.0.0.1") as client:  # the studio checks Host
         (listed,) = client.get("/api/models").json()
+        assert (listed["model"], listed["architecture"]) == ("nvidia-pickle", foreign.describe(PICKLE)["architecture"])
         info = client.get("/api/model", params={"model": listed["id"]}).json()
         assert info["has_styles"] and info["resolution"] == 16
         for url in ("/api/generate", "/api/mix"):

@@ -6,6 +6,7 @@ records, whose stored module source their code `exec`s) read them without execut
 never appear.
 """
 import builtins
+import collections
 import io
 import os
 import pickle
@@ -185,3 +186,70 @@ def test_storage_blobs_are_not_kept_while_reading(tmp_path):
         blobs = [v for v in reader.memo.values() for v in (v if isinstance(v, tuple) else (v,))
                  if isinstance(v, bytes) and len(v) >= 2**16]
         assert reader.skipped >= 3 and not blobs
+
+
+# ---- lazy reading: a snapshot's tensors stay in the file until a network is loaded -------------------------------
+def _record_of(module: torch.nn.Module, kwargs: dict | None = None) -> unpickle.PersistentRecord:
+    """A live module as the record NVIDIA's persistence would store for it."""
+    state = {"_parameters": dict(module._parameters), "_buffers": dict(module._buffers), "_init_args": (),
+             "_modules": {n: _record_of(m) for n, m in module._modules.items()}, "_init_kwargs": kwargs or {}}
+    return unpickle.PersistentRecord(type(module).__name__.replace("Nvidia", ""), 6, 0, state)
+
+
+@pytest.fixture
+def wide_snapshot(tmp_path, persistence):
+    """(path, G): a snapshot with G and G_ema of 256 channels (conv weights of 2.4 MB each, about 12 MB per G)."""
+    from ganforge.models.nvidia_sg2 import NvidiaGenerator
+
+    kwargs = {"z_dim": 32, "c_dim": 0, "w_dim": 32, "img_resolution": 16, "img_channels": 3,
+              "mapping_kwargs": {"num_layers": 2}, "synthesis_kwargs": {"channel_base": 4096, "channel_max": 256}}
+    G = NvidiaGenerator(**kwargs).eval()
+    record = _Persistent(_record_of(G, kwargs), "# placeholder")
+    return _write(tmp_path / "wide.pkl", {"G": record, "G_ema": record, "augment_pipe": None}), G
+
+
+def test_reading_a_snapshot_leaves_its_tensors_in_the_file(wide_snapshot):
+    """`foreign.read` unpickles the structure only: no storage blob is read into memory (Python's allocations stay
+    far below one weight), and each tensor is read, equal to the original, when the state dict is looked up."""
+    import tracemalloc
+
+    path, G = wide_snapshot
+    weights = G.state_dict()
+    largest = max(t.nbytes for t in weights.values())
+    foreign.describe(path)  # imports the readers (module imports are Python allocations too)
+    tracemalloc.start()
+    try:
+        model = foreign.read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert largest >= 2**21 and peak < sum(t.nbytes for t in weights.values()) / 16 < largest
+    assert model.model["mapping_layers"] == 2
+    assert set(model.generator) == set(weights)
+    assert all(torch.equal(model.generator[k], v) for k, v in weights.items())
+    loaded = ganforge.load(path).module.state_dict()  # assigned tensor by tensor into the built generator
+    assert all(torch.equal(loaded[k], v) for k, v in weights.items())
+
+
+def test_a_large_storage_blob_that_would_run_code_is_refused_when_read(tmp_path):
+    """A blob left in the file is loaded weights-only when its tensor is asked for: the code in it is refused then."""
+    marker = tmp_path / "marker"
+    blob = io.BytesIO()
+    torch.save([_Reduce(os.system, f"touch {marker}"), "x" * 2**17], blob, _use_new_zipfile_serialization=False)
+    path = _write(tmp_path / "evil.pkl", {"w": _Reduce(torch._utils._rebuild_tensor_v2, _Reduce(
+        torch.storage._load_from_bytes, blob.getvalue()), 0, (1,), (1,), False, collections.OrderedDict())})
+    data = unpickle.load(path, lazy=True)
+    assert isinstance(data["w"], unpickle.StoredTensor)
+    with pytest.raises(CheckpointError) as error:
+        data["w"].load()
+    assert str(path) in str(error.value) and not marker.exists()
+
+
+def test_a_snapshot_cut_inside_a_tensor_is_truncated(wide_snapshot, tmp_path):
+    path, _ = wide_snapshot
+    content = path.read_bytes()
+    cut = tmp_path / "network-snapshot-000100.pkl"
+    cut.write_bytes(content[:len(content) // 2])
+    with pytest.raises(CheckpointError, match="truncated") as error:
+        foreign.read(cut)
+    assert str(cut) in str(error.value)

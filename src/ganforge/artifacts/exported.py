@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from safetensors.torch import save_file as save_safetensors_file
 
 from .. import limits
-from ..atomic import atomic_open, removed_on_error, write_text
+from ..atomic import atomic_path, removed_on_error, write_text
 from ..config import FORMAT_VERSION, ModelConfig, power_of_two
 from ..errors import CheckpointError
 
@@ -38,15 +38,17 @@ def describe_export(generator: Any) -> dict[str, Any]:
 
 
 def write_export(folder: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically."""
+    """Write folder/generator.safetensors and folder/config.json (format marker and version added), atomically. The
+    weights are streamed to disk from the tensors (no copy of the file is built in memory) and hashed from the file;
+    a failed write (a full disk) leaves no half export."""
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    payload = save_safetensors(weights, metadata={"format": EXPORT_FORMAT})
-    meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta,
-            WEIGHTS_HASH: hashlib.sha256(payload).hexdigest()}
-    meta[CONFIG_HASH] = _config_hash(meta)
-    with removed_on_error(folder):  # a failed write (a full disk) leaves no half export
-        with atomic_open(folder / WEIGHTS_FILE) as handle:
-            handle.write(payload)
+    with removed_on_error(folder):
+        with atomic_path(folder / WEIGHTS_FILE) as tmp:
+            save_safetensors_file(weights, tmp, metadata={"format": EXPORT_FORMAT})
+            with open(tmp, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        meta = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, **meta, WEIGHTS_HASH: digest}
+        meta[CONFIG_HASH] = _config_hash(meta)
         write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -191,7 +191,7 @@ def _listing(names: Sequence[str], shown: int = 20) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, torch.Tensor], source: str,
+def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[str, torch.Tensor], source: str,
            kimg: float, stats: dict) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
@@ -203,11 +203,37 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: dict[str, 
                                   f"{list(tensor.shape)} in the file, {list(expected[name].shape)} in the model")
     module = models.build_generator(model, info, num_classes)
     try:
-        module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
+        if isinstance(weights, dict):
+            module.load_state_dict(weights, assign=True)  # the weights become the parameters: no second copy
+        else:
+            _assign_weights(module, weights)
     except RuntimeError as error:
         raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
                               f"{str(error).splitlines()[0]}") from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
+
+
+def _assign_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+    """Load a state dict that reads each tensor from its file on lookup (artifacts/foreign) into `module`, one tensor
+    at a time, each becoming the parameter or buffer it replaces (as load_state_dict(assign=True)), so that only one
+    of them is in memory beside the module; strict like load_state_dict (a RuntimeError names missing or unexpected
+    keys and mismatched shapes)."""
+    own = module.state_dict(keep_vars=True)
+    missing, unexpected = sorted(own.keys() - weights.keys()), sorted(weights.keys() - own.keys())
+    if missing or unexpected:
+        raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
+    for name in list(own):
+        target, value = own.pop(name), weights[name]  # popped: `own` must not keep the replaced tensor alive
+        if value.shape != target.shape:
+            raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
+                               f"network")
+        owner_name, _, attribute = name.rpartition(".")
+        owner = module.get_submodule(owner_name)
+        if attribute in owner._parameters:
+            owner._parameters[attribute] = nn.Parameter(value, requires_grad=target.requires_grad)
+        else:
+            owner._buffers[attribute] = value
+        del value, target  # the replaced tensor is freed before the next one is read
 
 
 def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:

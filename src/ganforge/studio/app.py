@@ -214,11 +214,12 @@ def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> 
 
 def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     """A listing entry from config.json alone (no weights loaded); for another project's model file, from its
-    reader (artifacts/foreign). `ready`: there is something to load."""
+    reader (artifacts/foreign: its format as `model`, and the architecture its `describe` reads without weights).
+    `ready`: there is something to load."""
     if path.is_file() and foreign.is_foreign(path):
         reader = foreign.reader_for(path)
         return {"id": roots.client_path(path), "name": path.name, "model": reader.name, "ready": True,
-                "paired": reader.image_to_image}
+                "paired": reader.image_to_image, "architecture": foreign.architecture(path)}
     config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
     try:
         config = json.loads(config_file.read_text())

@@ -7,6 +7,8 @@ Adding a format is one reader module (a `Reader`) and one line in `READERS`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +28,11 @@ class ForeignModel:
     model: dict[str, Any]  # ModelConfig fields (name = a registered model family; arch_kwargs as JSON)
     dataset: dict[str, Any]  # DatasetInfo.to_dict(): name, resolution, channels, class_names ...
     num_classes: int  # > 0 for class-conditional networks
-    generator: dict[str, torch.Tensor]  # the (EMA) generator's state dict, ganforge names
-    discriminator: dict[str, torch.Tensor] | None = None  # D's state dict, where the file has one
-    generator_raw: dict[str, torch.Tensor] | None = None  # the non-EMA G, where the file has one beside G_ema
+    # State dicts (ganforge names). A reader may give mappings that read each tensor from the file when looked up
+    # (unpickle.StateDict), so that a network costs memory only when it is loaded into a module.
+    generator: Mapping[str, torch.Tensor]  # the (EMA) generator's state dict
+    discriminator: Mapping[str, torch.Tensor] | None = None  # D's state dict, where the file has one
+    generator_raw: Mapping[str, torch.Tensor] | None = None  # the non-EMA G, where the file has one beside G_ema
     augment_p: float | None = None  # ADA's augmentation probability, where stored
     kimg: float = 0.0  # training progress, where known
     contents: dict[str, str] = field(default_factory=dict)  # what is inside, for `info`: "G_ema" -> "Generator"
@@ -96,6 +100,23 @@ def describe(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     reader = reader_for(path)
     return {"source": str(path), "format": reader.name, **reader.describe(path)}
+
+
+def architecture(path: str | Path) -> str:
+    """The architecture a foreign file holds, in its reader's words (from `describe`: nothing is built, no weights are
+    read), remembered per file version; the reader's name where the file cannot be described."""
+    path = Path(path).expanduser()
+    stat = path.stat()
+    return _architecture(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _architecture(path: Path, mtime_ns: int, size: int) -> str:
+    reader = reader_for(path)
+    try:
+        return str(reader.describe(path).get("architecture") or reader.name)
+    except CheckpointError:
+        return reader.name
 
 
 def looks_like(path: Path) -> str:

@@ -62,8 +62,9 @@ def _plain(value: Any) -> Any:
 
 
 def _snapshot(path: Path) -> dict[str, Any]:
-    """The unpickled snapshot dict, checked to be an NVIDIA network snapshot."""
-    data = load(path)
+    """The unpickled snapshot dict, checked to be an NVIDIA network snapshot; its large tensors stay in the file until
+    a network's `tensors()` are looked up (so `describe` reads no weights, and `read` only those asked for)."""
+    data = load(path, lazy=True)
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: a pickle of a {type(data).__name__}, not an NVIDIA network snapshot "
                               f"(a dict with G, D, G_ema)")
@@ -140,15 +141,25 @@ def _read(path: Path, arch: str | None) -> ForeignModel:
             raise CheckpointError(f"{path}: {g_name}'s constructor argument {needed!r} is missing or not a number")
     d = data.get("D")
     arch_kwargs = {"G": g_kwargs, **({"D": _kwargs(path, "D", d)} if d is not None else {})}
-    mapping = g_kwargs.get("mapping_kwargs") or {}
     model = {"name": family, "z_dim": g_kwargs["z_dim"], "w_dim": g_kwargs["w_dim"],
-             "mapping_layers": int(mapping.get("num_layers", 8)), "arch_kwargs": json.dumps(arch_kwargs, sort_keys=True)}
+             "mapping_layers": _mapping_layers(g, g_kwargs), "arch_kwargs": json.dumps(arch_kwargs, sort_keys=True)}
     raw_g = data.get("G") if g_name == "G_ema" else None
     return ForeignModel(
         format=READER.name, architecture=_architecture(family, g_kwargs), model=model,
         dataset=_dataset(path, data, g_kwargs), num_classes=int(g_kwargs["c_dim"]), generator=g.tensors(),
         discriminator=d.tensors() if d is not None else None, generator_raw=raw_g.tensors() if raw_g else None,
         augment_p=_augment_p(data), kimg=_kimg(path), contents=_contents(data))
+
+
+def _mapping_layers(g: PersistentRecord, g_kwargs: dict[str, Any]) -> int:
+    """The mapping network's depth (informational): as stored, else counted from its layers fc0, fc1, ... (the
+    family's default: 8 in StyleGAN2-ADA, 2 in StyleGAN3)."""
+    stored = (g_kwargs.get("mapping_kwargs") or {}).get("num_layers")
+    if isinstance(stored, int):
+        return stored
+    mapping = g.children.get("mapping")
+    children = mapping.children if isinstance(mapping, PersistentRecord) else {}
+    return sum(1 for name in children if re.fullmatch(r"fc\d+", name))
 
 
 def _architecture(family: str, g_kwargs: dict[str, Any]) -> str:

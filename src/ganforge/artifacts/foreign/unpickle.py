@@ -7,12 +7,21 @@ project ...) with an error naming it, before anything is called. NVIDIA's `torch
 `exec`s) become `PersistentRecord`s holding the metadata only: the stored source is never executed, imported or
 written anywhere. Tensors are rebuilt by torch's own weights-only loader, and each storage's raw bytes are dropped
 from the unpickler's memo once rebuilt, so a file is held in memory once (not as bytes plus tensors).
+
+With `lazy=True` (the NVIDIA reader's mode) large storage blobs are not read at all while unpickling: the unpickler
+notes where each lies in the file and seeks past it, and the tensor becomes a `StoredTensor` that reads its blob
+(weights-only, as above) when asked. So reading a snapshot's structure costs almost no memory, and a reader
+materialises only the networks it needs (G_ema to load or import one; G and D only to fine-tune).
 """
 from __future__ import annotations
 
 import collections
 import io
+import math
+import os
 import pickle
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,23 +58,96 @@ class PersistentRecord:
         """Sub-modules by attribute name (records, or None for an unset one)."""
         return dict(self.state.get("_modules", {}))
 
-    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+    def tensors(self, prefix: str = "") -> "StateDict":
         """The parameters and buffers of this object and its sub-records, by dotted name: its state dict (the names
-        torch's `state_dict()` would give the live module; unset ones, such as a missing bias, are skipped)."""
-        out: dict[str, torch.Tensor] = {}
+        torch's `state_dict()` would give the live module; unset ones, such as a missing bias, are skipped). Tensors
+        left in the file (lazy reading) are read when looked up."""
+        return StateDict(self._entries(prefix))
+
+    def _entries(self, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for group in ("_parameters", "_buffers"):
             for name, value in self.state.get(group, {}).items():
                 if value is not None:
-                    out[prefix + name] = value.detach() if isinstance(value, torch.Tensor) else value
+                    out[prefix + name] = value
         for name, child in self.children.items():
             if isinstance(child, PersistentRecord):
-                out.update(child.tensors(f"{prefix}{name}."))
+                out.update(child._entries(f"{prefix}{name}."))
         return out
 
     def parameter_count(self) -> int:
         """Number of trainable parameters (buffers not counted), of this object and its sub-records."""
         count = sum(int(v.numel()) for v in self.state.get("_parameters", {}).values() if v is not None)
         return count + sum(c.parameter_count() for c in self.children.values() if isinstance(c, PersistentRecord))
+
+
+class StateDict(Mapping):
+    """A state dict whose tensors may still be in the file (`StoredTensor`): each is read when looked up, so a network
+    costs memory only once something (`load_state_dict`, a test) asks for its tensors."""
+
+    def __init__(self, entries: dict[str, Any]):
+        self._entries = entries
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._entries[name]
+        if isinstance(value, StoredTensor):
+            return value.load()
+        return value.detach() if isinstance(value, torch.Tensor) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class StoredBytes:
+    """A large byte string of a pickle left in the file (lazy reading): where it lies."""
+
+    path: Path
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class StoredStorage:
+    """A torch storage whose torch.save'd blob is still in the file (what `_load_from_bytes` gives lazily)."""
+
+    blob: StoredBytes
+
+    def load(self) -> Any:
+        """The storage, read from its byte range by torch's weights-only loader (which refuses anything else)."""
+        blob = self.blob
+        with _checkpoint_errors(blob.path), open(blob.path, "rb") as handle:
+            handle.seek(blob.offset)
+            storage = torch.load(handle, weights_only=True, map_location="cpu")
+            if handle.tell() > blob.offset + blob.length:
+                raise pickle.UnpicklingError(f"the tensor data at byte {blob.offset} runs past its {blob.length} bytes")
+        return storage
+
+
+@dataclass(frozen=True)
+class StoredTensor:
+    """A tensor left in the file until `load()`: its storage blob and its view of it (offset, size, stride)."""
+
+    storage: StoredStorage
+    offset: int
+    size: tuple
+    stride: tuple
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self.size)
+
+    def numel(self) -> int:
+        return math.prod(self.size)
+
+    def load(self) -> torch.Tensor:
+        storage = self.storage.load()
+        with _checkpoint_errors(self.storage.blob.path):
+            return torch._utils._rebuild_tensor_v2(storage, self.offset, self.size, self.stride, False,
+                                                   collections.OrderedDict())
 
 
 def _persistent_record(meta: dict) -> PersistentRecord:
@@ -81,10 +163,22 @@ def _persistent_record(meta: dict) -> PersistentRecord:
                             len(source) if isinstance(source, str) else 0, dict(state))
 
 
-def _storage_from_bytes(data: bytes) -> Any:
+def _storage_from_bytes(data: bytes | StoredBytes) -> Any:
     """Stands in for torch.storage._load_from_bytes, which calls torch.load without weights_only: the blob is a
-    torch.save'd storage and torch's weights-only loader reads it (and refuses anything else)."""
+    torch.save'd storage and torch's weights-only loader reads it (and refuses anything else); a blob left in the
+    file is read only when its tensor is asked for."""
+    if isinstance(data, StoredBytes):
+        return StoredStorage(data)
     return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _rebuild_tensor(storage: Any, offset: int, size: tuple, stride: tuple, *rest: Any) -> Any:
+    """torch._utils._rebuild_tensor(_v2); a storage still in the file gives a `StoredTensor`."""
+    if isinstance(storage, StoredStorage):
+        return StoredTensor(storage, int(offset), tuple(size), tuple(stride))
+    if rest:
+        return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, *rest)
+    return torch._utils._rebuild_tensor(storage, offset, size, stride)
 
 
 def _numpy_scalar(dtype: np.dtype, data: bytes) -> Any:
@@ -123,8 +217,8 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): dict,  # a dict with attribute access: read as a plain dict
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch", "Size"): torch.Size,
@@ -137,7 +231,8 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _numpy_array,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_array,
 }
-LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once)
+LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once) or, with lazy
+# reading, not read at all
 
 
 def _holds_large_bytes(value: Any) -> bool:
@@ -145,7 +240,8 @@ def _holds_large_bytes(value: Any) -> bool:
 
 
 class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so that memoisation can be steered
-    """pickle's unpickler with `find_class` limited to ALLOWED and large byte strings kept out of the memo."""
+    """pickle's unpickler with `find_class` limited to ALLOWED and large byte strings kept out of the memo (or, with
+    `lazy`, left in the file as `StoredBytes`)."""
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
@@ -161,9 +257,36 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError(f"refused persistent id {str(pid)[:60]!r}")
 
-    def __init__(self, file: Any):
+    def __init__(self, file: Any, lazy: bool = False):
         super().__init__(file)
         self.skipped = 0  # large byte strings left out of the memo (MEMOIZE numbers entries by count)
+        self._handle, self._lazy = file, lazy
+
+    def _bytes(self, length: int) -> None:
+        """Push a BINBYTES payload: read, or (lazy, large, and outside a protocol-4 frame) its place in the file."""
+        if not (self._lazy and length >= LARGE_BYTES and self._frame_done()):
+            self.append(self.read(length))
+            return
+        offset = self._handle.tell()
+        if offset + length > os.fstat(self._handle.fileno()).st_size:
+            raise EOFError
+        self._handle.seek(length, io.SEEK_CUR)
+        self.append(StoredBytes(Path(self._handle.name).absolute(), offset, length))  # read later, maybe elsewhere
+
+    def _frame_done(self) -> bool:
+        """True when the next bytes come straight from the file (no protocol-4 frame, or its end reached): large
+        payloads are written outside frames, right after their opcode."""
+        frame = self._unframer.current_frame
+        if frame is None or not frame.read(1):
+            return True
+        frame.seek(-1, io.SEEK_CUR)
+        return False
+
+    def load_binbytes(self) -> None:
+        self._bytes(int.from_bytes(self.read(4), "little"))
+
+    def load_binbytes8(self) -> None:
+        self._bytes(int.from_bytes(self.read(8), "little"))
 
     def _memoise(self, index: int) -> None:
         value = self.stack[-1]
@@ -184,15 +307,24 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
     dispatch[pickle.BINPUT[0]] = load_binput
     dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
     dispatch[pickle.MEMOIZE[0]] = load_memoize
+    dispatch[pickle.BINBYTES[0]] = load_binbytes
+    dispatch[pickle.BINBYTES8[0]] = load_binbytes8
 
 
-def load(path: str | Path) -> Any:
+def load(path: str | Path, lazy: bool = False) -> Any:
     """The object in a pickle file, rebuilt from allowed names only; a CheckpointError naming the file otherwise
-    (a refused global, a truncated or corrupt file). Nothing in the file is executed."""
+    (a refused global, a truncated or corrupt file). Nothing in the file is executed. `lazy`: tensors with large
+    storages stay in the file as `StoredTensor`s (read by `.load()`, or on lookup in a record's `tensors()`)."""
     path = Path(path)
+    with _checkpoint_errors(path), open(path, "rb") as handle:
+        return _RestrictedUnpickler(handle, lazy).load()
+
+
+@contextmanager
+def _checkpoint_errors(path: Path) -> Iterator[None]:
+    """Turn what reading a pickle (or a tensor blob in it) can raise into one CheckpointError line naming the file."""
     try:
-        with open(path, "rb") as handle:
-            return _RestrictedUnpickler(handle).load()
+        yield
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
     except EOFError:
