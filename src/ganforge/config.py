@@ -132,6 +132,10 @@ class ModelConfig:
                                     power_of_two(8))
     mixed_resolutions: int = setting(4, "--mixed-resolutions", "StyleGAN2: how many highest resolutions run in "
                                      "--precision bf16/fp16 (the rest fp32).", at_least(0))
+    blocks_per_stage: int = setting(2, "--blocks-per-stage", "R3GAN: residual blocks per resolution in G and D "
+                                    "(paper: 2).", at_least(1))
+    group_channels: int = setting(16, "--group-channels", "R3GAN: expanded channels per group of each block's 3x3 "
+                                  "grouped conv (paper: 16).", at_least(1))
     arch_kwargs: str = setting("", "--arch-kwargs", "Imported networks (stylegan2-ada, ...): the original "
                                "constructors' keyword arguments as a JSON object {\"G\": {...}, \"D\": {...}}, "
                                "set by `ganforge import` and `train --init`; empty: built from the flags above.",
@@ -140,8 +144,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    name: str = setting("bce", "--loss", "bce (non-saturating), hinge, wgan-gp or lsgan.")
+    name: str = setting("bce", "--loss", "bce (non-saturating), hinge, wgan-gp, lsgan or rpgan (relativistic "
+                        "pairing, R3GAN).")
     r1_gamma: float = setting(0.0, "--r1-gamma", "R1 penalty weight on reals (0: off).", at_least(0))
+    r2_gamma: float = setting(0.0, "--r2-gamma", "R2 penalty weight on fakes (0: off; R3GAN: equal to --r1-gamma).",
+                              at_least(0))
+    gamma_schedule: str = setting("constant", "--gamma-schedule", "Schedule of --r1-gamma and --r2-gamma: constant, "
+                                  "or cosine (R3GAN: decay to --gamma-final-ratio of the start over "
+                                  "--gamma-decay-kimg).", one_of("constant", "cosine"))
+    gamma_final_ratio: float = setting(0.1, "--gamma-final-ratio", "Cosine gamma schedule: the end value as a "
+                                       "fraction of the start (R3GAN: 0.1).", between(0, 1))
+    gamma_decay_kimg: float = setting(0.0, "--gamma-decay-kimg", "Cosine gamma schedule: kimg over which gamma "
+                                      "decays (0: over --kimg).", at_least(0))
     gp_weight: float = setting(10.0, "--gp-weight", "WGAN-GP gradient-penalty weight.", at_least(0))
     l1_weight: float = setting(100.0, "--l1-weight", "Image-to-image: weight of the L1 distance to the target "
                                "(pix2pix's lambda).", at_least(0))
@@ -272,9 +286,31 @@ class StyleGAN2Preset(NamedTuple):
                 "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
 
 
+class R3GANPreset(NamedTuple):
+    resolution: int  # training resolution
+    batch: int  # global batch
+    gamma: float  # R1 and R2 weight at the start; a cosine decay takes it to a tenth
+    base_channels: int  # G and D width at full resolution (widths double per halving, up to max_channels)
+    max_channels: int  # width cap
+    blocks_per_stage: int  # residual blocks per resolution
+    kimg: float  # the run's length, over which gamma decays
+
+    def overrides(self) -> dict[str, Any]:
+        """The preset as dotted config overrides: the paper's RpGAN + R1 + R2 with gamma on a cosine schedule down to
+        a tenth, Adam(0, 0.99) at lr 2e-4, z of length 64, groups of 16 channels, EMA half-life 10 kimg (the paper
+        also decays lr and raises beta2 and the EMA length over its runs; ganforge keeps those constant)."""
+        return {"model.name": "r3gan", "data.resolution": self.resolution, "train.batch": self.batch,
+                "loss.name": "rpgan", "loss.r1_gamma": self.gamma, "loss.r2_gamma": self.gamma,
+                "loss.gamma_schedule": "cosine", "loss.gamma_final_ratio": 0.1, "train.total_kimg": self.kimg,
+                "model.g_channels": self.base_channels, "model.d_channels": self.base_channels,
+                "model.max_channels": self.max_channels, "model.blocks_per_stage": self.blocks_per_stage,
+                "model.group_channels": 16, "model.z_dim": 64, "optim.lr": 2e-4, "optim.betas": (0.0, 0.99),
+                "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
+
+
 # Applied before --config and flags. Path-length regularisation and style mixing 0.9 from 64 px up; the CIFAR-sized
 # config drops both.
-PRESETS: dict[str, StyleGAN2Preset] = {
+PRESETS: dict[str, StyleGAN2Preset | R3GANPreset] = {
     "stylegan2-32": StyleGAN2Preset(resolution=32, batch=32, r1_gamma=0.01, width=32, w_dim=128, mapping_layers=2,
                                     pl_weight=0.0, style_mixing=0.0, lr=0.0025),  # small enough for a CPU
     "stylegan2-64": StyleGAN2Preset(resolution=64, batch=32, r1_gamma=0.05, width=64, w_dim=512, mapping_layers=2,
@@ -283,6 +319,16 @@ PRESETS: dict[str, StyleGAN2Preset] = {
                                      pl_weight=2.0, style_mixing=0.9, lr=0.0025),
     "stylegan2-1024": StyleGAN2Preset(resolution=1024, batch=32, r1_gamma=10.0, width=32, w_dim=512,
                                       mapping_layers=8, pl_weight=2.0, style_mixing=0.9, lr=0.002),
+    # R3GAN (Huang et al. 2024): the authors' CIFAR-10, FFHQ-64 and FFHQ-256 configurations (widths 768 capped, 2
+    # blocks per stage, gamma 0.05 / 2 / 150 decaying over 20 M images), and a CPU-sized 32 px model
+    "r3gan-32": R3GANPreset(resolution=32, batch=512, gamma=0.05, base_channels=768, max_channels=768,
+                            blocks_per_stage=2, kimg=20000.0),
+    "r3gan-64": R3GANPreset(resolution=64, batch=256, gamma=2.0, base_channels=384, max_channels=768,
+                            blocks_per_stage=2, kimg=20000.0),
+    "r3gan-256": R3GANPreset(resolution=256, batch=256, gamma=150.0, base_channels=96, max_channels=768,
+                             blocks_per_stage=2, kimg=20000.0),
+    "r3gan-32-cpu": R3GANPreset(resolution=32, batch=32, gamma=0.05, base_channels=32, max_channels=128,
+                                blocks_per_stage=1, kimg=100.0),
 }
 
 
@@ -403,6 +449,8 @@ def validate(c: Config) -> None:
     d, m, lo, t = c.data, c.model, c.loss, c.train
     _check(lo.pl_weight == 0 or m.name.startswith("stylegan"), "loss.pl_weight",
            "path-length regularisation needs a style-based --model (stylegan2, stylegan2-ada)")
+    _check(m.style_mixing == 0 or m.name.startswith("stylegan"), "model.style_mixing",
+           f"style mixing needs a style-based --model (stylegan2, stylegan2-ada); {m.name!r} has no W space")
     _check(not m.progressive or m.name == "stylegan2", "model.progressive",
            f"progressive growing needs --model stylegan2 (got {m.name!r})")
     _check(not m.progressive or d.resolution is None or m.start_resolution < d.resolution, "model.start_resolution",

@@ -34,6 +34,9 @@ FAMILIES = {
     "stylegan2-conditional": ({"model.name": "stylegan2", "model.g_channels": 8, "model.max_channels": 16,
                                "model.w_dim": 32, "model.z_dim": 32, "model.mapping_layers": 2}, 16, CLASSES, 0),
     "pix2pix": ({"model.name": "pix2pix", "model.g_channels": 8, "model.max_channels": 32}, 32, (), 1),
+    "r3gan": ({"model.name": "r3gan", "model.g_channels": 8, "model.max_channels": 32, "model.z_dim": 16}, 16, (), 0),
+    "r3gan-conditional": ({"model.name": "r3gan", "model.g_channels": 8, "model.max_channels": 32,
+                           "model.z_dim": 16}, 16, CLASSES, 0),
 }
 
 
@@ -51,6 +54,10 @@ def make_generator(family: str) -> LoadedGenerator:
             layer.running_var.uniform_(0.5, 2.0)
     if hasattr(module, "w_avg"):
         module.w_avg.normal_()
+    if family.startswith("r3gan"):  # its residual branches start at zero: give them weights so that they count
+        for parameter in module.parameters():
+            if not parameter.detach().any():
+                parameter.detach().normal_(0, 0.1)
     return LoadedGenerator(module.eval().requires_grad_(False), cfg, info, len(classes), 1.5, {"loss_g": 1.0},
                            f"test-{family}")
 

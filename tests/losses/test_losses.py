@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import LOSSES, gradient_penalty, r1_penalty
+from ganforge.losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
 
 
 def test_loss_values_on_known_logits():
@@ -24,7 +24,43 @@ def test_d_loss_prefers_correct_discriminator(name):
     good = loss.d_loss(torch.full((4,), 3.0), torch.full((4,), -3.0))
     bad = loss.d_loss(torch.full((4,), -3.0), torch.full((4,), 3.0))
     assert good < bad
-    assert loss.g_loss(torch.full((4,), 3.0)) < loss.g_loss(torch.full((4,), -3.0))
+    real = (torch.zeros(4),) if loss.relativistic else ()
+    assert loss.g_loss(torch.full((4,), 3.0), *real) < loss.g_loss(torch.full((4,), -3.0), *real)
+
+
+def test_rpgan_pairs_real_and_fake_logits():
+    """softplus(-(D(x) - D(G(z)))) for D, softplus(-(D(G(z)) - D(x))) for G, averaged over the pairs."""
+    rpgan = LOSSES.get("rpgan")
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    assert rpgan.d_loss(real, fake).item() == pytest.approx((softplus(-3) + softplus(1)) / 2, rel=1e-6)
+    assert rpgan.g_loss(fake, real).item() == pytest.approx((softplus(3) + softplus(-1)) / 2, rel=1e-6)
+    # only differences matter: shifting every logit by the same amount changes nothing (unlike bce)
+    assert rpgan.d_loss(real + 5, fake + 5).item() == pytest.approx(rpgan.d_loss(real, fake).item(), rel=1e-6)
+    # pairing: swapping which fake meets which real changes the loss
+    assert rpgan.d_loss(real, fake.flip(0)).item() != pytest.approx(rpgan.d_loss(real, fake).item())
+    assert rpgan.relativistic and not LOSSES.get("bce").relativistic
+
+
+def test_r2_penalty_on_fakes_of_a_toy_discriminator():
+    """D(x) = sum(w * x^2): grad = 2 w x, so R2 at fakes x is E[||2 w x||^2], and its gradient reaches w."""
+    weight = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+    fakes = torch.randn(4, 1, 2, 2).requires_grad_(True)
+    logits = (fakes[:, 0] ** 2 * weight).sum((1, 2))
+    penalty = r1_penalty(logits, fakes)
+    expected = (2 * weight.detach() * fakes.detach()[:, 0]).square().sum((1, 2)).mean()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-6)
+    penalty.backward()  # d/dw E[sum 4 w^2 x^2] = E[8 w x^2]
+    assert torch.allclose(weight.grad, (8 * weight.detach() * fakes.detach()[:, 0] ** 2).mean(0), rtol=1e-5)
+
+
+def test_gamma_schedule_values():
+    assert gamma_factor("constant", 50.0, 100.0, 0.1) == 1.0
+    assert gamma_factor("cosine", 0.0, 100.0, 0.1) == pytest.approx(1.0)
+    assert gamma_factor("cosine", 50.0, 100.0, 0.1) == pytest.approx(0.55)  # halfway: the mean of start and end
+    assert gamma_factor("cosine", 25.0, 100.0, 0.1) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert gamma_factor("cosine", 100.0, 100.0, 0.1) == pytest.approx(0.1)
+    assert gamma_factor("cosine", 300.0, 100.0, 0.1) == pytest.approx(0.1)  # held at the end (no cosine rebound)
 
 
 def test_r1_of_a_linear_discriminator_is_the_squared_weight_norm():

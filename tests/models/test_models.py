@@ -46,7 +46,8 @@ def test_forward_backward(name, num_classes):
     if name == "cyclegan":  # a pair of generators: run the way back too, so every parameter gets a gradient
         images = (images + G(inputs, direction="b2a")) / 2
     assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
-    if not name.startswith("stylegan"):  # tanh outputs; StyleGAN2's are unbounded like NVIDIA's, clamped when saved
+    if not name.startswith(("stylegan", "r3gan")):  # tanh outputs; StyleGAN2's and R3GAN's are unbounded like their
+        # authors', clamped when saved
         assert images.abs().max() <= 1
     logits = D(images, inputs if info.paired else labels)
     assert logits.shape[0] == 4 and logits.ndim in (1, 2)

@@ -103,8 +103,8 @@ def _stop_on_signals():
 @main.command()
 @_train_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON config file (flags override it).")
-@click.option("--preset", help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256 or "
-              "stylegan2-1024 (see the README's preset table).")
+@click.option("--preset", help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256, "
+              "stylegan2-1024, r3gan-32-cpu, r3gan-32, r3gan-64 or r3gan-256 (see the README's preset tables).")
 @click.option("--resume", help="auto (newest run under --out), a run folder, or a checkpoint file.")
 @click.option("--dry-run", is_flag=True, help="Resolve and save the config, then stop.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (stats.jsonl and TensorBoard logs are still written).")

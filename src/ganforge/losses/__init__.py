@@ -1,6 +1,8 @@
-"""GAN objectives (non-saturating, hinge, WGAN-GP, least squares) and the R1 / gradient penalties."""
+"""GAN objectives (non-saturating, hinge, WGAN-GP, least squares, relativistic pairing), the zero-centred R1 / R2
+and WGAN-GP gradient penalties, and the schedule of the penalties' weight gamma."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,8 +17,9 @@ Tensor = torch.Tensor
 @dataclass(frozen=True)
 class GANLoss:
     d_loss: Callable[[Tensor, Tensor], Tensor]  # (real logits [N], fake logits [N]) -> scalar
-    g_loss: Callable[[Tensor], Tensor]  # fake logits [N] -> scalar
+    g_loss: Callable[..., Tensor]  # fake logits [N] (and, when relativistic, real logits [N]) -> scalar
     gradient_penalty: bool = False  # add the WGAN-GP penalty on interpolates to the D loss
+    relativistic: bool = False  # the losses compare real and fake logits pair by pair; g_loss also needs D(real)
 
 
 LOSSES: Registry[GANLoss] = Registry("loss")
@@ -43,10 +46,27 @@ LOSSES.register("lsgan")(GANLoss(
     g_loss=lambda fake: 0.5 * ((fake - 1) ** 2).mean(),
 ))
 
+# Relativistic pairing GAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024): D pushes each real logit above the
+# fake logit it is paired with, G the other way round: softplus(-(D(x) - D(G(z)))) and softplus(-(D(G(z)) - D(x))).
+LOSSES.register("rpgan")(GANLoss(
+    d_loss=lambda real, fake: F.softplus(fake - real).mean(),
+    g_loss=lambda fake, real: F.softplus(real - fake).mean(),
+    relativistic=True,
+))
 
-def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
-    """E[||grad_x D(x)||^2] on reals (Mescheder et al. 2018); `real_images` must require grad. Weight by gamma/2."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+def gamma_factor(schedule: str, kimg: float, decay_kimg: float, final_ratio: float) -> float:
+    """Factor on --r1-gamma / --r2-gamma at `kimg`: 1 throughout ("constant"), or ("cosine", R3GAN's configs) a
+    half-cosine from 1 down to `final_ratio` over `decay_kimg`, then held there."""
+    if schedule == "constant" or decay_kimg <= 0:
+        return 1.0
+    progress = min(1.0, max(0.0, kimg / decay_kimg))
+    return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def r1_penalty(logits: Tensor, images: Tensor) -> Tensor:
+    """E[||grad_x D(x)||^2], zero-centred, at the images D judged: R1 on reals (Mescheder et al. 2018), R2 on fakes
+    (R3GAN); `images` must require grad. Weight by gamma/2."""
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
     return grad.square().flatten(1).sum(1).mean()
 
 

@@ -15,6 +15,7 @@ from .cyclegan import RESNET_BLOCKS, CycleDiscriminators, CycleGenerators, ResNe
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .nvidia_sg2 import NvidiaDiscriminator, NvidiaGenerator, stored_kwargs
 from .pix2pix import PatchDiscriminator, UNetGenerator
+from .r3gan import R3GANDiscriminator, R3GANGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
 
@@ -56,6 +57,17 @@ MODELS.register("stylegan2")(ModelSpec(
         cfg.mixed_resolutions),
     min_resolution=8, max_resolution=1024,
 ))
+
+MODELS.register("r3gan")(ModelSpec(  # Huang et al. 2024; no normalisation, so --g-norm/--d-norm do not apply
+    generator=lambda cfg, info, num_classes: R3GANGenerator(
+        cfg.z_dim, info.resolution, info.channels, num_classes, cfg.g_channels, cfg.max_channels,
+        cfg.blocks_per_stage, cfg.group_channels),
+    discriminator=lambda cfg, info, num_classes, d_norm: R3GANDiscriminator(
+        info.resolution, info.channels, num_classes, cfg.d_channels, cfg.max_channels, cfg.blocks_per_stage,
+        cfg.group_channels),
+    min_resolution=8, max_resolution=1024,
+))
+
 
 def _sg2ada_kwargs(cfg: ModelConfig, info: DatasetInfo, num_classes: int, network: str) -> dict:
     """NVIDIA's constructor kwargs for G or D: those stored with an imported network (checked against the data),

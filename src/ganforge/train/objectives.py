@@ -34,7 +34,7 @@ from ..data.sampler import preview_indices
 from ..dist import DistInfo
 from ..errors import ConfigError
 from ..imaging import to_float, to_uint8
-from ..losses import LOSSES, gradient_penalty, r1_penalty
+from ..losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
 from ..registry import Registry
 from .growth import Growth, reals_at
 from .init import freeze_d_blocks
@@ -51,6 +51,11 @@ def linear_decay(kimg: float, total_kimg: float, decay_kimg: float) -> float:
     if decay_kimg <= 0:
         return 1.0
     return min(1.0, max(0.0, (total_kimg - kimg) / decay_kimg))
+
+
+def d_interval(cfg: Config) -> int:
+    """The D phase's lazy-regularisation interval: --r1-interval when R1 or R2 is on, else 1."""
+    return cfg.loss.r1_interval if cfg.loss.r1_gamma > 0 or cfg.loss.r2_gamma > 0 else 1
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class _AdversarialSteps(Objective):
         self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
         self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
         self.r_t: Tensor | None = None  # ADA's last overfitting heuristic E[sign(D(real))], on the device
+        self.gamma_scale = 1.0  # --gamma-schedule's factor on --r1-gamma / --r2-gamma, set per iteration
         self.G_train = self.D_train = self.G_fast = self.D_fast = self.D_frozen = None
         self._fake: Tensor | None = None  # the last D step's fakes, with graph, for the G step
 
@@ -165,26 +171,39 @@ class _AdversarialSteps(Objective):
     def _for_d(self, images: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
 
+    def lr_scale(self, kimg: float) -> float:
+        """The base schedule; the loop calls this once per iteration, so the gamma schedule's factor follows here."""
+        cfg = self.cfg.loss
+        self.gamma_scale = gamma_factor(cfg.gamma_schedule, kimg, cfg.gamma_decay_kimg or self.cfg.train.total_kimg,
+                                        cfg.gamma_final_ratio)
+        return super().lr_scale(kimg)
+
     def d_step(self, batch: Batch, d_step: int, keep_fakes: bool) -> dict[str, Tensor]:
-        """One D update's loss (R1 every r1_interval-th step, scaled up by the interval: lazy regularisation)."""
+        """One D update's loss (R1 on reals and R2 on fakes every r1_interval-th step, scaled up by the interval:
+        lazy regularisation)."""
         real, cond = batch
         with torch.set_grad_enabled(keep_fakes):  # the last fakes feed the G step
             fake = self._generate(batch)
         self._fake = fake if keep_fakes else None
         cfg = self.cfg.loss
-        use_r1 = cfg.r1_gamma > 0 and d_step % cfg.r1_interval == 0
+        regularise = d_step % cfg.r1_interval == 0
+        use_r1, use_r2 = regularise and cfg.r1_gamma > 0, regularise and cfg.r2_gamma > 0
         real_in, real_cond = self._for_d(real, cond)  # augmentation runs in fp32 for reals and fakes alike
         real_in = real_in.detach().requires_grad_(use_r1)
         fake_in, fake_cond = self._for_d(fake.detach().float(), cond)
+        fake_in = fake_in.detach().requires_grad_(use_r2)
         with self.autocast():
             real_logits = (self.D_train if use_r1 else self.D_fast)(real_in, real_cond)
             if self.adaptive:
                 self.augment.observe(real_logits)
-            fake_logits = self.D_fast(fake_in, fake_cond)
+            fake_logits = (self.D_train if use_r2 else self.D_fast)(fake_in, fake_cond)
             loss = self.loss.d_loss(real_logits, fake_logits)
             penalty = torch.zeros((), device=self.device)
+            weight = self.gamma_scale / 2 * cfg.r1_interval
             if use_r1:
-                penalty = penalty + cfg.r1_gamma / 2 * cfg.r1_interval * r1_penalty(real_logits, real_in)
+                penalty = penalty + cfg.r1_gamma * weight * r1_penalty(real_logits, real_in)
+            if use_r2:
+                penalty = penalty + cfg.r2_gamma * weight * r1_penalty(fake_logits, fake_in)
             if self.loss.gradient_penalty:
                 penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in,
                                                                      fake_in)
@@ -199,10 +218,17 @@ class _AdversarialSteps(Objective):
         for parameter in self.d_trainable:
             parameter.requires_grad_(True)
 
-    def _adversarial_g_loss(self, fake: Tensor, cond: Tensor | None) -> Tensor:
-        """G's loss through the frozen, unsynchronised discriminator."""
+    def _adversarial_g_loss(self, fake: Tensor, cond: Tensor | None, real: Tensor) -> Tensor:
+        """G's loss through the frozen, unsynchronised discriminator; a relativistic loss pairs each fake logit with
+        the logit of a real image (no gradient: only G trains here)."""
         fake_in, fake_cond = self._for_d(fake.float(), cond)
-        return self.loss.g_loss(self.D_frozen(fake_in, fake_cond))
+        fake_logits = self.D_frozen(fake_in, fake_cond)
+        if not self.loss.relativistic:
+            return self.loss.g_loss(fake_logits)
+        with torch.no_grad():
+            real_in, real_cond = self._for_d(real, cond)
+            real_logits = self.D_frozen(real_in, real_cond)
+        return self.loss.g_loss(fake_logits, real_logits)
 
     def scalars(self) -> dict[str, float | Tensor]:
         if not self.adaptive:
@@ -232,7 +258,7 @@ class NoiseToImage(_AdversarialSteps):
         if cfg.loss.pl_weight > 0 and not self.style_based:
             raise ConfigError(f"--pl-weight: model {cfg.model.name!r} has no style latents to regularise")
         self.phases = (
-            Phase("D", ("D",), discriminator=True, interval=cfg.loss.r1_interval if cfg.loss.r1_gamma > 0 else 1),
+            Phase("D", ("D",), discriminator=True, interval=d_interval(cfg)),
             Phase("G", ("G",), interval=cfg.loss.pl_interval if cfg.loss.pl_weight > 0 else 1),
         )
         self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (StyleGAN2)
@@ -261,10 +287,10 @@ class NoiseToImage(_AdversarialSteps):
 
     def g_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """The G update's loss through the frozen D, plus path-length regularisation every pl_interval steps."""
-        _, labels = batch
+        real, labels = batch
         self.D.requires_grad_(False)
         with self.autocast():
-            loss = self._adversarial_g_loss(self._fake, labels)
+            loss = self._adversarial_g_loss(self._fake, labels, real)
         loss.backward()
         if self.cfg.loss.pl_weight > 0 and step % self.cfg.loss.pl_interval == 0:
             self._path_length_penalty(labels).backward()
@@ -326,9 +352,7 @@ class ImageToImage(_AdversarialSteps):
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
                  memory_format: torch.memory_format):
         super().__init__(cfg, info, num_classes, device, memory_format)
-        self.phases = (Phase("D", ("D",), discriminator=True,
-                             interval=cfg.loss.r1_interval if cfg.loss.r1_gamma > 0 else 1),
-                       Phase("G", ("G",)))
+        self.phases = (Phase("D", ("D",), discriminator=True, interval=d_interval(cfg)), Phase("G", ("G",)))
 
     def prepare(self, batch: tuple[Tensor, Tensor], stage: Growth) -> Batch:
         """(targets B, inputs A), both [B, C, H, W] in [-1, 1], flipped and jittered alike."""
@@ -351,7 +375,7 @@ class ImageToImage(_AdversarialSteps):
         real, inputs = batch
         self.D.requires_grad_(False)
         with self.autocast():
-            loss = self._adversarial_g_loss(self._fake, inputs)
+            loss = self._adversarial_g_loss(self._fake, inputs, real)
             if self.cfg.loss.l1_weight > 0:
                 loss = loss + self.cfg.loss.l1_weight * (self._fake.float() - real).abs().mean()
         loss.backward()

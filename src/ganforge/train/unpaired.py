@@ -175,6 +175,7 @@ def _refuse_unsupported(cfg: Config) -> None:
         "--loss": cfg.loss.name not in (default.loss.name, "lsgan"),
         "--augment": cfg.augment.policy != "none",
         "--r1-gamma": cfg.loss.r1_gamma > 0,
+        "--r2-gamma": cfg.loss.r2_gamma > 0,
         "--cond": cfg.data.cond,
         "--pack": cfg.model.pack > 1,
         "--progressive": cfg.model.progressive,
