@@ -21,7 +21,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
 FORMAT_VERSION = 1  # bump when the saved layout of config/checkpoints changes incompatibly
 # What the model and dataset registries hold (models/__init__.py, data/builtin.py), named here so that `--help` lists
 # them without importing torch; tests/cli/test_cli.py checks that these agree with the registries.
-MODEL_NAMES = ("dcgan", "stylegan2", "stylegan2-ada", "stylegan3", "pix2pix", "cyclegan")
+MODEL_NAMES = ("dcgan", "stylegan2", "stylegan2-ada", "stylegan3", "r3gan", "pix2pix", "cyclegan")
 DATASET_NAMES = ("digits", "stacked-digits", "shapes", "mnist", "lfw", "celeba", "ffhq", "pairs", "photo-edges",
                  "shapes-edges")
 Check = Callable[[Any], "str | None"]  # a value -> what is wrong with it, or None
