@@ -64,4 +64,4 @@ def test_mismatch_teaches_d_the_label_of_real_images():
     with torch.no_grad():
         own = objective.D(real, labels)
         other = objective.D(real, (labels + 1 + torch.randint(4, labels.shape)) % 5)
-    assert (own - other).mean() > 1.0, (own - other).mean()
+    assert (own - other).mean() > 1.2, (own - other).mean()  # measured: 2.52; with --no-mismatch 0.61
