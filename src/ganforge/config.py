@@ -165,6 +165,8 @@ class LossConfig:
                                at_least(0))
     pl_interval: int = setting(4, "--pl-interval", "Path-length regularisation every N G steps, weighted by N.",
                                at_least(1))
+    mismatch: bool = setting(True, "--mismatch", "Class-conditional training: D also learns real images under a "
+                             "wrong label as fake (matching-aware D, Reed et al. 2016).")
 
 
 @dataclass(frozen=True)

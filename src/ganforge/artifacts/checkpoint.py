@@ -22,7 +22,7 @@ FORMAT = "ganforge-checkpoint"
 BEST_NAME = "best.pt"
 NAME_PATTERN = re.compile(r"^checkpoint-(\d+)\.pt$")
 ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every file torch.save writes
-REQUIRED = ("config", "dataset", "num_classes", "step", "images_seen", "G_ema")  # what resume and loading read
+REQUIRED = ("config", "dataset", "num_classes", "step", "images_seen")  # what resume and loading read
 
 
 def checkpoint_name(step: int) -> str:
@@ -120,3 +120,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
                               + (f"no {', '.join(repr(key) for key in missing)}" if missing else "no model config"))
     state["path"] = str(path)
     return state
+
+
+def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The EMA generator's weights of a loaded checkpoint; CheckpointError naming the file when it holds none."""
+    if not isinstance(state.get("G_ema"), dict):
+        raise CheckpointError(f"{state['path']} is an incomplete ganforge checkpoint: no 'G_ema' (its generator)")
+    return state["G_ema"]

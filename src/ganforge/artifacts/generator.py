@@ -267,7 +267,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
     state = ckpt.load(path)
     check_meta({"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
                state["path"])
-    return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), state["G_ema"],
+    return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), ckpt.generator_weights(state),
                   state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
 
 

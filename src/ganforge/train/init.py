@@ -48,7 +48,7 @@ def read_init(source: str) -> foreign.ForeignModel:
     state = ckpt.load(path)
     return foreign.ForeignModel(format="ganforge checkpoint", architecture=state["config"]["model"]["name"],
                                 model=state["config"]["model"], dataset=state["dataset"],
-                                num_classes=int(state["num_classes"]), generator=state["G_ema"],
+                                num_classes=int(state["num_classes"]), generator=ckpt.generator_weights(state),
                                 discriminator=state.get("D"), generator_raw=state.get("G"))
 
 

@@ -197,7 +197,10 @@ class _AdversarialSteps(Objective):
             if self.adaptive:
                 self.augment.observe(real_logits)
             fake_logits = (self.D_train if use_r2 else self.D_fast)(fake_in, fake_cond)
-            loss = self.loss.d_loss(real_logits, fake_logits)
+            mismatched = self._mismatched_logits(real_in.detach(), real_cond)
+            # reals under a wrong label count as fakes, half the fake term each
+            judged_fake = fake_logits if mismatched is None else torch.cat([fake_logits, mismatched])
+            loss = self.loss.d_loss(real_logits, judged_fake)
             penalty = torch.zeros((), device=self.device)
             weight = self.gamma_scale / 2 * cfg.r1_interval
             if use_r1:
@@ -212,6 +215,10 @@ class _AdversarialSteps(Objective):
             self.r_t = self.augment.adjust(self.cfg.train.batch * self.augment.interval)
         # r_t = E[sign(D(real))], ADA's overfitting heuristic, logged for every run (it climbs as D memorises reals)
         return {"loss_D": loss.detach(), "loss_penalty": penalty.detach(), "r_t": real_logits.detach().sign().mean()}
+
+    def _mismatched_logits(self, real_in: Tensor, real_cond: Tensor | None) -> Tensor | None:
+        """D's logits on reals under a wrong label, for families whose D reads one; None: not used."""
+        return None
 
     def _unfreeze_d(self) -> None:
         """After a G step: D's parameters train again, except those --freeze-d keeps fixed."""
@@ -284,6 +291,16 @@ class NoiseToImage(_AdversarialSteps):
         if pack > 1:
             images = images.reshape(-1, pack * images.shape[1], *images.shape[2:])
         return images, cond
+
+    def _mismatched_logits(self, real_in: Tensor, real_cond: Tensor | None) -> Tensor | None:
+        """Matching-aware D (Reed et al. 2016): D's logits on the real images, each under a random wrong class
+        [B], for the fake side of its loss. Without them, a projection D may learn the label from anything fakes
+        tie to it: on the built-in shapes, whose colour is random whatever the class, G gave each class one colour
+        and drew shapes near chance (issue 27); judging real shapes under wrong labels, D has to read the shape."""
+        if real_cond is None or self.num_classes < 2 or not self.cfg.loss.mismatch or self.loss.relativistic:
+            return None  # a relativistic loss pairs each fake with one real: no room for extra fakes
+        offset = torch.randint(1, self.num_classes, real_cond.shape, device=real_cond.device)
+        return self.D_fast(real_in, (real_cond + offset) % self.num_classes)
 
     def g_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """The G update's loss through the frozen D, plus path-length regularisation every pl_interval steps."""
