@@ -71,7 +71,7 @@ def test_noise_is_random_in_training_and_fixed_in_eval():
 
 
 def test_presets_resolve_and_follow_the_papers():
-    for name in PRESETS:
+    for name in [n for n in PRESETS if n.startswith("stylegan2")]:  # r3gan's presets: tests/train/test_r3gan.py
         config = resolve({"data.source": "shapes"}, preset=name)
         assert config.model.name == "stylegan2" and config.loss.r1_interval == 16
         assert config.optim.betas == (0.0, 0.99)
