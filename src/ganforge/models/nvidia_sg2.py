@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .stylegan2 import precision_for
+from .stylegan2 import precision_for, style_forward
 
 LRELU_GAIN = math.sqrt(2.0)  # bias_act's default gain of 'lrelu' (and 'relu')
 ACTIVATIONS = {"linear": (lambda x: x, 1.0), "lrelu": (lambda x: F.leaky_relu(x, 0.2), LRELU_GAIN),
@@ -419,16 +419,7 @@ class NvidiaGenerator(nn.Module):
                 noise_mode: str | None = None, return_ws: bool = False, ws_offset: torch.Tensor | None = None):
         """z [N, z_dim] -> images [N, C, R, R]. `noise_mode` defaults to random while training, const otherwise;
         `ws_offset` [N, num_ws, w_dim] is added to the ws (path-length regularisation)."""
-        noise_mode = noise_mode or ("random" if self.training else "const")
-        ws = self.map(z, labels, psi, cutoff)
-        if self.training and self.style_mixing > 0 and torch.rand(()) < self.style_mixing:
-            crossover = int(torch.randint(1, self.num_ws, ()))
-            other = self.map(torch.randn_like(z), labels, psi, cutoff)
-            ws = torch.cat([ws[:, :crossover], other[:, crossover:]], dim=1)
-        if ws_offset is not None:
-            ws = ws + ws_offset
-        images = self.synthesis(ws, noise_mode)
-        return (images, ws) if return_ws else images
+        return style_forward(self, z, labels, psi, cutoff, noise_mode, return_ws, ws_offset, self.num_ws)
 
 
 # ---- discriminator --------------------------------------------------------------------------------------------------

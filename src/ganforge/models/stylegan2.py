@@ -44,6 +44,23 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(-FP16_CLAMP, FP16_CLAMP) if x.dtype == torch.float16 else x
 
 
+def style_forward(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None, psi: float, cutoff: int | None,
+                  noise_mode: str | None, return_ws: bool, ws_offset: torch.Tensor | None, mixable_ws: int):
+    """z [N, z_dim] -> images through a style generator's `map` and `synthesis` (ganforge's StyleGAN2 and the
+    NVIDIA-exact ones): noise random in training and constant otherwise; in training, with probability
+    `style_mixing`, the ws after a random one of the first `mixable_ws` come from a second z; `ws_offset` added."""
+    noise_mode = noise_mode or ("random" if generator.training else "const")
+    ws = generator.map(z, labels, psi, cutoff)
+    if generator.training and generator.style_mixing > 0 and torch.rand(()) < generator.style_mixing:
+        crossover = int(torch.randint(1, mixable_ws, ()))
+        other = generator.map(torch.randn_like(z), labels, psi, cutoff)
+        ws = torch.cat([ws[:, :crossover], other[:, crossover:]], dim=1)
+    if ws_offset is not None:
+        ws = ws + ws_offset
+    images = generator.synthesis(ws, noise_mode)
+    return (images, ws) if return_ws else images
+
+
 class ResolutionStages(nn.Module):
     """What G and D decide per resolution: which sides run in reduced precision under autocast, and the
     progressive-growing stage: its resolution (a Python int: it selects layers) and alpha (a tensor, so changing it
@@ -277,16 +294,7 @@ class StyleGAN2Generator(ResolutionStages):
         `noise_mode` defaults to "random" in training and "const" in eval mode (deterministic samples).
         `return_ws`: also the ws used. `ws_offset` [N, num_ws, w_dim] is added to the ws: differentiating at a zero
         offset gives d images / d ws even through DistributedDataParallel, which wraps returned tensors."""
-        noise_mode = noise_mode or ("random" if self.training else "const")
-        ws = self.map(z, labels, psi, cutoff)
-        if self.training and self.style_mixing > 0 and torch.rand(()) < self.style_mixing:
-            crossover = int(torch.randint(1, self.stage_ws, ()))
-            other = self.map(torch.randn_like(z), labels, psi, cutoff)
-            ws = torch.cat([ws[:, :crossover], other[:, crossover:]], dim=1)
-        if ws_offset is not None:
-            ws = ws + ws_offset
-        images = self.synthesis(ws, noise_mode)
-        return (images, ws) if return_ws else images
+        return style_forward(self, z, labels, psi, cutoff, noise_mode, return_ws, ws_offset, self.stage_ws)
 
 
 class ResidualBlock(nn.Module):
