@@ -231,6 +231,17 @@ def test_reading_a_snapshot_leaves_its_tensors_in_the_file(wide_snapshot):
     assert all(torch.equal(loaded[k], v) for k, v in weights.items())
 
 
+def test_loading_reads_each_stored_tensor_once(wide_snapshot, monkeypatch):
+    """Building the generator checks the file's shapes without reading its tensors; each is read once, when assigned."""
+    path, G = wide_snapshot
+    reads = []
+    read = unpickle.StoredTensor.load
+    monkeypatch.setattr(unpickle.StoredTensor, "load", lambda self: reads.append(self.size) or read(self))
+    ganforge.load(path)
+    stored = [tuple(t.shape) for t in G.state_dict().values() if t.nbytes >= unpickle.LARGE_BYTES]
+    assert stored and sorted(reads) == sorted(stored)
+
+
 def test_a_large_storage_blob_that_would_run_code_is_refused_when_read(tmp_path):
     """A blob left in the file is loaded weights-only when its tensor is asked for: the code in it is refused then."""
     marker = tmp_path / "marker"

@@ -18,6 +18,7 @@ from ..imaging import to_uint8
 from . import checkpoint as ckpt
 from . import foreign
 from .exported import check_meta, is_export, read_export
+from .foreign.unpickle import StateDict
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
 TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
@@ -197,10 +198,11 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[st
     info = DatasetInfo.from_dict(dataset)
     with torch.device("meta"):  # shapes only, no memory: sizes the weights do not have are refused before allocating
         expected = models.build_generator(model, info, num_classes).state_dict()
-    for name, tensor in weights.items():
-        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+    shapes = weights.shapes() if isinstance(weights, StateDict) else {k: tuple(v.shape) for k, v in weights.items()}
+    for name, shape in shapes.items():  # a lazy state dict gives its shapes without reading its tensors
+        if name in expected and shape != tuple(expected[name].shape):
             raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: {name} is "
-                                  f"{list(tensor.shape)} in the file, {list(expected[name].shape)} in the model")
+                                  f"{list(shape)} in the file, {list(expected[name].shape)} in the model")
     module = models.build_generator(model, info, num_classes)
     try:
         if isinstance(weights, dict):

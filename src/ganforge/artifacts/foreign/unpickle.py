@@ -94,6 +94,11 @@ class StateDict(Mapping):
             return value.load()
         return value.detach() if isinstance(value, torch.Tensor) else value
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each tensor's shape, read from the pickle's structure: no tensor is read from the file."""
+        return {name: tuple(value.shape) for name, value in self._entries.items()
+                if isinstance(value, (StoredTensor, torch.Tensor))}
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
