@@ -246,11 +246,6 @@ def from_foreign(model: foreign.ForeignModel, path: Path) -> LoadedGenerator:
     return _build(model.model, model.dataset, model.num_classes, weights, str(path), model.kimg, {})
 
 
-def _is_foreign(path: Path) -> bool:
-    """Another project's file: one that a foreign reader recognises."""
-    return path.is_file() and foreign.is_foreign(path)
-
-
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
     """An exported folder (config.json + generator.safetensors), a training checkpoint, or another project's model
     file (an NVIDIA network pickle ...; see artifacts/foreign), as a ready generator."""
@@ -264,7 +259,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
             raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path / 'config.json'}: missing or malformed field ({error})") from None
-    if _is_foreign(path):
+    if foreign.is_foreign(path):
         return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
     check_meta({"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
@@ -276,7 +271,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
 def describe(path: str | Path) -> dict[str, Any]:
     """What `ganforge info` prints: model, resolution, kimg, dataset, statistics and metrics; for another project's
     file, its format, architecture and contents (read without building a network)."""
-    if _is_foreign(Path(path).expanduser()):
+    if foreign.is_foreign(path):
         return foreign.describe(path)
     generator = load(path)
     details = {

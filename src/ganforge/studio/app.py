@@ -216,7 +216,7 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     """A listing entry from config.json alone (no weights loaded); for another project's model file, from its
     reader (artifacts/foreign: its format as `model`, and the architecture its `describe` reads without weights).
     `ready`: there is something to load."""
-    if path.is_file() and foreign.is_foreign(path):
+    if foreign.is_foreign(path):
         reader = foreign.reader_for(path)
         return {"id": roots.client_path(path), "name": path.name, "model": reader.name, "ready": True,
                 "paired": reader.image_to_image, "architecture": foreign.architecture(path)}

@@ -43,7 +43,7 @@ def read_init(source: str) -> foreign.ForeignModel:
         meta, weights = read_export(path)
         return foreign.ForeignModel(format="ganforge export", architecture=meta["model"]["name"], model=meta["model"],
                                     dataset=meta["dataset"], num_classes=int(meta["num_classes"]), generator=weights)
-    if path.is_file() and foreign.is_foreign(path):
+    if foreign.is_foreign(path):
         return foreign.read(path)
     state = ckpt.load(path)
     return foreign.ForeignModel(format="ganforge checkpoint", architecture=state["config"]["model"]["name"],
