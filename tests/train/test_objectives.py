@@ -67,14 +67,16 @@ class FourNetworks(Objective):
         return to_uint8(ema["G_AB"](a))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def four_networks():
-    if "four-networks" not in OBJECTIVES:
-        OBJECTIVES.register("four-networks")(FourNetworks)
-        dcgan = models.MODELS.get("dcgan")
-        models.MODELS.register("four-networks-test")(models.ModelSpec(
-            generator=dcgan.generator, discriminator=dcgan.discriminator, family="four-networks"))
-    return {"model.name": "four-networks-test"}
+    """A test-only family, registered for the test and removed after it."""
+    OBJECTIVES.register("four-networks")(FourNetworks)
+    dcgan = models.MODELS.get("dcgan")
+    models.MODELS.register("four-networks-test")(models.ModelSpec(
+        generator=dcgan.generator, discriminator=dcgan.discriminator, family="four-networks"))
+    yield {"model.name": "four-networks-test"}
+    models.MODELS.unregister("four-networks-test")
+    OBJECTIVES.unregister("four-networks")
 
 
 @pytest.mark.slow
