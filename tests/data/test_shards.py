@@ -87,6 +87,12 @@ def test_build_picks_shards_and_samples_match_the_source(shards, tmp_path):
     assert all(source[dataset.image(i)[0].numpy().tobytes()] == dataset.image(i)[1] for i in range(60))
 
 
+def test_eval_takes_shards_at_their_own_resolution(shards):
+    from ganforge.metrics.evaluate import _own_size
+
+    assert _own_size(str(shards), "--real") is None  # not read as a folder of images (it has none)
+
+
 def test_epoch_order_is_seeded_shard_blocked_and_a_permutation(shards):
     dataset = ShardDataset(str(shards), shuffle_buffer=4)
     order = dataset.epoch_order(0, 0)

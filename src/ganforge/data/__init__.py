@@ -33,7 +33,8 @@ from .unpaired import (
     subset_unpaired,
 )
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
+__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset", "ShardDataset",
+           "is_shards"]
 
 # name -> builder(path or None, resolution or None, channels or None) -> ImageDataset
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
