@@ -145,5 +145,5 @@ def _sink(format: str, out: Path, shard_bytes: int) -> Iterator[_ZipSink | _Shar
         with atomic_open(out) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
             yield _ZipSink(archive)
     else:
-        with atomic_folder(out) as folder, ShardWriter.open(folder, shard_bytes, _ShardSink) as writer:
+        with atomic_folder(out) as folder, _ShardSink(folder, shard_bytes) as writer:
             yield writer

@@ -16,8 +16,8 @@ def preview_indices(num_items: int, count: int, seed: int = 0) -> torch.Tensor:
     return torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))[:max(0, count)]
 
 
-def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0,
-                  world: int = 1, epoch_order: Callable[[int, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
+def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1,
+                  epoch_order: Callable[[int, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
     """Endless index batches for one rank, starting at global batch `start_batch`; depends only on the arguments.
 
     The items are read in the order of epoch 0, then epoch 1, ...: `epoch_order(seed, epoch)`, a permutation of

@@ -17,9 +17,7 @@ import hashlib
 import io
 import json
 import tarfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -37,6 +35,11 @@ VERSION = 1
 SHUFFLE_BUFFER = 1000  # samples in the within-shard shuffle buffer (a shard smaller than it is fully permuted)
 RECORD = np.dtype([("offset", "<i8"), ("size", "<i8"), ("label", "<i8")])  # one sample in a .idx file
 TAR_BLOCK = 512  # tar's header and padding unit
+
+
+def padded(size: int, unit: int = TAR_BLOCK) -> int:
+    """`size` rounded up to a multiple of `unit` (tar pads every member to 512-byte blocks)."""
+    return -(-size // unit) * unit
 
 
 def shard_name(number: int) -> str:
@@ -67,25 +70,20 @@ class ShardWriter:
         self.tar: tarfile.TarFile | None = None
         self.count = 0  # samples written, also the next key
 
-    @classmethod
-    @contextmanager
-    def open(cls, folder: Path, shard_bytes: int, kind: type | None = None) -> Iterator["ShardWriter"]:
-        """A writer (of class `kind`, default this one) whose open shard is closed when the block ends, also on
-        error (the caller discards the folder then)."""
-        writer = (kind or cls)(folder, shard_bytes)
-        try:
-            yield writer
-        finally:
-            if writer.tar is not None:
-                writer.tar.close()
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Closes the open shard, also on error (the caller discards the folder then)."""
+        if self.tar is not None:
+            self.tar.close()
 
     def add(self, png: bytes, label: int | None) -> None:
         """Append one sample: `KEY.png` and, for labelled data, `KEY.cls` (the class index as text)."""
         members = [("png", png)] + ([("cls", str(label).encode())] if label is not None else [])
-        size = sum(TAR_BLOCK + -(-len(data) // TAR_BLOCK) * TAR_BLOCK for _, data in members)
-        closed = -(-(self.tar.offset + size + 2 * TAR_BLOCK) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE \
-            if self.tar is not None else 0  # the shard's size with this sample and tar's end-of-archive padding
-        if self.tar is None or (self.records and closed > self.shard_bytes):
+        size = sum(TAR_BLOCK + padded(len(data)) for _, data in members)
+        if self.tar is None or (self.records and  # the shard's size with this sample and tar's end of archive:
+                                padded(self.tar.offset + size + 2 * TAR_BLOCK, tarfile.RECORDSIZE) > self.shard_bytes):
             self._close_shard()
             self.tar = tarfile.open(self.folder / shard_name(len(self.shards)), "w", format=tarfile.USTAR_FORMAT)
         key = f"{self.count:09d}"
@@ -94,8 +92,7 @@ class ShardWriter:
             member.size, member.mode, member.mtime = len(data), 0o644, 0  # fixed metadata: same data, same bytes
             self.tar.addfile(member, io.BytesIO(data))
             if extension == "png":  # the data ends at the (block-padded) end of the archive so far
-                self.records.append((self.tar.offset - -(-len(data) // TAR_BLOCK) * TAR_BLOCK, len(data),
-                                     -1 if label is None else label))
+                self.records.append((self.tar.offset - padded(len(data)), len(data), -1 if label is None else label))
         self.count += 1
 
     def _close_shard(self) -> None:
