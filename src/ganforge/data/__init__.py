@@ -18,20 +18,9 @@ from .builtin import StackedDigits, digits, lfw, shapes
 from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
-from .paired import (
-    PairedFolderDataset,
-    TensorPairDataset,
-    photo_edges,
-    shapes_edges,
-    with_input_lines,
-)
+from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges, with_input_lines
 from .shards import ShardDataset, is_shards
-from .unpaired import (
-    UnpairedDataset,
-    build_unpaired,
-    has_unpaired_layout,
-    subset_unpaired,
-)
+from .unpaired import UnpairedDataset, build_unpaired, has_unpaired_layout, subset_unpaired
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset", "ShardDataset",
            "is_shards"]
