@@ -26,6 +26,7 @@ DIRECTION_SAMPLES = Bound(2, 100_000)  # `directions --samples` (ganspace defaul
 SYNTH_PER_CLASS = Bound(1, 100_000)  # `synth --per-class` (the whole set is also held in IN_MEMORY_BYTES)
 EVAL_IMAGES = Bound(2, 100_000)  # `eval --num` (features of every image are held: 100000 x 2048 floats = 0.8 GB)
 EDIT_STRENGTH = Bound(-100, 100)  # `edit --strength`, in standard deviations along the direction (-3..3 is usual)
+SHARD_BYTES = Bound(2**10, 2**40)  # `prepare --shard-size` (WebDataset suggests 100 MB to a few GB per shard)
 IN_MEMORY_BYTES = 2 * 2**30  # image bytes one output (a grid, a walk, a synthetic set) may hold at once
 
 # ---- widths and sizes of a model (train flags, and what exports, checkpoints and ONNX metadata claim) -------------

@@ -125,7 +125,7 @@ CASES = [
     ("mix {root}/styles --rows 1 --cols 2 --out m.txt", 1, "--out m.txt: end the name in"),
     ("interpolate {root}/plain --seeds 1,2 --out w.mp4", 1, "--out w.mp4"),
     ("export {root}/plain --out {root}/afile", 2, "is a file"),
-    ("prepare {root}/photos --out {root}/adir", 2, "is a directory"),
+    ("prepare {root}/photos --out {root}/adir", 2, "is an existing folder; give a file name"),
     ("prepare {root}/photos --out x.zip --channels 2", 2, "'2' is not one of '1', '3'"),
     ("pairs {root}/photos --task edges --out {root}/afile", 2, "is a file"),
     ("pairs {root}/photos --task edges --out {root}/afile/pairs", 2, "afile is a file"),

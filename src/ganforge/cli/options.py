@@ -2,6 +2,8 @@
 before any work."""
 from __future__ import annotations
 
+import re
+
 import click
 
 from ..atomic import check_writable
@@ -52,6 +54,19 @@ def seed_list(ctx, param, text: str | None) -> list[int] | None:
     if count > MAX_SEEDS:
         raise click.BadParameter(f"{text!r} names {count} seeds; at most {MAX_SEEDS}")
     return [seed for first, last in ranges for seed in range(first, last + 1)]
+
+
+SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """Bytes in a size such as 1GB, 500MB, 1.5GiB or 4096 (decimal units, binary with i); ConfigError naming `flag`."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in SIZE_UNITS:
+        raise ConfigError(f"{flag} {text}: not a size; give a number with a unit, e.g. 1GB, 500MB or 2GiB")
+    return int(float(match.group(1)) * SIZE_UNITS[unit])
 
 
 def output_path(folder: bool = False):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import click
 
+from ..atomic import check_writable
+from ..errors import ConfigError
 from . import main
-from .options import output_path
+from .options import output_path, parse_size
+
 
 @main.command()
 @click.argument("src", type=click.Path())
@@ -52,26 +55,38 @@ def pairs(src, task, out, resolution, seed, holdout, layout, factor, edge_method
 
 @main.command()
 @click.argument("src", type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
-              help="The .zip to write.")
+@click.option("--out", required=True, type=click.Path(), help="The .zip to write (--format shards: the folder).")
 @click.option("--resolution", default=64, show_default=True, type=int, help="Output side (power of two).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="1 (grayscale) or 3 (RGB); default: detected.")
 @click.option("--min-size", type=int, help="Skip images whose shorter side is smaller (default: resolution/4).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad file instead of skipping it.")
 @click.option("--workers", type=int, help="Decoding processes (default: CPU count, at most 8).")
-def prepare(src, out, resolution, channels, min_size, strict, workers) -> None:
-    """Convert a folder or zip of images into a clean training zip, reporting each skipped file and why.
+@click.option("--format", "out_format", type=click.Choice(["zip", "shards"]), default="zip", show_default=True,
+              help="zip: one zip of PNGs; shards: a folder of WebDataset tar shards + index.json, for data sets "
+                   "larger than memory or read from object storage (train with --data DIR or its URL).")
+@click.option("--shard-size", default="1GB", show_default=True, help="--format shards: most bytes per shard "
+              "(e.g. 500MB, 2GB).")
+def prepare(src, out, resolution, channels, min_size, strict, workers, out_format, shard_size) -> None:
+    """Convert a folder or zip of images into a clean training zip or tar shards, reporting each skipped file and why.
 
     \b
-    Example:
+    Examples:
       ganforge prepare ~/photos --out photos-64.zip --resolution 64
+      ganforge prepare ~/photos --out photos-256 --format shards --shard-size 1GB --resolution 256
     """
     from ..data.prepare import prepare_dataset
 
-    report = prepare_dataset(src, out, resolution, int(channels) if channels else None, min_size, strict, workers)
+    try:
+        check_writable(out, folder=out_format == "shards")
+        shard_bytes = parse_size(shard_size, "--shard-size")
+    except ConfigError as error:
+        raise click.BadParameter(str(error)) from None
+    report = prepare_dataset(src, out, resolution, int(channels) if channels else None, min_size, strict, workers,
+                             out_format, shard_bytes)
     for name, reason, detail in report.skipped:
         click.echo(f"skipped {name}: {reason} ({detail})", err=True)
     classes = f", {len(report.class_names)} classes" if report.class_names else ""
-    click.echo(f"wrote {report.out}: {report.converted} images at {report.resolution}x{report.resolution}, "
+    shards = f" in {len(list(report.out.glob('*.tar')))} shards" if out_format == "shards" else ""
+    click.echo(f"wrote {report.out}{shards}: {report.converted} images at {report.resolution}x{report.resolution}, "
                f"{report.channels} channel(s){classes}; skipped {len(report.skipped)}")
 

@@ -1,4 +1,5 @@
-"""Datasets: built-in offline sets, image folders and zips, MNIST/CelebA/FFHQ loaders; `build` picks by --data."""
+"""Datasets: built-in offline sets, image folders and zips, tar shards (local or by URL), MNIST/CelebA/FFHQ loaders;
+`build` picks by --data."""
 from __future__ import annotations
 
 import os
@@ -18,9 +19,11 @@ from .folder import FolderDataset
 from .images import ImageDecodeError
 from .mnist import mnist
 from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_edges, with_input_lines
+from .shards import ShardDataset, is_shards
 from .unpaired import UnpairedDataset, build_unpaired, has_unpaired_layout, subset_unpaired
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset"]
+__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset", "ShardDataset",
+           "is_shards"]
 
 # name -> builder(path or None, resolution or None, channels or None) -> ImageDataset
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
@@ -80,7 +83,8 @@ def _require_path(name: str, path: str | None) -> Path:
 
 
 def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: bool = False) -> ImageDataset:
-    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images.
+    """The dataset named by --data: a built-in name, NAME:PATH, a folder, a zip of images, or tar shards (a folder
+    with index.json, or its https://, s3:// or gs:// URL).
 
     `paired`: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
     `unpaired`: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
@@ -94,7 +98,9 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: b
         raise ConfigError(f"--data{'-a/--data-b' if cfg.source_a or cfg.source_b else ' ' + cfg.source}: unpaired "
                           f"data (two independent domains) needs an unpaired translation model: --model cyclegan")
     name, _, path = cfg.source.partition(":")
-    if name in DATASETS and (path or not Path(cfg.source).exists()):
+    if is_shards(cfg.source):
+        dataset = ShardDataset(cfg.source, cfg.resolution, cfg.channels)
+    elif name in DATASETS and (path or not Path(cfg.source).exists()):
         dataset = DATASETS.get(name)(path or None, cfg.resolution, cfg.channels)
     elif Path(cfg.source).expanduser().exists():
         dataset = (PairedFolderDataset(cfg.source, cfg.resolution) if paired

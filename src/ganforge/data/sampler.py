@@ -1,7 +1,7 @@
 """Deterministic, resumable batch order: epoch-wise permutations from (seed, epoch), each rank its slice."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -16,9 +16,13 @@ def preview_indices(num_items: int, count: int, seed: int = 0) -> torch.Tensor:
     return torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))[:max(0, count)]
 
 
-def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0,
-                  world: int = 1) -> Iterator[torch.Tensor]:
-    """Endless index batches for one rank, starting at global batch `start_batch`; depends only on the arguments."""
+def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1,
+                  epoch_order: Callable[[int, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
+    """Endless index batches for one rank, starting at global batch `start_batch`; depends only on the arguments.
+
+    The items are read in the order of epoch 0, then epoch 1, ...: `epoch_order(seed, epoch)`, a permutation of
+    range(num_items) (default: a uniform one). Rank r takes slice r of every global batch, so the global order, and
+    the position `start_batch * global_batch` in it, do not depend on the number of ranks or loader workers."""
     per_rank = global_batch // world
     position = start_batch * global_batch  # global position in the endless concatenation of permutations
     epoch, order = -1, torch.empty(0, dtype=torch.long)
@@ -28,7 +32,8 @@ def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int
             item_epoch, item_pos = divmod(position + offset, num_items)
             if item_epoch != epoch:
                 epoch = item_epoch
-                order = torch.randperm(num_items, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+                order = (epoch_order(seed, epoch) if epoch_order is not None else
+                         torch.randperm(num_items, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)))
             picked.append(order[item_pos])
         position += global_batch
         yield torch.stack(picked)

@@ -257,9 +257,9 @@ def _errors_name(flag: str) -> Iterator[None]:
 
 def _own_size(source: str, flag: str) -> int | None:
     """Side of the images of a folder or zip (the shorter side, as loading crops to a square), None for built-in
-    datasets and prepared zips (which carry their resolution). Refuses folders of several sizes."""
+    datasets, prepared zips and tar shards (which carry their resolution). Refuses folders of several sizes."""
     name, _, path = source.partition(":")
-    if name in data_lib.DATASETS and (path or not Path(source).exists()) or not Path(source).expanduser().exists():
+    if data_lib.is_shards(source) or name in data_lib.DATASETS and (path or not Path(source).exists()) or not Path(source).expanduser().exists():
         return None
     from ..data.folder import ImageSource
 
