@@ -157,6 +157,15 @@ def test_fd_dinov2_and_manifold_metrics_on_dinov2_features(tiny_weights, image_f
     assert named["extractor_name"] == "dinov2-vitb14" and named["weights_sha256"] != results["weights_sha256"]
 
 
+def test_default_extractor_for_fd_dinov2_is_vitl_for_eval_and_vitb_in_training():
+    from ganforge.metrics import default_extractor
+
+    assert default_extractor("shapes", "pr,fd_dinov2") == "dinov2"
+    assert default_extractor("digits", ("fd_dinov2",), training=True) == "dinov2-vitb14"
+    assert default_extractor("digits", "fid,pr", training=True) == "digits"
+    assert default_extractor("shapes") == "inception"
+
+
 def test_fd_dinov2_refuses_other_extractors(tiny_weights, image_folder):
     from ganforge.metrics import evaluate
 
