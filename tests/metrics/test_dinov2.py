@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,18 @@ def test_best_by_names_a_metric_that_is_not_computed(tiny_weights, tiny, metrics
     with pytest.raises(ConfigError, match=message):
         train(overrides={**tiny, "train.metrics_every_kimg": every, "train.metrics": metrics,
                          "train.best_by": best_by}, dry_run=True)
+
+
+@pytest.mark.slow  # resumes a short training run
+def test_a_checkpoint_from_before_best_by_keeps_its_best_fid(tmp_path):
+    """Checkpoints that stored `best_fid` resume with best.pt following fid from that value."""
+    from ganforge import train
+    from ganforge.artifacts import checkpoint as ckpt
+
+    state = torch.load(Path(__file__).parents[1] / "data" / "dcgan16-v1.pt", weights_only=True) | {"best_fid": 3.5}
+    run = tmp_path / "runs" / "00000-old"
+    run.mkdir(parents=True)
+    torch.save(state, run / "checkpoint-00000002.pt")
+    result = train(resume=run, overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")},
+                   progress=False)
+    assert ckpt.load(result.checkpoint)["best"] == {"key": "fid", "value": 3.5}

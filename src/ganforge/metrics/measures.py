@@ -234,10 +234,11 @@ class Inputs:
 
         count = min(len(self.real_features), len(self.fake_features))
         if count < self.extractor.dim:
+            name = "FD-DINOv2" if self.extractor.family == "dinov2" else "FID"
             self.warnings.append(
-                f"FID from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer than "
+                f"{name} from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer than "
                 f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and FID is biased "
-                f"upward; use at least {self.extractor.dim} images and compare FIDs only at equal counts")
+                f"upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
         return frechet_distance(self.evaluator.real_stats(), GaussianStats.of(self.fake_features))
 
     @cached_property
