@@ -236,9 +236,9 @@ class Inputs:
         if count < self.extractor.dim:
             name = "FD-DINOv2" if self.extractor.family == "dinov2" else "FID"
             self.warnings.append(
-                f"{name} from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer than "
-                f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and FID is biased "
-                f"upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
+                f"{name} from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer "
+                f"than the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and {name} is "
+                f"biased upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
         return frechet_distance(self.evaluator.real_stats(), GaussianStats.of(self.fake_features))
 
     @cached_property
