@@ -213,8 +213,8 @@ class Trainer:
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
         from ..metrics import Evaluator, default_extractor, parse_metrics
-        from ..metrics.measures import best_key
         from ..metrics.evaluate import generator_batches, generator_classes, generator_labels
+        from ..metrics.measures import best_key
 
         cfg = self.cfg.train
         generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
@@ -237,25 +237,32 @@ class Trainer:
         reporter.metrics(self.images_seen, scalars)
         return scalars
 
+    def _record_best(self, metrics: dict[str, Any]) -> bool:
+        """Whether `metrics` beat the best value so far of the --best-by result (then it becomes the best)."""
+        key = self.best.get("key")
+        if key not in metrics:
+            return False
+        from ..metrics.measures import improves
+
+        if not improves(key, metrics[key], self.best["value"]):
+            return False
+        self.best["value"] = metrics[key]
+        return True
+
     def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool, evaluate: bool) -> tuple[Path, Path]:
         grid = make_grid(self.grid_images(), self.objective.grid_columns())
         name = "final.png" if final else f"fakes-{self.images_seen / 1000:010.3f}kimg.png"  # e.g. fakes-000012.544kimg
         grid_path = save_png(grid, self.run_dir / "samples" / name)
         reporter.image("samples", grid, self.images_seen)
-        from ..metrics.measures import improves
-
         metrics = self._evaluate(reporter) if evaluate else {}
-        key = self.best.get("key")
-        improved = key in metrics and improves(key, metrics[key], self.best["value"])
-        if improved:
-            self.best["value"] = metrics[key]
+        improved = self._record_best(metrics)
         path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, step=self.step,
                          keep=self.cfg.train.keep_checkpoints)
         if improved:
             ckpt.copy_as_best(path)
         shown = "".join(f", {k} {v:.4g}" for k, v in metrics.items())
         reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}{shown}"
-                         + (f" (best {key} so far: best.pt)" if improved else ""))
+                         + (f" (best {self.best['key']} so far: best.pt)" if improved else ""))
         return path, grid_path
 
     def _log_values(self, sums: dict[str, torch.Tensor], count: int,
