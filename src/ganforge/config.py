@@ -217,12 +217,14 @@ class TrainConfig:
     channels_last: bool | None = setting(None, "--channels-last", "Conv memory format; default: on GPUs, and on "
                                          "CPUs for models measured faster so.")
     metrics_every_kimg: float = setting(0.0, "--metrics-every-kimg", "Evaluate G_ema this often into metrics.jsonl; "
-                                        "keeps best.pt by FID (0: off).", at_least(0))
+                                        "keeps best.pt by --best-by (0: off).", at_least(0))
     metrics: str = setting("fid", "--metrics", "Comma list of metrics computed during training (see ganforge eval).")
     metrics_num: int = setting(5000, "--metrics-num", "Generated (and at most real) images per evaluation.",
                                within(EVAL_IMAGES))
-    metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (digits for digit "
-                                     "data, else inception), or a registered name.")
+    metrics_extractor: str = setting("auto", "--metrics-extractor", "Feature extractor: auto (dinov2-vitb14 for "
+                                     "fd_dinov2, digits for digit data, else inception), or a registered name.")
+    best_by: str = setting("auto", "--best-by", "The result best.pt follows (e.g. fid, fd_dinov2, kid, precision; "
+                           "its better direction is known); auto: fid if computed, else the first computed one.")
     init: str = setting("", "--init", "Start G, G_ema, D (and ADA's p) from a pretrained model: an NVIDIA network "
                         "pickle or another file `ganforge import` reads, or an export (G only); fresh optimisers, its "
                         "architecture kept.")

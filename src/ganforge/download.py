@@ -31,15 +31,16 @@ class DownloadUnavailable(DataError):
     """No URL could be reached (as opposed to a file that arrived with the wrong checksum)."""
 
 
-def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str, algorithm: str = "sha256",
+def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str | None, algorithm: str = "sha256",
           prefix: bool = False) -> Path:
     """Return `target`, downloading it from the first URL that works when it is absent; verify its checksum.
 
-    `prefix`: `checksum` is only the digest's leading part (torch.hub's file-name convention).
+    `prefix`: `checksum` is only the digest's leading part (torch.hub's file-name convention). `checksum` None: the
+    publisher gives none, so nothing is verified and the caller reports the file's digest with its results.
     A wrong checksum is an error naming the URL and both digests; nothing is left at `target` then.
     """
     def matches(actual: str) -> bool:
-        return actual.startswith(checksum) if prefix else actual == checksum
+        return checksum is None or (actual.startswith(checksum) if prefix else actual == checksum)
 
     expected = f"{checksum}..." if prefix else checksum
 

@@ -44,13 +44,13 @@ def _dataset(seed, n=40, channels=1):
 
 
 def test_registry_lists_every_metric_once_and_rejects_duplicates():
-    assert set(METRICS.names()) >= {"fid", "kid", "is", "pr", "dc", "mifid", "memorization", "modes", "psnr", "ssim",
-                                    "l1", "lpips"}
+    assert set(METRICS.names()) >= {"fid", "fd_dinov2", "kid", "is", "pr", "dc", "mifid", "memorization", "modes",
+                                    "psnr", "ssim", "l1", "lpips"}
     assert all(f"{name}:" in metrics_help() for name in METRICS.names())
     with pytest.raises(ValueError, match="already registered"):
         register_metric("fid", set(), {}, "again")(lambda inputs: {})
     assert parse_metrics("fid,memorisation,fid") == ("fid", "memorization")
-    with pytest.raises(ConfigError, match=r"--metrics: unknown metric 'sharpness'; choose from dc, fid"):
+    with pytest.raises(ConfigError, match=r"--metrics: unknown metric 'sharpness'; choose from dc, fd_dinov2, fid"):
         parse_metrics("sharpness")
 
 

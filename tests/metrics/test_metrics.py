@@ -160,7 +160,7 @@ def test_metrics_during_training_and_best_checkpoint(digit_run):
     from ganforge.artifacts import checkpoint as ckpt
 
     best = ckpt.load(digit_run.run_dir / "best.pt")
-    assert best["best_fid"] == min(r["fid"] for r in rows)
+    assert best["best"] == {"key": "fid", "value": min(r["fid"] for r in rows)}  # --best-by auto: fid
 
 
 def test_evaluate_end_to_end(digit_run, tmp_path):

@@ -24,8 +24,9 @@ class _MetricsOption(click.Option):
 @click.option("--real", help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
 @click.option("--fake", type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
 @click.option("--metrics", cls=_MetricsOption, default="fid,kid", show_default=True)
-@click.option("--extractor", help="inception, digits, digits-per-channel (or a registered name); default: "
-              "digits-per-channel for stacked-digits, digits for digit data, else inception.")
+@click.option("--extractor", help="inception, dinov2 (= dinov2-vitl14), dinov2-vitb14, digits, digits-per-channel "
+              "(or a registered name); default: dinov2 when fd_dinov2 is asked for, digits-per-channel for "
+              "stacked-digits, digits for digit data, else inception.")
 @click.option("--num", default=10000, show_default=True, type=click.IntRange(*EVAL_IMAGES),
               help="Generated images (and at most this many real).")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")

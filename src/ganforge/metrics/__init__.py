@@ -1,7 +1,7 @@
 """Image-generation metrics: feature extractors (registry), the metric registry (measures.py: FID/KID/IS,
 precision/recall, density/coverage, MiFID, memorisation, stacked-digit modes, paired PSNR/SSIM/L1/LPIPS), and
 `evaluate` which ties them together."""
-from . import digits_classifier, inception  # noqa: F401  (register the built-in extractors)
+from . import digits_classifier, dinov2, inception  # noqa: F401  (register the built-in extractors)
 from .evaluate import Evaluator, check_metrics, default_extractor, evaluate
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor, register_extractor
 from .measures import METRICS, parse_metrics, register_metric

@@ -29,8 +29,9 @@ from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
 from .frechet import GaussianStats
-from .measures import (CHANNEL_DIGITS, EXTRACTOR, FEATURES, LABEL_ACC, LABELS, METRICS, NOT_COMPUTED, NUM_FAKE,
-                       NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, Inputs, Setup, needs_extractor, parse_metrics, plan)
+from .measures import (CHANNEL_DIGITS, DINOV2_FEATURES, EXTRACTOR, EXTRACTOR_NAME, FEATURES, LABEL_ACC, LABELS,
+                       METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, WEIGHTS_SHA256,
+                       Inputs, Setup, needs_extractor, parse_metrics, plan)
 from .paired import input_as_output
 
 DIGIT_DATASETS = ("digits", "mnist")
@@ -40,9 +41,14 @@ __all__ = ["METRICS", "Evaluator", "check_metrics", "default_extractor", "evalua
            "parse_metrics"]
 
 
-def default_extractor(data_source: str) -> str:
-    """`digits-per-channel` for stacked digits (each channel's digit scored), `digits` for digit data, else the
-    standard `inception`."""
+def default_extractor(data_source: str, metrics: str | tuple[str, ...] = (), training: bool = False) -> str:
+    """A DINOv2 extractor when one of `metrics` is defined on DINOv2 features (ViT-B/14 while `training`, else the
+    `dinov2` default, ViT-L/14); otherwise `digits-per-channel` for stacked digits (each channel's digit scored),
+    `digits` for digit data, else the standard `inception`."""
+    from .dinov2 import EVAL_DEFAULT, TRAINING_DEFAULT
+
+    if metrics and any(DINOV2_FEATURES in METRICS.get(name).needs for name in parse_metrics(metrics)):
+        return TRAINING_DEFAULT if training else EVAL_DEFAULT
     name = data_source.partition(":")[0]
     return "digits-per-channel" if name in STACKED_DATASETS else "digits" if name in DIGIT_DATASETS else "inception"
 
@@ -156,7 +162,10 @@ class Evaluator:
                         labels=(labels[:count], torch.cat(read_labels)) if label_reader is not None else None)
         results: dict = {}
         if self.uses_features:
-            results |= {EXTRACTOR: self.extractor.description, NUM_REAL: len(self.real_indices), NUM_FAKE: count}
+            results |= {EXTRACTOR: self.extractor.description, EXTRACTOR_NAME: self.extractor_name,
+                        NUM_REAL: len(self.real_indices), NUM_FAKE: count}
+            if self.extractor.weights_sha256:
+                results[WEIGHTS_SHA256] = self.extractor.weights_sha256
         not_computed = dict(self.plan.not_computed)
         for metric in self.plan.runnable:
             try:
@@ -203,7 +212,7 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
     names = parse_metrics(metrics)
     limits.check(num, limits.EVAL_IMAGES, "--num")
     limits.check(seed, limits.SEED, "--seed")
-    extractor = extractor or default_extractor(real)
+    extractor = extractor or default_extractor(real, names)
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
     if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
         from .unpaired import evaluate_unpaired

@@ -1,7 +1,8 @@
 """Feature extractors for image metrics: a registry of networks mapping uint8 images to features (and logits).
 
-Built in: `inception` (the standard FID InceptionV3, see inception.py) and `digits` (a small classifier trained on
-the built-in digits, see digits_classifier.py). Users add their own with `register_extractor`.
+Built in: `inception` (the standard FID InceptionV3, see inception.py), `dinov2`, `dinov2-vitb14` and
+`dinov2-vitl14` (DINOv2 ViTs, see dinov2.py) and `digits` (a small classifier trained on the built-in digits, see
+digits_classifier.py). Users add their own with `register_extractor`.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ class FeatureExtractor(nn.Module):
     Subclasses set `dim` (feature length), `description` (which weights are in use, for reports), `has_logits`,
     `input_channels` (channel counts they read), `memorization_threshold` (the cosine distance under which a
     generated image counts as a copy, calibrated for these features; None: not calibrated, so memorisation and
-    MiFID are refused) and implement `extract`, which receives the uint8 images on the extractor's device.
+    MiFID are refused), optionally `family` (e.g. "dinov2", for metrics defined on one network's features),
+    `manifold_k` (the k of precision/recall and density/coverage that the features' reference protocol uses; None:
+    each metric's paper default) and `weights_sha256` (recorded with results), and implement `extract`, which
+    receives the uint8 images on the extractor's device.
     Metrics check these declarations before any image is generated or read.
     """
 
@@ -28,6 +32,9 @@ class FeatureExtractor(nn.Module):
     has_logits: bool = False
     input_channels: tuple[int, ...] = (1, 3)
     memorization_threshold: float | None = None
+    family: str = ""
+    manifold_k: int | None = None
+    weights_sha256: str | None = None
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         channels = "|".join(map(str, self.input_channels))

@@ -27,21 +27,28 @@ CHANNEL_DIGITS = "channel digits"  # the digit in each of R, G, B (stacked digit
 SAMPLES = "samples"  # generated samples compared with the training distribution (not an image-to-image model)
 PAIRED = "paired"  # an image-to-image model's outputs beside their held-out targets
 LABELS = "labels"  # the class each generated image was asked for (a class-conditional generator)
-NEEDS = (PAIRED, SAMPLES, LABELS, FEATURES, LOGITS, NEIGHBOURS, CHANNEL_DIGITS)  # checked in this order: first unmet
-EXTRACTOR_NEEDS = frozenset({FEATURES, LOGITS, NEIGHBOURS})  # needs read from the feature extractor (and its weights)
+DINOV2_FEATURES = "dinov2 features"  # the features come from a DINOv2 extractor (dinov2.py)
+NEEDS = (PAIRED, SAMPLES, LABELS, FEATURES, DINOV2_FEATURES, LOGITS, NEIGHBOURS, CHANNEL_DIGITS)  # first unmet named
+EXTRACTOR_NEEDS = frozenset({FEATURES, DINOV2_FEATURES, LOGITS, NEIGHBOURS})  # needs read from the extractor (weights)
 
 # ---- result keys ---------------------------------------------------------------------------------------------------
-FID, KID, KID_STD, IS, IS_STD = "fid", "kid", "kid_std", "is", "is_std"
+FID, KID, KID_STD, IS, IS_STD, FD_DINOV2 = "fid", "kid", "kid_std", "is", "is_std", "fd_dinov2"
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 MIFID, MEMORIZATION_DISTANCE, MEMORIZATION, MODES = "mifid", "memorization_distance", "memorization", "modes"
 PSNR, SSIM, L1, LPIPS = "psnr", "ssim", "l1", "lpips"
 INPUT_SUFFIX = "_input"  # "psnr_input": the same metric for the held-out input itself used as the output (no model)
 LABEL_ACC, LABEL_ACC_PER_CLASS, LABEL_CLASSIFIER = "label_acc", "label_acc_per_class", "label_classifier"
 EXTRACTOR, NUM_REAL, NUM_FAKE, NUM_PAIRS = "extractor", "num_real", "num_fake", "num_pairs"
+EXTRACTOR_NAME, WEIGHTS_SHA256 = "extractor_name", "weights_sha256"  # the registered name; its weight file's SHA-256
 RESOLUTION = "resolution"  # the side, in pixels, at which the sets were compared
 NOT_COMPUTED = "not_computed"  # metric name -> why it could not run
 WARNINGS = "warnings"  # lines about how far the numbers can be trusted
 ALIASES = {"memorisation": "memorization"}
+# Which way is better for the result keys a run can keep best.pt by (--best-by); keys absent here (density, whose
+# ideal is ~1, spreads, counts) have no direction.
+BETTER = {FID: "lower", KID: "lower", FD_DINOV2: "lower", MIFID: "lower", L1: "lower", LPIPS: "lower",
+          IS: "higher", PRECISION: "higher", RECALL: "higher", COVERAGE: "higher", PSNR: "higher", SSIM: "higher",
+          LABEL_ACC: "higher"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,28 @@ def needs_extractor(names: tuple[str, ...]) -> bool:
     return any(METRICS.get(name).needs & EXTRACTOR_NEEDS for name in names)
 
 
+def best_key(best_by: str, names: tuple[str, ...], not_computed: dict[str, str]) -> str | None:
+    """The result key best.pt follows for --best-by `best_by` when the metrics `names` are computed (except those in
+    `not_computed`): `auto` is fid if computed, else the first computed key with a direction (None if there is
+    none); a named key that no computed metric gives is a ConfigError naming it."""
+    computed = [key for name in names if name not in not_computed for key in METRICS.get(name).keys if key in BETTER]
+    if best_by == "auto":
+        return FID if FID in computed else next(iter(computed), None)
+    if best_by not in BETTER:
+        raise ConfigError(f"--best-by {best_by}: not a result with a better direction; choose from {', '.join(BETTER)}")
+    if best_by not in computed:
+        owner = next((m.name for m in METRICS.entries() if best_by in m.keys), best_by)
+        reason = f" ({not_computed[owner]})" if owner in not_computed else ""
+        raise ConfigError(f"--best-by {best_by}: metric {owner!r} is not computed during training{reason}; "
+                          f"--metrics is {','.join(names)}")
+    return best_by
+
+
+def improves(key: str, value: float, best: float | None) -> bool:
+    """Whether `value` of result `key` beats `best` (None: nothing yet), by the key's direction in BETTER."""
+    return best is None or (value < best if BETTER[key] == "lower" else value > best)
+
+
 def metrics_help() -> str:
     """One line per registered metric, for `ganforge eval --help`."""
     return "; ".join(f"{m.name}: {m.summary}" for m in METRICS.entries())
@@ -120,6 +149,10 @@ def unmet(need: str, setup: Setup) -> str | None:
     if need == FEATURES and setup.channels not in extractor.input_channels:
         return f"extractor {name!r} reads {' or '.join(map(str, extractor.input_channels))}-channel images, " \
                f"these have {setup.channels}"
+    if need == DINOV2_FEATURES and extractor.family != "dinov2":
+        return (f"is the Fréchet distance of DINOv2 features; extractor {name!r} is not DINOv2 "
+                f"({extractor.description}); pass --extractor dinov2 (or dinov2-vitb14 / dinov2-vitl14), or leave it "
+                f"unset")
     if need == LOGITS and not extractor.has_logits:
         return f"extractor {name!r} gives no class logits ({extractor.description})"
     if need == NEIGHBOURS and extractor.memorization_threshold is None:
@@ -201,10 +234,11 @@ class Inputs:
 
         count = min(len(self.real_features), len(self.fake_features))
         if count < self.extractor.dim:
+            name = "FD-DINOv2" if self.extractor.family == "dinov2" else "FID"
             self.warnings.append(
-                f"FID from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer than "
-                f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and FID is biased "
-                f"upward; use at least {self.extractor.dim} images and compare FIDs only at equal counts")
+                f"{name} from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer "
+                f"than the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and {name} is "
+                f"biased upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
         return frechet_distance(self.evaluator.real_stats(), GaussianStats.of(self.fake_features))
 
     @cached_property
@@ -220,6 +254,13 @@ class Inputs:
                  "Fréchet distance (Heusel et al. 2017)")
 def _fid(inputs: Inputs) -> dict:
     return {FID: inputs.fid}
+
+
+@register_metric("fd_dinov2", {FEATURES, DINOV2_FEATURES},
+                 {FD_DINOV2: "Fréchet distance of DINOv2 feature Gaussians (FD-DINOv2); lower is better"},
+                 "FD-DINOv2 (Stein et al. 2023; needs a DINOv2 extractor, the default when it is asked for)")
+def _fd_dinov2(inputs: Inputs) -> dict:
+    return {FD_DINOV2: inputs.fid}
 
 
 @register_metric("kid", {FEATURES}, {KID: "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution"},
@@ -249,7 +290,7 @@ def _inception_score(inputs: Inputs) -> dict:
 def _precision_recall(inputs: Inputs) -> dict:
     from .manifold import precision_recall
 
-    precision, recall = precision_recall(inputs.real_features, inputs.fake_features)
+    precision, recall = precision_recall(inputs.real_features, inputs.fake_features, k=inputs.extractor.manifold_k or 3)
     return {PRECISION: precision, RECALL: recall}
 
 
@@ -260,7 +301,7 @@ def _precision_recall(inputs: Inputs) -> dict:
 def _density_coverage(inputs: Inputs) -> dict:
     from .manifold import density_coverage
 
-    density, coverage = density_coverage(inputs.real_features, inputs.fake_features)
+    density, coverage = density_coverage(inputs.real_features, inputs.fake_features, k=inputs.extractor.manifold_k or 5)
     return {DENSITY: density, COVERAGE: coverage}
 
 

@@ -94,7 +94,7 @@ class Trainer:
                        if cfg.model.progressive else None)
         self.stage = Growth(self.info.resolution, 1.0)  # set from the schedule at every iteration when growing
         self.step, self.images_seen = 0, 0
-        self.best_fid = float("inf")  # best FID seen by in-training evaluation (best.pt holds that state)
+        self.best: dict[str, Any] = {}  # {"key": result key (--best-by), "value": its best so far}; best.pt holds it
         self.evaluator = None  # built at the first evaluation
         if state is not None:
             self._load_state(state)
@@ -133,12 +133,13 @@ class Trainer:
             optimizer.load_state_dict(state[f"opt_{name}"])
         self.objective.load_state_dict(state)
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
-        self.best_fid = float(state.get("best_fid", float("inf")))
+        self.best = dict(state.get("best") or ({"key": "fid", "value": state["best_fid"]}  # before --best-by
+                                                if math.isfinite(state.get("best_fid", math.inf)) else {}))
 
     def _state(self, stats: dict[str, Any]) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(), "dataset": self.info.to_dict(), "num_classes": self.objective.num_classes,
-            "step": self.step, "images_seen": self.images_seen, "stats": stats, "best_fid": self.best_fid,
+            "step": self.step, "images_seen": self.images_seen, "stats": stats, "best": self.best,
             **{name: module.state_dict() for name, module in self.networks.items()},
             **{f"{name}_ema": module.state_dict() for name, module in self.ema.items()},
             **{f"opt_{name}": optimizer.state_dict() for name, optimizer in self.optimizers.items()},
@@ -213,13 +214,19 @@ class Trainer:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
         from ..metrics import Evaluator, default_extractor, parse_metrics
         from ..metrics.evaluate import generator_batches, generator_classes, generator_labels
+        from ..metrics.measures import best_key
 
         cfg = self.cfg.train
         generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
         if self.evaluator is None:
-            extractor = cfg.metrics_extractor if cfg.metrics_extractor != "auto" else default_extractor(self.cfg.data.source)
-            self.evaluator = Evaluator(self.dataset, parse_metrics(cfg.metrics), extractor=extractor,
+            extractor = (cfg.metrics_extractor if cfg.metrics_extractor != "auto"
+                         else default_extractor(self.cfg.data.source, cfg.metrics, training=True))
+            names = parse_metrics(cfg.metrics)
+            self.evaluator = Evaluator(self.dataset, names, extractor=extractor,
                                        num_real=cfg.metrics_num, device=self.device, classes=generator_classes(generator))
+            key = best_key(cfg.best_by, names, self.evaluator.plan.not_computed)
+            if self.best.get("key") != key:  # a fresh run, or resumed with another --best-by: best.pt starts over
+                self.best = {"key": key, "value": None} if key else {}
         with torch.no_grad():
             results = self.evaluator(generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH),
                                      labels=generator_labels(generator, cfg.metrics_num))
@@ -230,22 +237,32 @@ class Trainer:
         reporter.metrics(self.images_seen, scalars)
         return scalars
 
+    def _record_best(self, metrics: dict[str, Any]) -> bool:
+        """Whether `metrics` beat the best value so far of the --best-by result (then it becomes the best)."""
+        key = self.best.get("key")
+        if key not in metrics:
+            return False
+        from ..metrics.measures import improves
+
+        if not improves(key, metrics[key], self.best["value"]):
+            return False
+        self.best["value"] = metrics[key]
+        return True
+
     def _snapshot(self, reporter: RunReporter, stats: dict[str, Any], final: bool, evaluate: bool) -> tuple[Path, Path]:
         grid = make_grid(self.grid_images(), self.objective.grid_columns())
         name = "final.png" if final else f"fakes-{self.images_seen / 1000:010.3f}kimg.png"  # e.g. fakes-000012.544kimg
         grid_path = save_png(grid, self.run_dir / "samples" / name)
         reporter.image("samples", grid, self.images_seen)
         metrics = self._evaluate(reporter) if evaluate else {}
-        improved = "fid" in metrics and metrics["fid"] < self.best_fid
-        if improved:
-            self.best_fid = metrics["fid"]
+        improved = self._record_best(metrics)
         path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, step=self.step,
                          keep=self.cfg.train.keep_checkpoints)
         if improved:
             ckpt.copy_as_best(path)
         shown = "".join(f", {k} {v:.4g}" for k, v in metrics.items())
         reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}{shown}"
-                         + (" (best so far: best.pt)" if improved else ""))
+                         + (f" (best {self.best['key']} so far: best.pt)" if improved else ""))
         return path, grid_path
 
     def _log_values(self, sums: dict[str, torch.Tensor], count: int,

@@ -27,8 +27,8 @@ from .objectives import OBJECTIVES
 # Settings that may change when a run is resumed; anything else would make the continuation a different run.
 RESUMABLE_KEYS = {"train.total_kimg", "train.minutes", "train.snapshot_every_kimg", "train.keep_checkpoints",
                   "train.device", "data.workers", "train.out", "train.metrics_every_kimg", "train.metrics",
-                  "train.metrics_num", "train.metrics_extractor", "train.precision", "train.compile", "train.tf32",
-                  "model.mixed_resolutions"}
+                  "train.metrics_num", "train.metrics_extractor", "train.best_by", "train.precision", "train.compile",
+                  "train.tf32", "model.mixed_resolutions"}
 
 
 def _as_json(value: Any) -> Any:
@@ -189,12 +189,19 @@ def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, An
     cfg = cfg.replace(**{"data.resolution": info.resolution, "data.channels": info.channels})
     if cfg.train.metrics_every_kimg > 0:  # every metric's needs checked before any training
         from ..metrics.evaluate import check_metrics, default_extractor
+        from ..metrics.measures import best_key, parse_metrics
 
         extractor = cfg.train.metrics_extractor
-        extractor = default_extractor(cfg.data.source) if extractor == "auto" else extractor
+        extractor = default_extractor(cfg.data.source, cfg.train.metrics, training=True) if extractor == "auto" \
+            else extractor
         classes = info.class_names if cfg.data.cond else ()
-        for metric, reason in check_metrics(cfg.train.metrics, extractor, info.channels, classes=classes).items():
+        not_computed = check_metrics(cfg.train.metrics, extractor, info.channels, classes=classes)
+        for metric, reason in not_computed.items():
             warnings.warn(f"--metrics {metric}: will not be computed during training ({reason})")
+        best_key(cfg.train.best_by, parse_metrics(cfg.train.metrics), not_computed)
+    elif cfg.train.best_by != "auto":
+        raise ConfigError(f"--best-by {cfg.train.best_by}: best.pt follows in-training metrics; "
+                          f"set --metrics-every-kimg too")
     if state is not None and _shape(DatasetInfo.from_dict(state["dataset"])) != _shape(info):
         raise ConfigError(f"--data {cfg.data.source}: the data no longer matches the checkpoint "
                           f"({state['dataset']} vs {info.to_dict()})")
