@@ -49,6 +49,7 @@ from ..atomic import atomic_open
 from ..config import FORMAT_VERSION, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
+from ..families import Task
 from .exported import check_meta, describe_export
 from .fast import optimize_for_inference
 from .generator import LoadedGenerator, SeededSampler, load
@@ -58,7 +59,7 @@ OPSET = 17  # ONNX 1.12 (2022): run by onnxruntime >= 1.12 and most other runtim
 ONNX_FORMAT = "ganforge-onnx-generator"
 META_KEY = "ganforge"
 EXTRA = "pip install 'ganforge[onnx]'"
-NOISE, IMAGE = "noise-to-image", "image-to-image"  # the two graph kinds
+NOISE, IMAGE = Task.NOISE_TO_IMAGE.value, Task.PAIRED.value  # the two graph kinds (CycleGAN: its a2b as IMAGE)
 QUANTIZATIONS = ("int8",)  # `export_onnx(quantize=...)`: artifacts/quantize.py
 
 
@@ -99,7 +100,7 @@ class _ImageGraph(nn.Module):
 
 
 def graph_kind(generator: LoadedGenerator) -> str:
-    return IMAGE if generator.dataset.paired else NOISE
+    return IMAGE if generator.dataset.task.translates else NOISE
 
 
 def export_graph(generator: LoadedGenerator, batch: int = 2) -> tuple[nn.Module, dict[str, torch.Tensor]]:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
+from ..families import Task
 from ..registry import Registry
 from .base import DatasetInfo, ImageDataset, SubsetDataset, TensorImageDataset
 from .builtin import StackedDigits, digits, lfw, shapes
@@ -79,13 +80,14 @@ def _require_path(name: str, path: str | None) -> Path:
     return Path(path).expanduser()
 
 
-def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: bool = False) -> ImageDataset:
-    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images.
+def build(cfg: DataConfig, cache: bool = True, task: Task = Task.NOISE_TO_IMAGE) -> ImageDataset:
+    """The dataset named by --data: a built-in name, NAME:PATH, a folder, or a zip of images, for a model of `task`.
 
-    `paired`: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
-    `unpaired`: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
+    Task.PAIRED: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
+    Task.UNPAIRED: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
     """
-    if unpaired:
+    paired = task is Task.PAIRED
+    if task is Task.UNPAIRED:
         dataset = build_unpaired(cfg)
         if cfg.subset:
             dataset = subset_unpaired(dataset, cfg.subset)
@@ -102,7 +104,7 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: b
     else:
         raise DataError(f"--data {cfg.source}: no such file or folder, and not a built-in dataset "
                         f"({', '.join(DATASETS.names())})")
-    if paired != dataset.info.paired:
+    if task is not dataset.info.task:
         raise ConfigError(f"--data {cfg.source}: " + ("this model translates images and needs paired data: A/ and B/ "
                           "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
                           if paired else "paired data needs an image-to-image model such as --model pix2pix"))

@@ -29,6 +29,7 @@ from ..artifacts.exported import is_export
 from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 from ..artifacts.generator import LoadedGenerator
 from ..errors import GanforgeError
+from ..families import Task
 from ..models import MODELS
 from . import apidocs, human_eval
 from .budget import Budget
@@ -205,7 +206,7 @@ def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> 
     info = generator.dataset
     files = sorted(judgement_dir(generator).glob("*.npz"))  # `ganforge directions --out` files beside the model
     return {"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
-            "kimg": round(generator.kimg, 3), "data": info.name, "paired": info.paired,
+            "kimg": round(generator.kimg, 3), "data": info.name, **_kind(info.task),
             "input_channels": info.input_channels, "classes": list(info.class_names) if generator.num_classes else [],
             "has_styles": generator.has_styles,
             "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0,
@@ -219,7 +220,7 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     if foreign.is_foreign(path):
         reader = foreign.reader_for(path)
         return {"id": roots.client_path(path), "name": path.name, "model": reader.name, "ready": True,
-                "paired": reader.image_to_image, "architecture": foreign.architecture(path)}
+                **_kind(reader.task), "architecture": foreign.architecture(path)}
     config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
     try:
         config = json.loads(config_file.read_text())
@@ -229,7 +230,13 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     name = model.get("name") if isinstance(model, dict) else None
     ready = path.is_file() or is_export(path) or bool(list_checkpoints(path))  # a run may not have a checkpoint yet
     return {"id": roots.client_path(path), "name": path.name, "model": name, "ready": ready,
-            "paired": name in MODELS and MODELS.get(name).family == "image-to-image"}
+            **_kind(MODELS.get(name).task if name in MODELS else None)}
+
+
+def _kind(task: Task | None) -> dict[str, Any]:
+    """What kind of model a listing entry is (None: unknown): `task` (families.Task), and `paired` (the model
+    translates images: the Sketch page lists it; the Generate, Game and Project pages list the others)."""
+    return {"task": task.value if task else None, "paired": bool(task and task.translates)}
 
 
 def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,

@@ -48,7 +48,7 @@ class RealData:
                 found = (PairedFolderDataset(holdout, info.resolution), True)
             else:
                 config = DataConfig(source=info.name, resolution=info.resolution, channels=info.channels)
-                found = (data_lib.build(config, cache=False, paired=info.paired), False)
+                found = (data_lib.build(config, cache=False, task=info.task), False)
         except GanforgeError as error:
             raise StudioError(422, f"the data of {Path(generator.source).name} is not readable here: {error}") from None
         with self._lock:

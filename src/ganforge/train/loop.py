@@ -80,7 +80,7 @@ class Trainer:
         channels_last = cfg.train.channels_last
         if channels_last is None:
             channels_last = device.type == "cuda" or spec.cpu_channels_last
-        self.objective: Objective = OBJECTIVES.get(spec.family)(
+        self.objective: Objective = OBJECTIVES.get(spec.objective_name)(
             cfg, self.info, num_classes=self.info.num_classes if cfg.data.cond else 0, device=device,
             memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         self.networks = self.objective.networks

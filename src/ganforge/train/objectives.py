@@ -13,7 +13,8 @@ with four networks) plugs in without touching the loop:
 
 Per iteration the loop calls `prepare` on each real batch, `d_step` d_steps times (the last one keeps its fakes
 for the G step), then `g_step`; each step calls backward and returns its detached stats, and the loop steps the
-phase's optimiser. Families are registered by name (`ModelSpec.family`).
+phase's optimiser. Objectives are registered under their Task's value (`ModelSpec.task`), or under a name a
+model names as its own (`ModelSpec.objective`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..data.base import DatasetInfo
 from ..data.sampler import preview_indices
 from ..dist import DistInfo
 from ..errors import ConfigError
+from ..families import Task
 from ..imaging import to_float, to_uint8
 from ..losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
 from ..registry import Registry
@@ -69,7 +71,7 @@ class Phase:
 class Objective:
     """Base class; subclasses build their networks in __init__ and implement the steps."""
 
-    paired_data: ClassVar[bool] = False  # the dataset yields (B, A) image pairs instead of (image, label)
+    task: ClassVar[Task] = Task.NOISE_TO_IMAGE  # the data it reads: (image, label), (B, A) pairs, or (B, A) unpaired
     supports_metrics: ClassVar[bool] = False  # in-training FID etc. (noise-to-image generators)
     networks: dict[str, nn.Module]
     phases: tuple[Phase, ...]
@@ -85,7 +87,7 @@ class Objective:
     @classmethod
     def build_dataset(cls, data: DataConfig) -> data_lib.ImageDataset:
         """The training data this family reads (not yet cached in memory)."""
-        return data_lib.build(data, cache=False, paired=cls.paired_data)
+        return data_lib.build(data, cache=False, task=cls.task)
 
     def bind(self, rank: DistInfo, distributed: Views, compiled: Views) -> None:
         """Called once the networks sit on their device with their state loaded: make the training views."""
@@ -136,7 +138,7 @@ class Objective:
         return None
 
 
-OBJECTIVES: Registry[type[Objective]] = Registry("model family")
+OBJECTIVES: Registry[type[Objective]] = Registry("model family")  # a Task's value, or a ModelSpec's own objective
 
 
 class _AdversarialSteps(Objective):
@@ -249,7 +251,7 @@ class _AdversarialSteps(Objective):
         self.augment.load_state_dict(state["augment"])
 
 
-@OBJECTIVES.register("noise-to-image")
+@OBJECTIVES.register(Task.NOISE_TO_IMAGE.value)
 class NoiseToImage(_AdversarialSteps):
     """G(z, labels) -> images against D(images, labels) (Goodfellow et al. 2014): the configured loss, R1 or WGAN-GP
     in D, PacGAN packing (Lin et al. 2018), differentiable/adaptive augmentation of everything D sees, and for
@@ -358,12 +360,12 @@ class NoiseToImage(_AdversarialSteps):
         return dataset.batch(preview_indices(len(dataset), count))[0]
 
 
-@OBJECTIVES.register("image-to-image")
+@OBJECTIVES.register(Task.PAIRED.value)
 class ImageToImage(_AdversarialSteps):
     """pix2pix (Isola et al. 2017): G(A) -> B against D(B | A) on aligned pairs, + lambda * L1(G(A), B); flips,
     jitter and augmentation draw once for A and B alike."""
 
-    paired_data = True
+    task = Task.PAIRED
     ema = ("G",)
 
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
