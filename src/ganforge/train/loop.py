@@ -29,10 +29,9 @@ from ..errors import TrainingDiverged
 from ..imaging import make_grid, save_png
 from .ema import ema_beta, update_ema
 from .growth import Growth, GrowthSchedule
-from .objectives import OBJECTIVES, Objective
+from .objectives import GRID_BATCH, OBJECTIVES, Objective
 from .stats import RunReporter
 
-GRID_BATCH = 64
 ProgressFn = Callable[[dict[str, Any]], None]  # called with each stats row: kimg, losses, grid, metrics, ...
 StopFn = Callable[[], bool]  # polled every iteration: True stops the run cleanly with a final snapshot
 

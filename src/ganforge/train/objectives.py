@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -42,10 +42,13 @@ from .growth import Growth, reals_at
 from .init import freeze_d_blocks
 from .joint_augment import augment_alike, flip_and_jitter
 
+if TYPE_CHECKING:
+    from ..artifacts.generator import LoadedGenerator
+
 Tensor = torch.Tensor
 Batch = tuple[Tensor, Tensor | None]  # (real images B [N, C, H, W] in [-1, 1], condition: labels [N], image A, or None)
 Views = Callable[[nn.Module], nn.Module]  # wraps a network for training (DDP) or speed (torch.compile)
-GRID_BATCH = 64
+GRID_BATCH = 64  # images per forward pass for snapshot grids and in-training metrics
 
 
 def linear_decay(kimg: float, total_kimg: float, decay_kimg: float) -> float:
@@ -88,6 +91,17 @@ class Objective:
     def build_dataset(cls, data: DataConfig) -> data_lib.ImageDataset:
         """The training data this family reads (not yet cached in memory)."""
         return data_lib.build(data, cache=False, task=cls.task)
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        """The configured model's G and D on the device, in the memory format; initial weights depend on the seed."""
+        torch.manual_seed(self.cfg.train.seed)
+        G, D = models.build(self.cfg.model, self.info, self.num_classes, self.cfg.loss.name)
+        return G.to(self.device, memory_format=self.memory_format), D.to(self.device, memory_format=self.memory_format)
+
+    def generator(self, module: nn.Module, kimg: float) -> LoadedGenerator:
+        """`module` (the EMA of "G") behind the LoadedGenerator interface that in-training metrics sample through;
+        objectives with `supports_metrics` implement it."""
+        raise NotImplementedError
 
     def bind(self, rank: DistInfo, distributed: Views, compiled: Views) -> None:
         """Called once the networks sit on their device with their state loaded: make the training views."""
@@ -147,10 +161,7 @@ class _AdversarialSteps(Objective):
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
                  memory_format: torch.memory_format):
         super().__init__(cfg, info, num_classes, device, memory_format)
-        torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
-        G, D = models.build(cfg.model, info, num_classes, cfg.loss.name)
-        self.G = G.to(device, memory_format=memory_format)
-        self.D = D.to(device, memory_format=memory_format)
+        self.G, self.D = self.build_networks()
         self.networks = {"G": self.G, "D": self.D}
         self.d_trainable = freeze_d_blocks(self.D, cfg.train.freeze_d, cfg.model.name)  # all of D without --freeze-d
         self.loss = LOSSES.get(cfg.loss.name)
@@ -339,7 +350,7 @@ class NoiseToImage(_AdversarialSteps):
         super().load_state_dict(state)
         self.pl_mean.copy_(state["pl_mean"])
 
-    def generator(self, module: nn.Module, kimg: float):
+    def generator(self, module: nn.Module, kimg: float) -> LoadedGenerator:
         """`module` (G_ema) behind the LoadedGenerator interface that sampling and evaluation use."""
         from ..artifacts.generator import LoadedGenerator
 

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from .. import data as data_lib
-from .. import models
 from ..config import Config
 from ..data.base import DatasetInfo
 from ..data.sampler import preview_indices
@@ -78,10 +77,7 @@ class Unpaired(Objective):
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
                  memory_format: torch.memory_format):
         super().__init__(cfg, info, num_classes, device, memory_format)
-        torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
-        G, D = models.build(cfg.model, info)
-        self.G = G.to(device, memory_format=memory_format)
-        self.D = D.to(device, memory_format=memory_format)
+        self.G, self.D = self.build_networks()  # CycleGenerators, CycleDiscriminators
         self.networks = {"G": self.G, "D": self.D}
         self.phases = (Phase("D", ("D",), discriminator=True), Phase("G", ("G",)))
         self.pools = {"a": ImagePool(POOL_SIZE), "b": ImagePool(POOL_SIZE)}  # fakes of domain A (for D_A), B (for D_B)
