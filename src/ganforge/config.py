@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, WIDTH, Bound, out_of_range
+from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, TRAIN_SEED, WIDTH, Bound, out_of_range
 from .errors import ConfigError
 from .families import FAMILIES, Family
 
@@ -198,7 +198,7 @@ class TrainConfig:
     minutes: float = setting(0.0, "--minutes", "Also stop after this many minutes of training, with final samples "
                              "(0: no limit).", at_least(0))
     batch: int = setting(64, "--batch", "Global batch size (split across torchrun processes).", at_least(2))
-    seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", between(0, 2**63 - 1))
+    seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", within(TRAIN_SEED))
     ema_kimg: float = setting(10.0, "--ema-kimg", "Half-life of the generator EMA in kimg (0: no EMA).", at_least(0))
     ema_rampup: float = setting(0.05, "--ema-rampup", "The EMA half-life is at most this fraction of the images seen "
                                 "so far (0: no ramp-up).", at_least(0))

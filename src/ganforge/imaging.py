@@ -119,11 +119,3 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: float) -> Path:
     with atomic_open(path) as handle:
         first.save(handle, format="GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
     return path
-
-
-def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None) -> Path:
-    """Float [-1, 1] or uint8 [N, C, H, W] -> one PNG grid."""
-    if images.dtype != torch.uint8:
-        images = to_uint8(images)
-    return save_png(make_grid(images, columns), path)
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -29,15 +29,31 @@ CELEBA_CROP = 140  # centre square of aligned 178x218 CelebA faces, as common in
 CACHE_BUDGET_BYTES = int(float(os.environ.get("GANFORGE_CACHE_GB", "4")) * 2**30)
 
 
-# Built-in sets made here (no path): each builder takes the resolution (None: its default) only.
-for _name, _make in {"digits": digits, "stacked-digits": StackedDigits, "shapes": shapes,
-                     "shapes-edges": shapes_edges, "photo-edges": photo_edges, "lfw": lfw}.items():
-    DATASETS.register(_name)(lambda path, resolution, channels, make=_make: make(resolution))
+def _made_here(make: Callable[[int | None], ImageDataset]) -> Callable[..., ImageDataset]:
+    """A builder for a set made here (no path) from its maker, which takes the resolution (None: its default) only."""
+    return lambda path, resolution, channels: make(resolution)
 
 
-@DATASETS.register("mnist")
 def _mnist(path, resolution, channels):
     return mnist(resolution, root=Path(path) if path else None)
+
+
+class InMemorySet(NamedTuple):
+    build: Callable[..., ImageDataset]  # (path or None, resolution or None, channels or None) -> the dataset
+    images: int  # how many images it holds
+    channels: int  # channels of each, a pair's input image included (for the memory estimate)
+
+
+# Built-in sets held in memory whole: registered from this table, whose sizes give `memory_estimate`
+IN_MEMORY_SETS = {"digits": InMemorySet(_made_here(digits), 1797, 1),
+                  "stacked-digits": InMemorySet(_made_here(StackedDigits), 1797, 1),
+                  "shapes": InMemorySet(_made_here(shapes), 10000, 3),
+                  "shapes-edges": InMemorySet(_made_here(shapes_edges), 1000, 4),
+                  "photo-edges": InMemorySet(_made_here(photo_edges), 1000, 4),
+                  "lfw": InMemorySet(_made_here(lfw), 200, 1),
+                  "mnist": InMemorySet(_mnist, 60000, 1)}
+for _name, _set in IN_MEMORY_SETS.items():
+    DATASETS.register(_name)(_set.build)
 
 
 @DATASETS.register("pairs")
@@ -60,18 +76,13 @@ def _ffhq(path, resolution, channels):
     return FolderDataset(_require_path("ffhq", path), resolution or 256, channels or 3, name=f"ffhq:{path}")
 
 
-# Built-in sets made in memory: (images, channels including a pair's input image), for the memory estimate
-IN_MEMORY_SETS = {"digits": (1797, 1), "stacked-digits": (1797, 1), "shapes": (10000, 3), "shapes-edges": (1000, 4),
-                  "photo-edges": (1000, 4), "mnist": (60000, 1)}
-
-
 def memory_estimate(cfg: DataConfig) -> int | None:
     """Bytes a built-in set takes in memory at --resolution (None: not a built-in set, or its default size)."""
     name = cfg.source.partition(":")[0]
     if name not in IN_MEMORY_SETS or cfg.resolution is None or Path(cfg.source).exists():
         return None
-    count, channels = IN_MEMORY_SETS[name]
-    return count * channels * cfg.resolution**2
+    held = IN_MEMORY_SETS[name]
+    return held.images * held.channels * cfg.resolution**2
 
 
 def _require_path(name: str, path: str | None) -> Path:

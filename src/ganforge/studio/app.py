@@ -29,6 +29,7 @@ from ..artifacts.exported import is_export
 from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 from ..artifacts.generator import LoadedGenerator
 from ..errors import GanforgeError
+from ..limits import SEED, TRUNCATION
 from ..families import Task
 from ..models import MODELS
 from . import apidocs, human_eval
@@ -48,7 +49,6 @@ from .uploads import UploadLimits, decode_upload
 
 STATIC = Path(__file__).parent / "static"
 READABLE_SUFFIXES = (".png", ".json", ".jsonl", ".log")  # /api/files serves only these
-MAX_SEED = 2**31 - 1
 CHECKPOINT_RETRIES = 3  # a run folder's newest checkpoint rotated away while loading: list again, this often
 COMPUTE_THREADS = 2  # model computations at once, across all models (each model: one at a time)
 RETRY_AFTER_S = 1  # a busy answer (503) asks the client to wait this long
@@ -57,11 +57,11 @@ log = logging.getLogger("ganforge.studio")
 
 # Shared query parameters (each use needs its own Query object: FastAPI keeps the first parameter's name on it)
 def seed_query(default: int = 0):
-    return Query(default, ge=0, le=MAX_SEED, description="Generator seed.")
+    return Query(default, ge=SEED.low, le=SEED.high, description="Generator seed.")
 
 
 def truncation_query():
-    return Query(1.0, ge=0.0, le=2.0, description="Truncation psi (1: none; 0: the average image).")
+    return Query(1.0, ge=TRUNCATION.low, le=TRUNCATION.high, description="Truncation psi (1: none; 0: the average image).")
 
 
 def class_query():
@@ -74,7 +74,7 @@ def stream_query():
 
 class RoundRequest(BaseModel):
     model: str = Field(description="A noise-to-image model's path, e.g. runs/00000-demo.")
-    truncation: float = Field(1.0, ge=0.0, le=2.0)
+    truncation: float = Field(1.0, ge=TRUNCATION.low, le=TRUNCATION.high)
 
 
 class AnswerRequest(BaseModel):
@@ -109,8 +109,8 @@ def _seed_list(text: str, what: str, limit: int = 8) -> list[int]:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise StudioError(400, f"{what} {text!r}: give comma-separated integer seeds, e.g. 1,2,3") from None
-    if not 1 <= len(seeds) <= limit or any(not 0 <= s <= MAX_SEED for s in seeds):
-        raise StudioError(400, f"{what}: give 1 to {limit} seeds in 0..{MAX_SEED}")
+    if not 1 <= len(seeds) <= limit or any(not SEED.low <= s <= SEED.high for s in seeds):
+        raise StudioError(400, f"{what}: give 1 to {limit} seeds in {SEED.low}..{SEED.high}")
     return seeds
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts.generator import LoadedGenerator
+from ..limits import SEED
 from . import human_eval
 from .errors import StudioError
 from .realdata import RealData
@@ -57,7 +58,7 @@ class Game:
 
     def deal(self, generator: LoadedGenerator, model: str, truncation: float) -> tuple[Round, np.ndarray, np.ndarray]:
         """A new round: (round, left image, right image), uint8 [H, W, C] each."""
-        seed = secrets.randbelow(2**31)
+        seed = secrets.randbelow(SEED.high + 1)
         rng = np.random.default_rng(seed)
         real = self.real_data.sample(generator, rng)
         fake = generate_image(generator, seed, truncation=truncation)

@@ -54,12 +54,6 @@ def class_label(generator: LoadedGenerator, class_index: int | None) -> torch.Te
 
 
 @torch.no_grad()
-def seed_ws(generator: LoadedGenerator, seed: int, truncation: float, class_index: int | None) -> torch.Tensor:
-    """Style-based generators: ws [1, num_ws, w_dim] of a seed."""
-    return generator.styles(generator.latents([seed]), class_label(generator, class_index), truncation)
-
-
-@torch.no_grad()
 def generate_image(generator: LoadedGenerator, seed: int, truncation: float = 1.0, class_index: int | None = None,
                    noise: str = "const") -> np.ndarray:
     """The image of one seed, uint8 [H, W, C]; noise 'random' draws StyleGAN2's per-pixel noise from the seed."""
