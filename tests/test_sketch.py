@@ -15,7 +15,7 @@ from ganforge.cli import main
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.data.base import DatasetInfo
-from ganforge.data.pair_tasks import edges_canny
+from ganforge.data.degradations import edges_canny
 from ganforge.sketch import LineStats, measure_lines, normalize_sketch
 from ganforge.studio.render import translate_image
 from ganforge.translate import translate

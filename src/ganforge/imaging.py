@@ -1,6 +1,7 @@
 """Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, image and GIF writing."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -77,6 +78,13 @@ def labelled_row(images: torch.Tensor, labels: list[str], side: int = VIEWABLE_S
 def to_pil(array: np.ndarray) -> Image.Image:
     """uint8 [H, W, C] (C = 1 or 3) -> PIL image."""
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def encode_png(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """uint8 [H, W, C] -> the bytes of a PNG file (compress_level: zlib's 0 fastest .. 9 smallest; 6 Pillow's default)."""
+    buffer = io.BytesIO()
+    to_pil(array).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:

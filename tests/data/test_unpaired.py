@@ -11,7 +11,7 @@ from PIL import Image
 from ganforge import data as data_lib
 from ganforge.cli import main
 from ganforge.config import DataConfig
-from ganforge.data.pair_tasks import PAIR_TASKS
+from ganforge.data.degradations import PAIR_TASKS
 from ganforge.data.sampler import batches
 from ganforge.data.unpaired import UnpairedDataset, build_unpaired, demo_parts, digits_stylized
 from ganforge.errors import ConfigError, DataError
