@@ -37,7 +37,7 @@ from ganforge.artifacts.checkpoint import list_checkpoints
 from ganforge.atomic import write_text
 from ganforge.config import DataConfig
 from ganforge.data import build
-from ganforge.experiments.classifier import SmallCNN, TrainSpec, train_classifier
+from ganforge.classifier import SmallCNN, TrainSpec, train_classifier
 from ganforge.experiments.plot import line_plot
 from ganforge.experiments.report import mean_interval
 from ganforge.imaging import save_png

@@ -1,8 +1,9 @@
 import json
+import re
 
 import pytest
 
-from ganforge.config import FLAGS, PRESETS, Config, from_dict, resolve, settings
+from ganforge.config import FLAGS, PRESETS, Config, flag, from_dict, resolve, settings
 from ganforge.errors import ConfigError
 from ganforge.registry import Registry
 from ganforge.train.setup import check_registered
@@ -122,3 +123,23 @@ def test_registry_rejects_duplicates_and_names_choices():
         registry.register("a")(2)
     with pytest.raises(ConfigError, match="choose one of: a"):
         registry.get("b")
+
+
+def test_the_settings_a_family_accepts_come_from_its_declaration():
+    """Issue 25: config.validate() reads families.FAMILIES rather than model names written into its checks."""
+    from ganforge.families import FAMILIES
+
+    for name, family in FAMILIES.items():
+        for key, value in (("loss.pl_weight", 2.0), ("model.style_mixing", 0.9)):
+            if family.style_based and not family.refuses:
+                resolve({"model.name": name, key: value})
+            else:
+                with pytest.raises(ConfigError, match=re.escape(flag(key))):
+                    resolve({"model.name": name, key: value})
+    refused = {"augment.policy": "diffaug", "loss.r1_gamma": 1.0, "loss.r2_gamma": 1.0, "data.cond": True,
+               "model.pack": 2, "model.progressive": True, "loss.name": "hinge"}
+    assert set(FAMILIES["cyclegan"].refuses) | {"loss.name"} == set(refused)
+    for key, value in refused.items():
+        with pytest.raises(ConfigError, match=f"^{re.escape(flag(key))}: not available for --model cyclegan"):
+            resolve({"model.name": "cyclegan", key: value})
+    resolve({"model.name": "cyclegan", "loss.name": "lsgan"})

@@ -15,10 +15,11 @@ from ganforge.cli import main
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.data.base import DatasetInfo
-from ganforge.data.pair_tasks import edges_canny
+from ganforge.data.degradations import edges_canny
 from ganforge.sketch import LineStats, measure_lines, normalize_sketch
 from ganforge.studio.render import translate_image
 from ganforge.translate import translate
+from ganforge.families import Task
 
 XDOG_LIKE = LineStats(width_px=3.0, dark_lines=True, ink_share=0.1)
 
@@ -35,7 +36,7 @@ def thin_drawing(size=(64, 64), dark_lines=True) -> np.ndarray:
 
 
 def test_built_in_edge_pairs_record_their_lines_and_photos_do_not():
-    info = build(DataConfig(source="shapes-edges", resolution=32), paired=True).info
+    info = build(DataConfig(source="shapes-edges", resolution=32), task=Task.PAIRED).info
     assert info.input_lines is not None and info.input_lines.dark_lines
     assert 2.0 <= info.input_lines.width_px <= 3.5  # XDoG strokes at 32 px
     assert DatasetInfo.from_dict(info.to_dict()) == info  # saved in checkpoints and exports

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, WIDTH, Bound, out_of_range
+from .limits import DEPTH, EVAL_IMAGES, LATENT_DIM, PACK, RESOLUTION, TRAIN_SEED, WIDTH, Bound, out_of_range
 from .errors import ConfigError
+from .families import FAMILIES, Family
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # --precision choices
 FORMAT_VERSION = 1  # bump when the saved layout of config/checkpoints changes incompatibly
 # What the model and dataset registries hold (models/__init__.py, data/builtin.py), named here so that `--help` lists
 # them without importing torch; tests/cli/test_cli.py checks that these agree with the registries.
-MODEL_NAMES = ("dcgan", "stylegan2", "stylegan2-ada", "stylegan3", "r3gan", "pix2pix", "cyclegan")
+MODEL_NAMES = tuple(FAMILIES)
 DATASET_NAMES = ("digits", "stacked-digits", "shapes", "mnist", "lfw", "celeba", "ffhq", "pairs", "photo-edges",
                  "shapes-edges")
 Check = Callable[[Any], "str | None"]  # a value -> what is wrong with it, or None
@@ -197,7 +198,7 @@ class TrainConfig:
     minutes: float = setting(0.0, "--minutes", "Also stop after this many minutes of training, with final samples "
                              "(0: no limit).", at_least(0))
     batch: int = setting(64, "--batch", "Global batch size (split across torchrun processes).", at_least(2))
-    seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", between(0, 2**63 - 1))
+    seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", within(TRAIN_SEED))
     ema_kimg: float = setting(10.0, "--ema-kimg", "Half-life of the generator EMA in kimg (0: no EMA).", at_least(0))
     ema_rampup: float = setting(0.05, "--ema-rampup", "The EMA half-life is at most this fraction of the images seen "
                                 "so far (0: no ramp-up).", at_least(0))
@@ -439,6 +440,25 @@ def _check(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{flag(key)}: {message}")
 
 
+def _check_family(c: Config) -> None:
+    """Refuse a setting the model's family would silently ignore (families.py: `refuses`, `losses`)."""
+    family = FAMILIES.get(c.model.name)
+    if family is None:
+        return
+    default = Config()
+    problems = [key for key in family.refuses if _get(c, key) != _get(default, key)]
+    if family.losses is not None and c.loss.name not in (default.loss.name, *family.losses):
+        problems.insert(0, "loss.name")
+    if problems:
+        raise ConfigError(f"{flag(problems[0])}: not available for --model {c.model.name}, which trains with "
+                          f"{family.trains_with}")
+
+
+def _get(c: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(c, section), name)
+
+
 def validate(c: Config) -> None:
     """Raise ConfigError naming the flag of the first invalid value: each setting's own check, then the rules that
     tie settings together."""
@@ -451,16 +471,20 @@ def validate(c: Config) -> None:
             if problem:
                 raise ConfigError(f"{flag(key)}: {problem}")
     d, m, lo, t = c.data, c.model, c.loss, c.train
-    _check(lo.pl_weight == 0 or m.name.startswith("stylegan"), "loss.pl_weight",
-           "path-length regularisation needs a style-based --model (stylegan2, stylegan2-ada)")
-    _check(m.style_mixing == 0 or m.name.startswith("stylegan"), "model.style_mixing",
-           f"style mixing needs a style-based --model (stylegan2, stylegan2-ada); {m.name!r} has no W space")
-    _check(not m.progressive or m.name == "stylegan2", "model.progressive",
-           f"progressive growing needs --model stylegan2 (got {m.name!r})")
+    _check_family(c)
+    family = FAMILIES.get(m.name, Family())  # a name only a test registers: the settings every family accepts
+    style_based = ", ".join(name for name, f in FAMILIES.items() if f.style_based)
+    _check(lo.pl_weight == 0 or family.style_based, "loss.pl_weight",
+           f"path-length regularisation needs a style-based --model ({style_based})")
+    _check(m.style_mixing == 0 or family.style_based, "model.style_mixing",
+           f"style mixing needs a style-based --model ({style_based}); {m.name!r} has no W space")
+    _check(not m.progressive or family.progressive, "model.progressive",
+           f"progressive growing needs --model {' or '.join(n for n, f in FAMILIES.items() if f.progressive)} "
+           f"(got {m.name!r})")
     _check(not m.progressive or d.resolution is None or m.start_resolution < d.resolution, "model.start_resolution",
            f"must be below --resolution {d.resolution} to grow from it")
-    _check(m.pack == 1 or (not d.cond and m.name != "pix2pix"), "model.pack",
-           "packing needs unconditional noise-to-image training (no --cond, not pix2pix)")
+    _check(m.pack == 1 or (not d.cond and family.packs), "model.pack",
+           "packing needs unconditional noise-to-image training (no --cond, not an image-to-image --model)")
     _check(t.batch % m.pack == 0, "model.pack", f"--batch {t.batch} must be a multiple of --pack {m.pack}")
     _check(not (lo.name == "wgan-gp" and m.d_norm == "batch"), "model.d_norm",
            "batch norm in D breaks the WGAN-GP penalty (per-sample gradients); use layer, instance or none")

@@ -1,6 +1,7 @@
 """Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, image and GIF writing."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def encode_png(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """uint8 [H, W, C] -> the bytes of a PNG file (compress_level: zlib's 0 fastest .. 9 smallest; 6 Pillow's default)."""
+    buffer = io.BytesIO()
+    to_pil(array).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 [H, W, C] array as PNG, atomically."""
     return _write(array, path, "PNG", {})
@@ -119,11 +127,3 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: float) -> Path:
     with atomic_open(path) as handle:
         first.save(handle, format="GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
     return path
-
-
-def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None) -> Path:
-    """Float [-1, 1] or uint8 [N, C, H, W] -> one PNG grid."""
-    if images.dtype != torch.uint8:
-        images = to_uint8(images)
-    return save_png(make_grid(images, columns), path)
-

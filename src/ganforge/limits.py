@@ -21,6 +21,8 @@ class Bound(NamedTuple):
 
 # ---- flags ---------------------------------------------------------------------------------------------------------
 SEED = Bound(0, 2**32 - 1)  # --seed and seed lists, as in NVlabs' tools
+TRUNCATION = Bound(0.0, 2.0)  # --truncation psi: 0 the average image, 1 plain sampling, above 1 exaggerated
+TRAIN_SEED = Bound(0, 2**63 - 1)  # `train --seed` (wider than SEED: saved runs may hold any 63-bit seed)
 TORCH_SEED = Bound(0, 2**64 - 1)  # what torch.Generator.manual_seed takes (seeds derived from a --seed plus offsets)
 DIRECTION_SAMPLES = Bound(2, 100_000)  # `directions --samples` (ganspace default 10000: its latents are held at once)
 SYNTH_PER_CLASS = Bound(1, 100_000)  # `synth --per-class` (the whole set is also held in IN_MEMORY_BYTES)

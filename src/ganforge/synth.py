@@ -89,7 +89,7 @@ def check_confidence(confidence: float) -> None:
 
 def confident_filter(classifier: torch.nn.Module, confidence: float) -> KeepFn:
     """Keep a candidate when the classifier's most probable class is its label, with probability >= confidence."""
-    from .experiments.classifier import predict
+    from .classifier import predict
 
     check_confidence(confidence)
 
@@ -129,7 +129,7 @@ def real_data_classifier(generator: LoadedGenerator, real: str, *, steps: int, s
     """A SmallCNN trained (with classic augmentation) on the real data `real`, read at the generator's size."""
     from .config import DataConfig
     from .data import build
-    from .experiments.classifier import TrainSpec, train_classifier
+    from .classifier import TrainSpec, train_classifier
 
     info = generator.dataset
     try:

@@ -16,7 +16,8 @@ import onnx  # noqa: E402
 from ganforge import models  # noqa: E402
 from ganforge.artifacts.exported import describe_export, write_export  # noqa: E402
 from ganforge.artifacts.generator import LoadedGenerator  # noqa: E402
-from ganforge.artifacts.onnx import OPSET, export_onnx, from_generator, load_onnx, to_onnx  # noqa: E402
+from ganforge.artifacts.export import export_onnx  # noqa: E402
+from ganforge.artifacts.onnx import OPSET, from_generator, load_onnx, to_onnx  # noqa: E402
 from ganforge.cli import main  # noqa: E402
 from ganforge.config import resolve  # noqa: E402
 from ganforge.data.base import DatasetInfo  # noqa: E402

@@ -13,7 +13,8 @@ pytest.importorskip("onnxruntime")
 
 import onnx  # noqa: E402
 
-from ganforge.artifacts.onnx import export_onnx, load_onnx  # noqa: E402
+from ganforge.artifacts.export import export_onnx  # noqa: E402
+from ganforge.artifacts.onnx import load_onnx  # noqa: E402
 from ganforge.artifacts.quantize import quantize_int8  # noqa: E402
 from ganforge.errors import ConfigError  # noqa: E402
 from ganforge.imaging import save_png  # noqa: E402

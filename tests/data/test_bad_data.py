@@ -16,6 +16,7 @@ from ganforge.data.pair_tasks import make_pairs
 from ganforge.data.paired import PairedFolderDataset
 from ganforge.data.prepare import prepare_dataset
 from ganforge.errors import ConfigError, DataError
+from ganforge.families import Task
 
 
 def _save(path: Path, shape, seed: int) -> Path:
@@ -33,7 +34,7 @@ def test_paired_folder_whose_first_file_is_corrupt(tmp_path):
     dataset = PairedFolderDataset(tmp_path, 16)
     assert (dataset.info.input_channels, dataset.info.channels) == (1, 3)  # detected from the readable pairs
     with pytest.warns(UserWarning, match="skipped 1 unreadable pair"):
-        cached = data.build(DataConfig(source=str(tmp_path), resolution=16), paired=True)
+        cached = data.build(DataConfig(source=str(tmp_path), resolution=16), task=Task.PAIRED)
     assert len(cached) == 3
     for name in ("1.png", "2.png", "3.png"):
         (tmp_path / "B" / name).write_bytes(b"not an image")

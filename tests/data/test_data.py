@@ -233,3 +233,17 @@ def test_subset_is_a_fixed_seeded_choice():
     assert torch.equal(images[0], full[int(small.indices[0])][0])
     with pytest.raises(ConfigError, match="--subset"):
         data.build(DataConfig(source="digits", subset=5000))
+
+
+def test_each_in_memory_set_holds_what_its_entry_says():
+    """Issue 25: the built-in sets held in memory are registered from one table whose sizes give the memory
+    estimate; each entry matches the image bytes its set holds (lfw included; mnist needs a download)."""
+    from ganforge.data import DATASETS, IN_MEMORY_SETS, memory_estimate
+
+    for name in IN_MEMORY_SETS:
+        if name == "mnist":
+            continue
+        dataset = DATASETS.get(name)(None, 8, None)
+        held = sum(t.numel() for t in vars(dataset).values() if isinstance(t, torch.Tensor) and t.dtype == torch.uint8)
+        assert memory_estimate(DataConfig(source=name, resolution=8)) == held, name
+    assert memory_estimate(DataConfig(source="lfw", resolution=64)) == 200 * 64 * 64

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from ganforge.data.pair_tasks import PAIR_TASKS, edges_canny, edges_xdog, make_pairs, pair_rng, pair_stems
+from ganforge.data.degradations import PAIR_TASKS, edges_canny, edges_xdog
+from ganforge.data.pair_tasks import make_pairs, pair_rng, pair_stems
 from ganforge.errors import ConfigError, DataError
 
 from ..conftest import write_image

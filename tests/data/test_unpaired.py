@@ -11,10 +11,11 @@ from PIL import Image
 from ganforge import data as data_lib
 from ganforge.cli import main
 from ganforge.config import DataConfig
-from ganforge.data.pair_tasks import PAIR_TASKS
+from ganforge.data.degradations import PAIR_TASKS
 from ganforge.data.sampler import batches
 from ganforge.data.unpaired import UnpairedDataset, build_unpaired, demo_parts, digits_stylized
 from ganforge.errors import ConfigError, DataError
+from ganforge.families import Task
 from tests.conftest import write_image
 
 
@@ -27,7 +28,7 @@ def _folder(root, count, mode, seed=0):
 def test_two_folders_with_different_channels_are_matched_and_said_once(tmp_path):
     a, b = _folder(tmp_path / "gray", 3, "L"), _folder(tmp_path / "colour", 5, "RGB", seed=10)
     with pytest.warns(UserWarning, match="domain A is grayscale") as caught:
-        dataset = data_lib.build(DataConfig(source_a=str(a), source_b=str(b), resolution=16), unpaired=True)
+        dataset = data_lib.build(DataConfig(source_a=str(a), source_b=str(b), resolution=16), task=Task.UNPAIRED)
     assert len(caught) == 1
     assert dataset.info.unpaired and dataset.info.channels == dataset.info.input_channels == 3
     assert len(dataset) == 5  # an epoch shows the larger side once
@@ -94,7 +95,7 @@ def test_bad_unpaired_input_is_named(tmp_path):
     with pytest.raises(ConfigError, match="unpaired translation needs two image sets"):
         build_unpaired(DataConfig(source="digits"))
     with pytest.raises(ConfigError, match="--model cyclegan"):  # pix2pix/noise models refuse unpaired data
-        data_lib.build(DataConfig(source="digits-stylized"), paired=True)
+        data_lib.build(DataConfig(source="digits-stylized"), task=Task.PAIRED)
     with pytest.raises(ConfigError, match="--model cyclegan"):
         data_lib.build(DataConfig(source_a=str(good), source_b=str(good)))
 

@@ -18,6 +18,7 @@ from ganforge.artifacts import LoadedGenerator
 from ganforge.metrics import lpips as lpips_module
 from ganforge.metrics.evaluate import evaluate_pairs
 from ganforge.metrics.lpips import AlexNetFeatures, LPIPS, load_lpips, lpips
+from ganforge.families import Task
 
 from ..conftest import write_image
 
@@ -202,7 +203,7 @@ def model_and_pairs(tmp_path):
         write_image(tmp_path / "pairs" / "A" / f"{index}.png", "L", (32, 32), seed=index)
         write_image(tmp_path / "pairs" / "B" / f"{index}.png", "RGB", (32, 32), seed=10 + index)
     torch.manual_seed(4)
-    info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), paired=True).info
+    info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), task=Task.PAIRED).info
     generator = LoadedGenerator(nn.Conv2d(1, 3, 1), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {},
                                 "stand-in")
     return generator, str(tmp_path / "pairs")

@@ -15,6 +15,7 @@ from ganforge.data import build
 from ganforge.metrics.evaluate import evaluate_pairs
 from ganforge.metrics.paired import input_as_output, psnr
 from ganforge.metrics.report import format_table
+from ganforge.families import Task
 
 from ..conftest import write_image
 
@@ -36,7 +37,7 @@ def stand_in(tmp_path, gain: float) -> tuple[LoadedGenerator, str]:
     for index in range(4):
         write_image(tmp_path / "pairs" / "A" / f"{index}.png", "L", (32, 32), seed=index)
         write_image(tmp_path / "pairs" / "B" / f"{index}.png", "RGB", (32, 32), seed=10 + index)
-    info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), paired=True).info
+    info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), task=Task.PAIRED).info
     generator = LoadedGenerator(Grey2Colour(gain), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {},
                                 "stand-in")
     return generator, str(tmp_path / "pairs")

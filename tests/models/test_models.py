@@ -10,16 +10,17 @@ from ganforge import models
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
 from ganforge.errors import ConfigError
+from ganforge.families import Task
 
 TINY_WIDTH = {"g_channels": 8, "d_channels": 8, "max_channels": 32}
 
 
 def _info(name: str, channels: int = 3, classes=("a", "b", "c")) -> DatasetInfo:
     """Data shaped for the model: paired (1-channel inputs) for image-to-image models; two sets alike for unpaired."""
-    family = models.MODELS.get(name).family
-    if family == "unpaired":
+    task = models.MODELS.get(name).task
+    if task is Task.UNPAIRED:
         return DatasetInfo("t", 16, channels, (), channels, unpaired=True)
-    paired = family == "image-to-image"
+    paired = task is Task.PAIRED
     return DatasetInfo("t", 16, channels, () if paired else classes, 1 if paired else 0)
 
 
@@ -122,7 +123,7 @@ def test_unet_skips_carry_detail():
     assert difference[3:8, 3:8].sum() > difference.sum() * 0.5  # the change stays local
 
 
-@pytest.mark.parametrize("name", [n for n in models.MODELS.names() if models.MODELS.get(n).family == "noise-to-image"])
+@pytest.mark.parametrize("name", [n for n in models.MODELS.names() if models.MODELS.get(n).task is Task.NOISE_TO_IMAGE])
 def test_a_conditional_generator_reads_its_label_from_the_start(name):
     """Issue 27: the label must move the image from the first step (the old DCGAN's label entered only through
     per-class batch-norm scales initialised to one, so at first it did nothing, and it stayed near nothing)."""

@@ -47,6 +47,23 @@ def test_models_listed_and_described(client, runs):
     assert_error(client.get("/api/model"), 422, "model")
 
 
+def test_each_model_is_listed_for_the_pages_of_its_task(tmp_path):
+    """Issue 25: a CycleGAN run translates images, so it is listed for the Sketch page (`paired`) and not for the
+    Generate, Game and Project pages; the listing's kind comes from the model's declared Task."""
+    from ganforge.config import resolve
+
+    runs = tmp_path / "runs"
+    for index, name in enumerate(("cyclegan", "pix2pix", "dcgan", "stylegan2")):
+        run = runs / f"{index:05d}-{name}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(resolve({"model.name": name}).to_dict()))
+    with local_client(create_app([], runs)) as client:
+        listed = {m["model"]: m for m in client.get("/api/models").json()}
+    assert {name: (m["task"], m["paired"]) for name, m in listed.items()} == {
+        "cyclegan": ("unpaired", True), "pix2pix": ("image-to-image", True),
+        "dcgan": ("noise-to-image", False), "stylegan2": ("noise-to-image", False)}
+
+
 @pytest.mark.parametrize("bad", ["../", "runs/../../etc/passwd", "/etc/passwd", "runs/..", "runs\\..\\x", "runs/\x00"])
 def test_traversal_refused(client, bad):
     for url, key in (("/api/generate", "model"), ("/api/run", "run")):

@@ -73,7 +73,7 @@ def four_networks():
     OBJECTIVES.register("four-networks")(FourNetworks)
     dcgan = models.MODELS.get("dcgan")
     models.MODELS.register("four-networks-test")(models.ModelSpec(
-        generator=dcgan.generator, discriminator=dcgan.discriminator, family="four-networks"))
+        generator=dcgan.generator, discriminator=dcgan.discriminator, objective="four-networks"))
     yield {"model.name": "four-networks-test"}
     models.MODELS.unregister("four-networks-test")
     OBJECTIVES.unregister("four-networks")

@@ -144,5 +144,4 @@ def test_w_space_latent_tools_are_refused(tmp_path):
 
 def test_cyclegan_refuses_r2():
     with pytest.raises(ConfigError, match="--r2-gamma"):
-        from ganforge.train.unpaired import _refuse_unsupported
-        _refuse_unsupported(resolve({"model.name": "cyclegan", "loss.r2_gamma": 1.0}))
+        resolve({"model.name": "cyclegan", "loss.r2_gamma": 1.0})

@@ -21,7 +21,6 @@ from .exported import check_meta, is_export, read_export
 from .foreign.unpickle import StateDict
 
 ClassChoice = int | str | Sequence[int | str] | None  # see LoadedGenerator.labels_for
-TRUNCATION_RANGE = (0.0, 2.0)  # psi: 0 the average image, 1 plain sampling, above 1 exaggerated
 
 
 class SeededSampler:
@@ -131,7 +130,7 @@ class LoadedGenerator(SeededSampler):
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
                    truncation: float = 1.0) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
-        _check_truncation(truncation)
+        check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
             part = labels[start:start + batch_size].to(self.device) if labels is not None else None
@@ -140,14 +139,14 @@ class LoadedGenerator(SeededSampler):
                 images = self.module(z_part, part, psi=truncation, noise_mode="const")
             else:
                 images = self.module(z_part * truncation, part)
-            out.append(self._full_size(images.float()).cpu())
+            out.append(self.full_size(images.float()).cpu())
         return torch.cat(out) if out else self._empty()
 
     def styles(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0,
                batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: z [N, z_dim] -> ws [N, num_ws, w_dim] (truncated toward w_avg), on the CPU."""
         self._require_styles()
-        _check_truncation(truncation)
+        check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
             part = labels[start:start + batch_size].to(self.device) if labels is not None else None
@@ -158,11 +157,11 @@ class LoadedGenerator(SeededSampler):
     def synthesize_styles(self, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: ws [N, num_ws, w_dim] -> float images [N, C, H, W] in [-1, 1] (constant noise)."""
         self._require_styles()
-        out = [self._full_size(self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const")
+        out = [self.full_size(self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const")
                                .float()).cpu() for start in range(0, len(ws), batch_size)]
         return torch.cat(out) if out else self._empty()
 
-    def _full_size(self, images: torch.Tensor) -> torch.Tensor:
+    def full_size(self, images: torch.Tensor) -> torch.Tensor:
         """A generator saved mid-way through progressive growing draws at its stage's resolution; its images are
         scaled up (nearest neighbour, so the stage's real detail shows) to the dataset's resolution."""
         size = self.dataset.resolution
@@ -179,8 +178,9 @@ class LoadedGenerator(SeededSampler):
         return torch.empty(0, self.dataset.channels, self.dataset.resolution, self.dataset.resolution)
 
 
-def _check_truncation(psi: float) -> None:
-    low, high = TRUNCATION_RANGE
+def check_truncation(psi: float) -> None:
+    """ConfigError naming --truncation when psi is outside limits.TRUNCATION."""
+    low, high = limits.TRUNCATION
     if not low <= psi <= high:
         raise ConfigError(f"--truncation {psi}: must be in {low:g}..{high:g} (1 samples plainly, lower is more "
                           f"typical, 0 the average image, above 1 exaggerated)")

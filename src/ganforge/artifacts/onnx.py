@@ -5,7 +5,8 @@ One graph per generator, opset 17, dynamic batch, written by torch's TorchScript
 needs only the `onnx` package, where the torch.export-based one also needs onnxscript). `to_onnx(..., rewrite=True)`
 exports the equivalent form of artifacts/fast.py instead (batch norm folded, 4x4 stride-2 transposed convs as sub-pixel
 convs); the fp32 export keeps the plain graph, which bench/inference.py measured as fast or faster in onnxruntime on
-two threads, and the int8 export (artifacts/quantize.py) uses the rewritten one.
+two threads, and the int8 export (artifacts/quantize.py) uses the rewritten one. `export_onnx` (artifacts/export.py)
+writes either to a file.
 
 - noise -> image (DCGAN, conditional DCGAN, StyleGAN2): inputs `z` float [N, z_dim], `psi` float [] (truncation,
   Karras et al. 2019: StyleGAN2 pulls w toward w_avg, DCGAN scales z by psi) and, for class-conditional models,
@@ -45,21 +46,19 @@ import torch
 from torch import nn
 
 from .. import limits
-from ..atomic import atomic_open
 from ..config import FORMAT_VERSION, from_dict
 from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
+from ..families import Task
 from .exported import check_meta, describe_export
 from .fast import optimize_for_inference
-from .generator import LoadedGenerator, SeededSampler, load
-from .generator import _check_truncation as check_truncation
+from .generator import LoadedGenerator, SeededSampler, check_truncation
 
 OPSET = 17  # ONNX 1.12 (2022): run by onnxruntime >= 1.12 and most other runtimes
 ONNX_FORMAT = "ganforge-onnx-generator"
 META_KEY = "ganforge"
 EXTRA = "pip install 'ganforge[onnx]'"
-NOISE, IMAGE = "noise-to-image", "image-to-image"  # the two graph kinds
-QUANTIZATIONS = ("int8",)  # `export_onnx(quantize=...)`: artifacts/quantize.py
+NOISE, IMAGE = Task.NOISE_TO_IMAGE.value, Task.PAIRED.value  # the two graph kinds (CycleGAN: its a2b as IMAGE)
 
 
 def require(package: str) -> ModuleType:
@@ -84,7 +83,7 @@ class _NoiseGraph(nn.Module):
             images = self.module.synthesis(ws, noise_mode="const")
         else:
             images = self.module(z * psi, labels)
-        return self.generator._full_size(images.float())
+        return self.generator.full_size(images.float())
 
 
 class _ImageGraph(nn.Module):
@@ -99,7 +98,7 @@ class _ImageGraph(nn.Module):
 
 
 def graph_kind(generator: LoadedGenerator) -> str:
-    return IMAGE if generator.dataset.paired else NOISE
+    return IMAGE if generator.dataset.task.translates else NOISE
 
 
 def export_graph(generator: LoadedGenerator, batch: int = 2) -> tuple[nn.Module, dict[str, torch.Tensor]]:
@@ -166,29 +165,6 @@ def native_stdout_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def export_onnx(source: str | Path | LoadedGenerator, out: str | Path, quantize: str | None = None,
-                calibrate: str | None = None, calibration_images: int = 64) -> Path:
-    """Write the generator of a checkpoint or export (or a loaded one) to `out`, a file ending in .onnx.
-    `quantize="int8"`: the int8 graph of artifacts/quantize.py, calibrated on `calibrate` (image-to-image models);
-    its measured fidelity is printed and stored in the metadata."""
-    out = Path(out).expanduser()
-    if out.suffix != ".onnx" or out.is_dir():
-        raise ConfigError(f"--out {out}: an ONNX export is one file whose name ends in .onnx (e.g. model.onnx)")
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise ConfigError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZATIONS)}")
-    generator = source if isinstance(source, LoadedGenerator) else load(source)
-    if quantize:
-        from .quantize import quantize_int8
-
-        data, fidelity = quantize_int8(generator, calibrate, calibration_images)
-        print(fidelity.describe())
-    else:
-        data = to_onnx(generator)
-    with atomic_open(out) as handle:
-        handle.write(data)
-    return out
 
 
 # ---- running with onnxruntime ----------------------------------------------------------------------------------

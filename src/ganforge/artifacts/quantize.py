@@ -28,6 +28,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError
+from ..families import Task
 from .generator import LoadedGenerator
 from .onnx import IMAGE, META_KEY, native_stdout_silenced, graph_kind, open_session, require, to_onnx
 
@@ -61,7 +62,8 @@ def _input_images(source: str, generator: LoadedGenerator, count: int) -> torch.
     paired = name in DATASETS or ((folder / "A").is_dir() and (folder / "B").is_dir())
     if not paired and not folder.is_dir():
         raise ConfigError(f"--calibrate {source}: no such folder, and not a built-in paired dataset")
-    dataset = build(DataConfig(source=source, resolution=info.resolution), cache=False, paired=paired)
+    dataset = build(DataConfig(source=source, resolution=info.resolution), cache=False,
+                    task=Task.PAIRED if paired else Task.NOISE_TO_IMAGE)
     if dataset.info.resolution != info.resolution:
         raise ConfigError(f"--calibrate {source}: images are {dataset.info.resolution}px, the model takes "
                           f"{info.resolution}px")

@@ -8,7 +8,7 @@ import click
 
 from ..atomic import check_writable
 from ..errors import ConfigError
-from ..limits import SEED
+from ..limits import SEED, TRUNCATION
 
 MAX_SEED = SEED.high  # seeds are 0 .. 2^32 - 1, as in NVlabs' tools
 MAX_SEEDS = 10_000  # entries a --seeds/--rows/--cols list may expand to
@@ -84,7 +84,7 @@ def output_path(folder: bool = False):
     return check
 
 
-TRUNCATION_HELP = ("Truncation psi in 0..2: 1 samples plainly, lower trades variety for typicality (StyleGAN: w "
+TRUNCATION_HELP = (f"Truncation psi in {TRUNCATION.low:g}..{TRUNCATION.high:g}: 1 samples plainly, lower trades variety for typicality (StyleGAN: w "
                    "toward its average; DCGAN: z scaled by psi), 0 gives one image for all seeds, above 1 "
                    "exaggerates.")
 CLASS_HELP = "Class name or index for conditional models (default: the first class)."

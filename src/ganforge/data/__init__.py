@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
+from ..families import Task
 from ..registry import Registry
 from .base import DatasetInfo, ImageDataset, SubsetDataset, TensorImageDataset
 from .builtin import StackedDigits, digits, lfw, shapes
@@ -31,15 +32,31 @@ CELEBA_CROP = 140  # centre square of aligned 178x218 CelebA faces, as common in
 CACHE_BUDGET_BYTES = int(float(os.environ.get("GANFORGE_CACHE_GB", "4")) * 2**30)
 
 
-# Built-in sets made here (no path): each builder takes the resolution (None: its default) only.
-for _name, _make in {"digits": digits, "stacked-digits": StackedDigits, "shapes": shapes,
-                     "shapes-edges": shapes_edges, "photo-edges": photo_edges, "lfw": lfw}.items():
-    DATASETS.register(_name)(lambda path, resolution, channels, make=_make: make(resolution))
+def _made_here(make: Callable[[int | None], ImageDataset]) -> Callable[..., ImageDataset]:
+    """A builder for a set made here (no path) from its maker, which takes the resolution (None: its default) only."""
+    return lambda path, resolution, channels: make(resolution)
 
 
-@DATASETS.register("mnist")
 def _mnist(path, resolution, channels):
     return mnist(resolution, root=Path(path) if path else None)
+
+
+class InMemorySet(NamedTuple):
+    build: Callable[..., ImageDataset]  # (path or None, resolution or None, channels or None) -> the dataset
+    images: int  # how many images it holds
+    channels: int  # channels of each, a pair's input image included (for the memory estimate)
+
+
+# Built-in sets held in memory whole: registered from this table, whose sizes give `memory_estimate`
+IN_MEMORY_SETS = {"digits": InMemorySet(_made_here(digits), 1797, 1),
+                  "stacked-digits": InMemorySet(_made_here(StackedDigits), 1797, 1),
+                  "shapes": InMemorySet(_made_here(shapes), 10000, 3),
+                  "shapes-edges": InMemorySet(_made_here(shapes_edges), 1000, 4),
+                  "photo-edges": InMemorySet(_made_here(photo_edges), 1000, 4),
+                  "lfw": InMemorySet(_made_here(lfw), 200, 1),
+                  "mnist": InMemorySet(_mnist, 60000, 1)}
+for _name, _set in IN_MEMORY_SETS.items():
+    DATASETS.register(_name)(_set.build)
 
 
 @DATASETS.register("pairs")
@@ -62,18 +79,13 @@ def _ffhq(path, resolution, channels):
     return FolderDataset(_require_path("ffhq", path), resolution or 256, channels or 3, name=f"ffhq:{path}")
 
 
-# Built-in sets made in memory: (images, channels including a pair's input image), for the memory estimate
-IN_MEMORY_SETS = {"digits": (1797, 1), "stacked-digits": (1797, 1), "shapes": (10000, 3), "shapes-edges": (1000, 4),
-                  "photo-edges": (1000, 4), "mnist": (60000, 1)}
-
-
 def memory_estimate(cfg: DataConfig) -> int | None:
     """Bytes a built-in set takes in memory at --resolution (None: not a built-in set, or its default size)."""
     name = cfg.source.partition(":")[0]
     if name not in IN_MEMORY_SETS or cfg.resolution is None or Path(cfg.source).exists():
         return None
-    count, channels = IN_MEMORY_SETS[name]
-    return count * channels * cfg.resolution**2
+    held = IN_MEMORY_SETS[name]
+    return held.images * held.channels * cfg.resolution**2
 
 
 def _require_path(name: str, path: str | None) -> Path:
@@ -82,14 +94,15 @@ def _require_path(name: str, path: str | None) -> Path:
     return Path(path).expanduser()
 
 
-def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: bool = False) -> ImageDataset:
-    """The dataset named by --data: a built-in name, NAME:PATH, a folder, a zip of images, or tar shards (a folder
-    with index.json, or its https://, s3:// or gs:// URL).
+def build(cfg: DataConfig, cache: bool = True, task: Task = Task.NOISE_TO_IMAGE) -> ImageDataset:
+    """The dataset named by --data for a model of `task`: a built-in name, NAME:PATH, a folder, a zip of images, or
+    tar shards (a folder with index.json, or its https://, s3:// or gs:// URL).
 
-    `paired`: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
-    `unpaired`: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
+    Task.PAIRED: the model translates images (pix2pix), so a folder is read as A/ + B/ or side-by-side A|B pairs.
+    Task.UNPAIRED: the model translates between two independent sets (CycleGAN): see data/unpaired.py.
     """
-    if unpaired:
+    paired = task is Task.PAIRED
+    if task is Task.UNPAIRED:
         dataset = build_unpaired(cfg)
         if cfg.subset:
             dataset = subset_unpaired(dataset, cfg.subset)
@@ -108,7 +121,7 @@ def build(cfg: DataConfig, cache: bool = True, paired: bool = False, unpaired: b
     else:
         raise DataError(f"--data {cfg.source}: no such file or folder, and not a built-in dataset "
                         f"({', '.join(DATASETS.names())})")
-    if paired != dataset.info.paired:
+    if task is not dataset.info.task:
         raise ConfigError(f"--data {cfg.source}: " + ("this model translates images and needs paired data: A/ and B/ "
                           "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
                           if paired else "paired data needs an image-to-image model such as --model pix2pix"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
+from ..families import Task
 from ..sketch import LineStats
 
 
@@ -20,8 +21,16 @@ class DatasetInfo:
     input_lines: LineStats | None = None  # paired data whose inputs A are line drawings: their width and polarity
 
     @property
+    def task(self) -> Task:
+        """The kind of model this data trains (stored as `input_channels` and `unpaired`, the saved format)."""
+        if self.unpaired:
+            return Task.UNPAIRED
+        return Task.PAIRED if self.input_channels > 0 else Task.NOISE_TO_IMAGE
+
+    @property
     def paired(self) -> bool:
-        return self.input_channels > 0
+        """Image-to-image data, paired or not: the generator reads an image A (`task.translates`)."""
+        return self.task.translates
 
     @property
     def num_classes(self) -> int:

@@ -16,6 +16,7 @@ from .images import ImageDecodeError, is_grayscale, is_image_name, load_image, m
 
 DEFAULT_RESOLUTION = 64
 CHANNEL_PROBE = 32  # images inspected to decide grayscale vs colour
+META_FILES = ("labels.json", "dataset.json", "pairs.json")  # files of a dataset folder that are not images
 
 
 class ImageSource:
@@ -32,6 +33,12 @@ class ImageSource:
         self._zip: zipfile.ZipFile | None = None
         self._zip_pid = -1
         self.names = sorted(name for name in self._all_names() if is_image_name(name))
+
+    def non_images(self) -> list[tuple[str, str, str]]:
+        """(file, "not an image", detail) for every other file here (metadata files aside), sorted: reported as
+        skipped by `prepare` and `pairs`."""
+        return [(n, "not an image", f"{n}: not a png/jpg/jpeg/webp/bmp file")
+                for n in sorted(set(self._all_names()) - set(self.names)) if n not in META_FILES]
 
     def _all_names(self) -> list[str]:
         if self.is_zip:

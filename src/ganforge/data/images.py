@@ -20,10 +20,14 @@ class ImageDecodeError(ValueError):
         self.detail = detail  # the file and what is wrong with it
 
 
-def min_side(resolution: int) -> int:
-    """The shortest image side accepted for training at `resolution` (default of `prepare --min-size`): smaller
-    images (1x1 icons, 3000x4 strips) would be blown up into blur."""
-    return resolution // 4
+MIN_SIDE = 4  # pixels: no image with a shorter side is used, whatever the resolution
+
+
+def min_side(resolution: int | None) -> int:
+    """The shortest image side accepted for training at `resolution` (default of `prepare --min-size`; None: each
+    image keeps its size, as `pairs` without --resolution): smaller images (1x1 icons, 3000x4 strips) would be
+    blown up into blur."""
+    return max(MIN_SIDE, resolution // 4) if resolution else MIN_SIDE
 
 
 def is_image_name(name: str) -> bool:
@@ -94,8 +98,14 @@ def resize_center_crop(array: np.ndarray, resolution: int, crop: int | None = No
 def load_image(data: bytes | Path, resolution: int, channels: int, name: str = "",
                min_size: int = 0, crop: int | None = None) -> np.ndarray:
     """Decode, convert and resize one image to uint8 [resolution, resolution, channels]."""
+    image = open_sized(data, name, min_size)
+    return resize_center_crop(to_array(image, channels), resolution, crop)
+
+
+def open_sized(data: bytes | Path, name: str = "", min_size: int = 0) -> Image.Image:
+    """`open_image`, refusing ("too small") an image whose shorter side is under `min_size`."""
     image = open_image(data, name)
     if min(image.size) < min_size:
         raise ImageDecodeError("too small", f"{name or data} is {image.size[0]}x{image.size[1]}, "
                                             f"smaller than the minimum side {min_size}")
-    return resize_center_crop(to_array(image, channels), resolution, crop)
+    return image

@@ -153,7 +153,7 @@ class PairedFolderDataset(ImageDataset):
 
 def _edge_pairs(photos: list[np.ndarray], name: str, resolution: int, seed: int = 0) -> TensorPairDataset:
     """Edges -> photo pairs from uint8 [R, R, 3] photos, with the `edges` pair task."""
-    from .pair_tasks import PAIR_TASKS
+    from .degradations import PAIR_TASKS
 
     edges = PAIR_TASKS.get("edges")
     inputs = [edges(photo, np.random.default_rng([seed, i])) for i, photo in enumerate(photos)]

@@ -4,9 +4,7 @@ Two `prepare` writing the same output at once: the second is refused (a lock fil
 written)."""
 from __future__ import annotations
 
-import io
 import json
-import os
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,13 +12,13 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
 
 from ..atomic import atomic_folder, atomic_open
 from ..errors import ConfigError, DataError
 from ..filelock import exclusive_lock
+from ..imaging import encode_png
 from ..limits import SHARD_BYTES, check
-from ..parallel import worker_pool
+from ..parallel import map_files
 from .folder import ImageSource, detect_channels, labels_for
 from .images import ImageDecodeError, load_image, min_side
 from .shards import ShardWriter
@@ -47,9 +45,7 @@ def _convert(job: tuple[ImageSource, str, int, int, int]) -> tuple[str, bytes | 
         return name, None, error.reason, error.detail
     except OSError as error:
         return name, None, "unreadable", f"{name}: {error}"
-    buffer = io.BytesIO()
-    Image.fromarray(array[:, :, 0] if channels == 1 else array).save(buffer, format="PNG", compress_level=6)
-    return name, buffer.getvalue(), "", ""
+    return name, encode_png(array), "", ""
 
 
 def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, channels: int | None = None,
@@ -76,10 +72,7 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
         raise DataError(f"--out {out}: exists and is not an empty folder; remove it or choose another --out")
     skipped = []
     if not source.is_zip:  # files whose extension is not an image's are reported too
-        everything = {p.relative_to(source.path).as_posix() for p in source.path.rglob("*")
-                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source.path).parts)}
-        skipped += [(n, "not an image", f"{n}: not a png/jpg/jpeg/webp/bmp file")
-                    for n in sorted(everything - set(source.names)) if n not in ("labels.json", "dataset.json")]
+        skipped += source.non_images()
     if not source.names:
         raise DataError(f"{source.path}: no images found (png/jpg/jpeg/webp/bmp)")
     labels, class_names = labels_for(source)
@@ -89,20 +82,18 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
     names = source.names if format == "zip" else [source.names[i] for i in np.random.default_rng(0).permutation(
         len(source.names))]
     jobs = [(source, name, resolution, channels, min_size) for name in names]
-    workers = min(8, os.cpu_count() or 1) if workers is None else workers
     label_of = dict(zip(source.names, labels))
     out.parent.mkdir(parents=True, exist_ok=True)
     busy = f"--out {out} is being written by {{}} (another `ganforge prepare`); wait for it or choose another --out"
     with exclusive_lock(out.with_name(f".{out.name}.lock"), busy.format):
         with _sink(format, out, shard_bytes) as sink:
-            with worker_pool(workers) as pool:
-                for name, png, reason, detail in pool.imap(_convert, jobs, chunksize=16):
-                    if png is None:
-                        if strict:
-                            raise DataError(f"--strict: {detail}")
-                        skipped.append((name, reason, detail))
-                        continue
-                    sink.add(name, png, label_of[name] if class_names else None)
+            for name, png, reason, detail in map_files(_convert, jobs, workers, chunksize=16):
+                if png is None:
+                    if strict:
+                        raise DataError(f"--strict: {detail}")
+                    skipped.append((name, reason, detail))
+                    continue
+                sink.add(name, png, label_of[name] if class_names else None)
             if not sink.count:
                 raise DataError(f"{source.path}: none of the {len(source.names)} image files could be converted; "
                                 f"first problem: {skipped[0][2] if skipped else 'unknown'}")

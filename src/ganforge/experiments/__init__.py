@@ -1,3 +1,3 @@
 """Measured experiments built on the public API: `augment` (does GAN-synthetic data help a small labelled set?),
-with its stratified split (`split`) and the small classifier every arm trains (`classifier`). Import the modules
-themselves; this package file imports nothing, so `ganforge.synth` can use the classifier without a cycle."""
+with its stratified split (`split`); the small classifier every arm trains is ganforge/classifier.py, which
+`ganforge.synth` also uses. Import the modules themselves; this package file imports nothing."""

@@ -28,7 +28,7 @@ from ..config import DataConfig
 from ..errors import ConfigError
 from ..imaging import save_png
 from ..synth import KeepFn, check_confidence, confident_filter, generate_labelled
-from .classifier import TrainSpec, accuracy, train_classifier
+from ..classifier import TrainSpec, accuracy, train_classifier
 from .report import ARMS, write_report
 from .split import check_class_sizes, stratified_split
 

@@ -25,6 +25,7 @@ from ..artifacts.exported import is_export
 from ..artifacts.generator import LoadedGenerator, load
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, GanforgeError
+from ..families import Task
 from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
@@ -308,7 +309,7 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
     inputs themselves as outputs, the baseline), LPIPS, and FID/KID of outputs vs targets with the chosen extractor."""
     generator.to(device)
     with _errors_name("--real"):
-        dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), paired=True)
+        dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), task=Task.PAIRED)
     if dataset.info.input_channels != generator.dataset.input_channels or dataset.info.channels != generator.dataset.channels:
         raise ConfigError(f"--real {pairs}: pairs of {dataset.info.input_channels}->{dataset.info.channels} channels, "
                           f"but the model translates {generator.dataset.input_channels}->{generator.dataset.channels}")

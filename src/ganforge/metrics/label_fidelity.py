@@ -19,8 +19,8 @@ import torch
 from ..data.builtin import DIGIT_NAMES, SHAPE_NAMES
 from ..errors import ConfigError
 from .digits_classifier import WEIGHTS_PATH, DigitsClassifier, load_classifier, read_metadata, to_classifier_input
-from .measures import LABEL_ACC, LABEL_ACC_PER_CLASS
 
+LABEL_ACC, LABEL_ACC_PER_CLASS = "label_acc", "label_acc_per_class"  # result keys (metric `label_acc`, measures.py)
 SHAPES_WEIGHTS_PATH = Path(__file__).parent / "weights" / "shapes_classifier.safetensors"
 SHAPES_SCRIPT = "scripts/train_shapes_classifier.py"
 SHAPES_TRAIN_SEED, SHAPES_TEST_SEED = 1, 2  # procedural draws of the classifier's data; the built-in set uses seed 0

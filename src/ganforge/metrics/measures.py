@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from ..errors import ConfigError, GanforgeError
 from ..registry import Registry
 from .extractors import FeatureExtractor
+from .label_fidelity import LABEL_ACC, LABEL_ACC_PER_CLASS
 from .paired import l1, psnr, ssim
 
 # ---- needs: what a metric reads ------------------------------------------------------------------------------------
@@ -37,7 +38,7 @@ PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "covera
 MIFID, MEMORIZATION_DISTANCE, MEMORIZATION, MODES = "mifid", "memorization_distance", "memorization", "modes"
 PSNR, SSIM, L1, LPIPS = "psnr", "ssim", "l1", "lpips"
 INPUT_SUFFIX = "_input"  # "psnr_input": the same metric for the held-out input itself used as the output (no model)
-LABEL_ACC, LABEL_ACC_PER_CLASS, LABEL_CLASSIFIER = "label_acc", "label_acc_per_class", "label_classifier"
+LABEL_CLASSIFIER = "label_classifier"
 EXTRACTOR, NUM_REAL, NUM_FAKE, NUM_PAIRS = "extractor", "num_real", "num_fake", "num_pairs"
 EXTRACTOR_NAME, WEIGHTS_SHA256 = "extractor_name", "weights_sha256"  # the registered name; its weight file's SHA-256
 RESOLUTION = "resolution"  # the side, in pixels, at which the sets were compared
@@ -428,9 +429,3 @@ def _label_acc(inputs: Inputs) -> dict:
     requested, predicted = inputs.labels
     return label_fidelity(predicted, requested, inputs.evaluator.classes, classifier.class_names) | {
         LABEL_CLASSIFIER: classifier.description}
-
-
-def explained_keys() -> Iterator[tuple[str, str]]:
-    """(result key, meaning) of every registered metric, in declaration order."""
-    for metric in METRICS.entries():
-        yield from metric.keys.items()

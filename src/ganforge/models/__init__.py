@@ -10,6 +10,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
+from ..families import Task
 from ..registry import Registry
 from .cyclegan import RESNET_BLOCKS, CycleDiscriminators, CycleGenerators, ResNetGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -26,10 +27,15 @@ class ModelSpec:
     discriminator: Callable[[ModelConfig, DatasetInfo, int, str], nn.Module]  # (cfg, info, num_classes, d_norm) -> D
     min_resolution: int = 8
     max_resolution: int = 1024
-    family: str = "noise-to-image"  # how it trains (train/objectives.py): noise-to-image G(z) vs D(x), or
-    # image-to-image G(A) -> B vs D(B | A) on paired data
+    task: Task = Task.NOISE_TO_IMAGE  # what kind of model it is (families.py); its data and objective follow from it
+    objective: str = ""  # the training objective's name (train/objectives.py) if not the task's own
     cpu_channels_last: bool = True  # measured faster on CPU in channels_last (bench/); always used on GPU
     trainable: bool = True  # False: the generator builds (imported networks), `discriminator` refuses with the reason
+
+    @property
+    def objective_name(self) -> str:
+        """Its training objective in train/objectives.OBJECTIVES."""
+        return self.objective or self.task.value
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -138,7 +144,7 @@ MODELS.register("pix2pix")(ModelSpec(
     generator=lambda cfg, info, num_classes: _pix2pix_generator(cfg, info),
     discriminator=lambda cfg, info, num_classes, d_norm: PatchDiscriminator(
         info.resolution, info.input_channels, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers, d_norm),
-    min_resolution=16, max_resolution=2048, family="image-to-image",
+    min_resolution=16, max_resolution=2048, task=Task.PAIRED,
     cpu_channels_last=False,  # bench/pix2pix.py: CPU conv backward re-lays out its 4x4 weights, 10% slower
 ))
 
@@ -146,7 +152,7 @@ MODELS.register("cyclegan")(ModelSpec(  # Zhu et al. 2017: instance norm in G an
     generator=lambda cfg, info, num_classes: CycleGenerators(info.resolution, info.channels, cfg.g_channels),
     discriminator=lambda cfg, info, num_classes, d_norm: CycleDiscriminators(
         info.resolution, info.channels, cfg.d_channels, cfg.max_channels, cfg.d_layers),
-    min_resolution=16, max_resolution=1024, family="unpaired",  # two image sets, no pairs (train/unpaired.py)
+    min_resolution=16, max_resolution=1024, task=Task.UNPAIRED,  # two image sets, no pairs (train/unpaired.py)
     cpu_channels_last=False,
 ))
 
@@ -160,13 +166,12 @@ def resolve_d_norm(d_norm: str, loss_name: str) -> str:
 
 def _check_resolution(cfg: ModelConfig, info: DatasetInfo) -> ModelSpec:
     spec = MODELS.get(cfg.name)
-    paired = spec.family == "image-to-image"
-    if spec.family == "unpaired" or info.unpaired:
-        if spec.family != "unpaired" or not info.unpaired:
+    if Task.UNPAIRED in (spec.task, info.task):
+        if spec.task != info.task:
             raise ConfigError(f"--model {cfg.name}: unpaired data (two independent image sets) goes with --model "
                               f"cyclegan, and cyclegan needs it (--data-a/--data-b, trainA/ + trainB/)")
-    elif paired != info.paired:
-        raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if paired
+    elif spec.task != info.task:
+        raise ConfigError(f"--model {cfg.name} " + ("translates images and needs paired data" if spec.task.translates
                                                      else "generates from noise and cannot use paired data"))
     if not spec.min_resolution <= info.resolution <= spec.max_resolution:
         raise ConfigError(f"--resolution {info.resolution}: model {cfg.name!r} supports "

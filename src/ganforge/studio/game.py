@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..artifacts.generator import LoadedGenerator
+from ..limits import SEED
 from . import human_eval
+from .bounded import Bounded
 from .errors import StudioError
 from .realdata import RealData
 from .render import generate_image
@@ -52,12 +53,12 @@ def judgement_dir(generator: LoadedGenerator) -> Path:
 class Game:
     def __init__(self, real_data: RealData):
         self.real_data = real_data
-        self._pending: OrderedDict[str, Round] = OrderedDict()
+        self._pending = Bounded(MAX_PENDING)  # round id -> Round
         self._lock = threading.Lock()
 
     def deal(self, generator: LoadedGenerator, model: str, truncation: float) -> tuple[Round, np.ndarray, np.ndarray]:
         """A new round: (round, left image, right image), uint8 [H, W, C] each."""
-        seed = secrets.randbelow(2**31)
+        seed = secrets.randbelow(SEED.high + 1)
         rng = np.random.default_rng(seed)
         real = self.real_data.sample(generator, rng)
         fake = generate_image(generator, seed, truncation=truncation)
@@ -65,9 +66,7 @@ class Game:
         round_ = Round(secrets.token_hex(8), model, judgement_dir(generator), round(generator.kimg, 3), truncation,
                        seed, real.name, real_side, Path(generator.source).name, time.monotonic())
         with self._lock:
-            self._pending[round_.id] = round_
-            while len(self._pending) > MAX_PENDING:
-                self._pending.popitem(last=False)
+            self._pending.remember(round_.id, round_)
         return (round_, real.image, fake) if real_side == "left" else (round_, fake, real.image)
 
     def answer(self, round_id: str, choice: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import tempfile
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +21,7 @@ from ..latent import Directions, find_directions, load_directions, project
 from ..latent.edit import edited_latents
 from ..latent.project import save_latent
 from ..latent.spaces import as_generator, render
+from .bounded import Bounded
 from .errors import StudioError
 
 MAX_CACHED = 16  # direction sets and finished projections kept
@@ -36,20 +36,11 @@ def _latent_model(generator: LoadedGenerator) -> LoadedGenerator:
         raise StudioError(422, str(error)) from None
 
 
-class _Bounded(OrderedDict):
-    def remember(self, key, value):
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > MAX_CACHED:
-            self.popitem(last=False)
-        return value
-
-
 class DirectionSets:
     """Directions per (model file, method or file, count), computed once."""
 
     def __init__(self):
-        self._sets: _Bounded = _Bounded()
+        self._sets = Bounded(MAX_CACHED)
         self._lock = threading.Lock()
 
     def get(self, generator: LoadedGenerator, source: str | Path, num: int) -> Directions:
@@ -125,7 +116,7 @@ class Projections:
     """Photo projections in background threads, at most `max_running` at once; finished ones kept (bounded)."""
 
     def __init__(self, max_running: int = 1):
-        self._jobs: _Bounded = _Bounded()
+        self._jobs = Bounded(MAX_CACHED)
         self._slots = threading.BoundedSemaphore(max_running)
         self._lock = threading.Lock()
 

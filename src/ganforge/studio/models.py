@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -20,6 +19,7 @@ from ..artifacts.exported import is_export
 from ..artifacts.backend import BACKENDS
 from ..artifacts.generator import LoadedGenerator, SeededSampler, load
 from ..errors import GanforgeError
+from .bounded import Bounded
 from .budget import Budget
 from .errors import StudioError
 
@@ -59,7 +59,7 @@ class ModelCache:
         if backend == "onnxruntime" and str(device) != "cpu":
             raise StudioError(400, f"--backend onnxruntime runs on the CPU; drop --device {device} or use torch")
         self.capacity, self.device, self.backend = capacity, device, backend
-        self._items: OrderedDict[tuple[str, float], dict[str, SeededSampler]] = OrderedDict()
+        self._items = Bounded(capacity)  # (file, mtime) -> {backend: generator}
         self._lock = threading.Lock()
 
     def _entry(self, path: Path) -> dict[str, SeededSampler]:
@@ -69,9 +69,9 @@ class ModelCache:
         except FileNotFoundError:
             raise CheckpointGone(file.name) from None
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
+            found = self._items.recall(key)
+        if found is not None:
+            return found
         try:
             entry: dict[str, SeededSampler] = {"torch": load(file, self.device)}
         except (GanforgeError, FileNotFoundError) as error:
@@ -79,10 +79,7 @@ class ModelCache:
                 raise CheckpointGone(file.name) from None
             raise StudioError(422, f"model {path.name}: {error}") from None
         with self._lock:
-            self._items[key] = entry
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return entry
+            return self._items.remember(key, entry)
 
     def get(self, path: Path) -> LoadedGenerator:
         return self._entry(path)["torch"]
@@ -110,7 +107,7 @@ class WorkLane:
         self.max_waiting = max_waiting  # more waiting requests than this: 503 at once, nothing piles up
         self._lock = asyncio.Lock()
         self._waiting = 0
-        self._latest: OrderedDict[str, int] = OrderedDict()  # stream id -> newest ticket
+        self._latest = Bounded(MAX_STREAMS)  # stream id -> newest ticket
 
     @property
     def busy(self) -> bool:
@@ -123,10 +120,7 @@ class WorkLane:
             raise StudioError(503, f"busy: {self._waiting} requests are already waiting for this model; retry")
         ticket = None
         if stream:
-            ticket = self._latest.pop(stream, 0) + 1
-            self._latest[stream] = ticket
-            while len(self._latest) > MAX_STREAMS:
-                self._latest.popitem(last=False)
+            ticket = self._latest.remember(stream, self._latest.get(stream, 0) + 1)
         self._waiting += 1
         try:
             async with self._lock:

@@ -4,7 +4,6 @@ Datasets are built from the source the generator records and kept, a few at a ti
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ..artifacts.generator import LoadedGenerator
 from ..config import DataConfig
 from ..data.paired import PairedFolderDataset
 from ..errors import GanforgeError
+from .bounded import Bounded
 from .errors import StudioError
 
 MAX_DATASETS = 4
@@ -32,30 +32,27 @@ class RealData:
     by every app in the process (`SHARED`), since a dataset never changes while the studio runs."""
 
     def __init__(self):
-        self._datasets: OrderedDict[tuple, tuple[data_lib.ImageDataset, bool]] = OrderedDict()
+        self._datasets = Bounded(MAX_DATASETS)  # (name, resolution, channels, held out) -> (dataset, held out)
         self._lock = threading.Lock()
 
     def _dataset(self, generator: LoadedGenerator, held_out: bool) -> tuple[data_lib.ImageDataset, bool]:
         info = generator.dataset
         key = (info.name, info.resolution, info.channels, held_out)
         with self._lock:
-            if key in self._datasets:
-                self._datasets.move_to_end(key)
-                return self._datasets[key]
+            found = self._datasets.recall(key)
+        if found is not None:
+            return found
         try:
             holdout = Path(info.name.partition(":")[2] or info.name).expanduser() / "holdout"
             if held_out and holdout.is_dir():
                 found = (PairedFolderDataset(holdout, info.resolution), True)
             else:
                 config = DataConfig(source=info.name, resolution=info.resolution, channels=info.channels)
-                found = (data_lib.build(config, cache=False, paired=info.paired), False)
+                found = (data_lib.build(config, cache=False, task=info.task), False)
         except GanforgeError as error:
             raise StudioError(422, f"the data of {Path(generator.source).name} is not readable here: {error}") from None
         with self._lock:
-            self._datasets[key] = found
-            while len(self._datasets) > MAX_DATASETS:
-                self._datasets.popitem(last=False)
-        return found
+            return self._datasets.remember(key, found)
 
     def sample(self, generator: LoadedGenerator, rng: np.random.Generator, input_side: bool = False) -> RealImage:
         """A random real image (the target B of a pair), or with `input_side` a random input A of a pair."""

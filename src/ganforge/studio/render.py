@@ -3,7 +3,6 @@ class, noise), seed grids, style-mixing grids (Karras et al. 2019), interpolatio
 image-to-image translation (pix2pix, Isola et al. 2017) either of the whole image at the model's size or tiled."""
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from PIL import Image
 
 from ..artifacts.generator import LoadedGenerator, SeededSampler
-from ..imaging import make_grid, to_pil, to_uint8
+from ..imaging import encode_png, make_grid, to_pil, to_uint8
 from ..latent import lerp, slerp, style_mixing_grid
 from ..latent.interpolate import single_class
 from ..sketch import normalize_sketch
@@ -22,10 +21,8 @@ from .errors import StudioError
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    """uint8 [H, W, C] -> PNG file bytes."""
-    buffer = io.BytesIO()
-    to_pil(array).save(buffer, format="PNG", compress_level=1)  # speed over size: these go to a browser
-    return buffer.getvalue()
+    """uint8 [H, W, C] -> PNG file bytes, fast over small: they go to a browser."""
+    return encode_png(array, compress_level=1)
 
 
 def _hwc(images: torch.Tensor) -> np.ndarray:
@@ -51,12 +48,6 @@ def class_label(generator: LoadedGenerator, class_index: int | None) -> torch.Te
     if class_index is not None and not 0 <= class_index < generator.num_classes:
         raise StudioError(400, f"class {class_index}: must be in 0..{generator.num_classes - 1}")
     return single_class(generator, 1, class_index)
-
-
-@torch.no_grad()
-def seed_ws(generator: LoadedGenerator, seed: int, truncation: float, class_index: int | None) -> torch.Tensor:
-    """Style-based generators: ws [1, num_ws, w_dim] of a seed."""
-    return generator.styles(generator.latents([seed]), class_label(generator, class_index), truncation)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from torch.utils.flop_counter import flop_registry
 
 from .. import models
 from ..config import Config
+from ..families import Task
 from ..data.base import DatasetInfo
 from ..dist import DistInfo
 from .loop import Trainer
@@ -61,16 +62,16 @@ class SyntheticData:
 def synthetic_trainer(cfg: Config, device: torch.device) -> tuple[Trainer, Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """A Trainer for `cfg` (resolution and channels set) on `device`, and an endless stream of one random batch of
     the shapes its family reads: (images, labels), (targets B, inputs A) or (real B, real A), uint8 on the host."""
-    family = models.MODELS.get(cfg.model.name).family
+    task = models.MODELS.get(cfg.model.name).task
     resolution, channels, batch = cfg.data.resolution, cfg.data.channels or 3, cfg.train.batch
-    info = DatasetInfo("synthetic", resolution, channels, input_channels=channels if family == "image-to-image" else 0,
-                       unpaired=family == "unpaired")
+    info = DatasetInfo("synthetic", resolution, channels, input_channels=channels if task.translates else 0,
+                       unpaired=task is Task.UNPAIRED)
     cfg = cfg.replace(**{"data.resolution": resolution, "data.channels": channels, "data.cond": False})
     trainer = Trainer(cfg, SyntheticData(info), device=device, rank=DistInfo(), run_dir=Path(tempfile.gettempdir()),
                       state=None)
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, channels, resolution, resolution), dtype=torch.uint8, generator=generator)
-    if family == "noise-to-image":
+    if not task.translates:
         second = torch.zeros(batch, dtype=torch.long)
     else:
         second = torch.randint(0, 256, images.shape, dtype=torch.uint8, generator=generator)

@@ -29,10 +29,9 @@ from ..errors import TrainingDiverged
 from ..imaging import make_grid, save_png
 from .ema import ema_beta, update_ema
 from .growth import Growth, GrowthSchedule
-from .objectives import OBJECTIVES, Objective
+from .objectives import GRID_BATCH, OBJECTIVES, Objective
 from .stats import RunReporter
 
-GRID_BATCH = 64
 ProgressFn = Callable[[dict[str, Any]], None]  # called with each stats row: kimg, losses, grid, metrics, ...
 StopFn = Callable[[], bool]  # polled every iteration: True stops the run cleanly with a final snapshot
 
@@ -80,7 +79,7 @@ class Trainer:
         channels_last = cfg.train.channels_last
         if channels_last is None:
             channels_last = device.type == "cuda" or spec.cpu_channels_last
-        self.objective: Objective = OBJECTIVES.get(spec.family)(
+        self.objective: Objective = OBJECTIVES.get(spec.objective_name)(
             cfg, self.info, num_classes=self.info.num_classes if cfg.data.cond else 0, device=device,
             memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         self.networks = self.objective.networks

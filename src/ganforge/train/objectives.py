@@ -13,14 +13,15 @@ with four networks) plugs in without touching the loop:
 
 Per iteration the loop calls `prepare` on each real batch, `d_step` d_steps times (the last one keeps its fakes
 for the G step), then `g_step`; each step calls backward and returns its detached stats, and the loop steps the
-phase's optimiser. Families are registered by name (`ModelSpec.family`).
+phase's optimiser. Objectives are registered under their Task's value (`ModelSpec.task`), or under a name a
+model names as its own (`ModelSpec.objective`).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -33,6 +34,7 @@ from ..data.base import DatasetInfo
 from ..data.sampler import preview_indices
 from ..dist import DistInfo
 from ..errors import ConfigError
+from ..families import Task
 from ..imaging import to_float, to_uint8
 from ..losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
 from ..registry import Registry
@@ -40,10 +42,13 @@ from .growth import Growth, reals_at
 from .init import freeze_d_blocks
 from .joint_augment import augment_alike, flip_and_jitter
 
+if TYPE_CHECKING:
+    from ..artifacts.generator import LoadedGenerator
+
 Tensor = torch.Tensor
 Batch = tuple[Tensor, Tensor | None]  # (real images B [N, C, H, W] in [-1, 1], condition: labels [N], image A, or None)
 Views = Callable[[nn.Module], nn.Module]  # wraps a network for training (DDP) or speed (torch.compile)
-GRID_BATCH = 64
+GRID_BATCH = 64  # images per forward pass for snapshot grids and in-training metrics
 
 
 def linear_decay(kimg: float, total_kimg: float, decay_kimg: float) -> float:
@@ -69,7 +74,7 @@ class Phase:
 class Objective:
     """Base class; subclasses build their networks in __init__ and implement the steps."""
 
-    paired_data: ClassVar[bool] = False  # the dataset yields (B, A) image pairs instead of (image, label)
+    task: ClassVar[Task] = Task.NOISE_TO_IMAGE  # the data it reads: (image, label), (B, A) pairs, or (B, A) unpaired
     supports_metrics: ClassVar[bool] = False  # in-training FID etc. (noise-to-image generators)
     networks: dict[str, nn.Module]
     phases: tuple[Phase, ...]
@@ -85,7 +90,18 @@ class Objective:
     @classmethod
     def build_dataset(cls, data: DataConfig) -> data_lib.ImageDataset:
         """The training data this family reads (not yet cached in memory)."""
-        return data_lib.build(data, cache=False, paired=cls.paired_data)
+        return data_lib.build(data, cache=False, task=cls.task)
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        """The configured model's G and D on the device, in the memory format; initial weights depend on the seed."""
+        torch.manual_seed(self.cfg.train.seed)
+        G, D = models.build(self.cfg.model, self.info, self.num_classes, self.cfg.loss.name)
+        return G.to(self.device, memory_format=self.memory_format), D.to(self.device, memory_format=self.memory_format)
+
+    def generator(self, module: nn.Module, kimg: float) -> LoadedGenerator:
+        """`module` (the EMA of "G") behind the LoadedGenerator interface that in-training metrics sample through;
+        objectives with `supports_metrics` implement it."""
+        raise NotImplementedError
 
     def bind(self, rank: DistInfo, distributed: Views, compiled: Views) -> None:
         """Called once the networks sit on their device with their state loaded: make the training views."""
@@ -136,7 +152,7 @@ class Objective:
         return None
 
 
-OBJECTIVES: Registry[type[Objective]] = Registry("model family")
+OBJECTIVES: Registry[type[Objective]] = Registry("model family")  # a Task's value, or a ModelSpec's own objective
 
 
 class _AdversarialSteps(Objective):
@@ -145,10 +161,7 @@ class _AdversarialSteps(Objective):
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
                  memory_format: torch.memory_format):
         super().__init__(cfg, info, num_classes, device, memory_format)
-        torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
-        G, D = models.build(cfg.model, info, num_classes, cfg.loss.name)
-        self.G = G.to(device, memory_format=memory_format)
-        self.D = D.to(device, memory_format=memory_format)
+        self.G, self.D = self.build_networks()
         self.networks = {"G": self.G, "D": self.D}
         self.d_trainable = freeze_d_blocks(self.D, cfg.train.freeze_d, cfg.model.name)  # all of D without --freeze-d
         self.loss = LOSSES.get(cfg.loss.name)
@@ -249,7 +262,7 @@ class _AdversarialSteps(Objective):
         self.augment.load_state_dict(state["augment"])
 
 
-@OBJECTIVES.register("noise-to-image")
+@OBJECTIVES.register(Task.NOISE_TO_IMAGE.value)
 class NoiseToImage(_AdversarialSteps):
     """G(z, labels) -> images against D(images, labels) (Goodfellow et al. 2014): the configured loss, R1 or WGAN-GP
     in D, PacGAN packing (Lin et al. 2018), differentiable/adaptive augmentation of everything D sees, and for
@@ -337,7 +350,7 @@ class NoiseToImage(_AdversarialSteps):
         super().load_state_dict(state)
         self.pl_mean.copy_(state["pl_mean"])
 
-    def generator(self, module: nn.Module, kimg: float):
+    def generator(self, module: nn.Module, kimg: float) -> LoadedGenerator:
         """`module` (G_ema) behind the LoadedGenerator interface that sampling and evaluation use."""
         from ..artifacts.generator import LoadedGenerator
 
@@ -358,12 +371,12 @@ class NoiseToImage(_AdversarialSteps):
         return dataset.batch(preview_indices(len(dataset), count))[0]
 
 
-@OBJECTIVES.register("image-to-image")
+@OBJECTIVES.register(Task.PAIRED.value)
 class ImageToImage(_AdversarialSteps):
     """pix2pix (Isola et al. 2017): G(A) -> B against D(B | A) on aligned pairs, + lambda * L1(G(A), B); flips,
     jitter and augmentation draw once for A and B alike."""
 
-    paired_data = True
+    task = Task.PAIRED
     ema = ("G",)
 
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,

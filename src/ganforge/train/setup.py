@@ -20,6 +20,7 @@ from ..atomic import write_text
 from ..config import PRESETS, Config, flag, from_dict, load_file, resolve
 from ..data.base import DatasetInfo
 from ..errors import ConfigError
+from ..families import Task
 from .init import check_classes, init_overrides, init_source, read_init, start_from
 from .loop import ProgressFn, StopFn, Trainer, TrainResult
 from .objectives import OBJECTIVES
@@ -172,7 +173,7 @@ def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, An
     rank_info = dist.init(device)
     if cfg.train.batch % rank_info.world:
         raise ConfigError(f"--batch {cfg.train.batch} must be divisible by the number of processes ({rank_info.world})")
-    objective = OBJECTIVES.get(models.MODELS.get(cfg.model.name).family)
+    objective = OBJECTIVES.get(models.MODELS.get(cfg.model.name).objective_name)
     if cfg.train.metrics_every_kimg > 0 and not objective.supports_metrics:
         raise ConfigError("--metrics-every-kimg: in-training metrics are for noise-to-image models; score an "
                           "image-to-image model with `ganforge eval --real HOLDOUT_PAIRS --fake RUN`")
@@ -180,7 +181,7 @@ def _train(cfg: Config, state: dict[str, Any] | None, *, overrides: dict[str, An
             and cfg.model.g_channels == Config().model.g_channels and "model.g_channels" not in overrides):
         warnings.warn("--model stylegan2 at its full default widths trains at a few images per second on a CPU; "
                       "--preset stylegan2-32 is sized for CPUs")
-    if (pretrained is not None or cfg.train.freeze_d) and models.MODELS.get(cfg.model.name).family == "unpaired":
+    if (pretrained is not None or cfg.train.freeze_d) and models.MODELS.get(cfg.model.name).task is Task.UNPAIRED:
         raise ConfigError("--init/--freeze-d: fine-tuning is for single-G/single-D models, not CycleGAN")
     dataset = objective.build_dataset(cfg.data)
     info = dataset.info

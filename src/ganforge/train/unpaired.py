@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 from .. import data as data_lib
-from .. import models
-from ..config import Config, DataConfig
+from ..config import Config
 from ..data.base import DatasetInfo
 from ..data.sampler import preview_indices
-from ..errors import ConfigError
+from ..families import Task
 from ..imaging import to_float, to_uint8
 from ..losses import LOSSES
 from .growth import Growth
@@ -68,29 +67,22 @@ class ImagePool:
         self.images = images.to(device) if len(images) else None
 
 
-@OBJECTIVES.register("unpaired")
+@OBJECTIVES.register(Task.UNPAIRED.value)
 class Unpaired(Objective):
     """CycleGAN's two translations between domains A and B, learnt from two independent image sets."""
 
+    task = Task.UNPAIRED
     ema = ("G",)
 
     def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
                  memory_format: torch.memory_format):
         super().__init__(cfg, info, num_classes, device, memory_format)
-        _refuse_unsupported(cfg)
-        torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed only
-        G, D = models.build(cfg.model, info)
-        self.G = G.to(device, memory_format=memory_format)
-        self.D = D.to(device, memory_format=memory_format)
+        self.G, self.D = self.build_networks()  # CycleGenerators, CycleDiscriminators
         self.networks = {"G": self.G, "D": self.D}
         self.phases = (Phase("D", ("D",), discriminator=True), Phase("G", ("G",)))
         self.pools = {"a": ImagePool(POOL_SIZE), "b": ImagePool(POOL_SIZE)}  # fakes of domain A (for D_A), B (for D_B)
         self.G_train = self.G_fast = self.D_fast = None
         self._fakes: tuple[Tensor, Tensor] | None = None  # the last D step's (G(a), F(b)), with graph, for the G step
-
-    @classmethod
-    def build_dataset(cls, data: DataConfig) -> data_lib.ImageDataset:
-        return data_lib.build(data, cache=False, unpaired=True)
 
     def bind(self, rank, distributed: Views, compiled: Views) -> None:
         super().bind(rank, distributed, compiled)
@@ -166,21 +158,3 @@ class Unpaired(Objective):
 
 def _l1(x: Tensor, y: Tensor) -> Tensor:
     return (x.float() - y).abs().mean()
-
-
-def _refuse_unsupported(cfg: Config) -> None:
-    """Settings of the other families that CycleGAN would silently ignore."""
-    default = Config()
-    problems = {
-        "--loss": cfg.loss.name not in (default.loss.name, "lsgan"),
-        "--augment": cfg.augment.policy != "none",
-        "--r1-gamma": cfg.loss.r1_gamma > 0,
-        "--r2-gamma": cfg.loss.r2_gamma > 0,
-        "--cond": cfg.data.cond,
-        "--pack": cfg.model.pack > 1,
-        "--progressive": cfg.model.progressive,
-    }
-    for flag, present in problems.items():
-        if present:
-            raise ConfigError(f"{flag}: not available for --model cyclegan, which trains with the least-squares loss, "
-                              f"cycle and identity losses of its paper")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 
 from ...errors import CheckpointError
+from ...families import Task
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]  # (path, first HEAD_BYTES bytes) -> is it this format?
     describe: Callable[[Path], dict[str, Any]]  # path -> what `ganforge info` prints, no networks built
     read: Callable[[Path, str | None], ForeignModel]  # (path, arch) -> the model
-    image_to_image: bool = False  # its models translate images (`translate`, the studio's Sketch page)
+    task: Task = Task.NOISE_TO_IMAGE  # the kind of model it holds (Task.PAIRED: `translate`, the Sketch page)
 
 
 HEAD_BYTES = 64  # bytes `sniff` gets

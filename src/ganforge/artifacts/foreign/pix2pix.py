@@ -39,6 +39,7 @@ from ... import models
 from ...config import ModelConfig
 from ...data.base import DatasetInfo
 from ...errors import CheckpointError
+from ...families import Task
 from ...models.cyclegan import RESNET_BLOCKS
 from . import ForeignModel, Reader
 from .torchfile import load, peek, tensor_dict
@@ -289,4 +290,4 @@ def _sniff(path: Path, head: bytes) -> bool:
         and (layout_of(state) is not None or is_discriminator(state))
 
 
-READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read, image_to_image=True)
+READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read, task=Task.PAIRED)

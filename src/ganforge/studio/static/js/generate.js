@@ -14,11 +14,12 @@ function common() {
   return params;
 }
 
-// A seed field's value, or null (and an error in `panel`) when it is not a whole number in range.
+// A seed field's value, or null (and an error in `panel`) when it is not a whole number; the server checks its range
+// (limits.SEED) and a seed beyond it comes back as the request's error.
 function seedOf(input, panel) {
   const text = input.value.trim();
-  if (!/^\d+$/.test(text) || Number(text) > 2147483647) {
-    showError(`${input.labels[0]?.textContent.trim() || "Seed"}: enter a whole number from 0 to 2147483647`, panel);
+  if (!/^\d+$/.test(text)) {
+    showError(`${input.labels[0]?.textContent.trim() || "Seed"}: enter a whole number (0 or more)`, panel);
     return null;
   }
   return text;

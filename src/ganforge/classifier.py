@@ -1,5 +1,6 @@
-"""The small CNN classifier the augmentation experiment trains for every arm, classic augmentation (random affine
-jitter, as in Simard et al. 2003's elastic/affine digit augmentation) and the real/synthetic batch mixing.
+"""The small CNN classifier that the augmentation experiment (experiments/augment.py) trains for every arm and
+`synth`'s confident filter uses, classic augmentation (random affine jitter, as in Simard et al. 2003's
+elastic/affine digit augmentation) and the real/synthetic batch mixing.
 
 Every arm gets the same network and the same fixed number of optimiser steps, so arms differ only in their data;
 nothing is selected on held-out images (there is no early stopping).
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..imaging import to_float
+from .imaging import to_float
 
 MAX_ROTATION_DEG = 12.0  # classic augmentation: rotation range (+-)
 MAX_SHIFT = 0.125  # ... translation range, as a fraction of the image side (+-)
