@@ -199,13 +199,14 @@ class Inputs:
     def fid(self) -> float:
         from .frechet import GaussianStats, frechet_distance
 
-        count = min(len(self.real_features), len(self.fake_features))
+        real_stats = self.evaluator.real_stats()
+        count = min(real_stats.count or len(self.fake_features), len(self.fake_features))
         if count < self.extractor.dim:
             self.warnings.append(
-                f"FID from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer than "
+                f"FID from {len(self.fake_features)} generated and {real_stats.count} real images, fewer than "
                 f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and FID is biased "
                 f"upward; use at least {self.extractor.dim} images and compare FIDs only at equal counts")
-        return frechet_distance(self.evaluator.real_stats(), GaussianStats.of(self.fake_features))
+        return frechet_distance(real_stats, GaussianStats.of(self.fake_features))
 
     @cached_property
     def neighbours(self):
