@@ -216,8 +216,8 @@ def cleanfid(torchvision_stand_in, network, monkeypatch):
 def test_clean_fid(protocol, folders, ganforge_results, cleanfid):
     real, fake = folders
     mode = protocol.replace("-", "_")
-    options = dict(mode=mode, num_workers=0, batch_size=COUNT, device=torch.device("cpu"), verbose=False,
-                   use_dataparallel=False)
+    options = {"mode": mode, "num_workers": 0, "batch_size": COUNT, "device": torch.device("cpu"), "verbose": False,
+               "use_dataparallel": False}
     theirs_fid = cleanfid.compute_fid(str(real), str(fake), **options)
     theirs_kid = cleanfid.compute_kid(str(real), str(fake), **options)
     ours = ganforge_results(protocol)

@@ -15,8 +15,7 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.cli.evaluate import PROTOCOL_NAMES
 from ganforge.errors import ConfigError, DataError
-from ganforge.metrics import evaluate
-from ganforge.metrics import reference_stats
+from ganforge.metrics import evaluate, reference_stats
 from ganforge.metrics.evaluate import setup_for
 from ganforge.metrics.frechet import GaussianStats
 from ganforge.metrics.inception import preprocess

@@ -259,8 +259,10 @@ def evaluate(real: str | None, fake: str | Path | LoadedGenerator, metrics: str 
         raise ConfigError("give --real DATA or --real-stats FILE")
     extractor = extractor or ("inception" if chosen.preprocessing or real is None else default_extractor(real))
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
-    if generator is not None and (generator.dataset.unpaired or generator.dataset.paired) and real_stats is not None:
-        raise ConfigError("--real-stats: an image-to-image model is scored on held-out pairs; give --real PAIRS")
+    translates = generator is not None and (generator.dataset.unpaired or generator.dataset.paired)
+    if translates and (real_stats is not None or chosen.name != "ganforge" or mirror):
+        raise ConfigError("--real-stats, --protocol and --mirror apply to generators of images from noise; an "
+                          "image-to-image model is scored on its held-out pairs (give --real PAIRS only)")
     if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
         from .unpaired import evaluate_unpaired
 
@@ -330,8 +332,6 @@ def compute_reference_stats(data: str, protocol: str = "ganforge", extractor: st
     dataset = data_lib.build(DataConfig(source=data, resolution=resolution or _own_size(data, "DATA")))
     evaluator = Evaluator(dataset, ("fid",), extractor, num or len(dataset), device, batch_size, seed,
                           protocol=protocol, mirror=mirror)
-    if evaluator.extractor is None:
-        raise DataError(evaluator.plan.not_computed.get("fid", f"extractor {extractor!r} could not be loaded"))
     return ReferenceStats(evaluator.real_stats(), protocol, dataset.info.resolution, extractor,
                           getattr(evaluator.extractor, "weights_sha256", None), data)
 

@@ -54,8 +54,11 @@ class ReferenceStats:
                 raise ConfigError(f"{flag} {self.source}: computed with {what} {theirs[what]!r}, but this evaluation "
                                   f"uses {what} {value!r}; use statistics computed with the same {what}")
         unknown = [what for what, value in theirs.items() if value is None]
-        return [f"{flag} {self.source} does not record its {', '.join(unknown)}: assumed to match this evaluation's "
-                f"({', '.join(f'{w} {ours[w]!r}' for w in unknown)})"] if unknown else []
+        if not unknown:
+            return []
+        assumed = ", ".join(f"{what} {ours[what]!r}" for what in unknown)
+        return [f"{flag} {self.source} does not record its {', '.join(unknown)}: assumed to match this "
+                + f"evaluation's ({assumed})"]
 
 
 def save(path: str | Path, reference: ReferenceStats) -> None:
