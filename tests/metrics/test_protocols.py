@@ -104,6 +104,7 @@ def test_bad_statistics_files_name_the_flag(tmp_path):
         reference_stats.load(tmp_path / "junk.safetensors")
 
 
+@pytest.mark.slow
 def test_stats_command_then_eval_real_stats(tmp_path, monkeypatch):
     """`ganforge stats` of real digits, then `eval --real-stats` of the same images as a folder: FID ~ 0, equal to
     the FID against the real data itself; KID cannot come from statistics and says why."""
@@ -135,3 +136,19 @@ def test_stats_command_then_eval_real_stats(tmp_path, monkeypatch):
     result = runner.invoke(main, ["eval", "--real-stats", str(out), "--fake", str(folder), "--extractor", "digits",
                                   "--metrics", "fid", "--resolution", "64", "--device", "cpu"])
     assert result.exit_code != 0 and "resolution 32, but this evaluation uses resolution 64" in result.output
+
+
+def test_mirror_adds_the_mirrored_real_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    from ganforge import data as data_lib
+    from ganforge.config import DataConfig
+    from ganforge.metrics.evaluate import Evaluator
+
+    digits = data_lib.build(DataConfig(source="digits"))
+    plain = Evaluator(digits, ("fid",), "digits", 20)
+    mirrored = Evaluator(digits, ("fid",), "digits", 20, mirror=True)
+    assert len(mirrored.real_features) == 40 and mirrored.protocol.mirror and not plain.protocol.mirror
+    assert torch.allclose(mirrored.real_features[:20], plain.real_features)
+    flipped = plain.real_image(3).flip(2)
+    assert torch.equal(mirrored.real_image(23), flipped)
+    assert torch.allclose(mirrored.real_features[23], mirrored.extractor(flipped[None])[0][0], atol=1e-5)

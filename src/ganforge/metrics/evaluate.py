@@ -136,16 +136,17 @@ class Evaluator:
                               f"from reference statistics; give --real DATA for the others")
 
     def _real_batches(self) -> Iterator[torch.Tensor]:
-        """uint8 real images in batches; with a mirroring protocol each batch is followed by its mirror image."""
-        for start in range(0, len(self.real_indices), self.batch_size):
-            images = self.real.batch(self.real_indices[start:start + self.batch_size])[0]
-            yield images
-            if self.protocol.mirror:
-                yield images.flip(3)
+        """uint8 real images in batches; when mirroring, then all of them again mirrored."""
+        for flip in (False, True) if self.protocol.mirror else (False,):
+            for start in range(0, len(self.real_indices), self.batch_size):
+                images = self.real.batch(self.real_indices[start:start + self.batch_size])[0]
+                yield images.flip(3) if flip else images
 
     def real_image(self, feature_index: int) -> torch.Tensor:
-        """uint8 [C, H, W] real image behind real feature `feature_index`."""
-        return self.real[int(self.real_indices[feature_index])][0]
+        """uint8 [C, H, W] real image behind real feature `feature_index` (past the originals: their mirrors)."""
+        flip, index = divmod(feature_index, len(self.real_indices))
+        image = self.real[int(self.real_indices[index])][0]
+        return image.flip(2) if flip else image
 
     def real_stats(self) -> GaussianStats:
         if self._real_stats is None:
