@@ -232,8 +232,12 @@ def test_pytorch_fid(folders, ganforge_results, torchvision_stand_in, network, m
     from pytorch_fid import fid_score
 
     their_class = fid_score.InceptionV3
-    monkeypatch.setattr(fid_score, "InceptionV3", lambda block_indices: pytorch_fid_inception(
-        their_class, network, resize_input=True))
+
+    def build(block_indices: list[int]) -> nn.Module:
+        return pytorch_fid_inception(their_class, network, resize_input=True)
+
+    build.BLOCK_INDEX_BY_DIM = their_class.BLOCK_INDEX_BY_DIM  # read before building: {2048: 3}
+    monkeypatch.setattr(fid_score, "InceptionV3", build)
     theirs = fid_score.calculate_fid_given_paths([str(p) for p in folders], COUNT, "cpu", 2048, num_workers=0)
     assert_close(ganforge_results("legacy-pytorch")["fid"], theirs, "FID, legacy-pytorch vs pytorch-fid")
 
