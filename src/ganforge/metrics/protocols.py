@@ -15,7 +15,8 @@ defines it, so that a ganforge FID can stand beside a published one.
                      the full dataset, real images not mirrored (fid50k_full sets xflip=False whatever training did).
 
 In every protocol generated images are quantised to uint8 first (round((x + 1) * 127.5); NVIDIA's
-floor(x * 127.5 + 128) differs only at exact halves), grey images repeated to 3 channels.
+floor(x * 127.5 + 128) differs only at exact halves), as saving them to PNG does; clean-fid's in-memory generator
+path alone resizes unquantised floats, which is not reproduced. Grey images are repeated to 3 channels.
 """
 from __future__ import annotations
 
