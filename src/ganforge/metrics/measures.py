@@ -233,14 +233,15 @@ class Inputs:
     def fid(self) -> float:
         from .frechet import GaussianStats, frechet_distance
 
-        count = min(len(self.real_features), len(self.fake_features))
+        real_stats = self.evaluator.real_stats()
+        count = min(real_stats.count or len(self.fake_features), len(self.fake_features))
         if count < self.extractor.dim:
             name = "FD-DINOv2" if self.extractor.family == "dinov2" else "FID"
             self.warnings.append(
-                f"{name} from {len(self.fake_features)} generated and {len(self.real_features)} real images, fewer "
-                f"than the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and {name} is "
+                f"{name} from {len(self.fake_features)} generated and {real_stats.count} real images, fewer than "
+                f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and {name} is "
                 f"biased upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
-        return frechet_distance(self.evaluator.real_stats(), GaussianStats.of(self.fake_features))
+        return frechet_distance(real_stats, GaussianStats.of(self.fake_features))
 
     @cached_property
     def neighbours(self):
