@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -88,6 +89,17 @@ def broadcast_object(value, src: int = 0):
 def any_rank(flag: torch.Tensor) -> bool:
     """True if `flag` (a 0-d bool/int tensor) is set on any rank; one host sync."""
     return bool(all_reduce_max(flag.to(torch.int32)))
+
+
+def until_any_ends(stream: Iterator, device: torch.device) -> Iterator:
+    """`stream`'s items while every rank still has one: before each item the ranks learn (one all-reduce) whether
+    any rank's stream has ended, and all end together, so no rank waits forever in a collective for one that left
+    (what DDP's Join does for a single model, here for a loop with several models and its own all-reduces)."""
+    while True:
+        item = next(stream, None)
+        if any_rank(torch.tensor(item is None, device=device)):
+            return
+        yield item
 
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
