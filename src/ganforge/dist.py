@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -56,11 +57,24 @@ def init(device: torch.device) -> DistInfo:
     if world <= 1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if info.is_main and restarts_share_a_store():
+        warnings.warn("torchrun --max-restarts: also set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 where torchrun runs; "
+                      "with the rendezvous's shared store, restarted ranks read the previous attempt's addresses "
+                      "and cannot connect")
     if not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return info
+
+
+def restarts_share_a_store() -> bool:
+    """True when torchrun may restart this job (--max-restarts > 0) with its rendezvous store shared by every
+    attempt: the keys each attempt's process group writes there survive into the next, whose ranks then try to
+    connect to the previous attempt's (dead) addresses. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 gives each attempt
+    a fresh store."""
+    return (int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+            and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
 
 
 def is_rank_zero() -> bool:

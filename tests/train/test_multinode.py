@@ -24,6 +24,7 @@ TINY_ARGS = ["--data", "digits", "--resolution", "16", "--model", "dcgan", "--g-
              "--no-tensorboard"]
 STATE_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "augment")  # what "the same result" compares
 TIMEOUT = 300
+ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # a fresh store per attempt (see the README's elastic part)
 
 
 def free_port() -> int:
@@ -133,7 +134,7 @@ def test_a_killed_rank_restarts_from_the_newest_checkpoint_and_ends_as_if_uninte
     out = tmp_path / "elastic"
     agent = subprocess.Popen(torchrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "1", "-m", "ganforge",
                                       "train", *args, "--resume", "auto", "--out", str(out)),
-                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             env={**ENV, **ELASTIC_ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + TIMEOUT
     while not list(out.glob("0000*/checkpoint-*.pt")) and agent.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -144,7 +145,7 @@ def test_a_killed_rank_restarts_from_the_newest_checkpoint_and_ends_as_if_uninte
     output = agent.communicate(timeout=TIMEOUT)[0]
     assert agent.returncode == 0, output[-4000:]
     assert len(at_kill) < 6, f"the run had ended before the kill: {at_kill}"
-    assert "Restarting" in output or "restart" in output.lower(), output[-3000:]
+    assert "exitcode: -9" in output, output[-3000:]  # torchrun saw the kill (and restarted: it finished with rc 0)
     assert len(list(out.glob("0000*"))) == 1  # the restart continued the run rather than starting another
     assert_same_state(final_state(out), final_state(reference))
 

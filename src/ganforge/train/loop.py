@@ -340,6 +340,8 @@ class Trainer:
                 if logged:
                     stats = reporter.log(self.images_seen, self._log_values(sums, count, last_checkpoint))
                     sums, count = {}, 0
+                if snapshot:
+                    self.objective.gather_for_checkpoint()
                 if snapshot and main:
                     last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)
                 if progress_fn is not None and main and logged:

@@ -123,6 +123,10 @@ class Objective:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def gather_for_checkpoint(self) -> None:
+        """Called on every rank just before rank 0 saves a checkpoint: collect onto rank 0 any per-rank state the
+        checkpoint must hold (collectives allowed here, unlike in `state_dict`, which only rank 0 calls)."""
+
     def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
                     kimg: float) -> Tensor:
         """uint8 [N, C, H, W] for the snapshot grid."""
@@ -247,6 +251,10 @@ class _AdversarialSteps(Objective):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.augment.load_state_dict(state["augment"])
+
+    def gather_for_checkpoint(self) -> None:
+        if self.adaptive:
+            self.augment.consolidate()
 
 
 @OBJECTIVES.register("noise-to-image")
