@@ -2,6 +2,7 @@
 c10d rendezvous train exactly as four ranks on one node; a rank whose data ends first does not hang the others;
 a rank killed with SIGKILL under --max-restarts is restarted from the newest checkpoint and the run ends exactly as
 an uninterrupted one; a run checkpointed with 4 ranks resumes with 2 and with 1."""
+import itertools
 import os
 import signal
 import socket
@@ -181,3 +182,35 @@ def test_a_run_checkpointed_with_four_ranks_resumes_with_two_and_with_one(tmp_pa
         assert {name: [g["lr"] for g in state[name]["param_groups"]] for name in ("opt_G", "opt_D")} == lrs
         assert int(state["opt_G"]["state"][0]["step"]) == 8  # Adam continued from the checkpoint's moments
         assert not torch.equal(state["G"]["stem.weight"], start["G"]["stem.weight"])
+
+
+@pytest.mark.slow
+def test_finite_data_ends_a_single_process_run_with_a_final_checkpoint(tiny, monkeypatch):
+    import ganforge
+    from ganforge.train import loop
+
+    endless = loop.batches
+    monkeypatch.setattr(loop, "batches", lambda *args, **kwargs: itertools.islice(endless(*args, **kwargs), 3))
+    result = ganforge.train(overrides={**tiny, "data.source": "digits", "train.total_kimg": 1.0}, progress=False, tensorboard=False)
+    state = ckpt.load(result.checkpoint)
+    assert (state["step"], state["images_seen"], result.kimg) == (3, 48, 0.048)
+    assert result.grid.name == "final.png"
+
+
+def test_until_any_ends_passes_a_stream_through_in_one_process():
+    from ganforge.dist import until_any_ends
+
+    assert list(until_any_ends(iter([(1,), (2,), (3,)]), torch.device("cpu"))) == [(1,), (2,), (3,)]
+
+
+def test_a_warning_names_the_setting_that_lets_torchrun_restart(monkeypatch):
+    from ganforge.dist import restarts_share_a_store
+
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "3")
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")  # what torchrun sets unless the setting is 1
+    assert restarts_share_a_store()
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")
+    assert not restarts_share_a_store()
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "0")
+    assert not restarts_share_a_store()
