@@ -69,18 +69,18 @@ def assert_same_state(a: dict, b: dict) -> None:
     """Bit-identical networks, EMA, optimiser and augmentation state, and the same progress."""
     assert (a["step"], a["images_seen"]) == (b["step"], b["images_seen"])
     for part in STATE_KEYS:
-        flat_a, flat_b = ckpt_flat(a[part]), ckpt_flat(b[part])
+        flat_a, flat_b = flat_state(a[part]), flat_state(b[part])
         assert flat_a.keys() == flat_b.keys(), part
         for key in flat_a:
             assert torch.equal(flat_a[key], flat_b[key]), f"{part}.{key}"
 
 
-def ckpt_flat(value, prefix: str = "") -> dict[str, torch.Tensor]:
+def flat_state(value, prefix: str = "") -> dict[str, torch.Tensor]:
     """Every tensor (and number, as a tensor) in a nested state dict, by dotted path."""
     if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in ckpt_flat(item, f"{prefix}{key}.").items()}
+        return {k: v for key, item in value.items() for k, v in flat_state(item, f"{prefix}{key}.").items()}
     if isinstance(value, (list, tuple)):
-        return {k: v for i, item in enumerate(value) for k, v in ckpt_flat(item, f"{prefix}{i}.").items()}
+        return {k: v for i, item in enumerate(value) for k, v in flat_state(item, f"{prefix}{i}.").items()}
     if isinstance(value, (int, float)):
         return {prefix: torch.tensor(value)}
     return {prefix: value} if isinstance(value, torch.Tensor) else {}
@@ -119,9 +119,9 @@ def worker_pid(agent: int, rank: int) -> int | None:
     """The pid of the training process with global `rank` that torchrun's agent `agent` started (None if none)."""
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == agent:
-                if f"RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0"):
-                    return int(entry.name)
+            if (entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == agent
+                    and f"RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0")):
+                return int(entry.name)
         except (OSError, ValueError, IndexError):
             continue
     return None
