@@ -112,7 +112,8 @@ def main() -> None:
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         row = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
         base = base or row["img_s"]
-        print(f"{ranks:>5} {row['img_s']:>8.1f} {row['img_s'] / base:>8.2f} {row['allreduce_fraction']:>10.1%}  {load()}")
+        speedup, share = row["img_s"] / base, row["allreduce_fraction"]
+        print(f"{ranks:>5} {row['img_s']:>8.1f} {speedup:>8.2f} {share:>10.1%}  {load()}")
 
 
 if __name__ == "__main__":

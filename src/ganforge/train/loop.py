@@ -330,7 +330,8 @@ class Trainer:
                     stop = True
                 reporter.advance(self.images_seen - before)
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
-                if not stop and (deadline is not None or should_stop is not None) and (not self.rank.distributed or count >= log_every):
+                polled = deadline is not None or should_stop is not None
+                if not stop and polled and (not self.rank.distributed or count >= log_every):
                     wanted = (deadline is not None and time.monotonic() >= deadline) or bool(should_stop and should_stop())
                     stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
