@@ -77,6 +77,11 @@ def restarts_share_a_store() -> bool:
             and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(global rank, number of ranks) from torchrun's environment; (0, 1) in a single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_rank_zero() -> bool:
     """True in a single process and on torchrun's rank 0; readable before the process group is set up."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -114,6 +119,15 @@ def until_any_ends(stream: Iterator, device: torch.device) -> Iterator:
         if any_rank(torch.tensor(item is None, device=device)):
             return
         yield item
+
+
+def all_gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's `tensor`, stacked in rank order: [world, *shape] ([1, *shape] in a single process)."""
+    if not torch_dist.is_initialized():
+        return tensor.unsqueeze(0).clone()
+    parts = [torch.empty_like(tensor) for _ in range(torch_dist.get_world_size())]
+    torch_dist.all_gather(parts, tensor.contiguous())
+    return torch.stack(parts)
 
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:

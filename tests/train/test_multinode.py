@@ -214,3 +214,22 @@ def test_a_warning_names_the_setting_that_lets_torchrun_restart(monkeypatch):
     monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
     monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "0")
     assert not restarts_share_a_store()
+
+
+@pytest.mark.slow
+def test_a_stylegan2_run_of_two_ranks_resumes_bit_identically(tmp_path):
+    """Per-rank state (the path-length mean of each rank) is gathered into the checkpoint and given back to each
+    rank, so stopping and resuming a 2-rank run changes nothing."""
+    args = ["--data", "digits", "--resolution", "16", "--model", "stylegan2", "--g-channels", "8", "--d-channels",
+            "8", "--w-dim", "16", "--z-dim", "16", "--mapping-layers", "2", "--pl-weight", "2", "--pl-interval", "2",
+            "--r1-interval", "2", "--batch", "8", "--augment", "ada", "--ada-kimg", "0.1", "--grid", "4",
+            "--snapshot-kimg", "0.032", "--no-progress", "--no-tensorboard"]
+    two = torchrun("--standalone", "--nproc-per-node", "2", "-m", "ganforge", "train", *args)
+    run([*two, "--kimg", "0.064", "--out", str(tmp_path / "straight")])
+    run([*two, "--kimg", "0.032", "--out", str(tmp_path / "resumed")])
+    run([*two, "--kimg", "0.064", "--resume", "auto", "--out", str(tmp_path / "resumed")])
+    straight, resumed = final_state(tmp_path / "straight"), final_state(tmp_path / "resumed")
+    assert resumed["step"] == 8 and len(resumed["pl_mean_ranks"]) == 2
+    assert not torch.equal(resumed["pl_mean_ranks"][0], resumed["pl_mean_ranks"][1])  # each rank has its own
+    assert_same_state(straight, resumed)
+    assert torch.equal(straight["pl_mean_ranks"], resumed["pl_mean_ranks"])
