@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -55,11 +57,29 @@ def init(device: torch.device) -> DistInfo:
     if world <= 1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if info.is_main and restarts_share_a_store():
+        warnings.warn("torchrun --max-restarts: also set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 where torchrun runs; "
+                      "with the rendezvous's shared store, restarted ranks read the previous attempt's addresses "
+                      "and cannot connect")
     if not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return info
+
+
+def restarts_share_a_store() -> bool:
+    """True when torchrun may restart this job (--max-restarts > 0) with its rendezvous store shared by every
+    attempt: the keys each attempt's process group writes there survive into the next, whose ranks then try to
+    connect to the previous attempt's (dead) addresses. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 gives each attempt
+    a fresh store."""
+    return (int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+            and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(global rank, number of ranks) from torchrun's environment; (0, 1) in a single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_rank_zero() -> bool:
@@ -88,6 +108,26 @@ def broadcast_object(value, src: int = 0):
 def any_rank(flag: torch.Tensor) -> bool:
     """True if `flag` (a 0-d bool/int tensor) is set on any rank; one host sync."""
     return bool(all_reduce_max(flag.to(torch.int32)))
+
+
+def until_any_ends(stream: Iterator, device: torch.device) -> Iterator:
+    """`stream`'s items while every rank still has one: before each item the ranks learn (one all-reduce) whether
+    any rank's stream has ended, and all end together, so no rank waits forever in a collective for one that left
+    (what DDP's Join does for a single model, here for a loop with several models and its own all-reduces)."""
+    while True:
+        item = next(stream, None)
+        if any_rank(torch.tensor(item is None, device=device)):
+            return
+        yield item
+
+
+def all_gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's `tensor`, stacked in rank order: [world, *shape] ([1, *shape] in a single process)."""
+    if not torch_dist.is_initialized():
+        return tensor.unsqueeze(0).clone()
+    parts = [torch.empty_like(tensor) for _ in range(torch_dist.get_world_size())]
+    torch_dist.all_gather(parts, tensor.contiguous())
+    return torch.stack(parts)
 
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:

@@ -268,8 +268,19 @@ class AdaptiveAugment:
         self.p_device = (p + direction * (images_since_last / (self.speed_kimg * 1000))).clamp(0.0, 1.0)
         return r_t
 
+    def consolidate(self) -> None:
+        """On every rank before a checkpoint: move all ranks' pending accumulators onto rank 0 (the others' become 0),
+        so that rank 0's checkpoint holds the global sums and a resume at any number of ranks adjusts p exactly as
+        the run would have. The next adjust's reduced sums are unchanged (signs and counts are whole numbers)."""
+        from ..dist import all_reduce_sum, is_rank_zero
+
+        if self._sums is not None:
+            totals = all_reduce_sum(self._sums.clone())
+            self._sums = totals if is_rank_zero() else torch.zeros_like(totals)
+
     def state_dict(self) -> dict:
-        """p, the settings, and this rank's pending accumulators, as plain floats/strings (weights_only-safe)."""
+        """p, the settings, and the pending accumulators (global ones after `consolidate`), as plain floats/strings
+        (weights_only-safe)."""
         return {"policy": self.policy, "p": float(self.p), "target": float(self.target),
                 "speed_kimg": float(self.speed_kimg), "interval": int(self.interval), "ops": ",".join(self.ops),
                 "pending": [float(v) for v in self.accumulators().tolist()]}
@@ -280,7 +291,10 @@ class AdaptiveAugment:
         self.p, self.target = float(state["p"]), float(state["target"])  # p: on the device it had
         self.speed_kimg, self.interval = float(state["speed_kimg"]), int(state["interval"])
         self.pipeline = AdaptivePipeline(tuple(state["ops"].split(",")) if state["ops"] else ())
-        self._sums = torch.tensor(state["pending"], dtype=torch.float32)  # moved to the logits' device when observed
+        from ..dist import is_rank_zero
+
+        pending = state["pending"] if is_rank_zero() else [0.0, 0.0]  # rank 0 carries the checkpoint's global sums
+        self._sums = torch.tensor(pending, dtype=torch.float32)  # moved to the logits' device when observed
 
 
 def _dtype(device: torch.device) -> torch.dtype:

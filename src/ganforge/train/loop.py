@@ -180,7 +180,9 @@ class Trainer:
         optimizer.step()
 
     def iteration(self, stream) -> dict[str, torch.Tensor]:
-        """d_steps D updates, then one G update reusing the last D step's fakes; returns the detached losses."""
+        """d_steps D updates, then one G update reusing the last D step's fakes; returns the detached losses.
+        Every batch is fetched first: a stream that ends (StopIteration) leaves the state as it was."""
+        fetched = [next(stream) for _ in range(self.cfg.optim.d_steps)]
         torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
         if self.growth is not None:
             self._grow()
@@ -190,7 +192,7 @@ class Trainer:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
         d_steps = self.cfg.optim.d_steps
         for index in range(d_steps):
-            batch = self.objective.prepare(next(stream), self.stage)
+            batch = self.objective.prepare(fetched[index], self.stage)
             # train D
             d_step = self.step * d_steps + index
             d_stats = self._train_phases(True, lambda: self.objective.d_step(batch, d_step, index == d_steps - 1))
@@ -324,6 +326,8 @@ class Trainer:
                                kimg=self.images_seen / 1000, modules=self._modules())
         stream = batches(self.dataset, cfg.batch, seed=cfg.seed, start_batch=self.step * self.cfg.optim.d_steps,
                          rank=self.rank.rank, world=self.rank.world, workers=self.cfg.data.workers)
+        if self.rank.distributed and not getattr(self.dataset, "endless", True):
+            stream = dist.until_any_ends(stream, self.device)  # every rank stops at the first rank's last batch
         grid_path, stats = None, {}
         sums: dict[str, torch.Tensor] = {}
         count = 0
@@ -334,21 +338,27 @@ class Trainer:
         try:
             while self.images_seen < total_images and not stop:
                 before = self.images_seen
-                for key, value in self.iteration(stream).items():
-                    sums[key] = sums[key] + value if key in sums else value.clone()
-                count += 1
+                try:
+                    for key, value in self.iteration(stream).items():
+                        sums[key] = sums[key] + value if key in sums else value.clone()
+                    count += 1
+                except StopIteration:  # finite data ended (on all ranks at once): stop with a final snapshot
+                    stop = True
                 reporter.advance(self.images_seen - before)
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
-                if (deadline is not None or should_stop is not None) and (not self.rank.distributed or count >= log_every):
+                polled = deadline is not None or should_stop is not None
+                if not stop and polled and (not self.rank.distributed or count >= log_every):
                     wanted = (deadline is not None and time.monotonic() >= deadline) or bool(should_stop and should_stop())
                     stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
                 evaluate = metrics_images > 0 and (done or self.images_seen // metrics_images != before // metrics_images)
                 snapshot = done or evaluate or self.images_seen // snapshot_images != before // snapshot_images
-                logged = count >= log_every or snapshot
+                logged = count > 0 and (count >= log_every or snapshot)
                 if logged:
                     stats = reporter.log(self.images_seen, self._log_values(sums, count, last_checkpoint))
                     sums, count = {}, 0
+                if snapshot:
+                    self.objective.gather_for_checkpoint()
                 if snapshot and main:
                     last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)
                 if progress_fn is not None and main and logged:

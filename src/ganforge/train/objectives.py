@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .. import data as data_lib
-from .. import models
+from .. import dist, models
 from ..augment import AdaptiveAugment, build_augment
 from ..config import Config, DataConfig
 from ..data.base import DatasetInfo
@@ -138,6 +138,10 @@ class Objective:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+    def gather_for_checkpoint(self) -> None:
+        """Called on every rank just before rank 0 saves a checkpoint: collect onto rank 0 any per-rank state the
+        checkpoint must hold (collectives allowed here, unlike in `state_dict`, which only rank 0 calls)."""
 
     def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
                     kimg: float) -> Tensor:
@@ -261,6 +265,10 @@ class _AdversarialSteps(Objective):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.augment.load_state_dict(state["augment"])
 
+    def gather_for_checkpoint(self) -> None:
+        if self.adaptive:
+            self.augment.consolidate()
+
 
 @OBJECTIVES.register(Task.NOISE_TO_IMAGE.value)
 class NoiseToImage(_AdversarialSteps):
@@ -281,7 +289,8 @@ class NoiseToImage(_AdversarialSteps):
             Phase("D", ("D",), discriminator=True, interval=d_interval(cfg)),
             Phase("G", ("G",), interval=cfg.loss.pl_interval if cfg.loss.pl_weight > 0 else 1),
         )
-        self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (StyleGAN2)
+        self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (StyleGAN2), per rank
+        self.pl_means: Tensor | None = None  # [world]: every rank's pl_mean, gathered for a checkpoint
 
     def prepare(self, batch: tuple[Tensor, Tensor], stage: Growth) -> Batch:
         """(real images [B, C, H, W] in [-1, 1] at the growth stage's size, labels [B] or None)."""
@@ -343,12 +352,19 @@ class NoiseToImage(_AdversarialSteps):
         penalty = (lengths - self.pl_mean).square().mean() * self.cfg.loss.pl_weight * self.cfg.loss.pl_interval
         return penalty + images[:, 0, 0, 0].sum() * 0  # the zero term keeps every output in the graph (DDP)
 
+    def gather_for_checkpoint(self) -> None:
+        super().gather_for_checkpoint()
+        self.pl_means = dist.all_gather(self.pl_mean.detach()).cpu()
+
     def state_dict(self) -> dict[str, Any]:
-        return super().state_dict() | {"pl_mean": self.pl_mean.detach().cpu()}
+        ranks = {"pl_mean_ranks": self.pl_means} if self.pl_means is not None else {}
+        return super().state_dict() | {"pl_mean": self.pl_mean.detach().cpu()} | ranks
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """pl_mean is per rank: each rank takes its own when the number of ranks is the checkpoint's, else rank 0's."""
         super().load_state_dict(state)
-        self.pl_mean.copy_(state["pl_mean"])
+        ranks, (rank, world) = state.get("pl_mean_ranks"), dist.rank_and_world()
+        self.pl_mean.copy_(ranks[rank] if ranks is not None and len(ranks) == world else state["pl_mean"])
 
     def generator(self, module: nn.Module, kimg: float) -> LoadedGenerator:
         """`module` (G_ema) behind the LoadedGenerator interface that sampling and evaluation use."""
