@@ -212,3 +212,14 @@ def test_a_snapshot_of_other_networks_names_the_file(tmp_path, their_classes):
     path.write_bytes(pickle.dumps(snapshot, protocol=4))
     with pytest.raises(CheckpointError, match=r"odd.pkl: G is a R3GAN.Networks.Generator, not R3GAN's training.networks.Generator"):
         ganforge.load(path)
+
+
+def test_plain_modules_are_not_taken_for_nvidia_networks(tmp_path, their_classes):
+    """A snapshot whose first bytes do not show their module names goes to the NVIDIA reader, which says what it
+    found instead of reading R3GAN's modules as persistence records."""
+    snapshot = {"note": "x" * 80, **_snapshot(their_classes, {"_parameters": {}})}
+    path = tmp_path / "late.pkl"
+    path.write_bytes(pickle.dumps(snapshot, protocol=4))
+    assert foreign.reader_for(path).name == "nvidia-pickle"
+    with pytest.raises(CheckpointError, match="late.pkl: G is a training.networks.Generator pickled as a plain module"):
+        ganforge.load(path)
