@@ -162,7 +162,8 @@ def _read(path: Path, arch: str | None) -> ForeignModel:
 
 def _architecture(model: dict[str, Any], dataset: dict[str, Any]) -> str:
     widths = r3gan_widths(dataset["resolution"], model["g_channels"], model["max_channels"])
-    return f"r3gan widths {'-'.join(map(str, widths))}, {model['blocks_per_stage']} blocks per stage"
+    blocks = model["blocks_per_stage"]
+    return f"r3gan widths {'-'.join(map(str, widths))}, {blocks} block{'s' if blocks > 1 else ''} per stage"
 
 
 def _describe(path: Path) -> dict[str, Any]:
