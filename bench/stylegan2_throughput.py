@@ -3,6 +3,7 @@
     python bench/stylegan2_throughput.py                       # CPU: stylegan2-32, batch 32, eager vs compiled
     python bench/stylegan2_throughput.py --preset stylegan2-256 --batch 32 --steps 32 \\
         --variants fp32,bf16,bf16+compile,fp16+compile         # GPU: the StyleGAN2-ADA comparison setting
+    python bench/stylegan2_throughput.py --preset stylegan2-64,r3gan-64 --variants fp32   # presets side by side
 
 Each variant is precision[+compile] (fp32 | bf16 | fp16; channels_last is on for GPUs). Training img/s covers full
 iterations: D step with lazy R1 every 16th, G step with path length every 4th (when the preset has it), EMA. Prints
@@ -46,21 +47,10 @@ def peak_gflops(device: torch.device, precision: str) -> tuple[float, str]:
     return matmul_gflops(device=device.type, dtype=dtype), f"measured {precision} matmul"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="stylegan2-32")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=None, help="timed iterations per round (default 4 CPU, 32 GPU)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--variants", default=None, help="comma list of precision[+compile], the first is the "
-                        "reference (default: fp32,bf16,bf16+compile on GPUs; fp32,fp32+compile on CPUs, where bf16 is "
-                        "slow without native support)")
-    args = parser.parse_args()
-    device = select_device(args.device)
-    steps = args.steps or (32 if device.type == "cuda" else 4)
-    variants = args.variants or ("fp32,bf16,bf16+compile" if device.type == "cuda" else "fp32,fp32+compile")
-    base = resolve({"data.source": "shapes", "train.batch": args.batch, "train.device": str(device)}, preset=args.preset)
+def measure(preset: str, args: argparse.Namespace, device: torch.device, steps: int, variants: str) -> dict:
+    """One preset's trainers (one per variant), FLOPs per trained and sampled image, and its img/s measurements to
+    interleave with the other presets'."""
+    base = resolve({"data.source": "shapes", "train.batch": args.batch, "train.device": str(device)}, preset=preset)
     resolution = base.data.resolution
     info = DatasetInfo("bench", resolution, 3)
     images = torch.randint(0, 256, (max(256, 4 * args.batch), 3, resolution, resolution), dtype=torch.uint8)
@@ -72,8 +62,11 @@ def main() -> None:
         cfg = base.replace(**{"train.precision": precision, "train.compile": compiled == "compile"})
         trainers[variant] = Trainer(cfg, dataset, device, DistInfo(), Path("/nonexistent"), None)
     reference = next(iter(trainers.values()))
-    reference._iteration(stream)  # step 0 runs lazy R1 (double backward), which the FLOP counter cannot trace
-    train_flops = flops_of(lambda: reference._iteration(stream)) / args.batch
+    reference.iteration(stream)  # step 0 runs lazy R1 (double backward), which the FLOP counter cannot trace
+    try:
+        train_flops = flops_of(lambda: reference.iteration(stream)) / args.batch
+    except RuntimeError:  # R1 / R2 at every step (R3GAN's presets): no step without a double backward to count
+        train_flops = None
     z = torch.randn(args.batch, base.model.z_dim, device=device)
 
     def sampler(trainer):
@@ -88,23 +81,49 @@ def main() -> None:
     for variant, trainer in trainers.items():
         for _ in range(16 if trainer.cfg.train.compile else 0):  # compile every lazy-regularisation pattern first
             trainer.iteration(stream)
-        candidates[f"train {variant}"] = lambda t=trainer: images_per_second(lambda: t._iteration(stream), args.batch, steps)
+        candidates[f"{preset} train {variant}"] = lambda t=trainer: images_per_second(lambda: t.iteration(stream),
+                                                                                      args.batch, steps)
         if not trainer.cfg.train.compile:  # sampling uses the eager G_ema
-            candidates[f"sample {variant}"] = lambda t=trainer: images_per_second(sampler(t), args.batch, steps * 4)
-    rates = interleaved(candidates, args.rounds)
+            candidates[f"{preset} sample {variant}"] = lambda t=trainer: images_per_second(sampler(t), args.batch,
+                                                                                           steps * 4)
+    return {"resolution": resolution, "variants": list(trainers), "flops": {"train": train_flops, "sample": sample_flops},
+            "candidates": candidates}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="stylegan2-32", help="a preset, or a comma list measured in the same run "
+                        "(interleaved), e.g. stylegan2-64,r3gan-64")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=None, help="timed iterations per round (default 4 CPU, 32 GPU)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--variants", default=None, help="comma list of precision[+compile], the first is the "
+                        "reference (default: fp32,bf16,bf16+compile on GPUs; fp32,fp32+compile on CPUs, where bf16 is "
+                        "slow without native support)")
+    args = parser.parse_args()
+    device = select_device(args.device)
+    steps = args.steps or (32 if device.type == "cuda" else 4)
+    variants = args.variants or ("fp32,bf16,bf16+compile" if device.type == "cuda" else "fp32,fp32+compile")
+    presets = {preset: measure(preset, args, device, steps, variants) for preset in args.preset.split(",")}
+    rates = interleaved({k: v for run in presets.values() for k, v in run["candidates"].items()}, args.rounds)
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.preset} ({resolution}x{resolution}, batch {args.batch}) on {where}, torch {torch.__version__}; "
-          f"{train_flops / 1e9:.2f} GFLOP per trained image, {sample_flops / 1e9:.3f} per sampled image")
-    for kind, flops in (("train", train_flops), ("sample", sample_flops)):
-        plain = rates[f"{kind} {next(iter(trainers))}"]
-        for variant in (v for v in trainers if f"{kind} {v}" in rates):
-            rate = rates[f"{kind} {variant}"]
-            peak, source = peak_gflops(device, variant.partition("+")[0])
-            achieved = flops * rate / 1e9
-            per_kimg = f"{1000 / rate:8.2f} s/kimg" if kind == "train" else " " * 13
-            print(f"{kind:>6} {variant:<14} {rate:9.1f} img/s {per_kimg}  {rate / plain:5.2f}x reference  "
-                  f"{achieved:8.1f} GFLOP/s = {achieved / peak:6.1%} of peak ({source} {peak:.0f} GFLOP/s)")
+    for preset, run in presets.items():
+        flops, resolution = run["flops"], run["resolution"]
+        trained = f"{flops['train'] / 1e9:.2f}" if flops["train"] else "(not countable)"
+        print(f"{preset} ({resolution}x{resolution}, batch {args.batch}) on {where}, torch {torch.__version__}; "
+              f"{trained} GFLOP per trained image, {flops['sample'] / 1e9:.3f} per sampled image")
+        for kind in ("train", "sample"):
+            plain = rates[f"{preset} {kind} {run['variants'][0]}"]
+            for variant in (v for v in run["variants"] if f"{preset} {kind} {v}" in rates):
+                rate = rates[f"{preset} {kind} {variant}"]
+                peak, source = peak_gflops(device, variant.partition("+")[0])
+                per_kimg = f"{1000 / rate:8.2f} s/kimg" if kind == "train" else " " * 13
+                achieved = flops[kind] * rate / 1e9 if flops[kind] else None
+                usage = (f"{achieved:8.1f} GFLOP/s = {achieved / peak:6.1%} of peak ({source} {peak:.0f} GFLOP/s)"
+                         if achieved else "")
+                print(f"{kind:>6} {variant:<14} {rate:9.1f} img/s {per_kimg}  {rate / plain:5.2f}x reference  {usage}")
     print("published: stylegan2-ada-pytorch, 256x256, batch 32, one V100: 21.6-24.2 s/kimg")
 
 

@@ -180,6 +180,18 @@ class OptimConfig:
     d_steps: int = setting(1, "--d-steps", "D updates per G update (5 is usual for wgan-gp).", at_least(1))
     lr_decay_kimg: float = setting(0.0, "--lr-decay-kimg", "Decay every learning rate linearly to 0 over the last "
                                    "this many kimg of --kimg (0: constant; CycleGAN: half of --kimg).", at_least(0))
+    lr_schedule: str = setting("constant", "--lr-schedule", "Schedule of --lr and --lr-d: constant, or cosine (R3GAN: "
+                               "down to --lr-final-ratio of the start over --schedule-kimg).",
+                               one_of("constant", "cosine"))
+    lr_final_ratio: float = setting(0.25, "--lr-final-ratio", "Cosine lr schedule: the end value as a fraction of "
+                                    "the start (R3GAN: 2e-4 -> 5e-5, 0.25).", between(0, 1))
+    beta2_schedule: str = setting("constant", "--beta2-schedule", "Schedule of Adam's beta2: constant (--betas), or "
+                                  "cosine from --beta2-start to the beta2 of --betas over --schedule-kimg (R3GAN: "
+                                  "0.9 -> 0.99).", one_of("constant", "cosine"))
+    beta2_start: float = setting(0.9, "--beta2-start", "Cosine beta2 schedule: Adam's beta2 at the start (R3GAN: "
+                                 "0.9).", lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}")
+    schedule_kimg: float = setting(0.0, "--schedule-kimg", "Cosine lr and beta2 schedules: kimg over which they move, "
+                                   "then hold (0: over --kimg).", at_least(0))
 
 
 @dataclass(frozen=True)
@@ -302,14 +314,17 @@ class R3GANPreset(NamedTuple):
 
     def overrides(self) -> dict[str, Any]:
         """The preset as dotted config overrides: the paper's RpGAN + R1 + R2 with gamma on a cosine schedule down to
-        a tenth, Adam(0, 0.99) at lr 2e-4, z of length 64, groups of 16 channels, EMA half-life 10 kimg (the paper
-        also decays lr and raises beta2 and the EMA length over its runs; ganforge keeps those constant)."""
+        a tenth, Adam with beta1 0 and, on cosine schedules over the run as the paper's configs, lr 2e-4 -> 5e-5 and
+        beta2 0.9 -> 0.99; z of length 64, groups of 16 channels, EMA half-life 10 kimg (the paper also lengthens
+        the EMA over its runs; ganforge keeps it constant)."""
         return {"model.name": "r3gan", "data.resolution": self.resolution, "train.batch": self.batch,
                 "loss.name": "rpgan", "loss.r1_gamma": self.gamma, "loss.r2_gamma": self.gamma,
                 "loss.gamma_schedule": "cosine", "loss.gamma_final_ratio": 0.1, "train.total_kimg": self.kimg,
                 "model.g_channels": self.base_channels, "model.d_channels": self.base_channels,
                 "model.max_channels": self.max_channels, "model.blocks_per_stage": self.blocks_per_stage,
                 "model.group_channels": 16, "model.z_dim": 64, "optim.lr": 2e-4, "optim.betas": (0.0, 0.99),
+                "optim.lr_schedule": "cosine", "optim.lr_final_ratio": 0.25, "optim.beta2_schedule": "cosine",
+                "optim.beta2_start": 0.9,
                 "train.ema_kimg": 10.0, "train.ema_rampup": 0.05}
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
+from ganforge.losses import LOSSES, gradient_penalty, r1_penalty, schedule_factor
 
 
 def test_loss_values_on_known_logits():
@@ -55,12 +55,12 @@ def test_r2_penalty_on_fakes_of_a_toy_discriminator():
 
 
 def test_gamma_schedule_values():
-    assert gamma_factor("constant", 50.0, 100.0, 0.1) == 1.0
-    assert gamma_factor("cosine", 0.0, 100.0, 0.1) == pytest.approx(1.0)
-    assert gamma_factor("cosine", 50.0, 100.0, 0.1) == pytest.approx(0.55)  # halfway: the mean of start and end
-    assert gamma_factor("cosine", 25.0, 100.0, 0.1) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
-    assert gamma_factor("cosine", 100.0, 100.0, 0.1) == pytest.approx(0.1)
-    assert gamma_factor("cosine", 300.0, 100.0, 0.1) == pytest.approx(0.1)  # held at the end (no cosine rebound)
+    assert schedule_factor("constant", 50.0, 100.0, 0.1) == 1.0
+    assert schedule_factor("cosine", 0.0, 100.0, 0.1) == pytest.approx(1.0)
+    assert schedule_factor("cosine", 50.0, 100.0, 0.1) == pytest.approx(0.55)  # halfway: the mean of start and end
+    assert schedule_factor("cosine", 25.0, 100.0, 0.1) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert schedule_factor("cosine", 100.0, 100.0, 0.1) == pytest.approx(0.1)
+    assert schedule_factor("cosine", 300.0, 100.0, 0.1) == pytest.approx(0.1)  # held at the end (no cosine rebound)
 
 
 def test_r1_of_a_linear_discriminator_is_the_squared_weight_norm():

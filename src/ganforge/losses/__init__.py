@@ -54,9 +54,10 @@ LOSSES.register("rpgan")(GANLoss(
     relativistic=True,
 ))
 
-def gamma_factor(schedule: str, kimg: float, decay_kimg: float, final_ratio: float) -> float:
-    """Factor on --r1-gamma / --r2-gamma at `kimg`: 1 throughout ("constant"), or ("cosine", R3GAN's configs) a
-    half-cosine from 1 down to `final_ratio` over `decay_kimg`, then held there."""
+def schedule_factor(schedule: str, kimg: float, decay_kimg: float, final_ratio: float) -> float:
+    """Factor at `kimg` of a scheduled hyperparameter (--r1-gamma / --r2-gamma, --lr, Adam's beta2): 1 throughout
+    ("constant"), or ("cosine", R3GAN's configs) a half-cosine from 1 down to `final_ratio` over `decay_kimg`, then
+    held there."""
     if schedule == "constant" or decay_kimg <= 0:
         return 1.0
     progress = min(1.0, max(0.0, kimg / decay_kimg))

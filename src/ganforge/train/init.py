@@ -24,7 +24,8 @@ from ..errors import CheckpointError, ConfigError
 
 # ModelConfig fields that shape the networks: a pretrained model's values are kept
 ARCHITECTURE = ("name", "z_dim", "w_dim", "mapping_layers", "arch_kwargs", "g_channels", "d_channels",
-                "max_channels", "g_norm", "d_layers", "progressive", "start_resolution")
+                "max_channels", "g_norm", "d_layers", "progressive", "start_resolution", "blocks_per_stage",
+                "group_channels")
 
 
 def init_source(overrides: dict[str, Any], cfg: Config | None, config_file: str | Path | None) -> str:

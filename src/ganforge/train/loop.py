@@ -54,8 +54,13 @@ def step_seed(seed: int, step: int, rank: int) -> int:
 def lazy_adam(parameters, lr: float, betas: tuple[float, float], interval: int) -> torch.optim.Adam:
     """Adam whose lr and betas compensate regularisation applied every `interval` steps (StyleGAN2's lazy
     regularisation: ratio = interval / (interval + 1))."""
-    ratio = interval / (interval + 1) if interval > 1 else 1.0
+    ratio = lazy_ratio(interval)
     return torch.optim.Adam(parameters, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio))
+
+
+def lazy_ratio(interval: int) -> float:
+    """interval / (interval + 1) for lazy regularisation every `interval` steps, else 1."""
+    return interval / (interval + 1) if interval > 1 else 1.0
 
 
 def newest_grid(run_dir: Path) -> Path | None:
@@ -186,10 +191,13 @@ class Trainer:
         torch.manual_seed(step_seed(self.cfg.train.seed, self.step, self.rank.rank))
         if self.growth is not None:
             self._grow()
-        scale = self.objective.lr_scale(self.images_seen / 1000)  # the objective's schedule, if any
-        for optimizer in self.optimizers.values():
-            for group in optimizer.param_groups:
+        kimg = self.images_seen / 1000  # the schedules' position: resumed runs continue from the checkpoint's kimg
+        scale, beta2 = self.objective.lr_scale(kimg), self.objective.adam_beta2(kimg)
+        for phase in self.objective.phases:
+            for group in self.optimizers[phase.name].param_groups:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
+                if beta2 is not None:  # lazy regularisation compensates it as it does --betas
+                    group["betas"] = (group["betas"][0], beta2 ** lazy_ratio(phase.interval))
         d_steps = self.cfg.optim.d_steps
         for index in range(d_steps):
             batch = self.objective.prepare(fetched[index], self.stage)

@@ -36,7 +36,7 @@ from ..dist import DistInfo
 from ..errors import ConfigError
 from ..families import Task
 from ..imaging import to_float, to_uint8
-from ..losses import LOSSES, gamma_factor, gradient_penalty, r1_penalty
+from ..losses import LOSSES, gradient_penalty, r1_penalty, schedule_factor
 from ..registry import Registry
 from .growth import Growth, reals_at
 from .init import freeze_d_blocks
@@ -128,9 +128,25 @@ class Objective:
         return {}
 
     def lr_scale(self, kimg: float) -> float:
-        """Factor on every optimiser's learning rate at this point of training: 1, then linearly down to 0 over the
-        last --lr-decay-kimg of --kimg (1 throughout when that is 0)."""
-        return linear_decay(kimg, self.cfg.train.total_kimg, self.cfg.optim.lr_decay_kimg)
+        """Factor on every optimiser's learning rate at this point of training: --lr-schedule's (1, or R3GAN's cosine
+        down to --lr-final-ratio over --schedule-kimg), times 1 then linearly down to 0 over the last
+        --lr-decay-kimg of --kimg (1 throughout when that is 0)."""
+        return self.lr_cosine(kimg) * linear_decay(kimg, self.cfg.train.total_kimg, self.cfg.optim.lr_decay_kimg)
+
+    def lr_cosine(self, kimg: float) -> float:
+        """--lr-schedule's factor: 1 (constant), or the cosine down to --lr-final-ratio over --schedule-kimg."""
+        optim = self.cfg.optim
+        return schedule_factor(optim.lr_schedule, kimg, optim.schedule_kimg or self.cfg.train.total_kimg,
+                               optim.lr_final_ratio)
+
+    def adam_beta2(self, kimg: float) -> float | None:
+        """Adam's beta2 at this point of training under --beta2-schedule cosine (R3GAN: from --beta2-start up to the
+        beta2 of --betas over --schedule-kimg); None when constant (the optimisers keep --betas)."""
+        optim = self.cfg.optim
+        if optim.beta2_schedule == "constant":
+            return None
+        start = schedule_factor("cosine", kimg, optim.schedule_kimg or self.cfg.train.total_kimg, 0.0)  # 1 -> 0
+        return optim.betas[1] + (optim.beta2_start - optim.betas[1]) * start
 
     def state_dict(self) -> dict[str, Any]:
         """Objective state saved at the top level of checkpoints, beside the networks and optimisers."""
@@ -191,7 +207,7 @@ class _AdversarialSteps(Objective):
     def lr_scale(self, kimg: float) -> float:
         """The base schedule; the loop calls this once per iteration, so the gamma schedule's factor follows here."""
         cfg = self.cfg.loss
-        self.gamma_scale = gamma_factor(cfg.gamma_schedule, kimg, cfg.gamma_decay_kimg or self.cfg.train.total_kimg,
+        self.gamma_scale = schedule_factor(cfg.gamma_schedule, kimg, cfg.gamma_decay_kimg or self.cfg.train.total_kimg,
                                         cfg.gamma_final_ratio)
         return super().lr_scale(kimg)
 

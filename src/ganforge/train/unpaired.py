@@ -91,9 +91,9 @@ class Unpaired(Objective):
 
     def lr_scale(self, kimg: float) -> float:
         """By default 1 for the first half of --kimg, then linearly down to 0 at its end (the paper's 100 + 100
-        epochs); --lr-decay-kimg sets another decay length."""
+        epochs); --lr-decay-kimg sets another decay length. Times --lr-schedule's factor."""
         total = self.cfg.train.total_kimg
-        return linear_decay(kimg, total, self.cfg.optim.lr_decay_kimg or total / 2)
+        return self.lr_cosine(kimg) * linear_decay(kimg, total, self.cfg.optim.lr_decay_kimg or total / 2)
 
     def prepare(self, batch: tuple[Tensor, Tensor], stage: Growth) -> Batch:
         """(real B, real A), both [N, C, H, W] in [-1, 1], each flipped/jittered on its own draw (they are unrelated)."""

@@ -55,8 +55,8 @@ HEAD_BYTES = 64  # bytes `sniff` gets
 
 
 def _readers() -> list[Reader]:
-    from . import nvidia, pix2pix, rosinality  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
-    return [nvidia.READER, pix2pix.READER, rosinality.READER]
+    from . import nvidia, pix2pix, r3gan, rosinality  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
+    return [r3gan.READER, nvidia.READER, pix2pix.READER, rosinality.READER]  # r3gan's sniff is narrower than nvidia's
 
 
 def is_foreign(path: str | Path) -> bool:

@@ -18,7 +18,7 @@ import torch
 
 from ...errors import CheckpointError
 from . import ForeignModel, Reader
-from .unpickle import PersistentRecord, load
+from .unpickle import ModuleRecord, PersistentRecord, load
 
 NETWORK_KEYS = ("G", "D", "G_ema", "augment_pipe")  # what a network snapshot may hold beside training_set_kwargs
 _LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")  # a torch.save legacy file pickles this number first
@@ -73,6 +73,9 @@ def _snapshot(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: a pickle of another kind (keys {sorted(map(str, data))[:8]}), not an NVIDIA "
                               f"network snapshot (a dict with G, D, G_ema)")
     for name, value in networks.items():
+        if isinstance(value, ModuleRecord):  # e.g. an R3GAN snapshot whose networks do not come first (see r3gan.py)
+            raise CheckpointError(f"{path}: {name} is a {value.class_name} pickled as a plain module, not an NVIDIA "
+                                  f"persistent network")
         if not isinstance(value, PersistentRecord):
             raise CheckpointError(f"{path}: {name} is a {type(value).__name__}, not an NVIDIA persistent network")
     return data

@@ -12,6 +12,10 @@ With `lazy=True` (the NVIDIA reader's mode) large storage blobs are not read at 
 notes where each lies in the file and seeks past it, and the tensor becomes a `StoredTensor` that reads its blob
 (weights-only, as above) when asked. So reading a snapshot's structure costs almost no memory, and a reader
 materialises only the networks it needs (G_ema to load or import one; G and D only to fine-tune).
+
+Networks pickled as plain `torch.nn.Module` objects (the R3GAN authors' snapshots: NEWOBJ of the class, then BUILD with
+its `__dict__`) are read the same way for the classes in `MODULE_CLASSES` only: each becomes a `ModuleRecord` (a
+`PersistentRecord` named after the class) holding that `__dict__` as data; no class of theirs is imported or called.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import io
 import math
 import os
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +85,29 @@ class PersistentRecord:
         return count + sum(c.parameter_count() for c in self.children.values() if isinstance(c, PersistentRecord))
 
 
+class ModuleRecord(PersistentRecord):
+    """A torch.nn.Module pickled as a plain object, as data. Each allowed class gets a stand-in subclass
+    (`_module_standins`): NEWOBJ creates an empty record through `__new__` (no arguments), BUILD hands it the module's
+    `__dict__` through `__setstate__`; calling the class (REDUCE) is refused. Its `class_name` is the dotted name."""
+
+    pickled_class = ""  # "module.Class" of the stand-in
+
+    def __new__(cls, *args: Any) -> "ModuleRecord":
+        if args:
+            raise pickle.UnpicklingError(f"refused arguments to {cls.pickled_class} (a pickled module takes none)")
+        record = object.__new__(cls)
+        record.class_name, record.version, record.source_chars, record.state = cls.pickled_class, 0, 0, {}
+        return record
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise pickle.UnpicklingError(f"refused call of {self.pickled_class} (modules are rebuilt from their state)")
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"module {self.pickled_class} with a state of type {type(state).__name__}")
+        self.state = dict(state)
+
+
 class StateDict(Mapping):
     """A state dict whose tensors may still be in the file (`StoredTensor`): each is read when looked up, so a network
     costs memory only once something (`load_state_dict`, a test) asks for its tensors."""
@@ -93,6 +120,10 @@ class StateDict(Mapping):
         if isinstance(value, StoredTensor):
             return value.load()
         return value.detach() if isinstance(value, torch.Tensor) else value
+
+    def renamed(self, rename: Callable[[str], str]) -> "StateDict":
+        """The same tensors (still in the file where they were) under the names `rename` gives."""
+        return StateDict({rename(name): value for name, value in self._entries.items()})
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Each tensor's shape, read from the pickle's structure: no tensor is read from the file."""
@@ -229,6 +260,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("torch", "Size"): torch.Size,
     ("torch", "float32"): torch.float32,
     ("torch", "float16"): torch.float16,
+    ("torch", "bfloat16"): torch.bfloat16,  # R3GAN stores its stages' compute type
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
@@ -236,6 +268,22 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _numpy_array,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_array,
 }
+# Module classes that may appear as plain pickled objects (NEWOBJ + BUILD), each read as a `ModuleRecord`: the R3GAN
+# authors' networks (brownvc/R3GAN: training/networks.py wrapping R3GAN/Networks.py) and the torch layers they hold.
+MODULE_CLASSES: frozenset[tuple[str, str]] = frozenset({
+    ("training.networks", "Generator"), ("training.networks", "Discriminator"),
+    *(("R3GAN.Networks", name) for name in ("Generator", "Discriminator", "GeneratorStage", "DiscriminatorStage",
+                                            "ResidualBlock", "Convolution", "UpsampleLayer", "DownsampleLayer",
+                                            "GenerativeBasis", "DiscriminativeBasis")),
+    *(("R3GAN.FusedOperators", f"BiasedActivation{kind}") for kind in ("CUDA", "Reference")),
+    *(("R3GAN.Resamplers", f"Interpolative{way}sampler{kind}") for way in ("Up", "Down") for kind in ("CUDA", "Reference")),
+    ("torch.nn.modules.container", "ModuleList"), ("torch.nn.modules.conv", "Conv2d"),
+    ("torch.nn.modules.linear", "Linear"),
+})
+
+
+MODULE_STANDINS: dict[tuple[str, str], type] = {  # what find_class gives for them: inert ModuleRecord subclasses
+    (module, name): type(name, (ModuleRecord,), {"pickled_class": f"{module}.{name}"}) for module, name in MODULE_CLASSES}
 LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once) or, with lazy
 # reading, not read at all
 
@@ -253,11 +301,13 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
     def find_class(self, module: str, name: str) -> Any:
         if module == "__builtin__":  # protocol 2 pickles name Python 2's builtins module
             module = "builtins"
-        try:
-            return ALLOWED[(module, name)]
-        except KeyError:
+        key = (module, name)
+        if key in ALLOWED:
+            return ALLOWED[key]
+        if key not in MODULE_STANDINS:
             raise pickle.UnpicklingError(f"refused global {module}.{name} (not on ganforge's allow-list of "
-                                         f"tensor, container and NVIDIA persistence names)") from None
+                                         f"tensor, container, NVIDIA persistence and R3GAN module names)")
+        return MODULE_STANDINS[key]
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError(f"refused persistent id {str(pid)[:60]!r}")
