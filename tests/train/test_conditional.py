@@ -1,6 +1,6 @@
 """A short class-conditional run follows its label (issue 27): the shipped digits classifier reads the images
-generated for each digit as that digit far more often than chance (0.10), for DCGAN and StyleGAN2. The DCGAN before
-the fix scored 0.145 on its run (its label entered only through per-class batch-norm parameters that barely moved)."""
+generated for each digit as that digit far more often than chance (0.10). The model before the fix scored 0.145
+on this run (its label entered only through per-class batch-norm parameters that barely moved)."""
 import pytest
 
 import ganforge
@@ -19,17 +19,3 @@ def test_a_short_conditional_dcgan_run_follows_its_label(tmp_path):
     scores = evaluate("digits", result.checkpoint, metrics="label_acc", num=200)
     assert scores["label_acc"] > 2 * CHANCE, scores  # measured: 0.305 (the pre-fix model: 0.145)
     assert sum(value > CHANCE for value in scores["label_acc_per_class"].values()) >= 8  # most classes, not one
-
-
-@pytest.mark.slow
-def test_a_short_conditional_stylegan2_run_follows_its_label(tmp_path):
-    # the stylegan2-32 preset's settings (label embedding into the mapping network, projection D, matching-aware D)
-    # at 16 px and half its width, so that a few kimg run in seconds
-    result = ganforge.train(preset="stylegan2-32", overrides={
-        "data.source": "digits", "data.cond": True, "data.resolution": 16, "model.g_channels": 16,
-        "model.d_channels": 16, "model.z_dim": 64, "model.w_dim": 64, "train.total_kimg": 3, "train.ema_kimg": 0,
-        "train.snapshot_every_kimg": 3, "train.grid_size": 10, "train.out": str(tmp_path / "runs")},
-        progress=False, tensorboard=False)
-    scores = evaluate("digits", result.checkpoint, metrics="label_acc", num=200)
-    assert scores["label_acc"] > 2 * CHANCE, scores
-    assert sum(value > CHANCE for value in scores["label_acc_per_class"].values()) >= 6  # many classes, not one
