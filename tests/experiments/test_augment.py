@@ -13,8 +13,8 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.data import FolderDataset
 from ganforge.errors import ConfigError
-from ganforge.experiments.augment import (AugmentSettings, data_labels, in_generator_labels, load_labelled,
-                                           run_augment_experiment)
+from ganforge.experiments.augment import (AugmentSettings, data_labels, gan_label_fidelity, in_generator_labels,
+                                           load_labelled, run_augment_experiment)
 from ganforge.experiments.report import markdown, mean_interval, paired_difference
 from ganforge.experiments.split import stratified_split
 
@@ -43,6 +43,7 @@ def test_micro_run_writes_csv_markdown_and_plot(micro):
     assert int(rows[0]["test_images"]) == 1797 - 20
     assert [int(r["synthetic_images"]) for r in rows] == [0, 0, 30, 30, 30]
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+    assert len({r["gan_label_acc"] for r in rows}) == 1 and 0 <= float(rows[0]["gan_label_acc"]) <= 1
     markdown = (out / "results.md").read_text()
     assert "| per class |" in markdown and "(e) synthetic only" in markdown and "c − a" in markdown
     assert "Goal" not in markdown and "| 2 | 1 |" in output  # the table is echoed; no internal target
@@ -107,22 +108,22 @@ def test_intervals_and_paired_differences():
     assert math.isclose(difference[0], 4.5) and difference[2] == 3
 
 
-def _rows(per_class: int, seed: int, synthetic: int, accuracy: dict[str, float]) -> list[dict]:
+def _rows(per_class: int, seed: int, synthetic: int, accuracy: dict[str, float], label_acc: str = "") -> list[dict]:
     """CSV-like rows of one cell; the synthetic arms are (c), (d), (e) (as run_cell writes them)."""
     nan_e = synthetic == 0  # run_cell writes NaN for (e) when there was nothing to train on
     return [{"per_class": str(per_class), "seed": str(seed), "arm": arm,
              "accuracy": "nan" if arm == "e" and nan_e else str(accuracy[arm]),
-             "synthetic_images": str(0 if arm in "ab" else synthetic), "gan_cpu_s": "1", "arm_cpu_s": "1"}
-            for arm in "abcde"]
+             "synthetic_images": str(0 if arm in "ab" else synthetic), "gan_label_acc": label_acc, "gan_cpu_s": "1",
+             "arm_cpu_s": "1"} for arm in "abcde"]
 
 
 def test_report_counts_seeds_and_marks_cells_without_synthetic_images():
     from types import SimpleNamespace
 
     same = {"a": 0.90, "b": 0.92, "c": 0.90, "d": 0.92}  # no synthetic data: (c), (d) equal (a), (b)
-    rows = (_rows(10, 0, 30, {"a": 0.90, "b": 0.92, "c": 0.80, "d": 0.82, "e": 0.30})
-            + _rows(10, 1, 30, {"a": 0.90, "b": 0.92, "c": 0.84, "d": 0.86, "e": 0.40})
-            + _rows(10, 2, 0, same))
+    rows = (_rows(10, 0, 30, {"a": 0.90, "b": 0.92, "c": 0.80, "d": 0.82, "e": 0.30}, "0.5")
+            + _rows(10, 1, 30, {"a": 0.90, "b": 0.92, "c": 0.84, "d": 0.86, "e": 0.40}, "0.7")
+            + _rows(10, 2, 0, same, "0.6"))
     difference = paired_difference(rows, "c", "a")[10]
     assert math.isclose(difference[0], -8.0) and difference[2] == 2  # the empty cell's 0 is not averaged in
     settings = SimpleNamespace(data="digits", model="dcgan", gan_kimg=1, minutes=0, resolution=16, gan_augment="none",
@@ -134,11 +135,42 @@ def test_report_counts_seeds_and_marks_cells_without_synthetic_images():
     assert cells[1] == "3"  # seeds run in this row
     assert cells[2] == "90.0 ± 0.0" and "(n=" not in cells[2]  # (a) over all three seeds
     assert cells[4].endswith("(n=2)") and cells[6].startswith("35.0") and cells[6].endswith("(n=2)")
+    assert cells[9].startswith("60.0 ± ") and "(n=" not in cells[9]  # GAN label fidelity, every seed's generator
     assert "10/class seed 2" in text and "equal (a) and (b)" in text
     assert "c − a: -8.0 ± " in text and "over 2 seeds" in text
     assert "Goal" not in text and "MET" not in text
     only_empty = markdown(_rows(5, 0, 0, same), settings)
     assert "no data" in only_empty and "no cell with synthetic images" in only_empty
+    no_classifier = next(line for line in only_empty.splitlines() if line.startswith("| 5 |"))
+    assert no_classifier.rstrip(" |").endswith("no data")  # no label fidelity without a shipped classifier
+
+
+class _DigitsPhotographer:
+    """A stand-in conditional generator that returns held-out real digits: of the requested class when it
+    `follows` its label, of a class unrelated to it otherwise."""
+
+    def __init__(self, follows: bool, class_names=tuple("0123456789")):
+        from types import SimpleNamespace
+
+        from ganforge.data.builtin import digit_images
+        from ganforge.metrics.digits_classifier import digits_split
+
+        images, labels = digit_images(16)
+        _, test = digits_split(labels)
+        self.images, self.labels, self.follows = images[test], labels[test], follows
+        self.num_classes, self.source = len(class_names), "photographer"
+        self.dataset = SimpleNamespace(class_names=class_names, channels=1, resolution=16)
+
+    def generate(self, count, first, labels, truncation=1.0):
+        wanted = [label if self.follows else (first + i) % 10 for i, label in enumerate(labels)]
+        picks = [np.flatnonzero(self.labels == k)[(first + i) % 20] for i, k in enumerate(wanted)]
+        return self.images[picks][..., None]  # [count, 16, 16, 1] uint8
+
+
+def test_gan_label_fidelity_is_high_for_a_faithful_generator_and_chance_for_one_that_ignores_its_label():
+    assert gan_label_fidelity(_DigitsPhotographer(follows=True)) > 0.85
+    assert gan_label_fidelity(_DigitsPhotographer(follows=False)) < 0.3
+    assert gan_label_fidelity(_DigitsPhotographer(True, class_names=("cats", "dogs"))) is None
 
 
 @pytest.mark.slow

@@ -33,9 +33,10 @@ from .report import ARMS, write_report
 from .split import check_class_sizes, stratified_split
 
 CSV_FIELDS = ("dataset", "per_class", "seed", "arm", "accuracy", "real_images", "synthetic_images",
-              "synthetic_dropped", "test_images", "gan_kimg", "gan_cpu_s", "arm_cpu_s")
+              "synthetic_dropped", "test_images", "gan_kimg", "gan_label_acc", "gan_cpu_s", "arm_cpu_s")
 MODELS = ("dcgan", "stylegan2")
 SYNTH_SEED = 10**8  # synthetic latents come from seeds far from anything the GAN saw in training
+LABEL_ACC_PER_CLASS = 100  # unfiltered samples per class behind each GAN's label fidelity
 
 # Small-data GAN settings per --model, chosen to train in about a minute per subset on one CPU core at 16-32 px.
 GAN_SETTINGS = {
@@ -137,6 +138,22 @@ def train_gan(settings: AugmentSettings, subset: Path, channels: int, out: Path,
     return load(result.checkpoint, "cpu"), result.kimg
 
 
+def gan_label_fidelity(generator) -> float | None:
+    """Label fidelity of a cell's generator (the `label_acc` metric): the share of LABEL_ACC_PER_CLASS unfiltered
+    samples per class that the shipped classifier of the data's domain reads as their class; None where no shipped
+    classifier knows the classes (e.g. your own folders)."""
+    from ..metrics.label_fidelity import label_classifier, label_fidelity
+    from ..metrics.measures import LABEL_ACC
+
+    names = tuple(generator.dataset.class_names)
+    try:
+        classifier = label_classifier(names)
+    except ConfigError:
+        return None
+    samples = generate_labelled(generator, LABEL_ACC_PER_CLASS, seed=SYNTH_SEED)
+    return label_fidelity(classifier.predict(samples.images), samples.labels, names, classifier.class_names)[LABEL_ACC]
+
+
 def data_labels(generator_names: tuple[str, ...], data_names: tuple[str, ...]) -> torch.Tensor:
     """[num_classes] data class index of each generator class: the subset folder's classes are sorted by name,
     the data's need not be (built-in shapes are not)."""
@@ -160,6 +177,7 @@ def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray
     start = time.process_time()
     subset = write_subset(*real, class_names, workdir / "subset")
     generator, kimg = train_gan(settings, subset, images.shape[1], workdir, seed, device)
+    label_acc = gan_label_fidelity(generator)
     gan_cpu = time.process_time() - start
 
     scores, cpu = {}, {}
@@ -189,7 +207,8 @@ def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray
     return [{"dataset": settings.data, "per_class": per_class, "seed": seed, "arm": name,
              "accuracy": round(scores[name], 5), "real_images": len(train_idx),
              "synthetic_images": 0 if name in "ab" else len(fake[0]), "synthetic_dropped": sum(synthetic.dropped),
-             "test_images": len(test_idx), "gan_kimg": round(kimg, 3), "gan_cpu_s": round(gan_cpu, 1),
+             "test_images": len(test_idx), "gan_kimg": round(kimg, 3),
+             "gan_label_acc": "" if label_acc is None else round(label_acc, 4), "gan_cpu_s": round(gan_cpu, 1),
              "arm_cpu_s": round(cpu[name], 1)} for name in ARMS]
 
 

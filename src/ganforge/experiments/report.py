@@ -52,6 +52,15 @@ def accuracies(rows: list[dict]) -> dict[tuple[int, str], dict[int, float]]:
     return table
 
 
+def label_fidelity_summary(rows: list[dict]) -> dict[int, tuple[float, float, int]]:
+    """per_class -> (mean, 95% half-width, n) of the cells' GAN label fidelity in %, over the seeds that have one
+    (none where no shipped classifier knows the classes, or for rows written before the column existed)."""
+    cells = {(int(r["per_class"]), int(r["seed"])): r.get("gan_label_acc") or "" for r in rows}
+    sizes = sorted({size for size, _ in cells})
+    return {size: mean_interval([100 * float(value) for (s, _), value in cells.items() if s == size and value])
+            for size in sizes}
+
+
 def arm_summary(rows: list[dict]) -> dict[tuple[int, str], tuple[float, float, int]]:
     return {key: mean_interval(list(seeds.values())) for key, seeds in accuracies(rows).items()}
 
@@ -104,14 +113,18 @@ def markdown(rows: list[dict], settings) -> str:
              f"synthetic share of each batch {settings.synthetic_fraction:g}; every classifier: "
              f"{settings.classifier_steps} steps. {len(cells)} cells, {cpu_minutes:.0f} CPU minutes.", "",
              "| per class | seeds | " + " | ".join(f"({arm}) {name}" for arm, name in ARMS.items())
-             + " | c − a | d − b |",
-             "|---:|---:|" + "---:|" * (len(ARMS) + 2)]
+             + " | c − a | d − b | GAN label fidelity |",
+             "|---:|---:|" + "---:|" * (len(ARMS) + 3)]
+    fidelity = label_fidelity_summary(rows)
     seeds_run = {size: len({int(r["seed"]) for r in rows if int(r["per_class"]) == size}) for size in sizes}
     for size in sizes:
         seeds = seeds_run[size]
         arms = [_cell(*summary.get((size, arm), (math.nan, math.nan, 0)), seeds) for arm in ARMS]
         diffs = [_cell(*differences[pair][size], seeds, signed=True) for pair in PAIRS]
-        lines.append(f"| {size} | {seeds} | " + " | ".join(arms + diffs) + " |")
+        lines.append(f"| {size} | {seeds} | " + " | ".join(arms + diffs + [_cell(*fidelity[size], seeds)]) + " |")
+    lines += ["", "GAN label fidelity: share of unfiltered samples of each class that the shipped classifier of the "
+                  "domain (digits or shapes) reads as that class, mean over classes, in % (the `label_acc` metric; "
+                  "chance = 100 / classes); 'no data' where no shipped classifier knows the classes."]
     empty = without_synthetic(rows)
     if empty:
         shown = ", ".join(f"{size}/class seed {seed}" for size, seed in empty)
