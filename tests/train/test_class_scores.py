@@ -50,10 +50,10 @@ def test_the_logit_is_the_unconditional_output_plus_the_labels_class_score(model
                                - scores.gather(1, labels[:, None]).flatten())
 
 
-@pytest.mark.parametrize("class_weight", [0.0, 2.0])
-def test_g_is_charged_for_fakes_that_d_reads_as_another_class(class_weight):
+@pytest.mark.parametrize("class_weight,model", [(0.0, "dcgan"), (2.0, "dcgan"), (2.0, "stylegan2")])
+def test_g_is_charged_for_fakes_that_d_reads_as_another_class(class_weight, model):
     """G's loss is the adversarial loss + class_weight * cross-entropy of D's class scores on the fakes."""
-    objective = _objective(class_weight)
+    objective = _objective(class_weight, model)
     real, labels = _prepared(objective, torch.arange(16))
     torch.manual_seed(1)
     objective.d_step((real, labels), d_step=0, keep_fakes=True)
