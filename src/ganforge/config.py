@@ -168,6 +168,11 @@ class LossConfig:
                                at_least(1))
     mismatch: bool = setting(True, "--mismatch", "Class-conditional training: D also learns real images under a "
                              "wrong label as fake (matching-aware D, Reed et al. 2016).")
+    class_weight: float = setting(0.0, "--class-weight", "Class-conditional DCGAN/StyleGAN2: weight of a "
+                                  "classification loss on the projection D's class scores, on real images for D "
+                                  "and on fakes under their label for G (dual projection, Han et al. 2021); 0: off. "
+                                  "1 learns the label faster but narrows each class's variety.",
+                                  at_least(0))
 
 
 @dataclass(frozen=True)

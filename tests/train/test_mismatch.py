@@ -26,7 +26,7 @@ def _objective(mismatch: bool) -> tuple[NoiseToImage, list[tuple[torch.Tensor, t
     objective = NoiseToImage(cfg, info, info.num_classes, torch.device("cpu"), torch.contiguous_format)
     calls = []
     judge = objective.D.forward
-    objective.D.forward = lambda images, labels: (calls.append((images, labels)), judge(images, labels))[1]
+    objective.D.forward = lambda images, labels, **kw: (calls.append((images, labels)), judge(images, labels, **kw))[1]
     objective.bind(None, lambda module: module, lambda module: module)
     return objective, calls
 

@@ -52,6 +52,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    gives_class_scores = True  # forward(..., class_scores=True) also returns every class's projection score
     def __init__(self, resolution: int,  # input side, a power of two >= 8
                  channels: int,  # input channels
                  num_classes: int = 0,  # > 0: projection discriminator on class labels
@@ -76,13 +77,17 @@ class DCGANDiscriminator(nn.Module):
         if norm == "spectral":
             apply_spectral_norm(self)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """images [N, C, R, R], labels [N] or None -> logits [N]."""
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+                class_scores: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """images [N, C, R, R], labels [N] or None -> logits [N]; with `class_scores` also the projection term of
+        every class, [N, classes] (the logit is the unconditional output + the score of the image's label)."""
         assert images.shape[1:] == (self.channels, self.resolution, self.resolution), images.shape
         x = self.act(self.from_image(images))
         for down, norm in zip(self.downs, self.norms):
             x = self.act(norm(down(x)))
         logits = self.head(x).flatten()
-        if self.embed is not None:
-            logits = logits + (self.embed(labels) * x.sum((2, 3))).sum(1)  # projection on pooled features
-        return logits
+        if self.embed is None:
+            return logits
+        scores = x.sum((2, 3)) @ self.embed.weight.t()  # projection of the pooled features on each class, [N, K]
+        logits = logits + scores.gather(1, labels[:, None]).flatten()
+        return (logits, scores) if class_scores else logits

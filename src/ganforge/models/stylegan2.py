@@ -323,6 +323,7 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class StyleGAN2Discriminator(ResolutionStages):
+    gives_class_scores = True  # forward(..., class_scores=True) also returns every class's projection score
     def __init__(self, resolution: int,  # input side
                  channels: int,  # input channels
                  num_classes: int = 0,  # > 0: projection discriminator
@@ -351,8 +352,10 @@ class StyleGAN2Discriminator(ResolutionStages):
         layer = self.from_rgb if side == self.resolution else self.grow_from_rgbs[str(side)]
         return _lrelu(layer(images))
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """images [N, C, S, S] -> logits [N]; S is the growth stage's side (the full resolution unless growing)."""
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+                class_scores: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """images [N, C, S, S] -> logits [N]; S is the growth stage's side (the full resolution unless growing); with
+        `class_scores` also the projection term of every class, [N, classes]."""
         assert images.shape[1:] == (self.channels, self.stage, self.stage), images.shape
         first = self.block_sides.index(self.stage)
         x = None
@@ -366,7 +369,9 @@ class StyleGAN2Discriminator(ResolutionStages):
         with precision_for(x, reduced=False):
             x = self.fc(_lrelu(self.conv(minibatch_stddev(x.float()))).flatten(1))  # [N, C]
             logits = self.out(x).flatten()
-            if self.embed is not None:
-                y = self.embed(F.one_hot(labels, self.num_classes).to(x.dtype))
-                logits = logits + (x * y).sum(1) / math.sqrt(x.shape[1])
-        return logits
+            if self.embed is None:
+                return logits
+            classes = self.embed(torch.eye(self.num_classes, dtype=x.dtype, device=x.device))  # [K, C]
+            scores = x @ classes.t() / math.sqrt(x.shape[1])  # projection on each class's embedding, [N, K]
+            logits = logits + scores.gather(1, labels[:, None]).flatten()
+        return (logits, scores) if class_scores else logits

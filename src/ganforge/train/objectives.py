@@ -187,6 +187,9 @@ class _AdversarialSteps(Objective):
         self.loss = LOSSES.get(cfg.loss.name)
         self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
         self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
+        # dual projection (Han et al. 2021): D's per-class projection scores also train as a classifier
+        self.classify = (cfg.loss.class_weight > 0 and num_classes > 1
+                         and getattr(self.D, "gives_class_scores", False))
         self.r_t: Tensor | None = None  # ADA's last overfitting heuristic E[sign(D(real))], on the device
         self.gamma_scale = 1.0  # --gamma-schedule's factor on --r1-gamma / --r2-gamma, set per iteration
         self.G_train = self.D_train = self.G_fast = self.D_fast = self.D_frozen = None
@@ -226,14 +229,14 @@ class _AdversarialSteps(Objective):
         fake_in, fake_cond = self._for_d(fake.detach().float(), cond)
         fake_in = fake_in.detach().requires_grad_(use_r2)
         with self.autocast():
-            real_logits = (self.D_train if use_r1 else self.D_fast)(real_in, real_cond)
+            real_logits, class_loss = self._judge(self.D_train if use_r1 else self.D_fast, real_in, real_cond)
             if self.adaptive:
                 self.augment.observe(real_logits)
             fake_logits = (self.D_train if use_r2 else self.D_fast)(fake_in, fake_cond)
             mismatched = self._mismatched_logits(real_in.detach(), real_cond)
             # reals under a wrong label count as fakes, half the fake term each
             judged_fake = fake_logits if mismatched is None else torch.cat([fake_logits, mismatched])
-            loss = self.loss.d_loss(real_logits, judged_fake)
+            loss = self.loss.d_loss(real_logits, judged_fake) + class_loss
             penalty = torch.zeros((), device=self.device)
             weight = self.gamma_scale / 2 * cfg.r1_interval
             if use_r1:
@@ -247,7 +250,16 @@ class _AdversarialSteps(Objective):
         if self.adaptive and (d_step + 1) % self.augment.interval == 0:
             self.r_t = self.augment.adjust(self.cfg.train.batch * self.augment.interval)
         # r_t = E[sign(D(real))], ADA's overfitting heuristic, logged for every run (it climbs as D memorises reals)
-        return {"loss_D": loss.detach(), "loss_penalty": penalty.detach(), "r_t": real_logits.detach().sign().mean()}
+        stats = {"loss_D": loss.detach(), "loss_penalty": penalty.detach(), "r_t": real_logits.detach().sign().mean()}
+        return stats | ({"loss_class_real": class_loss.detach()} if self.classify else {})
+
+    def _judge(self, D: nn.Module, images: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
+        """D's logits [N] and, with --class-weight, the weighted cross-entropy of its class scores against the
+        labels `cond` (a zero otherwise): the classification term of the dual projection D."""
+        if not self.classify:
+            return D(images, cond), torch.zeros((), device=images.device)
+        logits, scores = D(images, cond, class_scores=True)
+        return logits, self.cfg.loss.class_weight * nn.functional.cross_entropy(scores.float(), cond)
 
     def _mismatched_logits(self, real_in: Tensor, real_cond: Tensor | None) -> Tensor | None:
         """D's logits on reals under a wrong label, for families whose D reads one; None: not used."""
@@ -262,13 +274,13 @@ class _AdversarialSteps(Objective):
         """G's loss through the frozen, unsynchronised discriminator; a relativistic loss pairs each fake logit with
         the logit of a real image (no gradient: only G trains here)."""
         fake_in, fake_cond = self._for_d(fake.float(), cond)
-        fake_logits = self.D_frozen(fake_in, fake_cond)
+        fake_logits, class_loss = self._judge(self.D_frozen, fake_in, fake_cond)  # fakes must read as their label
         if not self.loss.relativistic:
-            return self.loss.g_loss(fake_logits)
+            return self.loss.g_loss(fake_logits) + class_loss
         with torch.no_grad():
             real_in, real_cond = self._for_d(real, cond)
             real_logits = self.D_frozen(real_in, real_cond)
-        return self.loss.g_loss(fake_logits, real_logits)
+        return self.loss.g_loss(fake_logits, real_logits) + class_loss
 
     def scalars(self) -> dict[str, float | Tensor]:
         if not self.adaptive:
