@@ -72,8 +72,8 @@ def main() -> None:
         cfg = base.replace(**{"train.precision": precision, "train.compile": compiled == "compile"})
         trainers[variant] = Trainer(cfg, dataset, device, DistInfo(), Path("/nonexistent"), None)
     reference = next(iter(trainers.values()))
-    reference._iteration(stream)  # step 0 runs lazy R1 (double backward), which the FLOP counter cannot trace
-    train_flops = flops_of(lambda: reference._iteration(stream)) / args.batch
+    reference.iteration(stream)  # step 0 runs lazy R1 (double backward), which the FLOP counter cannot trace
+    train_flops = flops_of(lambda: reference.iteration(stream)) / args.batch
     z = torch.randn(args.batch, base.model.z_dim, device=device)
 
     def sampler(trainer):
@@ -88,7 +88,7 @@ def main() -> None:
     for variant, trainer in trainers.items():
         for _ in range(16 if trainer.cfg.train.compile else 0):  # compile every lazy-regularisation pattern first
             trainer.iteration(stream)
-        candidates[f"train {variant}"] = lambda t=trainer: images_per_second(lambda: t._iteration(stream), args.batch, steps)
+        candidates[f"train {variant}"] = lambda t=trainer: images_per_second(lambda: t.iteration(stream), args.batch, steps)
         if not trainer.cfg.train.compile:  # sampling uses the eager G_ema
             candidates[f"sample {variant}"] = lambda t=trainer: images_per_second(sampler(t), args.batch, steps * 4)
     rates = interleaved(candidates, args.rounds)
