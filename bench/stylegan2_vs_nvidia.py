@@ -21,18 +21,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import images_per_second, interleaved  # noqa: E402
+from common import images_per_second, interleaved
 
-from ganforge.config import resolve  # noqa: E402
-from ganforge.data.base import DatasetInfo, TensorImageDataset  # noqa: E402
-from ganforge.data.sampler import batches  # noqa: E402
-from ganforge.dist import DistInfo  # noqa: E402
-from ganforge.train.loop import Trainer  # noqa: E402
+from ganforge.config import resolve
+from ganforge.data.base import DatasetInfo, TensorImageDataset
+from ganforge.data.sampler import batches
+from ganforge.dist import DistInfo
+from ganforge.train.loop import Trainer
 
 RESOLUTION, WIDTH, LATENT, MAPPING_LAYERS, R1_GAMMA, R1_INTERVAL, MBSTD_GROUP, LR = 32, 128, 512, 2, 0.01, 16, 4, 0.0025
 
