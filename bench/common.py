@@ -15,15 +15,18 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, warmup: int = 2) -> float:
+def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, warmup: int = 2,
+                      clock: Callable[[], float] = time.perf_counter) -> float:
+    """Images per second of `steps` calls after `warmup` ones; `clock` time.process_time gives them per CPU-second
+    (one thread), which a shared machine's load does not dilute."""
     for _ in range(warmup):
         step()
     synchronize()
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         step()
     synchronize()
-    return images_per_step * steps / (time.perf_counter() - start)
+    return images_per_step * steps / (clock() - start)
 
 
 def interleaved(candidates: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:

@@ -115,13 +115,14 @@ class EqualLinear(nn.Module):
 
 
 class EqualConv2d(nn.Module):
-    """Conv with equalised learning rate; 'same' padding."""
+    """Conv with equalised learning rate; 'same' padding. `gain` multiplies the weights (so the input or the output
+    of the product, which is linear), letting callers fold a constant factor into it instead of a pass over a tensor."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, bias: bool = True, gain: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.scale = 1 / math.sqrt(in_channels * kernel * kernel)
+        self.scale = gain / math.sqrt(in_channels * kernel * kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
@@ -130,57 +131,73 @@ class EqualConv2d(nn.Module):
 class ModulatedConv2d(nn.Module):
     """Conv whose input channels are scaled by a style from w, with optional demodulation (weight normalisation per
     output channel and sample). Computed as scale-input, shared conv, scale-output: the same result as per-sample
-    weights, without grouped convolutions."""
+    weights, without grouped convolutions. `input_gain` is a constant factor of the input folded into the styles
+    (demodulation is computed from the styles without it, as it would be for the scaled input)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, w_dim: int, demodulate: bool = True,
-                 up: bool = False):
+                 up: bool = False, input_gain: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)  # w -> per-input-channel style
         self.scale = 1 / math.sqrt(in_channels * kernel * kernel)
-        self.demodulate, self.up = demodulate, up
+        self.demodulate, self.up, self.input_gain = demodulate, up, input_gain
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """x [N, C_in, H, W], w [N, w_dim] -> [N, C_out, H', W'] (H' = 2H when up)."""
+        x, coefficients = self.undemodulated(x, w)
+        return x if coefficients is None else x * coefficients
+
+    def undemodulated(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The convolution before demodulation [N, C_out, H', W'] and the demodulation coefficients [N, C_out, 1, 1]
+        (None without demodulation), so that a caller can fuse their product with what follows."""
         styles = self.affine(w)  # [N, C_in]
         weight = self.weight * self.scale  # [C_out, C_in, k, k]
         if self.up:
             x = upsample2x(x)
-        x = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
-        if self.demodulate:
-            with precision_for(x, reduced=False):  # sigma_j = sqrt(sum_{i,k} (s_i w_ijk)^2): [N, C_out], in fp32
-                coefficients = torch.rsqrt(styles.float().square() @ weight.square().sum((2, 3)).t() + 1e-8)
-            x = x * coefficients[:, :, None, None].to(x.dtype)
-        return x
+        gained = styles * self.input_gain if self.input_gain != 1.0 else styles
+        x = F.conv2d(x * gained[:, :, None, None], weight, padding=weight.shape[-1] // 2)
+        if not self.demodulate:
+            return x, None
+        with precision_for(x, reduced=False):  # sigma_j = sqrt(sum_{i,k} (s_i w_ijk)^2): [N, C_out], in fp32
+            coefficients = torch.rsqrt(styles.float().square() @ weight.square().sum((2, 3)).t() + 1e-8)
+        return x, coefficients[:, :, None, None].to(x.dtype)
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv + per-pixel noise (learned strength) + bias + leaky ReLU."""
+    """Modulated 3x3 conv + per-pixel noise (learned strength) + bias + leaky ReLU. The activation's sqrt(2) gain is
+    left to the consumers (the next modulated convolutions take it as their `input_gain`), so the output is the
+    usual one divided by sqrt(2): one pass fewer over it forward and backward."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False,
+                 input_gain: float = 1.0):
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up)
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up, input_gain=input_gain)
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))  # for noise_mode="const"
         self.resolution = resolution
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
-        x = self.conv(x, w)
+        """x [N, C_in, H, W] -> [N, C_out, S, S], the activation without its sqrt(2) gain."""
+        x, coefficients = self.conv.undemodulated(x, w)
         if noise_mode == "random":
-            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
                                 dtype=x.dtype) * self.noise_strength
         elif noise_mode == "const":
-            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
-        return clamp_fp16(_lrelu(x + self.bias[None, :, None, None].to(x.dtype)))
+            noise = (self.noise_const * self.noise_strength).to(x.dtype)
+        else:
+            noise = torch.zeros((), device=x.device, dtype=x.dtype)
+        x = F.leaky_relu(torch.addcmul(noise, x, coefficients) + self.bias[None, :, None, None].to(x.dtype), 0.2)
+        return x.clamp(-FP16_CLAMP / SQRT2, FP16_CLAMP / SQRT2) if x.dtype == torch.float16 else x
 
 
 class ToRGB(nn.Module):
-    """Modulated 1x1 conv to image channels, no demodulation."""
+    """Modulated 1x1 conv to image channels, no demodulation; its input is a SynthesisLayer's output, whose sqrt(2)
+    activation gain it applies."""
 
     def __init__(self, in_channels: int, channels: int, w_dim: int):
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, channels, 1, w_dim, demodulate=False)
+        self.conv = ModulatedConv2d(in_channels, channels, 1, w_dim, demodulate=False, input_gain=SQRT2)
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -235,8 +252,8 @@ class StyleGAN2Generator(ResolutionStages):
         self.layers = nn.ModuleList([SynthesisLayer(widths[4], widths[4], w_dim, 4)])
         self.to_rgbs = nn.ModuleList([ToRGB(widths[4], channels, w_dim)])
         for low, high in zip(sides, sides[1:]):
-            self.layers.append(SynthesisLayer(widths[low], widths[high], w_dim, high, up=True))
-            self.layers.append(SynthesisLayer(widths[high], widths[high], w_dim, high))
+            self.layers.append(SynthesisLayer(widths[low], widths[high], w_dim, high, up=True, input_gain=SQRT2))
+            self.layers.append(SynthesisLayer(widths[high], widths[high], w_dim, high, input_gain=SQRT2))
             self.to_rgbs.append(ToRGB(widths[high], channels, w_dim))
         self.num_ws = 2 * int(math.log2(resolution)) - 2  # conv layers + the last toRGB
 
@@ -298,18 +315,22 @@ class StyleGAN2Generator(ResolutionStages):
 
 
 class ResidualBlock(nn.Module):
-    """Discriminator block: two 3x3 convs then 2x average pooling, plus a pooled 1x1 skip, summed / sqrt(2)."""
+    """Discriminator block: two 3x3 convs then 2x average pooling, plus a pooled 1x1 skip, summed / sqrt(2).
+    The activations' sqrt(2) gains and the final 1 / sqrt(2) are folded into the weights (leaky ReLU and pooling are
+    positively homogeneous): conv1 takes the gain of conv0's activation, and the sum's 1 / sqrt(2) cancels conv1's
+    activation gain and scales the skip weights; the result is the same up to float rounding, with three fewer
+    passes over the block's activations forward and backward."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv0 = EqualConv2d(in_channels, in_channels, 3)
-        self.conv1 = EqualConv2d(in_channels, out_channels, 3)
-        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False)
+        self.conv1 = EqualConv2d(in_channels, out_channels, 3, gain=SQRT2)
+        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, gain=1 / SQRT2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.skip(F.avg_pool2d(x, 2))
-        x = F.avg_pool2d(_lrelu(self.conv1(_lrelu(self.conv0(x)))), 2)
-        return (x + skip) / SQRT2
+        x = F.avg_pool2d(F.leaky_relu(self.conv1(F.leaky_relu(self.conv0(x), 0.2)), 0.2), 2)
+        return x + skip
 
 
 def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
