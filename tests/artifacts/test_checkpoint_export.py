@@ -23,6 +23,7 @@ def trained(tmp_path_factory):
     return train(overrides=settings, progress=False)
 
 
+@pytest.mark.slow
 def test_export_and_checkpoint_generate_the_same_images(trained, tmp_path):
     from_ckpt = ganforge.load(trained.checkpoint)
     folder = ganforge.export(trained.checkpoint, tmp_path / "exported")

@@ -4,6 +4,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import pytest
+
 import ganforge
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.train import train
@@ -17,6 +19,7 @@ def test_an_old_checkpoint_samples_the_same_images():
     assert hashlib.sha256(images.tobytes()).hexdigest() == SAMPLES_SHA256
 
 
+@pytest.mark.slow
 def test_an_old_checkpoint_resumes(tmp_path):
     run = tmp_path / "runs" / "00000-old"
     run.mkdir(parents=True)

@@ -71,6 +71,7 @@ def test_project_directions_and_edit_take_the_pickle(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 def test_onnx_export_of_an_imported_generator_matches_torch(tmp_path):
     pytest.importorskip("onnxruntime")
     from ganforge.artifacts.onnx import load_onnx

@@ -69,6 +69,7 @@ def test_truncation_toward_the_stored_latent_average(reference):
     assert _delta(generator.synthesize(z), reference["image"]) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_without_a_stored_average_w_avg_is_the_mean_latent(reference):
     """Their mean_latent(4096) is random; ours is seeded; both estimate the same mean."""
     generator = load(CHECKPOINT)

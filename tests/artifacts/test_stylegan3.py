@@ -71,6 +71,7 @@ def max_delta(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.slow
 def test_module_computes_nvidia_images(name):
     module, ref = module_from_record(name), reference(name)
     labels = labels_of(ref, module)
@@ -97,6 +98,7 @@ def test_filters_and_layout_are_designed_as_nvidia(name):
     assert radial == name.startswith("stylegan3-r")
 
 
+@pytest.mark.slow
 def test_fixtures_exercise_clamp_transform_and_magnitude():
     """The parity above is not vacuous: the -R fixture's conv_clamp, the -T fixture's user transform and the
     magnitude EMAs each change the images."""
@@ -115,6 +117,7 @@ def test_fixtures_exercise_clamp_transform_and_magnitude():
 
 
 @pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.slow
 def test_load_pickle_samples_like_nvidia(name):
     """`ganforge.load(pkl)` through the foreign reader: z -> image, ws -> image (mixing), truncation toward the
     stored w_avg, all within the bound."""
@@ -170,6 +173,7 @@ def test_arch_that_contradicts_the_file_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_training_stylegan3_is_refused_with_the_reason(tmp_path):
     generator = ganforge.load(FIXTURES / "stylegan3-t-32.pkl")
     with pytest.raises(ganforge.ConfigError, match="StyleGAN3 is not supported"):

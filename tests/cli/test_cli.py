@@ -24,6 +24,7 @@ def run_dir(tmp_path_factory):
     return next(out.iterdir())
 
 
+@pytest.mark.slow
 def test_train_sample_info_export(run_dir, tmp_path):
     grid = tmp_path / "grid.png"
     result = run("sample", run_dir, "--num", "6", "--seed", "2", "--grid", grid, "--outdir", tmp_path / "each",
@@ -38,6 +39,7 @@ def test_train_sample_info_export(run_dir, tmp_path):
     assert run("info", tmp_path / "exp").exit_code == 0
 
 
+@pytest.mark.slow
 def test_resume_auto_extends_a_run(run_dir):
     result = run("train", "--resume", "auto", "--out", run_dir.parent, "--kimg", "0.064", "--no-progress")
     assert result.exit_code == 0, result.output
@@ -92,6 +94,7 @@ def test_module_entry_point_and_help():
     assert completed.returncode == 0 and "ganforge train --data digits" in completed.stdout
 
 
+@pytest.mark.slow
 def test_train_help_lists_every_registered_dataset_and_model():
     """--help lists config.py's names without torch; they must be exactly what the package registers (read in a
     fresh interpreter, so test-only registrations of other test modules do not count)."""

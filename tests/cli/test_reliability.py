@@ -180,6 +180,7 @@ def test_resume_takes_the_run_lock_before_reading_a_checkpoint(tmp_path, monkeyp
     assert read == []  # refused before the checkpoint was read
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_over_and_a_live_one_refused(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -289,6 +290,7 @@ def test_resume_auto_skips_a_corrupt_newest_checkpoint_and_cleans_partial_writes
         train(resume=newest, overrides={"train.out": str(tmp_path / "runs")}, progress=False)
 
 
+@pytest.mark.slow
 def test_preset_with_resume_auto_starts_fresh_when_there_is_nothing_to_resume(tmp_path):
     command = ["train", "--preset", "stylegan2-32", "--data", "shapes", "--resume", "auto", "--out", tmp_path / "runs",
                "--dry-run"]

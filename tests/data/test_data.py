@@ -118,6 +118,7 @@ def test_clear_errors_for_bad_paths(tmp_path):
         data.build(DataConfig(source="celeba:"))
 
 
+@pytest.mark.slow
 def test_builtin_datasets():
     digits = data.build(DataConfig(source="digits"))
     assert len(digits) == 1797 and digits.info.channels == 1 and digits.info.num_classes == 10
@@ -235,6 +236,7 @@ def test_subset_is_a_fixed_seeded_choice():
         data.build(DataConfig(source="digits", subset=5000))
 
 
+@pytest.mark.slow
 def test_each_in_memory_set_holds_what_its_entry_says():
     """Issue 25: the built-in sets held in memory are registered from one table whose sizes give the memory
     estimate; each entry matches the image bytes its set holds (lfw included; mnist needs a download)."""

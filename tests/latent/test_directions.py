@@ -96,6 +96,7 @@ def test_boundary_separates_a_synthetic_attribute():
         fit_boundary(latents[:10], torch.tensor([1.0] * 2 + [0.0] * 8))
 
 
+@pytest.mark.slow
 def test_supervised_from_a_classifier_and_from_seed_labels(stylegan, tmp_path):
     def brightness(images):  # uint8 [N, C, H, W] -> [N]
         return images.float().mean((1, 2, 3))

@@ -193,6 +193,7 @@ def test_truncation_zero_gives_the_average_image(styled, dcgan):
     assert styled.has_styles and not dcgan.has_styles
 
 
+@pytest.mark.slow
 def test_cli_interpolate_sample_and_mix(checkpoint, styled, tmp_path, monkeypatch):
     result = run("interpolate", checkpoint, "--seeds", "1-3", "--frames", "6", "--fps", "10", "--out", tmp_path / "w.gif")
     assert result.exit_code == 0, result.output

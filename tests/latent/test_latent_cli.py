@@ -37,6 +37,7 @@ def labelled_under_each_tile(picture: np.ndarray, tiles: int, side: int = 128) -
         assert band[:, 2 + index * (side + 2):(index + 1) * (side + 2)].min() < 128
 
 
+@pytest.mark.slow
 def test_project_directions_edit_end_to_end(exports, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)

@@ -20,6 +20,7 @@ def own_images(generator, seeds):
     return list(generator.generate(len(seeds), seed=seeds[0]))  # uint8 [H, W, C] each
 
 
+@pytest.mark.slow
 def test_dcgan_projection_recovers_the_seed_image(dcgan_z):
     (projection,) = project_many(dcgan_z, own_images(dcgan_z, [7]), space="z", steps=60)
     assert projection.space == "z" and projection.latent.shape == (1, dcgan_z.z_dim)
@@ -28,6 +29,7 @@ def test_dcgan_projection_recovers_the_seed_image(dcgan_z):
     assert projection.loss == "pixel-ssim" and "lpips" not in projection.scores
 
 
+@pytest.mark.slow
 def test_stylegan_projection_in_w_and_w_plus_improves_on_the_start(stylegan):
     target = own_images(stylegan, [5])
     start_image, _ = mean_latent(stylegan, "w")
@@ -126,6 +128,7 @@ def test_spaces_and_models_without_latents_are_refused(stylegan, dcgan_z):
         project(random_generator("pix2pix", g_channels=4), np.zeros((16, 16, 3), np.uint8), steps=1)
 
 
+@pytest.mark.slow
 def test_each_image_projects_as_if_alone(stylegan):
     """A photo's projection does not depend on what else is in the batch (exploration noise per image)."""
     targets = own_images(stylegan, [3, 4])

@@ -78,6 +78,7 @@ def test_gray_rgb_equals_one_channel(extractor, digits):
     torch.testing.assert_close(one, three)
 
 
+@pytest.mark.slow
 def test_real_stacked_digits_are_classified_confidently(extractor):
     images, _ = StackedDigits(32, size=1000, seed=2).batch(torch.arange(1000))
     report = mode_report(extractor.channel_probabilities(images))

@@ -56,6 +56,7 @@ def test_colour_histogram_counts_every_pixel_once():
     assert torch.equal(colour_histogram(images[:, :1]), colour_histogram(images[:, :1].expand(-1, 3, -1, -1)))
 
 
+@pytest.mark.slow
 def test_only_views_that_tell_the_real_domains_apart_vote(domains):
     before = torch.random.get_rng_state()
     first = train_domain_judge(domains[0][:64], domains[1][:64], steps=2, seed=3)

@@ -63,6 +63,7 @@ def test_state_dict_matches_pytorch_fid_layout():
     assert all(m.eps == 1e-3 for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
+@pytest.mark.slow
 def test_random_weights_shapes_grey_and_odd_sizes():
     torch.manual_seed(0)
     extractor = InceptionExtractor(FIDInceptionV3(), "pytorch-fid", True, "random").eval()
@@ -173,6 +174,7 @@ def test_offline_fallback_is_fid_helper(no_sources):
 
 @needs_fid_helper
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
+@pytest.mark.slow
 def test_same_features_as_fid_helper_torchscript(monkeypatch):
     """Our architecture with the TorchScript file's tensors == the TorchScript network, on the same input."""
     monkeypatch.setenv("GANFORGE_INCEPTION", str(FID_HELPER))

@@ -112,6 +112,7 @@ def test_loaded_weights(net, trunk_file, heads_file):
     assert all(torch.equal(net.heads[i], heads[f"lin{i}.model.1.weight"]) for i in range(5))
 
 
+@pytest.mark.slow
 def test_distance_properties(net):
     torch.manual_seed(2)
     images = torch.randint(0, 256, (4, 3, 48, 40), dtype=torch.uint8)

@@ -152,6 +152,7 @@ def digit_run(tmp_path_factory):
                  progress=False)
 
 
+@pytest.mark.slow
 def test_metrics_during_training_and_best_checkpoint(digit_run):
     rows = [json.loads(line) for line in (digit_run.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in rows] == [0.032, 0.064]
@@ -163,6 +164,7 @@ def test_metrics_during_training_and_best_checkpoint(digit_run):
     assert best["best"] == {"key": "fid", "value": min(r["fid"] for r in rows)}  # --best-by auto: fid
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end(digit_run, tmp_path):
     png = tmp_path / "pairs.png"
     results = evaluate("stacked-digits", digit_run.checkpoint, "fid,kid,is,pr,dc,mifid,memorization,modes",

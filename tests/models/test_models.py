@@ -33,6 +33,7 @@ def _inputs(G, count: int, labels=None):
 
 @pytest.mark.parametrize("name", models.MODELS.names())
 @pytest.mark.parametrize("num_classes", [0, 3])
+@pytest.mark.slow
 def test_forward_backward(name, num_classes):
     info = _info(name)
     if info.paired and num_classes:
@@ -58,6 +59,7 @@ def test_forward_backward(name, num_classes):
 
 
 @pytest.mark.parametrize("name", models.MODELS.names())
+@pytest.mark.slow
 def test_save_load_round_trip(name):
     info = _info(name, channels=1, classes=())
     G = models.build_generator(ModelConfig(name=name, **TINY_WIDTH), info).eval()
@@ -124,6 +126,7 @@ def test_unet_skips_carry_detail():
 
 
 @pytest.mark.parametrize("name", [n for n in models.MODELS.names() if models.MODELS.get(n).task is Task.NOISE_TO_IMAGE])
+@pytest.mark.slow
 def test_a_conditional_generator_reads_its_label_from_the_start(name):
     """Issue 27: the label must move the image from the first step (the old DCGAN's label entered only through
     per-class batch-norm scales initialised to one, so at first it did nothing, and it stayed near nothing)."""

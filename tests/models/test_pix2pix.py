@@ -52,6 +52,7 @@ def _l1_to_targets(module, dataset) -> float:
     return float((outputs - (targets.float() / 127.5 - 1)).abs().mean())
 
 
+@pytest.mark.slow
 def test_a_tiny_model_fits_a_handful_of_pairs(fitted, pairs_dir):
     dataset = PairedFolderDataset(pairs_dir, 32)
     assert len(dataset) == 4 and dataset.info.input_channels == 1 and dataset.info.channels == 3
@@ -96,6 +97,7 @@ def test_eval_on_held_out_pairs(fitted, pairs_dir):
         ganforge.evaluate(str(pairs_dir / "holdout"), fitted.checkpoint, "modes")
 
 
+@pytest.mark.slow
 def test_paired_and_unpaired_mismatches_are_clear(pairs_dir, tmp_path):
     with pytest.raises(ConfigError, match="paired data"):
         train(overrides={"model.name": "pix2pix", "data.source": "digits", "train.out": str(tmp_path)})
@@ -113,6 +115,7 @@ def test_sampling_an_image_to_image_model_is_a_clear_error(fitted, tmp_path):
     assert result.exit_code == 1 and "ganforge translate" in result.output
 
 
+@pytest.mark.slow
 def test_l1_term_weights_the_generator_loss(pairs_dir, tmp_path):
     """The G loss is the cGAN loss + lambda * L1: with lambda = 100 it is far above the lambda = 0 run's."""
     losses = {}

@@ -82,6 +82,7 @@ def test_presets_resolve_and_follow_the_papers():
         resolve({"loss.pl_weight": 2.0})  # DCGAN has no styles
 
 
+@pytest.mark.slow
 def test_training_with_lazy_r1_path_length_and_mixing(tmp_path):
     result = ganforge.train(preset="stylegan2-32", overrides={
         "data.source": "shapes", "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8,
@@ -94,6 +95,7 @@ def test_training_with_lazy_r1_path_length_and_mixing(tmp_path):
     assert ganforge.load(result.checkpoint).generate(4, seed=1).shape == (4, 16, 16, 3)
 
 
+@pytest.mark.slow
 def test_ada_p_rises_when_d_overfits_a_tiny_dataset(tmp_path):
     from PIL import Image
 

@@ -44,6 +44,7 @@ def test_resume_auto_with_nothing_to_resume_starts_fresh(tiny):
     assert result.checkpoint.exists()
 
 
+@pytest.mark.slow
 def test_resume_past_the_target_reports_the_existing_samples(tiny):
     first = train(overrides=tiny, progress=False)
     again = train(resume="auto", overrides={"train.out": tiny["train.out"]}, progress=False)
@@ -126,6 +127,7 @@ def test_no_tensorboard_and_no_empty_event_files(tiny, tmp_path):
     assert not list(tmp_path.glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_full_width_stylegan2_on_a_cpu_points_to_the_preset(tmp_path):
     with pytest.warns(UserWarning, match="--preset stylegan2-32"):
         train(overrides={"model.name": "stylegan2", "data.source": "shapes", "train.out": str(tmp_path),
