@@ -3,6 +3,7 @@ interpreter, against the bare interpreter and `import torch` measured in the sam
 
     python bench/cli_startup.py [--rounds 5]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,9 +1,10 @@
 """Shared benchmark helpers: timing rounds, FLOP counting and the fp32 matmul roofline of this machine."""
+
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,8 +16,13 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def images_per_second(step: Callable[[], None], images_per_step: int, steps: int, warmup: int = 2,
-                      clock: Callable[[], float] = time.perf_counter) -> float:
+def images_per_second(
+    step: Callable[[], None],
+    images_per_step: int,
+    steps: int,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Images per second of `steps` calls after `warmup` ones; `clock` time.process_time gives them per CPU-second
     (one thread), which a shared machine's load does not dilute."""
     for _ in range(warmup):
@@ -46,8 +52,13 @@ def flops_of(step: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 10, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                  clock: Callable[[], float] = time.perf_counter) -> float:
+def matmul_gflops(
+    size: int = 2048,
+    repeats: int = 10,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Measured matmul throughput (the practical compute roofline of this device and dtype); `clock`
     time.process_time gives it per CPU-second, which a shared machine's load does not dilute."""
     a = torch.randn(size, size, device=device, dtype=dtype)

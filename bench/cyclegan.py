@@ -12,6 +12,7 @@ run, and the quality of a short CPU training run on the built-in `digits-stylize
     python bench/cyclegan.py [--speed-only | --quality-only] [--resolution 64] [--batch 4] [--steps 2] [--rounds 3]
                              [--kimg 20] [--g-channels 32] [--d-channels 32] [--inception] [--threads N] [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,15 @@ from common import images_per_second, interleaved  # noqa: E402
 class ReferenceResnetBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
-        self.block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
-                                   nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            nn.InstanceNorm2d(dim),
+        )
 
     def forward(self, x):
         return x + self.block(x)
@@ -47,8 +55,11 @@ def reference_generator(channels: int, ngf: int, blocks: int) -> nn.Module:
         layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1), nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
     layers += [ReferenceResnetBlock(ngf * 4) for _ in range(blocks)]
     for mult in (4, 2):
-        layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1),
-                   nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1),
+            nn.InstanceNorm2d(ngf * mult // 2),
+            nn.ReLU(True),
+        ]
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]
     return nn.Sequential(*layers)
 
@@ -56,11 +67,19 @@ def reference_generator(channels: int, ngf: int, blocks: int) -> nn.Module:
 def reference_patchgan(channels: int, ndf: int) -> nn.Module:
     """70x70 PatchGAN: C64-C128-C256-C512 (the last with stride 1), one logit per patch."""
     return nn.Sequential(
-        nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1), nn.InstanceNorm2d(ndf * 2), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1), nn.InstanceNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(ndf * 4, ndf * 8, 4, 1, 1), nn.InstanceNorm2d(ndf * 8), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 1))
+        nn.Conv2d(channels, ndf, 4, 2, 1),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1),
+        nn.InstanceNorm2d(ndf * 2),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1),
+        nn.InstanceNorm2d(ndf * 4),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 1, 1),
+        nn.InstanceNorm2d(ndf * 8),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 1),
+    )
 
 
 class ReferencePool:
@@ -113,8 +132,12 @@ def reference_step_fn(resolution: int, batch: int, ngf: int, ndf: int, blocks: i
         for net in (D_A, D_B):
             net.requires_grad_(False)
         opt_g.zero_grad()
-        loss_g = (gan(D_A(fake_b), 1.0) + gan(D_B(fake_a), 1.0) + 10 * (l1(rec_a, a) + l1(rec_b, b))
-                  + 5 * (l1(G_A(b), b) + l1(G_B(a), a)))
+        loss_g = (
+            gan(D_A(fake_b), 1.0)
+            + gan(D_B(fake_a), 1.0)
+            + 10 * (l1(rec_a, a) + l1(rec_b, b))
+            + 5 * (l1(G_A(b), b) + l1(G_B(a), a))
+        )
         loss_g.backward()
         opt_g.step()
         for net in (D_A, D_B):
@@ -138,11 +161,25 @@ def ganforge_step_fn(resolution: int, batch: int, g_channels: int, d_channels: i
     from ganforge.train.loop import Trainer
 
     count = max(64, 4 * batch)
-    sides = [TensorImageDataset(torch.randint(0, 256, (count, 3, resolution, resolution), dtype=torch.uint8),
-                                torch.zeros(count), DatasetInfo(name, resolution, 3)) for name in ("a", "b")]
+    sides = [
+        TensorImageDataset(
+            torch.randint(0, 256, (count, 3, resolution, resolution), dtype=torch.uint8),
+            torch.zeros(count),
+            DatasetInfo(name, resolution, 3),
+        )
+        for name in ("a", "b")
+    ]
     dataset = UnpairedDataset(*sides, name="bench")
-    cfg = resolve({"model.name": "cyclegan", "data.resolution": resolution, "train.batch": batch,
-                   "model.g_channels": g_channels, "model.d_channels": d_channels, "train.total_kimg": 1e6})
+    cfg = resolve(
+        {
+            "model.name": "cyclegan",
+            "data.resolution": resolution,
+            "train.batch": batch,
+            "model.g_channels": g_channels,
+            "model.d_channels": d_channels,
+            "train.total_kimg": 1e6,
+        }
+    )
     trainer = Trainer(cfg, dataset, torch.device("cpu"), DistInfo(), Path("/nonexistent"), None)
     stream = batches(dataset, batch, 0, 0)
     return lambda: trainer.iteration(stream)
@@ -153,16 +190,23 @@ def speed(args) -> None:
     from ganforge.models.cyclegan import residual_blocks
 
     torch.manual_seed(0)
-    steps = {"reference": reference_step_fn(args.resolution, args.batch, args.g_channels, args.d_channels,
-                                            residual_blocks(args.resolution)),
-             "ganforge": ganforge_step_fn(args.resolution, args.batch, args.g_channels, args.d_channels)}
+    steps = {
+        "reference": reference_step_fn(
+            args.resolution, args.batch, args.g_channels, args.d_channels, residual_blocks(args.resolution)
+        ),
+        "ganforge": ganforge_step_fn(args.resolution, args.batch, args.g_channels, args.d_channels),
+    }
     for step in steps.values():  # warm-up
         step()
-    rates = interleaved({name: (lambda s=s: images_per_second(s, args.batch, args.steps, warmup=0))
-                         for name, s in steps.items()}, args.rounds)
-    print(f"CycleGAN training {args.resolution}x{args.resolution}, batch {args.batch}, widths G {args.g_channels} / "
-          f"D {args.d_channels}, {residual_blocks(args.resolution)} residual blocks "
-          f"(median of {args.rounds} interleaved rounds of {args.steps} steps):")
+    rates = interleaved(
+        {name: (lambda s=s: images_per_second(s, args.batch, args.steps, warmup=0)) for name, s in steps.items()},
+        args.rounds,
+    )
+    print(
+        f"CycleGAN training {args.resolution}x{args.resolution}, batch {args.batch}, widths G {args.g_channels} / "
+        f"D {args.d_channels}, {residual_blocks(args.resolution)} residual blocks "
+        f"(median of {args.rounds} interleaved rounds of {args.steps} steps):"
+    )
     for name, rate in rates.items():
         print(f"{name:>12}: {rate:8.2f} img/s")
     print(f"ratio ganforge / reference: {rates['ganforge'] / rates['reference']:.2f}")
@@ -173,7 +217,7 @@ def frechet(extractor, images: torch.Tensor, reference: torch.Tensor) -> float:
     from ganforge.metrics.frechet import GaussianStats, frechet_distance
 
     def stats(x):
-        return GaussianStats.of(torch.cat([extractor(x[i:i + 64])[0] for i in range(0, len(x), 64)]))
+        return GaussianStats.of(torch.cat([extractor(x[i : i + 64])[0] for i in range(0, len(x), 64)]))
 
     return frechet_distance(stats(images), stats(reference))
 
@@ -191,23 +235,34 @@ def quality(args) -> dict:
         generator, minutes = load(args.checkpoint), None
     else:
         out = args.out or tempfile.mkdtemp(prefix="cyclegan-bench-")
-        settings = {"model.name": "cyclegan", "data.source": "digits-stylized",
-                    "data.resolution": args.quality_resolution, "model.g_channels": args.g_channels,
-                    "model.d_channels": args.d_channels, "train.batch": args.quality_batch,
-                    "train.total_kimg": args.kimg, "train.snapshot_every_kimg": args.kimg / 4, "train.out": out,
-                    "train.seed": 0}
+        settings = {
+            "model.name": "cyclegan",
+            "data.source": "digits-stylized",
+            "data.resolution": args.quality_resolution,
+            "model.g_channels": args.g_channels,
+            "model.d_channels": args.d_channels,
+            "train.batch": args.quality_batch,
+            "train.total_kimg": args.kimg,
+            "train.snapshot_every_kimg": args.kimg / 4,
+            "train.out": out,
+            "train.seed": 0,
+        }
         started = time.perf_counter()
         result = ganforge.train(overrides=settings, progress=False)
         minutes = (time.perf_counter() - started) / 60
         generator = load(result.checkpoint)
-    scores = {"kimg": round(generator.kimg, 3), "train_minutes": minutes and round(minutes, 2),
-              "checkpoint": generator.source} | evaluate_unpaired("digits-stylized", generator)
+    scores = {
+        "kimg": round(generator.kimg, 3),
+        "train_minutes": minutes and round(minutes, 2),
+        "checkpoint": generator.source,
+    } | evaluate_unpaired("digits-stylized", generator)
     train = digits_stylized(args.quality_resolution)
     test = digits_stylized(args.quality_resolution, split="test")
     real, reference = sides(test, len(test)), sides(train, len(train))  # reference: the target domains
     extractors = {"digits": DigitsExtractor()}
     if args.inception:
         from ganforge.metrics import build_extractor
+
         extractors["inception"] = build_extractor("inception")
     for direction, (source, target, _) in DIRECTIONS.items():
         translated = translate_all(generator, real[source][0], direction, 64)
@@ -238,8 +293,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CycleGAN on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}")
+    print(
+        f"CycleGAN on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}"
+    )
     if not args.quality_only:
         speed(args)
     if not args.speed_only:

@@ -5,6 +5,7 @@ PyTorch's own all-reduce hook). A shape check: the real figures come from the GP
 
     python bench/ddp_scaling.py [--ranks 1 2 4] [--per-rank-batch 32] [--steps 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,15 @@ def worker(per_rank_batch: int, steps: int) -> None:
     global_batch = per_rank_batch * rank.world
     images = torch.randint(0, 256, (1024, 3, RESOLUTION, RESOLUTION), dtype=torch.uint8)
     dataset = TensorImageDataset(images, torch.zeros(1024, dtype=torch.long), DatasetInfo("bench", RESOLUTION, 3))
-    cfg = resolve({"data.resolution": RESOLUTION, "train.batch": global_batch, "model.g_channels": 16,
-                   "model.d_channels": 16, "augment.policy": "none"})
+    cfg = resolve(
+        {
+            "data.resolution": RESOLUTION,
+            "train.batch": global_batch,
+            "model.g_channels": 16,
+            "model.d_channels": 16,
+            "augment.policy": "none",
+        }
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, dataset, device, rank, Path(run_dir), None)
         wrapped = [m for m in vars(trainer.objective).values() if isinstance(m, DistributedDataParallel)]
@@ -81,8 +89,16 @@ def worker(per_rank_batch: int, steps: int) -> None:
         dist.barrier()
         end = time.perf_counter()
     if rank.is_main:
-        print(json.dumps({"ranks": rank.world, "img_s": global_batch * steps / (end - start),
-                          "allreduce_fraction": merged_seconds(intervals, start, end) / (end - start)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ranks": rank.world,
+                    "img_s": global_batch * steps / (end - start),
+                    "allreduce_fraction": merged_seconds(intervals, start, end) / (end - start),
+                }
+            ),
+            flush=True,
+        )
     dist.shutdown()
 
 
@@ -102,13 +118,27 @@ def main() -> None:
         worker(args.per_rank_batch, args.steps)
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    print(f"DCGAN {RESOLUTION}px, 16 channels, {args.per_rank_batch} images per rank, {args.steps} timed steps, "
-          f"gloo on {os.cpu_count()} CPU cores; load average before {load()}")
+    print(
+        f"DCGAN {RESOLUTION}px, 16 channels, {args.per_rank_batch} images per rank, {args.steps} timed steps, "
+        f"gloo on {os.cpu_count()} CPU cores; load average before {load()}"
+    )
     print(f"{'ranks':>5} {'img/s':>8} {'speed-up':>8} {'all-reduce':>10}  load (1, 5, 15 min)")
     base = None
     for ranks in args.ranks:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-                   __file__, "--worker", "--per-rank-batch", str(args.per_rank_batch), "--steps", str(args.steps)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(ranks),
+            __file__,
+            "--worker",
+            "--per-rank-batch",
+            str(args.per_rank_batch),
+            "--steps",
+            str(args.steps),
+        ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         row = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
         base = base or row["img_s"]

@@ -7,6 +7,7 @@ idle core would take, which a shared machine's load does not inflate), with the 
 
     python bench/dinov2_cost.py [--arch vitb14] [--images 16] [--batch 8] [--size 32] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from ganforge.metrics.dinov2 import ARCHITECTURES, DinoViT, Dinov2Extractor, preprocess
+from ganforge.metrics.dinov2 import ARCHITECTURES, Dinov2Extractor, DinoViT, preprocess
 
 
 def main() -> None:
@@ -32,16 +33,20 @@ def main() -> None:
     extractor(images)  # warm-up
     batches = max(1, args.images // args.batch)
     timings = {}
-    for name, step in {"preprocessing (PIL bicubic to 224)": lambda: preprocess(images),
-                       "extractor (preprocessing + ViT)": lambda: extractor(images)}.items():
+    for name, step in {
+        "preprocessing (PIL bicubic to 224)": lambda: preprocess(images),
+        "extractor (preprocessing + ViT)": lambda: extractor(images),
+    }.items():
         wall, cpu = time.perf_counter(), time.process_time()
         with torch.no_grad():
             for _ in range(batches):
                 step()
         timings[name] = ((time.perf_counter() - wall), (time.process_time() - cpu))
     count = batches * args.batch
-    print(f"DINOv2 {ARCHITECTURES[args.arch].label}, {count} images of {args.size} px in batches of {args.batch}, "
-          f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"DINOv2 {ARCHITECTURES[args.arch].label}, {count} images of {args.size} px in batches of {args.batch}, "
+        f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     for name, (wall, cpu) in timings.items():
         print(f"  {name:<36} wall {wall / count * 1e4:8.0f} s per 10k images   CPU {cpu / count * 1e4:8.0f} s per 10k")
 

@@ -8,6 +8,7 @@ cap and the whole suite a budget, so it fits one call of a few minutes; cases pa
   python bench/gpu_suite.py                 # on a GPU: the full table (about 8 minutes on one H100/H200)
   python bench/gpu_suite.py --quick         # CPU smoke run (tiny sizes, fp32), about a minute
 Writes bench/results/gpu_suite.json and .md (or --out)."""
+
 from __future__ import annotations
 
 import argparse
@@ -50,30 +51,79 @@ class Case:
     inference: str  # "sample" or "translate"
 
 
-STYLEGAN2_256 = {**PRESETS["stylegan2-256"].overrides(), "train.batch": 64}  # NVIDIA's paper256: width 16384/res, cap 512
+STYLEGAN2_256 = {
+    **PRESETS["stylegan2-256"].overrides(),
+    "train.batch": 64,
+}  # NVIDIA's paper256: width 16384/res, cap 512
 CASES = [
-    Case("dcgan-64", {"model.name": "dcgan", "data.resolution": 64, "train.batch": 64},
-         {"data.resolution": 16, "train.batch": 8, "model.g_channels": 8, "model.d_channels": 8}, "sample"),
-    Case("stylegan2-256", STYLEGAN2_256,
-         {"data.resolution": 16, "train.batch": 4, "model.g_channels": 8, "model.d_channels": 8, "model.max_channels": 16,
-          "model.z_dim": 16, "model.w_dim": 16, "model.mapping_layers": 2}, "sample"),
-    Case("stylegan2-1024", {**PRESETS["stylegan2-1024"].overrides(), "model.mixed_resolutions": 4, "train.batch": 8},  # 4 top res in fp16/bf16; 8 a GPU (NVIDIA: 4 a GPU)
-         {"data.resolution": 32, "train.batch": 2, "model.g_channels": 4, "model.d_channels": 4, "model.max_channels": 8,
-          "model.z_dim": 16, "model.w_dim": 16, "model.mapping_layers": 2}, "sample"),
-    Case("pix2pix-256", {"model.name": "pix2pix", "data.resolution": 256, "train.batch": 16},
-         {"data.resolution": 16, "train.batch": 2, "model.g_channels": 4, "model.d_channels": 4}, "translate"),
-    Case("cyclegan-256", {"model.name": "cyclegan", "data.resolution": 256, "train.batch": 4,
-                          "model.g_arch": "resnet_9blocks"},
-         {"data.resolution": 16, "train.batch": 2, "model.g_channels": 4, "model.d_channels": 4}, "translate"),
+    Case(
+        "dcgan-64",
+        {"model.name": "dcgan", "data.resolution": 64, "train.batch": 64},
+        {"data.resolution": 16, "train.batch": 8, "model.g_channels": 8, "model.d_channels": 8},
+        "sample",
+    ),
+    Case(
+        "stylegan2-256",
+        STYLEGAN2_256,
+        {
+            "data.resolution": 16,
+            "train.batch": 4,
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "model.max_channels": 16,
+            "model.z_dim": 16,
+            "model.w_dim": 16,
+            "model.mapping_layers": 2,
+        },
+        "sample",
+    ),
+    Case(
+        "stylegan2-1024",
+        {
+            **PRESETS["stylegan2-1024"].overrides(),
+            "model.mixed_resolutions": 4,
+            "train.batch": 8,
+        },  # 4 top res in fp16/bf16; 8 a GPU (NVIDIA: 4 a GPU)
+        {
+            "data.resolution": 32,
+            "train.batch": 2,
+            "model.g_channels": 4,
+            "model.d_channels": 4,
+            "model.max_channels": 8,
+            "model.z_dim": 16,
+            "model.w_dim": 16,
+            "model.mapping_layers": 2,
+        },
+        "sample",
+    ),
+    Case(
+        "pix2pix-256",
+        {"model.name": "pix2pix", "data.resolution": 256, "train.batch": 16},
+        {"data.resolution": 16, "train.batch": 2, "model.g_channels": 4, "model.d_channels": 4},
+        "translate",
+    ),
+    Case(
+        "cyclegan-256",
+        {"model.name": "cyclegan", "data.resolution": 256, "train.batch": 4, "model.g_arch": "resnet_9blocks"},
+        {"data.resolution": 16, "train.batch": 2, "model.g_channels": 4, "model.d_channels": 4},
+        "translate",
+    ),
 ]
 if "r3gan" in models.MODELS:  # the family another change adds; measured once it is registered
-    CASES.append(Case("r3gan-256", {"model.name": "r3gan", "data.resolution": 256, "train.batch": 64, "loss.name": "rpgan"},
-                      {"data.resolution": 16, "train.batch": 4, "model.g_channels": 8, "model.d_channels": 8}, "sample"))
+    CASES.append(
+        Case(
+            "r3gan-256",
+            {"model.name": "r3gan", "data.resolution": 256, "train.batch": 64, "loss.name": "rpgan"},
+            {"data.resolution": 16, "train.batch": 4, "model.g_channels": 8, "model.d_channels": 8},
+            "sample",
+        )
+    )
 
 
 @dataclass
 class Budget:
     """The suite's wall-clock budget; each case gets at most `case_s` of timed steps."""
+
     total_s: float
     case_s: float
     start: float = field(default_factory=time.monotonic)
@@ -122,8 +172,9 @@ def time_steps(step, images_per_step: int, cap_s: float, warmup: int, min_steps:
     return images_per_step * steps / (time.perf_counter() - start), steps
 
 
-def train_case(case: Case, settings: dict, device: torch.device, budget: Budget, quick: bool,
-               flops_cache: dict) -> dict:
+def train_case(
+    case: Case, settings: dict, device: torch.device, budget: Budget, quick: bool, flops_cache: dict
+) -> dict:
     """One training measurement: img/s, s/kimg, peak memory, FLOPs per image, MFU."""
     cfg = resolve({**case.overrides, **(case.quick if quick else {}), **settings, "train.device": str(device)})
     if device.type == "cuda":
@@ -134,14 +185,22 @@ def train_case(case: Case, settings: dict, device: torch.device, budget: Budget,
     if case.name not in flops_cache:  # model FLOPs do not depend on precision, compilation or memory format
         flops_cache[case.name] = iteration_flops(trainer, stream) / images_per_iter
     warmup = 3 if cfg.train.compile else 1
-    rate, steps = time_steps(lambda: trainer.iteration(stream), images_per_iter, min(budget.case_s, budget.left()),
-                             warmup=warmup)
+    rate, steps = time_steps(
+        lambda: trainer.iteration(stream), images_per_iter, min(budget.case_s, budget.left()), warmup=warmup
+    )
     peak, peak_source = device_peak(device, cfg.train.precision, cfg.train.tf32)
     flops_per_image = flops_cache[case.name]
-    return {"img_per_s": round(rate, 2), "s_per_kimg": round(1000 / rate, 2), "steps_timed": steps,
-            "peak_memory_mib": round(peak_memory_mib(device), 1), "gflops_per_image": round(flops_per_image / 1e9, 3),
-            "mfu": round(flops_per_image * rate / peak, 4), "peak_tflops": round(peak / 1e12, 3), "peak_source": peak_source,
-            "paper_s_per_kimg_at_40pct": round(seconds_per_kimg(flops_per_image, peak, PAPER_MFU), 2)}
+    return {
+        "img_per_s": round(rate, 2),
+        "s_per_kimg": round(1000 / rate, 2),
+        "steps_timed": steps,
+        "peak_memory_mib": round(peak_memory_mib(device), 1),
+        "gflops_per_image": round(flops_per_image / 1e9, 3),
+        "mfu": round(flops_per_image * rate / peak, 4),
+        "peak_tflops": round(peak / 1e12, 3),
+        "peak_source": peak_source,
+        "paper_s_per_kimg_at_40pct": round(seconds_per_kimg(flops_per_image, peak, PAPER_MFU), 2),
+    }
 
 
 def inference_case(case: Case, device: torch.device, budget: Budget, quick: bool, mode: str) -> dict:
@@ -159,8 +218,12 @@ def inference_case(case: Case, device: torch.device, budget: Budget, quick: bool
         return onnx_case(G, inputs, kwargs, batch, budget)
     module = torch.compile(G) if mode == "compiled" else G
     with torch.no_grad():
-        rate, _ = time_steps(lambda: module(*inputs, **kwargs), batch, min(budget.case_s / 2, budget.left()),
-                             warmup=3 if mode == "compiled" else 1)
+        rate, _ = time_steps(
+            lambda: module(*inputs, **kwargs),
+            batch,
+            min(budget.case_s / 2, budget.left()),
+            warmup=3 if mode == "compiled" else 1,
+        )
     return {"img_per_s": round(rate, 2)}
 
 
@@ -193,8 +256,9 @@ def onnx_case(G, inputs, kwargs, batch: int, budget: Budget) -> dict:
 def training_matrix(device: torch.device, quick: bool) -> list[tuple[Case, str, dict]]:
     """(case, label, settings): every preset in every precision (eager, default memory format), then --compile and
     channels_last off for the cases where they matter most."""
-    matrix = [(case, precision, {"train.precision": precision}) for case in CASES
-              for precision in precisions(device, quick)]
+    matrix = [
+        (case, precision, {"train.precision": precision}) for case in CASES for precision in precisions(device, quick)
+    ]
     if not quick:
         main = "bf16" if "bf16" in precisions(device, quick) else "fp32"
         for name in ("dcgan-64", "stylegan2-256"):
@@ -205,11 +269,20 @@ def training_matrix(device: torch.device, quick: bool) -> list[tuple[Case, str, 
 
 
 def environment(device: torch.device) -> dict:
-    info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
-            "device": str(device), "python": platform.python_version(), "threads": torch.get_num_threads()}
+    info = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "device": str(device),
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
-        info |= {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
-                 "driver": _driver_version(), "tf32": torch.backends.cuda.matmul.allow_tf32}
+        info |= {
+            "gpu": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda,
+            "driver": _driver_version(),
+            "tf32": torch.backends.cuda.matmul.allow_tf32,
+        }
     else:
         info |= {"cpu": platform.processor() or platform.machine(), "load_average": list(_load())}
     return info
@@ -219,8 +292,12 @@ def _driver_version() -> str:
     try:
         import subprocess
 
-        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -233,21 +310,31 @@ def _load() -> tuple[float, float, float]:
 
 def markdown(results: dict) -> str:
     env = results["environment"]
-    lines = [f"# ganforge GPU suite: {env.get('gpu', env.get('cpu'))}", "",
-             " · ".join(f"{k} {v}" for k, v in env.items()), "", "## Training", "",
-             "| preset | setting | img/s | s/kimg | peak MiB | GFLOP/img | MFU | peak TFLOP/s | s/kimg at 40 % MFU |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# ganforge GPU suite: {env.get('gpu', env.get('cpu'))}",
+        "",
+        " · ".join(f"{k} {v}" for k, v in env.items()),
+        "",
+        "## Training",
+        "",
+        "| preset | setting | img/s | s/kimg | peak MiB | GFLOP/img | MFU | peak TFLOP/s | s/kimg at 40 % MFU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in results["training"]:
         if "skipped" in row or "error" in row:
             lines.append(f"| {row['preset']} | {row['setting']} | {row.get('skipped') or row.get('error')} |||||||")
             continue
-        lines.append(f"| {row['preset']} | {row['setting']} | {row['img_per_s']} | {row['s_per_kimg']} | "
-                     f"{row['peak_memory_mib']} | {row['gflops_per_image']} | {row['mfu']:.1%} | {row['peak_tflops']} | "
-                     f"{row['paper_s_per_kimg_at_40pct']} |")
+        lines.append(
+            f"| {row['preset']} | {row['setting']} | {row['img_per_s']} | {row['s_per_kimg']} | "
+            f"{row['peak_memory_mib']} | {row['gflops_per_image']} | {row['mfu']:.1%} | {row['peak_tflops']} | "
+            f"{row['paper_s_per_kimg_at_40pct']} |"
+        )
     lines += ["", "## Inference", "", "| preset | command | mode | img/s |", "|---|---|---|---:|"]
     for row in results["inference"]:
-        lines.append(f"| {row['preset']} | {row['command']} | {row['mode']} | "
-                     f"{row.get('img_per_s', row.get('skipped') or row.get('error'))} |")
+        lines.append(
+            f"| {row['preset']} | {row['command']} | {row['mode']} | "
+            f"{row.get('img_per_s', row.get('skipped') or row.get('error'))} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -288,8 +375,11 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=None, help="wall-clock budget (default 420, quick 60)")
     parser.add_argument("--case-s", type=float, default=None, help="timed seconds per case (default 8, quick 2)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "gpu_suite"),
-                        help="path without extension for the .json and .md")
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).resolve().parent / "results" / "gpu_suite"),
+        help="path without extension for the .json and .md",
+    )
     args = parser.parse_args()
     budget_s = args.budget_s or (60.0 if args.quick else 420.0)
     case_s = args.case_s or (2.0 if args.quick else 8.0)

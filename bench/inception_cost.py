@@ -3,6 +3,7 @@ protocol's preprocessing and the network, scaled to seconds per 10 000 images (w
 
     python bench/inception_cost.py [--num 64] [--size 64] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     extractor = load_inception()
     images = torch.randint(0, 256, (args.num, 3, args.size, args.size), dtype=torch.uint8)
-    print(f"{extractor.description}; {args.num} images of {args.size} px, batch {args.batch}, "
-          f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{extractor.description}; {args.num} images of {args.size} px, batch {args.batch}, "
+        f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     extractor(images[:2])  # warm-up
     for protocol in PROTOCOLS.values():
         if protocol.preprocessing is not None:
@@ -36,8 +39,10 @@ def main() -> None:
             extractor(batch)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         scale = 10_000 / args.num
-        print(f"{protocol.name:>18}: {wall * scale:8.0f} s wall, {cpu * scale:8.0f} s CPU per 10k images "
-              f"(load {os.getloadavg()[0]:.1f})")
+        print(
+            f"{protocol.name:>18}: {wall * scale:8.0f} s wall, {cpu * scale:8.0f} s CPU per 10k images "
+            f"(load {os.getloadavg()[0]:.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Variants, each timed on the graph that `ganforge export --format onnx` traces (t
 Random weights with the models' initialisation; speed does not depend on the values. The machine's load average is
 printed before and after: absolute numbers on a shared machine are noisy, compare ratios within one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -68,8 +69,9 @@ def to_channels_last(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}
 
 
-def variants(generator: LoadedGenerator, batch: int, threads: int, compile_models: bool,
-             sessions: dict) -> dict[str, Call]:
+def variants(
+    generator: LoadedGenerator, batch: int, threads: int, compile_models: bool, sessions: dict
+) -> dict[str, Call]:
     """name -> a call that runs one batch of `batch` samples; `sessions` keeps the onnxruntime sessions per model."""
     graph, inputs = export_graph(generator, batch)
     cl_inputs = to_channels_last(inputs)
@@ -82,12 +84,15 @@ def variants(generator: LoadedGenerator, batch: int, threads: int, compile_model
         def call():
             with mode():
                 return module(**feeds)
+
         return call
 
-    calls = {"torch eager": run(graph, inputs, torch.no_grad),
-             "torch channels_last": run(channels_last, cl_inputs),
-             "torch rewritten": run(rewritten, inputs),
-             "torch rewritten+chlast": run(rewritten_cl, cl_inputs)}
+    calls = {
+        "torch eager": run(graph, inputs, torch.no_grad),
+        "torch channels_last": run(channels_last, cl_inputs),
+        "torch rewritten": run(rewritten, inputs),
+        "torch rewritten+chlast": run(rewritten_cl, cl_inputs),
+    }
     if compile_models:
         import torch._inductor.config as inductor_config
 
@@ -102,12 +107,13 @@ def variants(generator: LoadedGenerator, batch: int, threads: int, compile_model
         sessions["onnxruntime int8"] = open_session(data, threads)
         print(f"{generator.source}: {fidelity.describe()}")
     for name, session in sessions.items():
-        calls[name] = (lambda session=session: session.run(["images"], feeds))
+        calls[name] = lambda session=session: session.run(["images"], feeds)
     return calls
 
 
 def max_difference(calls: dict[str, Call]) -> dict[str, float]:
     """Each variant's largest absolute output difference from torch eager's."""
+
     def output(call: Call) -> torch.Tensor:
         result = call()
         return torch.as_tensor(result[0] if isinstance(result, list) else result).float()
@@ -151,9 +157,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="throughput batch")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes per model and batch)")
-    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
-                        help="wall: latency as users see it (needs an idle machine); cpu: CPU-seconds of this process, "
-                             "for comparing variants on a loaded machine (with --threads 1, where no thread spins)")
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="wall: latency as users see it (needs an idle machine); cpu: CPU-seconds of this process, "
+        "for comparing variants on a loaded machine (with --threads 1, where no thread spins)",
+    )
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
@@ -165,9 +175,11 @@ def main() -> None:
     started = time.perf_counter()
     print(f"before: {load_line()}")
     roofline = matmul_gflops(clock=clock)
-    print(f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
-          f"fp32 matmul roofline {roofline:.1f} GFLOP/s, {args.clock} clock"
-          + (" (times are CPU-seconds: per thread-second, not latency)" if args.clock == "cpu" else ""))
+    print(
+        f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
+        f"fp32 matmul roofline {roofline:.1f} GFLOP/s, {args.clock} clock"
+        + (" (times are CPU-seconds: per thread-second, not latency)" if args.clock == "cpu" else "")
+    )
     best_pix2pix = None
     for name in names:
         generator = build(name)
@@ -181,29 +193,39 @@ def main() -> None:
         throughput = measure(variants(generator, args.batch, args.threads, args.compile, sessions), args.rounds)
         params = sum(p.numel() for p in generator.module.parameters())
         print(f"\n{name}: {params / 1e6:.1f} M parameters, {flops / 1e9:.3f} GFLOP per image")
-        print(f"{'variant':>26} | {'p50 batch 1':>11} {'GFLOP/s':>8} {'roofline':>8} | {f'batch {args.batch}':>9} "
-              f"{'GFLOP/s':>8} {'roofline':>8} | speed-up vs eager (b1, b{args.batch}) | max |diff|")
+        print(
+            f"{'variant':>26} | {'p50 batch 1':>11} {'GFLOP/s':>8} {'roofline':>8} | {f'batch {args.batch}':>9} "
+            f"{'GFLOP/s':>8} {'roofline':>8} | speed-up vs eager (b1, b{args.batch}) | max |diff|"
+        )
         for variant, seconds in latency.items():
             rate = args.batch / throughput[variant]
             b1, b8 = flops / seconds / 1e9, flops * rate / 1e9
-            print(f"{variant:>26} | {seconds * 1e3:8.1f} ms {b1:8.1f} {b1 / roofline:8.1%} | {rate:5.1f} img/s "
-                  f"{b8:8.1f} {b8 / roofline:8.1%} | {latency['torch eager'] / seconds:5.2f}x "
-                  f"{throughput['torch eager'] / throughput[variant]:5.2f}x | {differences[variant]:.1e}")
+            print(
+                f"{variant:>26} | {seconds * 1e3:8.1f} ms {b1:8.1f} {b1 / roofline:8.1%} | {rate:5.1f} img/s "
+                f"{b8:8.1f} {b8 / roofline:8.1%} | {latency['torch eager'] / seconds:5.2f}x "
+                f"{throughput['torch eager'] / throughput[variant]:5.2f}x | {differences[variant]:.1e}"
+            )
         if name == "pix2pix-256":
             best_pix2pix = latency
             conversion = timed(lambda: from_generator(generator, args.threads))
             saving = latency["torch channels_last"] - latency["onnxruntime"]  # per 256x256 image
-            print(f"converting the checkpoint's generator for onnxruntime in memory (what `translate --backend "
-                  f"onnxruntime` does): {conversion:.1f} s; against translate's torch path (channels_last) it pays "
-                  f"for itself after " + (f"{conversion / saving:.0f} images of 256x256" if saving > 0 else
-                                          "never (torch is faster)"))
+            print(
+                f"converting the checkpoint's generator for onnxruntime in memory (what `translate --backend "
+                f"onnxruntime` does): {conversion:.1f} s; against translate's torch path (channels_last) it pays "
+                f"for itself after "
+                + (f"{conversion / saving:.0f} images of 256x256" if saving > 0 else "never (torch is faster)")
+            )
     if best_pix2pix:
         print()
-        for label, candidates in (("fp32 (exact)", {k: v for k, v in best_pix2pix.items() if "int8" not in k}),
-                                  ("any precision", best_pix2pix)):
+        for label, candidates in (
+            ("fp32 (exact)", {k: v for k, v in best_pix2pix.items() if "int8" not in k}),
+            ("any precision", best_pix2pix),
+        ):
             variant, seconds = min(candidates.items(), key=lambda item: item[1])
-            print(f"pix2pix 256x256, batch 1, {label}: fastest {variant} at {seconds * 1e3:.1f} ms "
-                  f"(goal <= 100 ms on 2 cores: {'met' if seconds <= 0.1 else 'not met'} in this run)")
+            print(
+                f"pix2pix 256x256, batch 1, {label}: fastest {variant} at {seconds * 1e3:.1f} ms "
+                f"(goal <= 100 ms on 2 cores: {'met' if seconds <= 0.1 else 'not met'} in this run)"
+            )
     print(f"after: {load_line()}; total {time.perf_counter() - started:.0f} s")
 
 

@@ -15,6 +15,7 @@ centroid (foreground: pixels whose brightest channel is >= 100; the dataset draw
 colour moves > 40 (RGB distance, 0..255); the area changes > 25%; the centroid moves > 10% of the side. On digits
 the factor is the class the shipped digits classifier reads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,19 @@ from ganforge.metrics.digits_classifier import digits_split
 from ganforge.metrics.extractors import build_extractor
 
 RESOLUTION = 16  # small enough to train usable models in a few loaded-CPU minutes
-SMALL_STYLEGAN = {"model.g_channels": 16, "model.d_channels": 16, "model.z_dim": 64, "model.w_dim": 64,
-                  "model.mapping_layers": 2}
+SMALL_STYLEGAN = {
+    "model.g_channels": 16,
+    "model.d_channels": 16,
+    "model.z_dim": 64,
+    "model.w_dim": 64,
+    "model.mapping_layers": 2,
+}
 MODELS = {  # name -> (data, preset, overrides)
-    "digits-dcgan": ("digits", None, {"model.name": "dcgan", "model.z_dim": 32, "model.g_channels": 32,
-                                      "model.d_channels": 32, "train.batch": 32}),
+    "digits-dcgan": (
+        "digits",
+        None,
+        {"model.name": "dcgan", "model.z_dim": 32, "model.g_channels": 32, "model.d_channels": 32, "train.batch": 32},
+    ),
     "digits-stylegan2": ("digits", "stylegan2-32", SMALL_STYLEGAN),
     "shapes-stylegan2": ("shapes", "stylegan2-32", SMALL_STYLEGAN),
 }
@@ -73,10 +82,20 @@ def train_models(root: Path, kimg: float, minutes: float) -> dict[str, Path]:
         if not found:
             source = str(digits_train_zip(root)) if data == "digits" else data
             start = time.perf_counter()
-            result = ganforge.train(overrides={**overrides, "data.source": source, "data.resolution": RESOLUTION,
-                                               "train.total_kimg": kimg, "train.minutes": minutes,
-                                               "train.snapshot_every_kimg": kimg, "train.out": str(run),
-                                               "train.grid_size": 8}, preset=preset, progress=False)
+            result = ganforge.train(
+                overrides={
+                    **overrides,
+                    "data.source": source,
+                    "data.resolution": RESOLUTION,
+                    "train.total_kimg": kimg,
+                    "train.minutes": minutes,
+                    "train.snapshot_every_kimg": kimg,
+                    "train.out": str(run),
+                    "train.grid_size": 8,
+                },
+                preset=preset,
+                progress=False,
+            )
             print(f"trained {name}: {time.perf_counter() - start:.0f} s")
             found = [Path(result.checkpoint)]
         checkpoints[name] = found[-1]
@@ -97,8 +116,11 @@ def held_out(data: str, count: int) -> torch.Tensor:
 def enlarge(tiles: torch.Tensor, columns: int, path: Path, factor: int = 3) -> Path:
     """A grid of uint8 tiles [N, C, H, W], scaled up `factor` times (nearest) so small images can be looked at."""
     grid = make_grid(tiles, columns=columns)
-    big = np.asarray(Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).resize(
-        (grid.shape[1] * factor, grid.shape[0] * factor), Image.Resampling.NEAREST))
+    big = np.asarray(
+        Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).resize(
+            (grid.shape[1] * factor, grid.shape[0] * factor), Image.Resampling.NEAREST
+        )
+    )
     return save_png(big[:, :, None] if big.ndim == 2 else big, path)
 
 
@@ -116,13 +138,22 @@ def measure_projection(checkpoints: dict[str, Path], root: Path, count: int, ste
             start = time.perf_counter()
             fits = project_many(generator, list(targets), space=space, steps=steps, init_samples=init)
             seconds = (time.perf_counter() - start) / count
-            row = {"model": name, "space": space, "start": f"best of {init}" if init else "mean", "steps": steps,
-                   "psnr": float(np.mean([f.scores["psnr"] for f in fits])),
-                   "ssim": float(np.mean([f.scores["ssim"] for f in fits])), "seconds_per_image": seconds,
-                   "loss": fits[0].loss}
+            row = {
+                "model": name,
+                "space": space,
+                "start": f"best of {init}" if init else "mean",
+                "steps": steps,
+                "psnr": float(np.mean([f.scores["psnr"] for f in fits])),
+                "ssim": float(np.mean([f.scores["ssim"] for f in fits])),
+                "seconds_per_image": seconds,
+                "loss": fits[0].loss,
+            }
             rows.append(row)
-            print(f"| {name} | {space} | {row['start']} | {steps} | {row['psnr']:.2f} | {row['ssim']:.3f} | "
-                  f"{seconds:.2f} |", flush=True)
+            print(
+                f"| {name} | {space} | {row['start']} | {steps} | {row['psnr']:.2f} | {row['ssim']:.3f} | "
+                f"{seconds:.2f} |",
+                flush=True,
+            )
             if steps == step_counts[-1] and not init:
                 final[space] = torch.stack([f.image for f in fits])
         tiles = torch.stack([targets, *final.values()], dim=1).flatten(0, 1)  # per image: target, then each space
@@ -135,10 +166,19 @@ class ShapeKind(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(64, len(SHAPE_NAMES)))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(64, len(SHAPE_NAMES)),
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, 32, 32] -> logits [N, kinds]."""
@@ -177,10 +217,12 @@ def shape_factors(images: torch.Tensor, kind: ShapeKind) -> dict[str, torch.Tens
 
 def shape_changes(before: dict, after: dict) -> dict[str, torch.Tensor]:
     """Which factors an edit changed, per image: bool [N] each."""
-    return {"kind": after["kind"] != before["kind"],
-            "colour": (after["colour"] - before["colour"]).norm(dim=1) > COLOUR_CHANGE,
-            "size": (after["size"] - before["size"]).abs() > AREA_CHANGE * before["size"].clamp_min(1e-3),
-            "position": (after["position"] - before["position"]).norm(dim=1) > MOVE_CHANGE}
+    return {
+        "kind": after["kind"] != before["kind"],
+        "colour": (after["colour"] - before["colour"]).norm(dim=1) > COLOUR_CHANGE,
+        "size": (after["size"] - before["size"]).abs() > AREA_CHANGE * before["size"].clamp_min(1e-3),
+        "position": (after["position"] - before["position"]).norm(dim=1) > MOVE_CHANGE,
+    }
 
 
 def edited(generator, seeds: range, vector: torch.Tensor, strengths: list[float]) -> torch.Tensor:
@@ -191,8 +233,9 @@ def edited(generator, seeds: range, vector: torch.Tensor, strengths: list[float]
 def find_all(generator, classifiers: dict) -> list:
     found = [find_directions(generator, "sefa", num=8), find_directions(generator, "ganspace", num=8, samples=5000)]
     for label, classifier in classifiers.items():
-        found.append(find_directions(generator, "supervised", classifier=classifier, samples=2000, keep=0.1,
-                                     name=label))
+        found.append(
+            find_directions(generator, "supervised", classifier=classifier, samples=2000, keep=0.1, name=label)
+        )
     return found
 
 
@@ -204,16 +247,20 @@ def measure_directions(checkpoints: dict[str, Path], root: Path, seed_count: int
     kind, kind_accuracy = train_kind_classifier()
     report["kind_classifier_accuracy"] = kind_accuracy
     print(f"\nshape-kind classifier, held-out accuracy {kind_accuracy:.3f}")
-    print("\n| model | method | factor | best direction | target changes | others change (max) |\n|---|---|---|---|---|---|")
+    print(
+        "\n| model | method | factor | best direction | target changes | others change (max) |\n|---|---|---|---|---|---|"
+    )
     for name, checkpoint in checkpoints.items():
         generator = ganforge.load(checkpoint)
         if name.startswith("digits"):
             classifiers = {"digit-3": lambda images: digits(images)[1].log_softmax(1)[:, 3]}
         else:
-            classifiers = {"circle": lambda images: kind(images).log_softmax(1)[:, 0].detach(),
-                           "size": lambda images: shape_factors(images, kind)["size"],
-                           "position-x": lambda images: shape_factors(images, kind)["position"][:, 0],
-                           "red": lambda images: shape_factors(images, kind)["colour"] @ torch.tensor([1.0, -.5, -.5])}
+            classifiers = {
+                "circle": lambda images: kind(images).log_softmax(1)[:, 0].detach(),
+                "size": lambda images: shape_factors(images, kind)["size"],
+                "position-x": lambda images: shape_factors(images, kind)["position"][:, 0],
+                "red": lambda images: shape_factors(images, kind)["colour"] @ torch.tensor([1.0, -0.5, -0.5]),
+            }
         for directions in find_all(generator, classifiers):
             tag = directions.method if directions.method != "supervised" else f"supervised-{directions.names[0]}"
             save_directions(root / f"directions-{name}-{tag}.npz", directions)
@@ -233,10 +280,11 @@ def measure_directions(checkpoints: dict[str, Path], root: Path, seed_count: int
                     changed = {factor: torch.cat([minus[factor], plus[factor]]) for factor in plus}
                 effects.append((label, {factor: float(flags.float().mean()) for factor, flags in changed.items()}))
             report["rows"] += report_best(name, directions, effects, SUPERVISED_FACTOR.get(directions.names[0]))
-            strip_rows = [edited(generator, range(8), directions.pick(label)[0], [-3, -2, -1, 0, 1, 2, 3])
-                          for label, _ in effects[:4]]
-            enlarge(torch.cat(strip_rows).flatten(0, 1), columns=7,
-                    path=root / f"edits-{name}-{tag}.png")
+            strip_rows = [
+                edited(generator, range(8), directions.pick(label)[0], [-3, -2, -1, 0, 1, 2, 3])
+                for label, _ in effects[:4]
+            ]
+            enlarge(torch.cat(strip_rows).flatten(0, 1), columns=7, path=root / f"edits-{name}-{tag}.png")
     return report
 
 
@@ -246,18 +294,29 @@ def report_best(model: str, directions, effects: list[tuple[str, dict]], only: s
     rows = []
     factors = [only] if only else [factor for factor in effects[0][1] if factor != "to-3"]
     for factor in factors:
+
         def margin(effect):
             others = [rate for other, rate in effect[1].items() if other not in (factor, "to-3")]
             return effect[1][factor] - max(others, default=0.0)
+
         label, rates = max(effects, key=margin)
         others = max([rate for other, rate in rates.items() if other not in (factor, "to-3")], default=0.0)
-        row = {"model": model, "method": directions.method, "factor": factor, "direction": label,
-               "target": rates[factor], "others_max": others, **({"to_3": rates["to-3"]} if "to-3" in rates else {})}
+        row = {
+            "model": model,
+            "method": directions.method,
+            "factor": factor,
+            "direction": label,
+            "target": rates[factor],
+            "others_max": others,
+            **({"to_3": rates["to-3"]} if "to-3" in rates else {}),
+        }
         rows.append(row)
         extra = f" (non-3 -> 3 at +3: {row['to_3']:.2f})" if "to_3" in row else ""
         other_text = f"{others:.2f}" if len(rates) > 1 + ("to-3" in rates) else "-"
-        print(f"| {model} | {directions.method} | {factor} | {label} | {rates[factor]:.2f}{extra} | {other_text} |",
-              flush=True)
+        print(
+            f"| {model} | {directions.method} | {factor} | {label} | {rates[factor]:.2f}{extra} | {other_text} |",
+            flush=True,
+        )
     return rows
 
 
@@ -277,8 +336,9 @@ def main() -> None:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     if "project" in stages:
-        results["projection"] = measure_projection(checkpoints, args.out, args.images,
-                                                   [int(s) for s in args.steps.split(",")])
+        results["projection"] = measure_projection(
+            checkpoints, args.out, args.images, [int(s) for s in args.steps.split(",")]
+        )
     if "directions" in stages:
         results["directions"] = measure_directions(checkpoints, args.out, args.seeds)
     results_path.write_text(json.dumps(results, indent=2))

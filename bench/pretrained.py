@@ -12,6 +12,7 @@ file's size and against G's own size (its state dict in fp32; issue 29's budget 
 NVIDIA's code (e.g. a checkout of NVlabs/stylegan2-ada-pytorch, whose `dnnlib` may need `import requests`
 stubbed out) is only imported in a subprocess to time its Generator with the same weights (force_fp32).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import pickle
 import subprocess
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 
@@ -40,10 +40,25 @@ CONFIGS = {
 def kwargs_for(resolution: int) -> tuple[dict, dict]:
     spec = CONFIGS[resolution]
     common = {"channel_base": spec["channel_base"], "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
-    g = {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": resolution, "img_channels": 3,
-         "mapping_kwargs": {"num_layers": spec["map"]}, "synthesis_kwargs": {**common, "architecture": "skip"}}
-    d = {"c_dim": 0, "img_resolution": resolution, "img_channels": 3, "architecture": "resnet", **common,
-         "block_kwargs": {}, "mapping_kwargs": {}, "epilogue_kwargs": {"mbstd_group_size": 4}}
+    g = {
+        "z_dim": 512,
+        "c_dim": 0,
+        "w_dim": 512,
+        "img_resolution": resolution,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": spec["map"]},
+        "synthesis_kwargs": {**common, "architecture": "skip"},
+    }
+    d = {
+        "c_dim": 0,
+        "img_resolution": resolution,
+        "img_channels": 3,
+        "architecture": "resnet",
+        **common,
+        "block_kwargs": {},
+        "mapping_kwargs": {},
+        "epilogue_kwargs": {"mbstd_group_size": 4},
+    }
     return g, d
 
 
@@ -59,12 +74,23 @@ class _Record:
         self.module, self.init_kwargs = module, init_kwargs
 
     def __reduce__(self):
-        state = {"training": False, "_parameters": dict(self.module._parameters), "_buffers": dict(self.module._buffers),
-                 "_modules": {n: _Record(m, None) for n, m in self.module._modules.items()},
-                 "_init_args": (), "_init_kwargs": self.init_kwargs or {}}
-        return _reconstruct_persistent_obj, ({"type": "class", "version": 6, "module_src": "# not stored",
-                                               "class_name": type(self.module).__name__.replace("Nvidia", ""),
-                                               "state": state},)
+        state = {
+            "training": False,
+            "_parameters": dict(self.module._parameters),
+            "_buffers": dict(self.module._buffers),
+            "_modules": {n: _Record(m, None) for n, m in self.module._modules.items()},
+            "_init_args": (),
+            "_init_kwargs": self.init_kwargs or {},
+        }
+        return _reconstruct_persistent_obj, (
+            {
+                "type": "class",
+                "version": 6,
+                "module_src": "# not stored",
+                "class_name": type(self.module).__name__.replace("Nvidia", ""),
+                "state": state,
+            },
+        )
 
 
 def write_network_pickle(path: Path, resolution: int) -> tuple[int, int]:
@@ -78,8 +104,13 @@ def write_network_pickle(path: Path, resolution: int) -> tuple[int, int]:
     g_kwargs, d_kwargs = kwargs_for(resolution)
     with torch.no_grad():
         G, D = NvidiaGenerator(**g_kwargs).eval(), NvidiaDiscriminator(**d_kwargs).eval()
-        snapshot = {"training_set_kwargs": {"path": "ffhq.zip"}, "G": _Record(G, g_kwargs), "D": _Record(D, d_kwargs),
-                    "G_ema": _Record(copy.deepcopy(G), g_kwargs), "augment_pipe": None}
+        snapshot = {
+            "training_set_kwargs": {"path": "ffhq.zip"},
+            "G": _Record(G, g_kwargs),
+            "D": _Record(D, d_kwargs),
+            "G_ema": _Record(copy.deepcopy(G), g_kwargs),
+            "augment_pipe": None,
+        }
         with open(path, "wb") as handle:
             pickle.dump(snapshot, handle, protocol=3)  # Python 3.7's default, as NVIDIA's released pickles
     return sum(p.numel() for p in G.parameters()), sum(t.nbytes for t in G.state_dict().values())
@@ -93,31 +124,36 @@ def _run_python(code: str) -> dict:
 
 
 # peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited from the parent at fork + exec)
-MAXRSS = ("import json, re\nrss = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())"
-          "[1]) * 1024\n")
+MAXRSS = (
+    "import json, re\nrss = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())[1]) * 1024\n"
+)
 
 
 def import_figures(pickle_path: Path, out: Path) -> dict:
     """Seconds and peak resident bytes of `ganforge.import_model`, beyond a process that imported ganforge and torch
     (`peak_bytes`), and beyond one that has also imported the modules the import uses (`data_bytes`: the weights
     and buffers; the modules' code, scipy for the StyleGAN3 family among them, is a constant `code_bytes`)."""
-    code = MAXRSS + (f"import time, ganforge, torch\nbase = rss()\n"
-                     f"import ganforge.artifacts.export, ganforge.artifacts.foreign.nvidia, ganforge.models\n"
-                     f"code = rss()\nstart = time.perf_counter()\n"
-                     f"ganforge.import_model({str(pickle_path)!r}, {str(out)!r})\n"
-                     f"print(json.dumps({{'seconds': time.perf_counter() - start, 'peak_bytes': rss() - base, "
-                     f"'data_bytes': rss() - code, 'code_bytes': code - base}}))")
+    code = MAXRSS + (
+        f"import time, ganforge, torch\nbase = rss()\n"
+        f"import ganforge.artifacts.export, ganforge.artifacts.foreign.nvidia, ganforge.models\n"
+        f"code = rss()\nstart = time.perf_counter()\n"
+        f"ganforge.import_model({str(pickle_path)!r}, {str(out)!r})\n"
+        f"print(json.dumps({{'seconds': time.perf_counter() - start, 'peak_bytes': rss() - base, "
+        f"'data_bytes': rss() - code, 'code_bytes': code - base}}))"
+    )
     return _run_python(code)
 
 
 def sampling_seconds(pickle_path: Path, num: int, backend: str) -> float:
     """CPU seconds per image (one thread, so the machine's other load does not dilute it), batch 1, constant noise,
     after one warm-up image."""
-    code = (f"import time, json, torch\ntorch.set_num_threads(1)\nfrom ganforge.artifacts.backend import open_generator\n"
-            f"g = open_generator({str(pickle_path)!r}, backend={backend!r}, threads=1)\n"
-            f"z = g.latents(range({num + 1}))\ng.synthesize(z[:1], batch_size=1)\nstart = time.process_time()\n"
-            f"g.synthesize(z[1:], batch_size=1)\n"
-            f"print(json.dumps({{'seconds': (time.process_time() - start) / {num}}}))")
+    code = (
+        f"import time, json, torch\ntorch.set_num_threads(1)\nfrom ganforge.artifacts.backend import open_generator\n"
+        f"g = open_generator({str(pickle_path)!r}, backend={backend!r}, threads=1)\n"
+        f"z = g.latents(range({num + 1}))\ng.synthesize(z[:1], batch_size=1)\nstart = time.process_time()\n"
+        f"g.synthesize(z[1:], batch_size=1)\n"
+        f"print(json.dumps({{'seconds': (time.process_time() - start) / {num}}}))"
+    )
     return _run_python(code)["seconds"]
 
 
@@ -125,20 +161,22 @@ def nvidia_seconds(nvidia: Path, pickle_path: Path, resolution: int, num: int) -
     """Seconds per image of NVIDIA's Generator (reference path on the CPU, fp32) with the same weights, and the max
     |difference| of its images from ganforge's."""
     g_kwargs, _ = kwargs_for(resolution)
-    code = (f"import sys, time, json, torch\nsys.path.insert(0, {str(nvidia)!r})\ntorch.set_num_threads(1)\n"
-            f"from training.networks import Generator\nimport ganforge\n"
-            f"ours = ganforge.load({str(pickle_path)!r})\n"
-            f"G = Generator(**json.loads({json.dumps(json.dumps(g_kwargs))})).eval()\n"
-            f"G.load_state_dict(ours.module.state_dict())\n"
-            f"z = ours.latents(range({num + 1}))\n"
-            f"with torch.no_grad():\n"
-            f"    G(z[:1], None, noise_mode='const', force_fp32=True)\n"
-            f"    start = time.process_time()\n"
-            f"    theirs = torch.cat([G(z[i:i + 1], None, noise_mode='const', force_fp32=True)\n"
-            f"                        for i in range(1, {num + 1})])\n"
-            f"    seconds = (time.process_time() - start) / {num}\n"
-            f"    diff = (ours.synthesize(z[1:], batch_size=1) - theirs).abs().max().item()\n"
-            f"print(json.dumps({{'seconds': seconds, 'diff': diff}}))")
+    code = (
+        f"import sys, time, json, torch\nsys.path.insert(0, {str(nvidia)!r})\ntorch.set_num_threads(1)\n"
+        f"from training.networks import Generator\nimport ganforge\n"
+        f"ours = ganforge.load({str(pickle_path)!r})\n"
+        f"G = Generator(**json.loads({json.dumps(json.dumps(g_kwargs))})).eval()\n"
+        f"G.load_state_dict(ours.module.state_dict())\n"
+        f"z = ours.latents(range({num + 1}))\n"
+        f"with torch.no_grad():\n"
+        f"    G(z[:1], None, noise_mode='const', force_fp32=True)\n"
+        f"    start = time.process_time()\n"
+        f"    theirs = torch.cat([G(z[i:i + 1], None, noise_mode='const', force_fp32=True)\n"
+        f"                        for i in range(1, {num + 1})])\n"
+        f"    seconds = (time.process_time() - start) / {num}\n"
+        f"    diff = (ours.synthesize(z[1:], batch_size=1) - theirs).abs().max().item()\n"
+        f"print(json.dumps({{'seconds': seconds, 'diff': diff}}))"
+    )
     result = _run_python(code)
     return result["seconds"], result["diff"]
 
@@ -157,13 +195,17 @@ def main() -> None:
             path = Path(tmp) / f"ffhq-{resolution}.pkl"
             params, g_bytes = write_network_pickle(path, resolution)
             size = path.stat().st_size
-            print(f"{resolution} px: G {params / 1e6:.1f} M parameters ({g_bytes / 2**20:.0f} MiB); pickle (G, G_ema, "
-                  f"D) {size / 2**20:.0f} MiB")
+            print(
+                f"{resolution} px: G {params / 1e6:.1f} M parameters ({g_bytes / 2**20:.0f} MiB); pickle (G, G_ema, "
+                f"D) {size / 2**20:.0f} MiB"
+            )
             figures = import_figures(path, Path(tmp) / f"imported-{resolution}")
             peak, data = figures["peak_bytes"], figures["data_bytes"]
-            print(f"  import: {figures['seconds']:.1f} s, peak memory {peak / 2**20:.0f} MiB ({peak / g_bytes:.2f}x G, "
-                  f"{peak / size:.2f}x the file); without the {figures['code_bytes'] / 2**20:.0f} MiB of modules it "
-                  f"imports: {data / 2**20:.0f} MiB ({data / g_bytes:.2f}x G)")
+            print(
+                f"  import: {figures['seconds']:.1f} s, peak memory {peak / 2**20:.0f} MiB ({peak / g_bytes:.2f}x G, "
+                f"{peak / size:.2f}x the file); without the {figures['code_bytes'] / 2**20:.0f} MiB of modules it "
+                f"imports: {data / 2**20:.0f} MiB ({data / g_bytes:.2f}x G)"
+            )
             if args.import_only:
                 continue
             rows = {"ganforge torch": sampling_seconds(path, args.num, "torch")}

@@ -17,6 +17,7 @@ Each run writes its curve to OUT/curves/<data>-<images>-<augment>-s<seed>.json; 
 and OUT/<data>.md (best FID per run, mean ± 95% t-interval over seeds, none/augmented ratio) and OUT/<data>.png (FID
 vs kimg, one panel per subset size, one line per augmentation, mean over seeds) are rewritten from all curves.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,9 @@ import ganforge
 from ganforge.artifacts import load
 from ganforge.artifacts.checkpoint import list_checkpoints
 from ganforge.atomic import write_text
+from ganforge.classifier import SmallCNN, TrainSpec, train_classifier
 from ganforge.config import DataConfig
 from ganforge.data import build
-from ganforge.classifier import SmallCNN, TrainSpec, train_classifier
 from ganforge.experiments.plot import line_plot
 from ganforge.experiments.report import mean_interval
 from ganforge.imaging import save_png
@@ -47,8 +48,13 @@ from ganforge.metrics.extractors import register_extractor
 from ganforge.studio.runs import read_jsonl
 
 RESOLUTION = 32
-GAN = {"model.name": "dcgan", "model.g_channels": 32, "model.d_channels": 32, "train.batch": 32,
-       "data.resolution": RESOLUTION}
+GAN = {
+    "model.name": "dcgan",
+    "model.g_channels": 32,
+    "model.d_channels": 32,
+    "train.batch": 32,
+    "data.resolution": RESOLUTION,
+}
 AUGMENTS = ("none", "diffaug", "ada")
 
 
@@ -69,10 +75,20 @@ def reference(data: str, out: Path) -> tuple[str, object, str]:
         return "digits", build(DataConfig(source="digits", resolution=RESOLUTION)), "digits"
     labelled = build(DataConfig(source=data, resolution=RESOLUTION, cond=True), cache=False)
     images, labels = labelled.batch(torch.arange(len(labelled)))
-    classifier = train_classifier((images, labels), None, labelled.info.num_classes, augment=False, seed=0,
-                                  spec=TrainSpec(steps=1500 if data == "shapes" else 600, width=32))
-    register_extractor(f"{data}-classifier", PooledFeatures(classifier), 128,
-                       description=f"SmallCNN trained on {data}'s labels by bench/small_data.py")
+    classifier = train_classifier(
+        (images, labels),
+        None,
+        labelled.info.num_classes,
+        augment=False,
+        seed=0,
+        spec=TrainSpec(steps=1500 if data == "shapes" else 600, width=32),
+    )
+    register_extractor(
+        f"{data}-classifier",
+        PooledFeatures(classifier),
+        128,
+        description=f"SmallCNN trained on {data}'s labels by bench/small_data.py",
+    )
     if data != "lfw":
         return data, labelled, f"{data}-classifier"
     faces = out / "lfw-faces"  # the GAN learns faces only: scikit-image's 100 face photos
@@ -94,18 +110,28 @@ def copy_fid(source: str, images: int, evaluator: Evaluator, num: int) -> float:
     memorised the subset would score."""
     subset = build(DataConfig(source=source, resolution=RESOLUTION, subset=images))
     order = torch.arange(num) % len(subset)
-    return float(evaluator(subset.batch(order[start:start + 250])[0] for start in range(0, num, 250))["fid"])
+    return float(evaluator(subset.batch(order[start : start + 250])[0] for start in range(0, num, 250))["fid"])
 
 
-def run_one(data: str, source: str, images: int, full: int, augment: str, seed: int, args, evaluator: Evaluator,
-            out: Path) -> None:
+def run_one(
+    data: str, source: str, images: int, full: int, augment: str, seed: int, args, evaluator: Evaluator, out: Path
+) -> None:
     """Train one run, score each of its snapshots, write its curve to OUT/curves and delete the run folder."""
     name = f"{data}-{images}-{augment}-s{seed}"
     runs = out / "runs"
-    overrides = {**GAN, "data.source": source, "data.subset": images if images < full else 0,
-                 "augment.policy": augment, "augment.ada_kimg": args.ada_kimg,
-                 "train.total_kimg": args.kimg, "train.snapshot_every_kimg": args.eval_kimg,
-                 "train.keep_checkpoints": 10_000, "train.seed": seed, "train.out": str(runs), "train.name": name}
+    overrides = {
+        **GAN,
+        "data.source": source,
+        "data.subset": images if images < full else 0,
+        "augment.policy": augment,
+        "augment.ada_kimg": args.ada_kimg,
+        "train.total_kimg": args.kimg,
+        "train.snapshot_every_kimg": args.eval_kimg,
+        "train.keep_checkpoints": 10_000,
+        "train.seed": seed,
+        "train.out": str(runs),
+        "train.name": name,
+    }
     started = time.process_time()
     result = ganforge.train(overrides=overrides, progress=False)
     train_cpu = time.process_time() - started
@@ -116,16 +142,32 @@ def run_one(data: str, source: str, images: int, full: int, augment: str, seed: 
         with torch.no_grad():
             fid = evaluator(generator_batches(generator, args.num, batch_size=250))["fid"]
         row = stats_at(stats, generator.kimg)
-        curve.append({"kimg": round(generator.kimg, 3), "fid": round(float(fid), 4), "r_t": row.get("r_t"),
-                      "augment_p": row.get("augment_p")})
-    record = {"data": data, "images": images, "augment": augment, "seed": seed, "curve": curve,
-              "train_cpu_s": round(train_cpu, 1), "eval_cpu_s": round(time.process_time() - started - train_cpu, 1),
-              "settings": {k: v for k, v in overrides.items() if k not in ("train.out", "train.name")}}
+        curve.append(
+            {
+                "kimg": round(generator.kimg, 3),
+                "fid": round(float(fid), 4),
+                "r_t": row.get("r_t"),
+                "augment_p": row.get("augment_p"),
+            }
+        )
+    record = {
+        "data": data,
+        "images": images,
+        "augment": augment,
+        "seed": seed,
+        "curve": curve,
+        "train_cpu_s": round(train_cpu, 1),
+        "eval_cpu_s": round(time.process_time() - started - train_cpu, 1),
+        "settings": {k: v for k, v in overrides.items() if k not in ("train.out", "train.name")},
+    }
     shutil.rmtree(result.run_dir)  # checkpoints of every snapshot: gigabytes over a whole grid
     write_text(out / "curves" / f"{name}.json", json.dumps(record, indent=1) + "\n")
     best = min(curve, key=lambda p: p["fid"])
-    print(f"{name}: best FID {best['fid']:.3f} at {best['kimg']:g} kimg, last {curve[-1]['fid']:.3f} "
-          f"(r_t {curve[-1]['r_t']}, p {curve[-1]['augment_p']}); {train_cpu:.0f} CPU-s training", flush=True)
+    print(
+        f"{name}: best FID {best['fid']:.3f} at {best['kimg']:g} kimg, last {curve[-1]['fid']:.3f} "
+        f"(r_t {curve[-1]['r_t']}, p {curve[-1]['augment_p']}); {train_cpu:.0f} CPU-s training",
+        flush=True,
+    )
 
 
 def _mean(values: list[float]) -> str:
@@ -139,16 +181,21 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
     if not records:
         return
     sizes = sorted({r["images"] for r in records})
-    lines = [f"# Small data: {data}", "",
-             "Best FID over the run (against all of the dataset's images; lower is better), mean ± 95% t-interval "
-             "over seeds, the kimg where it was reached, and the last evaluation's FID and r_t. 'copy': the FID of "
-             "the training subset itself, what a generator that memorised it would score.", "",
-             "| images | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this | copy |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Small data: {data}",
+        "",
+        "Best FID over the run (against all of the dataset's images; lower is better), mean ± 95% t-interval "
+        "over seeds, the kimg where it was reached, and the last evaluation's FID and r_t. 'copy': the FID of "
+        "the training subset itself, what a generator that memorised it would score.",
+        "",
+        "| images | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this | copy |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     panels = []
     for size in sizes:
-        best_none = [min(p["fid"] for p in r["curve"]) for r in records
-                     if r["images"] == size and r["augment"] == "none"]
+        best_none = [
+            min(p["fid"] for p in r["curve"]) for r in records if r["images"] == size and r["augment"] == "none"
+        ]
         series = {}
         for augment in AUGMENTS:
             runs = [r for r in records if r["images"] == size and r["augment"] == augment]
@@ -158,23 +205,34 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
             at = [min(r["curve"], key=lambda p: p["fid"])["kimg"] for r in runs]
             last = [r["curve"][-1] for r in runs]
             mean, half, n = mean_interval(bests)
-            ratio = (f"{np.mean(best_none) / mean:.2f}×" if best_none and augment != "none" else "")
+            ratio = f"{np.mean(best_none) / mean:.2f}×" if best_none and augment != "none" else ""
             r_t = [p["r_t"] for p in last if p["r_t"] is not None]
             p_ada = [p["augment_p"] for p in last if p["augment_p"] is not None]
             copy = f"{copies[size]:.3f}" if size in copies else "–"
             best = f"{mean:.3f} ± {half:.3f}" if n > 1 else f"{mean:.3f}"  # one seed: no interval
-            lines.append(f"| {size} | {augment} | {n} | {best} | {np.mean(at):.0f} | "
-                         f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} | "
-                         f"{copy} |")
+            lines.append(
+                f"| {size} | {augment} | {n} | {best} | {np.mean(at):.0f} | "
+                f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} | "
+                f"{copy} |"
+            )
             kimgs = sorted({round(p["kimg"]) for r in runs for p in r["curve"]})  # snapshots land a batch apart
-            series[augment] = {k: mean_interval([p["fid"] for r in runs for p in r["curve"]
-                                                 if round(p["kimg"]) == k])[:2] for k in kimgs}
+            series[augment] = {
+                k: mean_interval([p["fid"] for r in runs for p in r["curve"] if round(p["kimg"]) == k])[:2]
+                for k in kimgs
+            }
         if size in copies:  # a flat line: the memorising generator's score
             kimgs = sorted({k for points in series.values() for k in points})
             series["copy of the subset"] = {k: (copies[size], 0.0) for k in kimgs}
         panel = out / f".{data}-{size}.png"
-        line_plot(series, panel, title=f"{data}: {size} training images", x_label="kimg", y_label="FID (log scale)",
-                  y_max=None, log_y=True)
+        line_plot(
+            series,
+            panel,
+            title=f"{data}: {size} training images",
+            x_label="kimg",
+            y_label="FID (log scale)",
+            y_max=None,
+            log_y=True,
+        )
         panels.append(panel)
     write_text(out / f"{data}.md", "\n".join(lines) + "\n")
     tiles = [Image.open(p) for p in panels]
@@ -196,8 +254,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--kimg", type=float, default=40.0, help="training length of every run")
     parser.add_argument("--eval-kimg", type=float, default=4.0, help="FID every this many kimg")
-    parser.add_argument("--ada-kimg", type=float, default=20.0,
-                        help="ADA speed (kimg for p to go 0 -> 1): the default 500 cannot move p in a 40-kimg run")
+    parser.add_argument(
+        "--ada-kimg",
+        type=float,
+        default=20.0,
+        help="ADA speed (kimg for p to go 0 -> 1): the default 500 cannot move p in a 40-kimg run",
+    )
     parser.add_argument("--num", type=int, default=2000, help="generated images per FID")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench-small")

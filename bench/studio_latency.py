@@ -14,6 +14,7 @@ Models are untrained (one training step): latency does not depend on what the we
     python bench/studio_latency.py [--requests 100] [--clients 8] [--seconds 10] [--threads 2] [--keep DIR]
     python bench/studio_latency.py --load-only --clients 200 --seconds 20 --keep /tmp/studio-bench [--server-src SRC]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,13 @@ def train_models(out: Path, existing: dict[str, Path], only: list[str] | None = 
     """One-step runs (those not in `existing`): dcgan-64, stylegan2-32 (its preset), pix2pix-256 on random pairs."""
     import ganforge
 
-    base = {"train.out": str(out / "runs"), "train.total_kimg": 0.004, "train.snapshot_every_kimg": 0.004,
-            "train.grid_size": 4, "train.batch": 4}
+    base = {
+        "train.out": str(out / "runs"),
+        "train.total_kimg": 0.004,
+        "train.snapshot_every_kimg": 0.004,
+        "train.grid_size": 4,
+        "train.batch": 4,
+    }
     pairs = out / "pairs"
     rng = np.random.default_rng(0)
     for side in ("A", "B"):
@@ -63,14 +69,17 @@ def train_models(out: Path, existing: dict[str, Path], only: list[str] | None = 
     recipes = {
         "dcgan-64": ({"data.source": "shapes", "data.resolution": 64, "model.name": "dcgan"}, None),
         "stylegan2-32": ({"data.source": "shapes"}, "stylegan2-32"),
-        "pix2pix-256": ({"data.source": str(pairs), "data.resolution": 256, "model.name": "pix2pix",
-                         "train.batch": 2}, None),
+        "pix2pix-256": (
+            {"data.source": str(pairs), "data.resolution": 256, "model.name": "pix2pix", "train.batch": 2},
+            None,
+        ),
     }
     runs = dict(existing)
     for name, (overrides, preset) in recipes.items():
         if name not in runs and (only is None or name in only):
-            runs[name] = ganforge.train(overrides={**base, **overrides, "train.name": name}, preset=preset,
-                                        progress=False).run_dir
+            runs[name] = ganforge.train(
+                overrides={**base, **overrides, "train.name": name}, preset=preset, progress=False
+            ).run_dir
     return runs
 
 
@@ -150,12 +159,14 @@ def load_test(url: str, pid: int, models: list[str], clients: int, seconds: floa
         deadline = time.perf_counter() + seconds
         limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
         async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as session:
+
             async def client(index: int) -> None:
                 seed = index * 1_000_000
                 while time.perf_counter() < deadline:
                     try:
-                        response = await session.get("/api/generate",
-                                                     params={"model": models[index % len(models)], "seed": seed})
+                        response = await session.get(
+                            "/api/generate", params={"model": models[index % len(models)], "seed": seed}
+                        )
                     except httpx.TransportError as error:
                         counts["failed"] += 1
                         statuses.append(type(error).__name__)
@@ -187,9 +198,14 @@ def load_test(url: str, pid: int, models: list[str], clients: int, seconds: floa
     start = time.perf_counter()
     asyncio.run(run())
     samples.append(process_status(pid))
-    return {**counts, "statuses": sorted(set(map(str, statuses))), "elapsed": time.perf_counter() - start, "listing": listing_s,
-            "memory": (samples[0][0], max(m for m, _ in samples), samples[-1][0]),
-            "threads": (samples[0][1], max(t for _, t in samples), samples[-1][1])}
+    return {
+        **counts,
+        "statuses": sorted(set(map(str, statuses))),
+        "elapsed": time.perf_counter() - start,
+        "listing": listing_s,
+        "memory": (samples[0][0], max(m for m, _ in samples), samples[-1][0]),
+        "threads": (samples[0][1], max(t for _, t in samples), samples[-1][1]),
+    }
 
 
 def report_load(runs: Path, run_dir: Path, args) -> int:
@@ -208,17 +224,21 @@ def report_load(runs: Path, run_dir: Path, args) -> int:
         process.terminate()
         process.wait(30)
     listing, memory, threads = result["listing"], result["memory"], result["threads"]
-    print(f"\nload test: {args.clients} concurrent clients for {result['elapsed']:.1f} s on 127.0.0.1, /api/generate "
-          f"stylegan2-32 (run folder and checkpoint file): {result['answered']} images "
-          f"({result['answered'] / result['elapsed']:.1f}/s), {result['busy']} refused busy (503), "
-          f"{result['failed']} failed {result['statuses'] or ''}; server from {args.server_src or 'this checkout'}")
+    print(
+        f"\nload test: {args.clients} concurrent clients for {result['elapsed']:.1f} s on 127.0.0.1, /api/generate "
+        f"stylegan2-32 (run folder and checkpoint file): {result['answered']} images "
+        f"({result['answered'] / result['elapsed']:.1f}/s), {result['busy']} refused busy (503), "
+        f"{result['failed']} failed {result['statuses'] or ''}; server from {args.server_src or 'this checkout'}"
+    )
     if listing:
         p50, p99 = percentiles(listing)
         print(f"/api/runs meanwhile: {len(listing)} answers, p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     else:
         print("/api/runs meanwhile: no answer before the end of the test")
-    print(f"server process: resident memory {memory[0]:.0f} MiB at start, {memory[1]:.0f} MiB peak, {memory[2]:.0f} MiB "
-          f"at the end; threads {threads[0]} at start, {threads[1]} peak, {threads[2]} at the end")
+    print(
+        f"server process: resident memory {memory[0]:.0f} MiB at start, {memory[1]:.0f} MiB peak, {memory[2]:.0f} MiB "
+        f"at the end; threads {threads[0]} at start, {threads[1]} peak, {threads[2]} at the end"
+    )
     return result["failed"]
 
 
@@ -231,8 +251,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Train the models into this folder (reused when it has them).")
     parser.add_argument("--load-only", action="store_true", help="Only the load test (trains stylegan2-32 only).")
     parser.add_argument("--server-src", type=Path, help="Load test: run the server from this src/ folder.")
-    parser.add_argument("--server-threads", action="store_true",
-                        help="Load test: pass --threads to the server (else it picks its default).")
+    parser.add_argument(
+        "--server-threads",
+        action="store_true",
+        help="Load test: pass --threads to the server (else it picks its default).",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import httpx
@@ -243,8 +266,10 @@ def main() -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="studio-bench-"))
     existing = {p.name.split("-", 1)[1]: p for p in (folder / "runs").glob("0*")} if (folder / "runs").is_dir() else {}
     runs = train_models(folder, existing, only=["stylegan2-32"] if args.load_only else None)
-    print(f"machine: {os.cpu_count()} cores, torch threads {args.threads}, load average before "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine is shared: absolute numbers are noisy)")
+    print(
+        f"machine: {os.cpu_count()} cores, torch threads {args.threads}, load average before "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine is shared: absolute numbers are noisy)"
+    )
     if args.load_only:
         sys.exit(1 if report_load(folder / "runs", runs["stylegan2-32"], args) else 0)
 
@@ -260,41 +285,63 @@ def main() -> None:
 
     def http_generate(name):
         def call(seed):
-            response = session.get("/api/generate", params={"model": ids[name], "seed": seed, "truncation": 0.7,
-                                                            "stream": "bench"})
+            response = session.get(
+                "/api/generate", params={"model": ids[name], "seed": seed, "truncation": 0.7, "stream": "bench"}
+            )
             assert response.status_code == 200, response.text
+
         return call
 
     def http_translate(seed):
-        response = session.post("/api/translate", params={"model": ids["pix2pix-256"], "fit": "true"},
-                                files={"image": ("s.png", sketch_png, "image/png")})
+        response = session.post(
+            "/api/translate",
+            params={"model": ids["pix2pix-256"], "fit": "true"},
+            files={"image": ("s.png", sketch_png, "image/png")},
+        )
         assert response.status_code == 200, response.text
 
     generators = {name: load(path) for name, path in runs.items()}
     rows = []
     for label, http_call, direct_call in [
-        ("dcgan-64 generate", http_generate("dcgan-64"),
-         lambda seed: generate_image(generators["dcgan-64"], seed, truncation=0.7)),
-        ("stylegan2-32 generate", http_generate("stylegan2-32"),
-         lambda seed: generate_image(generators["stylegan2-32"], seed, truncation=0.7)),
-        ("pix2pix-256 translate 256x256", http_translate,
-         lambda seed: translate_image(generators["pix2pix-256"], sketch, fit=True)),
+        (
+            "dcgan-64 generate",
+            http_generate("dcgan-64"),
+            lambda seed: generate_image(generators["dcgan-64"], seed, truncation=0.7),
+        ),
+        (
+            "stylegan2-32 generate",
+            http_generate("stylegan2-32"),
+            lambda seed: generate_image(generators["stylegan2-32"], seed, truncation=0.7),
+        ),
+        (
+            "pix2pix-256 translate 256x256",
+            http_translate,
+            lambda seed: translate_image(generators["pix2pix-256"], sketch, fit=True),
+        ),
     ]:
         direct_samples, direct_cpu = timed(direct_call, args.requests)
         http_samples, http_cpu = timed(http_call, args.requests)
         rows.append((label, percentiles(http_samples), http_cpu, percentiles(direct_samples), direct_cpu))
-    print(f"\n{'endpoint':30s} {'HTTP p50':>9s} {'HTTP p99':>9s} {'CPU/req':>9s} {'direct p50':>11s} {'CPU/call':>9s} "
-          f"{'HTTP/direct':>11s}  target (HTTP p50)")
+    print(
+        f"\n{'endpoint':30s} {'HTTP p50':>9s} {'HTTP p99':>9s} {'CPU/req':>9s} {'direct p50':>11s} {'CPU/call':>9s} "
+        f"{'HTTP/direct':>11s}  target (HTTP p50)"
+    )
     for label, (p50, p99), cpu, (d50, _), d_cpu in rows:
         target = TARGETS_MS.get(label)
         verdict = "" if target is None else f"<= {target:.0f} ms: {'met' if p50 <= target else 'MISSED'}"
-        print(f"{label:30s} {p50:7.1f}ms {p99:7.1f}ms {cpu * 1000:7.1f}ms {d50:9.1f}ms {d_cpu * 1000:7.1f}ms "
-              f"{p50 / d50:10.2f}x  {verdict}")
-    print("(CPU/req: CPU time of this process per request, all threads: what the request costs, less sensitive "
-          "to other load than wall time)")
+        print(
+            f"{label:30s} {p50:7.1f}ms {p99:7.1f}ms {cpu * 1000:7.1f}ms {d50:9.1f}ms {d_cpu * 1000:7.1f}ms "
+            f"{p50 / d50:10.2f}x  {verdict}"
+        )
+    print(
+        "(CPU/req: CPU time of this process per request, all threads: what the request costs, less sensitive "
+        "to other load than wall time)"
+    )
 
-    print(f"memory (RSS of this process, server included): {memory_start:.0f} MiB at start, {rss_mib():.0f} MiB "
-          f"after the timed requests")
+    print(
+        f"memory (RSS of this process, server included): {memory_start:.0f} MiB at start, {rss_mib():.0f} MiB "
+        f"after the timed requests"
+    )
     session.close()
     server.should_exit = True
     failed = report_load(folder / "runs", runs["stylegan2-32"], args)

@@ -11,6 +11,7 @@ s/kimg, the speed-up over the fp32 eager reference, FLOPs per image (of a step w
 fraction of the device's peak (the datasheet's dense figure for known GPUs; the measured matmul rate otherwise).
 Published reference: NVIDIA's stylegan2-ada-pytorch at 256x256, batch 32 on one V100: 21.6-24.2 s/kimg.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,17 @@ from ganforge.dist import DistInfo, select_device  # noqa: E402
 from ganforge.train.loop import Trainer  # noqa: E402
 
 # Datasheet dense peaks in TFLOP/s: (bf16/fp16 tensor cores, fp32), for GPU names containing the key.
-GPU_PEAKS = {"H200": (989.0, 67.0), "H100 PCIe": (756.0, 51.0), "H100": (989.0, 67.0), "A100": (312.0, 19.5),
-             "V100": (125.0, 15.7), "L40S": (362.0, 91.6), "RTX 4090": (165.2, 82.6), "A10": (125.0, 31.2),
-             "T4": (65.0, 8.1)}
+GPU_PEAKS = {
+    "H200": (989.0, 67.0),
+    "H100 PCIe": (756.0, 51.0),
+    "H100": (989.0, 67.0),
+    "A100": (312.0, 19.5),
+    "V100": (125.0, 15.7),
+    "L40S": (362.0, 91.6),
+    "RTX 4090": (165.2, 82.6),
+    "A10": (125.0, 31.2),
+    "T4": (65.0, 8.1),
+}
 
 
 @functools.cache
@@ -74,6 +83,7 @@ def measure(preset: str, args: argparse.Namespace, device: torch.device, steps: 
         def sample_step():
             with trainer.objective.autocast():
                 trainer.ema["G"](z)
+
         return sample_step
 
     sample_flops = flops_of(sampler(reference)) / args.batch
@@ -81,26 +91,39 @@ def measure(preset: str, args: argparse.Namespace, device: torch.device, steps: 
     for variant, trainer in trainers.items():
         for _ in range(16 if trainer.cfg.train.compile else 0):  # compile every lazy-regularisation pattern first
             trainer.iteration(stream)
-        candidates[f"{preset} train {variant}"] = lambda t=trainer: images_per_second(lambda: t.iteration(stream),
-                                                                                      args.batch, steps)
+        candidates[f"{preset} train {variant}"] = lambda t=trainer: images_per_second(
+            lambda: t.iteration(stream), args.batch, steps
+        )
         if not trainer.cfg.train.compile:  # sampling uses the eager G_ema
-            candidates[f"{preset} sample {variant}"] = lambda t=trainer: images_per_second(sampler(t), args.batch,
-                                                                                           steps * 4)
-    return {"resolution": resolution, "variants": list(trainers), "flops": {"train": train_flops, "sample": sample_flops},
-            "candidates": candidates}
+            candidates[f"{preset} sample {variant}"] = lambda t=trainer: images_per_second(
+                sampler(t), args.batch, steps * 4
+            )
+    return {
+        "resolution": resolution,
+        "variants": list(trainers),
+        "flops": {"train": train_flops, "sample": sample_flops},
+        "candidates": candidates,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="stylegan2-32", help="a preset, or a comma list measured in the same run "
-                        "(interleaved), e.g. stylegan2-64,r3gan-64")
+    parser.add_argument(
+        "--preset",
+        default="stylegan2-32",
+        help="a preset, or a comma list measured in the same run (interleaved), e.g. stylegan2-64,r3gan-64",
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=None, help="timed iterations per round (default 4 CPU, 32 GPU)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--variants", default=None, help="comma list of precision[+compile], the first is the "
-                        "reference (default: fp32,bf16,bf16+compile on GPUs; fp32,fp32+compile on CPUs, where bf16 is "
-                        "slow without native support)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma list of precision[+compile], the first is the "
+        "reference (default: fp32,bf16,bf16+compile on GPUs; fp32,fp32+compile on CPUs, where bf16 is "
+        "slow without native support)",
+    )
     args = parser.parse_args()
     device = select_device(args.device)
     steps = args.steps or (32 if device.type == "cuda" else 4)
@@ -112,8 +135,10 @@ def main() -> None:
     for preset, run in presets.items():
         flops, resolution = run["flops"], run["resolution"]
         trained = f"{flops['train'] / 1e9:.2f}" if flops["train"] else "(not countable)"
-        print(f"{preset} ({resolution}x{resolution}, batch {args.batch}) on {where}, torch {torch.__version__}; "
-              f"{trained} GFLOP per trained image, {flops['sample'] / 1e9:.3f} per sampled image")
+        print(
+            f"{preset} ({resolution}x{resolution}, batch {args.batch}) on {where}, torch {torch.__version__}; "
+            f"{trained} GFLOP per trained image, {flops['sample'] / 1e9:.3f} per sampled image"
+        )
         for kind in ("train", "sample"):
             plain = rates[f"{preset} {kind} {run['variants'][0]}"]
             for variant in (v for v in run["variants"] if f"{preset} {kind} {v}" in rates):
@@ -121,8 +146,11 @@ def main() -> None:
                 peak, source = peak_gflops(device, variant.partition("+")[0])
                 per_kimg = f"{1000 / rate:8.2f} s/kimg" if kind == "train" else " " * 13
                 achieved = flops[kind] * rate / 1e9 if flops[kind] else None
-                usage = (f"{achieved:8.1f} GFLOP/s = {achieved / peak:6.1%} of peak ({source} {peak:.0f} GFLOP/s)"
-                         if achieved else "")
+                usage = (
+                    f"{achieved:8.1f} GFLOP/s = {achieved / peak:6.1%} of peak ({source} {peak:.0f} GFLOP/s)"
+                    if achieved
+                    else ""
+                )
                 print(f"{kind:>6} {variant:<14} {rate:9.1f} img/s {per_kimg}  {rate / plain:5.2f}x reference  {usage}")
     print("published: stylegan2-ada-pytorch, 256x256, batch 32, one V100: 21.6-24.2 s/kimg")
 

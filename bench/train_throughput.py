@@ -3,6 +3,7 @@ architecture, the PyTorch-example update order) in the same run, plus the fracti
 
     python bench/train_throughput.py [--batch 64] [--steps 6] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,21 @@ class ReferenceGenerator(nn.Module):
     def __init__(self):
         super().__init__()
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False), nn.BatchNorm2d(512), nn.ReLU(True),
-            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(True),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
-            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
+            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(512),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, z):
         return self.main(z)
@@ -41,11 +52,19 @@ class ReferenceDiscriminator(nn.Module):
     def __init__(self):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(3, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(512, 1, 4, 1, 0, bias=False))
+            nn.Conv2d(3, 64, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(128, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(256, 512, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(512),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(512, 1, 4, 1, 0, bias=False),
+        )
 
     def forward(self, x):
         return self.main(x).view(-1)
@@ -91,22 +110,31 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     real = torch.randn(args.batch, 3, 64, 64)
-    steps = {"reference": reference_step_fn(args.batch, real),
-             "ganforge": ganforge_step_fn(args.batch, channels_last=True),
-             "ganforge-contiguous": ganforge_step_fn(args.batch, channels_last=False)}
-    rates = interleaved({name: (lambda s=s: images_per_second(s, args.batch, args.steps)) for name, s in steps.items()},
-                        args.rounds)
+    steps = {
+        "reference": reference_step_fn(args.batch, real),
+        "ganforge": ganforge_step_fn(args.batch, channels_last=True),
+        "ganforge-contiguous": ganforge_step_fn(args.batch, channels_last=False),
+    }
+    rates = interleaved(
+        {name: (lambda s=s: images_per_second(s, args.batch, args.steps)) for name, s in steps.items()}, args.rounds
+    )
     flops = {name: flops_of(step) / args.batch for name, step in steps.items()}
     roofline = matmul_gflops()
-    print(f"DCGAN-64 training, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"DCGAN-64 training, batch {args.batch}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"fp32 matmul roofline: {roofline:.1f} GFLOP/s")
     for name, rate in rates.items():
         achieved = flops[name] * rate / 1e9
-        print(f"{name:>20}: {rate:7.1f} img/s  {flops[name] / 1e9:6.3f} GFLOP/img  {achieved:6.1f} GFLOP/s "
-              f"= {achieved / roofline:5.1%} of roofline")
-    print(f"ratio ganforge / reference: {rates['ganforge'] / rates['reference']:.2f} "
-          f"(contiguous memory format: {rates['ganforge-contiguous'] / rates['reference']:.2f})")
+        print(
+            f"{name:>20}: {rate:7.1f} img/s  {flops[name] / 1e9:6.3f} GFLOP/img  {achieved:6.1f} GFLOP/s "
+            f"= {achieved / roofline:5.1%} of roofline"
+        )
+    print(
+        f"ratio ganforge / reference: {rates['ganforge'] / rates['reference']:.2f} "
+        f"(contiguous memory format: {rates['ganforge-contiguous'] / rates['reference']:.2f})"
+    )
 
 
 if __name__ == "__main__":

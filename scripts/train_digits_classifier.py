@@ -16,6 +16,7 @@ seed, date and script name, as JSON in the safetensors metadata.
 
     .venv/bin/python scripts/train_digits_classifier.py [--epochs 40] [--seed 0] [--threads 1] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,17 @@ import torch.nn.functional as F
 from safetensors.torch import save
 
 from ganforge.atomic import atomic_open
-from ganforge.data.builtin import digit_images
-from ganforge.metrics.digits_classifier import (FEATURE_DIM, MEMORIZATION_THRESHOLDS_KEY, METADATA_KEY, RESOLUTION,
-                                                WEIGHTS_PATH, DigitsClassifier, digits_split, to_classifier_input)
-from ganforge.data.builtin import StackedDigits
+from ganforge.data.builtin import StackedDigits, digit_images
+from ganforge.metrics.digits_classifier import (
+    FEATURE_DIM,
+    MEMORIZATION_THRESHOLDS_KEY,
+    METADATA_KEY,
+    RESOLUTION,
+    WEIGHTS_PATH,
+    DigitsClassifier,
+    digits_split,
+    to_classifier_input,
+)
 from ganforge.metrics.frechet import GaussianStats, frechet_distance
 from ganforge.metrics.memorization import nearest_real
 
@@ -44,7 +52,7 @@ THRESHOLD_QUANTILE = 0.01
 def _blur(pixels: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Per-image separable Gaussian blur, 5x5 taps: pixels [N, 1, H, W], sigma [N, 1]."""
     n = pixels.shape[0]
-    taps = torch.exp(-torch.arange(-2.0, 3.0) ** 2 / (2 * sigma ** 2))  # [N, 5]
+    taps = torch.exp(-(torch.arange(-2.0, 3.0) ** 2) / (2 * sigma**2))  # [N, 5]
     taps = taps / taps.sum(1, keepdim=True)
     kernels = (taps[:, :, None] * taps[:, None, :])[:, None]  # [N, 1, 5, 5]
     return F.conv2d(pixels.transpose(0, 1), kernels, padding=2, groups=n).transpose(0, 1)
@@ -77,8 +85,11 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     # Down-and-up resampling (from 16x16 or 8x8) for a quarter of the images.
     for side, share in ((16, 0.2), (8, 0.05)):
         small = F.interpolate(pixels, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-        pixels = torch.where(some(share), F.interpolate(small, size=(RESOLUTION, RESOLUTION), mode="bilinear",
-                                                        align_corners=False), pixels)
+        pixels = torch.where(
+            some(share),
+            F.interpolate(small, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False),
+            pixels,
+        )
     # Gaussian blur (sigma 0.4-1.4) for a third of the images.
     pixels = torch.where(some(1 / 3), _blur(pixels, uniform(0.4, 1.4, 1)), pixels)
     # Checkerboard artefact (transposed-convolution style), amplitude up to 0.08, for a sixth.
@@ -117,16 +128,23 @@ def confidence_report(model: DigitsClassifier, x: torch.Tensor, labels: torch.Te
     correct = (predicted == labels).float()
     confident = confidence > CONFIDENT
     bins = torch.clamp((confidence * 10).long(), max=9)
-    ece = sum(float((bins == b).float().mean() * (correct[bins == b].mean() - confidence[bins == b].mean()).abs())
-              for b in range(10) if (bins == b).any())
-    return {"accuracy": round(float(correct.mean()), 4), "confident_share": round(float(confident.float().mean()), 4),
-            "confident_accuracy": round(float(correct[confident].mean()), 4) if confident.any() else None,
-            "ece": round(ece, 4)}
+    ece = sum(
+        float((bins == b).float().mean() * (correct[bins == b].mean() - confidence[bins == b].mean()).abs())
+        for b in range(10)
+        if (bins == b).any()
+    )
+    return {
+        "accuracy": round(float(correct.mean()), 4),
+        "confident_share": round(float(confident.float().mean()), 4),
+        "confident_accuracy": round(float(correct[confident].mean()), 4) if confident.any() else None,
+        "ece": round(ece, 4),
+    }
 
 
 @torch.no_grad()
-def memorization_thresholds(model: DigitsClassifier, x_train: torch.Tensor, x_test: torch.Tensor,
-                            generator: torch.Generator, stacks: int = 4000) -> dict:
+def memorization_thresholds(
+    model: DigitsClassifier, x_train: torch.Tensor, x_test: torch.Tensor, generator: torch.Generator, stacks: int = 4000
+) -> dict:
     """Per extractor: the THRESHOLD_QUANTILE quantile of held-out -> nearest training cosine distances. For
     `digits-per-channel`, stacks of three held-out digits against `stacks` stacks of three training digits."""
     model.eval()
@@ -138,8 +156,10 @@ def memorization_thresholds(model: DigitsClassifier, x_train: torch.Tensor, x_te
         return features[picks].reshape(count, 3 * FEATURE_DIM)
 
     triple = nearest_real(stacked(test_features, 1000), stacked(train_features, stacks)).cosine_distance
-    return {name: round(float(torch.quantile(d, THRESHOLD_QUANTILE)), 5)
-            for name, d in (("digits", single), ("digits-per-channel", triple))}
+    return {
+        name: round(float(torch.quantile(d, THRESHOLD_QUANTILE)), 5)
+        for name, d in (("digits", single), ("digits-per-channel", triple))
+    }
 
 
 @torch.no_grad()
@@ -155,9 +175,12 @@ def stacked_report(model: DigitsClassifier, count: int = 10000) -> dict:
         per_channel.append(GaussianStats.of(features.reshape(count, 3 * FEATURE_DIM)))
         confident.append(logits.softmax(1).max(1).values > CONFIDENT)
         grey.append(GaussianStats.of(model(to_classifier_input(images))[0]))
-    return {"count": count, "confident_channels": round(float(torch.cat(confident).float().mean()), 4),
-            "fid_floor_per_channel": round(frechet_distance(*per_channel), 5),
-            "fid_floor_grey": round(frechet_distance(*grey), 5)}
+    return {
+        "count": count,
+        "confident_channels": round(float(torch.cat(confident).float().mean()), 4),
+        "fid_floor_per_channel": round(frechet_distance(*per_channel), 5),
+        "fid_floor_grey": round(frechet_distance(*grey), 5),
+    }
 
 
 def main() -> None:
@@ -188,7 +211,7 @@ def main() -> None:
         model.train()
         order = torch.randperm(len(x_train), generator=generator)
         for start in range(0, len(order), batch):
-            index = order[start:start + batch]
+            index = order[start : start + batch]
             _, logits = model(augment(x_train[index], generator))
             loss = F.cross_entropy(logits, y_train[index])
             optimizer.zero_grad(set_to_none=True)
@@ -204,19 +227,33 @@ def main() -> None:
     corrupted_labels = torch.cat([y_test] * 3)
     temperature = calibrate_temperature(model, corrupted, corrupted_labels)
     model.temperature.fill_(temperature)
-    calibration = {name: confidence_report(model, images, targets) for name, images, targets in
-                   (("clean", x_test, y_test), ("corrupted", corrupted[len(x_test):], corrupted_labels[len(x_test):]))}
+    calibration = {
+        name: confidence_report(model, images, targets)
+        for name, images, targets in (
+            ("clean", x_test, y_test),
+            ("corrupted", corrupted[len(x_test) :], corrupted_labels[len(x_test) :]),
+        )
+    }
     thresholds = memorization_thresholds(model, x_train, x_test, generator)
     stacked = stacked_report(model)
     seconds = time.perf_counter() - started
     record = {
-        "test_accuracy": round(test_accuracy, 4), "train_accuracy": round(train_accuracy, 4),
-        "train_size": len(train_idx), "test_size": len(test_idx), "seed": args.seed, "epochs": args.epochs,
-        "temperature": round(temperature, 4), "held_out_calibration": calibration, "real_stacked_digits": stacked,
-        MEMORIZATION_THRESHOLDS_KEY: thresholds, "memorization_threshold_rule":
-            f"{THRESHOLD_QUANTILE:.0%} quantile of held-out real -> nearest training image cosine distance",
-        "date": datetime.date.today().isoformat(), "script": "scripts/train_digits_classifier.py",
-        "torch": torch.__version__, "threads": args.threads, "seconds": round(seconds, 1),
+        "test_accuracy": round(test_accuracy, 4),
+        "train_accuracy": round(train_accuracy, 4),
+        "train_size": len(train_idx),
+        "test_size": len(test_idx),
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "temperature": round(temperature, 4),
+        "held_out_calibration": calibration,
+        "real_stacked_digits": stacked,
+        MEMORIZATION_THRESHOLDS_KEY: thresholds,
+        "memorization_threshold_rule": f"{THRESHOLD_QUANTILE:.0%} quantile of held-out real -> nearest training image cosine distance",
+        "date": datetime.date.today().isoformat(),
+        "script": "scripts/train_digits_classifier.py",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "seconds": round(seconds, 1),
     }
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     with atomic_open(args.out) as handle:

@@ -11,6 +11,7 @@ safetensors metadata.
 
     .venv/bin/python scripts/train_shapes_classifier.py [--train-size 12000] [--epochs 6] [--threads 1] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
+from train_digits_classifier import accuracy, augment  # the sibling script (scripts/ is on sys.path when run)
 
 from ganforge.atomic import atomic_open
 from ganforge.data.builtin import SHAPE_NAMES, shapes
 from ganforge.metrics.digits_classifier import METADATA_KEY, RESOLUTION, DigitsClassifier, to_classifier_input
 from ganforge.metrics.label_fidelity import SHAPES_TEST_SEED, SHAPES_TRAIN_SEED, SHAPES_WEIGHTS_PATH
-from train_digits_classifier import accuracy, augment  # the sibling script (scripts/ is on sys.path when run)
 
 
 def draw(size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +65,7 @@ def main() -> None:
         model.train()
         order = torch.randperm(len(x_train), generator=generator)
         for start in range(0, len(order), batch):
-            index = order[start:start + batch]
+            index = order[start : start + batch]
             loss = F.cross_entropy(model(augment(x_train[index], generator))[1], y_train[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -75,16 +76,29 @@ def main() -> None:
     test_accuracy = accuracy(model, x_test, y_test)
     corrupted_accuracy = accuracy(model, augment(x_test, generator), y_test)
     seconds = time.perf_counter() - started
-    record = {"test_accuracy": round(test_accuracy, 4), "corrupted_test_accuracy": round(corrupted_accuracy, 4),
-              "classes": list(SHAPE_NAMES), "train_size": args.train_size, "test_size": args.test_size,
-              "train_seed": SHAPES_TRAIN_SEED, "test_seed": SHAPES_TEST_SEED, "seed": args.seed, "epochs": args.epochs,
-              "date": datetime.date.today().isoformat(), "script": "scripts/train_shapes_classifier.py",
-              "torch": torch.__version__, "threads": args.threads, "seconds": round(seconds, 1)}
+    record = {
+        "test_accuracy": round(test_accuracy, 4),
+        "corrupted_test_accuracy": round(corrupted_accuracy, 4),
+        "classes": list(SHAPE_NAMES),
+        "train_size": args.train_size,
+        "test_size": args.test_size,
+        "train_seed": SHAPES_TRAIN_SEED,
+        "test_seed": SHAPES_TEST_SEED,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "date": datetime.date.today().isoformat(),
+        "script": "scripts/train_shapes_classifier.py",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "seconds": round(seconds, 1),
+    }
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     with atomic_open(args.out) as handle:
         handle.write(save(state, metadata={METADATA_KEY: json.dumps(record)}))
-    print(f"test accuracy {test_accuracy:.4f}, with generated-image artefacts {corrupted_accuracy:.4f} "
-          f"({seconds:.1f} s); wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+    print(
+        f"test accuracy {test_accuracy:.4f}, with generated-image artefacts {corrupted_accuracy:.4f} "
+        f"({seconds:.1f} s); wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: small thread counts, tiny training configs, and image folders with every awkward file kind."""
+
 from __future__ import annotations
 
 import builtins
@@ -50,16 +51,27 @@ def pytest_runtest_makereport(item, call):
     spent = getattr(item, "cpu_seconds", 0.0)
     if TIMINGS_FILE:
         with open(TIMINGS_FILE, "a") as log:
-            log.write(json.dumps({"test": item.nodeid, "cpu_s": round(spent, 2), "slow": "slow" in item.keywords}) + "\n")
+            log.write(
+                json.dumps({"test": item.nodeid, "cpu_s": round(spent, 2), "slow": "slow" in item.keywords}) + "\n"
+            )
     if report.passed and "slow" not in item.keywords and spent > SLOW_LIMIT_CPU_S:
         report.outcome = "failed"
-        report.longrepr = (f"{item.nodeid} took {spent:.1f} CPU s, over the fast tier's {SLOW_LIMIT_CPU_S:g} s: "
-                           "mark it @pytest.mark.slow or make it faster")
+        report.longrepr = (
+            f"{item.nodeid} took {spent:.1f} CPU s, over the fast tier's {SLOW_LIMIT_CPU_S:g} s: "
+            "mark it @pytest.mark.slow or make it faster"
+        )
+
 
 # A training config small enough for a few seconds on a 2-core CPU.
 TINY = {
-    "data.source": "shapes", "data.resolution": 16, "model.g_channels": 16, "model.d_channels": 16,
-    "train.batch": 16, "train.total_kimg": 0.096, "train.snapshot_every_kimg": 0.048, "train.grid_size": 8,
+    "data.source": "shapes",
+    "data.resolution": 16,
+    "model.g_channels": 16,
+    "model.d_channels": 16,
+    "train.batch": 16,
+    "train.total_kimg": 0.096,
+    "train.snapshot_every_kimg": 0.048,
+    "train.grid_size": 8,
 }
 
 

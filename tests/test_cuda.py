@@ -5,9 +5,8 @@ same GPU, and compiled generators matching eager ones.
 Same-device determinism: resume is compared under torch.use_deterministic_algorithms(True) with cuDNN's
 deterministic kernels and CUBLAS_WORKSPACE_CONFIG set (torch's reproducibility notes); without them atomic-add
 kernels (e.g. grid_sample's and index_add's backward, used by ADA and the CycleGAN pool) may change the last bits."""
-from __future__ import annotations
 
-import os
+from __future__ import annotations
 
 import pytest
 import torch
@@ -17,12 +16,24 @@ from ganforge.config import resolve
 from ganforge.train import train
 from ganforge.train.flops import synthetic_trainer
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (pytest -m cuda on one)")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (pytest -m cuda on one)"),
+]
 
-STYLE = {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-         "model.g_channels": 16, "model.d_channels": 16, "loss.r1_gamma": 0.1, "loss.r1_interval": 2,
-         "loss.pl_weight": 2.0, "loss.pl_interval": 2, "model.style_mixing": 0.9}
+STYLE = {
+    "model.name": "stylegan2",
+    "model.w_dim": 16,
+    "model.z_dim": 16,
+    "model.mapping_layers": 2,
+    "model.g_channels": 16,
+    "model.d_channels": 16,
+    "loss.r1_gamma": 0.1,
+    "loss.r1_interval": 2,
+    "loss.pl_weight": 2.0,
+    "loss.pl_interval": 2,
+    "model.style_mixing": 0.9,
+}
 FAMILIES = {
     "dcgan": {"model.name": "dcgan", "augment.policy": "diffaug", "loss.r1_gamma": 1.0},
     "stylegan2": STYLE,
@@ -55,13 +66,28 @@ def test_resume_is_exact_on_the_same_gpu(tmp_path, monkeypatch):
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     try:
-        settings = {**BASE, **FAMILIES["dcgan"], "data.source": "shapes", "data.resolution": 16, "train.device": "cuda",
-                    "train.total_kimg": 0.064, "train.snapshot_every_kimg": 0.5, "train.grid_size": 4}
+        settings = {
+            **BASE,
+            **FAMILIES["dcgan"],
+            "data.source": "shapes",
+            "data.resolution": 16,
+            "train.device": "cuda",
+            "train.total_kimg": 0.064,
+            "train.snapshot_every_kimg": 0.5,
+            "train.grid_size": 4,
+        }
         whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False, tensorboard=False)
-        train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.032}, progress=False,
-              tensorboard=False)
-        resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.064},
-                        progress=False, tensorboard=False)
+        train(
+            overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.032},
+            progress=False,
+            tensorboard=False,
+        )
+        resumed = train(
+            resume="auto",
+            overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.064},
+            progress=False,
+            tensorboard=False,
+        )
     finally:
         torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.deterministic = False
@@ -76,8 +102,11 @@ def test_compiled_generator_matches_eager(family):
     trainer, _ = synthetic_trainer(cfg, torch.device("cuda"))
     G = trainer.ema["G"].eval()
     torch.manual_seed(0)
-    x = (torch.randn(4, cfg.model.z_dim, device="cuda") if family != "pix2pix"
-         else torch.rand(4, 3, 32, 32, device="cuda") * 2 - 1)
+    x = (
+        torch.randn(4, cfg.model.z_dim, device="cuda")
+        if family != "pix2pix"
+        else torch.rand(4, 3, 32, 32, device="cuda") * 2 - 1
+    )
     with torch.no_grad():
         eager, compiled = G(x), torch.compile(G)(x)
     assert torch.allclose(eager, compiled, atol=1e-4, rtol=1e-4)

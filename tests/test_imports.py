@@ -1,5 +1,6 @@
 """The package's import graph: no circle of imports, and the layers point one way (inference, metrics and the
 latent tools never import training; config.py imports nothing of the package but its errors)."""
+
 import ast
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -56,7 +57,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if nxt.startswith(node + ".") or node.startswith(nxt + "."):  # parent packages are imported first anyway
                 continue
             if colour.get(nxt) == "grey":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in colour and (found := visit(nxt)):
                 return found
         colour[node] = "black"
@@ -76,13 +77,28 @@ def test_no_import_cycle_between_modules():
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
-@pytest.mark.parametrize("lower", ["ganforge.artifacts", "ganforge.metrics", "ganforge.latent", "ganforge.translate",
-                                   "ganforge.tiling", "ganforge.data", "ganforge.models", "ganforge.augment",
-                                   "ganforge.dist", "ganforge.config"])
+@pytest.mark.parametrize(
+    "lower",
+    [
+        "ganforge.artifacts",
+        "ganforge.metrics",
+        "ganforge.latent",
+        "ganforge.translate",
+        "ganforge.tiling",
+        "ganforge.data",
+        "ganforge.models",
+        "ganforge.augment",
+        "ganforge.dist",
+        "ganforge.config",
+    ],
+)
 def test_lower_layers_never_import_training(lower):
     graph = _graph()
-    offenders = {name: sorted(t for t in targets if t == "ganforge.train" or t.startswith("ganforge.train."))
-                 for name, targets in graph.items() if name == lower or name.startswith(lower + ".")}
+    offenders = {
+        name: sorted(t for t in targets if t == "ganforge.train" or t.startswith("ganforge.train."))
+        for name, targets in graph.items()
+        if name == lower or name.startswith(lower + ".")
+    }
     assert not any(offenders.values()), offenders
 
 
@@ -90,17 +106,26 @@ def test_config_is_plain_data():
     plain = {"ganforge.errors", "ganforge.errors.ConfigError", "ganforge.errors.GanforgeError"}
     assert _imports(PACKAGE / "limits.py") <= plain  # the table of bounds that config's checks read
     assert _imports(PACKAGE / "families.py") <= plain  # what each model family accepts, which config's checks read
-    assert {name for name in _imports(PACKAGE / "config.py")
-            if not name.startswith(("ganforge.limits", "ganforge.families"))} <= plain
+    assert {
+        name
+        for name in _imports(PACKAGE / "config.py")
+        if not name.startswith(("ganforge.limits", "ganforge.families"))
+    } <= plain
 
 
 @pytest.mark.slow
 def test_every_module_imports_in_a_fresh_interpreter():
     """Each module on its own, first in a fresh interpreter: an import circle fails here as an ImportError."""
     names = sorted(n for n in MODULES if not n.endswith("__main__"))
-    code = ("import importlib, sys\nfor name in sys.argv[1:]:\n"
-            "    for m in [m for m in sys.modules if m.startswith('ganforge')]: del sys.modules[m]\n"
-            "    importlib.import_module(name)\n")
-    result = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    code = (
+        "import importlib, sys\nfor name in sys.argv[1:]:\n"
+        "    for m in [m for m in sys.modules if m.startswith('ganforge')]: del sys.modules[m]\n"
+        "    importlib.import_module(name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,4 +1,5 @@
 """The table of limits: ranges named in one line, and JSON bounded in size and depth before it is used."""
+
 import pytest
 
 from ganforge import limits
@@ -25,10 +26,16 @@ def test_load_json_bounds_depth_and_size(monkeypatch):
         limits.load_json('{"a": "bcd"}', "x.json", CheckpointError)
 
 
-@pytest.mark.parametrize("flag, key, value", [("--z-dim", "model.z_dim", 10**6), ("--g-channels", "model.g_channels", 0),
-                                              ("--resolution", "data.resolution", 8192),
-                                              ("--kimg", "train.total_kimg", float("inf")),
-                                              ("--metrics-num", "train.metrics_num", 10**7)])
+@pytest.mark.parametrize(
+    "flag, key, value",
+    [
+        ("--z-dim", "model.z_dim", 10**6),
+        ("--g-channels", "model.g_channels", 0),
+        ("--resolution", "data.resolution", 8192),
+        ("--kimg", "train.total_kimg", float("inf")),
+        ("--metrics-num", "train.metrics_num", 10**7),
+    ],
+)
 def test_train_settings_are_bounded(flag, key, value):
     with pytest.raises(ConfigError, match=f"^{flag}: must be"):
         resolve({key: value})

@@ -1,5 +1,6 @@
 """Sketch normalisation (sketch.py): the line width and polarity of a model's training inputs are measured when
 paired data is built, travel with the model, and thin or inverted drawings are redrawn to match before translating."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,10 +17,10 @@ from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.data.base import DatasetInfo
 from ganforge.data.degradations import edges_canny
+from ganforge.families import Task
 from ganforge.sketch import LineStats, measure_lines, normalize_sketch
 from ganforge.studio.render import translate_image
 from ganforge.translate import translate
-from ganforge.families import Task
 
 XDOG_LIKE = LineStats(width_px=3.0, dark_lines=True, ink_share=0.1)
 
@@ -28,8 +29,8 @@ def thin_drawing(size=(64, 64), dark_lines=True) -> np.ndarray:
     """A 1-px cross and a 1-px diagonal, uint8 [H, W]."""
     height, width = size
     image = np.full(size, 255, np.uint8)
-    image[height // 3, 5:width - 5] = 0
-    image[5:height - 5, width // 2] = 0
+    image[height // 3, 5 : width - 5] = 0
+    image[5 : height - 5, width // 2] = 0
     for i in range(5, min(size) - 5):
         image[i, i] = 0
     return image if dark_lines else 255 - image
@@ -85,12 +86,33 @@ def test_translate_normalises_by_default_and_the_flag_turns_it_off(edge_model, t
     off = translate(edge_model, tmp_path / "thin.png", tmp_path / "off.png", backend="torch", normalize_sketch=False)
     assert on.normalized == 1 and off.normalized == 0
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "on.png")), np.asarray(Image.open(tmp_path / "off.png")))
-    result = CliRunner().invoke(main, ["translate", str(edge_model), str(tmp_path / "thin.png"), "--out",
-                                       str(tmp_path / "cli.png"), "--backend", "torch", "--no-normalize-sketch"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "translate",
+            str(edge_model),
+            str(tmp_path / "thin.png"),
+            "--out",
+            str(tmp_path / "cli.png"),
+            "--backend",
+            "torch",
+            "--no-normalize-sketch",
+        ],
+    )
     assert result.exit_code == 0 and "redrawn" not in result.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "cli.png")), np.asarray(Image.open(tmp_path / "off.png")))
-    result = CliRunner().invoke(main, ["translate", str(edge_model), str(tmp_path / "thin.png"), "--out",
-                                       str(tmp_path / "cli.png"), "--backend", "torch"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "translate",
+            str(edge_model),
+            str(tmp_path / "thin.png"),
+            "--out",
+            str(tmp_path / "cli.png"),
+            "--backend",
+            "torch",
+        ],
+    )
     assert result.exit_code == 0 and "1 line drawing(s) redrawn" in result.output
 
 
@@ -98,6 +120,9 @@ def test_studio_sketch_path_normalises_the_drawing(edge_model):
     generator = load(edge_model)
     drawing = thin_drawing((64, 64))[..., None]
     sketch = translate_image(generator, drawing, fit=True)
-    plain = translate_image(LoadedGenerator(generator.module, generator.model,
-                                            DatasetInfo("edges", 16, 3, (), 1), 0, 0.0, {}, "no lines"), drawing, fit=True)
+    plain = translate_image(
+        LoadedGenerator(generator.module, generator.model, DatasetInfo("edges", 16, 3, (), 1), 0, 0.0, {}, "no lines"),
+        drawing,
+        fit=True,
+    )
     assert sketch.shape == plain.shape == (64, 64, 3) and not np.array_equal(sketch, plain)

@@ -1,4 +1,5 @@
 """`ganforge synth`: a labelled folder with the right counts per class, the confident filter's drops, and errors."""
+
 import json
 
 import pytest
@@ -83,8 +84,20 @@ def run(*args):
 
 @pytest.mark.slow
 def test_cli_filter_reports_drops(checkpoints, tmp_path):
-    result = run("synth", checkpoints[0], "--per-class", "2", "--out", tmp_path / "kept", "--filter", "confident",
-                 "--classifier-steps", "3", "--confidence", "0.5")
+    result = run(
+        "synth",
+        checkpoints[0],
+        "--per-class",
+        "2",
+        "--out",
+        tmp_path / "kept",
+        "--filter",
+        "confident",
+        "--classifier-steps",
+        "3",
+        "--confidence",
+        "0.5",
+    )
     assert result.exit_code == 0, result.output
     assert "filter kept" in result.output and "dropped" in result.output
     assert (tmp_path / "kept" / "labels.json").is_file()

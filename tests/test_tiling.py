@@ -1,4 +1,5 @@
 """Any-size translation: exact round trips, agreement with whole-image inference, no seams, batching, channels."""
+
 import numpy as np
 import pytest
 import torch
@@ -17,9 +18,11 @@ def _image(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndar
 
 def _checked(model_fn, tile: int = TILE):
     """model_fn wrapped with checks that it only ever sees float [N, C, tile, tile] in [-1, 1]."""
+
     def run(x: torch.Tensor) -> torch.Tensor:
         assert x.dtype == torch.float32 and x.shape[2:] == (tile, tile) and x.abs().max() <= 1
         return model_fn(x)
+
     return run
 
 
@@ -39,8 +42,7 @@ def _whole(model_fn, image: np.ndarray) -> np.ndarray:
     return to_uint8(model_fn(x))[0].permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize("size", [(1, 1), (3, 5), (37, 300), (64, 64), (65, 200), (256, 256), (300, 517),
-                                  (700, 300)])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (37, 300), (64, 64), (65, 200), (256, 256), (300, 517), (700, 300)])
 def test_identity_model_gives_back_the_image(size):
     image = _image(*size)
     out = translate_array(_checked(lambda x: x), image, TILE)
@@ -53,8 +55,9 @@ def test_small_images_are_reflection_padded_and_single_pixel_axes_replicated():
     translate_array(lambda x: seen.append(x) or x, _image(5, 6, 1), 16)
     translate_array(lambda x: seen.append(x) or x, _image(1, 6, 1), 16)
     reflected = np.pad(_image(5, 6, 1)[:, :, 0], ((5, 6), (5, 5)), mode="reflect")
-    replicated = np.pad(np.pad(_image(1, 6, 1)[:, :, 0], ((7, 8), (0, 0)), mode="edge"), ((0, 0), (5, 5)),
-                        mode="reflect")
+    replicated = np.pad(
+        np.pad(_image(1, 6, 1)[:, :, 0], ((7, 8), (0, 0)), mode="edge"), ((0, 0), (5, 5)), mode="reflect"
+    )
     for tiles, padded in zip(seen, (reflected, replicated)):
         np.testing.assert_array_equal(to_uint8(tiles)[0, 0].numpy(), padded)
 
@@ -96,8 +99,10 @@ def test_channel_conversion():
     np.testing.assert_array_equal(translate_array(lambda x: x, gray, TILE, in_channels=3, out_channels=1), gray)
     rgb = _image(40, 90, 3, seed=4)
     luma = np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
-    for out in (translate_array(lambda x: x, rgb, TILE, in_channels=1),  # 3 -> 1 on the way in
-                translate_array(lambda x: x, rgb, TILE, out_channels=1)):  # and on the way out
+    for out in (
+        translate_array(lambda x: x, rgb, TILE, in_channels=1),  # 3 -> 1 on the way in
+        translate_array(lambda x: x, rgb, TILE, out_channels=1),
+    ):  # and on the way out
         assert out.shape == (40, 90, 1) and np.abs(out.astype(int) - luma).max() <= 1
 
 

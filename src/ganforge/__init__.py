@@ -14,6 +14,7 @@ Public API::
 The public names are imported on first use (PEP 562), so `import ganforge` and the `ganforge` command start
 without torch: `ganforge --help` and flag errors answer at once.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -25,14 +26,23 @@ from .errors import CheckpointError, ConfigError, DataError, GanforgeError, Trai
 # public name -> the module (relative to this package) that defines it, and the name there if it differs; a new
 # public name is one more entry
 _LAZY = {
-    "Config": ".config", "resolve": ".config",
+    "Config": ".config",
+    "resolve": ".config",
     "prepare_dataset": ".data.prepare",
-    "LoadedGenerator": ".artifacts", "describe": ".artifacts", "export": ".artifacts", "import_model": ".artifacts",
+    "LoadedGenerator": ".artifacts",
+    "describe": ".artifacts",
+    "export": ".artifacts",
+    "import_model": ".artifacts",
     "load": ".artifacts",
-    "evaluate": ".metrics", "register_extractor": ".metrics",
-    "TrainResult": ".train", "train": ".train",
+    "evaluate": ".metrics",
+    "register_extractor": ".metrics",
+    "TrainResult": ".train",
+    "train": ".train",
     "translate": ".translate",
-    "Directions": ".latent", "Projection": ".latent", "edit": ".latent", "project": ".latent",
+    "Directions": ".latent",
+    "Projection": ".latent",
+    "edit": ".latent",
+    "project": ".latent",
     "directions": ".latent:find_directions",
 }
 

@@ -1,17 +1,18 @@
 """Crash-safe file writes: write a temp file (or folder) beside the target, fsync, rename over it, fsync the folder;
 and the checks made before writing: a writable place, and no output that is also an input."""
+
 from __future__ import annotations
 
 import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from .errors import ConfigError
-
 
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # a write failed for lack of room or rights
 
@@ -164,8 +165,9 @@ def check_not_input(outputs: Iterable[str | Path | None], inputs: Iterable[str |
             given = next((folder for resolved, folder in folders if resolved in path.resolve().parents), None)
         if given is not None:
             what = "is" if sources.get((info.st_dev, info.st_ino)) else "is a file inside"
-            raise ConfigError(f"{flag} {output}: {what} the input {given}, which writing it would overwrite; "
-                              f"choose another {flag}")
+            raise ConfigError(
+                f"{flag} {output}: {what} the input {given}, which writing it would overwrite; choose another {flag}"
+            )
 
 
 def _umask() -> int:

@@ -5,6 +5,7 @@ elastic/affine digit augmentation) and the real/synthetic batch mixing.
 Every arm gets the same network and the same fixed number of optimiser steps, so arms differ only in their data;
 nothing is selected on held-out images (there is no early stopping).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,15 +25,22 @@ SCALE_RANGE = (0.9, 1.1)  # ... isotropic zoom range
 class SmallCNN(nn.Module):
     """Three conv blocks (side -> side/8), global average pooling, a linear head: ~100k parameters at width 32."""
 
-    def __init__(self, channels: int,  # input channels (1 or 3)
-                 num_classes: int,  # output logits
-                 width: int = 32):  # channels of the first block, doubled per block
+    def __init__(
+        self,
+        channels: int,  # input channels (1 or 3)
+        num_classes: int,  # output logits
+        width: int = 32,
+    ):  # channels of the first block, doubled per block
         super().__init__()
         layers, inputs = [], channels
         for block in range(3):
-            out = width * 2 ** block
-            layers += [nn.Conv2d(inputs, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+            out = width * 2**block
+            layers += [
+                nn.Conv2d(inputs, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             inputs = out
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(0.3)
@@ -71,8 +79,15 @@ def _draw(count: int, size: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, size, (count,), generator=generator)
 
 
-def train_classifier(real: tuple[torch.Tensor, torch.Tensor] | None, synthetic: tuple[torch.Tensor, torch.Tensor] | None,
-                     num_classes: int, *, augment: bool, seed: int, spec: TrainSpec = TrainSpec()) -> SmallCNN:
+def train_classifier(
+    real: tuple[torch.Tensor, torch.Tensor] | None,
+    synthetic: tuple[torch.Tensor, torch.Tensor] | None,
+    num_classes: int,
+    *,
+    augment: bool,
+    seed: int,
+    spec: TrainSpec = TrainSpec(),
+) -> SmallCNN:
     """Train a SmallCNN on uint8 images [N, C, H, W] with labels [N]: real, synthetic, or both mixed per batch
     (`spec.synthetic_fraction` synthetic); `augment` applies classic augmentation to every training image."""
     sources = [s for s in (real, synthetic) if s is not None and len(s[0])]
@@ -106,8 +121,9 @@ def train_classifier(real: tuple[torch.Tensor, torch.Tensor] | None, synthetic: 
 @torch.no_grad()
 def predict(model: SmallCNN, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
     """uint8 [N, C, H, W] -> class probabilities [N, num_classes]."""
-    return torch.cat([F.softmax(model(to_float(images[start:start + batch])), dim=1)
-                      for start in range(0, len(images), batch)])
+    return torch.cat(
+        [F.softmax(model(to_float(images[start : start + batch])), dim=1) for start in range(0, len(images), batch)]
+    )
 
 
 def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -1,4 +1,5 @@
 """torchrun + DistributedDataParallel plumbing: rank info from the environment, device choice, clean shutdown."""
+
 from __future__ import annotations
 
 import os
@@ -58,9 +59,11 @@ def init(device: torch.device) -> DistInfo:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     if info.is_main and restarts_share_a_store():
-        warnings.warn("torchrun --max-restarts: also set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 where torchrun runs; "
-                      "with the rendezvous's shared store, restarted ranks read the previous attempt's addresses "
-                      "and cannot connect")
+        warnings.warn(
+            "torchrun --max-restarts: also set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 where torchrun runs; "
+            "with the rendezvous's shared store, restarted ranks read the previous attempt's addresses "
+            "and cannot connect"
+        )
     if not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -73,8 +76,10 @@ def restarts_share_a_store() -> bool:
     attempt: the keys each attempt's process group writes there survive into the next, whose ranks then try to
     connect to the previous attempt's (dead) addresses. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 gives each attempt
     a fresh store."""
-    return (int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
-            and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+    return (
+        int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+        and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    )
 
 
 def rank_and_world() -> tuple[int, int]:

@@ -1,4 +1,5 @@
 """Checksum-verified downloads into a cache folder (datasets, feature-extractor weights); atomic, resumable by retry."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,14 +32,20 @@ class DownloadUnavailable(DataError):
     """No URL could be reached (as opposed to a file that arrived with the wrong checksum)."""
 
 
-def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str | None, algorithm: str = "sha256",
-          prefix: bool = False) -> Path:
+def fetch(
+    urls: list[str] | tuple[str, ...],
+    target: Path,
+    checksum: str | None,
+    algorithm: str = "sha256",
+    prefix: bool = False,
+) -> Path:
     """Return `target`, downloading it from the first URL that works when it is absent; verify its checksum.
 
     `prefix`: `checksum` is only the digest's leading part (torch.hub's file-name convention). `checksum` None: the
     publisher gives none, so nothing is verified and the caller reports the file's digest with its results.
     A wrong checksum is an error naming the URL and both digests; nothing is left at `target` then.
     """
+
     def matches(actual: str) -> bool:
         return checksum is None or (actual.startswith(checksum) if prefix else actual == checksum)
 
@@ -48,8 +55,9 @@ def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str | None,
         actual = file_digest(target, algorithm)
         if matches(actual):
             return target
-        raise DataError(f"{target} exists but its {algorithm} is {actual}, expected {expected}; "
-                        f"delete it to download again")
+        raise DataError(
+            f"{target} exists but its {algorithm} is {actual}, expected {expected}; delete it to download again"
+        )
     failures = []
     for url in urls:
         try:
@@ -61,11 +69,16 @@ def fetch(urls: list[str] | tuple[str, ...], target: Path, checksum: str | None,
         actual = file_digest(target, algorithm)
         if not matches(actual):
             target.unlink()
-            raise DataError(f"download from {url} has {algorithm} {actual}, expected {expected}; "
-                            f"the file was corrupted or changed upstream and was not kept")
+            raise DataError(
+                f"download from {url} has {algorithm} {actual}, expected {expected}; "
+                f"the file was corrupted or changed upstream and was not kept"
+            )
         return target
-    raise DownloadUnavailable(f"could not download {target.name}; tried:\n  " + "\n  ".join(failures) +
-                              f"\nWithout a network, place the file at {target} yourself.")
+    raise DownloadUnavailable(
+        f"could not download {target.name}; tried:\n  "
+        + "\n  ".join(failures)
+        + f"\nWithout a network, place the file at {target} yourself."
+    )
 
 
 def existing_file(path: Path, what: str, source: str) -> Path:

@@ -6,6 +6,7 @@ data a run reads, the ONNX graph kind and the studio's pages follow from it. `FA
 name, which of the settings that only some families use it accepts; config.validate() reads it (so it stays plain
 data, importable without torch), and tests/cli/test_cli.py checks that it names exactly the registered models.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +38,12 @@ class Family:
     trains_with: str = ""  # what it trains with instead (for the refusal's message)
 
 
-_CYCLEGAN = Family(packs=False, losses=("lsgan",), refuses=(
-    "augment.policy", "loss.r1_gamma", "loss.r2_gamma", "data.cond", "model.pack", "model.progressive"),
-    trains_with="the least-squares loss, cycle and identity losses of its paper")
+_CYCLEGAN = Family(
+    packs=False,
+    losses=("lsgan",),
+    refuses=("augment.policy", "loss.r1_gamma", "loss.r2_gamma", "data.cond", "model.pack", "model.progressive"),
+    trains_with="the least-squares loss, cycle and identity losses of its paper",
+)
 
 FAMILIES: dict[str, Family] = {  # model name -> its settings; the same names as the model registry
     "dcgan": Family(),

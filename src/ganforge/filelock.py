@@ -1,13 +1,14 @@
 """Exclusive lock files: an OS lock (flock) that the kernel drops when its process ends, so a lock left by a killed
 process is free at once and taking it over is atomic; the file names its holder ("<host> <pid>") for messages."""
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import ConfigError
 

@@ -1,4 +1,5 @@
 """Small image utilities on torch/numpy/Pillow (no torchvision): value mapping, grids, image and GIF writing."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,13 @@ from .atomic import atomic_open
 from .errors import ConfigError
 
 # still-image file name endings -> Pillow format and save options
-STILL_FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", {"quality": 95}), ".jpeg": ("JPEG", {"quality": 95}),
-                 ".webp": ("WEBP", {"lossless": True}), ".gif": ("GIF", {})}
+STILL_FORMATS = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"lossless": True}),
+    ".gif": ("GIF", {}),
+}
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -33,13 +39,16 @@ def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2
     count, channels, height, width = images.shape
     columns = columns or max(1, math.ceil(math.sqrt(count)))
     rows = math.ceil(count / columns)
-    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
-                   pad_value, dtype=np.uint8)
+    grid = np.full(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+        pad_value,
+        dtype=np.uint8,
+    )
     tiles = images.permute(0, 2, 3, 1).cpu().numpy()
     for index in range(count):
         row, col = divmod(index, columns)
         top, left = padding + row * (height + padding), padding + col * (width + padding)
-        grid[top:top + height, left:left + width] = tiles[index]
+        grid[top : top + height, left : left + width] = tiles[index]
     return grid
 
 
@@ -64,7 +73,7 @@ def labelled_row(images: torch.Tensor, labels: list[str], side: int = VIEWABLE_S
     tiles = enlarge(images, side)
     grid = make_grid(tiles, columns=len(tiles))
     canvas = np.full((grid.shape[0] + LABEL_BAND, grid.shape[1], grid.shape[2]), 255, dtype=np.uint8)
-    canvas[:grid.shape[0]] = grid
+    canvas[: grid.shape[0]] = grid
     picture = to_pil(canvas)
     draw, width = ImageDraw.Draw(picture), tiles.shape[-1]
     font = ImageFont.load_default()
@@ -97,8 +106,10 @@ def still_format(path: str | Path, flag: str = "") -> tuple[str, dict]:
     names `flag`."""
     suffix = Path(path).suffix.lower()
     if suffix not in STILL_FORMATS:
-        raise ConfigError(f"{flag + ' ' if flag else ''}{path}: end the name in {', '.join(STILL_FORMATS)} "
-                          f"(the image format is taken from it)")
+        raise ConfigError(
+            f"{flag + ' ' if flag else ''}{path}: end the name in {', '.join(STILL_FORMATS)} "
+            f"(the image format is taken from it)"
+        )
     return STILL_FORMATS[suffix]
 
 

@@ -6,6 +6,7 @@ range is refused with one line naming the flag or field and the allowed range, i
 the process is killed. JSON read from files is bounded in size and nesting depth before it is used. Imports nothing
 of the package but its errors (config.py uses it).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def check_in_memory(count: int, info: Any, what: str, advice: str) -> None:
     resolution) would not fit IN_MEMORY_BYTES at once."""
     size = count * info.channels * info.resolution**2
     if size > IN_MEMORY_BYTES:
-        raise ConfigError(f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
-                          f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}")
+        raise ConfigError(
+            f"{what}: {count} images of {info.resolution}x{info.resolution} need {size / 2**30:.1f} GiB "
+            f"at once (at most {IN_MEMORY_BYTES / 2**30:.0f} GiB); {advice}"
+        )
 
 
 def load_json(text: str | bytes, where: str, error: type[GanforgeError]) -> Any:

@@ -1,9 +1,11 @@
 """Process pools for file conversion (prepare, pairs): spawned workers, or the same interface in-process."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing import get_context
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

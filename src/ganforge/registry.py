@@ -1,7 +1,9 @@
 """Named registries for models, losses, datasets and metrics (register by decorator; duplicates are an error)."""
+
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from .errors import ConfigError
 

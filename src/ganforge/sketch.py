@@ -12,6 +12,7 @@ polarity to the training one and thickens its lines to the training width (every
 half-width of the ink becomes ink: a round pen); lines already as thick or thicker are left alone, and an input
 that is not a line drawing (a photo) is untouched.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -36,7 +37,7 @@ class LineStats:
         return asdict(self)
 
     @staticmethod
-    def from_dict(raw: dict) -> "LineStats":
+    def from_dict(raw: dict) -> LineStats:
         return LineStats(float(raw["width_px"]), bool(raw["dark_lines"]), float(raw["ink_share"]))
 
 

@@ -3,17 +3,18 @@ those a classifier trained on the real data assigns to their class with high con
 e.g. Frid-Adar et al. 2018 / classification-accuracy-score style checks of Ravuri & Vinyals 2019), written as a
 folder with one sub-folder per class and a labels.json that `--data DIR` reads back.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from .artifacts import LoadedGenerator, load
 from . import limits
+from .artifacts import LoadedGenerator, load
 from .atomic import atomic_folder, write_text
 from .errors import CheckpointError, ConfigError, DataError
 from .imaging import save_png
@@ -39,26 +40,35 @@ class SyntheticSet:
 
     def summary(self) -> str:
         """One line per class: kept and dropped counts."""
-        return "\n".join(f"  {name}: {kept} kept, {dropped} dropped"
-                         for name, kept, dropped in zip(self.class_names, self.counts(), self.dropped))
+        return "\n".join(
+            f"  {name}: {kept} kept, {dropped} dropped"
+            for name, kept, dropped in zip(self.class_names, self.counts(), self.dropped)
+        )
 
 
 def require_conditional(generator: LoadedGenerator) -> None:
     if not generator.num_classes:
-        raise CheckpointError(f"{generator.source} is an unconditional generator: synthetic labelled data needs a "
-                              f"class-conditional model (train it with --cond on labelled data)")
+        raise CheckpointError(
+            f"{generator.source} is an unconditional generator: synthetic labelled data needs a "
+            f"class-conditional model (train it with --cond on labelled data)"
+        )
 
 
-def generate_labelled(generator: LoadedGenerator, per_class: int, *, seed: int = 0, truncation: float = 1.0,
-                      keep: KeepFn | None = None) -> SyntheticSet:
+def generate_labelled(
+    generator: LoadedGenerator, per_class: int, *, seed: int = 0, truncation: float = 1.0, keep: KeepFn | None = None
+) -> SyntheticSet:
     """`per_class` images of every class of a conditional generator. With `keep`, rejected candidates are replaced
     by fresh ones until each class is full or MAX_CANDIDATES x per_class candidates were tried (then the class keeps
     fewer images; `dropped` counts the rejects)."""
     require_conditional(generator)
     limits.check(per_class, limits.SYNTH_PER_CLASS, "--per-class")
     info = generator.dataset
-    limits.check_in_memory(per_class * generator.num_classes, info, f"--per-class {per_class} x "
-                           f"{generator.num_classes} classes", "ask for fewer images per class")
+    limits.check_in_memory(
+        per_class * generator.num_classes,
+        info,
+        f"--per-class {per_class} x {generator.num_classes} classes",
+        "ask for fewer images per class",
+    )
     images, labels, dropped = [], [], []
     for label in range(generator.num_classes):
         kept = torch.empty(0, info.channels, info.resolution, info.resolution, dtype=torch.uint8)
@@ -127,9 +137,9 @@ def check_new_folder(out: str | Path) -> Path:
 
 def real_data_classifier(generator: LoadedGenerator, real: str, *, steps: int, seed: int) -> torch.nn.Module:
     """A SmallCNN trained (with classic augmentation) on the real data `real`, read at the generator's size."""
+    from .classifier import TrainSpec, train_classifier
     from .config import DataConfig
     from .data import build
-    from .classifier import TrainSpec, train_classifier
 
     info = generator.dataset
     try:
@@ -137,16 +147,29 @@ def real_data_classifier(generator: LoadedGenerator, real: str, *, steps: int, s
     except ConfigError as error:
         raise DataError(f"--real {real}: does not fit the generator ({error})") from None
     if dataset.info.class_names != info.class_names:
-        raise DataError(f"--real {real}: its classes {list(dataset.info.class_names)[:10]} differ from the "
-                        f"generator's {list(info.class_names)[:10]}")
+        raise DataError(
+            f"--real {real}: its classes {list(dataset.info.class_names)[:10]} differ from the "
+            f"generator's {list(info.class_names)[:10]}"
+        )
     images, labels = dataset.batch(torch.arange(len(dataset)))  # [N, C, H, W], [N]
-    return train_classifier((images, labels), None, info.num_classes, augment=True, seed=seed,
-                            spec=TrainSpec(steps=steps))
+    return train_classifier(
+        (images, labels), None, info.num_classes, augment=True, seed=seed, spec=TrainSpec(steps=steps)
+    )
 
 
-def synth(checkpoint: str | Path, per_class: int, out: str | Path, *, truncation: float = 1.0, filter: str = "none",
-          real: str | None = None, confidence: float | None = None, seed: int = 0, classifier_steps: int = 400,
-          device: str | torch.device = "cpu") -> SyntheticSet:
+def synth(
+    checkpoint: str | Path,
+    per_class: int,
+    out: str | Path,
+    *,
+    truncation: float = 1.0,
+    filter: str = "none",
+    real: str | None = None,
+    confidence: float | None = None,
+    seed: int = 0,
+    classifier_steps: int = 400,
+    device: str | torch.device = "cpu",
+) -> SyntheticSet:
     """Write `per_class` synthetic images of every class of a conditional checkpoint to a labelled folder `out`.
 
     `filter="confident"` keeps only images that a classifier trained on the real data `real` (default: the data the

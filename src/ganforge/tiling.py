@@ -14,11 +14,12 @@ model on an image of any H x W and returns exactly H x W:
   differently in neighbouring tiles (per-tile normalisation statistics, border effects) gives a smooth transition
   over the overlap instead of a seam.
 """
+
 from __future__ import annotations
 
 import math
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -71,13 +72,21 @@ def _window(tile: int, overlap: int, before: bool, after: bool) -> torch.Tensor:
         if before:
             weights[:overlap] = ramp
         if after:
-            weights[tile - overlap:] = ramp.flip(0)
+            weights[tile - overlap :] = ramp.flip(0)
     return weights
 
 
-def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: int | None = None,
-                    batch_size: int = 8, out_channels: int | None = None, in_channels: int | None = None,
-                    device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
+def translate_array(
+    model_fn: ModelFn,
+    image: np.ndarray,
+    tile: int,
+    overlap: int | None = None,
+    batch_size: int = 8,
+    out_channels: int | None = None,
+    in_channels: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
     """uint8 [H, W, C] -> uint8 [H, W, out_channels] through a model that takes only `tile` x `tile` inputs.
 
     `model_fn` maps float [N, in_channels, tile, tile] in [-1, 1] to float [N, C_out, tile, tile] in [-1, 1];
@@ -89,8 +98,10 @@ def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: in
         raise ValueError(f"expected a uint8 [H, W, C] image, got {image.dtype} of shape {image.shape}")
     overlap = tile // 4 if overlap is None else overlap
     if tile < 1 or not 0 <= overlap <= tile // 2 or batch_size < 1:
-        raise ValueError(f"need tile >= 1, 0 <= overlap <= tile // 2 and batch_size >= 1; got tile={tile}, "
-                         f"overlap={overlap}, batch_size={batch_size}")
+        raise ValueError(
+            f"need tile >= 1, 0 <= overlap <= tile // 2 and batch_size >= 1; got tile={tile}, "
+            f"overlap={overlap}, batch_size={batch_size}"
+        )
     height, width = image.shape[:2]
     padded, top, left = _pad_to(image, tile)
     source = to_float(torch.from_numpy(np.array(padded)).permute(2, 0, 1)[None])  # [1, C, H', W'], a writable copy
@@ -101,24 +112,31 @@ def translate_array(model_fn: ModelFn, image: np.ndarray, tile: int, overlap: in
     cells = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
     total = torch.zeros(source.shape[1:])  # [H', W'] weight sum
     blended = None  # [C_out, H', W'] weighted sum, allocated once C_out is known
-    bar = tqdm(total=len(cells), unit="tile", file=sys.stderr, leave=False,
-               disable=not progress or len(cells) < PROGRESS_MIN_TILES)
+    bar = tqdm(
+        total=len(cells),
+        unit="tile",
+        file=sys.stderr,
+        leave=False,
+        disable=not progress or len(cells) < PROGRESS_MIN_TILES,
+    )
     with torch.no_grad(), bar:
         for first in range(0, len(cells), batch_size):
-            batch = cells[first:first + batch_size]
-            tiles = torch.stack([source[:, rows[i]:rows[i] + tile, cols[j]:cols[j] + tile] for i, j in batch])
+            batch = cells[first : first + batch_size]
+            tiles = torch.stack([source[:, rows[i] : rows[i] + tile, cols[j] : cols[j] + tile] for i, j in batch])
             output = model_fn(tiles.to(device)).detach().float().cpu()  # [n, C_out, tile, tile]
             if output.ndim != 4 or output.shape[0] != len(batch) or output.shape[2:] != (tile, tile):
-                raise ValueError(f"model_fn returned shape {tuple(output.shape)} for input {tuple(tiles.shape)}; "
-                                 f"expected [{len(batch)}, C_out, {tile}, {tile}]")
+                raise ValueError(
+                    f"model_fn returned shape {tuple(output.shape)} for input {tuple(tiles.shape)}; "
+                    f"expected [{len(batch)}, C_out, {tile}, {tile}]"
+                )
             if blended is None:
                 blended = torch.zeros(output.shape[1], *source.shape[1:])
             for (i, j), prediction in zip(batch, output):
                 weight = windows_y[i][:, None] * windows_x[j][None, :]  # [tile, tile]
                 y, x = rows[i], cols[j]
-                blended[:, y:y + tile, x:x + tile] += prediction * weight
-                total[y:y + tile, x:x + tile] += weight
+                blended[:, y : y + tile, x : x + tile] += prediction * weight
+                total[y : y + tile, x : x + tile] += weight
             bar.update(len(batch))
-    result = (blended / total)[None, :, top:top + height, left:left + width]  # [1, C_out, H, W]
+    result = (blended / total)[None, :, top : top + height, left : left + width]  # [1, C_out, H, W]
     result = match_channels(result, out_channels or result.shape[1])
     return to_uint8(result)[0].permute(1, 2, 0).numpy()

@@ -1,6 +1,6 @@
 """Checkpoints and exports: safe loading, clear errors, and identical images from every format."""
+
 import errno
-import io
 import json
 import os
 
@@ -9,17 +9,26 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.errors import CheckpointError
 from ganforge.artifacts import checkpoint as ckpt
+from ganforge.errors import CheckpointError
 from ganforge.train import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    settings = {"data.source": "shapes", "data.resolution": 16, "model.g_channels": 16, "model.d_channels": 16,
-                "train.batch": 16, "train.total_kimg": 0.064, "train.snapshot_every_kimg": 1, "train.grid_size": 4,
-                "data.cond": True, "train.out": str(out)}
+    settings = {
+        "data.source": "shapes",
+        "data.resolution": 16,
+        "model.g_channels": 16,
+        "model.d_channels": 16,
+        "train.batch": 16,
+        "train.total_kimg": 0.064,
+        "train.snapshot_every_kimg": 1,
+        "train.grid_size": 4,
+        "data.cond": True,
+        "train.out": str(out),
+    }
     return train(overrides=settings, progress=False)
 
 

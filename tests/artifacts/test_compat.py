@@ -1,5 +1,6 @@
 """Checkpoints written before the restructuring (tests/data/dcgan16-v1.pt, format version 1) still load, sample
 the same images, and resume."""
+
 import hashlib
 import shutil
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_an_old_checkpoint_resumes(tmp_path):
     run = tmp_path / "runs" / "00000-old"
     run.mkdir(parents=True)
     shutil.copy(OLD, run / OLD.name.replace("dcgan16-v1", "checkpoint-00000002"))
-    result = train(resume=run, overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")},
-                   progress=False)
+    result = train(
+        resume=run, overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")}, progress=False
+    )
     state = ckpt.load(result.checkpoint)
     assert state["images_seen"] == 64 and state["augment"]["policy"] == "ada"

@@ -1,4 +1,5 @@
 """Inference rewrites (artifacts/fast.py): the rewritten generator computes the same images as the original."""
+
 import copy
 
 import pytest

@@ -1,5 +1,6 @@
 """Every command that takes a model accepts an NVIDIA network pickle directly; `ganforge import` writes a normal
 export of it and `ganforge info` describes it without building it; its ONNX export matches PyTorch."""
+
 import json
 from pathlib import Path
 
@@ -49,10 +50,12 @@ def test_import_refuses_an_unknown_architecture(tmp_path):
 
 
 def test_sampling_and_latent_commands_take_the_pickle(tmp_path):
-    for args in (("sample", PICKLE, "--num", 4, "--grid", tmp_path / "grid.png", "--truncation", 0.7),
-                 ("sample", CONDITIONAL, "--num", 3, "--grid", tmp_path / "cond.png", "--class", 2),
-                 ("mix", PICKLE, "--rows", "0-1", "--cols", "2-4", "--out", tmp_path / "mix.png"),
-                 ("interpolate", PICKLE, "--seeds", "1,2", "--frames", 4, "--out", tmp_path / "walk.png")):
+    for args in (
+        ("sample", PICKLE, "--num", 4, "--grid", tmp_path / "grid.png", "--truncation", 0.7),
+        ("sample", CONDITIONAL, "--num", 3, "--grid", tmp_path / "cond.png", "--class", 2),
+        ("mix", PICKLE, "--rows", "0-1", "--cols", "2-4", "--out", tmp_path / "mix.png"),
+        ("interpolate", PICKLE, "--seeds", "1,2", "--frames", 4, "--out", tmp_path / "walk.png"),
+    ):
         result = run(*args)
         assert result.exit_code == 0, result.output
     for name in ("grid.png", "cond.png", "mix.png", "walk.png"):
@@ -66,8 +69,18 @@ def test_project_directions_and_edit_take_the_pickle(tmp_path):
     assert result.exit_code == 0, result.output
     result = run("directions", PICKLE, "--method", "sefa", "--num", 2, "--out", tmp_path / "dirs.npz")
     assert result.exit_code == 0, result.output
-    result = run("edit", PICKLE, "--latent", tmp_path / "proj" / "latent.npz", "--direction",
-                 f"{tmp_path / 'dirs.npz'}:sefa1", "--strength", "-1:1:3", "--out", tmp_path / "edit.png")
+    result = run(
+        "edit",
+        PICKLE,
+        "--latent",
+        tmp_path / "proj" / "latent.npz",
+        "--direction",
+        f"{tmp_path / 'dirs.npz'}:sefa1",
+        "--strength",
+        "-1:1:3",
+        "--out",
+        tmp_path / "edit.png",
+    )
     assert result.exit_code == 0, result.output
 
 

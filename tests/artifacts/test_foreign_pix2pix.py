@@ -22,6 +22,7 @@ statistics), the file loaded through their `load_networks` path (stale instance-
 | resnet9old_net_G_A.pth    | resnet_9blocks  | instance | no      | 4   | 3 -> 3    | 64    | (2018 keys, legacy)
 | resnet6bn_net_G.pth       | resnet_6blocks  | batch    | yes     | 2   | 3 -> 1    | 48    | (pix2pix + resnet)
 """
+
 from __future__ import annotations
 
 import io
@@ -83,8 +84,12 @@ def test_info_names_the_architecture(stem):
 
 def test_imported_model_is_a_pix2pix_model():
     unet = load(FIXTURES / "unet256_net_G.pth")
-    assert (unet.model.name, unet.model.g_arch, unet.model.g_channels, unet.model.g_norm) == ("pix2pix", "unet", 2,
-                                                                                               "batch")
+    assert (unet.model.name, unet.model.g_arch, unet.model.g_channels, unet.model.g_norm) == (
+        "pix2pix",
+        "unet",
+        2,
+        "batch",
+    )
     assert (unet.dataset.input_channels, unet.dataset.channels, unet.dataset.resolution) == (3, 3, 256)
     resnet = load(FIXTURES / "resnet9old_net_G_A.pth")
     assert (resnet.model.g_arch, resnet.model.g_norm) == ("resnet_9blocks", "instance")
@@ -130,9 +135,15 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     save("shape", {**state, "model.model.1.model.1.weight": torch.zeros(4, 2, 3, 3)}, "shape")
     save("module", torch.nn.Conv2d(1, 2, 3), "pickled")  # a whole module, not a state dict
     # the keys and shapes of their NLayerDiscriminator (a *_net_D.pth file)
-    patch_gan = {"model.0.weight": torch.zeros(8, 6, 4, 4), "model.0.bias": torch.zeros(8),
-                 "model.2.weight": torch.zeros(16, 8, 4, 4), "model.3.weight": torch.ones(16),
-                 "model.3.bias": torch.zeros(16), "model.5.weight": torch.zeros(1, 16, 4, 4), "model.5.bias": torch.zeros(1)}
+    patch_gan = {
+        "model.0.weight": torch.zeros(8, 6, 4, 4),
+        "model.0.bias": torch.zeros(8),
+        "model.2.weight": torch.zeros(16, 8, 4, 4),
+        "model.3.weight": torch.ones(16),
+        "model.3.bias": torch.zeros(16),
+        "model.5.weight": torch.zeros(1, 16, 4, 4),
+        "model.5.bias": torch.zeros(1),
+    }
     save("latest_net_D.pth", patch_gan, "discriminator")
     return files
 
@@ -160,8 +171,11 @@ def test_studio_sketch_page_lists_and_translates_the_file(tmp_path):
     with TestClient(app, base_url="http://127.0.0.1") as client:  # the studio checks Host
         (entry,) = client.get("/api/models").json()
         assert (entry["model"], entry["paired"]) == ("pix2pix", True)
-        response = client.post("/api/translate", params={"model": entry["id"]},
-                               files={"image": ("drawing.png", drawing.read_bytes(), "image/png")})
+        response = client.post(
+            "/api/translate",
+            params={"model": entry["id"]},
+            files={"image": ("drawing.png", drawing.read_bytes(), "image/png")},
+        )
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
         assert np.asarray(Image.open(io.BytesIO(response.content))).shape == (40, 50, 3)
 

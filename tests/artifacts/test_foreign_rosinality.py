@@ -19,6 +19,7 @@ References (rosinality_000100.npz), all with `randomize_noise=False`:
 - mixed = g_ema([z, z2], inject_index=3, ...), z2 from seed 2
 - d_logits = d(cat([image, truncated])) (minibatch-stddev group of 4)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -95,8 +96,12 @@ def test_raw_generator_and_discriminator_match(reference):
 
 def test_info_says_what_is_inside():
     details = describe(CHECKPOINT)
-    assert (details["format"], details["resolution"], details["z_dim"], details["augment_p"]) == ("rosinality", 32, 16,
-                                                                                               0.25)
+    assert (details["format"], details["resolution"], details["z_dim"], details["augment_p"]) == (
+        "rosinality",
+        32,
+        16,
+        0.25,
+    )
     assert details["contents"]["d"].startswith("Discriminator") and details["training_args"]["n_mlp"] == 4
     assert "latent_avg" in describe(CONVERTED)["truncation"]
     result = CliRunner().invoke(main, ["info", str(CHECKPOINT)])
@@ -104,8 +109,9 @@ def test_info_says_what_is_inside():
 
 
 def test_sample_command(tmp_path):
-    result = CliRunner().invoke(main, ["sample", str(CONVERTED), "--num", "2", "--grid", str(tmp_path / "g.png"),
-                                       "--truncation", "0.7"])
+    result = CliRunner().invoke(
+        main, ["sample", str(CONVERTED), "--num", "2", "--grid", str(tmp_path / "g.png"), "--truncation", "0.7"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "g.png").stat().st_size > 0
 

@@ -5,6 +5,7 @@ would create a marker file when unpickled by `pickle.load`. ganforge must refuse
 records, whose stored module source their code `exec`s) read them without executing the source; the marker must
 never appear.
 """
+
 import builtins
 import collections
 import io
@@ -87,10 +88,26 @@ class _Persistent:
         self.record, self.source = record, source
 
     def __reduce__(self):
-        state = {k: ({n: _Persistent(c, self.source) if isinstance(c, unpickle.PersistentRecord) else c
-                      for n, c in v.items()} if k == "_modules" else v) for k, v in self.record.state.items()}
-        return _reconstruct_persistent_obj, ({"type": "class", "version": 6, "module_src": self.source,
-                                               "class_name": self.record.class_name, "state": state},)
+        state = {
+            k: (
+                {
+                    n: _Persistent(c, self.source) if isinstance(c, unpickle.PersistentRecord) else c
+                    for n, c in v.items()
+                }
+                if k == "_modules"
+                else v
+            )
+            for k, v in self.record.state.items()
+        }
+        return _reconstruct_persistent_obj, (
+            {
+                "type": "class",
+                "version": 6,
+                "module_src": self.source,
+                "class_name": self.record.class_name,
+                "state": state,
+            },
+        )
 
 
 @pytest.fixture
@@ -108,8 +125,9 @@ def _resave(path: Path, source: str, edit=None) -> Path:
     data = unpickle.load(FIXTURE)
     if edit:
         edit(data)
-    return _write(path, {k: _Persistent(v, source) if isinstance(v, unpickle.PersistentRecord) else v
-                         for k, v in data.items()})
+    return _write(
+        path, {k: _Persistent(v, source) if isinstance(v, unpickle.PersistentRecord) else v for k, v in data.items()}
+    )
 
 
 def test_the_stored_module_source_is_never_run(tmp_path, persistence):
@@ -134,14 +152,17 @@ def test_mismatched_weights_name_the_file(tmp_path, persistence):
 
 
 # ---- files that are not NVIDIA snapshots ----------------------------------------------------------------------------
-@pytest.mark.parametrize("content, expected", [
-    (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(40), "PNG image"),
-    (b"hello, not a model", "unrecognised contents"),
-    (pickle.dumps([1, 2, 3], protocol=4), "a pickle of a list"),
-    (pickle.dumps({"model": {"layers": 3}, "epoch": 7}, protocol=4), "a pickle of another kind"),
-    (pickle.dumps({"G_ema": [1.0]}, protocol=4), "not an NVIDIA persistent network"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "PNG image"),
+        (b"hello, not a model", "unrecognised contents"),
+        (pickle.dumps([1, 2, 3], protocol=4), "a pickle of a list"),
+        (pickle.dumps({"model": {"layers": 3}, "epoch": 7}, protocol=4), "a pickle of another kind"),
+        (pickle.dumps({"G_ema": [1.0]}, protocol=4), "not an NVIDIA persistent network"),
+    ],
+)
 def test_other_files_get_one_line_naming_them(tmp_path, content, expected):
     path = tmp_path / "model.pkl"
     path.write_bytes(content)
@@ -153,7 +174,7 @@ def test_other_files_get_one_line_naming_them(tmp_path, content, expected):
 
 def test_a_truncated_snapshot_names_the_file(tmp_path):
     path = tmp_path / "network-snapshot-000100.pkl"
-    path.write_bytes(FIXTURE.read_bytes()[:len(FIXTURE.read_bytes()) // 2])
+    path.write_bytes(FIXTURE.read_bytes()[: len(FIXTURE.read_bytes()) // 2])
     with pytest.raises(CheckpointError, match="truncated") as error:
         ganforge.load(path)
     assert str(path) in str(error.value)
@@ -183,16 +204,25 @@ def test_storage_blobs_are_not_kept_while_reading(tmp_path):
             reader = unpickle._RestrictedUnpickler(handle)
             data = reader.load()
         assert all(torch.equal(data[k], v) for k, v in tensors.items())
-        blobs = [v for v in reader.memo.values() for v in (v if isinstance(v, tuple) else (v,))
-                 if isinstance(v, bytes) and len(v) >= 2**16]
+        blobs = [
+            v
+            for v in reader.memo.values()
+            for v in (v if isinstance(v, tuple) else (v,))
+            if isinstance(v, bytes) and len(v) >= 2**16
+        ]
         assert reader.skipped >= 3 and not blobs
 
 
 # ---- lazy reading: a snapshot's tensors stay in the file until a network is loaded -------------------------------
 def _record_of(module: torch.nn.Module, kwargs: dict | None = None) -> unpickle.PersistentRecord:
     """A live module as the record NVIDIA's persistence would store for it."""
-    state = {"_parameters": dict(module._parameters), "_buffers": dict(module._buffers), "_init_args": (),
-             "_modules": {n: _record_of(m) for n, m in module._modules.items()}, "_init_kwargs": kwargs or {}}
+    state = {
+        "_parameters": dict(module._parameters),
+        "_buffers": dict(module._buffers),
+        "_init_args": (),
+        "_modules": {n: _record_of(m) for n, m in module._modules.items()},
+        "_init_kwargs": kwargs or {},
+    }
     return unpickle.PersistentRecord(type(module).__name__.replace("Nvidia", ""), 6, 0, state)
 
 
@@ -201,8 +231,15 @@ def wide_snapshot(tmp_path, persistence):
     """(path, G): a snapshot with G and G_ema of 256 channels (conv weights of 2.4 MB each, about 12 MB per G)."""
     from ganforge.models.nvidia_sg2 import NvidiaGenerator
 
-    kwargs = {"z_dim": 32, "c_dim": 0, "w_dim": 32, "img_resolution": 16, "img_channels": 3,
-              "mapping_kwargs": {"num_layers": 2}, "synthesis_kwargs": {"channel_base": 4096, "channel_max": 256}}
+    kwargs = {
+        "z_dim": 32,
+        "c_dim": 0,
+        "w_dim": 32,
+        "img_resolution": 16,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": 2},
+        "synthesis_kwargs": {"channel_base": 4096, "channel_max": 256},
+    }
     G = NvidiaGenerator(**kwargs).eval()
     record = _Persistent(_record_of(G, kwargs), "# placeholder")
     return _write(tmp_path / "wide.pkl", {"G": record, "G_ema": record, "augment_pipe": None}), G
@@ -247,8 +284,20 @@ def test_a_large_storage_blob_that_would_run_code_is_refused_when_read(tmp_path)
     marker = tmp_path / "marker"
     blob = io.BytesIO()
     torch.save([_Reduce(os.system, f"touch {marker}"), "x" * 2**17], blob, _use_new_zipfile_serialization=False)
-    path = _write(tmp_path / "evil.pkl", {"w": _Reduce(torch._utils._rebuild_tensor_v2, _Reduce(
-        torch.storage._load_from_bytes, blob.getvalue()), 0, (1,), (1,), False, collections.OrderedDict())})
+    path = _write(
+        tmp_path / "evil.pkl",
+        {
+            "w": _Reduce(
+                torch._utils._rebuild_tensor_v2,
+                _Reduce(torch.storage._load_from_bytes, blob.getvalue()),
+                0,
+                (1,),
+                (1,),
+                False,
+                collections.OrderedDict(),
+            )
+        },
+    )
     data = unpickle.load(path, lazy=True)
     assert isinstance(data["w"], unpickle.StoredTensor)
     with pytest.raises(CheckpointError) as error:
@@ -260,7 +309,7 @@ def test_a_snapshot_cut_inside_a_tensor_is_truncated(wide_snapshot, tmp_path):
     path, _ = wide_snapshot
     content = path.read_bytes()
     cut = tmp_path / "network-snapshot-000100.pkl"
-    cut.write_bytes(content[:len(content) // 2])
+    cut.write_bytes(content[: len(content) // 2])
     with pytest.raises(CheckpointError, match="truncated") as error:
         foreign.read(cut)
     assert str(cut) in str(error.value)

@@ -16,6 +16,7 @@ NVlabs/stylegan2-ada-pytorch (commit d72cc7d) checked out in a scratch folder an
 Configurations: 16 px RGB unconditional, G skip / D resnet, num_fp16_res 2, conv_clamp 256; 8 px RGB with 3
 classes, G resnet / D skip, no clamp; 32 px grayscale unconditional, G orig / D orig, num_fp16_res 1, conv_clamp 2.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -106,17 +107,34 @@ def test_what_the_reader_takes_from_the_snapshot():
 @pytest.mark.parametrize("resolution", [4, 8, 64, pytest.param(1024, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
 def test_every_resolution_and_architecture_builds_and_draws(resolution, architecture):
-    kwargs = {"z_dim": 4, "c_dim": 2, "w_dim": 4, "img_resolution": resolution, "img_channels": 3,
-              "mapping_kwargs": {"num_layers": 1},
-              "synthesis_kwargs": {"channel_base": 2 * resolution, "channel_max": 2, "architecture": architecture,
-                                   "num_fp16_res": 4, "conv_clamp": 256}}
+    kwargs = {
+        "z_dim": 4,
+        "c_dim": 2,
+        "w_dim": 4,
+        "img_resolution": resolution,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": 1},
+        "synthesis_kwargs": {
+            "channel_base": 2 * resolution,
+            "channel_max": 2,
+            "architecture": architecture,
+            "num_fp16_res": 4,
+            "conv_clamp": 256,
+        },
+    }
     G = models.nvidia_sg2.NvidiaGenerator(**kwargs).eval()
     with torch.no_grad():
         images = G(torch.randn(2, 4), torch.tensor([0, 1]))
     assert images.shape == (2, 3, resolution, resolution) and torch.isfinite(images).all()
     assert G.num_ws == 2 * int(np.log2(resolution)) - 2  # two convs per block (one at 4x4) + the last toRGB
     if resolution >= 8:
-        D = models.nvidia_sg2.NvidiaDiscriminator(c_dim=2, img_resolution=resolution, img_channels=3,
-                                                  architecture=architecture, channel_base=2 * resolution, channel_max=2)
+        D = models.nvidia_sg2.NvidiaDiscriminator(
+            c_dim=2,
+            img_resolution=resolution,
+            img_channels=3,
+            architecture=architecture,
+            channel_base=2 * resolution,
+            channel_max=2,
+        )
         with torch.no_grad():
             assert D(images, torch.tensor([0, 1])).shape == (2,)

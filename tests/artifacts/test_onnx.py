@@ -1,5 +1,6 @@
 """ONNX export and the onnxruntime backend: parity with PyTorch eval output per model family, dynamic batch,
 metadata, the CLI (`export --format onnx`, `sample`/`translate --backend`), and clear errors for bad input."""
+
 import json
 import sys
 
@@ -14,9 +15,9 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
 from ganforge import models  # noqa: E402
+from ganforge.artifacts.export import export_onnx  # noqa: E402
 from ganforge.artifacts.exported import describe_export, write_export  # noqa: E402
 from ganforge.artifacts.generator import LoadedGenerator  # noqa: E402
-from ganforge.artifacts.export import export_onnx  # noqa: E402
 from ganforge.artifacts.onnx import OPSET, from_generator, load_onnx, to_onnx  # noqa: E402
 from ganforge.cli import main  # noqa: E402
 from ganforge.config import resolve  # noqa: E402
@@ -30,14 +31,40 @@ CLASSES = ("circle", "square", "triangle")
 FAMILIES = {
     "dcgan": ({"model.name": "dcgan", "model.g_channels": 8}, 16, (), 0),
     "dcgan-conditional": ({"model.name": "dcgan", "model.g_channels": 8}, 16, CLASSES, 0),
-    "stylegan2": ({"model.name": "stylegan2", "model.g_channels": 8, "model.max_channels": 16, "model.w_dim": 32,
-                   "model.z_dim": 32, "model.mapping_layers": 2}, 16, (), 0),
-    "stylegan2-conditional": ({"model.name": "stylegan2", "model.g_channels": 8, "model.max_channels": 16,
-                               "model.w_dim": 32, "model.z_dim": 32, "model.mapping_layers": 2}, 16, CLASSES, 0),
+    "stylegan2": (
+        {
+            "model.name": "stylegan2",
+            "model.g_channels": 8,
+            "model.max_channels": 16,
+            "model.w_dim": 32,
+            "model.z_dim": 32,
+            "model.mapping_layers": 2,
+        },
+        16,
+        (),
+        0,
+    ),
+    "stylegan2-conditional": (
+        {
+            "model.name": "stylegan2",
+            "model.g_channels": 8,
+            "model.max_channels": 16,
+            "model.w_dim": 32,
+            "model.z_dim": 32,
+            "model.mapping_layers": 2,
+        },
+        16,
+        CLASSES,
+        0,
+    ),
     "pix2pix": ({"model.name": "pix2pix", "model.g_channels": 8, "model.max_channels": 32}, 32, (), 1),
     "r3gan": ({"model.name": "r3gan", "model.g_channels": 8, "model.max_channels": 32, "model.z_dim": 16}, 16, (), 0),
-    "r3gan-conditional": ({"model.name": "r3gan", "model.g_channels": 8, "model.max_channels": 32,
-                           "model.z_dim": 16}, 16, CLASSES, 0),
+    "r3gan-conditional": (
+        {"model.name": "r3gan", "model.g_channels": 8, "model.max_channels": 32, "model.z_dim": 16},
+        16,
+        CLASSES,
+        0,
+    ),
 }
 
 
@@ -59,8 +86,9 @@ def make_generator(family: str) -> LoadedGenerator:
         for parameter in module.parameters():
             if not parameter.detach().any():
                 parameter.detach().normal_(0, 0.1)
-    return LoadedGenerator(module.eval().requires_grad_(False), cfg, info, len(classes), 1.5, {"loss_g": 1.0},
-                           f"test-{family}")
+    return LoadedGenerator(
+        module.eval().requires_grad_(False), cfg, info, len(classes), 1.5, {"loss_g": 1.0}, f"test-{family}"
+    )
 
 
 def outputs(generator: LoadedGenerator, runner, truncation: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +98,9 @@ def outputs(generator: LoadedGenerator, runner, truncation: float) -> tuple[torc
             source = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
             return generator.module(source), runner.translate_fn()(source)
         z, labels = generator.latents(range(3)), generator.labels_for(3, None)
-        return generator.synthesize(z, labels, truncation=truncation), runner.synthesize(z, labels, truncation=truncation)
+        return generator.synthesize(z, labels, truncation=truncation), runner.synthesize(
+            z, labels, truncation=truncation
+        )
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -135,14 +165,19 @@ def test_cli_export_sample_and_backends(tmp_path):
     assert result.exit_code == 0, result.output
     assert "opset 17" in result.output and (tmp_path / "sg.onnx").is_file()
     grids = {}
-    for name, args in {"torch": [folder], "ort": [folder, "--backend", "onnxruntime"],
-                       "file": [tmp_path / "sg.onnx"]}.items():
+    for name, args in {
+        "torch": [folder],
+        "ort": [folder, "--backend", "onnxruntime"],
+        "file": [tmp_path / "sg.onnx"],
+    }.items():
         grids[name] = tmp_path / f"{name}"
         result = run("sample", *args, "--num", "4", "--outdir", grids[name], "--truncation", "0.7", "--device", "cpu")
         assert result.exit_code == 0, result.output
     from PIL import Image
-    pixels = {name: np.stack([np.asarray(Image.open(p)) for p in sorted(path.iterdir())])
-              for name, path in grids.items()}
+
+    pixels = {
+        name: np.stack([np.asarray(Image.open(p)) for p in sorted(path.iterdir())]) for name, path in grids.items()
+    }
     assert pixels["torch"].shape == (4, 16, 16, 3)
     for name in ("ort", "file"):
         assert np.abs(pixels[name].astype(int) - pixels["torch"].astype(int)).max() <= 1
@@ -157,6 +192,7 @@ def test_translate_backends_agree_on_tiled_images(tmp_path):
         report = translate(folder, tmp_path / "in.png", tmp_path / f"{backend}.png", backend=backend)
         assert report.written == [tmp_path / f"{backend}.png"]
         from PIL import Image
+
         outputs[backend] = np.asarray(Image.open(report.written[0])).astype(int)
     assert outputs["torch"].shape == (45, 70, 3)
     assert np.abs(outputs["torch"] - outputs["onnxruntime"]).max() <= 1
@@ -188,8 +224,9 @@ def test_bad_input_is_a_clear_error(tmp_path, monkeypatch, capfd):
     foreign = tmp_path / "foreign.onnx"
     node = onnx.helper.make_node("Identity", ["x"], ["y"])
     value = onnx.helper.make_tensor_value_info
-    graph = onnx.helper.make_graph([node], "g", [value("x", onnx.TensorProto.FLOAT, [1])],
-                                   [value("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [node], "g", [value("x", onnx.TensorProto.FLOAT, [1])], [value("y", onnx.TensorProto.FLOAT, [1])]
+    )
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)]), str(foreign))
     result = run("sample", foreign, "--num", "2", "--grid", tmp_path / "g.png")
     assert result.exit_code == 1 and "not a ganforge generator export" in result.output
@@ -240,14 +277,18 @@ def _set_field(section, key, value):
 # metadata change -> the one error line's text: sizes the graph does not have are refused before any sampling
 TAMPERED_METADATA = {
     "z-dim-huge": (_set_field("model", "z_dim", 10**10), "field 'model.z_dim' must be in 1..4096"),
-    "z-dim-other": (_set_field("model", "z_dim", 7),
-                    "describes 'z' as ['batch', 7], but the graph's is ['batch', 100]"),
+    "z-dim-other": (
+        _set_field("model", "z_dim", 7),
+        "describes 'z' as ['batch', 7], but the graph's is ['batch', 100]",
+    ),
     "classes-huge": (_set_field(None, "num_classes", 10**9), "field 'num_classes' must be in 0..10000"),
     "classes-none": (_set_field(None, "num_classes", 0), "describes inputs z, psi, but the graph takes z, psi, labels"),
     "classes-more": (_set_field(None, "num_classes", 9), "'num_classes' is 9, but 'dataset.class_names' names 3"),
     "resolution-false": (_set_field("dataset", "resolution", 64), "describes 'images' as ['batch', 3, 64, 64]"),
-    "deep": (lambda meta: json.dumps(meta)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
-             "JSON nested more than 32 levels deep"),
+    "deep": (
+        lambda meta: json.dumps(meta)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "JSON nested more than 32 levels deep",
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 """int8 ONNX export (artifacts/quantize.py): every conv becomes an int8 QLinearConv, the images stay close to the fp32
 graph's (measured on inputs held out of calibration), the fidelity is stored in the metadata, and bad requests fail
 with a clear error."""
+
 import collections
 import json
 
@@ -34,7 +35,7 @@ def edge_images(folder, count: int, size: int = 32):
         top, left = rng.integers(2, size // 2, size=2)
         bottom, right = top + rng.integers(6, size // 2), left + rng.integers(6, size // 2)
         image[top:bottom, [left, right]] = 0
-        image[[top, bottom], left:right + 1] = 0
+        image[[top, bottom], left : right + 1] = 0
         save_png(image[..., None], folder / f"{index:03d}.png")
     return folder
 
@@ -71,7 +72,7 @@ def test_int8_dcgan_samples_like_fp32(tmp_path):
     assert op_counts(path.read_bytes())["QLinearConv"] >= 1
     images = loaded.generate(6, seed=3, classes=[0, 1, 2, 0, 1, 2]).astype(float)
     expected = generator.generate(6, seed=3, classes=[0, 1, 2, 0, 1, 2]).astype(float)
-    assert 10 * np.log10(255.0 ** 2 / np.mean((images - expected) ** 2)) >= 30
+    assert 10 * np.log10(255.0**2 / np.mean((images - expected) ** 2)) >= 30
 
 
 def test_quantize_bad_requests(tmp_path):
@@ -98,8 +99,20 @@ def test_quantize_bad_requests(tmp_path):
 def test_cli_export_int8_prints_its_fidelity(tmp_path):
     folder = write_folder("pix2pix", tmp_path / "p2p")
     calibration = edge_images(tmp_path / "edges", 12)
-    result = run("export", folder, "--format", "onnx", "--quantize", "int8", "--calibrate", calibration,
-                 "--calibration-images", "8", "--out", tmp_path / "p2p-int8.onnx")
+    result = run(
+        "export",
+        folder,
+        "--format",
+        "onnx",
+        "--quantize",
+        "int8",
+        "--calibrate",
+        calibration,
+        "--calibration-images",
+        "8",
+        "--out",
+        tmp_path / "p2p-int8.onnx",
+    )
     assert result.exit_code == 0, result.output
     assert "int8 vs fp32 on 3 held-out inputs: PSNR" in result.output and "int8)" in result.output
     out = tmp_path / "translated.png"

@@ -20,6 +20,7 @@ betas written as floats as torch 2.13 asks):
    `images_fp32`: G_ema with every stage's DataType set to float32; `images_native`: G_ema as stored (bfloat16 stages);
    `images_raw_fp32`: G in float32; `d_logits_fp32`: D (float32) on RandomState(7).randn images.
 """
+
 import copy
 import json
 import os
@@ -80,26 +81,38 @@ def test_their_bfloat16_output_differs_by_its_rounding_only(imported):
 def test_discriminator_and_raw_generator_match(path):
     model = foreign.read(path)
     ref = _reference(path)
-    G, D = models.build(from_dict({"model": model.model}).model, DatasetInfo.from_dict(model.dataset),
-                        model.num_classes)
+    G, D = models.build(
+        from_dict({"model": model.model}).model, DatasetInfo.from_dict(model.dataset), model.num_classes
+    )
     G.load_state_dict(model.generator_raw)
     D.load_state_dict(model.discriminator)
     labels = ref["labels"] if model.num_classes else None
     with torch.no_grad():
         assert (D.eval()(ref["d_images"], labels) - ref["d_logits_fp32"]).abs().max().item() <= TOLERANCE
         assert (G.eval()(ref["z"], labels) - ref["images_raw_fp32"]).abs().max().item() <= TOLERANCE
-    assert not torch.equal(model.generator["aggregation_layer.layer.weight"],
-                           model.generator_raw["aggregation_layer.layer.weight"])
+    assert not torch.equal(
+        model.generator["aggregation_layer.layer.weight"], model.generator_raw["aggregation_layer.layer.weight"]
+    )
 
 
 def test_what_the_reader_takes_from_the_snapshot():
     model = foreign.read(CONDITIONAL)
     assert model.format == "r3gan-pickle" and model.num_classes == 3 and model.kimg == pytest.approx(0.008)
-    assert model.model == {"name": "r3gan", "z_dim": 16, "g_channels": 8, "d_channels": 8, "max_channels": 16,
-                           "blocks_per_stage": 1, "group_channels": 16}
+    assert model.model == {
+        "name": "r3gan",
+        "z_dim": 16,
+        "g_channels": 8,
+        "d_channels": 8,
+        "max_channels": 16,
+        "blocks_per_stage": 1,
+        "group_channels": 16,
+    }
     assert model.dataset["resolution"] == 16 and model.dataset["name"] == "r3gan_16px_cond.zip"
     assert set(model.contents) == {"G", "D", "G_ema", "training_set_kwargs", "cur_nimg", "D_opt_state", "G_opt_state"}
-    assert r3gan.ganforge_name("Model.MainLayers.1.Layers.0.NonLinearity1.Bias") == "main_layers.1.layers.0.non_linearity1.bias"
+    assert (
+        r3gan.ganforge_name("Model.MainLayers.1.Layers.0.NonLinearity1.Bias")
+        == "main_layers.1.layers.0.non_linearity1.bias"
+    )
 
 
 def test_info_says_what_is_inside_without_building(monkeypatch):
@@ -134,12 +147,27 @@ def test_fine_tuning_starts_from_the_snapshot(tmp_path):
     for name in ("a", "b", "c"):
         (tmp_path / "data" / name).mkdir(parents=True)
         for index in range(4):
-            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "data" / name / f"{index}.png")
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / name / f"{index}.png"
+            )
     pretrained = foreign.read(CONDITIONAL)
-    result = train(overrides={"data.source": str(tmp_path / "data"), "data.cond": True, "train.init": str(CONDITIONAL),
-                              "loss.name": "rpgan", "loss.r1_gamma": 0.05, "loss.r2_gamma": 0.05, "train.batch": 4,
-                              "train.total_kimg": 0.008, "train.snapshot_every_kimg": 0.008, "train.grid_size": 4,
-                              "train.out": str(tmp_path / "runs")}, progress=False, tensorboard=False)
+    result = train(
+        overrides={
+            "data.source": str(tmp_path / "data"),
+            "data.cond": True,
+            "train.init": str(CONDITIONAL),
+            "loss.name": "rpgan",
+            "loss.r1_gamma": 0.05,
+            "loss.r2_gamma": 0.05,
+            "train.batch": 4,
+            "train.total_kimg": 0.008,
+            "train.snapshot_every_kimg": 0.008,
+            "train.grid_size": 4,
+            "train.out": str(tmp_path / "runs"),
+        },
+        progress=False,
+        tensorboard=False,
+    )
     state = ckpt.load(result.checkpoint)
     assert state["config"]["model"]["name"] == "r3gan" and state["config"]["model"]["blocks_per_stage"] == 1
     for network, stored in (("G", pretrained.generator_raw), ("D", pretrained.discriminator)):
@@ -210,7 +238,9 @@ def test_a_snapshot_of_other_networks_names_the_file(tmp_path, their_classes):
     snapshot["G"] = snapshot["G_ema"] = their_classes["R3GAN.Networks"]()  # not wrapped as their training does
     path = tmp_path / "odd.pkl"
     path.write_bytes(pickle.dumps(snapshot, protocol=4))
-    with pytest.raises(CheckpointError, match=r"odd.pkl: G is a R3GAN.Networks.Generator, not R3GAN's training.networks.Generator"):
+    with pytest.raises(
+        CheckpointError, match=r"odd.pkl: G is a R3GAN.Networks.Generator, not R3GAN's training.networks.Generator"
+    ):
         ganforge.load(path)
 
 

@@ -21,8 +21,9 @@ The fixtures in tests/artifacts/fixtures/ were made once, outside this repositor
    with ws_mix = ws with layers >= 5 taken from the previous sample; `ws_trunc` / `image_trunc` at psi 0.6 (all
    layers); `ws_cut` / `image_cut` at psi 0.6 with truncation_cutoff 8; `w_avg`.
 """
+
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ def labels_of(ref: dict[str, torch.Tensor], generator) -> torch.Tensor | None:
     return ref["labels"] if generator.c_dim else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def record_of(name: str) -> unpickle.PersistentRecord:
     """The fixture's G_ema as read by the restricted unpickler (read once per test session)."""
     return unpickle.load(FIXTURES / f"{name}.pkl")["G_ema"]

@@ -1,5 +1,6 @@
 """Adaptive discriminator augmentation: each op family on constructed images, the pipeline's contract (shape, dtype,
 gradients, p = 0 identity, seeded determinism), the p controller and its checkpoint state, and a leak check."""
+
 import io
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.augment import Augment, AdaptiveAugment, build_augment, parse_policy
+from ganforge.augment import AdaptiveAugment, Augment, build_augment, parse_policy
 from ganforge.augment.ada import GEOMETRIC, AdaptivePipeline, blit, erase, recolour, warp
 
 
@@ -21,8 +22,10 @@ def no_shift(n: int) -> torch.Tensor:
 
 
 # ---- the pipeline's contract ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("channels,size,dtype", [(1, 8, torch.float32), (3, 16, torch.float32), (3, 8, torch.float64),
-                                                 (1, 32, torch.float64)])
+@pytest.mark.parametrize(
+    "channels,size,dtype",
+    [(1, 8, torch.float32), (3, 16, torch.float32), (3, 8, torch.float64), (1, 32, torch.float64)],
+)
 def test_shape_and_dtype_kept(channels, size, dtype):
     torch.manual_seed(0)
     x = torch.rand(6, channels, size, size, dtype=dtype) * 2 - 1
@@ -45,7 +48,8 @@ def test_a_device_p_augments_exactly_as_the_same_host_p(p):
     host = AdaptivePipeline(("xflip", "rotate90", "xint") + GEOMETRIC + ("brightness", "hue", "cutout"))(x, p)
     torch.manual_seed(5)
     device = AdaptivePipeline(("xflip", "rotate90", "xint") + GEOMETRIC + ("brightness", "hue", "cutout"))(
-        x, torch.tensor(p, dtype=torch.float64))
+        x, torch.tensor(p, dtype=torch.float64)
+    )
     assert torch.equal(device, host)
 
 
@@ -114,9 +118,15 @@ def test_pipeline_integer_translation_moves_whole_pixels():
     most = size // 8
     for image in out:
         assert set(image.unique().tolist()) <= set(x[0].flatten().tolist())  # moved, never blended
-        matches = [(dy, dx) for dy in range(-most, most + 1) for dx in range(-most, most + 1)
-                   if torch.equal(image[:, max(dy, 0):size + min(dy, 0), max(dx, 0):size + min(dx, 0)],
-                                  x[0, :, max(-dy, 0):size + min(-dy, 0), max(-dx, 0):size + min(-dx, 0)])]
+        matches = [
+            (dy, dx)
+            for dy in range(-most, most + 1)
+            for dx in range(-most, most + 1)
+            if torch.equal(
+                image[:, max(dy, 0) : size + min(dy, 0), max(dx, 0) : size + min(dx, 0)],
+                x[0, :, max(-dy, 0) : size + min(-dy, 0), max(-dx, 0) : size + min(-dx, 0)],
+            )
+        ]
         assert len(matches) == 1
 
 
@@ -234,7 +244,7 @@ def corner_marks(count: int) -> torch.Tensor:
     """[count, 1, 8, 8] in [-1, 1]: a 3x3 mark in the top-left quadrant (one of 4 positions) on black."""
     images = torch.full((count, 1, 8, 8), -1.0)
     for image, (top, left) in zip(images, torch.randint(0, 2, (count, 2)).tolist()):
-        image[:, top:top + 3, left:left + 3] = 1
+        image[:, top : top + 3, left : left + 3] = 1
     return images
 
 

@@ -1,4 +1,5 @@
 """Generators with random weights written as exports (no training): fast stand-ins for the CLI's inputs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,14 @@ from ganforge.data.base import DatasetInfo
 SHAPES = ("circle", "square", "triangle", "star", "ring")
 
 
-def random_export(folder: Path, model: str = "dcgan", resolution: int = 16, class_names: tuple[str, ...] = (),
-                  input_channels: int = 0, **model_settings) -> Path:
+def random_export(
+    folder: Path,
+    model: str = "dcgan",
+    resolution: int = 16,
+    class_names: tuple[str, ...] = (),
+    input_channels: int = 0,
+    **model_settings,
+) -> Path:
     """An export of an untrained generator: class-conditional when `class_names` is given, pix2pix-style when
     `input_channels` > 0."""
     torch.manual_seed(0)
@@ -25,8 +32,14 @@ def random_export(folder: Path, model: str = "dcgan", resolution: int = 16, clas
     for weight in module.parameters():  # weights of unit gain, so that images vary with seed and class
         if weight.dim() > 1:
             torch.nn.init.normal_(weight, std=weight[0].numel() ** -0.5)
-    meta = {"model": dataclasses.asdict(cfg), "dataset": info.to_dict(), "num_classes": len(class_names),
-            "kimg": 0.0, "stats": {}, "source": "random"}
+    meta = {
+        "model": dataclasses.asdict(cfg),
+        "dataset": info.to_dict(),
+        "num_classes": len(class_names),
+        "kimg": 0.0,
+        "stats": {},
+        "source": "random",
+    }
     return write_export(folder, module.state_dict(), meta)
 
 
@@ -35,7 +48,8 @@ def standard_exports(root: Path) -> dict[str, Path]:
     return {
         "cond": random_export(root / "cond", g_channels=8, class_names=SHAPES),
         "plain": random_export(root / "plain", g_channels=8),
-        "styles": random_export(root / "styles", "stylegan2", g_channels=8, max_channels=16, w_dim=16,
-                                mapping_layers=1, z_dim=16),
+        "styles": random_export(
+            root / "styles", "stylegan2", g_channels=8, max_channels=16, w_dim=16, mapping_layers=1, z_dim=16
+        ),
         "p2p": random_export(root / "p2p", "pix2pix", g_channels=8, input_channels=1),
     }

@@ -1,5 +1,6 @@
 """A probe of bad flags, files, checkpoints, exports and folders at the command line: each is refused with one line
 naming the problem (exit 2 for usage errors, 1 for the rest), no traceback, and nothing created or changed on disk."""
+
 from __future__ import annotations
 
 import hashlib
@@ -130,19 +131,27 @@ CASES = [
     ("pairs {root}/photos --task edges --out {root}/afile", 2, "is a file"),
     ("pairs {root}/photos --task edges --out {root}/afile/pairs", 2, "afile is a file"),
     ("translate {root}/p2p {root}/photo.png --out t.bmp", 1, "--out t.bmp: end the name in"),
-    ("translate {root}/p2p {root}/photos --out {root}/afile", 1, "--out " ),
+    ("translate {root}/p2p {root}/photos --out {root}/afile", 1, "--out "),
     ("translate {root}/plain {root}/photo.png --out t.png", 1, "generates from noise"),
     # files that are not checkpoints, and tampered exports
     ("sample {root}/notes.txt --grid g.png", 1, "is not a checkpoint: checkpoints are zip archives"),
     ("info {root}/empty.pt", 1, "is not a checkpoint: the file is empty"),
     ("info {root}/noise.pt", 1, "is not a checkpoint"),
-    *[(f"sample {{root}}/tampered-{name} --grid g.png", 1, text) for name, text in [
-        ("no-model", "field 'model' is missing"), ("no-dataset", "field 'dataset' is missing"),
-        ("list", "not a ganforge generator export"), ("resolution-string", "'dataset.resolution' must be of type int"),
-        ("resolution-odd", "'dataset.resolution' must be a power of two"),
-        ("channels-2", "'dataset.channels' must be 1 or 3"), ("z-dim-string", "'model.z_dim' must be of type int"),
-        ("unknown-model-key", "unknown config key(s) ['sparkle']"), ("num-classes-float", "'num_classes' must be"),
-        ("class-names-numbers", "'dataset.class_names' must be a list of names")]],
+    *[
+        (f"sample {{root}}/tampered-{name} --grid g.png", 1, text)
+        for name, text in [
+            ("no-model", "field 'model' is missing"),
+            ("no-dataset", "field 'dataset' is missing"),
+            ("list", "not a ganforge generator export"),
+            ("resolution-string", "'dataset.resolution' must be of type int"),
+            ("resolution-odd", "'dataset.resolution' must be a power of two"),
+            ("channels-2", "'dataset.channels' must be 1 or 3"),
+            ("z-dim-string", "'model.z_dim' must be of type int"),
+            ("unknown-model-key", "unknown config key(s) ['sparkle']"),
+            ("num-classes-float", "'num_classes' must be"),
+            ("class-names-numbers", "'dataset.class_names' must be a list of names"),
+        ]
+    ],
     # corrupted files are refused, naming the file (issue 26)
     ("info {root}/flipped.pt", 1, "flipped.pt is corrupt: its part"),
     ("sample {root}/flipped.pt --grid g.png", 1, "fails its CRC check"),
@@ -156,8 +165,11 @@ CASES = [
     ("export {root}/plain --out {root}/plain", 1, "plain: is the input"),
     ("edit {root}/plain --image {root}/photo.png --direction d.npz --out {root}/photo.png", 1, "is the input"),
     ("project {root}/styles {root}/photo.png --out {root}/styles", 1, "is the input"),
-    ("eval --real {root}/photos --fake {root}/photos --metrics memorization --pairs-png {root}/photos/1.png", 1,
-     "1.png: is a file inside the input"),
+    (
+        "eval --real {root}/photos --fake {root}/photos --metrics memorization --pairs-png {root}/photos/1.png",
+        1,
+        "1.png: is a file inside the input",
+    ),
     ("eval --real {root}/photos --fake {root}/plain --pairs-png pairs.bmp", 2, "end the name in .png"),
     # settings checked before anything is loaded, trained or written
     ("synth {root}/cond --per-class 1 --out s --filter confident --confidence 1.5", 1, "at most 1"),
@@ -167,8 +179,11 @@ CASES = [
     ("experiment augment --data shapes --per-class 5 --seeds 1 --resolution 17 --out exp", 1, "--resolution"),
     ("experiment augment --data shapes --per-class 5 --seeds 1 --resolution 2048 --out exp", 1, "supports"),
     ("experiment augment --data shapes --per-class 5 --seeds 1 --gan-augment sparkle --out exp", 1, "--augment"),
-    ("train --model cyclegan --data-a {root}/notes.txt --data-b {root}/photos --resolution 16 --out runs", 1,
-     "--data-a"),
+    (
+        "train --model cyclegan --data-a {root}/notes.txt --data-b {root}/photos --resolution 16 --out runs",
+        1,
+        "--data-a",
+    ),
 ]
 
 
@@ -194,8 +209,11 @@ def _refused(args: list[str], code: int, text: str, *watched: Path) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command, code, text", CASES, ids=[c[0].split(" --", 1)[0].replace("{root}/", "") + f"-{i}"
-                                                              for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "command, code, text",
+    CASES,
+    ids=[c[0].split(" --", 1)[0].replace("{root}/", "") + f"-{i}" for i, c in enumerate(CASES)],
+)
 def test_refused_cleanly(inputs, tmp_path, monkeypatch, command, code, text):
     monkeypatch.chdir(tmp_path)
     args = command.format(root=inputs).split()
@@ -216,8 +234,7 @@ def test_read_only_folder(inputs, tmp_path):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        _refused(["sample", str(inputs / "plain"), "--grid", str(locked / "g.png")], 2,
-                 "cannot write in", tmp_path)
+        _refused(["sample", str(inputs / "plain"), "--grid", str(locked / "g.png")], 2, "cannot write in", tmp_path)
         _refused(["export", str(inputs / "plain"), "--out", str(locked / "exp")], 2, "cannot write in", tmp_path)
     finally:
         locked.chmod(0o755)
@@ -240,16 +257,22 @@ def hostile(inputs) -> Path:
     from ganforge.latent.project import save_latent
 
     root = inputs
-    for name, labels in {"empty": {"positive": [], "negative": []}, "outside": {str(s): 5 for s in range(10)},
-                         "big-seed": {"1": 1, "99999999999999999999999": 0},
-                         "float-seed": {"positive": [1, 2, 3, 4, 5], "negative": [6, 7, 8, 9, 1.5]},
-                         "deep": '{"1": ' + "[" * 50_000 + "]" * 50_000 + "}"}.items():
+    for name, labels in {
+        "empty": {"positive": [], "negative": []},
+        "outside": {str(s): 5 for s in range(10)},
+        "big-seed": {"1": 1, "99999999999999999999999": 0},
+        "float-seed": {"positive": [1, 2, 3, 4, 5], "negative": [6, 7, 8, 9, 1.5]},
+        "deep": '{"1": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    }.items():
         _write_json(root / f"labels-{name}.json", labels)
     torch.save({"format": "ganforge-checkpoint", "format_version": 1}, root / "marker.pt")
-    claims = {"wide": _set("model", "g_channels", 10**8), "z-huge": _set("model", "z_dim", 10**9),
-              "classes-more": lambda meta: {**meta, "num_classes": 9},
-              "classes-huge": lambda meta: {**meta, "num_classes": 10**9},
-              "resolution-huge": _set("dataset", "resolution", 2**30)}
+    claims = {
+        "wide": _set("model", "g_channels", 10**8),
+        "z-huge": _set("model", "z_dim", 10**9),
+        "classes-more": lambda meta: {**meta, "num_classes": 9},
+        "classes-huge": lambda meta: {**meta, "num_classes": 10**9},
+        "resolution-huge": _set("dataset", "resolution", 2**30),
+    }
     for name, change in claims.items():
         shutil.copytree(root / "cond", root / f"claims-{name}")
         hand_edit(root / f"claims-{name}" / "config.json", change)
@@ -270,8 +293,11 @@ HOSTILE = [
     ("directions {root}/styles --method ganspace --samples 100000000 --out d.npz", 2, "2<=x<=100000"),
     ("synth {root}/cond --per-class 100000000 --out s", 2, "1<=x<=100000"),
     ("eval --real {root}/photos --fake {root}/plain --num 100000000", 2, "2<=x<=100000"),
-    ("directions {root}/styles --method supervised --classifier digits:3 --seed 99999999999999999999 --out d.npz",
-     2, "0<=x<=4294967295"),
+    (
+        "directions {root}/styles --method supervised --classifier digits:3 --seed 99999999999999999999 --out d.npz",
+        2,
+        "0<=x<=4294967295",
+    ),
     ("translate {root}/p2p {root}/photo.png --out t.png --overlap -5", 2, "--overlap"),
     ("translate {root}/p2p {root}/photo.png --out t.png --overlap 1000", 1, "--overlap 1000: must be in 0..8"),
     ("edit {root}/styles --seed 1 --direction d.npz --strength 1e308:1e308:3 --out e.png", 1, "must be in -100..100"),
@@ -280,21 +306,42 @@ HOSTILE = [
     ("train --data shapes --kimg inf --minutes 0.05 --out runs", 1, "--kimg: must be a finite number > 0, got inf"),
     ("train --data shapes --z-dim 100000000 --out runs", 1, "--z-dim: must be in 1..4096"),
     # labels files of supervised directions
-    ("directions {root}/styles --method supervised --labels {root}/labels-empty.json --out d.npz", 1,
-     "at least 4 latents with and 4 without the attribute, got 0 and 0"),
-    ("directions {root}/styles --method supervised --labels {root}/labels-outside.json --out d.npz", 1,
-     "label 5 is not 0 or 1"),
-    ("directions {root}/styles --method supervised --labels {root}/labels-big-seed.json --out d.npz", 1,
-     "is not an integer in 0..4294967295"),
-    ("directions {root}/styles --method supervised --labels {root}/labels-float-seed.json --out d.npz", 1,
-     "seed 1.5 is not an integer"),
-    ("directions {root}/styles --method supervised --labels {root}/labels-deep.json --out d.npz", 1,
-     "nested more than 32 levels deep"),
+    (
+        "directions {root}/styles --method supervised --labels {root}/labels-empty.json --out d.npz",
+        1,
+        "at least 4 latents with and 4 without the attribute, got 0 and 0",
+    ),
+    (
+        "directions {root}/styles --method supervised --labels {root}/labels-outside.json --out d.npz",
+        1,
+        "label 5 is not 0 or 1",
+    ),
+    (
+        "directions {root}/styles --method supervised --labels {root}/labels-big-seed.json --out d.npz",
+        1,
+        "is not an integer in 0..4294967295",
+    ),
+    (
+        "directions {root}/styles --method supervised --labels {root}/labels-float-seed.json --out d.npz",
+        1,
+        "seed 1.5 is not an integer",
+    ),
+    (
+        "directions {root}/styles --method supervised --labels {root}/labels-deep.json --out d.npz",
+        1,
+        "nested more than 32 levels deep",
+    ),
     # k-nearest-neighbour metrics with k or fewer images
-    ("eval --real {root}/photos --fake {root}/one --metrics pr,dc --extractor digits", 1,
-     "--metrics pr: needs more than k=3 images in each set"),
-    ("eval --real {root}/photos --fake {root}/photos --metrics pr,dc --extractor digits", 1,
-     "got 3 real and 3 generated"),
+    (
+        "eval --real {root}/photos --fake {root}/one --metrics pr,dc --extractor digits",
+        1,
+        "--metrics pr: needs more than k=3 images in each set",
+    ),
+    (
+        "eval --real {root}/photos --fake {root}/photos --metrics pr,dc --extractor digits",
+        1,
+        "got 3 real and 3 generated",
+    ),
     # checkpoints and exports that claim sizes their weights do not have, or nest deeply
     ("info {root}/marker.pt", 1, "incomplete ganforge checkpoint: no 'config'"),
     ("info {root}/json-deep", 1, "config.json: JSON nested more than 32 levels deep"),
@@ -314,8 +361,22 @@ def test_hostile_input_refused_in_one_line(hostile, tmp_path, monkeypatch, comma
 
 
 def test_pr_beside_another_metric_is_named_as_not_computed(hostile, tmp_path):
-    result = CliRunner().invoke(main, ["eval", "--real", str(hostile / "photos"), "--fake", str(hostile / "photos"),
-                                       "--metrics", "kid,pr", "--extractor", "digits", "--json", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--real",
+            str(hostile / "photos"),
+            "--fake",
+            str(hostile / "photos"),
+            "--metrics",
+            "kid,pr",
+            "--extractor",
+            "digits",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "r.json").read_text())
     assert "kid" in scores and "precision" not in scores
@@ -329,12 +390,20 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="disk
 @needs_proc
 def test_full_disk_names_the_file_and_leaves_no_empty_folders(inputs, tmp_path, disk_full):
     disk_full("seed000002")
-    line = _refused(["sample", str(inputs / "plain"), "--num", "4", "--outdir", str(tmp_path / "images")], 1,
-                    "no space left on device writing", inputs)
+    line = _refused(
+        ["sample", str(inputs / "plain"), "--num", "4", "--outdir", str(tmp_path / "images")],
+        1,
+        "no space left on device writing",
+        inputs,
+    )
     assert line == f"error: no space left on device writing {tmp_path / 'images' / 'seed000002.png'}"
     disk_full("g.png")
-    _refused(["sample", str(inputs / "plain"), "--grid", str(tmp_path / "new" / "deeper" / "g.png")], 1,
-             f"no space left on device writing {tmp_path / 'new' / 'deeper' / 'g.png'}", inputs)
+    _refused(
+        ["sample", str(inputs / "plain"), "--grid", str(tmp_path / "new" / "deeper" / "g.png")],
+        1,
+        f"no space left on device writing {tmp_path / 'new' / 'deeper' / 'g.png'}",
+        inputs,
+    )
     assert not (tmp_path / "new").exists()
 
 
@@ -346,8 +415,11 @@ def test_checkpoint_write_on_a_full_disk_is_one_line_and_keeps_the_checkpoints(t
     run_dir = train(overrides=tiny, progress=False).run_dir
     kept = {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")}
     disk_full(".checkpoint-")
-    line = _refused(["train", "--resume", str(run_dir), "--kimg", "0.192", "--out", tiny["train.out"],
-                     "--no-progress"], 1, "no space left on device writing")
+    line = _refused(
+        ["train", "--resume", str(run_dir), "--kimg", "0.192", "--out", tiny["train.out"], "--no-progress"],
+        1,
+        "no space left on device writing",
+    )
     assert line.startswith(f"error: no space left on device writing {run_dir / 'checkpoint-'}"), line
     assert {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")} == kept
     assert not list(run_dir.glob(".checkpoint-*"))
@@ -362,8 +434,9 @@ def test_read_only_run_folder_is_named_rather_than_its_lock(tmp_path, monkeypatc
     run_dir = tmp_path / "00000-run"
     run_dir.mkdir()
     real = os.statvfs
-    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=os.ST_RDONLY)
-                        if Path(path) == run_dir else real(path))
+    monkeypatch.setattr(
+        os, "statvfs", lambda path: SimpleNamespace(f_flag=os.ST_RDONLY) if Path(path) == run_dir else real(path)
+    )
     with pytest.raises(ConfigError, match=f"{run_dir}: cannot write in {run_dir} \\(read-only"):
         with run_dir_lock(run_dir):
             pass

@@ -1,4 +1,5 @@
 """The `ganforge` command: the main flows on tiny data, and clear non-zero exits for bad input."""
+
 import json
 import subprocess
 import sys
@@ -8,8 +9,25 @@ from click.testing import CliRunner
 
 from ganforge.cli import main
 
-TINY_FLAGS = ["--data", "shapes", "--resolution", "16", "--g-channels", "8", "--d-channels", "8", "--batch", "16",
-              "--kimg", "0.032", "--snapshot-kimg", "1", "--grid", "4", "--no-progress"]
+TINY_FLAGS = [
+    "--data",
+    "shapes",
+    "--resolution",
+    "16",
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--batch",
+    "16",
+    "--kimg",
+    "0.032",
+    "--snapshot-kimg",
+    "1",
+    "--grid",
+    "4",
+    "--no-progress",
+]
 
 
 def run(*args):
@@ -27,8 +45,9 @@ def run_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_train_sample_info_export(run_dir, tmp_path):
     grid = tmp_path / "grid.png"
-    result = run("sample", run_dir, "--num", "6", "--seed", "2", "--grid", grid, "--outdir", tmp_path / "each",
-                 "--class", "1")
+    result = run(
+        "sample", run_dir, "--num", "6", "--seed", "2", "--grid", grid, "--outdir", tmp_path / "each", "--class", "1"
+    )
     assert result.exit_code == 0, result.output
     assert grid.exists() and sorted(p.name for p in (tmp_path / "each").iterdir())[0] == "seed000002.png"
     assert len(list((tmp_path / "each").iterdir())) == 6
@@ -52,16 +71,19 @@ def test_dry_run_prints_config(tmp_path):
     assert not list(next(tmp_path.iterdir()).glob("checkpoint-*"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "digits", "--resolution", "48"], "--resolution"),
-    (["train", "--data", "no/such/folder"], "no/such/folder"),
-    (["train", "--data", "digits", "--loss", "magic"], "--loss"),
-    (["train", "--data", "digits", "--augment", "sparkles"], "--augment"),
-    (["train", "--data", "digits", "--kimg", "-1"], "--kimg"),
-    (["sample", "missing.pt", "--grid", "x.png"], "missing.pt"),
-    (["info", "missing.pt"], "missing.pt"),
-    (["prepare", "no-such-dir", "--out", "x.zip"], "no-such-dir"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "digits", "--resolution", "48"], "--resolution"),
+        (["train", "--data", "no/such/folder"], "no/such/folder"),
+        (["train", "--data", "digits", "--loss", "magic"], "--loss"),
+        (["train", "--data", "digits", "--augment", "sparkles"], "--augment"),
+        (["train", "--data", "digits", "--kimg", "-1"], "--kimg"),
+        (["sample", "missing.pt", "--grid", "x.png"], "missing.pt"),
+        (["info", "missing.pt"], "missing.pt"),
+        (["prepare", "no-such-dir", "--out", "x.zip"], "no-such-dir"),
+    ],
+)
 def test_errors_are_clear_and_non_zero(args, message):
     result = run(*args)
     assert result.exit_code != 0
@@ -100,9 +122,18 @@ def test_train_help_lists_every_registered_dataset_and_model():
     fresh interpreter, so test-only registrations of other test modules do not count)."""
     from ganforge.config import DATASET_NAMES, MODEL_NAMES
 
-    registered = subprocess.run([sys.executable, "-c", "from ganforge.models import MODELS; from ganforge.data import "
-                                 "DATASETS; print(' '.join(MODELS.names())); print(' '.join(DATASETS.names()))"],
-                                capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    registered = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ganforge.models import MODELS; from ganforge.data import "
+            "DATASETS; print(' '.join(MODELS.names())); print(' '.join(DATASETS.names()))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
     assert sorted(MODEL_NAMES) == sorted(registered[0].split())
     assert sorted(DATASET_NAMES) == sorted(registered[1].split())
     text = " ".join(CliRunner().invoke(main, ["train", "--help"], terminal_width=400).output.split())

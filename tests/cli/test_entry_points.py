@@ -1,5 +1,6 @@
 """`python -m ganforge.cli` runs commands, and the command line answers --help and flag errors without importing
 torch; `import ganforge` stays light while `ganforge.train(...)`, `ganforge.load(...)` and friends still work."""
+
 import subprocess
 import sys
 
@@ -24,13 +25,15 @@ def _python(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_python_m_ganforge_cli_runs_commands(tmp_path):
     missing = tmp_path / "missing.pt"
-    completed = subprocess.run([sys.executable, "-m", "ganforge.cli", "info", str(missing)], capture_output=True,
-                               text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "ganforge.cli", "info", str(missing)], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 1 and f"error: checkpoint {missing} does not exist" in completed.stderr
     bogus = subprocess.run([sys.executable, "-m", "ganforge.cli", "bogus"], capture_output=True, text=True, timeout=120)
     assert bogus.returncode == 2 and "No such command 'bogus'" in bogus.stderr
-    usage = subprocess.run([sys.executable, "-m", "ganforge.cli", "sample", "--help"], capture_output=True, text=True,
-                           timeout=120)
+    usage = subprocess.run(
+        [sys.executable, "-m", "ganforge.cli", "sample", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert usage.returncode == 0 and "ganforge sample runs/" in usage.stdout
 
 
@@ -39,11 +42,19 @@ def test_importing_the_cli_does_not_import_torch():
     assert completed.returncode == 0, completed.stderr
 
 
-@pytest.mark.parametrize("args, code", [
-    (["--help"], 0), (["sample", "--help"], 0), (["train", "--help"], 0), (["translate", "--help"], 0),
-    (["sample", "x.pt", "--num", "0"], 2), (["interpolate", "x.pt", "--seeds", "0-99999999", "--out", "w.gif"], 2),
-    (["train", "--kimg", "lots"], 2), (["prepare", "src", "--out", "x.zip", "--channels", "2"], 2),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--help"], 0),
+        (["sample", "--help"], 0),
+        (["train", "--help"], 0),
+        (["translate", "--help"], 0),
+        (["sample", "x.pt", "--num", "0"], 2),
+        (["interpolate", "x.pt", "--seeds", "0-99999999", "--out", "w.gif"], 2),
+        (["train", "--kimg", "lots"], 2),
+        (["prepare", "src", "--out", "x.zip", "--channels", "2"], 2),
+    ],
+)
 def test_help_and_flag_errors_without_torch(args, code):
     completed = _python(NO_TORCH.format(args=args))
     assert completed.returncode == 0, completed.stderr

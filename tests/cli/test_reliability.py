@@ -2,6 +2,7 @@
 name, truncation range, batched --outdir, tile progress and the pixel cap of translate, and one-line warnings; and
 for issue 26: export hashes, the run lock (taken before a resume reads, atomic takeover), resume fallback and log
 trimming, the requeue pattern, concurrent prepare, and partial synth folders."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,9 @@ import ganforge
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.artifacts import rundir
 from ganforge.cli import main
+from ganforge.cli.options import MAX_SEEDS, seed_list
 from ganforge.imaging import save_png
 from ganforge.train import train
-from ganforge.cli.options import MAX_SEEDS, seed_list
 
 from .exports import SHAPES, standard_exports
 
@@ -48,28 +49,48 @@ def _png_arrays(folder):
 
 def test_class_names_and_indices_one_for_all_or_one_per_image(exports, tmp_path):
     generator = ganforge.load(exports["cond"])
-    result = run("sample", exports["cond"], "--num", "3", "--seed", "4", "--class", "circle,star,1",
-                 "--outdir", tmp_path / "mixed")
+    result = run(
+        "sample",
+        exports["cond"],
+        "--num",
+        "3",
+        "--seed",
+        "4",
+        "--class",
+        "circle,star,1",
+        "--outdir",
+        tmp_path / "mixed",
+    )
     assert result.exit_code == 0, result.output
     expected = generator.generate(3, seed=4, classes=[0, 3, 1])
     assert np.array_equal(_png_arrays(tmp_path / "mixed"), expected)
     assert not np.array_equal(expected, generator.generate(3, seed=4, classes=0))  # the classes matter
     for choice in ("square", "1"):
-        assert run("sample", exports["cond"], "--num", "2", "--class", choice, "--outdir", tmp_path / choice).exit_code == 0
+        assert (
+            run("sample", exports["cond"], "--num", "2", "--class", choice, "--outdir", tmp_path / choice).exit_code
+            == 0
+        )
     assert np.array_equal(_png_arrays(tmp_path / "square"), _png_arrays(tmp_path / "1"))
     walks = {}
     for choice in ("ring", str(SHAPES.index("ring"))):
         out = tmp_path / f"walk-{choice}.gif"
-        assert run("interpolate", exports["cond"], "--seeds", "1,2", "--frames", "4", "--class", choice, "--out",
-                   out).exit_code == 0
+        assert (
+            run(
+                "interpolate", exports["cond"], "--seeds", "1,2", "--frames", "4", "--class", choice, "--out", out
+            ).exit_code
+            == 0
+        )
         walks[choice] = out.read_bytes()
     assert walks["ring"] == walks["4"]
 
 
 def test_labels_for_errors_name_the_problem(exports):
     generator = ganforge.load(exports["cond"])
-    with pytest.raises(ganforge.ConfigError, match=r"--class: 'cow' is not a class of this model; classes: circle, "
-                                                   r"square, triangle, star, ring$"):
+    with pytest.raises(
+        ganforge.ConfigError,
+        match=r"--class: 'cow' is not a class of this model; classes: circle, "
+        r"square, triangle, star, ring$",
+    ):
         generator.labels_for(2, "cow")
     with pytest.raises(ganforge.ConfigError, match="--class: 4 values for --num 3"):
         generator.labels_for(3, [0, 1, 2, 3])
@@ -80,12 +101,15 @@ def test_seed_lists_are_bounded_before_they_are_expanded():
     assert len(seed_list(None, None, f"0-{MAX_SEEDS - 1}")) == MAX_SEEDS
     assert seed_list(None, None, "3,0-2") == [3, 0, 1, 2]
     import click
+
     with pytest.raises(click.BadParameter, match=f"names {MAX_SEEDS + 1} seeds"):
         seed_list(None, None, f"0-{MAX_SEEDS - 1},7")
 
 
-@pytest.mark.parametrize("name, image_format", [("g.png", "PNG"), ("g.jpg", "JPEG"), ("g.JPEG", "JPEG"),
-                                                ("g.webp", "WEBP"), ("g.gif", "GIF")])
+@pytest.mark.parametrize(
+    "name, image_format",
+    [("g.png", "PNG"), ("g.jpg", "JPEG"), ("g.JPEG", "JPEG"), ("g.webp", "WEBP"), ("g.gif", "GIF")],
+)
 def test_grid_is_written_in_the_format_its_name_asks_for(exports, tmp_path, name, image_format):
     assert run("sample", exports["plain"], "--num", "4", "--grid", tmp_path / name).exit_code == 0
     assert Image.open(tmp_path / name).format == image_format
@@ -102,8 +126,12 @@ def test_mix_and_translate_write_the_format_of_their_names(exports, tmp_path):
 
 def test_truncation_range_ends_are_accepted(exports, tmp_path):
     for psi in ("0", "2"):
-        assert run("sample", exports["plain"], "--num", "2", "--truncation", psi, "--grid",
-                   tmp_path / f"t{psi}.png").exit_code == 0
+        assert (
+            run(
+                "sample", exports["plain"], "--num", "2", "--truncation", psi, "--grid", tmp_path / f"t{psi}.png"
+            ).exit_code
+            == 0
+        )
 
 
 def test_outdir_is_written_a_batch_at_a_time(exports, tmp_path, monkeypatch):
@@ -137,9 +165,28 @@ def test_training_on_a_folder_skips_what_prepare_rejects_with_a_one_line_warning
         Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / f"{index}.png")
     Image.new("RGB", (1, 1)).save(folder / "dot.png")
     Image.new("RGB", (3000, 4)).save(folder / "strip.png")
-    result = run("train", "--data", folder, "--resolution", "32", "--g-channels", "8", "--d-channels", "8",
-                 "--batch", "8", "--kimg", "0.008", "--snapshot-kimg", "1", "--grid", "4", "--no-progress",
-                 "--out", tmp_path / "runs")
+    result = run(
+        "train",
+        "--data",
+        folder,
+        "--resolution",
+        "32",
+        "--g-channels",
+        "8",
+        "--d-channels",
+        "8",
+        "--batch",
+        "8",
+        "--kimg",
+        "0.008",
+        "--snapshot-kimg",
+        "1",
+        "--grid",
+        "4",
+        "--no-progress",
+        "--out",
+        tmp_path / "runs",
+    )
     assert result.exit_code == 0, result.output
     warning = [line for line in result.output.splitlines() if line.startswith("warning: skipped 2")]
     assert warning and "UserWarning" not in result.output and ".py:" not in result.output
@@ -188,8 +235,12 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_refused(tmp_path):
     with rundir.run_dir_lock(run) as lock:
         assert lock.read_text() == f"{socket.gethostname()} {os.getpid()}"
     assert not (run / rundir.LOCK_NAME).exists()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(SRC)})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(ganforge.ConfigError, match=f"being written by process {holder.pid} on"):
@@ -204,8 +255,10 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_refused(tmp_path):
 
 
 SRC = Path(__file__).parents[2] / "src"
-HOLD_LOCK = ("import sys, time\nfrom pathlib import Path\nfrom ganforge.artifacts.rundir import run_dir_lock\n"
-             "with run_dir_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n")
+HOLD_LOCK = (
+    "import sys, time\nfrom pathlib import Path\nfrom ganforge.artifacts.rundir import run_dir_lock\n"
+    "with run_dir_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n"
+)
 
 
 def _take_lock(run: str, barrier, results) -> None:
@@ -236,20 +289,21 @@ def test_stale_lock_takeover_is_atomic(tmp_path):
         held = sorted(interval for interval in (results.get(timeout=60) for _ in workers) if interval)
         for worker in workers:
             worker.join()
-        assert held and all(later[0] >= earlier[1] for earlier, later in zip(held, held[1:])), \
+        assert held and all(later[0] >= earlier[1] for earlier, later in zip(held, held[1:])), (
             f"trial {trial}: two processes held the lock at once: {held}"
+        )
 
 
 def test_a_resumed_run_drops_the_logs_written_after_its_checkpoint(tmp_path):
-    from torch.utils.tensorboard import SummaryWriter
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from torch.utils.tensorboard import SummaryWriter
 
     from ganforge.train.stats import RunReporter
 
     rows = [{"kimg": 0.016, "loss_g": 1.0}, {"kimg": 0.032, "loss_g": 2.0}, {"kimg": 0.048, "loss_g": 3.0}]
     (tmp_path / "stats.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"kimg": 0.06')
     (tmp_path / "metrics.jsonl").write_text('{"kimg": 0.032, "fid": 9.0}\n{"kimg": 0.048, "fid": 8.0}\n')
-    for restart in range(2):  # two earlier processes, the second repeating steps the first had logged
+    for _restart in range(2):  # two earlier processes, the second repeating steps the first had logged
         with SummaryWriter(str(tmp_path)) as writer:
             for step in (16, 32, 48):
                 writer.add_scalar("loss/g", float(step), global_step=step)
@@ -257,14 +311,23 @@ def test_a_resumed_run_drops_the_logs_written_after_its_checkpoint(tmp_path):
     reporter.log(48, {"loss_g": 4.0})
     reporter.close()
     assert [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()] == [
-        *rows[:2], {"kimg": 0.048, "loss_g": 4.0, "img_per_s": json.loads((tmp_path / "stats.jsonl").read_text()
-                                                                            .splitlines()[-1])["img_per_s"]}]
+        *rows[:2],
+        {
+            "kimg": 0.048,
+            "loss_g": 4.0,
+            "img_per_s": json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[-1])["img_per_s"],
+        },
+    ]
     assert (tmp_path / "metrics.jsonl").read_text() == '{"kimg": 0.032, "fid": 9.0}\n'
     event_files = list(tmp_path.glob("events.out.tfevents.*"))
     assert len(event_files) == 1  # one stream per run
-    scalars = [(event.step, value.tag, value.tensor.float_val[0] if value.tensor.float_val else value.simple_value)
-               for event in EventFileLoader(str(event_files[0])).Load() if event.HasField("summary")
-               for value in event.summary.value if value.tag == "loss/g"]
+    scalars = [
+        (event.step, value.tag, value.tensor.float_val[0] if value.tensor.float_val else value.simple_value)
+        for event in EventFileLoader(str(event_files[0])).Load()
+        if event.HasField("summary")
+        for value in event.summary.value
+        if value.tag == "loss/g"
+    ]
     assert scalars == [(16, "loss/g", 16.0), (32, "loss/g", 32.0), (48, "loss/g", 4.0)]
 
 
@@ -280,10 +343,14 @@ def test_resume_auto_skips_a_corrupt_newest_checkpoint_and_cleans_partial_writes
     leftovers = [run / ".checkpoint-00000004.pt.k2j3.tmp", run / ".best.pt.x8a1.tmp"]  # a kill -9 mid-write
     for path in leftovers:
         path.write_bytes(b"partial")
-    with pytest.warns(UserWarning, match=rf"skipped 1 newer checkpoint.*{newest.name}.*CRC.*resuming from "
-                                         rf".*{ckpt.checkpoint_name(2)}"):
-        result = train(resume="auto", overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")},
-                       progress=False)
+    with pytest.warns(
+        UserWarning,
+        match=rf"skipped 1 newer checkpoint.*{newest.name}.*CRC.*resuming from "
+        rf".*{ckpt.checkpoint_name(2)}",
+    ):
+        result = train(
+            resume="auto", overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")}, progress=False
+        )
     assert ckpt.load(result.checkpoint)["images_seen"] == 64 and result.run_dir == run
     assert not any(path.exists() for path in leftovers)
     with pytest.raises(ganforge.CheckpointError, match="fails its CRC check"):  # a file named plainly: no fallback
@@ -292,8 +359,18 @@ def test_resume_auto_skips_a_corrupt_newest_checkpoint_and_cleans_partial_writes
 
 @pytest.mark.slow
 def test_preset_with_resume_auto_starts_fresh_when_there_is_nothing_to_resume(tmp_path):
-    command = ["train", "--preset", "stylegan2-32", "--data", "shapes", "--resume", "auto", "--out", tmp_path / "runs",
-               "--dry-run"]
+    command = [
+        "train",
+        "--preset",
+        "stylegan2-32",
+        "--data",
+        "shapes",
+        "--resume",
+        "auto",
+        "--out",
+        tmp_path / "runs",
+        "--dry-run",
+    ]
     result = run(*command)
     assert result.exit_code == 0, result.output
     assert "starting a new run" in result.output and '"name": "stylegan2"' in result.output
@@ -307,8 +384,9 @@ def test_the_same_config_command_resumes_when_requeued(tmp_path):
     _old_run(tmp_path, 2)
     config = tmp_path / "config.json"
     config.write_text(json.dumps(ckpt.load(OLD_CHECKPOINT)["config"]))  # the run's own settings, as a requeue passes
-    result = run("train", "--config", config, "--resume", "auto", "--out", tmp_path / "runs", "--kimg", "0.048",
-                 "--no-progress")
+    result = run(
+        "train", "--config", config, "--resume", "auto", "--out", tmp_path / "runs", "--kimg", "0.048", "--no-progress"
+    )
     assert result.exit_code == 0, result.output
     assert "00000-old" in result.output and len(list((tmp_path / "runs").iterdir())) == 1
 

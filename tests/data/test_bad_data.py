@@ -1,5 +1,6 @@
 """Data that used to give tracebacks or silently wrong results: a pix2pix folder whose first file is corrupt,
 duplicate photos in `pairs`, `prepare --channels 2`, and images smaller than `prepare` accepts in a folder."""
+
 from __future__ import annotations
 
 import shutil

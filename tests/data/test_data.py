@@ -197,8 +197,15 @@ def test_prepare_reports_every_skip_and_round_trips(photo_folder, tmp_path):
     assert dataset.info.resolution == 16 and dataset.info.class_names == ("cats", "dogs")
     assert sorted(dataset.batch(torch.arange(7))[1].tolist()) == [0, 0, 0, 1, 1, 1, 1]
     meta = json.loads(zipfile.ZipFile(out).read("dataset.json"))
-    assert set(meta["sources"].values()) == {"cats/a.png", "cats/b.jpg", "cats/c.png", "dogs/d.png", "dogs/e.png",
-                                             "dogs/f.bmp", "dogs/g.webp"}
+    assert set(meta["sources"].values()) == {
+        "cats/a.png",
+        "cats/b.jpg",
+        "cats/c.png",
+        "dogs/d.png",
+        "dogs/e.png",
+        "dogs/f.bmp",
+        "dogs/g.webp",
+    }
     with pytest.raises(DataError, match="--strict"):
         prepare_dataset(photo_folder, tmp_path / "strict.zip", resolution=16, strict=True, workers=0)
     assert not (tmp_path / "strict.zip").exists()

@@ -161,8 +161,13 @@ def test_make_pairs_from_a_zip_keeps_size_when_asked(tmp_path):
 
 
 def test_output_names_never_collide():
-    assert pair_stems(["a/b.png", "a_b.png", "x.jpg", "x.png", "x_png.bmp"]) == \
-        ["a_b", "a_b_png", "x", "x_png", "x_png_bmp"]
+    assert pair_stems(["a/b.png", "a_b.png", "x.jpg", "x.png", "x_png.bmp"]) == [
+        "a_b",
+        "a_b_png",
+        "x",
+        "x_png",
+        "x_png_bmp",
+    ]
     stems = pair_stems(["a_b.png", "a/b.png", "a/b.jpg", "a_b_png.png"])
     assert len(set(stems)) == 4
 

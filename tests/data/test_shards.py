@@ -1,6 +1,7 @@
 """Tar shards: `prepare --format shards` (index, sha256, tar and webdataset compatibility), the seeded global order
 split over ranks and workers, exact resume at any world size, reading over HTTP, and bounded memory on a set larger
 than the in-memory cache budget."""
+
 from __future__ import annotations
 
 import hashlib
@@ -100,7 +101,7 @@ def test_epoch_order_is_seeded_shard_blocked_and_a_permutation(shards):
     assert torch.equal(order, ShardDataset(str(shards), shuffle_buffer=4).epoch_order(0, 0))
     assert not torch.equal(order, dataset.epoch_order(0, 1)) and not torch.equal(order, dataset.epoch_order(1, 0))
     first = dataset.shards[int(np.searchsorted(dataset.starts, int(order[0]), side="right")) - 1]
-    assert all(dataset.starts[0] <= i for i in order[:first[1]])  # a whole shard is read before the next one
+    assert all(dataset.starts[0] <= i for i in order[: first[1]])  # a whole shard is read before the next one
     shard_of = np.searchsorted(dataset.starts, order.numpy(), side="right")
     assert (np.diff(shard_of) != 0).sum() == len(dataset.shards) - 1
 
@@ -124,7 +125,7 @@ def test_ranks_split_each_global_batch_and_resume_at_any_world_size(shards, worl
     for start in (0, 5, 7):  # 5 * 8 = 40: mid-epoch; 7 * 8 = 56: a batch spanning two epochs
         streams = [dataset.index_batches(8, 3, start, rank, world) for rank in range(world)]
         got = torch.cat([torch.cat([next(s) for s in streams]) for _ in range(20 - start)])
-        assert torch.equal(got, expected[start * 8:])
+        assert torch.equal(got, expected[start * 8 :])
 
 
 def test_loader_workers_deliver_the_same_batches_as_the_main_process(shards):
@@ -173,7 +174,7 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         wanted = self.headers.get("Range")
         if wanted and not self.ignore_range:
             first, _, last = wanted.removeprefix("bytes=").partition("-")
-            data = data[int(first):int(last) + 1 if last else None]
+            data = data[int(first) : int(last) + 1 if last else None]
             self.send_response(206)
         else:
             self.send_response(200)
@@ -249,12 +250,28 @@ def test_object_store_urls_read_byte_ranges_through_fsspec(shards, monkeypatch):
 
 def test_prepare_cli_writes_shards_and_refuses_a_bad_size(tmp_path):
     source = _noise_folder(tmp_path / "src", 3)
-    result = CliRunner().invoke(main, ["prepare", str(source), "--out", str(tmp_path / "out"), "--format", "shards",
-                                       "--resolution", "16", "--workers", "1", "--shard-size", "5KB"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "prepare",
+            str(source),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "shards",
+            "--resolution",
+            "16",
+            "--workers",
+            "1",
+            "--shard-size",
+            "5KB",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "6 images" in result.output and len(list((tmp_path / "out").glob("*.tar"))) >= 2
-    bad = CliRunner().invoke(main, ["prepare", str(source), "--out", str(tmp_path / "o2"), "--format", "shards",
-                                    "--shard-size", "lots"])
+    bad = CliRunner().invoke(
+        main, ["prepare", str(source), "--out", str(tmp_path / "o2"), "--format", "shards", "--shard-size", "lots"]
+    )
     assert bad.exit_code != 0 and "--shard-size lots: not a size" in bad.output and not (tmp_path / "o2").exists()
 
 
@@ -284,12 +301,18 @@ def test_training_on_shards_resumes_exactly_mid_epoch(shards, tiny, tmp_path):
     """96 images in one go == 48 (mid-epoch of 60), then resumed for 48 more: identical weights."""
     from ganforge.train import train
 
-    settings = {**tiny, "data.source": str(shards), "data.cond": True, "train.total_kimg": 0.096,
-                "train.snapshot_every_kimg": 0.5}
+    settings = {
+        **tiny,
+        "data.source": str(shards),
+        "data.cond": True,
+        "train.total_kimg": 0.096,
+        "train.snapshot_every_kimg": 0.5,
+    }
     whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False)
     train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.048}, progress=False)
-    resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.096},
-                    progress=False)
+    resumed = train(
+        resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.096}, progress=False
+    )
     a, b = ckpt.load(whole.checkpoint), ckpt.load(resumed.checkpoint)
     assert a["images_seen"] == b["images_seen"] == 96
     for key in ("G", "D", "G_ema"):

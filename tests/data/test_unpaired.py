@@ -1,5 +1,6 @@
 """Unpaired data (CycleGAN): two folders or trainA/ + trainB/, independent shuffling, the digits-stylized demo,
 the cartoon pair task with its unpaired layout, and clear errors."""
+
 import warnings
 
 import numpy as np
@@ -50,9 +51,15 @@ def test_train_and_test_folders_of_the_cyclegan_layout(tmp_path):
 
 
 def test_sides_are_shuffled_independently_deterministically_and_per_rank(tmp_path):
-    dataset = UnpairedDataset(*(data_lib.TensorImageDataset(torch.zeros(n, 1, 8, 8, dtype=torch.uint8),
-                                                            torch.arange(n), data_lib.DatasetInfo("t", 8, 1))
-                                for n in (6, 10)), name="t")
+    dataset = UnpairedDataset(
+        *(
+            data_lib.TensorImageDataset(
+                torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.arange(n), data_lib.DatasetInfo("t", 8, 1)
+            )
+            for n in (6, 10)
+        ),
+        name="t",
+    )
     stream = dataset.index_batches(4, seed=3, start_batch=0)
     drawn = torch.cat([next(stream) for _ in range(15)])  # 60 items: 10 epochs of A, 6 of B
     a, b = drawn[:, 0], drawn[:, 1]
@@ -116,12 +123,16 @@ def test_pairs_cartoon_writes_disjoint_unpaired_halves(tmp_path):
     photos.mkdir()
     for index in range(9):
         Image.fromarray(np.random.default_rng(index).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
-            photos / f"p{index}.png")
+            photos / f"p{index}.png"
+        )
     out = tmp_path / "cartoon"
-    result = CliRunner().invoke(main, ["pairs", "--task", "cartoon", str(photos), "--out", str(out),
-                                       "--resolution", "32", "--holdout", "1"])
+    result = CliRunner().invoke(
+        main, ["pairs", "--task", "cartoon", str(photos), "--out", str(out), "--resolution", "32", "--holdout", "1"]
+    )
     assert result.exit_code == 0, result.output
-    names = {part: sorted(p.name for p in (out / part).glob("*.png")) for part in ("trainA", "trainB", "testA", "testB")}
+    names = {
+        part: sorted(p.name for p in (out / part).glob("*.png")) for part in ("trainA", "trainB", "testA", "testB")
+    }
     assert len(names["trainA"]) == 4 and len(names["trainB"]) == 4  # the 8 training photos split in halves
     assert not set(names["trainA"]) & set(names["trainB"])  # no cartoon of a domain-A photo
     assert names["testA"] == names["testB"] and len(names["testA"]) == 1  # held out: photo and its cartoon

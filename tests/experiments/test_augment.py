@@ -1,5 +1,6 @@
 """`ganforge experiment augment` on a micro budget: results.csv, results.md and plot.png are written, the GAN is
 trained on the training subset only, re-runs continue, and bad input fails clearly."""
+
 import csv
 import json
 import math
@@ -13,13 +14,31 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.data import FolderDataset
 from ganforge.errors import ConfigError
-from ganforge.experiments.augment import (AugmentSettings, data_labels, gan_label_fidelity, in_generator_labels,
-                                           load_labelled, run_augment_experiment)
+from ganforge.experiments.augment import (
+    AugmentSettings,
+    data_labels,
+    gan_label_fidelity,
+    in_generator_labels,
+    load_labelled,
+    run_augment_experiment,
+)
 from ganforge.experiments.report import markdown, mean_interval, paired_difference
 from ganforge.experiments.split import stratified_split
 
-MICRO = ["--per-class", "2", "--seeds", "1", "--kimg", "0.064", "--classifier-steps", "4",
-         "--synthetic-per-class", "3", "--filter", "none"]
+MICRO = [
+    "--per-class",
+    "2",
+    "--seeds",
+    "1",
+    "--kimg",
+    "0.064",
+    "--classifier-steps",
+    "4",
+    "--synthetic-per-class",
+    "3",
+    "--filter",
+    "none",
+]
 
 
 def run(*args):
@@ -102,8 +121,11 @@ def test_unlabelled_folder_is_refused(tmp_path):
 def test_intervals_and_paired_differences():
     mean, half, n = mean_interval([90.0, 92.0, 94.0])
     assert (mean, n) == (92.0, 3) and math.isclose(half, 4.303 * 2.0 / math.sqrt(3), rel_tol=1e-3)
-    rows = [{"per_class": "10", "seed": str(s), "arm": arm, "accuracy": str(acc)}
-            for s in range(3) for arm, acc in (("b", 0.80), ("d", 0.84 + 0.005 * s))]
+    rows = [
+        {"per_class": "10", "seed": str(s), "arm": arm, "accuracy": str(acc)}
+        for s in range(3)
+        for arm, acc in (("b", 0.80), ("d", 0.84 + 0.005 * s))
+    ]
     difference = paired_difference(rows, "d", "b")[10]
     assert math.isclose(difference[0], 4.5) and difference[2] == 3
 
@@ -111,24 +133,45 @@ def test_intervals_and_paired_differences():
 def _rows(per_class: int, seed: int, synthetic: int, accuracy: dict[str, float], label_acc: str = "") -> list[dict]:
     """CSV-like rows of one cell; the synthetic arms are (c), (d), (e) (as run_cell writes them)."""
     nan_e = synthetic == 0  # run_cell writes NaN for (e) when there was nothing to train on
-    return [{"per_class": str(per_class), "seed": str(seed), "arm": arm,
-             "accuracy": "nan" if arm == "e" and nan_e else str(accuracy[arm]),
-             "synthetic_images": str(0 if arm in "ab" else synthetic), "gan_label_acc": label_acc, "gan_cpu_s": "1",
-             "arm_cpu_s": "1"} for arm in "abcde"]
+    return [
+        {
+            "per_class": str(per_class),
+            "seed": str(seed),
+            "arm": arm,
+            "accuracy": "nan" if arm == "e" and nan_e else str(accuracy[arm]),
+            "synthetic_images": str(0 if arm in "ab" else synthetic),
+            "gan_label_acc": label_acc,
+            "gan_cpu_s": "1",
+            "arm_cpu_s": "1",
+        }
+        for arm in "abcde"
+    ]
 
 
 def test_report_counts_seeds_and_marks_cells_without_synthetic_images():
     from types import SimpleNamespace
 
     same = {"a": 0.90, "b": 0.92, "c": 0.90, "d": 0.92}  # no synthetic data: (c), (d) equal (a), (b)
-    rows = (_rows(10, 0, 30, {"a": 0.90, "b": 0.92, "c": 0.80, "d": 0.82, "e": 0.30}, "0.5")
-            + _rows(10, 1, 30, {"a": 0.90, "b": 0.92, "c": 0.84, "d": 0.86, "e": 0.40}, "0.7")
-            + _rows(10, 2, 0, same, "0.6"))
+    rows = (
+        _rows(10, 0, 30, {"a": 0.90, "b": 0.92, "c": 0.80, "d": 0.82, "e": 0.30}, "0.5")
+        + _rows(10, 1, 30, {"a": 0.90, "b": 0.92, "c": 0.84, "d": 0.86, "e": 0.40}, "0.7")
+        + _rows(10, 2, 0, same, "0.6")
+    )
     difference = paired_difference(rows, "c", "a")[10]
     assert math.isclose(difference[0], -8.0) and difference[2] == 2  # the empty cell's 0 is not averaged in
-    settings = SimpleNamespace(data="digits", model="dcgan", gan_kimg=1, minutes=0, resolution=16, gan_augment="none",
-                               synthetic_per_class=3, filter="confident", confidence=0.8, synthetic_fraction=0.25,
-                               classifier_steps=4)
+    settings = SimpleNamespace(
+        data="digits",
+        model="dcgan",
+        gan_kimg=1,
+        minutes=0,
+        resolution=16,
+        gan_augment="none",
+        synthetic_per_class=3,
+        filter="confident",
+        confidence=0.8,
+        synthetic_fraction=0.25,
+        classifier_steps=4,
+    )
     text = markdown(rows, settings)
     row = next(line for line in text.splitlines() if line.startswith("| 10 |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
@@ -180,9 +223,28 @@ def test_runs_on_a_labelled_folder(tmp_path):
     for k in range(8):
         write_image(tmp_path / "photos" / ("cats" if k % 2 else "dogs") / f"{k}.jpg", "RGB", (48, 40), seed=k)
     out = tmp_path / "exp"
-    result = run("experiment", "augment", "--data", tmp_path / "photos", "--per-class", "2", "--seeds", "1",
-                 "--kimg", "0.032", "--classifier-steps", "2", "--synthetic-per-class", "2", "--filter", "none",
-                 "--resolution", "8", "--out", out)
+    result = run(
+        "experiment",
+        "augment",
+        "--data",
+        tmp_path / "photos",
+        "--per-class",
+        "2",
+        "--seeds",
+        "1",
+        "--kimg",
+        "0.032",
+        "--classifier-steps",
+        "2",
+        "--synthetic-per-class",
+        "2",
+        "--filter",
+        "none",
+        "--resolution",
+        "8",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 5 and {r["test_images"] for r in rows} == {"4"}
@@ -193,6 +255,9 @@ def test_filter_judges_generator_samples_in_the_data_label_order():
     data_names, generator_names = ("circle", "square", "ring"), ("circle", "ring", "square")
     to_data = data_labels(generator_names, data_names)
     assert to_data.tolist() == [0, 2, 1]
-    says_square = lambda images, labels: labels == 1  # a data-label filter that accepts only "square" (data 1)
+
+    def says_square(images, labels):  # a data-label filter that accepts only "square" (data 1)
+        return labels == 1
+
     keep = in_generator_labels(says_square, to_data)
     assert keep(None, torch.tensor([0, 1, 2])).tolist() == [False, False, True]  # generator 2 is "square"

@@ -1,4 +1,5 @@
 """The small-data split: disjoint, stratified, covering, deterministic per seed; bad sizes and short classes fail."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """Fixtures for the latent-control tests: small generators with random weights (no training), and exports of them
 that the commands can load."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,14 @@ def random_generator(name: str, resolution: int = 16, channels: int = 3, seed: i
 
 def save_export(generator: LoadedGenerator, folder: Path) -> Path:
     """Write the generator as an exported folder (what `ganforge export` writes)."""
-    meta = {"model": dataclasses.asdict(generator.model), "dataset": generator.dataset.to_dict(),
-            "num_classes": generator.num_classes, "kimg": 0.0, "stats": {}, "source": generator.source}
+    meta = {
+        "model": dataclasses.asdict(generator.model),
+        "dataset": generator.dataset.to_dict(),
+        "num_classes": generator.num_classes,
+        "kimg": 0.0,
+        "stats": {},
+        "source": generator.source,
+    }
     return write_export(folder, generator.module.state_dict(), meta)
 
 

@@ -1,5 +1,6 @@
 """Directions: SeFa's unit vectors are the eigenvectors of the normalised weights, GANSpace finds the axis of largest
 spread, and a supervised boundary separates labelled latents (held-out accuracy); files refuse other models."""
+
 import dataclasses
 import json
 import warnings
@@ -10,9 +11,9 @@ import torch
 from torch import nn
 
 import ganforge
+from ganforge.artifacts import LoadedGenerator
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
-from ganforge.artifacts import LoadedGenerator
 from ganforge.latent import find_directions, load_directions, save_directions
 from ganforge.latent.directions import fit_boundary, warn_if_foreign
 
@@ -66,8 +67,9 @@ class StretchedStyles(nn.Module):
 
 
 def test_ganspace_finds_the_widest_axes_in_order():
-    generator = LoadedGenerator(StretchedStyles(), ModelConfig(name="stretched", z_dim=4), DatasetInfo("t", 8, 1),
-                                0, 0.0, {}, "stretched")
+    generator = LoadedGenerator(
+        StretchedStyles(), ModelConfig(name="stretched", z_dim=4), DatasetInfo("t", 8, 1), 0, 0.0, {}, "stretched"
+    )
     found = find_directions(generator, "ganspace", num=3, samples=4000, batch_size=500)
     assert found.space == "w" and found.names == ["pc0", "pc1", "pc2"]
     assert torch.allclose(found.vectors.abs(), torch.eye(4)[[2, 0, 3]], atol=0.05)
@@ -131,8 +133,11 @@ def test_directions_file_round_trip_and_refusal(stylegan, tmp_path):
 
 
 def test_a_digits_classifier_on_a_non_digit_model_warns(stylegan):
-    with pytest.warns(UserWarning, match=r"--classifier digits:3: the digits classifier was trained on digits, but "
-                                         r"this model was trained on 'test'"):
+    with pytest.warns(
+        UserWarning,
+        match=r"--classifier digits:3: the digits classifier was trained on digits, but "
+        r"this model was trained on 'test'",
+    ):
         warn_if_foreign("digits:3", stylegan)
     digit_model = dataclasses.replace(stylegan, dataset=dataclasses.replace(stylegan.dataset, name="digits"))
     with warnings.catch_warnings():

@@ -1,5 +1,6 @@
 """Edits: strength parsing, layer ranges, strip shapes, strength 0 is the unedited image, and a layer-restricted
 edit leaves the other ws untouched."""
+
 import pytest
 import torch
 
@@ -12,7 +13,9 @@ from ganforge.latent.spaces import direction_std
 
 def test_strengths_parse_ranges_lists_and_single_values():
     assert parse_strengths("-3:3:7") == pytest.approx([-3, -2, -1, 0, 1, 2, 3])
-    assert parse_strengths("-2,0,2.5") == [-2, 0, 2.5] and parse_strengths("3") == [3] and parse_strengths("1:5:1") == [1]
+    assert (
+        parse_strengths("-2,0,2.5") == [-2, 0, 2.5] and parse_strengths("3") == [3] and parse_strengths("1:5:1") == [1]
+    )
     for bad in ("1:2", "a:b:3", "1:2:0", "1:2:x", "nan", "", "1,,2", "inf"):
         with pytest.raises(ganforge.ConfigError, match="--strength"):
             parse_strengths(bad)
@@ -51,8 +54,10 @@ def test_layer_restricted_edit_leaves_the_other_ws_untouched(stylegan):
     expected = w[0] + 3 * direction_std(stylegan, direction, "w") * direction
     assert torch.allclose(ws[1, 1], expected) and torch.allclose(ws[1, 2], expected)
     with torch.no_grad():
-        assert torch.equal(edit_strip(stylegan, w, "w", direction, [3.0], layers=[1, 2])[0],
-                           to_uint8(stylegan.synthesize_styles(ws[1:]))[0])
+        assert torch.equal(
+            edit_strip(stylegan, w, "w", direction, [3.0], layers=[1, 2])[0],
+            to_uint8(stylegan.synthesize_styles(ws[1:]))[0],
+        )
     with pytest.raises(ganforge.ConfigError, match="--layers"):
         edit_strip(stylegan, w, "w", direction, [1.0], layers=[99])
 

@@ -1,4 +1,5 @@
 """Latent tools: slerp/lerp, looping walks and their GIFs, style mixing, truncation, and the mix/interpolate commands."""
+
 import importlib
 import math
 
@@ -11,13 +12,21 @@ from torch import nn
 
 import ganforge
 from ganforge import models
+from ganforge.artifacts import LoadedGenerator
 from ganforge.cli import main
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
-from ganforge.artifacts import LoadedGenerator
 from ganforge.imaging import to_uint8
-from ganforge.latent import (default_crossover, interpolation_frames, lerp, mix_styles, save_walk, slerp,
-                             style_mixing_grid, walk)
+from ganforge.latent import (
+    default_crossover,
+    interpolation_frames,
+    lerp,
+    mix_styles,
+    save_walk,
+    slerp,
+    style_mixing_grid,
+    walk,
+)
 
 
 class FakeStyles(nn.Module):
@@ -75,9 +84,16 @@ def image_of(generator: LoadedGenerator, seed: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    settings = {"data.source": "shapes", "data.resolution": 16, "model.g_channels": 4, "model.d_channels": 4,
-                "train.batch": 8, "train.total_kimg": 0.008, "train.grid_size": 4,
-                "train.out": str(tmp_path_factory.mktemp("runs"))}
+    settings = {
+        "data.source": "shapes",
+        "data.resolution": 16,
+        "model.g_channels": 4,
+        "model.d_channels": 4,
+        "train.batch": 8,
+        "train.total_kimg": 0.008,
+        "train.grid_size": 4,
+        "train.out": str(tmp_path_factory.mktemp("runs")),
+    }
     return ganforge.train(overrides=settings, progress=False).checkpoint
 
 
@@ -195,7 +211,9 @@ def test_truncation_zero_gives_the_average_image(styled, dcgan):
 
 @pytest.mark.slow
 def test_cli_interpolate_sample_and_mix(checkpoint, styled, tmp_path, monkeypatch):
-    result = run("interpolate", checkpoint, "--seeds", "1-3", "--frames", "6", "--fps", "10", "--out", tmp_path / "w.gif")
+    result = run(
+        "interpolate", checkpoint, "--seeds", "1-3", "--frames", "6", "--fps", "10", "--out", tmp_path / "w.gif"
+    )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "w.gif") as gif:
         assert gif.n_frames == 6 and gif.size == (16, 16)
@@ -211,13 +229,16 @@ def test_cli_interpolate_sample_and_mix(checkpoint, styled, tmp_path, monkeypatc
     assert Image.open(tmp_path / "mix.png").size == (4 * 10 + 2, 3 * 10 + 2)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--seeds", "1,x"], "--seeds"),
-    (["--seeds", "5-2"], "--seeds"),
-    (["--seeds", "5"], "--seeds"),
-    (["--seeds", "1,2", "--frames", "1"], "--frames"),
-    (["--seeds", "1,2", "--out", "walk.mp4"], "--out"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "1,x"], "--seeds"),
+        (["--seeds", "5-2"], "--seeds"),
+        (["--seeds", "5"], "--seeds"),
+        (["--seeds", "1,2", "--frames", "1"], "--frames"),
+        (["--seeds", "1,2", "--out", "walk.mp4"], "--out"),
+    ],
+)
 def test_cli_interpolate_errors(checkpoint, tmp_path, args, message):
     if "--out" not in args:
         args = [*args, "--out", tmp_path / "walk.gif"]

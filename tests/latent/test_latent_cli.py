@@ -1,5 +1,6 @@
 """The project / directions / edit commands on exported generators: the files they write, and one-line errors (exit
 1, no traceback) for a pix2pix model, a non-image, another model's latent, bad strengths and layers."""
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -13,8 +14,10 @@ from .conftest import DCGAN, STYLE, random_generator, save_export
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    return {name: save_export(random_generator(name, **options), root / name)
-            for name, options in (("stylegan2", STYLE), ("dcgan", DCGAN), ("pix2pix", {"g_channels": 4}))}
+    return {
+        name: save_export(random_generator(name, **options), root / name)
+        for name, options in (("stylegan2", STYLE), ("dcgan", DCGAN), ("pix2pix", {"g_channels": 4}))
+    }
 
 
 def run(*args):
@@ -31,18 +34,30 @@ def one_line_error(result, *fragments):
 
 def labelled_under_each_tile(picture: np.ndarray, tiles: int, side: int = 128) -> None:
     """The white band under a row of `tiles` enlarged tiles holds dark label text under every tile."""
-    band = picture[side + 4:]
+    band = picture[side + 4 :]
     assert band.shape[0] == 18
     for index in range(tiles):
-        assert band[:, 2 + index * (side + 2):(index + 1) * (side + 2)].min() < 128
+        assert band[:, 2 + index * (side + 2) : (index + 1) * (side + 2)].min() < 128
 
 
 @pytest.mark.slow
 def test_project_directions_edit_end_to_end(exports, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)
-    result = run("project", exports["stylegan2"], photo, "--out", tmp_path / "proj", "--steps", 6, "--gif",
-                 "--space", "w+", "--device", "cpu")
+    result = run(
+        "project",
+        exports["stylegan2"],
+        photo,
+        "--out",
+        tmp_path / "proj",
+        "--steps",
+        6,
+        "--gif",
+        "--space",
+        "w+",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     assert "pixel-ssim" in result.output and "PSNR" in result.output and "SSIM" in result.output
     preview = np.asarray(Image.open(tmp_path / "proj" / "proj.png").convert("L"))
@@ -53,14 +68,27 @@ def test_project_directions_edit_end_to_end(exports, tmp_path):
     assert Image.open(tmp_path / "proj" / "proj.gif").n_frames > 1
     result = run("directions", exports["stylegan2"], "--method", "sefa", "--num", 3, "--out", tmp_path / "dirs.npz")
     assert result.exit_code == 0 and "eigenvalues" in result.output, result.output
-    result = run("edit", exports["stylegan2"], "--latent", tmp_path / "proj" / "latent.npz", "--direction",
-                 f"{tmp_path / 'dirs.npz'}:sefa1", "--strength", "-2:2:5", "--layers", "0-2", "--out", tmp_path / "e.png")
+    result = run(
+        "edit",
+        exports["stylegan2"],
+        "--latent",
+        tmp_path / "proj" / "latent.npz",
+        "--direction",
+        f"{tmp_path / 'dirs.npz'}:sefa1",
+        "--strength",
+        "-2:2:5",
+        "--layers",
+        "0-2",
+        "--out",
+        tmp_path / "e.png",
+    )
     assert result.exit_code == 0, result.output
     strip = np.asarray(Image.open(tmp_path / "e.png").convert("L"))
     assert strip.shape == (128 + 2 * 2 + 18, 5 * 128 + 6 * 2)
     labelled_under_each_tile(strip, 5)
-    result = run("edit", exports["stylegan2"], "--seed", 3, "--direction", tmp_path / "dirs.npz", "--out",
-                 tmp_path / "seed.png")
+    result = run(
+        "edit", exports["stylegan2"], "--seed", 3, "--direction", tmp_path / "dirs.npz", "--out", tmp_path / "seed.png"
+    )
     assert result.exit_code == 0 and (tmp_path / "seed.png").is_file(), result.output
 
 
@@ -84,20 +112,92 @@ def test_bad_input_gets_one_line_errors(exports, tmp_path):
     assert run("project", exports["dcgan"], photo, "--out", tmp_path / "dc", "--steps", 2).exit_code == 0
     assert run("directions", exports["dcgan"], "--num", 2, "--out", tmp_path / "dc.npz").exit_code == 0
     run("directions", exports["stylegan2"], "--num", 2, "--out", tmp_path / "sg.npz")
-    one_line_error(run("edit", exports["stylegan2"], "--latent", tmp_path / "dc" / "latent.npz", "--direction",
-                       tmp_path / "sg.npz", "--out", tmp_path / "e.png"), "--latent", "another model")
-    one_line_error(run("edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "dc.npz",
-                       "--out", tmp_path / "e.png"), "--direction", "another model")
-    one_line_error(run("edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "sg.npz",
-                       "--strength", "3:1", "--out", tmp_path / "e.png"), "--strength 3:1")
-    one_line_error(run("edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "sg.npz",
-                       "--layers", "2-40", "--out", tmp_path / "e.png"), "--layers 2-40", "out of range")
-    one_line_error(run("edit", exports["dcgan"], "--seed", 1, "--direction", tmp_path / "dc.npz",
-                       "--layers", "0-1", "--out", tmp_path / "e.png"), "--layers")
-    one_line_error(run("edit", exports["stylegan2"], "--seed", 1, "--latent", tmp_path / "dc" / "latent.npz",
-                       "--direction", tmp_path / "sg.npz", "--out", tmp_path / "e.png"), "exactly one of")
-    one_line_error(run("edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "sg.npz:7",
-                       "--out", tmp_path / "e.png"), "no such direction")
+    one_line_error(
+        run(
+            "edit",
+            exports["stylegan2"],
+            "--latent",
+            tmp_path / "dc" / "latent.npz",
+            "--direction",
+            tmp_path / "sg.npz",
+            "--out",
+            tmp_path / "e.png",
+        ),
+        "--latent",
+        "another model",
+    )
+    one_line_error(
+        run("edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "dc.npz", "--out", tmp_path / "e.png"),
+        "--direction",
+        "another model",
+    )
+    one_line_error(
+        run(
+            "edit",
+            exports["stylegan2"],
+            "--seed",
+            1,
+            "--direction",
+            tmp_path / "sg.npz",
+            "--strength",
+            "3:1",
+            "--out",
+            tmp_path / "e.png",
+        ),
+        "--strength 3:1",
+    )
+    one_line_error(
+        run(
+            "edit",
+            exports["stylegan2"],
+            "--seed",
+            1,
+            "--direction",
+            tmp_path / "sg.npz",
+            "--layers",
+            "2-40",
+            "--out",
+            tmp_path / "e.png",
+        ),
+        "--layers 2-40",
+        "out of range",
+    )
+    one_line_error(
+        run(
+            "edit",
+            exports["dcgan"],
+            "--seed",
+            1,
+            "--direction",
+            tmp_path / "dc.npz",
+            "--layers",
+            "0-1",
+            "--out",
+            tmp_path / "e.png",
+        ),
+        "--layers",
+    )
+    one_line_error(
+        run(
+            "edit",
+            exports["stylegan2"],
+            "--seed",
+            1,
+            "--latent",
+            tmp_path / "dc" / "latent.npz",
+            "--direction",
+            tmp_path / "sg.npz",
+            "--out",
+            tmp_path / "e.png",
+        ),
+        "exactly one of",
+    )
+    one_line_error(
+        run(
+            "edit", exports["stylegan2"], "--seed", 1, "--direction", tmp_path / "sg.npz:7", "--out", tmp_path / "e.png"
+        ),
+        "no such direction",
+    )
     one_line_error(run("directions", exports["pix2pix"], "--out", tmp_path / "p.npz"), "image-to-image")
     usage = run("directions", exports["stylegan2"], "--method", "sefa", "--classifier", "digits:3", "--out", "d.npz")
     assert usage.exit_code == 2 and "--classifier" in usage.output

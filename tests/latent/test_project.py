@@ -1,17 +1,18 @@
 """Projection: it reconstructs generated images from their own latents (DCGAN z, StyleGAN2 w and w+), fits photos of
 any size and mode, picks LPIPS only when its weights are on disk, and latent files refuse other models."""
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import ganforge
-from ganforge.latent import load_latent, project, project_many, save_latent
 from ganforge.imaging import to_float, to_uint8
+from ganforge.latent import load_latent, project, project_many, save_latent
 from ganforge.latent.project import fit_image, lr_schedule, pixel_ssim_loss, starting_latents
 from ganforge.latent.spaces import mean_latent, render, sampled_vectors
-from ganforge.metrics.paired import psnr
 from ganforge.metrics import lpips as lpips_module
+from ganforge.metrics.paired import psnr
 
 from .conftest import DCGAN, STYLE, random_generator
 
@@ -36,8 +37,13 @@ def test_stylegan_projection_in_w_and_w_plus_improves_on_the_start(stylegan):
     with torch.no_grad():
         start = psnr(to_uint8(render(stylegan, start_image, "w")), torch.from_numpy(target[0]).permute(2, 0, 1)[None])
     steps_seen = []
-    (w_fit,) = project_many(stylegan, target, space="w", steps=40,
-                            callback=lambda step, total, images: steps_seen.append((step, total, images.shape)))
+    (w_fit,) = project_many(
+        stylegan,
+        target,
+        space="w",
+        steps=40,
+        callback=lambda step, total, images: steps_seen.append((step, total, images.shape)),
+    )
     (plus_fit,) = project_many(stylegan, target, space="w+", steps=40)
     assert steps_seen[-1][:2] == (40, 40) and steps_seen[0][2] == (1, 3, 16, 16)
     assert [step for step, _, _ in steps_seen] == sorted(step for step, _, _ in steps_seen)

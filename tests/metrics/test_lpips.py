@@ -1,6 +1,7 @@
 """LPIPS (AlexNet, v0.1): the trunk's layout vs torchvision's AlexNet weight file, the distance's properties with a
 random trunk (and the real heads when the `lpips` package is installed), weight sources and their errors, and
 `--metrics lpips` in paired evaluation. No network: downloads are file:// URLs or blocked."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,14 +12,14 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.artifacts import LoadedGenerator
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.errors import ConfigError, DataError
-from ganforge.artifacts import LoadedGenerator
+from ganforge.families import Task
 from ganforge.metrics import lpips as lpips_module
 from ganforge.metrics.evaluate import evaluate_pairs
-from ganforge.metrics.lpips import AlexNetFeatures, LPIPS, load_lpips, lpips
-from ganforge.families import Task
+from ganforge.metrics.lpips import LPIPS, AlexNetFeatures, load_lpips, lpips
 
 from ..conftest import write_image
 
@@ -27,11 +28,16 @@ needs_package = pytest.mark.skipif(PACKAGE_HEADS is None, reason="the lpips pack
 
 # torchvision's AlexNet `features` tensors, as in alexnet-owt-7be5be79.pth (which adds classifier.{1,4,6}.*)
 TRUNK_SHAPES = {
-    "features.0.weight": (64, 3, 11, 11), "features.0.bias": (64,),
-    "features.3.weight": (192, 64, 5, 5), "features.3.bias": (192,),
-    "features.6.weight": (384, 192, 3, 3), "features.6.bias": (384,),
-    "features.8.weight": (256, 384, 3, 3), "features.8.bias": (256,),
-    "features.10.weight": (256, 256, 3, 3), "features.10.bias": (256,),
+    "features.0.weight": (64, 3, 11, 11),
+    "features.0.bias": (64,),
+    "features.3.weight": (192, 64, 5, 5),
+    "features.3.bias": (192,),
+    "features.6.weight": (384, 192, 3, 3),
+    "features.6.bias": (384,),
+    "features.8.weight": (256, 384, 3, 3),
+    "features.8.bias": (256,),
+    "features.10.weight": (256, 256, 3, 3),
+    "features.10.bias": (256,),
 }
 HEAD_SHAPES = {f"lin{index}.model.1.weight": (1, c, 1, 1) for index, c in enumerate((64, 192, 384, 256, 256))}
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -92,8 +98,13 @@ def test_trunk_matches_torchvision_alexnet_features():
     state = AlexNetFeatures().state_dict()
     assert {name: tuple(value.shape) for name, value in state.items()} == TRUNK_SHAPES
     taps = AlexNetFeatures()(torch.rand(1, 3, 256, 256))
-    assert [tuple(t.shape[1:]) for t in taps] == [(64, 63, 63), (192, 31, 31), (384, 15, 15), (256, 15, 15),
-                                                 (256, 15, 15)]
+    assert [tuple(t.shape[1:]) for t in taps] == [
+        (64, 63, 63),
+        (192, 31, 31),
+        (384, 15, 15),
+        (256, 15, 15),
+        (256, 15, 15),
+    ]
     assert all((t >= 0).all() for t in taps)  # ReLU outputs
 
 
@@ -124,8 +135,9 @@ def test_distance_properties(net):
     assert distances == sorted(distances) and distances[0] > 0, distances
     with torch.inference_mode():
         batched = net(images.float() / 127.5 - 1, other.float() / 127.5 - 1)
-        single = torch.cat([net(images[i:i + 1].float() / 127.5 - 1, other[i:i + 1].float() / 127.5 - 1)
-                            for i in range(4)])
+        single = torch.cat(
+            [net(images[i : i + 1].float() / 127.5 - 1, other[i : i + 1].float() / 127.5 - 1) for i in range(4)]
+        )
     assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
     assert lpips(images, other, net, batch_size=3) == pytest.approx(float(batched.double().mean()), rel=1e-6)
 
@@ -205,8 +217,9 @@ def model_and_pairs(tmp_path):
         write_image(tmp_path / "pairs" / "B" / f"{index}.png", "RGB", (32, 32), seed=10 + index)
     torch.manual_seed(4)
     info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), task=Task.PAIRED).info
-    generator = LoadedGenerator(nn.Conv2d(1, 3, 1), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {},
-                                "stand-in")
+    generator = LoadedGenerator(
+        nn.Conv2d(1, 3, 1), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {}, "stand-in"
+    )
     return generator, str(tmp_path / "pairs")
 
 
@@ -217,7 +230,12 @@ def test_eval_pairs_lpips_only_when_asked(offline, model_and_pairs, trunk_file, 
     with pytest.raises(ConfigError, match=r"--metrics lpips: LPIPS weights unavailable(.|\n)*GANFORGE_ALEXNET"):
         evaluate_pairs(pairs, generator, ("lpips",), "digits", 3, 2, "cpu")
     assert set(evaluate_pairs(pairs, generator, ("psnr", "ssim"), "digits", 3, 2, "cpu")) == {
-        "num_pairs", "psnr", "ssim", "psnr_input", "ssim_input"}
+        "num_pairs",
+        "psnr",
+        "ssim",
+        "psnr_input",
+        "ssim_input",
+    }
     monkeypatch.setenv("GANFORGE_ALEXNET", str(trunk_file[0]))
     monkeypatch.setenv("GANFORGE_LPIPS_HEADS", str(heads_file))
     results = evaluate_pairs(pairs, generator, ("psnr", "lpips"), "digits", 3, 2, "cpu")

@@ -1,8 +1,8 @@
 """The metric registry and what `evaluate` checks before any work: needs, per-extractor memorisation thresholds,
 sample-size warnings, folder sizes and channels, and the flag named in errors (issues 9, 15, 16)."""
+
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -14,8 +14,8 @@ from ganforge.data.base import DatasetInfo, TensorImageDataset
 from ganforge.data.builtin import digit_images
 from ganforge.errors import ConfigError
 from ganforge.metrics import METRICS, build_extractor, evaluate, parse_metrics, register_extractor
-from ganforge.metrics.digits_classifier import digits_split
 from ganforge.metrics.cache import FeatureCache
+from ganforge.metrics.digits_classifier import digits_split
 from ganforge.metrics.evaluate import Evaluator
 from ganforge.metrics.measures import NOT_COMPUTED, WARNINGS, metrics_help, register_metric
 from ganforge.metrics.memorization import memorization_report, nearest_real
@@ -35,17 +35,33 @@ def plain():
 
 
 def _images(seed, n=40, channels=1, size=8):
-    return torch.randint(0, 256, (n, channels, size, size), generator=torch.Generator().manual_seed(seed),
-                         dtype=torch.uint8)
+    return torch.randint(
+        0, 256, (n, channels, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8
+    )
 
 
 def _dataset(seed, n=40, channels=1):
-    return TensorImageDataset(_images(seed, n, channels), torch.zeros(n, dtype=torch.long), DatasetInfo("t", 8, channels))
+    return TensorImageDataset(
+        _images(seed, n, channels), torch.zeros(n, dtype=torch.long), DatasetInfo("t", 8, channels)
+    )
 
 
 def test_registry_lists_every_metric_once_and_rejects_duplicates():
-    assert set(METRICS.names()) >= {"fid", "fd_dinov2", "kid", "is", "pr", "dc", "mifid", "memorization", "modes",
-                                    "psnr", "ssim", "l1", "lpips"}
+    assert set(METRICS.names()) >= {
+        "fid",
+        "fd_dinov2",
+        "kid",
+        "is",
+        "pr",
+        "dc",
+        "mifid",
+        "memorization",
+        "modes",
+        "psnr",
+        "ssim",
+        "l1",
+        "lpips",
+    }
     assert all(f"{name}:" in metrics_help() for name in METRICS.names())
     with pytest.raises(ValueError, match="already registered"):
         register_metric("fid", set(), {}, "again")(lambda inputs: {})
@@ -112,13 +128,17 @@ def test_digits_memorisation_threshold_is_calibrated_on_held_out_reals(digit_spl
 
 @pytest.mark.slow
 def test_noise_is_not_called_memorised_by_the_digits_extractor(tmp_path):
-    digits = TensorImageDataset(torch.from_numpy(digit_images(32)[0])[:, None], torch.zeros(1797, dtype=torch.long),
-                                DatasetInfo("digits", 32, 1))
+    digits = TensorImageDataset(
+        torch.from_numpy(digit_images(32)[0])[:, None],
+        torch.zeros(1797, dtype=torch.long),
+        DatasetInfo("digits", 32, 1),
+    )
     noise = torch.randint(0, 256, (100, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     blobs = torch.nn.functional.interpolate(noise.float(), scale_factor=0.25)
     blobs = torch.nn.functional.interpolate(blobs, size=32, mode="bilinear").to(torch.uint8)  # smooth blobs
     results = Evaluator(digits, ("memorization", "mifid"), "digits", 500, cache=FeatureCache(tmp_path))(
-        iter([noise, blobs]))
+        iter([noise, blobs])
+    )
     assert results["memorization"]["share_below_threshold"] < 0.05
     assert results["mifid"] > 0
 
@@ -136,8 +156,12 @@ def test_image_folders_are_compared_at_their_own_size(plain, tmp_path):
     fake = _png_folder(tmp_path / "fake", _images(1, 24, 3, 32))
     results = evaluate(str(real), fake, "fid", extractor=plain, num=24)
     assert results["resolution"] == 32
-    direct = Evaluator(TensorImageDataset(_images(0, 24, 3, 32), torch.zeros(24, dtype=torch.long),
-                                          DatasetInfo("r", 32, 3)), ("fid",), plain, 24)(iter([_images(1, 24, 3, 32)]))
+    direct = Evaluator(
+        TensorImageDataset(_images(0, 24, 3, 32), torch.zeros(24, dtype=torch.long), DatasetInfo("r", 32, 3)),
+        ("fid",),
+        plain,
+        24,
+    )(iter([_images(1, 24, 3, 32)]))
     assert results["fid"] == pytest.approx(direct["fid"], rel=1e-6)
     assert evaluate(str(real), fake, "fid", extractor=plain, num=24, resolution=16)["resolution"] == 16
 
@@ -164,8 +188,22 @@ def test_cli_names_fake_for_an_empty_folder_and_reports_skipped_metrics(plain, t
     assert "--data" not in result.output
     fake = _png_folder(tmp_path / "fake", _images(1, 8, 1, 16))
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(main, ["eval", "--real", str(real), "--fake", str(fake), "--metrics", "fid,is",
-                                       "--extractor", plain, "--json", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--real",
+            str(real),
+            "--fake",
+            str(fake),
+            "--metrics",
+            "fid,is",
+            "--extractor",
+            plain,
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "is  not computed: extractor 'test-plain' gives no class logits" in result.output
     assert "warning: FID from 8 generated" in result.output

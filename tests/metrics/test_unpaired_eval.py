@@ -1,6 +1,7 @@
 """`ganforge eval` on a CycleGAN model (metrics/unpaired.py): per direction the target-domain share, label survival
 and cycle PSNR, each beside its identity baseline; a model that copies its input keeps every label but reaches no
 target domain."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,5 +50,7 @@ def test_unpaired_eval_refuses_other_data_and_models(tmp_path):
     with pytest.raises(ganforge.ConfigError, match="--real .*trainA/, trainB/, testA/ and testB/"):
         evaluate_unpaired(str(tmp_path), copier())
     with pytest.raises(ganforge.ConfigError, match="not an unpaired translation model"):
-        evaluate_unpaired("digits-stylized", LoadedGenerator(Copier(), resolve({}).model,
-                                                             DatasetInfo("digits", 16, 1), 0, 0.0, {}, "noise"))
+        evaluate_unpaired(
+            "digits-stylized",
+            LoadedGenerator(Copier(), resolve({}).model, DatasetInfo("digits", 16, 1), 0, 0.0, {}, "noise"),
+        )

@@ -1,4 +1,5 @@
 """CycleGAN networks: the paper's ResNet generator layout, both directions, unconditional 70x70 PatchGANs."""
+
 import pytest
 import torch
 from torch import nn
@@ -17,7 +18,13 @@ def test_resnet_generator_follows_the_paper(resolution, blocks):
     convs = [m for m in G.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     # c7s1-64, d128, d256, (R256 inside the blocks), u128, u64, c7s1-3
     assert [(m.kernel_size[0], m.stride[0], m.out_channels) for m in convs] == [
-        (7, 1, 64), (3, 2, 128), (3, 2, 256), (3, 2, 128), (3, 2, 64), (7, 1, 3)]
+        (7, 1, 64),
+        (3, 2, 128),
+        (3, 2, 256),
+        (3, 2, 128),
+        (3, 2, 64),
+        (7, 1, 3),
+    ]
     assert isinstance(G.net[0], nn.ReflectionPad2d) and isinstance(G.net[-1], nn.Tanh)
     assert any(isinstance(m, nn.InstanceNorm2d) for m in G.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in G.modules())

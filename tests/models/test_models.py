@@ -1,4 +1,5 @@
 """Every registered model: tiny forward/backward, conditional variant, and a safetensors save/load round trip."""
+
 import math
 
 import pytest

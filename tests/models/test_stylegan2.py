@@ -1,18 +1,20 @@
 """StyleGAN2-style generator: truncation, style mixing, path-length regularisation, presets, training."""
+
 import pytest
 import torch
 
 import ganforge
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import PRESETS, resolve
 from ganforge.errors import ConfigError
-from ganforge.artifacts import checkpoint as ckpt
 from ganforge.models.stylegan2 import ModulatedConv2d, StyleGAN2Discriminator, StyleGAN2Generator, minibatch_stddev
 
 
 def _generator(**kwargs):
     torch.manual_seed(0)
-    return StyleGAN2Generator(z_dim=16, w_dim=16, resolution=16, channels=3, base_channels=8, max_channels=16,
-                              mapping_layers=2, **kwargs)
+    return StyleGAN2Generator(
+        z_dim=16, w_dim=16, resolution=16, channels=3, base_channels=8, max_channels=16, mapping_layers=2, **kwargs
+    )
 
 
 def test_truncation_psi_zero_returns_the_average_image():
@@ -84,11 +86,26 @@ def test_presets_resolve_and_follow_the_papers():
 
 @pytest.mark.slow
 def test_training_with_lazy_r1_path_length_and_mixing(tmp_path):
-    result = ganforge.train(preset="stylegan2-32", overrides={
-        "data.source": "shapes", "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8,
-        "model.w_dim": 16, "model.z_dim": 16, "train.batch": 8, "train.total_kimg": 0.064, "loss.pl_weight": 2.0,
-        "loss.pl_interval": 2, "loss.r1_interval": 4, "model.style_mixing": 0.9, "train.snapshot_every_kimg": 1,
-        "train.out": str(tmp_path)}, progress=False)
+    result = ganforge.train(
+        preset="stylegan2-32",
+        overrides={
+            "data.source": "shapes",
+            "data.resolution": 16,
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "train.batch": 8,
+            "train.total_kimg": 0.064,
+            "loss.pl_weight": 2.0,
+            "loss.pl_interval": 2,
+            "loss.r1_interval": 4,
+            "model.style_mixing": 0.9,
+            "train.snapshot_every_kimg": 1,
+            "train.out": str(tmp_path),
+        },
+        progress=False,
+    )
     state = ckpt.load(result.checkpoint)
     assert state["pl_mean"] > 0  # path lengths were measured
     assert state["opt_D"]["param_groups"][0]["lr"] == pytest.approx(0.0025 * 4 / 5)  # lazy R1 Adam correction
@@ -103,10 +120,22 @@ def test_ada_p_rises_when_d_overfits_a_tiny_dataset(tmp_path):
     folder.mkdir()
     for index in range(8):  # 8 images: D memorises them quickly
         Image.fromarray((torch.rand(16, 16, 3) * 255).byte().numpy()).save(folder / f"{index}.png")
-    result = ganforge.train(overrides={
-        "data.source": str(folder), "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8,
-        "train.batch": 16, "train.total_kimg": 1.0, "augment.policy": "ada", "augment.ada_kimg": 2.0,
-        "train.snapshot_every_kimg": 0.5, "optim.lr": 2e-3, "train.out": str(tmp_path / "runs")}, progress=False)
+    result = ganforge.train(
+        overrides={
+            "data.source": str(folder),
+            "data.resolution": 16,
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "train.batch": 16,
+            "train.total_kimg": 1.0,
+            "augment.policy": "ada",
+            "augment.ada_kimg": 2.0,
+            "train.snapshot_every_kimg": 0.5,
+            "optim.lr": 2e-3,
+            "train.out": str(tmp_path / "runs"),
+        },
+        progress=False,
+    )
     rows = [__import__("json").loads(line) for line in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["augment_p"] > 0.1  # D is right about reals far more than the target: p went up
     assert rows[-1]["r_t"] > 0.6  # the heuristic that drove it, averaged over the log interval

@@ -1,5 +1,6 @@
 """Studio fixtures: tiny DCGAN / StyleGAN2 / pix2pix runs trained once per module, the app under a TestClient, and
 for browser tests a real server on 127.0.0.1 plus headless Chromium (Debian's /usr/bin/chromium) via Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,10 @@ def pairs_folder(root: Path, count: int = 12, holdout: int = 4) -> Path:
         folder = root / "holdout" if index >= count else root
         photo = np.full((16, 16, 3), 255, np.uint8)
         top, left, size = *rng.integers(0, 8, 2), int(rng.integers(4, 8))
-        photo[top:top + size, left:left + size] = rng.integers(0, 200, 3)
+        photo[top : top + size, left : left + size] = rng.integers(0, 200, 3)
         edges = np.full((16, 16), 255, np.uint8)
-        edges[top, left:left + size] = edges[top + size - 1, left:left + size] = 0
-        edges[top:top + size, left] = edges[top:top + size, left + size - 1] = 0
+        edges[top, left : left + size] = edges[top + size - 1, left : left + size] = 0
+        edges[top : top + size, left] = edges[top : top + size, left + size - 1] = 0
         for side, array in (("A", edges), ("B", photo)):
             (folder / side).mkdir(parents=True, exist_ok=True)
             Image.fromarray(array).save(folder / side / f"{index:03d}.png")
@@ -52,7 +53,7 @@ def photo_folder(root: Path, count: int = 24) -> Path:
     for index in range(count):
         photo = np.full((16, 16, 3), rng.integers(0, 256, 3), np.uint8)
         top, left, size = *rng.integers(0, 8, 2), int(rng.integers(4, 9))
-        photo[top:top + size, left:left + size] = rng.integers(0, 256, 3)
+        photo[top : top + size, left : left + size] = rng.integers(0, 256, 3)
         Image.fromarray(photo).save(root / f"photo{index:02d}.png")
     return root
 
@@ -62,12 +63,17 @@ def runs(tmp_path_factory) -> Path:
     """runs/ with a StyleGAN2, a DCGAN and a pix2pix run, 16 px, a second or two each."""
     base = tmp_path_factory.mktemp("studio")
     folder = base / "runs"
-    short = {"train.total_kimg": 0.032, "train.snapshot_every_kimg": 0.016,
-             "data.source": str(photo_folder(base / "photos"))}
+    short = {
+        "train.total_kimg": 0.032,
+        "train.snapshot_every_kimg": 0.016,
+        "data.source": str(photo_folder(base / "photos")),
+    }
     _train(folder, **short, **{"model.name": "stylegan2", "train.name": "sg2"})
     _train(folder, **short, **{"model.name": "dcgan", "train.name": "dcgan"})
-    _train(folder, **{**short, "model.name": "pix2pix", "data.source": str(pairs_folder(base / "pairs")),
-                      "train.name": "pix"})
+    _train(
+        folder,
+        **{**short, "model.name": "pix2pix", "data.source": str(pairs_folder(base / "pairs")), "train.name": "pix"},
+    )
     return folder
 
 
@@ -141,8 +147,9 @@ def browser():
             pytest.fail("CI=true but no Chromium found: apt-get install -y chromium")
         pytest.skip("browser tests need Chromium: apt-get install chromium (or set GANFORGE_CHROMIUM)")
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=path, headless=True,
-                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        instance = playwright.chromium.launch(
+            executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         yield instance
         instance.close()
 

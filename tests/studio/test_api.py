@@ -1,5 +1,6 @@
 """The studio's HTTP API: every endpoint's good answer and its bad input (wrong types, huge or corrupt images, a
 missing model, path traversal), always a JSON error with a 4xx status and never a 500."""
+
 from __future__ import annotations
 
 import asyncio
@@ -60,8 +61,11 @@ def test_each_model_is_listed_for_the_pages_of_its_task(tmp_path):
     with local_client(create_app([], runs)) as client:
         listed = {m["model"]: m for m in client.get("/api/models").json()}
     assert {name: (m["task"], m["paired"]) for name, m in listed.items()} == {
-        "cyclegan": ("unpaired", True), "pix2pix": ("image-to-image", True),
-        "dcgan": ("noise-to-image", False), "stylegan2": ("noise-to-image", False)}
+        "cyclegan": ("unpaired", True),
+        "pix2pix": ("image-to-image", True),
+        "dcgan": ("noise-to-image", False),
+        "stylegan2": ("noise-to-image", False),
+    }
 
 
 @pytest.mark.parametrize("bad", ["../", "runs/../../etc/passwd", "/etc/passwd", "runs/..", "runs\\..\\x", "runs/\x00"])
@@ -76,8 +80,9 @@ def test_files_only_inside_roots_and_only_images_or_logs(client, runs, tmp_path)
     run = model_id(runs, "sg2")
     grid = client.get(f"/api/files/{run}/samples/final.png")
     assert decoded(grid).ndim == 3
-    assert_error(client.get(f"/api/files/{run}/config.json".replace("config.json", "checkpoint-00000002.pt")), 403,
-                 "only")
+    assert_error(
+        client.get(f"/api/files/{run}/config.json".replace("config.json", "checkpoint-00000002.pt")), 403, "only"
+    )
     assert client.get("/api/files/runs/%2e%2e/%2e%2e/etc/passwd").status_code in (403, 404)
     assert client.get("/api/files//etc/passwd").status_code in (403, 404)
     outside = tmp_path / "secret.png"
@@ -106,12 +111,19 @@ def test_generate_is_deterministic_and_truncation_matters(client, runs):
     assert dcgan.shape == (16, 16, 3)
 
 
-@pytest.mark.parametrize("params, status, words", [
-    ({"seed": "abc"}, 422, "seed"), ({"seed": -1}, 422, "seed"), ({"seed": 2**40}, 422, "seed"),
-    ({"truncation": "x"}, 422, "truncation"), ({"truncation": 5}, 422, "truncation"),
-    ({"noise": "loud"}, 422, "noise"), ({"class_index": 3}, 400, "not class-conditional"),
-    ({"stream": "s" * 100}, 422, "stream"),
-])
+@pytest.mark.parametrize(
+    "params, status, words",
+    [
+        ({"seed": "abc"}, 422, "seed"),
+        ({"seed": -1}, 422, "seed"),
+        ({"seed": 2**40}, 422, "seed"),
+        ({"truncation": "x"}, 422, "truncation"),
+        ({"truncation": 5}, 422, "truncation"),
+        ({"noise": "loud"}, 422, "noise"),
+        ({"class_index": 3}, 400, "not class-conditional"),
+        ({"stream": "s" * 100}, 422, "stream"),
+    ],
+)
 def test_generate_bad_input(client, runs, params, status, words):
     assert_error(client.get("/api/generate", params={"model": model_id(runs, "sg2"), **params}), status, words)
 
@@ -137,11 +149,19 @@ def test_translate_sizes_and_example(client, runs):
     sketch = np.full((256, 256, 3), 255, np.uint8)
     sketch[60:200, 60] = 0
     for fit in ("true", "false"):
-        out = decoded(client.post("/api/translate", params={"model": model, "fit": fit},
-                                  files={"image": ("s.png", png(sketch), "image/png")}))
+        out = decoded(
+            client.post(
+                "/api/translate",
+                params={"model": model, "fit": fit},
+                files={"image": ("s.png", png(sketch), "image/png")},
+            )
+        )
         assert out.shape == (256, 256, 3)
-    small = decoded(client.post("/api/translate", params={"model": model},
-                                files={"image": ("s.png", png(sketch[:10, :7, 0]), "image/png")}))
+    small = decoded(
+        client.post(
+            "/api/translate", params={"model": model}, files={"image": ("s.png", png(sketch[:10, :7, 0]), "image/png")}
+        )
+    )
     assert small.shape == (10, 7, 3)
     example = client.get("/api/example", params={"model": model, "seed": 3})
     assert decoded(example).shape[:2] == (16, 16)
@@ -171,11 +191,15 @@ def test_upload_byte_limit(runs):
     with local_client(create_app([], runs, limits=UploadLimits(max_bytes=2000, max_pixels=64 * 64))) as small:
         model = model_id(runs, "pix")
         noisy = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
-        response = small.post("/api/translate", params={"model": model},
-                              files={"image": ("n.png", png(noisy), "image/png")})
+        response = small.post(
+            "/api/translate", params={"model": model}, files={"image": ("n.png", png(noisy), "image/png")}
+        )
         assert_error(response, 413, "limit")
-        response = small.post("/api/translate", params={"model": model},
-                              files={"image": ("w.png", png(np.zeros((70, 70), np.uint8)), "image/png")})
+        response = small.post(
+            "/api/translate",
+            params={"model": model},
+            files={"image": ("w.png", png(np.zeros((70, 70), np.uint8)), "image/png")},
+        )
         assert_error(response, 413, "pixels")
 
 
@@ -201,8 +225,9 @@ def test_game_round_answer_and_log(client, runs):
     assert_error(client.post("/api/game/answer", json={"round": dealt["round"], "choice": "middle"}), 400, "left")
     assert_error(client.post("/api/game/answer", json={"round": dealt["round"]}), 422, "choice")
     assert_error(client.post("/api/game/round", json={"model": model, "truncation": "high"}), 422, "truncation")
-    assert_error(client.post("/api/game/round", content=b"{not json", headers={"content-type": "application/json"}),
-                 422, "")
+    assert_error(
+        client.post("/api/game/round", content=b"{not json", headers={"content-type": "application/json"}), 422, ""
+    )
     time.sleep(0.25)
     client.post("/api/game/answer", json={"round": dealt["round"], "choice": "right"})
     # one fool rate per (checkpoint, truncation), not pooled
@@ -228,16 +253,26 @@ def test_runs_and_run_view(client, runs):
     assert_error(client.get("/api/run", params={"run": "runs/nope"}), 404, "no such")
 
 
-@pytest.mark.parametrize("form, status, words", [
-    ({"model": "dcgan"}, 400, "data is required"), ({"data": "shapes", "kimg": "lots"}, 400, "--kimg: expected a number"),
-    ({"data": "shapes", "rm": "-rf"}, 400, "unknown field"), ({"data": "--resume"}, 403, "not a built-in set"),
-    ({"data": ["shapes"]}, 400, "--data: expected a string"), ({"data": {"a": 1}}, 400, "--data: expected a string"),
-    ({"data": "shapes", "kimg": 1e9}, 400, "over the studio's limit"), ({"data": "shapes", "kimg": -1}, 400, "--kimg"),
-    ({"data": "shapes", "batch": 10**6}, 400, "--batch"), ({"data": "shapes", "resolution": 48}, 400, "power of two"),
-    ({"data": "shapes", "model": "gpt"}, 400, "choose one of"), ({"data": "x" * 600}, 400, "over 500 characters"),
-    ({"data": "/usr/share/pixmaps"}, 403, "--data-root"), ({"data": "shapes", "preset": ["x"]}, 400, "--preset"),
-    ({"data": "shapes", "preset": "huge"}, 400, "--preset"),
-])
+@pytest.mark.parametrize(
+    "form, status, words",
+    [
+        ({"model": "dcgan"}, 400, "data is required"),
+        ({"data": "shapes", "kimg": "lots"}, 400, "--kimg: expected a number"),
+        ({"data": "shapes", "rm": "-rf"}, 400, "unknown field"),
+        ({"data": "--resume"}, 403, "not a built-in set"),
+        ({"data": ["shapes"]}, 400, "--data: expected a string"),
+        ({"data": {"a": 1}}, 400, "--data: expected a string"),
+        ({"data": "shapes", "kimg": 1e9}, 400, "over the studio's limit"),
+        ({"data": "shapes", "kimg": -1}, 400, "--kimg"),
+        ({"data": "shapes", "batch": 10**6}, 400, "--batch"),
+        ({"data": "shapes", "resolution": 48}, 400, "power of two"),
+        ({"data": "shapes", "model": "gpt"}, 400, "choose one of"),
+        ({"data": "x" * 600}, 400, "over 500 characters"),
+        ({"data": "/usr/share/pixmaps"}, 403, "--data-root"),
+        ({"data": "shapes", "preset": ["x"]}, 400, "--preset"),
+        ({"data": "shapes", "preset": "huge"}, 400, "--preset"),
+    ],
+)
 def test_job_form_refused(client, form, status, words):
     assert_error(client.post("/api/jobs", json=form), status, words)
     assert client.get("/api/jobs").json() == []  # nothing was started
@@ -249,8 +284,12 @@ def test_job_unknown_and_body_type(client):
 
 
 def test_oversized_body_refused_before_reading(client, runs):
-    response = client.post("/api/translate", params={"model": model_id(runs, "pix")}, content=b"x" * 10,
-                           headers={"content-length": str(10**10), "content-type": "application/octet-stream"})
+    response = client.post(
+        "/api/translate",
+        params={"model": model_id(runs, "pix")},
+        content=b"x" * 10,
+        headers={"content-length": str(10**10), "content-type": "application/octet-stream"},
+    )
     assert_error(response, 413, "limit")
 
 
@@ -314,20 +353,26 @@ def test_directions_and_edits(client, runs):
     found = client.get("/api/directions", params={"model": model, "method": "sefa", "num": 3}).json()
     assert found["names"] == ["sefa0", "sefa1", "sefa2"] and found["space"] == "w"
     plain = decoded(client.get("/api/generate", params={"model": model, "seed": 4, "truncation": 0.7}))
-    unmoved = decoded(client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3,
-                                                      "strengths": "0,0,0"}))
-    moved = decoded(client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3,
-                                                    "strengths": "0,3,0"}))
+    unmoved = decoded(
+        client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3, "strengths": "0,0,0"})
+    )
+    moved = decoded(
+        client.get("/api/edit", params={"model": model, "seed": 4, "truncation": 0.7, "num": 3, "strengths": "0,3,0"})
+    )
     assert np.abs(unmoved.astype(int) - plain).max() <= 1 and not np.array_equal(moved, unmoved)
     assert_error(client.get("/api/directions", params={"model": model, "method": "magic"}), 404, "unknown root")
     assert_error(client.get("/api/directions", params={"model": model, "method": "../x.npz"}), 403, "")
     assert_error(client.get("/api/directions", params={"model": model, "num": 0}), 422, "num")
     assert_error(client.get("/api/directions", params={"model": model_id(runs, "pix")}), 422, "image-to-image")
     for strengths in ("a,b", "1,2,3,4,5,6,7", "99"):
-        assert_error(client.get("/api/edit", params={"model": model, "num": 3, "strengths": strengths}), 400,
-                     "strengths")
-    assert_error(client.get("/api/edit", params={"model": model, "strengths": "1", "projection": "nope"}), 404,
-                 "no such projection")
+        assert_error(
+            client.get("/api/edit", params={"model": model, "num": 3, "strengths": strengths}), 400, "strengths"
+        )
+    assert_error(
+        client.get("/api/edit", params={"model": model, "strengths": "1", "projection": "nope"}),
+        404,
+        "no such projection",
+    )
 
 
 def test_directions_file_from_the_cli(client, runs):
@@ -338,8 +383,9 @@ def test_directions_file_from_the_cli(client, runs):
     save_directions(run / "dirs.npz", find_directions(load(run), "sefa", 2))
     info = client.get("/api/model", params={"model": model_id(runs, "dcgan")}).json()
     assert info["direction_files"] == [f"{model_id(runs, 'dcgan')}/dirs.npz"]
-    found = client.get("/api/directions", params={"model": model_id(runs, "dcgan"),
-                                                  "method": info["direction_files"][0]}).json()
+    found = client.get(
+        "/api/directions", params={"model": model_id(runs, "dcgan"), "method": info["direction_files"][0]}
+    ).json()
     assert found["names"] == ["sefa0", "sefa1"]
     other = client.get("/api/directions", params={"model": model_id(runs, "sg2"), "method": info["direction_files"][0]})
     assert other.status_code == 422  # made for another model
@@ -348,8 +394,9 @@ def test_directions_file_from_the_cli(client, runs):
 def test_projection_lifecycle(client, runs):
     model = model_id(runs, "sg2")
     photo = png(np.full((24, 30, 3), 90, np.uint8))
-    started = client.post("/api/project", params={"model": model, "steps": 5},
-                          files={"image": ("p.png", photo, "image/png")}).json()
+    started = client.post(
+        "/api/project", params={"model": model, "steps": 5}, files={"image": ("p.png", photo, "image/png")}
+    ).json()
     import time
 
     deadline = time.monotonic() + 60
@@ -360,8 +407,9 @@ def test_projection_lifecycle(client, runs):
     assert decoded(client.get(f"/api/project/{started['id']}/image")).shape == (16, 16, 3)
     edited = client.get("/api/edit", params={"model": model, "strengths": "2", "projection": started["id"]})
     assert decoded(edited).shape == (16, 16, 3)
-    wrong_model = client.get("/api/edit", params={"model": model_id(runs, "dcgan"), "strengths": "2",
-                                                  "projection": started["id"]})
+    wrong_model = client.get(
+        "/api/edit", params={"model": model_id(runs, "dcgan"), "strengths": "2", "projection": started["id"]}
+    )
     assert_error(wrong_model, 400, "another model")
     assert_error(client.get("/api/project/unknown"), 404, "no such projection")
     # the latent downloads as the latent.npz `ganforge edit --latent` reads
@@ -375,8 +423,9 @@ def test_projection_lifecycle(client, runs):
     latent, space = load_latent(path, load(runs / model.split("/", 1)[1]))
     assert space == state["space"] and latent.numel() > 0
     # cancel: a long projection stops at its next step
-    long = client.post("/api/project", params={"model": model, "steps": 1000},
-                       files={"image": ("p.png", photo, "image/png")}).json()
+    long = client.post(
+        "/api/project", params={"model": model, "steps": 1000}, files={"image": ("p.png", photo, "image/png")}
+    ).json()
     assert_error(client.get(f"/api/project/{long['id']}/latent"), 409, "not finished")
     client.post(f"/api/project/{long['id']}/cancel")
     deadline = time.monotonic() + 60
@@ -384,10 +433,18 @@ def test_projection_lifecycle(client, runs):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert "cancelled" in state["error"] and state["step"] < 1000
-    assert_error(client.post("/api/project", params={"model": model, "steps": 0},
-                             files={"image": ("p.png", photo, "image/png")}), 422, "steps")
-    assert_error(client.post("/api/project", params={"model": model},
-                             files={"image": ("p.png", b"junk", "image/png")}), 415, "image")
+    assert_error(
+        client.post(
+            "/api/project", params={"model": model, "steps": 0}, files={"image": ("p.png", photo, "image/png")}
+        ),
+        422,
+        "steps",
+    )
+    assert_error(
+        client.post("/api/project", params={"model": model}, files={"image": ("p.png", b"junk", "image/png")}),
+        415,
+        "image",
+    )
 
 
 def test_onnxruntime_backend_draws_the_same_images(client, runs):

@@ -1,4 +1,5 @@
 """The studio's one bounded cache (studio/bounded.py): at most `capacity` entries, least recently used dropped."""
+
 from ganforge.studio.bounded import Bounded
 
 

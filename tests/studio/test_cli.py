@@ -1,4 +1,5 @@
 """`ganforge studio` / `ganforge serve`: local-only by default, and the command really serves the app."""
+
 from __future__ import annotations
 
 import os
@@ -38,9 +39,12 @@ def test_studio_command_serves_on_localhost(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "ganforge", "studio", "--runs", str(tmp_path / "runs"),
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganforge", "studio", "--runs", str(tmp_path / "runs"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -85,8 +89,20 @@ def test_threads_hosts_and_data_roots_reach_the_app(tmp_path, monkeypatch):
     before = torch.get_num_threads()
     try:
         (tmp_path / "data" / "photos").mkdir(parents=True)
-        result = CliRunner().invoke(main, ["studio", "--runs", str(tmp_path / "runs"), "--threads", "3",
-                                           "--allowed-host", "studio.lan", "--data-root", str(tmp_path / "data")])
+        result = CliRunner().invoke(
+            main,
+            [
+                "studio",
+                "--runs",
+                str(tmp_path / "runs"),
+                "--threads",
+                "3",
+                "--allowed-host",
+                "studio.lan",
+                "--data-root",
+                str(tmp_path / "data"),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert torch.get_num_threads() == 3
         studio = apps[-1].state.studio

@@ -1,4 +1,5 @@
 """The human judgement log and its fool rate (Wilson interval), and `ganforge eval --human RUN_DIR`."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Each studio page's main interaction end to end in headless Chromium on tiny checkpoints trained in the session:
 the truncation slider changes the image, strokes on the canvas come back translated, five rounds of the game leave
 five lines in human_eval.jsonl, and a training run starts and stops from the Train page."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,14 @@ pytestmark = pytest.mark.slow
 
 def _image_bytes(page, selector: str) -> bytes:
     """The current picture of an <img> as PNG bytes, read through the page (blob: URLs included)."""
-    data = page.evaluate("""async (selector) => {
+    data = page.evaluate(
+        """async (selector) => {
         const img = document.querySelector(selector);
         const blob = await (await fetch(img.src)).blob();
         return Array.from(new Uint8Array(await blob.arrayBuffer()));
-    }""", selector)
+    }""",
+        selector,
+    )
     return bytes(data)
 
 
@@ -71,8 +75,7 @@ def test_generate_truncation_slider_changes_image(page, runs, tmp_path):
 
 def test_first_visit_picks_a_usable_model_or_shows_what_to_do(page, runs):
     listed = page.context.request.get("/api/models").json()
-    unready = {"id": "runs/99999-starting", "name": "99999-starting", "model": "dcgan", "ready": False,
-               "paired": False}
+    unready = {"id": "runs/99999-starting", "name": "99999-starting", "model": "dcgan", "ready": False, "paired": False}
     page.route("**/api/models", lambda route: route.fulfill(json=[unready, *listed]))
     page.goto("/#generate")
     page.wait_for_function("document.querySelector('#gen-image').dataset.version >= '1'")
@@ -177,8 +180,10 @@ def test_train_start_and_stop(page, runs, tmp_path):
     page.wait_for_selector("#train-jobs li button:text('View')")
     page.click("#train-jobs li button:text('View')")
     page.wait_for_selector("#train-view[data-state='training']")
-    page.wait_for_function("document.querySelector('#train-facts').textContent.includes('img/s') && "
-                           "!document.querySelector('#train-facts').textContent.includes('· 0 / ')")
+    page.wait_for_function(
+        "document.querySelector('#train-facts').textContent.includes('img/s') && "
+        "!document.querySelector('#train-facts').textContent.includes('· 0 / ')"
+    )
     page.wait_for_selector("#train-grid[src*='samples']")
     page.click("#train-jobs li button:text('Stop')")
     page.wait_for_selector("#train-jobs li[data-state='stopped']")
@@ -186,8 +191,9 @@ def test_train_start_and_stop(page, runs, tmp_path):
     page.wait_for_selector("#train-view[data-state='stopped']")
     assert "stopped early" in page.text_content("#train-facts") and "✓" not in page.text_content("#train-facts")
     assert page.is_visible("#train-resume") and page.is_visible("#train-delete")
-    run = next(p for p in runs.iterdir() if p.name.endswith("fromthepage-" + page.get_attribute("#train-jobs li",
-                                                                                               "data-job")))
+    run = next(
+        p for p in runs.iterdir() if p.name.endswith("fromthepage-" + page.get_attribute("#train-jobs li", "data-job"))
+    )
     # SIGTERM stops `ganforge train` cleanly: final samples, a checkpoint, and the run lock released
     assert (run / "samples" / "final.png").exists() and list(run.glob("checkpoint-*.pt"))
     assert not (run / ".lock").exists()

@@ -2,10 +2,10 @@
 disconnect), Host and Origin checks, training data limited to built-in sets and data roots, streamed body limits,
 capped spawns, lanes keyed by checkpoint with listings that never wait on models, paths relative to the runs folder,
 giant images as 413, an offline /docs, and a checkpoint rotated away while loading."""
+
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import struct
 import zlib
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ganforge.studio.app import create_app
 from ganforge.studio.budget import Budget
@@ -34,8 +33,11 @@ def run_async(coroutine):
 
 
 def translate(client, model: str, image: np.ndarray, fit: bool):
-    return client.post("/api/translate", params={"model": model, "fit": str(fit).lower()},
-                       files={"image": ("i.png", png(image), "image/png")})
+    return client.post(
+        "/api/translate",
+        params={"model": model, "fit": str(fit).lower()},
+        files={"image": ("i.png", png(image), "image/png")},
+    )
 
 
 # ---- 1. translate work is bounded
@@ -97,6 +99,7 @@ def test_translate_stops_when_the_client_disconnects(runs, monkeypatch):
             batches.append(time.monotonic())
             time.sleep(0.1)
             return model_fn(tiles)
+
         return slow
 
     monkeypatch.setattr(render, "translator", slow_translator)
@@ -109,8 +112,12 @@ def test_translate_stops_when_the_client_disconnects(runs, monkeypatch):
     try:
         image = png(np.full((256, 256, 3), 255, np.uint8))  # 441 tiles of 16 px: 56 batches, 5.6 s at 0.1 s each
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"http://127.0.0.1:{port}/api/translate", params={"model": model_id(runs, "pix"), "fit": "false"},
-                       files={"image": ("i.png", image, "image/png")}, timeout=httpx.Timeout(10, read=0.5))
+            httpx.post(
+                f"http://127.0.0.1:{port}/api/translate",
+                params={"model": model_id(runs, "pix"), "fit": "false"},
+                files={"image": ("i.png", image, "image/png")},
+                timeout=httpx.Timeout(10, read=0.5),
+            )
         left = time.monotonic()
         time.sleep(1.5)
         assert batches and len(batches) < 20 and batches[-1] < left + 0.6, (len(batches), batches[-1] - left)
@@ -141,11 +148,17 @@ def test_host_and_origin_checks(runs):
         assert client.get("/api/models", headers={"host": "studio.lan:7860"}).status_code == 200
         assert client.get("/api/models", headers={"host": "[::1]:7860"}).status_code == 200
         form = {"data": "x" * 600}  # refused by the form check if it gets that far (400), never started
-        assert_error(client.post("/api/jobs", json=form, headers={"origin": "http://evil.example.com"}), 403,
-                     "cross-origin")
+        assert_error(
+            client.post("/api/jobs", json=form, headers={"origin": "http://evil.example.com"}), 403, "cross-origin"
+        )
         assert_error(client.post("/api/jobs", json=form, headers={"sec-fetch-site": "cross-site"}), 403, "cross-site")
-        assert_error(client.post("/api/jobs", json=form, headers={"origin": "http://127.0.0.1:7860",
-                                                                  "sec-fetch-site": "same-origin"}), 400, "characters")
+        assert_error(
+            client.post(
+                "/api/jobs", json=form, headers={"origin": "http://127.0.0.1:7860", "sec-fetch-site": "same-origin"}
+            ),
+            400,
+            "characters",
+        )
         # reading is not state-changing: a foreign Origin on GET gets the (same-origin-policy protected) answer
         assert client.get("/api/models", headers={"origin": "http://evil.example.com"}).status_code == 200
     assert bound_names("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
@@ -193,9 +206,15 @@ def test_chunked_body_is_cut_off_at_the_limit():
         sent.append(message)
 
     guard = RequestGuard(app, ("127.0.0.1",), upload_bytes=10_000, body_bytes=5_000)
-    scope = {"type": "http", "method": "POST", "headers": [(b"host", b"127.0.0.1:7860"),
-                                                           (b"content-type", b"application/json"),
-                                                           (b"transfer-encoding", b"chunked")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [
+            (b"host", b"127.0.0.1:7860"),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+    }
     run_async(guard(scope, receive, send))
     assert sent[0]["status"] == 413 and not app_called and len(read) == 6  # 6 KB read of 100 KB
     read.clear(), sent.clear()
@@ -255,8 +274,13 @@ def test_one_lane_per_checkpoint_and_listings_never_wait(runs):
             await studio.compute.acquire_on_behalf_of("test")  # every compute thread busy
             try:
                 waiting = asyncio.create_task(http.get("/api/generate", params={"model": run, "seed": 2}))
-                for path, params in [("/api/models", {}), ("/api/runs", {}), ("/api/run", {"run": run}),
-                                     ("/api/game/stats", {"model": run}), ("/api/data", {})]:
+                for path, params in [
+                    ("/api/models", {}),
+                    ("/api/runs", {}),
+                    ("/api/run", {"run": run}),
+                    ("/api/game/stats", {"model": run}),
+                    ("/api/data", {}),
+                ]:
                     response = await asyncio.wait_for(http.get(path, params=params), 10)
                     assert response.status_code == 200, (path, response.text)
                 assert not waiting.done()
@@ -282,17 +306,23 @@ def test_errors_name_paths_relative_to_the_runs_folder(runs, tmp_path):
 
 def giant_png_header(width: int, height: int) -> bytes:
     """A PNG whose header says width x height (the pixel data is never read)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_giant_png_is_413(client, runs):
     for side in (20000, 5000):
-        response = client.post("/api/translate", params={"model": model_id(runs, "pix")},
-                               files={"image": ("g.png", giant_png_header(side, side), "image/png")})
+        response = client.post(
+            "/api/translate",
+            params={"model": model_id(runs, "pix")},
+            files={"image": ("g.png", giant_png_header(side, side), "image/png")},
+        )
         assert_error(response, 413, "limit")
 
 

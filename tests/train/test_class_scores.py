@@ -2,6 +2,7 @@
 class is also trained as a classifier, on real images in D's step and on fakes under their label in G's step, so
 that a fake whose shape a class-reading D misreads is punished directly (on the built-in shapes the projection D
 alone let G tie each class to one colour)."""
+
 import functools
 
 import pytest
@@ -22,8 +23,9 @@ def _dataset(cfg: config.DataConfig) -> data.ImageDataset:
 
 def _objective(class_weight: float, model: str = "dcgan") -> NoiseToImage:
     """A conditional objective on the tiny shapes (no matching-aware D, so that only the class term reads labels)."""
-    cfg = config.resolve({**TINY, "model.name": model, "data.cond": True, "loss.mismatch": False,
-                          "loss.class_weight": class_weight})
+    cfg = config.resolve(
+        {**TINY, "model.name": model, "data.cond": True, "loss.mismatch": False, "loss.class_weight": class_weight}
+    )
     info = _dataset(cfg.data).info
     objective = NoiseToImage(cfg, info, info.num_classes, torch.device("cpu"), torch.contiguous_format)
     objective.bind(None, lambda module: module, lambda module: module)
@@ -46,8 +48,9 @@ def test_the_logit_is_the_unconditional_output_plus_the_labels_class_score(model
         other = (labels + 1) % 5
         # changing the label changes the logit by exactly the difference of the two classes' scores
         shifted = objective.D(real, other)
-    torch.testing.assert_close(shifted - logits, scores.gather(1, other[:, None]).flatten()
-                               - scores.gather(1, labels[:, None]).flatten())
+    torch.testing.assert_close(
+        shifted - logits, scores.gather(1, other[:, None]).flatten() - scores.gather(1, labels[:, None]).flatten()
+    )
 
 
 @pytest.mark.parametrize("class_weight,model", [(0.0, "dcgan"), (2.0, "dcgan"), (2.0, "stylegan2")])
@@ -75,8 +78,11 @@ def test_d_learns_to_classify_the_real_images(class_weight):
     with torch.no_grad():
         real_logits, scores = objective.D(real, labels, class_scores=True)
         fake_logits = objective.D(objective._fake.detach(), labels)
-    expected = (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-                + class_weight * F.cross_entropy(scores, labels))
+    expected = (
+        F.softplus(-real_logits).mean()
+        + F.softplus(fake_logits).mean()
+        + class_weight * F.cross_entropy(scores, labels)
+    )
     torch.testing.assert_close(stats["loss_D"], expected)
 
 

@@ -1,5 +1,6 @@
 """CycleGAN through the one loop: the history pool, the lr schedule, exact resume, translate both ways, export,
 and clear errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,14 +14,21 @@ from ganforge.config import ModelConfig, resolve
 from ganforge.data.base import DatasetInfo
 from ganforge.errors import ConfigError
 from ganforge.models.pix2pix import UNetGenerator
-from ganforge.train import train
-from ganforge.train import unpaired
+from ganforge.train import train, unpaired
 from ganforge.train.unpaired import ImagePool, Unpaired
 from ganforge.translate import translator
 
-TINY_CYCLE = {"model.name": "cyclegan", "data.source": "digits-stylized", "data.resolution": 16,
-              "model.g_channels": 4, "model.d_channels": 4, "train.batch": 4, "train.total_kimg": 0.024,
-              "train.snapshot_every_kimg": 1, "train.grid_size": 12}
+TINY_CYCLE = {
+    "model.name": "cyclegan",
+    "data.source": "digits-stylized",
+    "data.resolution": 16,
+    "model.g_channels": 4,
+    "model.d_channels": 4,
+    "train.batch": 4,
+    "train.total_kimg": 0.024,
+    "train.snapshot_every_kimg": 1,
+    "train.grid_size": 12,
+}
 
 
 def test_history_pool_fills_then_swaps_half_the_time_and_round_trips():
@@ -57,8 +65,12 @@ def cycle_runs(tmp_path_factory):
     try:
         whole = train(overrides={**TINY_CYCLE, "train.out": str(root / "a")}, progress=False, tensorboard=False)
         calls = iter(range(100))
-        half = train(overrides={**TINY_CYCLE, "train.out": str(root / "b")}, progress=False, tensorboard=False,
-                     should_stop=lambda: next(calls) >= 2)
+        half = train(
+            overrides={**TINY_CYCLE, "train.out": str(root / "b")},
+            progress=False,
+            tensorboard=False,
+            should_stop=lambda: next(calls) >= 2,
+        )
         resumed = train(resume="auto", overrides={"train.out": str(root / "b")}, progress=False, tensorboard=False)
     finally:
         patch.undo()
@@ -77,8 +89,10 @@ def test_resume_is_exact(cycle_runs):
         assert all(torch.equal(x, y) for x, y in zip(values, others)), key
     for name in ("opt_G", "opt_D"):
         assert a[name]["param_groups"][0]["lr"] == b[name]["param_groups"][0]["lr"] < 2e-4 / 2  # decayed
-        assert all(torch.equal(x["exp_avg"], y["exp_avg"])
-                   for x, y in zip(a[name]["state"].values(), b[name]["state"].values()))
+        assert all(
+            torch.equal(x["exp_avg"], y["exp_avg"])
+            for x, y in zip(a[name]["state"].values(), b[name]["state"].values())
+        )
     assert any(k.startswith("b2a.") for k in a["G_ema"]) and any(k.startswith("judge_a.") for k in a["D"])
 
 
@@ -93,23 +107,54 @@ def test_grid_translate_both_ways_and_export(cycle_runs, tmp_path):
     runner = CliRunner()
     outputs = {}
     for direction in ("a2b", "b2a"):
-        result = runner.invoke(main, ["translate", str(whole.run_dir), str(source), "--out", str(tmp_path / direction),
-                                      "--direction", direction, "--device", "cpu"])
+        result = runner.invoke(
+            main,
+            [
+                "translate",
+                str(whole.run_dir),
+                str(source),
+                "--out",
+                str(tmp_path / direction),
+                "--direction",
+                direction,
+                "--device",
+                "cpu",
+            ],
+        )
         assert result.exit_code == 0, result.output
         outputs[direction] = np.asarray(Image.open(tmp_path / direction / "x.png"))
         assert outputs[direction].shape == (20, 28, 3)
     assert not np.array_equal(outputs["a2b"], outputs["b2a"])
     result = runner.invoke(main, ["export", str(whole.run_dir), "--out", str(tmp_path / "exported")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["translate", str(tmp_path / "exported"), str(source), "--out",
-                                  str(tmp_path / "from-export"), "--direction", "b2a", "--device", "cpu"])
+    result = runner.invoke(
+        main,
+        [
+            "translate",
+            str(tmp_path / "exported"),
+            str(source),
+            "--out",
+            str(tmp_path / "from-export"),
+            "--direction",
+            "b2a",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "from-export" / "x.png")), outputs["b2a"])
 
 
 def test_direction_on_a_one_way_model_is_refused():
-    pix2pix = LoadedGenerator(UNetGenerator(16, 1, 3, base_channels=4), ModelConfig(name="pix2pix"),
-                              DatasetInfo("pairs", 16, 3, (), 1), 0, 0.0, {}, "p2p.pt")
+    pix2pix = LoadedGenerator(
+        UNetGenerator(16, 1, 3, base_channels=4),
+        ModelConfig(name="pix2pix"),
+        DatasetInfo("pairs", 16, 3, (), 1),
+        0,
+        0.0,
+        {},
+        "p2p.pt",
+    )
     with pytest.raises(ConfigError, match="--direction b2a: p2p.pt is a pix2pix model that translates one way"):
         translator(pix2pix, "b2a")
     assert translator(pix2pix, None)(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)

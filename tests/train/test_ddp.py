@@ -1,4 +1,5 @@
 """Two CPU processes under torchrun with gloo: DistributedDataParallel keeps ranks' weights identical."""
+
 import os
 import subprocess
 import sys
@@ -8,9 +9,9 @@ import pytest
 import torch
 
 from ganforge import models
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import ModelConfig
 from ganforge.data.base import DatasetInfo
-from ganforge.artifacts import checkpoint as ckpt
 
 
 @pytest.mark.slow
@@ -18,8 +19,17 @@ from ganforge.artifacts import checkpoint as ckpt
 def test_two_gloo_ranks_hold_identical_weights(tmp_path, variant):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(worker), str(tmp_path), variant]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(worker),
+        str(tmp_path),
+        variant,
+    ]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")

@@ -1,5 +1,6 @@
 """FLOP accounting: torch's counter against hand counts for a small conv net (forward and backward), the lazy
 regularisers weighted by their intervals in a real training iteration, and the on-paper estimate."""
+
 import pytest
 import torch
 from torch import nn
@@ -22,19 +23,37 @@ def test_small_conv_net_matches_hand_counts_forward_and_backward():
 
 
 def test_regulariser_pattern_follows_the_intervals():
-    cfg = resolve({"loss.r1_gamma": 1.0, "loss.r1_interval": 4, "model.name": "stylegan2", "loss.pl_weight": 2.0,
-                   "loss.pl_interval": 2})
-    assert [regularisers_at(cfg, step) for step in range(4)] == [((True,), True), ((False,), False),
-                                                                 ((False,), True), ((False,), False)]
+    cfg = resolve(
+        {
+            "loss.r1_gamma": 1.0,
+            "loss.r1_interval": 4,
+            "model.name": "stylegan2",
+            "loss.pl_weight": 2.0,
+            "loss.pl_interval": 2,
+        }
+    )
+    assert [regularisers_at(cfg, step) for step in range(4)] == [
+        ((True,), True),
+        ((False,), False),
+        ((False,), True),
+        ((False,), False),
+    ]
     two_d_steps = cfg.replace(**{"optim.d_steps": 2})
-    assert regularisers_at(two_d_steps, 1) == ((False, False), False) and regularisers_at(two_d_steps, 2)[0] == (True, False)
+    assert regularisers_at(two_d_steps, 1) == ((False, False), False) and regularisers_at(two_d_steps, 2)[0] == (
+        True,
+        False,
+    )
 
 
 @pytest.mark.slow
 def test_iteration_flops_weigh_lazy_r1_by_its_interval(tiny):
     base = {**tiny, "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8, "train.batch": 4}
     flops = {}
-    for name, extra in {"plain": {}, "every": {"loss.r1_gamma": 1.0}, "lazy": {"loss.r1_gamma": 1.0, "loss.r1_interval": 4}}.items():
+    for name, extra in {
+        "plain": {},
+        "every": {"loss.r1_gamma": 1.0},
+        "lazy": {"loss.r1_gamma": 1.0, "loss.r1_interval": 4},
+    }.items():
         trainer, stream = synthetic_trainer(resolve({**base, **extra}), torch.device("cpu"))
         flops[name] = iteration_flops(trainer, stream)
         assert trainer.step == 0 and trainer.images_seen == 0  # counting leaves the schedule where it was

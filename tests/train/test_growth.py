@@ -1,4 +1,5 @@
 """Progressive growing: the schedule, continuous fade-ins in G and D, the reals' fade, and training through it."""
+
 import json
 
 import pytest
@@ -6,14 +7,21 @@ import torch
 import torch.nn.functional as F
 
 import ganforge
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, upsample2x
-from ganforge.artifacts import checkpoint as ckpt
 from ganforge.train.growth import Growth, GrowthSchedule, reals_at
 
-TINY = {"z_dim": 16, "w_dim": 16, "resolution": 32, "channels": 3, "base_channels": 8, "max_channels": 16,
-        "mapping_layers": 2}
+TINY = {
+    "z_dim": 16,
+    "w_dim": 16,
+    "resolution": 32,
+    "channels": 3,
+    "base_channels": 8,
+    "max_channels": 16,
+    "mapping_layers": 2,
+}
 
 
 def _pair(start: int = 8):
@@ -72,8 +80,9 @@ def test_grown_networks_equal_the_plain_ones():
     plain_G = StyleGAN2Generator(**TINY).eval()
     plain_D = StyleGAN2Discriminator(32, 3, base_channels=8, max_channels=16)
     plain_G.load_state_dict({k: v for k, v in G.state_dict().items() if k != "growth"})
-    plain_D.load_state_dict({k: v for k, v in D.state_dict().items()
-                             if k != "growth" and not k.startswith("grow_from_rgbs")})
+    plain_D.load_state_dict(
+        {k: v for k, v in D.state_dict().items() if k != "growth" and not k.startswith("grow_from_rgbs")}
+    )
     z, images = torch.randn(2, 16), torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(G(z), plain_G(z)) and torch.equal(D(images), plain_D(images))
@@ -106,8 +115,9 @@ def test_progressive_needs_stylegan2_and_a_lower_start():
     with pytest.raises(ConfigError, match="--progressive"):
         resolve({"model.progressive": True})  # DCGAN
     with pytest.raises(ConfigError, match="--start-resolution"):
-        resolve({"model.name": "stylegan2", "model.progressive": True, "data.resolution": 16,
-                 "model.start_resolution": 16})
+        resolve(
+            {"model.name": "stylegan2", "model.progressive": True, "data.resolution": 16, "model.start_resolution": 16}
+        )
     with pytest.raises(ConfigError, match="--start-resolution"):
         resolve({"model.start_resolution": 12})
     with pytest.raises(ConfigError, match="--phase-kimg"):
@@ -116,12 +126,30 @@ def test_progressive_needs_stylegan2_and_a_lower_start():
 
 @pytest.mark.slow
 def test_training_grows_to_full_resolution(tmp_path):
-    result = ganforge.train(overrides={
-        "data.source": "shapes", "data.resolution": 32, "model.name": "stylegan2", "model.g_channels": 8,
-        "model.d_channels": 8, "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-        "model.progressive": True, "train.phase_kimg": 0.048, "train.batch": 8, "train.total_kimg": 0.224,
-        "train.snapshot_every_kimg": 0.064, "train.keep_checkpoints": 10, "augment.policy": "ada",
-        "loss.r1_gamma": 0.1, "loss.r1_interval": 4, "train.grid_size": 4, "train.out": str(tmp_path)}, progress=False)
+    result = ganforge.train(
+        overrides={
+            "data.source": "shapes",
+            "data.resolution": 32,
+            "model.name": "stylegan2",
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,
+            "model.progressive": True,
+            "train.phase_kimg": 0.048,
+            "train.batch": 8,
+            "train.total_kimg": 0.224,
+            "train.snapshot_every_kimg": 0.064,
+            "train.keep_checkpoints": 10,
+            "augment.policy": "ada",
+            "loss.r1_gamma": 0.1,
+            "loss.r1_interval": 4,
+            "train.grid_size": 4,
+            "train.out": str(tmp_path),
+        },
+        progress=False,
+    )
     rows = [json.loads(line) for line in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     assert rows[0]["growth_resolution"] == 16 and rows[-1]["growth_resolution"] == 32
     assert rows[-1]["growth_alpha"] == 1.0
@@ -129,7 +157,9 @@ def test_training_grows_to_full_resolution(tmp_path):
     schedule = GrowthSchedule(8, 32, phase_kimg=0.048)
     for row in rows:  # each row logs the stage reached at its kimg, not the one its last step began in
         stage = schedule.at(row["kimg"])
-        assert (row["growth_resolution"], row["growth_alpha"]) == pytest.approx((stage.resolution, stage.alpha), abs=1e-5)
+        assert (row["growth_resolution"], row["growth_alpha"]) == pytest.approx(
+            (stage.resolution, stage.alpha), abs=1e-5
+        )
     early = ckpt.list_checkpoints(result.run_dir)[0]  # at 0.064 kimg; its last step began at 0.056: fading in 16 px
     assert ckpt.load(early)["G_ema"]["growth"].tolist() == pytest.approx([16.0, 0.056 / 0.048 - 1], abs=1e-6)
     generator = ganforge.load(early)

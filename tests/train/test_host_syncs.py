@@ -7,6 +7,7 @@ mixing) and whatever is computed from such tensors only stays on the host on a G
 sync; everything else (parameters, data moved to the device, draws made with device=...) is a device value.
 Data-dependent ops that sync on a GPU without a Python-level read (nonzero, masked_select, unique) count too.
 On a GPU, tests/test_cuda.py runs the same steps under torch.cuda.set_sync_debug_mode("error")."""
+
 from __future__ import annotations
 
 import traceback
@@ -21,13 +22,36 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ganforge.train import loop, train
 
 Tensor = torch.Tensor
-HOST_READS = {Tensor.item, Tensor.tolist, Tensor.__bool__, Tensor.__float__, Tensor.__int__, Tensor.__index__,
-              Tensor.cpu, Tensor.numpy}
-FACTORIES = {torch.tensor, torch.as_tensor, torch.rand, torch.randn, torch.randint, torch.randperm, torch.zeros,
-             torch.ones, torch.full, torch.empty, torch.arange}
+HOST_READS = {
+    Tensor.item,
+    Tensor.tolist,
+    Tensor.__bool__,
+    Tensor.__float__,
+    Tensor.__int__,
+    Tensor.__index__,
+    Tensor.cpu,
+    Tensor.numpy,
+}
+FACTORIES = {
+    torch.tensor,
+    torch.as_tensor,
+    torch.rand,
+    torch.randn,
+    torch.randint,
+    torch.randperm,
+    torch.zeros,
+    torch.ones,
+    torch.full,
+    torch.empty,
+    torch.arange,
+}
 MOVES = {Tensor.to, Tensor.cuda}
-SYNCING_OPS = {torch.ops.aten.nonzero.default, torch.ops.aten.masked_select.default,
-               torch.ops.aten._unique2.default, torch.ops.aten.unique_consecutive.default}
+SYNCING_OPS = {
+    torch.ops.aten.nonzero.default,
+    torch.ops.aten.masked_select.default,
+    torch.ops.aten._unique2.default,
+    torch.ops.aten.unique_consecutive.default,
+}
 
 
 def _where() -> str:
@@ -83,16 +107,35 @@ class SyncingOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-STYLE = {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-         "loss.r1_gamma": 0.1, "loss.r1_interval": 2}
+STYLE = {
+    "model.name": "stylegan2",
+    "model.w_dim": 16,
+    "model.z_dim": 16,
+    "model.mapping_layers": 2,
+    "loss.r1_gamma": 0.1,
+    "loss.r1_interval": 2,
+}
 FAMILIES = {
     "dcgan": {"augment.policy": "diffaug", "data.mirror": True, "loss.r1_gamma": 1.0},
     "stylegan2": {**STYLE, "model.style_mixing": 0.9, "loss.pl_weight": 2.0, "loss.pl_interval": 2},
     "stylegan2-ada": {**STYLE, "augment.policy": "ada", "augment.ada_kimg": 0.1},
-    "pix2pix": {"model.name": "pix2pix", "data.source": "shapes-edges", "data.jitter": True, "data.mirror": True,
-                "augment.policy": "diffaug", "train.batch": 8},
-    "cyclegan": {"model.name": "cyclegan", "data.source": "digits-stylized", "model.g_channels": 4,
-                 "model.d_channels": 4, "train.batch": 4, "data.jitter": True, "data.mirror": True},
+    "pix2pix": {
+        "model.name": "pix2pix",
+        "data.source": "shapes-edges",
+        "data.jitter": True,
+        "data.mirror": True,
+        "augment.policy": "diffaug",
+        "train.batch": 8,
+    },
+    "cyclegan": {
+        "model.name": "cyclegan",
+        "data.source": "digits-stylized",
+        "model.g_channels": 4,
+        "model.d_channels": 4,
+        "train.batch": 4,
+        "data.jitter": True,
+        "data.mirror": True,
+    },
 }
 
 
@@ -118,9 +161,12 @@ def test_training_steps_read_nothing_from_the_device_and_a_log_row_reads_once(ti
                 result = method(self, *args)
             calls.append(probe.reads[before:])
             return result
+
         return wrapper
 
-    monkeypatch.setattr(loop.Trainer, "iteration", lambda self, stream: counted(per_step, iteration)(self, paused(stream)))
+    monkeypatch.setattr(
+        loop.Trainer, "iteration", lambda self, stream: counted(per_step, iteration)(self, paused(stream))
+    )
     monkeypatch.setattr(loop.Trainer, "_log_values", counted(per_row, log_values))
     settings = {**tiny, **FAMILIES[family], "train.total_kimg": 0.064, "train.snapshot_every_kimg": 1}
     result = train(overrides=settings, progress=False, tensorboard=False)

@@ -1,6 +1,7 @@
 """Matching-aware D for class-conditional training (issue 27): each D step also scores the real images under a
 wrong label, on the fake side of its loss, so that D must read the class from the image itself (on the built-in
 shapes a projection D alone let G tie each class to one colour and draw shapes near chance)."""
+
 import functools
 
 import pytest

@@ -2,6 +2,7 @@
 c10d rendezvous train exactly as four ranks on one node; a rank whose data ends first does not hang the others;
 a rank killed with SIGKILL under --max-restarts is restarted from the newest checkpoint and the run ends exactly as
 an uninterrupted one; a run checkpointed with 4 ranks resumes with 2 and with 1."""
+
 import itertools
 import os
 import signal
@@ -20,9 +21,28 @@ from ganforge.data.sampler import batch_indices
 SRC = str(Path(__file__).parents[2] / "src")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC}
 # a tiny DCGAN with ADA, so that p is part of the state compared; 16 images a step
-TINY_ARGS = ["--data", "digits", "--resolution", "16", "--model", "dcgan", "--g-channels", "8", "--d-channels", "8",
-             "--batch", "16", "--augment", "ada", "--ada-kimg", "0.1", "--grid", "4", "--no-progress",
-             "--no-tensorboard"]
+TINY_ARGS = [
+    "--data",
+    "digits",
+    "--resolution",
+    "16",
+    "--model",
+    "dcgan",
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--batch",
+    "16",
+    "--augment",
+    "ada",
+    "--ada-kimg",
+    "0.1",
+    "--grid",
+    "4",
+    "--no-progress",
+    "--no-tensorboard",
+]
 STATE_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "augment")  # what "the same result" compares
 TIMEOUT = 300
 ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # a fresh store per attempt (see the README's elastic part)
@@ -40,8 +60,18 @@ def torchrun(*launch: str) -> list[str]:
 
 def node(port: int, nprocs: int, run_id: str) -> list[str]:
     """The launch flags of one node process of a two-node job (c10d rendezvous on 127.0.0.1:port)."""
-    return torchrun("--nnodes", "2", "--nproc-per-node", str(nprocs), "--rdzv-backend", "c10d",
-                    "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", run_id)
+    return torchrun(
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        str(nprocs),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        run_id,
+    )
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
@@ -52,8 +82,9 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
 
 def run_two_nodes(commands: list[list[str]]) -> None:
     """Both node processes at once; each must exit 0."""
-    procs = [subprocess.Popen(c, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for c in commands]
+    procs = [
+        subprocess.Popen(c, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands
+    ]
     outputs = [p.communicate(timeout=TIMEOUT)[0] for p in procs]
     for proc, output in zip(procs, outputs):
         assert proc.returncode == 0, output[-4000:]
@@ -89,12 +120,19 @@ def flat_state(value, prefix: str = "") -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_two_nodes_of_two_ranks_train_as_four_ranks_on_one_node(tmp_path):
     args = [*TINY_ARGS, "--kimg", "0.064", "--snapshot-kimg", "1"]
-    run(torchrun("--standalone", "--nproc-per-node", "4", "-m", "ganforge", "train", *args,
-                 "--out", str(tmp_path / "one")))
+    run(
+        torchrun(
+            "--standalone", "--nproc-per-node", "4", "-m", "ganforge", "train", *args, "--out", str(tmp_path / "one")
+        )
+    )
     # each node gets its own --out, as nodes without a shared disk would: only global rank 0's node writes
     port = free_port()
-    run_two_nodes([node(port, 2, "multinode") + ["-m", "ganforge", "train", *args, "--out", str(tmp_path / name)]
-                   for name in ("node-a", "node-b")])
+    run_two_nodes(
+        [
+            node(port, 2, "multinode") + ["-m", "ganforge", "train", *args, "--out", str(tmp_path / name)]
+            for name in ("node-a", "node-b")
+        ]
+    )
     written = [name for name in ("node-a", "node-b") if (tmp_path / name).exists()]
     assert len(written) == 1, written  # which node process holds rank 0 is the rendezvous's choice
     two_nodes, one_node = final_state(tmp_path / written[0]), final_state(tmp_path / "one")
@@ -119,8 +157,11 @@ def worker_pid(agent: int, rank: int) -> int | None:
     """The pid of the training process with global `rank` that torchrun's agent `agent` started (None if none)."""
     for entry in Path("/proc").iterdir():
         try:
-            if (entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == agent
-                    and f"RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0")):
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == agent
+                and f"RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0")
+            ):
                 return int(entry.name)
         except (OSError, ValueError, IndexError):
             continue
@@ -133,9 +174,27 @@ def test_a_killed_rank_restarts_from_the_newest_checkpoint_and_ends_as_if_uninte
     reference = tmp_path / "reference"
     run(torchrun("--standalone", "--nproc-per-node", "2", "-m", "ganforge", "train", *args, "--out", str(reference)))
     out = tmp_path / "elastic"
-    agent = subprocess.Popen(torchrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "1", "-m", "ganforge",
-                                      "train", *args, "--resume", "auto", "--out", str(out)),
-                             env={**ENV, **ELASTIC_ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    agent = subprocess.Popen(
+        torchrun(
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "1",
+            "-m",
+            "ganforge",
+            "train",
+            *args,
+            "--resume",
+            "auto",
+            "--out",
+            str(out),
+        ),
+        env={**ENV, **ELASTIC_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + TIMEOUT
     while not list(out.glob("0000*/checkpoint-*.pt")) and agent.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -154,6 +213,7 @@ def test_a_killed_rank_restarts_from_the_newest_checkpoint_and_ends_as_if_uninte
 def test_the_global_sample_order_does_not_depend_on_the_world_size():
     """Global batch b is the same images in the same order for 1, 2 and 4 ranks (rank r holds slice r), from any
     starting batch: the data position is counted in global batches."""
+
     def global_batches(world: int, start: int, count: int) -> list[list[int]]:
         streams = [batch_indices(37, 8, seed=3, start_batch=start, rank=r, world=world) for r in range(world)]
         return [torch.cat([next(s) for s in streams]).tolist() for _ in range(count)]
@@ -166,16 +226,43 @@ def test_the_global_sample_order_does_not_depend_on_the_world_size():
 @pytest.mark.slow
 def test_a_run_checkpointed_with_four_ranks_resumes_with_two_and_with_one(tmp_path):
     args = [*TINY_ARGS, "--snapshot-kimg", "1"]
-    run(torchrun("--standalone", "--nproc-per-node", "4", "-m", "ganforge", "train", *args, "--kimg", "0.064",
-                 "--out", str(tmp_path / "four")))
+    run(
+        torchrun(
+            "--standalone",
+            "--nproc-per-node",
+            "4",
+            "-m",
+            "ganforge",
+            "train",
+            *args,
+            "--kimg",
+            "0.064",
+            "--out",
+            str(tmp_path / "four"),
+        )
+    )
     start = final_state(tmp_path / "four")
     lrs = {name: [g["lr"] for g in start[name]["param_groups"]] for name in ("opt_G", "opt_D")}
     for ranks in (2, 1):
         copy = tmp_path / f"resumed-{ranks}"
         subprocess.run(["cp", "-r", str(tmp_path / "four"), str(copy)], check=True)
         launch = torchrun("--standalone", "--nproc-per-node", str(ranks)) if ranks > 1 else [sys.executable]
-        run([*launch, "-m", "ganforge", "train", "--resume", "auto", "--out", str(copy), "--kimg", "0.128",
-             "--no-progress", "--no-tensorboard"])
+        run(
+            [
+                *launch,
+                "-m",
+                "ganforge",
+                "train",
+                "--resume",
+                "auto",
+                "--out",
+                str(copy),
+                "--kimg",
+                "0.128",
+                "--no-progress",
+                "--no-tensorboard",
+            ]
+        )
         state = final_state(copy)
         assert (state["step"], state["images_seen"]) == (8, 128)  # 4 more global batches of 16
         assert state["config"]["train"]["batch"] == 16
@@ -191,7 +278,9 @@ def test_finite_data_ends_a_single_process_run_with_a_final_checkpoint(tiny, mon
 
     endless = loop.batches
     monkeypatch.setattr(loop, "batches", lambda *args, **kwargs: itertools.islice(endless(*args, **kwargs), 3))
-    result = ganforge.train(overrides={**tiny, "data.source": "digits", "train.total_kimg": 1.0}, progress=False, tensorboard=False)
+    result = ganforge.train(
+        overrides={**tiny, "data.source": "digits", "train.total_kimg": 1.0}, progress=False, tensorboard=False
+    )
     state = ckpt.load(result.checkpoint)
     assert (state["step"], state["images_seen"], result.kimg) == (3, 48, 0.048)
     assert result.grid.name == "final.png"
@@ -220,10 +309,42 @@ def test_a_warning_names_the_setting_that_lets_torchrun_restart(monkeypatch):
 def test_a_stylegan2_run_of_two_ranks_resumes_bit_identically(tmp_path):
     """Per-rank state (the path-length mean of each rank) is gathered into the checkpoint and given back to each
     rank, so stopping and resuming a 2-rank run changes nothing."""
-    args = ["--data", "digits", "--resolution", "16", "--model", "stylegan2", "--g-channels", "8", "--d-channels",
-            "8", "--w-dim", "16", "--z-dim", "16", "--mapping-layers", "2", "--pl-weight", "2", "--pl-interval", "2",
-            "--r1-interval", "2", "--batch", "8", "--augment", "ada", "--ada-kimg", "0.1", "--grid", "4",
-            "--snapshot-kimg", "0.032", "--no-progress", "--no-tensorboard"]
+    args = [
+        "--data",
+        "digits",
+        "--resolution",
+        "16",
+        "--model",
+        "stylegan2",
+        "--g-channels",
+        "8",
+        "--d-channels",
+        "8",
+        "--w-dim",
+        "16",
+        "--z-dim",
+        "16",
+        "--mapping-layers",
+        "2",
+        "--pl-weight",
+        "2",
+        "--pl-interval",
+        "2",
+        "--r1-interval",
+        "2",
+        "--batch",
+        "8",
+        "--augment",
+        "ada",
+        "--ada-kimg",
+        "0.1",
+        "--grid",
+        "4",
+        "--snapshot-kimg",
+        "0.032",
+        "--no-progress",
+        "--no-tensorboard",
+    ]
     two = torchrun("--standalone", "--nproc-per-node", "2", "-m", "ganforge", "train", *args)
     run([*two, "--kimg", "0.064", "--out", str(tmp_path / "straight")])
     run([*two, "--kimg", "0.032", "--out", str(tmp_path / "resumed")])

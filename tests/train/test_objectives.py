@@ -1,5 +1,6 @@
 """The objective seam: a family with four networks trains, checkpoints and resumes exactly through the unchanged
 loop, which builds optimisers, EMA copies and checkpoint keys from the objective's declarations."""
+
 import pytest
 import torch
 from torch import nn
@@ -41,8 +42,12 @@ class FourNetworks(Objective):
     def d_step(self, batch, d_step, keep_fakes):
         a, b = batch
         n = self.networks
-        loss = (n["D_B"](n["G_AB"](a).detach()).square().mean() + (n["D_B"](b) - 1).square().mean()
-                + n["D_A"](n["G_BA"](b).detach()).square().mean() + (n["D_A"](a) - 1).square().mean())
+        loss = (
+            n["D_B"](n["G_AB"](a).detach()).square().mean()
+            + (n["D_B"](b) - 1).square().mean()
+            + n["D_A"](n["G_BA"](b).detach()).square().mean()
+            + (n["D_A"](a) - 1).square().mean()
+        )
         loss.backward()
         return {"loss_D": loss.detach()}
 
@@ -72,8 +77,9 @@ def four_networks():
     """A test-only family, registered for the test and removed after it."""
     OBJECTIVES.register("four-networks")(FourNetworks)
     dcgan = models.MODELS.get("dcgan")
-    models.MODELS.register("four-networks-test")(models.ModelSpec(
-        generator=dcgan.generator, discriminator=dcgan.discriminator, objective="four-networks"))
+    models.MODELS.register("four-networks-test")(
+        models.ModelSpec(generator=dcgan.generator, discriminator=dcgan.discriminator, objective="four-networks")
+    )
     yield {"model.name": "four-networks-test"}
     models.MODELS.unregister("four-networks-test")
     OBJECTIVES.unregister("four-networks")
@@ -87,8 +93,9 @@ def test_a_four_network_family_trains_and_resumes_exactly(tiny, tmp_path, four_n
     assert {"G_AB", "G_BA", "D_A", "D_B", "G_AB_ema", "opt_D", "opt_G", "steps_seen"} <= state.keys()
     assert "G_BA_ema" not in state and float(state["steps_seen"]) == 8
     train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.064}, progress=False)
-    resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.128},
-                    progress=False)
+    resumed = train(
+        resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.128}, progress=False
+    )
     again = ckpt.load(resumed.checkpoint)
     for key in ("G_AB", "G_BA", "D_A", "D_B", "G_AB_ema"):
         assert all(torch.equal(state[key][k], again[key][k]) for k in state[key]), key

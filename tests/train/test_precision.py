@@ -1,19 +1,30 @@
 """Mixed precision (reduced precision in StyleGAN2's high resolutions only) and torch.compile in training."""
+
 import pytest
 import torch
 
 import ganforge
+from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
-from ganforge.models.stylegan2 import FP16_CLAMP, SQRT2, ResidualBlock, StyleGAN2Discriminator, StyleGAN2Generator, SynthesisLayer
-from ganforge.artifacts import checkpoint as ckpt
+from ganforge.models.stylegan2 import (
+    FP16_CLAMP,
+    SQRT2,
+    ResidualBlock,
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    SynthesisLayer,
+)
 
 
 def _dtypes_by_side(module: torch.nn.Module, kind: type, run) -> dict[int, set]:
     """Output dtypes of every `kind` layer, keyed by the side of its output."""
     seen: dict[int, set] = {}
-    hooks = [layer.register_forward_hook(lambda m, i, out: seen.setdefault(out.shape[-1], set()).add(out.dtype))
-             for layer in module.modules() if isinstance(layer, kind)]
+    hooks = [
+        layer.register_forward_hook(lambda m, i, out: seen.setdefault(out.shape[-1], set()).add(out.dtype))
+        for layer in module.modules()
+        if isinstance(layer, kind)
+    ]
     run()
     for hook in hooks:
         hook.remove()
@@ -22,8 +33,9 @@ def _dtypes_by_side(module: torch.nn.Module, kind: type, run) -> dict[int, set]:
 
 def _networks(mixed_resolutions: int):
     torch.manual_seed(0)
-    G = StyleGAN2Generator(16, 16, 32, 3, base_channels=8, max_channels=16, mapping_layers=2,
-                           mixed_resolutions=mixed_resolutions).eval()
+    G = StyleGAN2Generator(
+        16, 16, 32, 3, base_channels=8, max_channels=16, mapping_layers=2, mixed_resolutions=mixed_resolutions
+    ).eval()
     D = StyleGAN2Discriminator(32, 3, base_channels=8, max_channels=16, mixed_resolutions=mixed_resolutions)
     return G, D
 
@@ -62,12 +74,30 @@ def test_fp16_layers_clamp_their_activations():
 
 
 def _train(tmp_path, name, **overrides):
-    return ganforge.train(overrides={
-        "data.source": "shapes", "data.resolution": 16, "model.name": "stylegan2", "model.g_channels": 8,
-        "model.d_channels": 8, "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2, "train.batch": 8,
-        "train.total_kimg": 0.032, "train.snapshot_every_kimg": 1, "train.grid_size": 4, "loss.r1_gamma": 0.1,
-        "loss.r1_interval": 2, "loss.pl_weight": 2.0, "loss.pl_interval": 2, "model.style_mixing": 0.5,
-        "train.out": str(tmp_path / name), **overrides}, progress=False)
+    return ganforge.train(
+        overrides={
+            "data.source": "shapes",
+            "data.resolution": 16,
+            "model.name": "stylegan2",
+            "model.g_channels": 8,
+            "model.d_channels": 8,
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,
+            "train.batch": 8,
+            "train.total_kimg": 0.032,
+            "train.snapshot_every_kimg": 1,
+            "train.grid_size": 4,
+            "loss.r1_gamma": 0.1,
+            "loss.r1_interval": 2,
+            "loss.pl_weight": 2.0,
+            "loss.pl_interval": 2,
+            "model.style_mixing": 0.5,
+            "train.out": str(tmp_path / name),
+            **overrides,
+        },
+        progress=False,
+    )
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """R3GAN (issue 22): the relativistic pairing loss with R1 + R2 and the gamma schedule in every noise-to-image family,
 --model r3gan's presets, exact resume, and the W-space features it refuses with the reason."""
+
 import json
 import math
 
@@ -27,16 +28,30 @@ def _rows(run) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [
-    {"model.name": "dcgan"},
-    {"model.name": "dcgan", "data.cond": True, "augment.policy": "diffaug"},
-    {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-     "loss.r1_interval": 2},
-    {"model.name": "stylegan2-ada", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-     "model.mixed_resolutions": 0},
-    {"model.name": "r3gan", "model.max_channels": 32, "model.z_dim": 16, "data.cond": True},
-    {"model.name": "pix2pix", "data.source": "shapes-edges", "train.batch": 8},
-], ids=["dcgan", "dcgan-cond-diffaug", "stylegan2-lazy", "stylegan2-ada", "r3gan-cond", "pix2pix"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"model.name": "dcgan"},
+        {"model.name": "dcgan", "data.cond": True, "augment.policy": "diffaug"},
+        {
+            "model.name": "stylegan2",
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,
+            "loss.r1_interval": 2,
+        },
+        {
+            "model.name": "stylegan2-ada",
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,
+            "model.mixed_resolutions": 0,
+        },
+        {"model.name": "r3gan", "model.max_channels": 32, "model.z_dim": 16, "data.cond": True},
+        {"model.name": "pix2pix", "data.source": "shapes-edges", "train.batch": 8},
+    ],
+    ids=["dcgan", "dcgan-cond-diffaug", "stylegan2-lazy", "stylegan2-ada", "r3gan-cond", "pix2pix"],
+)
 def test_rpgan_with_r1_and_r2_trains_every_family_finitely(tiny, extra):
     result = train(overrides={**tiny, **RPGAN, **extra}, progress=False)
     rows = _rows(result.run_dir)
@@ -50,19 +65,32 @@ def test_rpgan_with_r1_and_r2_trains_every_family_finitely(tiny, extra):
 def test_r3gan_resume_is_exact(tiny, tmp_path):
     """2N kimg in one go == N, then N more resumed: identical G, D, G_ema and Adam state, under RpGAN + R1 + R2 with
     a cosine gamma schedule, lazy regularisation, conditioning and augmentation."""
-    settings = {**tiny, **RPGAN, "model.name": "r3gan", "model.max_channels": 32, "model.z_dim": 16,
-                "data.cond": True, "augment.policy": "diffaug", "loss.r1_interval": 2, "loss.gamma_decay_kimg": 0.2,
-                "train.total_kimg": 0.192, "train.snapshot_every_kimg": 0.5}
+    settings = {
+        **tiny,
+        **RPGAN,
+        "model.name": "r3gan",
+        "model.max_channels": 32,
+        "model.z_dim": 16,
+        "data.cond": True,
+        "augment.policy": "diffaug",
+        "loss.r1_interval": 2,
+        "loss.gamma_decay_kimg": 0.2,
+        "train.total_kimg": 0.192,
+        "train.snapshot_every_kimg": 0.5,
+    }
     whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False)
     train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.096}, progress=False)
-    resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192},
-                    progress=False)
+    resumed = train(
+        resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192}, progress=False
+    )
     a, b = ckpt.load(whole.checkpoint), ckpt.load(resumed.checkpoint)
     assert a["images_seen"] == b["images_seen"] == 192
     for key in ("G", "D", "G_ema"):
         assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"])
-               for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values()))
+    assert all(
+        torch.equal(x["exp_avg"], y["exp_avg"])
+        for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values())
+    )
 
 
 def test_gamma_schedule_scales_the_penalties(tiny):
@@ -115,14 +143,18 @@ def test_resampling_is_the_interpolating_fir_filter():
     assert torch.allclose(down(torch.full((1, 4, 8, 8), 0.5))[:, :, 1:-1, 1:-1], torch.full((1, 4, 2, 2), 0.5))
 
 
-@pytest.mark.parametrize("flags, text", [
-    (["--progressive"], "progressive growing needs --model stylegan2"),
-    (["--pl-weight", "2"], "--pl-weight: path-length regularisation needs a style-based --model"),
-    (["--style-mixing", "0.9"], "--style-mixing: style mixing needs a style-based --model"),
-])
+@pytest.mark.parametrize(
+    "flags, text",
+    [
+        (["--progressive"], "progressive growing needs --model stylegan2"),
+        (["--pl-weight", "2"], "--pl-weight: path-length regularisation needs a style-based --model"),
+        (["--style-mixing", "0.9"], "--style-mixing: style mixing needs a style-based --model"),
+    ],
+)
 def test_w_space_training_flags_are_refused(tmp_path, flags, text):
-    result = CliRunner().invoke(main, ["train", "--preset", "r3gan-32-cpu", "--data", "shapes", *flags,
-                                       "--out", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        main, ["train", "--preset", "r3gan-32-cpu", "--data", "shapes", *flags, "--out", str(tmp_path / "runs")]
+    )
     assert result.exit_code != 0 and text in result.output, result.output
     assert not (tmp_path / "runs").exists()
 
@@ -134,9 +166,22 @@ def test_w_space_latent_tools_are_refused(tmp_path):
     mixed = runner.invoke(main, ["mix", str(folder), "--rows", "1", "--cols", "2", "--out", str(tmp_path / "m.png")])
     assert mixed.exit_code == 1 and "style mixing needs a style-based generator" in mixed.output, mixed.output
     from PIL import Image
+
     Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / "photo.png")
-    projected = runner.invoke(main, ["project", str(folder), str(tmp_path / "photo.png"), "--space", "w",
-                                     "--steps", "1", "--out", str(tmp_path / "p")])
+    projected = runner.invoke(
+        main,
+        [
+            "project",
+            str(folder),
+            str(tmp_path / "photo.png"),
+            "--space",
+            "w",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+    )
     assert projected.exit_code != 0 and "--space" in projected.output, projected.output
     sampled = runner.invoke(main, ["sample", str(folder), "--num", "2", "--outdir", str(tmp_path / "s")])
     assert sampled.exit_code == 0 and len(list((tmp_path / "s").iterdir())) == 2, sampled.output

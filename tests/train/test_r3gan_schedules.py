@@ -1,6 +1,7 @@
 """R3GAN's lr and Adam beta2 schedules (issue 22): cosine from the start value to the end one over --schedule-kimg as
 the authors' configs do (lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99), set by the r3gan presets, applied by the loop to every
 optimiser (lazy regularisation compensated), and resumed exactly from the checkpoint's kimg."""
+
 import math
 
 import pytest
@@ -12,8 +13,14 @@ from ganforge.data.base import DatasetInfo
 from ganforge.train import train
 from ganforge.train.objectives import NoiseToImage
 
-SCHEDULES = {"optim.lr": 2e-4, "optim.betas": (0.0, 0.99), "optim.lr_schedule": "cosine",
-             "optim.lr_final_ratio": 0.25, "optim.beta2_schedule": "cosine", "optim.beta2_start": 0.9}
+SCHEDULES = {
+    "optim.lr": 2e-4,
+    "optim.betas": (0.0, 0.99),
+    "optim.lr_schedule": "cosine",
+    "optim.lr_final_ratio": 0.25,
+    "optim.beta2_schedule": "cosine",
+    "optim.beta2_start": 0.9,
+}
 
 
 def _paper(kimg: float, start: float, end: float, total_kimg: float) -> float:
@@ -58,19 +65,33 @@ def test_the_loop_applies_them_and_resume_is_exact(tiny, tmp_path):
     """2N kimg in one go == N, then N more resumed: identical networks and Adam state (so the schedule position came
     from the checkpoint's kimg); the optimisers' lr and beta2 are the schedule's at the last step, D's compensated for
     lazy regularisation every 2 steps."""
-    settings = {**tiny, **SCHEDULES, "model.name": "r3gan", "model.max_channels": 32, "model.z_dim": 16,
-                "loss.name": "rpgan", "loss.r1_gamma": 0.1, "loss.r2_gamma": 0.1, "loss.r1_interval": 2,
-                "optim.schedule_kimg": 0.2, "train.total_kimg": 0.192, "train.snapshot_every_kimg": 0.5}
+    settings = {
+        **tiny,
+        **SCHEDULES,
+        "model.name": "r3gan",
+        "model.max_channels": 32,
+        "model.z_dim": 16,
+        "loss.name": "rpgan",
+        "loss.r1_gamma": 0.1,
+        "loss.r2_gamma": 0.1,
+        "loss.r1_interval": 2,
+        "optim.schedule_kimg": 0.2,
+        "train.total_kimg": 0.192,
+        "train.snapshot_every_kimg": 0.5,
+    }
     whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False)
     train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.096}, progress=False)
-    resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192},
-                    progress=False)
+    resumed = train(
+        resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192}, progress=False
+    )
     a, b = ckpt.load(whole.checkpoint), ckpt.load(resumed.checkpoint)
     for key in ("G", "D", "G_ema"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     for name in ("opt_G", "opt_D"):
-        assert all(torch.equal(x["exp_avg_sq"], y["exp_avg_sq"])
-                   for x, y in zip(a[name]["state"].values(), b[name]["state"].values())), name
+        assert all(
+            torch.equal(x["exp_avg_sq"], y["exp_avg_sq"])
+            for x, y in zip(a[name]["state"].values(), b[name]["state"].values())
+        ), name
     last = (192 - 16) / 1000  # the kimg at which the last iteration set them
     ratio = 2 / 3  # lazy regularisation every 2 D steps
     (g_group,), (d_group,) = a["opt_G"]["param_groups"], a["opt_D"]["param_groups"]

@@ -1,5 +1,6 @@
 """Run set-up and control: hooks for host programs, clean stops, resume rules, the run-directory lock, and sizes
 checked before any data is built."""
+
 import json
 import os
 import signal
@@ -21,8 +22,12 @@ SRC = Path(__file__).parents[2] / "src"
 
 def test_progress_hook_and_should_stop_end_the_run_cleanly(tiny):
     rows = []
-    result = train(overrides={**tiny, "train.total_kimg": 10}, progress=False, progress_fn=rows.append,
-                   should_stop=lambda: len(rows) >= 2)
+    result = train(
+        overrides={**tiny, "train.total_kimg": 10},
+        progress=False,
+        progress_fn=rows.append,
+        should_stop=lambda: len(rows) >= 2,
+    )
     assert 0 < result.kimg < 10 and result.grid.name == "final.png" and result.checkpoint.exists()
     assert rows[-1]["done"] and Path(rows[-1]["grid"]).exists() and "loss_G" in rows[-1]
 
@@ -37,10 +42,19 @@ def test_training_leaves_the_host_random_state_alone(tiny):
 
 def test_resume_auto_with_nothing_to_resume_starts_fresh(tiny):
     with pytest.warns(UserWarning, match="starting a new run"):
-        result = train(resume="auto", overrides={"train.out": tiny["train.out"], "train.total_kimg": 0.032,
-                                                 "data.source": "shapes", "data.resolution": 16,
-                                                 "model.g_channels": 8, "model.d_channels": 8, "train.batch": 16},
-                       progress=False)
+        result = train(
+            resume="auto",
+            overrides={
+                "train.out": tiny["train.out"],
+                "train.total_kimg": 0.032,
+                "data.source": "shapes",
+                "data.resolution": 16,
+                "model.g_channels": 8,
+                "model.d_channels": 8,
+                "train.batch": 16,
+            },
+            progress=False,
+        )
     assert result.checkpoint.exists()
 
 
@@ -72,8 +86,15 @@ def test_sizes_are_checked_before_data_is_built(tmp_path):
 def test_built_in_sets_that_would_not_fit_in_memory_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sysconf", lambda name: 2**18 if name == "SC_PHYS_PAGES" else 4096)  # a 1 GiB machine
     with pytest.raises(ConfigError, match="would take .* GiB of memory"):
-        train(overrides={"model.name": "pix2pix", "data.source": "shapes-edges", "data.resolution": 2048,
-                         "train.out": str(tmp_path)}, progress=False)
+        train(
+            overrides={
+                "model.name": "pix2pix",
+                "data.source": "shapes-edges",
+                "data.resolution": 2048,
+                "train.out": str(tmp_path),
+            },
+            progress=False,
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -95,9 +116,32 @@ def test_minutes_budget_holds(tiny):
 def test_sigterm_stops_the_cli_run_with_a_final_snapshot(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ganforge", "train", "--data", "shapes", "--resolution", "16", "--g-channels", "8",
-         "--d-channels", "8", "--batch", "16", "--kimg", "1000", "--out", str(tmp_path), "--no-progress"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ganforge",
+            "train",
+            "--data",
+            "shapes",
+            "--resolution",
+            "16",
+            "--g-channels",
+            "8",
+            "--d-channels",
+            "8",
+            "--batch",
+            "16",
+            "--kimg",
+            "1000",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("*/stats.jsonl")) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -130,8 +174,15 @@ def test_no_tensorboard_and_no_empty_event_files(tiny, tmp_path):
 @pytest.mark.slow
 def test_full_width_stylegan2_on_a_cpu_points_to_the_preset(tmp_path):
     with pytest.warns(UserWarning, match="--preset stylegan2-32"):
-        train(overrides={"model.name": "stylegan2", "data.source": "shapes", "train.out": str(tmp_path),
-                         "train.device": "cpu"}, dry_run=True)
+        train(
+            overrides={
+                "model.name": "stylegan2",
+                "data.source": "shapes",
+                "train.out": str(tmp_path),
+                "train.device": "cpu",
+            },
+            dry_run=True,
+        )
 
 
 def test_in_training_metrics_that_cannot_run_are_named_before_training(tiny):

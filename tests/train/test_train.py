@@ -1,4 +1,5 @@
 """The training loop end to end on tiny configs: outputs, exact resume, NaN handling, resume rules."""
+
 import json
 from pathlib import Path
 
@@ -6,10 +7,10 @@ import pytest
 import torch
 
 from ganforge import losses
-from ganforge.errors import ConfigError, TrainingDiverged
-from ganforge.losses import GANLoss
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
+from ganforge.errors import ConfigError, TrainingDiverged
+from ganforge.losses import GANLoss
 from ganforge.train import train
 from ganforge.train.objectives import NoiseToImage
 
@@ -43,25 +44,55 @@ def test_dry_run_writes_only_the_config(tiny):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [
-    {"augment.policy": "diffaug", "data.mirror": True, "loss.r1_gamma": 1.0},
-    {"loss.name": "wgan-gp", "optim.d_steps": 2, "data.cond": True},
-    {"model.name": "pix2pix", "data.source": "shapes-edges", "data.jitter": True, "data.mirror": True,
-     "augment.policy": "diffaug", "train.batch": 8},
-    {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,
-     "model.style_mixing": 0.9, "loss.pl_weight": 2.0, "loss.pl_interval": 2, "loss.r1_gamma": 0.1,
-     "loss.r1_interval": 4, "augment.policy": "ada", "augment.ada_kimg": 1.0},
-    {"model.name": "stylegan2", "model.w_dim": 16, "model.z_dim": 16, "model.mapping_layers": 2,  # split mid-fade-in
-     "model.progressive": True, "train.phase_kimg": 0.064, "model.style_mixing": 0.9, "loss.r1_gamma": 0.1,
-     "loss.r1_interval": 4, "augment.policy": "ada", "augment.ada_kimg": 1.0},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"augment.policy": "diffaug", "data.mirror": True, "loss.r1_gamma": 1.0},
+        {"loss.name": "wgan-gp", "optim.d_steps": 2, "data.cond": True},
+        {
+            "model.name": "pix2pix",
+            "data.source": "shapes-edges",
+            "data.jitter": True,
+            "data.mirror": True,
+            "augment.policy": "diffaug",
+            "train.batch": 8,
+        },
+        {
+            "model.name": "stylegan2",
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,
+            "model.style_mixing": 0.9,
+            "loss.pl_weight": 2.0,
+            "loss.pl_interval": 2,
+            "loss.r1_gamma": 0.1,
+            "loss.r1_interval": 4,
+            "augment.policy": "ada",
+            "augment.ada_kimg": 1.0,
+        },
+        {
+            "model.name": "stylegan2",
+            "model.w_dim": 16,
+            "model.z_dim": 16,
+            "model.mapping_layers": 2,  # split mid-fade-in
+            "model.progressive": True,
+            "train.phase_kimg": 0.064,
+            "model.style_mixing": 0.9,
+            "loss.r1_gamma": 0.1,
+            "loss.r1_interval": 4,
+            "augment.policy": "ada",
+            "augment.ada_kimg": 1.0,
+        },
+    ],
+)
 def test_resume_is_exact(tiny, tmp_path, extra):
     """2N kimg in one go == N kimg, then resumed for N more: identical weights, optimizers and EMA."""
     settings = {**tiny, **extra, "train.total_kimg": 0.192, "train.snapshot_every_kimg": 0.5}
     whole = train(overrides={**settings, "train.out": str(tmp_path / "a")}, progress=False)
     half = train(overrides={**settings, "train.out": str(tmp_path / "b"), "train.total_kimg": 0.096}, progress=False)
-    resumed = train(resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192},
-                    progress=False)
+    resumed = train(
+        resume="auto", overrides={"train.out": str(tmp_path / "b"), "train.total_kimg": 0.192}, progress=False
+    )
     assert resumed.run_dir == half.run_dir
     a, b = ckpt.load(whole.checkpoint), ckpt.load(resumed.checkpoint)
     assert a["step"] == b["step"] and a["images_seen"] == b["images_seen"] == 192
@@ -70,8 +101,10 @@ def test_resume_is_exact(tiny, tmp_path, extra):
     assert a["augment"] == b["augment"]  # ADA's p and pending counts too
     if extra.get("model.progressive"):  # the split fell inside the 8 -> 16 px fade-in; both end fully grown
         assert 0 < ckpt.load(half.checkpoint)["G"]["growth"][1] < 1 and b["G"]["growth"].tolist() == [16.0, 1.0]
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"])
-               for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values()))
+    assert all(
+        torch.equal(x["exp_avg"], y["exp_avg"])
+        for x, y in zip(a["opt_D"]["state"].values(), b["opt_D"]["state"].values())
+    )
 
 
 def test_lr_decay_kimg_lowers_every_learning_rate_linearly_to_zero(tiny):
@@ -119,9 +152,17 @@ def test_training_learns_the_data_distribution(tmp_path):
     from ganforge import data, load
     from ganforge.config import DataConfig
 
-    settings = {"data.source": "shapes", "data.resolution": 16, "model.g_channels": 16, "model.d_channels": 16,
-                "train.batch": 32, "train.total_kimg": 3, "train.snapshot_every_kimg": 3, "train.out": str(tmp_path),
-                "optim.lr": 1e-3}  # a higher rate so that a 2-second run shows learning
+    settings = {
+        "data.source": "shapes",
+        "data.resolution": 16,
+        "model.g_channels": 16,
+        "model.d_channels": 16,
+        "train.batch": 32,
+        "train.total_kimg": 3,
+        "train.snapshot_every_kimg": 3,
+        "train.out": str(tmp_path),
+        "optim.lr": 1e-3,
+    }  # a higher rate so that a 2-second run shows learning
     result = train(overrides=settings, progress=False)
     real = data.build(DataConfig(source="shapes", resolution=16)).images[:256].float()
     fake = torch.from_numpy(load(result.checkpoint).generate(256)).permute(0, 3, 1, 2).float()

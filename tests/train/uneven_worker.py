@@ -1,5 +1,6 @@
 """Run by torchrun in test_multinode: rank 1's data ends after 2 batches, rank 0's after 5 (a finite stream, as a
 streaming dataset's can be); each rank then saves its parameters for comparison."""
+
 import itertools
 import os
 import sys
@@ -22,12 +23,29 @@ def uneven_batches(dataset, *args, rank: int = 0, **kwargs):
 
 loop.batches = uneven_batches
 out = sys.argv[1]
-result = ganforge.train(overrides={
-    "data.source": "digits", "data.resolution": 16, "model.g_channels": 8, "model.d_channels": 8, "train.batch": 16,
-    "train.total_kimg": 1.0, "train.snapshot_every_kimg": 1, "train.grid_size": 4, "train.out": out,
-}, progress=False, tensorboard=False)
+result = ganforge.train(
+    overrides={
+        "data.source": "digits",
+        "data.resolution": 16,
+        "model.g_channels": 8,
+        "model.d_channels": 8,
+        "train.batch": 16,
+        "train.total_kimg": 1.0,
+        "train.snapshot_every_kimg": 1,
+        "train.grid_size": 4,
+        "train.out": out,
+    },
+    progress=False,
+    tensorboard=False,
+)
 rank = torch.distributed.get_rank()
-torch.save({f"{name}.{key}": value.detach().clone() for name, module in result.modules.items()
-            for key, value in module.named_parameters()}, f"{out}/rank{rank}.pt")
+torch.save(
+    {
+        f"{name}.{key}": value.detach().clone()
+        for name, module in result.modules.items()
+        for key, value in module.named_parameters()
+    },
+    f"{out}/rank{rank}.pt",
+)
 dist.shutdown()
 os._exit(0)  # gloo ranks can abort at interpreter exit

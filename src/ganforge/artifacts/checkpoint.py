@@ -4,6 +4,7 @@ Written atomically (temp file, fsync, rename), the newest K kept, loaded with `w
 after every member of the zip archive passed its CRC-32 check (torch.load does not check them, so a flipped byte
 would otherwise load as a silently different weight).
 """
+
 from __future__ import annotations
 
 import re
@@ -75,11 +76,15 @@ def check_integrity(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                              f"{str(error).splitlines()[0][:200] if str(error) else type(error).__name__}") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): "
+            f"{str(error).splitlines()[0][:200] if str(error) else type(error).__name__}"
+        ) from None
     if bad is not None:
-        raise CheckpointError(f"{path} is corrupt: its part {bad!r} fails its CRC check (the file changed on disk "
-                              f"after it was written); use an older checkpoint of the run")
+        raise CheckpointError(
+            f"{path} is corrupt: its part {bad!r} fails its CRC check (the file changed on disk "
+            f"after it was written); use an older checkpoint of the run"
+        )
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -95,19 +100,28 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not is_zip(path):  # torch.save writes zip archives; refuse anything else before unpickling a byte of it
         from .foreign import looks_like  # noqa: PLC0415 (only for the error)
 
-        raise CheckpointError(f"{path} is not a checkpoint: " + ("the file is empty" if not path.stat().st_size else
-                              f"checkpoints are zip archives written by torch.save, and this is another kind of file "
-                              f"({looks_like(path)})"))
+        raise CheckpointError(
+            f"{path} is not a checkpoint: "
+            + (
+                "the file is empty"
+                if not path.stat().st_size
+                else f"checkpoints are zip archives written by torch.save, and this is another kind of file "
+                f"({looks_like(path)})"
+            )
+        )
     check_integrity(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                              f"{str(error).splitlines()[0][:200]}") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {str(error).splitlines()[0][:200]}"
+        ) from None
     except Exception as error:  # weights_only refuses pickled code: name it plainly
         if "weights_only" in str(error) or "Unsupported global" in str(error):
-            raise CheckpointError(f"{path} contains pickled Python objects, which ganforge never loads "
-                                  f"(weights_only=True); it is not a ganforge checkpoint") from None
+            raise CheckpointError(
+                f"{path} contains pickled Python objects, which ganforge never loads "
+                f"(weights_only=True); it is not a ganforge checkpoint"
+            ) from None
         raise CheckpointError(f"{path} could not be loaded: {str(error).splitlines()[0][:200]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganforge checkpoint (no '{FORMAT}' marker)")
@@ -116,8 +130,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(f"{path} has checkpoint format version {version}; this ganforge reads {FORMAT_VERSION}")
     missing = [key for key in REQUIRED if key not in state]
     if missing or not isinstance(state["config"], dict) or not isinstance(state["config"].get("model"), dict):
-        raise CheckpointError(f"{path} is an incomplete ganforge checkpoint: "
-                              + (f"no {', '.join(repr(key) for key in missing)}" if missing else "no model config"))
+        raise CheckpointError(
+            f"{path} is an incomplete ganforge checkpoint: "
+            + (f"no {', '.join(repr(key) for key in missing)}" if missing else "no model config")
+        )
     state["path"] = str(path)
     return state
 

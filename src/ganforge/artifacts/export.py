@@ -1,6 +1,7 @@
 """`ganforge export`: write a trained generator in a portable format: safetensors + JSON (the default; ganforge
 loads it) or ONNX (one graph file for onnxruntime and other runtimes: the graph of artifacts/onnx.py, or the int8
 graph of artifacts/quantize.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,13 @@ def export(source: str | Path, out: str | Path, format: str = "safetensors", **o
     return write_export(Path(out).expanduser(), generator.module.state_dict(), describe_export(generator))
 
 
-def export_onnx(source: str | Path | LoadedGenerator, out: str | Path, quantize: str | None = None,
-                calibrate: str | None = None, calibration_images: int = 64) -> Path:
+def export_onnx(
+    source: str | Path | LoadedGenerator,
+    out: str | Path,
+    quantize: str | None = None,
+    calibrate: str | None = None,
+    calibration_images: int = 64,
+) -> Path:
     """Write the generator of a checkpoint or export (or a loaded one) to `out`, a file ending in .onnx.
     `quantize="int8"`: the int8 graph of artifacts/quantize.py, calibrated on `calibrate` (image-to-image models);
     its measured fidelity is printed and stored in the metadata."""

@@ -9,6 +9,7 @@ CPUs, for the fast PyTorch path and the ONNX export:
   and Video Super-Resolution Using an Efficient Sub-Pixel CNN"). One large plain convolution, which CPU libraries
   run near their matmul rate, instead of a transposed one; the interleave is ONNX's DepthToSpace.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,25 +37,35 @@ class SubpixelTransposedConv(nn.Module):
         super().__init__()
         weight = conv.weight.detach()  # [C_in, C_out, 4, 4]
         # slot [1 - a][1 - b] holds phase (a, b): kernel rows PHASE_TAPS[a], columns PHASE_TAPS[b]
-        slots = [[weight[:, :, list(PHASE_TAPS[1 - s])][:, :, :, list(PHASE_TAPS[1 - t])] for t in (0, 1)]
-                 for s in (0, 1)]
+        slots = [
+            [weight[:, :, list(PHASE_TAPS[1 - s])][:, :, :, list(PHASE_TAPS[1 - t])] for t in (0, 1)] for s in (0, 1)
+        ]
         stacked = torch.stack([torch.stack(row, dim=2) for row in slots], dim=2)  # [C_in, C_out, 2, 2, 2, 2]
         # pixel shuffle reads output channel c * 4 + slot_row * 2 + slot_col
         self.weight = nn.Parameter(stacked.flatten(1, 3).transpose(0, 1).contiguous(), requires_grad=False)
-        self.bias = (nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
-                     if conv.bias is not None else None)
+        self.bias = (
+            nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
+            if conv.bias is not None
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, C_in, H, W] -> [N, C_out, 2H, 2W]."""
         height, width = x.shape[-2:]
         y = F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)  # [N, C_out, 2H + 2, 2W + 2]
-        return y[:, :, 1:1 + 2 * height, 1:1 + 2 * width]
+        return y[:, :, 1 : 1 + 2 * height, 1 : 1 + 2 * width]
 
 
 def _is_subpixel_case(layer: nn.Module) -> bool:
-    return (isinstance(layer, nn.ConvTranspose2d) and layer.kernel_size == (4, 4) and layer.stride == (2, 2)
-            and layer.padding == (1, 1) and layer.output_padding == (0, 0) and layer.dilation == (1, 1)
-            and layer.groups == 1)
+    return (
+        isinstance(layer, nn.ConvTranspose2d)
+        and layer.kernel_size == (4, 4)
+        and layer.stride == (2, 2)
+        and layer.padding == (1, 1)
+        and layer.output_padding == (0, 0)
+        and layer.dilation == (1, 1)
+        and layer.groups == 1
+    )
 
 
 @torch.no_grad()

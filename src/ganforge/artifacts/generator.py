@@ -1,10 +1,12 @@
 """`LoadedGenerator`: a trained generator read from a checkpoint or an export, ready to sample, mix, walk, translate
 and project. It runs with autograd on (projection needs gradients); callers that only sample use `torch.no_grad`."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,12 +46,16 @@ class SeededSampler:
     def latents(self, seeds: Sequence[int]) -> torch.Tensor:
         """z [N, z_dim] ~ N(0, I), one per seed: image k of seed s is the same whatever the batch."""
         if self.dataset.paired:
-            raise ConfigError(f"{self.source} is an image-to-image model: it translates images "
-                              f"(`ganforge translate`) rather than sampling from noise")
+            raise ConfigError(
+                f"{self.source} is an image-to-image model: it translates images "
+                f"(`ganforge translate`) rather than sampling from noise"
+            )
         seeds = [int(s) for s in seeds]
         if not seeds or any(limits.out_of_range(s, limits.TORCH_SEED) for s in seeds):
-            raise ConfigError(f"seeds must be integers in {limits.TORCH_SEED.low}..{limits.TORCH_SEED.high}, got "
-                              f"{_listing([str(s) for s in seeds], 5) or 'none'}")
+            raise ConfigError(
+                f"seeds must be integers in {limits.TORCH_SEED.low}..{limits.TORCH_SEED.high}, got "
+                f"{_listing([str(s) for s in seeds], 5) or 'none'}"
+            )
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
     def labels_for(self, count: int, classes: ClassChoice = None) -> torch.Tensor | None:
@@ -65,8 +71,10 @@ class SeededSampler:
             return torch.full((count,), self.class_index(classes), dtype=torch.long)
         classes = list(classes)
         if len(classes) != count:
-            raise ConfigError(f"--class: {len(classes)} values for --num {count}; give one class for all images "
-                              f"or exactly {count}, one per image")
+            raise ConfigError(
+                f"--class: {len(classes)} values for --num {count}; give one class for all images "
+                f"or exactly {count}, one per image"
+            )
         return torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
 
     def class_index(self, choice: int | str) -> int:
@@ -78,24 +86,27 @@ class SeededSampler:
             raise ConfigError(f"--class: {choice!r} is not a class of this model; classes: {_listing(names)}")
         index = int(choice)
         if not 0 <= index < self.num_classes:
-            raise ConfigError(f"--class: {index} is not a class index of this model (0..{self.num_classes - 1}: "
-                              f"{_listing(names)})")
+            raise ConfigError(
+                f"--class: {index} is not a class index of this model (0..{self.num_classes - 1}: {_listing(names)})"
+            )
         return index
 
     @property
     def class_names(self) -> list[str]:
         """The names of the generator's classes (their indices as text where the data had no names)."""
-        names = list(self.dataset.class_names)[:self.num_classes]
+        names = list(self.dataset.class_names)[: self.num_classes]
         return names if len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
 
-    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
-                   truncation: float = 1.0) -> torch.Tensor:
+    def synthesize(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64, truncation: float = 1.0
+    ) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1] on the CPU."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, classes: ClassChoice = None,
-                 batch_size: int = 64, truncation: float = 1.0) -> np.ndarray:
+    def generate(
+        self, n: int, seed: int = 0, classes: ClassChoice = None, batch_size: int = 64, truncation: float = 1.0
+    ) -> np.ndarray:
         """n images from seeds seed..seed+n-1 as uint8 [N, H, W, C]."""
         z = self.latents(range(seed, seed + n))
         images = to_uint8(self.synthesize(z, self.labels_for(n, classes), batch_size, truncation))
@@ -123,18 +134,19 @@ class LoadedGenerator(SeededSampler):
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
 
-    def to(self, device: str | torch.device) -> "LoadedGenerator":
+    def to(self, device: str | torch.device) -> LoadedGenerator:
         self.module.to(device)
         return self
 
-    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
-                   truncation: float = 1.0) -> torch.Tensor:
+    def synthesize(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64, truncation: float = 1.0
+    ) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, H, W] in [-1, 1], in batches on the module's device."""
         check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
-            part = labels[start:start + batch_size].to(self.device) if labels is not None else None
-            z_part = z[start:start + batch_size].to(self.device)
+            part = labels[start : start + batch_size].to(self.device) if labels is not None else None
+            z_part = z[start : start + batch_size].to(self.device)
             if self.has_styles:  # constant noise: an image depends on its seed only
                 images = self.module(z_part, part, psi=truncation, noise_mode="const")
             else:
@@ -142,23 +154,28 @@ class LoadedGenerator(SeededSampler):
             out.append(self.full_size(images.float()).cpu())
         return torch.cat(out) if out else self._empty()
 
-    def styles(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0,
-               batch_size: int = 64) -> torch.Tensor:
+    def styles(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0, batch_size: int = 64
+    ) -> torch.Tensor:
         """Style-based generators: z [N, z_dim] -> ws [N, num_ws, w_dim] (truncated toward w_avg), on the CPU."""
         self._require_styles()
         check_truncation(truncation)
         out = []
         for start in range(0, len(z), batch_size):
-            part = labels[start:start + batch_size].to(self.device) if labels is not None else None
-            ws = self.module.map(z[start:start + batch_size].to(self.device), part, psi=truncation)
+            part = labels[start : start + batch_size].to(self.device) if labels is not None else None
+            ws = self.module.map(z[start : start + batch_size].to(self.device), part, psi=truncation)
             out.append(ws.float().cpu())
         return torch.cat(out)
 
     def synthesize_styles(self, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Style-based generators: ws [N, num_ws, w_dim] -> float images [N, C, H, W] in [-1, 1] (constant noise)."""
         self._require_styles()
-        out = [self.full_size(self.module.synthesis(ws[start:start + batch_size].to(self.device), noise_mode="const")
-                               .float()).cpu() for start in range(0, len(ws), batch_size)]
+        out = [
+            self.full_size(
+                self.module.synthesis(ws[start : start + batch_size].to(self.device), noise_mode="const").float()
+            ).cpu()
+            for start in range(0, len(ws), batch_size)
+        ]
         return torch.cat(out) if out else self._empty()
 
     def full_size(self, images: torch.Tensor) -> torch.Tensor:
@@ -171,8 +188,10 @@ class LoadedGenerator(SeededSampler):
 
     def _require_styles(self) -> None:
         if not self.has_styles:
-            raise ConfigError(f"{self.source} is a {self.model.name} generator without styles (map + synthesis): "
-                              f"it maps z straight to images")
+            raise ConfigError(
+                f"{self.source} is a {self.model.name} generator without styles (map + synthesis): "
+                f"it maps z straight to images"
+            )
 
     def _empty(self) -> torch.Tensor:
         return torch.empty(0, self.dataset.channels, self.dataset.resolution, self.dataset.resolution)
@@ -182,8 +201,10 @@ def check_truncation(psi: float) -> None:
     """ConfigError naming --truncation when psi is outside limits.TRUNCATION."""
     low, high = limits.TRUNCATION
     if not low <= psi <= high:
-        raise ConfigError(f"--truncation {psi}: must be in {low:g}..{high:g} (1 samples plainly, lower is more "
-                          f"typical, 0 the average image, above 1 exaggerated)")
+        raise ConfigError(
+            f"--truncation {psi}: must be in {low:g}..{high:g} (1 samples plainly, lower is more "
+            f"typical, 0 the average image, above 1 exaggerated)"
+        )
 
 
 def _listing(names: Sequence[str], shown: int = 20) -> str:
@@ -192,8 +213,15 @@ def _listing(names: Sequence[str], shown: int = 20) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[str, torch.Tensor], source: str,
-           kimg: float, stats: dict) -> LoadedGenerator:
+def _build(
+    model_cfg: dict,
+    dataset: dict,
+    num_classes: int,
+    weights: Mapping[str, torch.Tensor],
+    source: str,
+    kimg: float,
+    stats: dict,
+) -> LoadedGenerator:
     model = from_dict({"model": model_cfg}).model
     info = DatasetInfo.from_dict(dataset)
     with torch.device("meta"):  # shapes only, no memory: sizes the weights do not have are refused before allocating
@@ -201,8 +229,10 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[st
     shapes = weights.shapes() if isinstance(weights, StateDict) else {k: tuple(v.shape) for k, v in weights.items()}
     for name, shape in shapes.items():  # a lazy state dict gives its shapes without reading its tensors
         if name in expected and shape != tuple(expected[name].shape):
-            raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: {name} is "
-                                  f"{list(shape)} in the file, {list(expected[name].shape)} in the model")
+            raise CheckpointError(
+                f"{source}: weights do not fit the {model.name} generator it describes: {name} is "
+                f"{list(shape)} in the file, {list(expected[name].shape)} in the model"
+            )
     module = models.build_generator(model, info, num_classes)
     try:
         if isinstance(weights, dict):
@@ -210,8 +240,9 @@ def _build(model_cfg: dict, dataset: dict, num_classes: int, weights: Mapping[st
         else:
             _assign_weights(module, weights)
     except RuntimeError as error:
-        raise CheckpointError(f"{source}: weights do not fit the {model.name} generator it describes: "
-                              f"{str(error).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{source}: weights do not fit the {model.name} generator it describes: {str(error).splitlines()[0]}"
+        ) from None
     return LoadedGenerator(module.eval().requires_grad_(False), model, info, num_classes, kimg, stats, source)
 
 
@@ -227,8 +258,9 @@ def _assign_weights(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> N
     for name in list(own):
         target, value = own.pop(name), weights[name]  # popped: `own` must not keep the replaced tensor alive
         if value.shape != target.shape:
-            raise RuntimeError(f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the "
-                               f"network")
+            raise RuntimeError(
+                f"{name} has shape {tuple(value.shape)} in the file, {tuple(target.shape)} in the network"
+            )
         owner_name, _, attribute = name.rpartition(".")
         owner = module.get_submodule(owner_name)
         if attribute in owner._parameters:
@@ -253,8 +285,15 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
     if is_export(path):
         meta, weights = read_export(path)
         try:
-            return _build(meta["model"], meta["dataset"], int(meta["num_classes"]), weights, str(path),
-                          float(meta.get("kimg", 0.0)), meta.get("stats", {})).to(device)
+            return _build(
+                meta["model"],
+                meta["dataset"],
+                int(meta["num_classes"]),
+                weights,
+                str(path),
+                float(meta.get("kimg", 0.0)),
+                meta.get("stats", {}),
+            ).to(device)
         except ConfigError as error:
             raise CheckpointError(f"{path / 'config.json'}: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
@@ -262,10 +301,19 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerato
     if foreign.is_foreign(path):
         return from_foreign(foreign.read(path), path).to(device)
     state = ckpt.load(path)
-    check_meta({"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
-               state["path"])
-    return _build(state["config"]["model"], state["dataset"], int(state["num_classes"]), ckpt.generator_weights(state),
-                  state["path"], state["images_seen"] / 1000, state.get("stats", {})).to(device)
+    check_meta(
+        {"model": state["config"]["model"], "dataset": state["dataset"], "num_classes": state["num_classes"]},
+        state["path"],
+    )
+    return _build(
+        state["config"]["model"],
+        state["dataset"],
+        int(state["num_classes"]),
+        ckpt.generator_weights(state),
+        state["path"],
+        state["images_seen"] / 1000,
+        state.get("stats", {}),
+    ).to(device)
 
 
 def describe(path: str | Path) -> dict[str, Any]:
@@ -275,16 +323,22 @@ def describe(path: str | Path) -> dict[str, Any]:
         return foreign.describe(path)
     generator = load(path)
     details = {
-        "source": generator.source, "model": generator.model.name, "resolution": generator.dataset.resolution,
-        "channels": generator.dataset.channels, "kimg": round(generator.kimg, 3), "dataset": generator.dataset.name,
+        "source": generator.source,
+        "model": generator.model.name,
+        "resolution": generator.dataset.resolution,
+        "channels": generator.dataset.channels,
+        "kimg": round(generator.kimg, 3),
+        "dataset": generator.dataset.name,
         "classes": list(generator.dataset.class_names) if generator.num_classes else "unconditional",
-        "z_dim": generator.z_dim, "parameters": sum(p.numel() for p in generator.module.parameters()),
+        "z_dim": generator.z_dim,
+        "parameters": sum(p.numel() for p in generator.module.parameters()),
         "stats": {k: v for k, v in generator.stats.items() if k != "metrics"},
     }
     if getattr(generator.module, "start_resolution", 0):
         module = generator.module
-        details["growth"] = (f"progressive from {module.start_resolution} px; now {module.stage} px, "
-                             f"alpha {float(module.alpha):.3f}")
+        details["growth"] = (
+            f"progressive from {module.start_resolution} px; now {module.stage} px, alpha {float(module.alpha):.3f}"
+        )
     if generator.stats.get("metrics"):
         details["metrics"] = generator.stats["metrics"]
     return details

@@ -25,6 +25,7 @@ The graph carries ganforge's description of the model in its metadata: key `ganf
 export's config.json (model settings, dataset shape and class names, kimg, statistics) plus the graph's kind, and the
 flat keys `model`, `resolution`, `channels` and `classes` name the essentials for other tools (Netron, scripts).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,10 +37,11 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,8 +117,13 @@ def export_graph(generator: LoadedGenerator, batch: int = 2) -> tuple[nn.Module,
 
 def describe_graph(generator: LoadedGenerator) -> dict[str, Any]:
     """The JSON stored under the `ganforge` metadata key."""
-    return {"format": ONNX_FORMAT, "format_version": FORMAT_VERSION, "kind": graph_kind(generator), "opset": OPSET,
-            **describe_export(generator)}
+    return {
+        "format": ONNX_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": graph_kind(generator),
+        "opset": OPSET,
+        **describe_export(generator),
+    }
 
 
 def to_onnx(generator: LoadedGenerator, rewrite: bool = False) -> bytes:
@@ -132,19 +139,30 @@ def to_onnx(generator: LoadedGenerator, rewrite: bool = False) -> bytes:
     try:
         with warnings.catch_warnings(), torch.no_grad(), native_stdout_silenced():
             warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-            torch.onnx.export(module, tuple(inputs.values()), buffer, dynamo=False, opset_version=OPSET,
-                              input_names=list(inputs), output_names=["images"],
-                              dynamic_axes={**{name: {0: "batch"} for name in inputs if name != "psi"},
-                                            "images": {0: "batch"}})
+            torch.onnx.export(
+                module,
+                tuple(inputs.values()),
+                buffer,
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(inputs),
+                output_names=["images"],
+                dynamic_axes={**{name: {0: "batch"} for name in inputs if name != "psi"}, "images": {0: "batch"}},
+            )
     except Exception as error:  # unsupported operators, data-dependent shapes, models over 2 GB
         reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{generator.source}: the {generator.model.name} generator cannot be exported to ONNX "
-                              f"opset {OPSET}: {reason}") from None
+        raise CheckpointError(
+            f"{generator.source}: the {generator.model.name} generator cannot be exported to ONNX "
+            f"opset {OPSET}: {reason}"
+        ) from None
     model = onnx.load_from_string(buffer.getvalue())
     details = describe_graph(generator)
-    flat = {"model": generator.model.name, "resolution": str(generator.dataset.resolution),
-            "channels": str(generator.dataset.channels),
-            "classes": json.dumps(list(generator.dataset.class_names) if generator.num_classes else [])}
+    flat = {
+        "model": generator.model.name,
+        "resolution": str(generator.dataset.resolution),
+        "channels": str(generator.dataset.channels),
+        "classes": json.dumps(list(generator.dataset.class_names) if generator.num_classes else []),
+    }
     for key, value in {META_KEY: json.dumps(details, sort_keys=True), **flat}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -196,8 +214,9 @@ class OnnxGenerator(SeededSampler):
 
     device = torch.device("cpu")  # inputs and outputs are CPU tensors, whatever the execution provider
 
-    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64,
-                   truncation: float = 1.0) -> torch.Tensor:
+    def synthesize(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64, truncation: float = 1.0
+    ) -> torch.Tensor:
         """z [N, z_dim] -> float images [N, C, R, R] in [-1, 1]."""
         if self.kind != NOISE:
             raise ConfigError(f"{self.source} is an image-to-image model: it translates images rather than sampling")
@@ -205,9 +224,9 @@ class OnnxGenerator(SeededSampler):
         psi = np.asarray(truncation, dtype=np.float32)
         out = []
         for start in range(0, len(z), batch_size):
-            feeds = {"z": z[start:start + batch_size].float().numpy(), "psi": psi}
+            feeds = {"z": z[start : start + batch_size].float().numpy(), "psi": psi}
             if self.num_classes:
-                feeds["labels"] = labels[start:start + batch_size].long().numpy()
+                feeds["labels"] = labels[start : start + batch_size].long().numpy()
             out.append(torch.from_numpy(self.session.run(["images"], feeds)[0]))
         size = self.dataset.resolution
         return torch.cat(out) if out else torch.empty(0, self.dataset.channels, size, size)
@@ -227,8 +246,9 @@ def open_session(model: str | Path | bytes, threads: int | None = None, provider
     options = session_options(threads or torch.get_num_threads())
     name = "the exported graph" if isinstance(model, bytes) else str(model)
     try:
-        return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
-                                    providers=providers or ["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model), options, providers=providers or ["CPUExecutionProvider"]
+        )
     except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types
         first = str(error).strip().splitlines()[0][:200]
         raise CheckpointError(f"{name} is not a readable ONNX model: {first}") from None
@@ -253,11 +273,15 @@ def _wrap(session, source: str) -> OnnxGenerator:
     text = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     meta = limits.load_json(text, where, CheckpointError) if text else None
     if not isinstance(meta, dict) or meta.get("format") != ONNX_FORMAT:
-        raise CheckpointError(f"{source} is an ONNX model but not a ganforge generator export "
-                              f"(no '{META_KEY}' metadata; write one with `ganforge export --format onnx`)")
+        raise CheckpointError(
+            f"{source} is an ONNX model but not a ganforge generator export "
+            f"(no '{META_KEY}' metadata; write one with `ganforge export --format onnx`)"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{source} has ganforge ONNX format version {meta.get('format_version')}; this "
-                              f"ganforge reads {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{source} has ganforge ONNX format version {meta.get('format_version')}; this "
+            f"ganforge reads {FORMAT_VERSION}"
+        )
     if meta.get("kind") not in (NOISE, IMAGE):
         raise CheckpointError(f"{where}: field 'kind' must be {NOISE!r} or {IMAGE!r}")
     check_meta(meta, where)
@@ -265,8 +289,16 @@ def _wrap(session, source: str) -> OnnxGenerator:
         model = from_dict({"model": meta["model"]}).model
     except ConfigError as error:
         raise CheckpointError(f"{where}: {error}") from None
-    generator = OnnxGenerator(session, model, DatasetInfo.from_dict(meta["dataset"]), meta["num_classes"],
-                              float(meta.get("kimg", 0.0)), meta.get("stats", {}), source, meta["kind"])
+    generator = OnnxGenerator(
+        session,
+        model,
+        DatasetInfo.from_dict(meta["dataset"]),
+        meta["num_classes"],
+        float(meta.get("kimg", 0.0)),
+        meta.get("stats", {}),
+        source,
+        meta["kind"],
+    )
     _check_graph(generator, where)
     return generator
 
@@ -277,18 +309,26 @@ def _check_graph(generator: OnnxGenerator, where: str) -> None:
     not by onnxruntime mid-way or by wrong-sized images."""
     info, size = generator.dataset, generator.dataset.resolution
     if generator.kind == NOISE:
-        expected = {"z": ["batch", generator.z_dim], "psi": [],
-                    **({"labels": ["batch"]} if generator.num_classes else {})}
+        expected = {
+            "z": ["batch", generator.z_dim],
+            "psi": [],
+            **({"labels": ["batch"]} if generator.num_classes else {}),
+        }
     else:
         expected = {"source": ["batch", info.input_channels, size, size]}
     expected_output = ["batch", info.channels, size, size]
     graph = {item.name: item.shape for item in generator.session.get_inputs()}
     if set(graph) != set(expected):
-        raise CheckpointError(f"{where} describes inputs {', '.join(expected)}, but the graph takes "
-                              f"{', '.join(graph)} (num_classes {generator.num_classes})")
+        raise CheckpointError(
+            f"{where} describes inputs {', '.join(expected)}, but the graph takes "
+            f"{', '.join(graph)} (num_classes {generator.num_classes})"
+        )
     outputs = {item.name: item.shape for item in generator.session.get_outputs()}
     for name, want in [*expected.items(), ("images", expected_output)]:
         have = graph.get(name, outputs.get(name))
-        if have is None or len(have) != len(want) or any(isinstance(h, int) and isinstance(w, int) and h != w
-                                                         for h, w in zip(have, want)):
+        if (
+            have is None
+            or len(have) != len(want)
+            or any(isinstance(h, int) and isinstance(w, int) and h != w for h, w in zip(have, want))
+        ):
             raise CheckpointError(f"{where} describes {name!r} as {want}, but the graph's is {have}")

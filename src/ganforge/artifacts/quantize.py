@@ -11,6 +11,7 @@ quantized, 48.8 dB without). The result is not bit-identical to the fp32 graph; 
 how far it is, on inputs held out of calibration (PSNR over the [-1, 1] range and max |difference|), prints it and
 stores it in the graph's metadata, so a user sees the price before using it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,9 +20,9 @@ import json
 import logging
 import math
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from ..config import DataConfig
 from ..errors import ConfigError
 from ..families import Task
 from .generator import LoadedGenerator
-from .onnx import IMAGE, META_KEY, native_stdout_silenced, graph_kind, open_session, require, to_onnx
+from .onnx import IMAGE, META_KEY, graph_kind, native_stdout_silenced, open_session, require, to_onnx
 
 CHECK_SEED = 10**6  # fidelity-check latents come from seeds away from the calibration ones
 MAX_CALIBRATION_IMAGES = 1024  # all calibration inputs are held in memory (1024 RGB 256x256 floats: 0.8 GB)
@@ -46,8 +47,10 @@ class Fidelity:
     calibration_images: int  # inputs the activation ranges were taken from
 
     def describe(self) -> str:
-        return (f"int8 vs fp32 on {self.images} held-out inputs: PSNR {self.psnr_db:.1f} dB, max |difference| "
-                f"{self.max_abs:.3f} (calibrated on {self.calibration_images})")
+        return (
+            f"int8 vs fp32 on {self.images} held-out inputs: PSNR {self.psnr_db:.1f} dB, max |difference| "
+            f"{self.max_abs:.3f} (calibrated on {self.calibration_images})"
+        )
 
 
 def _input_images(source: str, generator: LoadedGenerator, count: int) -> torch.Tensor:
@@ -62,11 +65,15 @@ def _input_images(source: str, generator: LoadedGenerator, count: int) -> torch.
     paired = name in DATASETS or ((folder / "A").is_dir() and (folder / "B").is_dir())
     if not paired and not folder.is_dir():
         raise ConfigError(f"--calibrate {source}: no such folder, and not a built-in paired dataset")
-    dataset = build(DataConfig(source=source, resolution=info.resolution), cache=False,
-                    task=Task.PAIRED if paired else Task.NOISE_TO_IMAGE)
+    dataset = build(
+        DataConfig(source=source, resolution=info.resolution),
+        cache=False,
+        task=Task.PAIRED if paired else Task.NOISE_TO_IMAGE,
+    )
     if dataset.info.resolution != info.resolution:
-        raise ConfigError(f"--calibrate {source}: images are {dataset.info.resolution}px, the model takes "
-                          f"{info.resolution}px")
+        raise ConfigError(
+            f"--calibrate {source}: images are {dataset.info.resolution}px, the model takes {info.resolution}px"
+        )
     take = torch.arange(min(count, len(dataset)))
     targets, inputs = dataset.batch(take)
     images = inputs if paired else targets  # an unpaired folder's images are the inputs themselves
@@ -77,24 +84,30 @@ def _feeds(generator: LoadedGenerator, calibrate: str | None, count: int, check:
     """(calibration feeds, held-out check feeds), one dict of numpy inputs per sample (batch 1)."""
     if graph_kind(generator) == IMAGE:
         if not calibrate:
-            raise ConfigError("--quantize int8 of an image-to-image model needs --calibrate: a folder of the kind of "
-                              "images you will translate (or the paired training data), to set activation ranges")
+            raise ConfigError(
+                "--quantize int8 of an image-to-image model needs --calibrate: a folder of the kind of "
+                "images you will translate (or the paired training data), to set activation ranges"
+            )
         images = _input_images(calibrate, generator, count + check)
         if len(images) < 2:
-            raise ConfigError(f"--calibrate {calibrate}: found {len(images)} image(s); need at least 2 "
-                              f"(some calibrate, the rest check the result)")
+            raise ConfigError(
+                f"--calibrate {calibrate}: found {len(images)} image(s); need at least 2 "
+                f"(some calibrate, the rest check the result)"
+            )
         held = max(1, min(check, len(images) // 4))
         feeds = [{"source": image[None].numpy()} for image in images]
         return feeds[:-held][:count], feeds[-held:]
 
     if calibrate:
-        raise ConfigError(f"--calibrate {calibrate}: a noise-to-image model is calibrated on its own latents "
-                          f"(--calibration-images of them); drop --calibrate")
+        raise ConfigError(
+            f"--calibrate {calibrate}: a noise-to-image model is calibrated on its own latents "
+            f"(--calibration-images of them); drop --calibrate"
+        )
 
     def noise_feeds(seeds: range) -> list[dict]:
         z = generator.latents(list(seeds)).numpy()
         labels = generator.labels_for(len(z))
-        out = [{"z": z[i:i + 1], "psi": np.asarray(1.0, dtype=np.float32)} for i in range(len(z))]
+        out = [{"z": z[i : i + 1], "psi": np.asarray(1.0, dtype=np.float32)} for i in range(len(z))]
         if labels is not None:
             for feed, label in zip(out, labels.numpy()):
                 feed["labels"] = np.asarray([label], dtype=np.int64)
@@ -112,8 +125,9 @@ def _fidelity(fp32: bytes, int8: bytes, checks: list[dict], calibrated: int) -> 
     return Fidelity(round(psnr, 2), round(float(np.abs(a - b).max()), 5), len(a), calibrated)
 
 
-def quantize_int8(generator: LoadedGenerator, calibrate: str | None = None, calibration_images: int = 64,
-                  check_images: int = 16) -> tuple[bytes, Fidelity]:
+def quantize_int8(
+    generator: LoadedGenerator, calibrate: str | None = None, calibration_images: int = 64, check_images: int = 16
+) -> tuple[bytes, Fidelity]:
     """The int8 ONNX model of a generator and its measured fidelity to the fp32 graph."""
     onnx = require("onnx")
     require("onnxruntime")
@@ -121,9 +135,11 @@ def quantize_int8(generator: LoadedGenerator, calibrate: str | None = None, cali
     from onnxruntime.quantization import shape_inference  # noqa: F401  (q.shape_inference)
 
     if generator.has_styles:
-        raise ConfigError(f"{generator.source}: --quantize int8 supports convolutional generators with fixed weights "
-                          f"(DCGAN, pix2pix, CycleGAN); StyleGAN2's modulated convolutions compute their weights "
-                          f"per sample, which static int8 quantization cannot prepare")
+        raise ConfigError(
+            f"{generator.source}: --quantize int8 supports convolutional generators with fixed weights "
+            f"(DCGAN, pix2pix, CycleGAN); StyleGAN2's modulated convolutions compute their weights "
+            f"per sample, which static int8 quantization cannot prepare"
+        )
     if not 1 <= calibration_images <= MAX_CALIBRATION_IMAGES:
         raise ConfigError(f"--calibration-images {calibration_images}: must be between 1 and {MAX_CALIBRATION_IMAGES}")
     calibration, checks = _feeds(generator, calibrate, calibration_images, check_images)
@@ -143,9 +159,17 @@ def quantize_int8(generator: LoadedGenerator, calibrate: str | None = None, cali
         q.shape_inference.quant_pre_process(str(src), str(ready), skip_symbolic_shape=True)
         convs = [node.name for node in onnx.load(str(ready)).graph.node if node.op_type == "Conv"]
         keep_fp32 = convs[:1] if graph_kind(generator) == IMAGE else []
-        q.quantize_static(str(ready), str(dst), Reader(), nodes_to_exclude=keep_fp32,
-                          quant_format=q.QuantFormat.QOperator, per_channel=True, activation_type=q.QuantType.QUInt8,
-                          weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax)
+        q.quantize_static(
+            str(ready),
+            str(dst),
+            Reader(),
+            nodes_to_exclude=keep_fp32,
+            quant_format=q.QuantFormat.QOperator,
+            per_channel=True,
+            activation_type=q.QuantType.QUInt8,
+            weight_type=q.QuantType.QInt8,
+            calibrate_method=q.CalibrationMethod.MinMax,
+        )
         int8 = dst.read_bytes()
     fidelity = _fidelity(fp32, int8, checks, len(calibration))
     return _with_quantization_metadata(int8, fidelity), fidelity
@@ -170,7 +194,11 @@ def _with_quantization_metadata(model_bytes: bytes, fidelity: Fidelity) -> bytes
     model = onnx.load_from_string(model_bytes)
     entry = next(e for e in model.metadata_props if e.key == META_KEY)
     details = json.loads(entry.value)
-    details["quantization"] = {"type": "int8", "weights": "int8 per output channel", "activations": "uint8 per "
-                               "tensor, min/max calibration", **asdict(fidelity)}
+    details["quantization"] = {
+        "type": "int8",
+        "weights": "int8 per output channel",
+        "activations": "uint8 per tensor, min/max calibration",
+        **asdict(fidelity),
+    }
     entry.value = json.dumps(details, sort_keys=True)
     return model.SerializeToString()

@@ -1,5 +1,6 @@
 """Numbered run directories (runs/00000-<name>/), finding the newest run to resume, and the lock that keeps a run
 directory to one writing process."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,11 @@ def create_run_dir(out: str | Path, name: str) -> Path:
 def newest_run(out: str | Path) -> Path | None:
     """The newest run under `out` that has a checkpoint (None if there is none)."""
     out = Path(out).expanduser()
-    runs = sorted((p for p in out.iterdir() if p.is_dir() and RUN_PATTERN.match(p.name)), reverse=True) \
-        if out.is_dir() else []
+    runs = (
+        sorted((p for p in out.iterdir() if p.is_dir() and RUN_PATTERN.match(p.name)), reverse=True)
+        if out.is_dir()
+        else []
+    )
     return next((run for run in runs if list_checkpoints(run)), None)
 
 
@@ -78,11 +82,14 @@ def load_newest(run_dir: Path) -> dict[str, Any]:
             problems.append(str(error))
             continue
         if problems:
-            warnings.warn(f"--resume: skipped {len(problems)} newer checkpoint(s) that do not load ({problems[0]}); "
-                          f"resuming from {path}, the newest that does")
+            warnings.warn(
+                f"--resume: skipped {len(problems)} newer checkpoint(s) that do not load ({problems[0]}); "
+                f"resuming from {path}, the newest that does"
+            )
         return state
-    raise CheckpointError(f"--resume {run_dir}: none of its {len(found)} checkpoint(s) loads; "
-                          f"the newest: {problems[0]}")
+    raise CheckpointError(
+        f"--resume {run_dir}: none of its {len(found)} checkpoint(s) loads; the newest: {problems[0]}"
+    )
 
 
 def run_dir_lock(run_dir: Path):
@@ -90,5 +97,6 @@ def run_dir_lock(run_dir: Path):
     an OS lock, so one left by a killed process is free again (see `filelock.exclusive_lock`)."""
     check_writable(run_dir, folder=True)  # a read-only run folder is refused as such, not as a failed lock file
     lock = Path(run_dir) / LOCK_NAME
-    return exclusive_lock(lock, lambda holder: f"{run_dir} is being written by {holder}; stop it first "
-                                               f"(or wait for it to finish)")
+    return exclusive_lock(
+        lock, lambda holder: f"{run_dir} is being written by {holder}; stop it first (or wait for it to finish)"
+    )

@@ -1,5 +1,6 @@
 """Differentiable augmentation applied to every image D sees, real and fake alike: DiffAugment (Zhao et al. 2020)
 here, and adaptive discriminator augmentation (ADA, Karras et al. 2020) in .ada; `build_augment` picks by policy."""
+
 from __future__ import annotations
 
 import torch
@@ -25,7 +26,9 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     names = tuple(p.strip() for p in policy.split(",") if p.strip())
     unknown = [n for n in names if n not in DIFFAUG]
     if unknown:
-        raise ValueError(f"unknown augmentation {unknown[0]!r}; use none, diffaug, ada, or a comma list of {', '.join(DIFFAUG)}")
+        raise ValueError(
+            f"unknown augmentation {unknown[0]!r}; use none, diffaug, ada, or a comma list of {', '.join(DIFFAUG)}"
+        )
     return names
 
 

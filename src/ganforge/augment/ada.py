@@ -7,6 +7,7 @@ training loop seeds per step, so resumed runs are exact. The draws depend on the
 never on the channel count, so a paired loop can replay them (same seed) on a condition image with other channels.
 Images are square, [N, C, S, S] with S a power of two >= 8, in [-1, 1] (contrast scales about 0, cutout fills 0).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,11 @@ def blit(x: Tensor, flip: Tensor, turns: Tensor, shift: Tensor) -> Tensor:
     # Source (row, col) = (sin * col + cos * row, mirror * (cos * col - sin * row)) about the centre; as offsets:
     col_of_col, col_of_row, row_of_col, row_of_row = mirror * cos, -mirror * sin, sin, cos
     offset = (s - 1) * (s * (1 - row_of_col - row_of_row) + 1 - col_of_col - col_of_row) // 2
-    index = (((row_of_row * s + col_of_row)[:, None] * rows)[:, :, None]
-             + ((row_of_col * s + col_of_col)[:, None] * cols)[:, None, :] + offset[:, None, None])  # [N, S, S]
+    index = (
+        ((row_of_row * s + col_of_row)[:, None] * rows)[:, :, None]
+        + ((row_of_col * s + col_of_col)[:, None] * cols)[:, None, :]
+        + offset[:, None, None]
+    )  # [N, S, S]
     return x.reshape(n, c, s * s).gather(2, index.reshape(n, 1, s * s).expand(n, c, s * s)).reshape(n, c, s, s)
 
 
@@ -165,8 +169,13 @@ class AdaptivePipeline:
         aniso = self._gate(torch.exp2(torch.randn(n, device=device) * SCALE_STD), 1.0, p, "aniso")
         angle_post = self._gate((torch.rand(n, device=device) * 2 - 1) * math.pi, 0.0, p_rot, "rotate")
         shift = self._gate(torch.randn(n, 2, device=device) * XFRAC_STD * 2, 0.0, p, "xfrac")  # x2: [-1, 1] coordinates
-        matrix = (_translate2d(shift[:, 0], shift[:, 1]) @ _rotate2d(angle_post) @ _scale2d(aniso, 1 / aniso)
-                  @ _rotate2d(angle_pre) @ _scale2d(scale, scale))
+        matrix = (
+            _translate2d(shift[:, 0], shift[:, 1])
+            @ _rotate2d(angle_post)
+            @ _scale2d(aniso, 1 / aniso)
+            @ _rotate2d(angle_pre)
+            @ _scale2d(scale, scale)
+        )
         return matrix[:, :2]
 
     def _colour(self, n: int, channels: int, p: float | Tensor, device: torch.device) -> Tensor:
@@ -211,8 +220,14 @@ class AdaptiveAugment:
 
     policy = "ada"
 
-    def __init__(self, target: float = 0.6, speed_kimg: float = 500.0, interval: int = 4, p: float = 0.0,
-                 ops: tuple[str, ...] = DEFAULT_OPS):
+    def __init__(
+        self,
+        target: float = 0.6,
+        speed_kimg: float = 500.0,
+        interval: int = 4,
+        p: float = 0.0,
+        ops: tuple[str, ...] = DEFAULT_OPS,
+    ):
         self.target = target  # r_t that p steers towards
         self.speed_kimg = speed_kimg  # thousands of real images for p to go from 0 to 1
         self.interval = interval  # D steps between adjustments
@@ -281,9 +296,15 @@ class AdaptiveAugment:
     def state_dict(self) -> dict:
         """p, the settings, and the pending accumulators (global ones after `consolidate`), as plain floats/strings
         (weights_only-safe)."""
-        return {"policy": self.policy, "p": float(self.p), "target": float(self.target),
-                "speed_kimg": float(self.speed_kimg), "interval": int(self.interval), "ops": ",".join(self.ops),
-                "pending": [float(v) for v in self.accumulators().tolist()]}
+        return {
+            "policy": self.policy,
+            "p": float(self.p),
+            "target": float(self.target),
+            "speed_kimg": float(self.speed_kimg),
+            "interval": int(self.interval),
+            "ops": ",".join(self.ops),
+            "pending": [float(v) for v in self.accumulators().tolist()],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("policy") != self.policy:

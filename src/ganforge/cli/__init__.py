@@ -1,5 +1,6 @@
 """The `ganforge` command: thin wrappers over the public API, one module per group of commands; each command's
 --help ends with a runnable example. Only click is imported up front, so --help and flag errors are instant."""
+
 from __future__ import annotations
 
 import errno
@@ -44,8 +45,12 @@ def _os_error_line(error: OSError) -> str:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="ganforge")
-@click.option("--threads", type=click.IntRange(1), help="CPU threads PyTorch may use (torch.set_num_threads); default: "
-              "PyTorch's, one per core. On a machine busy with other work, 1 or 2 is often much faster.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    help="CPU threads PyTorch may use (torch.set_num_threads); default: "
+    "PyTorch's, one per core. On a machine busy with other work, 1 or 2 is often much faster.",
+)
 def main(threads: int | None) -> None:
     """ganforge: train, sample and export GANs on your own images.
 

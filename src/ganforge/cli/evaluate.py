@@ -1,4 +1,5 @@
 """`ganforge eval`: score generated images (or an image-to-image model) against real data."""
+
 from __future__ import annotations
 
 import json
@@ -25,36 +26,90 @@ PROTOCOL_NAMES = ("ganforge", "clean", "legacy-tensorflow", "legacy-pytorch", "n
 
 
 @main.command("eval")
-@click.option("--real", help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs.")
+@click.option(
+    "--real", help="Real data: a built-in dataset, NAME:PATH, a folder or a zip; for pix2pix, held-out pairs."
+)
 @click.option("--fake", type=click.Path(), help="A checkpoint, run folder, export, or folder of images.")
 @click.option("--metrics", cls=_MetricsOption, default="fid,kid", show_default=True)
-@click.option("--extractor", help="inception, dinov2 (= dinov2-vitl14), dinov2-vitb14, digits, digits-per-channel "
-              "(or a registered name); default: dinov2 when fd_dinov2 is asked for, digits-per-channel for "
-              "stacked-digits, digits for digit data, else inception.")
-@click.option("--num", type=click.IntRange(*EVAL_IMAGES),
-              help="Generated images (and at most this many real); default: the protocol's (nvlabs 50000), else 10000.")
-@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="ganforge", show_default=True,
-              help="How images reach InceptionV3 and how many are compared: clean, legacy-tensorflow, legacy-pytorch "
-              "(clean-fid's modes), nvlabs (NVIDIA's fid50k_full: 50k generated vs the full dataset), or ganforge "
-              "(the weight file's own).")
-@click.option("--real-stats", type=click.Path(dir_okay=False), help="Reference statistics instead of --real (FID "
-              "only): a `ganforge stats` file or clean-fid's precomputed .npz; protocol, resolution and extractor "
-              "must match.")
+@click.option(
+    "--extractor",
+    help="inception, dinov2 (= dinov2-vitl14), dinov2-vitb14, digits, digits-per-channel "
+    "(or a registered name); default: dinov2 when fd_dinov2 is asked for, digits-per-channel for "
+    "stacked-digits, digits for digit data, else inception.",
+)
+@click.option(
+    "--num",
+    type=click.IntRange(*EVAL_IMAGES),
+    help="Generated images (and at most this many real); default: the protocol's (nvlabs 50000), else 10000.",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOL_NAMES),
+    default="ganforge",
+    show_default=True,
+    help="How images reach InceptionV3 and how many are compared: clean, legacy-tensorflow, legacy-pytorch "
+    "(clean-fid's modes), nvlabs (NVIDIA's fid50k_full: 50k generated vs the full dataset), or ganforge "
+    "(the weight file's own).",
+)
+@click.option(
+    "--real-stats",
+    type=click.Path(dir_okay=False),
+    help="Reference statistics instead of --real (FID "
+    "only): a `ganforge stats` file or clean-fid's precomputed .npz; protocol, resolution and extractor "
+    "must match.",
+)
 @click.option("--mirror", is_flag=True, help="Also use mirrored real images, as training's --mirror does.")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1), help="Batch size.")
-@click.option("--resolution", type=click.IntRange(4), help="Compare at this size (default: the generator's, or the "
-              "images' own size when both sets are folders of one size).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
-              help="First generator seed and real-subset seed.")
+@click.option(
+    "--resolution",
+    type=click.IntRange(4),
+    help="Compare at this size (default: the generator's, or the "
+    "images' own size when both sets are folders of one size).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, MAX_SEED),
+    help="First generator seed and real-subset seed.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--pairs-png", type=click.Path(dir_okay=False), callback=output_path(),
-              help="With memorization: PNG of the closest pairs.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=output_path(),
-              help="Also write the results as JSON here.")
-@click.option("--human", "human_run", type=click.Path(exists=True, file_okay=False),
-              help="Instead: the fool rate of RUN_DIR/human_eval.jsonl (the studio's game) with a 95% interval.")
-def evaluate_command(real, fake, metrics, extractor, num, protocol, real_stats, mirror, batch, resolution, seed,
-                     device, pairs_png, json_path, human_run) -> None:
+@click.option(
+    "--pairs-png",
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="With memorization: PNG of the closest pairs.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="Also write the results as JSON here.",
+)
+@click.option(
+    "--human",
+    "human_run",
+    type=click.Path(exists=True, file_okay=False),
+    help="Instead: the fool rate of RUN_DIR/human_eval.jsonl (the studio's game) with a 95% interval.",
+)
+def evaluate_command(
+    real,
+    fake,
+    metrics,
+    extractor,
+    num,
+    protocol,
+    real_stats,
+    mirror,
+    batch,
+    resolution,
+    seed,
+    device,
+    pairs_png,
+    json_path,
+    human_run,
+) -> None:
     """Score generated images against real data: FID, KID, IS, precision/recall, density/coverage, MiFID,
     memorisation, and mode coverage on stacked-digits. A metric that cannot run (e.g. `is` with an extractor
     without logits) is named with its reason; the others are still computed.
@@ -85,33 +140,56 @@ def evaluate_command(real, fake, metrics, extractor, num, protocol, real_stats, 
     if real and real_stats:
         raise click.UsageError("give --real or --real-stats, not both")
     if pairs_png and not pairs_png.lower().endswith(".png"):
-        raise click.BadParameter(f"{pairs_png}: the closest pairs are written as PNG; end the name in .png",
-                                 param_hint="--pairs-png")
+        raise click.BadParameter(
+            f"{pairs_png}: the closest pairs are written as PNG; end the name in .png", param_hint="--pairs-png"
+        )
     from ..atomic import check_not_input, write_text
+    from ..dist import select_device
     from ..metrics import evaluate
     from ..metrics.report import format_table
-    from ..dist import select_device
 
     inputs = [real, real.partition(":")[2], fake] if real else [real_stats, fake]  # --real NAME:PATH reads PATH
     check_not_input([pairs_png], inputs, "--pairs-png")
     check_not_input([json_path], inputs, "--json")
     if pairs_png and "memor" not in metrics:
         metrics += ",memorization"
-    results = evaluate(real, fake, metrics, extractor, num, batch, str(select_device(device)), seed, resolution,
-                       pairs_png, protocol=protocol, real_stats=real_stats, mirror=mirror)
+    results = evaluate(
+        real,
+        fake,
+        metrics,
+        extractor,
+        num,
+        batch,
+        str(select_device(device)),
+        seed,
+        resolution,
+        pairs_png,
+        protocol=protocol,
+        real_stats=real_stats,
+        mirror=mirror,
+    )
     click.echo(format_table(results))
     if json_path:
         write_text(json_path, json.dumps(results, indent=2) + "\n")
         click.echo(f"json: {json_path}")
 
 
-
 @main.command("stats")
 @click.argument("data")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
-              help="Write the statistics here (safetensors, with protocol, resolution and extractor recorded).")
-@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="ganforge", show_default=True,
-              help="The evaluation protocol they are for (see `ganforge eval --help`).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="Write the statistics here (safetensors, with protocol, resolution and extractor recorded).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOL_NAMES),
+    default="ganforge",
+    show_default=True,
+    help="The evaluation protocol they are for (see `ganforge eval --help`).",
+)
 @click.option("--extractor", default="inception", show_default=True, help="Feature network.")
 @click.option("--resolution", type=click.IntRange(4), help="Image side to load the data at (default: the data's).")
 @click.option("--num", type=click.IntRange(*EVAL_IMAGES), help="Images to use (default: all).")
@@ -132,8 +210,11 @@ def stats_command(data, out, protocol, extractor, resolution, num, mirror, batch
     from ..metrics.reference_stats import save
 
     check_not_input([out], [data, data.partition(":")[2]], "--out")
-    reference = compute_reference_stats(data, protocol, extractor, resolution, num, batch,
-                                        str(select_device(device)), mirror=mirror)
+    reference = compute_reference_stats(
+        data, protocol, extractor, resolution, num, batch, str(select_device(device)), mirror=mirror
+    )
     save(out, reference)
-    click.echo(f"{out}: {reference.stats.count} images of {data} at {reference.resolution} px, protocol {protocol}, "
-               f"extractor {extractor}")
+    click.echo(
+        f"{out}: {reference.stats.count} images of {data} at {reference.resolution} px, protocol {protocol}, "
+        f"extractor {extractor}"
+    )

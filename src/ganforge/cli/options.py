@@ -1,5 +1,6 @@
 """Option parsing shared by commands: seed lists (bounded), class choices, truncation, and output paths checked
 before any work."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,9 @@ def one_class(ctx, param, text: str | None) -> str | int | None:
     """--class for commands whose images share one class (mix, interpolate): a name or an index."""
     value = parse_classes(ctx, param, text)
     if isinstance(value, list):
-        raise click.BadParameter(f"{text!r}: give one class (a name or an index); all images of "
-                                 f"`{ctx.command.name}` share it")
+        raise click.BadParameter(
+            f"{text!r}: give one class (a name or an index); all images of `{ctx.command.name}` share it"
+        )
     return value
 
 
@@ -45,8 +47,9 @@ def seed_list(ctx, param, text: str | None) -> list[int] | None:
     for part in text.split(","):
         first, _, last = part.strip().partition("-")
         if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
-            raise click.BadParameter(f"{text!r}: give seeds (integers >= 0) as a comma list like 1,2,3 or a range "
-                                     f"like 0-4")
+            raise click.BadParameter(
+                f"{text!r}: give seeds (integers >= 0) as a comma list like 1,2,3 or a range like 0-4"
+            )
         ranges.append((int(first), int(last or first)))
     if max(last for _, last in ranges) > MAX_SEED:
         raise click.BadParameter(f"{text!r}: seeds go up to {MAX_SEED}")
@@ -56,8 +59,18 @@ def seed_list(ctx, param, text: str | None) -> list[int] | None:
     return [seed for first, last in ranges for seed in range(first, last + 1)]
 
 
-SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def parse_size(text: str, flag: str) -> int:
@@ -84,10 +97,14 @@ def output_path(folder: bool = False):
     return check
 
 
-TRUNCATION_HELP = (f"Truncation psi in {TRUNCATION.low:g}..{TRUNCATION.high:g}: 1 samples plainly, lower trades variety for typicality (StyleGAN: w "
-                   "toward its average; DCGAN: z scaled by psi), 0 gives one image for all seeds, above 1 "
-                   "exaggerates.")
+TRUNCATION_HELP = (
+    f"Truncation psi in {TRUNCATION.low:g}..{TRUNCATION.high:g}: 1 samples plainly, lower trades variety for typicality (StyleGAN: w "
+    "toward its average; DCGAN: z scaled by psi), 0 gives one image for all seeds, above 1 "
+    "exaggerates."
+)
 CLASS_HELP = "Class name or index for conditional models (default: the first class)."
 BACKEND_CHOICES = ["torch", "onnxruntime"]
-BACKEND_HELP = ("Run the generator in PyTorch or in onnxruntime (CPU; the ganforge[onnx] extra; a checkpoint is "
-                "converted in memory). Default: onnxruntime for .onnx files, else torch.")
+BACKEND_HELP = (
+    "Run the generator in PyTorch or in onnxruntime (CPU; the ganforge[onnx] extra; a checkpoint is "
+    "converted in memory). Default: onnxruntime for .onnx files, else torch."
+)

@@ -1,4 +1,5 @@
 """`ganforge sample`, `mix` and `interpolate`: images, style-mixing grids and latent walks from a generator."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,21 @@ from pathlib import Path
 import click
 
 from ..atomic import check_not_input
-from ..errors import ConfigError
 from ..limits import check_in_memory
 from . import main
-from .options import (BACKEND_CHOICES, BACKEND_HELP, CLASS_HELP, MAX_FRAMES, MAX_IMAGES, MAX_SEED, TRUNCATION_HELP,
-                      one_class, output_path, parse_classes, seed_list)
+from .options import (
+    BACKEND_CHOICES,
+    BACKEND_HELP,
+    CLASS_HELP,
+    MAX_FRAMES,
+    MAX_IMAGES,
+    MAX_SEED,
+    TRUNCATION_HELP,
+    one_class,
+    output_path,
+    parse_classes,
+    seed_list,
+)
 
 OUTDIR_BATCH = 256  # --outdir writes images this many at a time
 
@@ -18,14 +29,28 @@ OUTDIR_BATCH = 256  # --outdir writes images this many at a time
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--num", default=64, show_default=True, type=click.IntRange(1, MAX_IMAGES), help="How many images.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
-              help="First seed; image k uses seed+k.")
-@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), callback=output_path(),
-              help="Write one grid image here (.png, .jpg, .webp or .gif).")
-@click.option("--outdir", type=click.Path(file_okay=False), callback=output_path(folder=True),
-              help="Write one PNG per image here.")
-@click.option("--class", "classes", callback=parse_classes,
-              help="Conditional models: a class name or index for all images, or a comma list of one per image.")
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED), help="First seed; image k uses seed+k."
+)
+@click.option(
+    "--grid",
+    "grid_path",
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="Write one grid image here (.png, .jpg, .webp or .gif).",
+)
+@click.option(
+    "--outdir",
+    type=click.Path(file_okay=False),
+    callback=output_path(folder=True),
+    help="Write one PNG per image here.",
+)
+@click.option(
+    "--class",
+    "classes",
+    callback=parse_classes,
+    help="Conditional models: a class name or index for all images, or a comma list of one per image.",
+)
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), help=BACKEND_HELP)
@@ -54,12 +79,13 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
     generator = open_generator(checkpoint, backend, select_device(device))
     labels = generator.labels_for(num, classes)  # [N] or None; checks --class before any image is made
     if grid_path:
-        check_in_memory(num, generator.dataset, f"--grid with --num {num}",
-                        "write them with --outdir, a batch at a time")
+        check_in_memory(
+            num, generator.dataset, f"--grid with --num {num}", "write them with --outdir, a batch at a time"
+        )
     step = num if grid_path else OUTDIR_BATCH  # a grid holds all images at once; files go out a batch at a time
     for start in range(0, num, step):
         count = min(step, num - start)
-        part = None if labels is None else labels[start:start + count].tolist()
+        part = None if labels is None else labels[start : start + count].tolist()
         images = generator.generate(count, seed + start, part, truncation=truncation)  # uint8 [n, H, W, C]
         for index, image in enumerate(images if outdir else []):
             save_png(image, Path(outdir) / f"seed{seed + start + index:06d}.png")
@@ -73,11 +99,21 @@ def sample(checkpoint, num, seed, grid_path, outdir, classes, truncation, device
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--rows", required=True, callback=seed_list, help="Row seeds: they give the coarse styles (pose, shape).")
-@click.option("--cols", required=True, callback=seed_list, help="Column seeds: they give the fine styles (colours, texture).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
-              help="The grid image to write (.png, .jpg, .webp or .gif).")
-@click.option("--crossover", type=click.IntRange(1),
-              help="ws taken from the row seed (default 6: the layers up to 16x16; at most half of them).")
+@click.option(
+    "--cols", required=True, callback=seed_list, help="Column seeds: they give the fine styles (colours, texture)."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="The grid image to write (.png, .jpg, .webp or .gif).",
+)
+@click.option(
+    "--crossover",
+    type=click.IntRange(1),
+    help="ws taken from the row seed (default 6: the layers up to 16x16; at most half of them).",
+)
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--class", "class_index", callback=one_class, help=CLASS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -99,8 +135,12 @@ def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device)
     still_format(out, flag="--out")
     check_not_input([out], [checkpoint], "--out")
     generator = load(checkpoint, select_device(device))
-    check_in_memory((len(rows) + 1) * (len(cols) + 1), generator.dataset,
-                    f"--rows {len(rows)} x --cols {len(cols)} seeds", "mix fewer seeds")
+    check_in_memory(
+        (len(rows) + 1) * (len(cols) + 1),
+        generator.dataset,
+        f"--rows {len(rows)} x --cols {len(cols)} seeds",
+        "mix fewer seeds",
+    )
     tiles = style_mixing_grid(generator, rows, cols, crossover, truncation, class_index)  # [(R+1)*(C+1), C, H, W]
     save_image(make_grid(tiles, columns=len(cols) + 1), out)
     click.echo(f"style-mixing grid of {len(rows)} x {len(cols)} seeds: {out}")
@@ -109,11 +149,17 @@ def mix(checkpoint, rows, cols, out, crossover, truncation, class_index, device)
 @main.command()
 @click.argument("checkpoint", type=click.Path())
 @click.option("--seeds", required=True, callback=seed_list, help="Seeds to pass through in order, e.g. 1,2,3 or 0-4.")
-@click.option("--frames", default=60, show_default=True, type=click.IntRange(2, MAX_FRAMES),
-              help="Total frames of the loop.")
+@click.option(
+    "--frames", default=60, show_default=True, type=click.IntRange(2, MAX_FRAMES), help="Total frames of the loop."
+)
 @click.option("--fps", default=20, show_default=True, type=click.IntRange(1, 50), help="GIF frames per second.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=output_path(),
-              help="walk.gif (an animation) or walk.png (a grid of the frames).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    callback=output_path(),
+    help="walk.gif (an animation) or walk.png (a grid of the frames).",
+)
 @click.option("--truncation", default=1.0, show_default=True, type=float, help=TRUNCATION_HELP)
 @click.option("--class", "class_index", callback=one_class, help=CLASS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -128,8 +174,8 @@ def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, de
       ganforge interpolate runs/00000-digits-dcgan-32 --seeds 4,9 --frames 16 --out walk.png
     """
     from ..artifacts import load
-    from ..latent import interpolation_frames, save_walk, walk_format
     from ..dist import select_device
+    from ..latent import interpolation_frames, save_walk, walk_format
 
     walk_format(out)  # fail before rendering
     check_not_input([out], [checkpoint], "--out")
@@ -137,4 +183,3 @@ def interpolate(checkpoint, seeds, frames, fps, out, truncation, class_index, de
     check_in_memory(frames, generator.dataset, f"--frames {frames}", "make fewer frames")
     path = save_walk(interpolation_frames(generator, seeds, frames, truncation, class_index), out, fps)
     click.echo(f"{frames} frames through seeds {','.join(map(str, seeds))}: {path}")
-

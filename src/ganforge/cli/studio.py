@@ -1,5 +1,6 @@
 """`ganforge studio`: the browser app and HTTP API over run folders, checkpoints and exports; `ganforge serve`:
 the same HTTP API without the pages."""
+
 from __future__ import annotations
 
 import os
@@ -19,37 +20,75 @@ def default_threads() -> int:
 
 
 def _options(function):
-    for decorator in reversed([
-        click.argument("sources", nargs=-1, type=click.Path(exists=True)),
-        click.option("--runs", "runs_dir", default="runs", show_default=True, type=click.Path(file_okay=False),
-                     help="Folder of run directories: listed, and where runs started from the studio go."),
-        click.option("--host", default="127.0.0.1", show_default=True,
-                     help="Address to listen on. Only this machine can connect by default; another address (e.g. "
-                          "0.0.0.0) exposes the studio, with no login, to everyone who can reach it."),
-        click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="TCP port."),
-        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps."),
-        click.option("--cache", "cache_size", default=4, show_default=True, type=click.IntRange(1),
-                     help="Models kept loaded at once."),
-        click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
-                     help="What runs generate, translate and the game's images: PyTorch, or onnxruntime (CPU; "
-                          "2-4x faster there, needs ganforge[onnx]). Projection and editing always use PyTorch."),
-        click.option("--threads", type=click.IntRange(1, 256), default=None,
-                     help="Torch threads per computation (at most two computations run at once); default: half the "
-                          "cores, 1 to 4."),
-        click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-                     help="Also answer requests whose Host header is NAME (the studio's address as others type it, "
-                          "e.g. behind a proxy); repeatable; '*' turns the Host check off. Default: the --host "
-                          "address (127.0.0.1: also localhost and ::1)."),
-        click.option("--data-root", "data_roots", multiple=True, type=click.Path(exists=True, file_okay=False),
-                     help="A folder whose sub-folders and zips training runs started from the page may read "
-                          "(repeatable); without it: built-in sets and the --runs folder only."),
-    ]):
+    for decorator in reversed(
+        [
+            click.argument("sources", nargs=-1, type=click.Path(exists=True)),
+            click.option(
+                "--runs",
+                "runs_dir",
+                default="runs",
+                show_default=True,
+                type=click.Path(file_okay=False),
+                help="Folder of run directories: listed, and where runs started from the studio go.",
+            ),
+            click.option(
+                "--host",
+                default="127.0.0.1",
+                show_default=True,
+                help="Address to listen on. Only this machine can connect by default; another address (e.g. "
+                "0.0.0.0) exposes the studio, with no login, to everyone who can reach it.",
+            ),
+            click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="TCP port."),
+            click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps."),
+            click.option(
+                "--cache",
+                "cache_size",
+                default=4,
+                show_default=True,
+                type=click.IntRange(1),
+                help="Models kept loaded at once.",
+            ),
+            click.option(
+                "--backend",
+                type=click.Choice(["torch", "onnxruntime"]),
+                default="torch",
+                show_default=True,
+                help="What runs generate, translate and the game's images: PyTorch, or onnxruntime (CPU; "
+                "2-4x faster there, needs ganforge[onnx]). Projection and editing always use PyTorch.",
+            ),
+            click.option(
+                "--threads",
+                type=click.IntRange(1, 256),
+                default=None,
+                help="Torch threads per computation (at most two computations run at once); default: half the "
+                "cores, 1 to 4.",
+            ),
+            click.option(
+                "--allowed-host",
+                "allowed_hosts",
+                multiple=True,
+                metavar="NAME",
+                help="Also answer requests whose Host header is NAME (the studio's address as others type it, "
+                "e.g. behind a proxy); repeatable; '*' turns the Host check off. Default: the --host "
+                "address (127.0.0.1: also localhost and ::1).",
+            ),
+            click.option(
+                "--data-root",
+                "data_roots",
+                multiple=True,
+                type=click.Path(exists=True, file_okay=False),
+                help="A folder whose sub-folders and zips training runs started from the page may read "
+                "(repeatable); without it: built-in sets and the --runs folder only.",
+            ),
+        ]
+    ):
         function = decorator(function)
     return function
 
 
-def _serve(sources, runs_dir, host, port, device, cache_size, backend, threads, allowed_hosts, data_roots,
-           pages: bool) -> None:
+def _serve(
+    sources, runs_dir, host, port, device, cache_size, backend, threads, allowed_hosts, data_roots, pages: bool
+) -> None:
     try:
         import uvicorn
 
@@ -60,16 +99,28 @@ def _serve(sources, runs_dir, host, port, device, cache_size, backend, threads, 
     from ..studio.guard import bound_names
 
     if host not in LOCAL_HOSTS:
-        click.echo(f"warning: listening on {host}: anyone who can reach this address can use the studio "
-                   f"(no login), including starting training runs", err=True)
+        click.echo(
+            f"warning: listening on {host}: anyone who can reach this address can use the studio "
+            f"(no login), including starting training runs",
+            err=True,
+        )
     names = bound_names(host, allowed_hosts)
     try:
         if backend == "onnxruntime":
             from ..artifacts.onnx import require
 
             require("onnxruntime")
-        app = create_app(list(sources), runs_dir, pages=pages, cache_size=cache_size, device=device, backend=backend,
-                         data_roots=list(data_roots), allowed_hosts=names, threads=threads or default_threads())
+        app = create_app(
+            list(sources),
+            runs_dir,
+            pages=pages,
+            cache_size=cache_size,
+            device=device,
+            backend=backend,
+            data_roots=list(data_roots),
+            allowed_hosts=names,
+            threads=threads or default_threads(),
+        )
     except StudioError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"ganforge {'studio' if pages else 'API'}: http://{host}:{port}/ (API docs: /docs); Ctrl+C stops it")

@@ -1,4 +1,5 @@
 """`ganforge train`: every training flag, resolved into one config, then the one training loop."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,6 @@ import click
 
 from ..errors import GanforgeError
 from . import main
-
-
 
 _CLICK_TYPES = {"int": int, "float": float, "str": str}
 
@@ -55,8 +54,7 @@ def _train_options(function):
         elif base == "tuple[float, float]":
             option = click.option(flag, name, type=float, nargs=2, default=None, help=text)
         elif key in LISTED:
-            option = click.option(flag, name, type=str, default=None, help=text, cls=_RegistryOption,
-                                  registry_key=key)
+            option = click.option(flag, name, type=str, default=None, help=text, cls=_RegistryOption, registry_key=key)
         else:
             option = click.option(flag, name, type=_CLICK_TYPES[base], default=None, help=text)
         function = option(function)
@@ -89,8 +87,10 @@ def _stop_on_signals():
             raise KeyboardInterrupt
         requested.event.set()
         requested.signum = requested.signum or signum
-        click.echo(f"\n{signal.Signals(signum).name}: stopping after this step with a final snapshot "
-                   f"(Ctrl-C again to abort)", err=True)
+        click.echo(
+            f"\n{signal.Signals(signum).name}: stopping after this step with a final snapshot (Ctrl-C again to abort)",
+            err=True,
+        )
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -103,11 +103,16 @@ def _stop_on_signals():
 @main.command()
 @_train_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON config file (flags override it).")
-@click.option("--preset", help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256, "
-              "stylegan2-1024, r3gan-32-cpu, r3gan-32, r3gan-64 or r3gan-256 (see the README's preset tables).")
+@click.option(
+    "--preset",
+    help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256, "
+    "stylegan2-1024, r3gan-32-cpu, r3gan-32, r3gan-64 or r3gan-256 (see the README's preset tables).",
+)
 @click.option("--resume", help="auto (newest run under --out), a run folder, or a checkpoint file.")
 @click.option("--dry-run", is_flag=True, help="Resolve and save the config, then stop.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (stats.jsonl and TensorBoard logs are still written).")
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (stats.jsonl and TensorBoard logs are still written)."
+)
 @click.option("--no-tensorboard", is_flag=True, help="Write no TensorBoard event files (stats.jsonl stays).")
 def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **flags) -> None:
     """Train a GAN; writes samples, checkpoints, stats.jsonl and TensorBoard logs into a new run folder.
@@ -132,9 +137,16 @@ def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **f
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
         with _stop_on_signals() as stop_requested:
-            result = run_training(overrides=overrides, config_file=config_file, preset=preset, resume=resume,
-                                  dry_run=dry_run, progress=not no_progress, tensorboard=not no_tensorboard,
-                                  should_stop=stop_requested)
+            result = run_training(
+                overrides=overrides,
+                config_file=config_file,
+                preset=preset,
+                resume=resume,
+                dry_run=dry_run,
+                progress=not no_progress,
+                tensorboard=not no_tensorboard,
+                should_stop=stop_requested,
+            )
     except GanforgeError as error:
         if distributed:
             click.echo(f"error: {error}", err=True)
@@ -151,5 +163,3 @@ def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **f
         os._exit(stop_requested.exit_code)
     if stop_requested.exit_code:
         sys.exit(stop_requested.exit_code)
-
-

@@ -1,11 +1,13 @@
 """Datasets: built-in offline sets, image folders and zips, tar shards (local or by URL), MNIST/CelebA/FFHQ loaders;
 `build` picks by --data."""
+
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -23,8 +25,16 @@ from .paired import PairedFolderDataset, TensorPairDataset, photo_edges, shapes_
 from .shards import ShardDataset, is_shards
 from .unpaired import UnpairedDataset, build_unpaired, has_unpaired_layout, subset_unpaired
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorImageDataset", "build", "FolderDataset", "ShardDataset",
-           "is_shards"]
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "ImageDataset",
+    "TensorImageDataset",
+    "build",
+    "FolderDataset",
+    "ShardDataset",
+    "is_shards",
+]
 
 # name -> builder(path or None, resolution or None, channels or None) -> ImageDataset
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
@@ -48,13 +58,15 @@ class InMemorySet(NamedTuple):
 
 
 # Built-in sets held in memory whole: registered from this table, whose sizes give `memory_estimate`
-IN_MEMORY_SETS = {"digits": InMemorySet(_made_here(digits), 1797, 1),
-                  "stacked-digits": InMemorySet(_made_here(StackedDigits), 1797, 1),
-                  "shapes": InMemorySet(_made_here(shapes), 10000, 3),
-                  "shapes-edges": InMemorySet(_made_here(shapes_edges), 1000, 4),
-                  "photo-edges": InMemorySet(_made_here(photo_edges), 1000, 4),
-                  "lfw": InMemorySet(_made_here(lfw), 200, 1),
-                  "mnist": InMemorySet(_mnist, 60000, 1)}
+IN_MEMORY_SETS = {
+    "digits": InMemorySet(_made_here(digits), 1797, 1),
+    "stacked-digits": InMemorySet(_made_here(StackedDigits), 1797, 1),
+    "shapes": InMemorySet(_made_here(shapes), 10000, 3),
+    "shapes-edges": InMemorySet(_made_here(shapes_edges), 1000, 4),
+    "photo-edges": InMemorySet(_made_here(photo_edges), 1000, 4),
+    "lfw": InMemorySet(_made_here(lfw), 200, 1),
+    "mnist": InMemorySet(_mnist, 60000, 1),
+}
 for _name, _set in IN_MEMORY_SETS.items():
     DATASETS.register(_name)(_set.build)
 
@@ -90,7 +102,9 @@ def memory_estimate(cfg: DataConfig) -> int | None:
 
 def _require_path(name: str, path: str | None) -> Path:
     if not path:
-        raise ConfigError(f"--data {name}:PATH needs the folder or zip of {name} images, e.g. --data {name}:~/data/{name}")
+        raise ConfigError(
+            f"--data {name}:PATH needs the folder or zip of {name} images, e.g. --data {name}:~/data/{name}"
+        )
     return Path(path).expanduser()
 
 
@@ -108,34 +122,50 @@ def build(cfg: DataConfig, cache: bool = True, task: Task = Task.NOISE_TO_IMAGE)
             dataset = subset_unpaired(dataset, cfg.subset)
         return cache_if_small(dataset, cfg.workers) if cache else dataset
     if cfg.source_a or cfg.source_b or cfg.source == "digits-stylized" or has_unpaired_layout(cfg.source):
-        raise ConfigError(f"--data{'-a/--data-b' if cfg.source_a or cfg.source_b else ' ' + cfg.source}: unpaired "
-                          f"data (two independent domains) needs an unpaired translation model: --model cyclegan")
+        raise ConfigError(
+            f"--data{'-a/--data-b' if cfg.source_a or cfg.source_b else ' ' + cfg.source}: unpaired "
+            f"data (two independent domains) needs an unpaired translation model: --model cyclegan"
+        )
     name, _, path = cfg.source.partition(":")
     if is_shards(cfg.source):
         dataset = ShardDataset(cfg.source, cfg.resolution, cfg.channels)
     elif name in DATASETS and (path or not Path(cfg.source).exists()):
         dataset = DATASETS.get(name)(path or None, cfg.resolution, cfg.channels)
     elif Path(cfg.source).expanduser().exists():
-        dataset = (PairedFolderDataset(cfg.source, cfg.resolution) if paired
-                   else FolderDataset(cfg.source, cfg.resolution, cfg.channels))
+        dataset = (
+            PairedFolderDataset(cfg.source, cfg.resolution)
+            if paired
+            else FolderDataset(cfg.source, cfg.resolution, cfg.channels)
+        )
     else:
-        raise DataError(f"--data {cfg.source}: no such file or folder, and not a built-in dataset "
-                        f"({', '.join(DATASETS.names())})")
+        raise DataError(
+            f"--data {cfg.source}: no such file or folder, and not a built-in dataset ({', '.join(DATASETS.names())})"
+        )
     if task is not dataset.info.task:
-        raise ConfigError(f"--data {cfg.source}: " + ("this model translates images and needs paired data: A/ and B/ "
-                          "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
-                          if paired else "paired data needs an image-to-image model such as --model pix2pix"))
+        raise ConfigError(
+            f"--data {cfg.source}: "
+            + (
+                "this model translates images and needs paired data: A/ and B/ "
+                "folders, side-by-side A|B images (pairs:PATH), or make pairs with `ganforge pairs`"
+                if paired
+                else "paired data needs an image-to-image model such as --model pix2pix"
+            )
+        )
     if paired:
         dataset = with_input_lines(dataset)
     if cfg.channels is not None and dataset.info.channels != cfg.channels:
         raise ConfigError(f"--channels {cfg.channels}: dataset {cfg.source!r} has {dataset.info.channels} channel(s)")
     if cfg.cond and dataset.info.num_classes < 2:
-        raise ConfigError(f"--cond needs labels, but {cfg.source!r} has none: put each class in its own sub-folder "
-                          f"or add a labels.json mapping file names to classes")
+        raise ConfigError(
+            f"--cond needs labels, but {cfg.source!r} has none: put each class in its own sub-folder "
+            f"or add a labels.json mapping file names to classes"
+        )
     if cfg.subset:
         if cfg.subset > len(dataset):
             raise ConfigError(f"--subset {cfg.subset}: {cfg.source!r} has only {len(dataset)} images")
-        dataset = SubsetDataset(dataset, torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:cfg.subset])
+        dataset = SubsetDataset(
+            dataset, torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: cfg.subset]
+        )
     return cache_if_small(dataset, cfg.workers) if cache else dataset
 
 
@@ -184,8 +214,10 @@ def cache_in_memory(dataset: FolderDataset, workers: int = 0) -> TensorImageData
             else:
                 images[index], good[index] = image, True
     if not bool(good.any()):
-        raise DataError(f"{dataset.source.flag} {dataset.source.path}: none of the {len(dataset)} image files could "
-                        f"be decoded; first error: {failures[0]}")
+        raise DataError(
+            f"{dataset.source.flag} {dataset.source.path}: none of the {len(dataset)} image files could "
+            f"be decoded; first error: {failures[0]}"
+        )
     if failures:
         shown = "\n  ".join(failures[:5]) + (f"\n  ... and {len(failures) - 5} more" if len(failures) > 5 else "")
         warnings.warn(f"skipped {len(failures)} unreadable or too small image(s) in {dataset.source.path}:\n  {shown}")

@@ -1,4 +1,5 @@
 """The dataset contract every source meets: uint8 [C, H, W] images with integer labels, plus metadata."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,15 +39,28 @@ class DatasetInfo:
 
     def to_dict(self) -> dict:
         lines = {"input_lines": self.input_lines.to_dict()} if self.input_lines is not None else {}
-        return {"name": self.name, "resolution": self.resolution, "channels": self.channels,
-                "class_names": list(self.class_names), "input_channels": self.input_channels, "unpaired": self.unpaired,
-                **lines}
+        return {
+            "name": self.name,
+            "resolution": self.resolution,
+            "channels": self.channels,
+            "class_names": list(self.class_names),
+            "input_channels": self.input_channels,
+            "unpaired": self.unpaired,
+            **lines,
+        }
 
     @staticmethod
-    def from_dict(raw: dict) -> "DatasetInfo":
+    def from_dict(raw: dict) -> DatasetInfo:
         lines = LineStats.from_dict(raw["input_lines"]) if raw.get("input_lines") else None
-        return DatasetInfo(raw["name"], int(raw["resolution"]), int(raw["channels"]), tuple(raw.get("class_names", ())),
-                           int(raw.get("input_channels", 0)), bool(raw.get("unpaired", False)), lines)
+        return DatasetInfo(
+            raw["name"],
+            int(raw["resolution"]),
+            int(raw["channels"]),
+            tuple(raw.get("class_names", ())),
+            int(raw.get("input_channels", 0)),
+            bool(raw.get("unpaired", False)),
+            lines,
+        )
 
 
 class ImageDataset(Dataset):
@@ -59,8 +73,11 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, label = self.image(index)
-        assert image.dtype == torch.uint8 and image.shape == (self.info.channels, self.info.resolution,
-                                                               self.info.resolution), image.shape
+        assert image.dtype == torch.uint8 and image.shape == (
+            self.info.channels,
+            self.info.resolution,
+            self.info.resolution,
+        ), image.shape
         return image, label
 
     def image(self, index: int) -> tuple[torch.Tensor, int]:

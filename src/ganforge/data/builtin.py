@@ -1,5 +1,6 @@
 """Built-in offline datasets: scikit-learn's handwritten digits, stacked digits (1000 modes), procedural shapes,
 scikit-image's LFW subset (real face photos and non-face patches)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,16 +23,18 @@ def digit_images(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     small = (digits.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)  # [N, 8, 8]
     # Pad to 10x10 so strokes do not touch the border after upscaling, as in MNIST.
     padded = np.pad(small, ((0, 0), (1, 1), (1, 1)))
-    images = np.stack([np.asarray(Image.fromarray(d).resize((resolution, resolution), Image.Resampling.BICUBIC))
-                       for d in padded])
+    images = np.stack(
+        [np.asarray(Image.fromarray(d).resize((resolution, resolution), Image.Resampling.BICUBIC)) for d in padded]
+    )
     return images, digits.target.astype(np.int64)
 
 
 def digits(resolution: int | None, name: str = "digits") -> TensorImageDataset:
     resolution = resolution or DEFAULT_RESOLUTION
     images, labels = digit_images(resolution)
-    return TensorImageDataset(torch.from_numpy(images)[:, None], torch.from_numpy(labels),
-                              DatasetInfo(name, resolution, 1, DIGIT_NAMES))
+    return TensorImageDataset(
+        torch.from_numpy(images)[:, None], torch.from_numpy(labels), DatasetInfo(name, resolution, 1, DIGIT_NAMES)
+    )
 
 
 class StackedDigits(ImageDataset):
@@ -67,8 +70,13 @@ def _shape_polygon(kind: str, cx: float, cy: float, radius: float, angle: float)
         corners, radii = 3, [radius]
     else:  # star
         corners, radii = 10, [radius, radius * 0.45]
-    return [(cx + radii[i % len(radii)] * np.cos(angle + 2 * np.pi * i / corners),
-             cy + radii[i % len(radii)] * np.sin(angle + 2 * np.pi * i / corners)) for i in range(corners)]
+    return [
+        (
+            cx + radii[i % len(radii)] * np.cos(angle + 2 * np.pi * i / corners),
+            cy + radii[i % len(radii)] * np.sin(angle + 2 * np.pi * i / corners),
+        )
+        for i in range(corners)
+    ]
 
 
 def render_shape(rng: np.random.Generator, resolution: int, kind: int) -> np.ndarray:
@@ -98,8 +106,11 @@ def shapes(resolution: int | None, size: int = 10000, seed: int = 0, name: str =
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(SHAPE_NAMES), size)
     images = np.stack([render_shape(rng, resolution, int(k)) for k in labels])
-    return TensorImageDataset(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
-                              DatasetInfo(name, resolution, 3, SHAPE_NAMES))
+    return TensorImageDataset(
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(labels),
+        DatasetInfo(name, resolution, 3, SHAPE_NAMES),
+    )
 
 
 def lfw(resolution: int | None, name: str = "lfw") -> TensorImageDataset:
@@ -110,8 +121,10 @@ def lfw(resolution: int | None, name: str = "lfw") -> TensorImageDataset:
 
     resolution = resolution or DEFAULT_RESOLUTION
     photos = (lfw_subset() * 255).round().astype(np.uint8)  # [200, 25, 25]: faces first, then non-faces
-    images = np.stack([np.asarray(Image.fromarray(p).resize((resolution, resolution), Image.Resampling.BICUBIC))
-                       for p in photos])
+    images = np.stack(
+        [np.asarray(Image.fromarray(p).resize((resolution, resolution), Image.Resampling.BICUBIC)) for p in photos]
+    )
     labels = np.repeat(np.arange(2), 100)
-    return TensorImageDataset(torch.from_numpy(images)[:, None], torch.from_numpy(labels),
-                              DatasetInfo(name, resolution, 1, LFW_NAMES))
+    return TensorImageDataset(
+        torch.from_numpy(images)[:, None], torch.from_numpy(labels), DatasetInfo(name, resolution, 1, LFW_NAMES)
+    )

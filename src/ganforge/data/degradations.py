@@ -2,10 +2,11 @@
 damage, grayscale, cartoon), deterministically from the generator it is given, so a model can learn A -> B.
 Registered by name in PAIR_TASKS; data/pair_tasks.py writes the pairs.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -22,6 +23,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
 
 def _gray(photo: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3] -> float32 BT.601 luma in [0, 1]."""
@@ -47,9 +49,18 @@ def _scale(photo: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------------------------- edges
 
-def edges_xdog(photo: np.ndarray, rng: np.random.Generator | None = None, sigma: float = 0.7, k: float = 1.6,
-               tau: float = 0.98, eps: float = -0.005, phi: float = 120.0, strong: float = -0.03,
-               min_area: int = 20) -> np.ndarray:
+
+def edges_xdog(
+    photo: np.ndarray,
+    rng: np.random.Generator | None = None,
+    sigma: float = 0.7,
+    k: float = 1.6,
+    tau: float = 0.98,
+    eps: float = -0.005,
+    phi: float = 120.0,
+    strong: float = -0.03,
+    min_area: int = 20,
+) -> np.ndarray:
     """Ink-drawing lines by XDoG (Winnemöller, Kyprianidis & Olsen 2012, "XDoG: an eXtended difference-of-Gaussians
     compendium"): D = G_sigma - tau * G_k*sigma, soft-thresholded as 1 + tanh(phi * (D - eps)) below eps.
 
@@ -72,8 +83,14 @@ def edges_xdog(photo: np.ndarray, rng: np.random.Generator | None = None, sigma:
     return _u8(np.where(near, soft, 1.0))
 
 
-def edges_canny(photo: np.ndarray, rng: np.random.Generator | None = None, sigma: float = 1.2,
-                high_percentile: float = 80.0, low_ratio: float = 0.4, min_length: int = 15) -> np.ndarray:
+def edges_canny(
+    photo: np.ndarray,
+    rng: np.random.Generator | None = None,
+    sigma: float = 1.2,
+    high_percentile: float = 80.0,
+    low_ratio: float = 0.4,
+    min_length: int = 15,
+) -> np.ndarray:
     """Canny (1986) edges: Gaussian smoothing, Sobel gradients, non-maximum suppression along the gradient,
     hysteresis via connected components. Thresholds are automatic: `high` is the `high_percentile` of the
     gradient magnitude at the suppressed maxima, `low` = `low_ratio` * `high`; contours shorter than
@@ -87,7 +104,7 @@ def edges_canny(photo: np.ndarray, rng: np.random.Generator | None = None, sigma
     padded = np.pad(magnitude, 1)
 
     def neighbour(dy: int, dx: int) -> np.ndarray:
-        return padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+        return padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
 
     maxima = np.zeros((height, width), dtype=bool)
     for index, (dy, dx) in enumerate([(0, 1), (1, 1), (1, 0), (1, -1)]):  # (row, col) step along the gradient
@@ -120,9 +137,11 @@ def edges(photo: np.ndarray, rng: np.random.Generator, method: str | None = None
 
 # ----------------------------------------------------------------------------------------------- restoration
 
+
 @PAIR_TASKS.register("denoise")
-def denoise(photo: np.ndarray, rng: np.random.Generator, kind: str | None = None,
-            strength: float | None = None) -> np.ndarray:
+def denoise(
+    photo: np.ndarray, rng: np.random.Generator, kind: str | None = None, strength: float | None = None
+) -> np.ndarray:
     """Noisy photo for denoising (as in DnCNN, Zhang et al. 2017, and Noise2Noise, Lehtinen et al. 2018).
 
     `kind` "gaussian": additive N(0, sigma^2), sigma = `strength` in 0-255 units (random 5-50);
@@ -156,8 +175,15 @@ def _streak_kernel(length: float, angle: float) -> np.ndarray:
     return kernel / kernel.max()
 
 
-def _rain_layer(shape: tuple[int, int], rng: np.random.Generator, density: float, length: float, angle: float,
-                width: float, brightness: float) -> np.ndarray:
+def _rain_layer(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    density: float,
+    length: float,
+    angle: float,
+    width: float,
+    brightness: float,
+) -> np.ndarray:
     """Sparse drops motion-blurred along the fall direction: float [H, W] in [0, 1]."""
     kernel = _streak_kernel(length, angle)
     pad = kernel.shape[0]
@@ -185,11 +211,29 @@ def rain(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     heaviness = float(np.exp(rng.uniform(np.log(0.2), 0.0)))  # drizzle .. downpour
     layers = []
     far_length = rng.uniform(0.03, 0.07) * side
-    layers.append(_rain_layer(photo.shape[:2], rng, heaviness * rng.uniform(0.005, 0.015) / scale ** 2, far_length,
-                              angle + rng.normal(0.0, 0.03), 0.4 * scale, brightness * 0.7))
+    layers.append(
+        _rain_layer(
+            photo.shape[:2],
+            rng,
+            heaviness * rng.uniform(0.005, 0.015) / scale**2,
+            far_length,
+            angle + rng.normal(0.0, 0.03),
+            0.4 * scale,
+            brightness * 0.7,
+        )
+    )
     near_length = rng.uniform(0.08, 0.2) * side
-    layers.append(_rain_layer(photo.shape[:2], rng, heaviness * rng.uniform(0.001, 0.003) / scale ** 2, near_length,
-                              angle + rng.normal(0.0, 0.03), 0.8 * scale, brightness))
+    layers.append(
+        _rain_layer(
+            photo.shape[:2],
+            rng,
+            heaviness * rng.uniform(0.001, 0.003) / scale**2,
+            near_length,
+            angle + rng.normal(0.0, 0.03),
+            0.8 * scale,
+            brightness,
+        )
+    )
     streaks = 1.0 - (1.0 - layers[0]) * (1.0 - layers[1])
     tint = np.array([0.92, 0.95, 1.0], dtype=np.float32)  # rain catches the sky light: slightly blue-white
     return _u8(1.0 - (1.0 - image) * (1.0 - streaks[:, :, None] * tint))
@@ -207,8 +251,10 @@ def superres(photo: np.ndarray, rng: np.random.Generator, factor: int = 4, kerne
         raise ConfigError(f"superres kernel {kernel!r}: choose box or bicubic")
     height, width = photo.shape[:2]
     image = Image.fromarray(photo)
-    small = image.resize((max(1, round(width / factor)), max(1, round(height / factor))),
-                         Image.Resampling.BOX if kernel == "box" else Image.Resampling.BICUBIC)
+    small = image.resize(
+        (max(1, round(width / factor)), max(1, round(height / factor))),
+        Image.Resampling.BOX if kernel == "box" else Image.Resampling.BICUBIC,
+    )
     return np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8).copy()
 
 
@@ -223,8 +269,9 @@ def _scratch_points(rng: np.random.Generator, height: int, width: int) -> list[t
     t = np.linspace(0.0, 1.0, 48)[:, None]
     direction = end - start
     normal = np.array([-direction[1], direction[0]]) / (np.linalg.norm(direction) + 1e-6)
-    wobble = rng.uniform(0.0, 0.04) * min(height, width) * np.sin(
-        2 * np.pi * (rng.uniform(0.3, 1.5) * t + rng.uniform()))
+    wobble = (
+        rng.uniform(0.0, 0.04) * min(height, width) * np.sin(2 * np.pi * (rng.uniform(0.3, 1.5) * t + rng.uniform()))
+    )
     points = start + t * direction + wobble * normal
     cut = np.sort(rng.uniform(0.0, 1.0, 2))  # a scratch often covers only part of its path
     keep = (t[:, 0] >= cut[0] * 0.5) & (t[:, 0] <= 0.5 + cut[1] * 0.5)
@@ -276,7 +323,7 @@ def repair(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         bh, bw = (rng.uniform(0.05, 0.2, 2) * side).astype(int) + 2
         top, left = int(rng.integers(0, max(1, height - bh))), int(rng.integers(0, max(1, width - bw)))
         fill = int(rng.integers(3))
-        region = image[top:top + bh, left:left + bw]
+        region = image[top : top + bh, left : left + bw]
         if fill == 0:
             region[...] = 1.0
         elif fill == 1:
@@ -295,8 +342,8 @@ def colorize(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return luma.astype(np.uint8)[:, :, None]
 
 
-
 # ----------------------------------------------------------------------------------------------- stylisation
+
 
 @PAIR_TASKS.register("cartoon")
 def cartoon(photo: np.ndarray, rng: np.random.Generator, colours: int = 8, smoothing: int = 3) -> np.ndarray:
@@ -308,7 +355,10 @@ def cartoon(photo: np.ndarray, rng: np.random.Generator, colours: int = 8, smoot
     smooth = photo[:, :, :3]
     for _ in range(smoothing):
         smooth = ndimage.median_filter(smooth, size=(size, size, 1))
-    flat = np.asarray(Image.fromarray(smooth).quantize(colors=colours, method=Image.Quantize.MEDIANCUT,
-                                                       dither=Image.Dither.NONE).convert("RGB"))
+    flat = np.asarray(
+        Image.fromarray(smooth)
+        .quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        .convert("RGB")
+    )
     ink = edges_xdog(photo, rng).astype(np.float32) / 255.0  # [H, W, 1], 0 on lines
     return (flat.astype(np.float32) * ink + 0.5).astype(np.uint8)

@@ -1,4 +1,5 @@
 """Image folders and zips (recursive, any common format), with labels from sub-folders, labels.json or dataset.json."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ class ImageSource:
     def non_images(self) -> list[tuple[str, str, str]]:
         """(file, "not an image", detail) for every other file here (metadata files aside), sorted: reported as
         skipped by `prepare` and `pairs`."""
-        return [(n, "not an image", f"{n}: not a png/jpg/jpeg/webp/bmp file")
-                for n in sorted(set(self._all_names()) - set(self.names)) if n not in META_FILES]
+        return [
+            (n, "not an image", f"{n}: not a png/jpg/jpeg/webp/bmp file")
+            for n in sorted(set(self._all_names()) - set(self.names))
+            if n not in META_FILES
+        ]
 
     def _all_names(self) -> list[str]:
         if self.is_zip:
@@ -93,11 +97,10 @@ def labels_for(source: ImageSource) -> tuple[list[int], tuple[str, ...]]:
         mapping = source.read_meta("labels.json")
     if mapping is not None:
         if not isinstance(mapping, dict):
-            raise DataError(f"{source.path}: labels.json must map file names to classes, e.g. {{\"a.png\": \"cat\"}}")
+            raise DataError(f'{source.path}: labels.json must map file names to classes, e.g. {{"a.png": "cat"}}')
         missing = [name for name in source.names if name not in mapping]
         if missing:
-            raise DataError(f"{source.path}: labels.json has no label for {len(missing)} image(s), "
-                            f"e.g. {missing[0]!r}")
+            raise DataError(f"{source.path}: labels.json has no label for {len(missing)} image(s), e.g. {missing[0]!r}")
         values = [mapping[name] for name in source.names]
         if not class_names:
             if all(isinstance(v, int) for v in values):
@@ -131,12 +134,21 @@ class FolderDataset(ImageDataset):
     """Decodes files on access; a file that fails to decode, or is smaller than `prepare` accepts (`min_side`), is
     replaced by the next good one, with a warning."""
 
-    def __init__(self, path: str | Path, resolution: int | None = None, channels: int | None = None,
-                 crop: int | None = None, name: str | None = None, flag: str = "--data"):
+    def __init__(
+        self,
+        path: str | Path,
+        resolution: int | None = None,
+        channels: int | None = None,
+        crop: int | None = None,
+        name: str | None = None,
+        flag: str = "--data",
+    ):
         self.source = ImageSource(path, flag)
         if not self.source.names:
-            raise DataError(f"{flag} {self.source.path}: no images found (looked for "
-                            f"png/jpg/jpeg/webp/bmp files{' in the zip' if self.source.is_zip else ' recursively'})")
+            raise DataError(
+                f"{flag} {self.source.path}: no images found (looked for "
+                f"png/jpg/jpeg/webp/bmp files{' in the zip' if self.source.is_zip else ' recursively'})"
+            )
         prepared = self.source.read_meta("dataset.json") or {}
         resolution = resolution or prepared.get("resolution") or DEFAULT_RESOLUTION
         channels = channels or prepared.get("channels") or detect_channels(self.source)
@@ -150,8 +162,14 @@ class FolderDataset(ImageDataset):
 
     def decode(self, index: int) -> np.ndarray:
         name = self.source.names[index]
-        return load_image(self.source.read(name), self.info.resolution, self.info.channels, name,
-                          min_size=min_side(self.info.resolution), crop=self.crop)
+        return load_image(
+            self.source.read(name),
+            self.info.resolution,
+            self.info.channels,
+            name,
+            min_size=min_side(self.info.resolution),
+            crop=self.crop,
+        )
 
     def image(self, index: int) -> tuple[torch.Tensor, int]:
         for offset in range(len(self)):
@@ -164,6 +182,8 @@ class FolderDataset(ImageDataset):
                     warnings.warn(f"skipping unreadable image {error} (run `ganforge prepare` to clean the data)")
                 continue
             return torch.from_numpy(array).permute(2, 0, 1).contiguous(), self.labels[candidate]
-        raise DataError(f"{self.source.flag} {self.source.path}: none of the {len(self)} image files could be used "
-                        f"(unreadable, or a side under {min_side(self.info.resolution)} px for --resolution "
-                        f"{self.info.resolution})")
+        raise DataError(
+            f"{self.source.flag} {self.source.path}: none of the {len(self)} image files could be used "
+            f"(unreadable, or a side under {min_side(self.info.resolution)} px for --resolution "
+            f"{self.info.resolution})"
+        )

@@ -1,4 +1,5 @@
 """Robust image decoding: any common file mode to uint8 RGB or grayscale, resized and centre-cropped."""
+
 from __future__ import annotations
 
 import io
@@ -95,8 +96,9 @@ def resize_center_crop(array: np.ndarray, resolution: int, crop: int | None = No
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def load_image(data: bytes | Path, resolution: int, channels: int, name: str = "",
-               min_size: int = 0, crop: int | None = None) -> np.ndarray:
+def load_image(
+    data: bytes | Path, resolution: int, channels: int, name: str = "", min_size: int = 0, crop: int | None = None
+) -> np.ndarray:
     """Decode, convert and resize one image to uint8 [resolution, resolution, channels]."""
     image = open_sized(data, name, min_size)
     return resize_center_crop(to_array(image, channels), resolution, crop)
@@ -106,6 +108,7 @@ def open_sized(data: bytes | Path, name: str = "", min_size: int = 0) -> Image.I
     """`open_image`, refusing ("too small") an image whose shorter side is under `min_size`."""
     image = open_image(data, name)
     if min(image.size) < min_size:
-        raise ImageDecodeError("too small", f"{name or data} is {image.size[0]}x{image.size[1]}, "
-                                            f"smaller than the minimum side {min_size}")
+        raise ImageDecodeError(
+            "too small", f"{name or data} is {image.size[0]}x{image.size[1]}, smaller than the minimum side {min_size}"
+        )
     return image

@@ -1,4 +1,5 @@
 """MNIST (LeCun et al.): IDX-format parser and checksum-verified download into the ganforge cache."""
+
 from __future__ import annotations
 
 import gzip
@@ -57,7 +58,9 @@ def mnist_files(split: str = "train", root: Path | None = None, urls: tuple[str,
     return paths[0], paths[1]
 
 
-def mnist(resolution: int | None, split: str = "train", root: Path | None = None, name: str = "mnist") -> TensorImageDataset:
+def mnist(
+    resolution: int | None, split: str = "train", root: Path | None = None, name: str = "mnist"
+) -> TensorImageDataset:
     """MNIST digits as uint8 [N, 1, R, R] (28x28 resized to R, default 32) with labels 0-9."""
     resolution = resolution or 32
     image_path, label_path = mnist_files(split, root)
@@ -65,7 +68,14 @@ def mnist(resolution: int | None, split: str = "train", root: Path | None = None
     if images.ndim != 3 or labels.shape != (len(images),):
         raise DataError(f"{image_path}: expected images [N, H, W] and N labels, got {images.shape} and {labels.shape}")
     if images.shape[1] != resolution:
-        images = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC))
-                           for im in images])
-    return TensorImageDataset(torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64)),
-                              DatasetInfo(name, resolution, 1, tuple(str(d) for d in range(10))))
+        images = np.stack(
+            [
+                np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC))
+                for im in images
+            ]
+        )
+    return TensorImageDataset(
+        torch.from_numpy(images.copy())[:, None],
+        torch.from_numpy(labels.astype(np.int64)),
+        DatasetInfo(name, resolution, 1, tuple(str(d) for d in range(10))),
+    )

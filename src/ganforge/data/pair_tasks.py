@@ -3,6 +3,7 @@
 B is the photo; A is made from it by a *pair task* (data/degradations.py: edges, noise, rain, low resolution, damage,
 grayscale), deterministically from a seed, so a generator can learn A -> B. Every bad file is skipped and reported.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,6 +27,7 @@ LAYOUTS = ("folders", "side-by-side", "unpaired")
 
 
 # ----------------------------------------------------------------------------------------------- make_pairs
+
 
 @dataclass
 class PairReport:
@@ -79,8 +81,16 @@ def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str, str]:
     if made.ndim == 2:
         made = made[:, :, None]
     if made.shape[:2] != photo.shape[:2] or made.shape[2] not in (1, 3) or made.dtype != np.uint8:
-        return index, None, "task failed", (f"{name}: {task_name} returned {made.dtype} {tuple(made.shape)}, "
-                                            f"expected uint8 {photo.shape[:2] + (1,)} or {photo.shape}"), ""
+        return (
+            index,
+            None,
+            "task failed",
+            (
+                f"{name}: {task_name} returned {made.dtype} {tuple(made.shape)}, "
+                f"expected uint8 {photo.shape[:2] + (1,)} or {photo.shape}"
+            ),
+            "",
+        )
     digest = hashlib.blake2b(photo.tobytes() + str(photo.shape).encode(), digest_size=16).hexdigest()
     if layout == "side-by-side":
         pngs = [encode_png(np.concatenate([np.repeat(made, 3 // made.shape[2], axis=2), photo], axis=1))]
@@ -89,9 +99,17 @@ def _make_pair(job: tuple) -> tuple[int, list[bytes] | None, str, str, str]:
     return index, pngs, "", "", digest
 
 
-def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | None = 256, seed: int = 0,
-               holdout: int = 0, layout: str = "folders", options: dict[str, Any] | None = None,
-               workers: int | None = None) -> PairReport:
+def make_pairs(
+    task: str,
+    src: str | Path,
+    out: str | Path,
+    resolution: int | None = 256,
+    seed: int = 0,
+    holdout: int = 0,
+    layout: str = "folders",
+    options: dict[str, Any] | None = None,
+    workers: int | None = None,
+) -> PairReport:
     """Write an (A, B) pair for every readable image of `src` (folder or zip): B the photo (resized and
     centre-cropped to `resolution` unless None), A = PAIR_TASKS[task](B, rng) with rng seeded by
     (seed, index in the sorted listing), so each pair is reproducible on its own.
@@ -130,12 +148,13 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
         raise DataError(f"--out {out} is inside the source {source.path}; write the pairs somewhere else")
     skipped = source.non_images()
     if not source.names:
-        raise DataError(f"{source.path}: no images found (png/jpg/jpeg/webp/bmp"
-                        f"{' in the zip' if source.is_zip else ', searched recursively'})")
+        raise DataError(
+            f"{source.path}: no images found (png/jpg/jpeg/webp/bmp"
+            f"{' in the zip' if source.is_zip else ', searched recursively'})"
+        )
     count = len(source.names)
     if holdout >= count:
-        raise ConfigError(f"--holdout {holdout}: {source.path} has only {count} image file(s); "
-                          f"leave some for training")
+        raise ConfigError(f"--holdout {holdout}: {source.path} has only {count} image file(s); leave some for training")
     stems = pair_stems(source.names)
     min_size = min_side(resolution)
     # holdout candidates (the permutation's tail) are made first, so exactly `holdout` readable ones are held out
@@ -158,8 +177,11 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
         first_with[digest] = name
         folder = "holdout/" if held < holdout else ""
         held, written = (held + 1, written) if folder else (held, written + 1)
-        targets = [f"{folder}{stems[index]}.png"] if len(pngs) == 1 else \
-            [f"{folder}A/{stems[index]}.png", f"{folder}B/{stems[index]}.png"]
+        targets = (
+            [f"{folder}{stems[index]}.png"]
+            if len(pngs) == 1
+            else [f"{folder}A/{stems[index]}.png", f"{folder}B/{stems[index]}.png"]
+        )
         if layout == "unpaired":
             targets, pngs = _unpaired_targets(stems[index], pngs, test=bool(folder), domain_b=written % 2 == 0)
         for target, png in zip(targets, pngs):
@@ -168,15 +190,26 @@ def make_pairs(task: str, src: str | Path, out: str | Path, resolution: int | No
             files[target] = name
     if not files:
         problems = [detail for name, _, detail in skipped if name in source.names]
-        raise DataError(f"{source.path}: none of the {count} image files could be made into pairs; "
-                        f"first problem: {problems[0] if problems else 'unknown'}")
+        raise DataError(
+            f"{source.path}: none of the {count} image files could be made into pairs; "
+            f"first problem: {problems[0] if problems else 'unknown'}"
+        )
     for stale in sorted(set(previous) - set(files)):  # pairs of an earlier run into the same folder
         (out / stale).unlink(missing_ok=True)
     skipped.sort()
-    meta = {"task": task, "options": options, "seed": seed, "resolution": resolution, "layout": layout,
-            "source": str(source.path), "written": written, "holdout": held, "skipped_count": len(skipped),
-            "skipped": [{"file": n, "reason": r, "detail": d} for n, r, d in skipped],
-            "files": dict(sorted(files.items()))}
+    meta = {
+        "task": task,
+        "options": options,
+        "seed": seed,
+        "resolution": resolution,
+        "layout": layout,
+        "source": str(source.path),
+        "written": written,
+        "holdout": held,
+        "skipped_count": len(skipped),
+        "skipped": [{"file": n, "reason": r, "detail": d} for n, r, d in skipped],
+        "files": dict(sorted(files.items())),
+    }
     write_text(out / "pairs.json", json.dumps(meta, indent=1))
     return PairReport(out, task, written, held, skipped)
 
@@ -196,6 +229,8 @@ def _previous_files(out: Path) -> list[str]:
         files = json.loads((out / "pairs.json").read_text()).get("files", {})
     except (OSError, ValueError, AttributeError):
         return []
-    return [f for f in files if isinstance(f, str) and f.endswith(".png") and not f.startswith("/")
-            and ".." not in PurePosixPath(f).parts]
-
+    return [
+        f
+        for f in files
+        if isinstance(f, str) and f.endswith(".png") and not f.startswith("/") and ".." not in PurePosixPath(f).parts
+    ]

@@ -1,5 +1,6 @@
 """Paired (A -> B) datasets for image-to-image translation: pix2pix's side-by-side A|B images, or folders A/ and B/
 with matching file names; plus the built-in `shapes-edges` and `photo-edges` demo sets."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,10 @@ class PairedFolderDataset(ImageDataset):
         if self.split:
             self.source_b = self.source_a = ImageSource(root)
             if not self.source_b.names:
-                raise DataError(f"--data {root}: no images; paired data is A/ and B/ folders with matching names, "
-                                f"or side-by-side A|B images")
+                raise DataError(
+                    f"--data {root}: no images; paired data is A/ and B/ folders with matching names, "
+                    f"or side-by-side A|B images"
+                )
             # `ganforge pairs --holdout` writes its evaluation pairs to holdout/: never training data
             self.names_a = self.names_b = [n for n in self.source_b.names if not n.startswith("holdout/")]
         else:
@@ -60,7 +63,9 @@ class PairedFolderDataset(ImageDataset):
             stems_b = {_stem(n): n for n in self.source_b.names}
             unmatched = sorted(set(stems_a) ^ set(stems_b))
             if unmatched:
-                raise DataError(f"--data {root}: {len(unmatched)} image(s) in only one of A/ and B/, e.g. {unmatched[0]!r}")
+                raise DataError(
+                    f"--data {root}: {len(unmatched)} image(s) in only one of A/ and B/, e.g. {unmatched[0]!r}"
+                )
             if not stems_a:
                 raise DataError(f"--data {root}: A/ and B/ hold no images")
             self.names_a = [stems_a[s] for s in sorted(stems_a)]
@@ -68,8 +73,9 @@ class PairedFolderDataset(ImageDataset):
         if not self.names_b:
             raise DataError(f"--data {root}: no training pairs outside holdout/")
         gray_b, gray_a = self._grayscale(root)
-        self.info = DatasetInfo(name or str(path), int(resolution or DEFAULT_RESOLUTION), 1 if gray_b else 3, (),
-                                1 if gray_a else 3)
+        self.info = DatasetInfo(
+            name or str(path), int(resolution or DEFAULT_RESOLUTION), 1 if gray_b else 3, (), 1 if gray_a else 3
+        )
         self._warned: set[int] = set()
 
     def _grayscale(self, root: Path) -> tuple[bool, bool]:
@@ -104,8 +110,10 @@ class PairedFolderDataset(ImageDataset):
             if width < 2:
                 raise ImageDecodeError("too small", f"{self.names_b[index]}: too narrow to hold A|B")
             return image.crop((0, 0, width // 2, height)), image.crop((width // 2, 0, width // 2 * 2, height))
-        return (open_image(self.source_a.read(self.names_a[index]), self.names_a[index]),
-                open_image(self.source_b.read(self.names_b[index]), self.names_b[index]))
+        return (
+            open_image(self.source_a.read(self.names_a[index]), self.names_a[index]),
+            open_image(self.source_b.read(self.names_b[index]), self.names_b[index]),
+        )
 
     def decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(B uint8 [R, R, C], A uint8 [R, R, C_A]) resized and cropped identically."""
@@ -113,8 +121,10 @@ class PairedFolderDataset(ImageDataset):
         if a.size != b.size:
             a = a.resize(b.size)
         size = self.info.resolution
-        return (resize_center_crop(to_array(b, self.info.channels), size),
-                resize_center_crop(to_array(a, self.info.input_channels), size))
+        return (
+            resize_center_crop(to_array(b, self.info.channels), size),
+            resize_center_crop(to_array(a, self.info.input_channels), size),
+        )
 
     def image(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         for offset in range(len(self)):
@@ -171,8 +181,20 @@ def shapes_edges(resolution: int | None, size: int = 1000) -> TensorPairDataset:
     return _edge_pairs(list(photos), "shapes-edges", resolution)
 
 
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field",
-               "retina", "colorwheel", "logo", "motorcycle_left", "horse")
+PHOTO_NAMES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "colorwheel",
+    "logo",
+    "motorcycle_left",
+    "horse",
+)
 
 
 def photo_edges(resolution: int | None, size: int = 1000, seed: int = 0) -> TensorPairDataset:
@@ -199,7 +221,7 @@ def photo_edges(resolution: int | None, size: int = 1000, seed: int = 0) -> Tens
         height, width = photo.shape[:2]
         side = int(rng.integers(min(height, width) // 4, min(height, width) + 1))
         top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
-        crops.append(resize_center_crop(photo[top:top + side, left:left + side], resolution))
+        crops.append(resize_center_crop(photo[top : top + side, left : left + side], resolution))
     return _edge_pairs(crops, "photo-edges", resolution, seed)
 
 

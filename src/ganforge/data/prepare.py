@@ -2,14 +2,15 @@
 dataset.json with labels) or a folder of tar shards (data/shards.py), reporting every skipped file with its reason.
 Two `prepare` writing the same output at once: the second is refused (a lock file beside the output while it is
 written)."""
+
 from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -48,9 +49,17 @@ def _convert(job: tuple[ImageSource, str, int, int, int]) -> tuple[str, bytes | 
     return name, encode_png(array), "", ""
 
 
-def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, channels: int | None = None,
-                    min_size: int | None = None, strict: bool = False, workers: int | None = None,
-                    format: str = "zip", shard_bytes: int = DEFAULT_SHARD_BYTES) -> PrepareReport:
+def prepare_dataset(
+    src: str | Path,
+    out: str | Path,
+    resolution: int = 64,
+    channels: int | None = None,
+    min_size: int | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    format: str = "zip",
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> PrepareReport:
     """Convert every readable image of `src` to `resolution`; skip (or with `strict`, stop at) bad files.
 
     `min_size`: images whose shorter side is below it are skipped as too small (default: resolution / 4).
@@ -79,8 +88,11 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
     channels = channels or detect_channels(source)
     min_size = min_side(resolution) if min_size is None else min_size
     # shards get the images in a seeded random order, so that each shard (read in turn) is a sample of every class
-    names = source.names if format == "zip" else [source.names[i] for i in np.random.default_rng(0).permutation(
-        len(source.names))]
+    names = (
+        source.names
+        if format == "zip"
+        else [source.names[i] for i in np.random.default_rng(0).permutation(len(source.names))]
+    )
     jobs = [(source, name, resolution, channels, min_size) for name in names]
     label_of = dict(zip(source.names, labels))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +107,10 @@ def prepare_dataset(src: str | Path, out: str | Path, resolution: int = 64, chan
                     continue
                 sink.add(name, png, label_of[name] if class_names else None)
             if not sink.count:
-                raise DataError(f"{source.path}: none of the {len(source.names)} image files could be converted; "
-                                f"first problem: {skipped[0][2] if skipped else 'unknown'}")
+                raise DataError(
+                    f"{source.path}: none of the {len(source.names)} image files could be converted; "
+                    f"first problem: {skipped[0][2] if skipped else 'unknown'}"
+                )
             sink.finish(resolution, channels, class_names)
     return PrepareReport(out, sink.count, resolution, channels, class_names, skipped)
 
@@ -117,8 +131,13 @@ class _ZipSink:
         self.originals[member], self.labels[member] = name, label
 
     def finish(self, resolution: int, channels: int, class_names: tuple[str, ...]) -> None:
-        meta = {"resolution": resolution, "channels": channels, "class_names": list(class_names),
-                "labels": self.labels if class_names else None, "sources": self.originals}
+        meta = {
+            "resolution": resolution,
+            "channels": channels,
+            "class_names": list(class_names),
+            "labels": self.labels if class_names else None,
+            "sources": self.originals,
+        }
         self.archive.writestr("dataset.json", json.dumps(meta, indent=1))
 
 

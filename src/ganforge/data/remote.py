@@ -1,6 +1,7 @@
 """Byte ranges of a file named by a local path or a URL: https:// (http:// only to this machine) with retries through
 urllib, s3:// and gs:// through fsspec's s3fs / gcsfs when they are installed. Used by the shard reader, which reads
 one sample's bytes at a time, so memory stays bounded by the sample size whatever the data set's size."""
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,10 @@ def read_range(location: str, start: int = 0, length: int | None = None, flag: s
         except OSError as error:
             raise DataError(f"{flag} {location}: cannot read ({error.strerror or error})") from None
     if length is not None and len(data) != length:
-        raise DataError(f"{flag} {location}: {len(data)} bytes at offset {start}, expected {length} "
-                        f"(file truncated or replaced since its index was written?)")
+        raise DataError(
+            f"{flag} {location}: {len(data)} bytes at offset {start}, expected {length} "
+            f"(file truncated or replaced since its index was written?)"
+        )
     return data
 
 
@@ -61,9 +64,11 @@ def _http_range(url: str, start: int, length: int | None, flag: str) -> bytes:
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
                 if ranged and response.status != 206:
-                    raise DataError(f"{flag} {url}: the server ignored the byte-range request (HTTP "
-                                    f"{response.status}); shards are read by range, so serve them from a server or "
-                                    f"object store that supports Range (S3, GCS, nginx, ...)")
+                    raise DataError(
+                        f"{flag} {url}: the server ignored the byte-range request (HTTP "
+                        f"{response.status}); shards are read by range, so serve them from a server or "
+                        f"object store that supports Range (S3, GCS, nginx, ...)"
+                    )
                 return response.read()
         except urllib.error.HTTPError as error:
             if error.code != 429 and error.code < 500:
@@ -86,8 +91,9 @@ def _object_store_range(url: str, start: int, length: int | None, flag: str) -> 
 
             _filesystems[scheme] = fsspec.filesystem(scheme)
         except ImportError:
-            raise DataError(f"{flag} {url}: reading {scheme}:// needs the {package} package "
-                            f"(pip install {package})") from None
+            raise DataError(
+                f"{flag} {url}: reading {scheme}:// needs the {package} package (pip install {package})"
+            ) from None
     try:
         return _filesystems[scheme].cat_file(url, start=start, end=None if length is None else start + length)
     except (OSError, ValueError) as error:  # fsspec maps missing objects to FileNotFoundError

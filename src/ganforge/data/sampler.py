@@ -1,7 +1,8 @@
 """Deterministic, resumable batch order: epoch-wise permutations from (seed, epoch), each rank its slice."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -13,11 +14,18 @@ def preview_indices(num_items: int, count: int, seed: int = 0) -> torch.Tensor:
     """`count` (at most `num_items`) distinct indices drawn at random for `seed`, for preview grids (reals.png,
     translation grids): a sample of the whole dataset, not its first files in sorted order (which may all be of one
     kind, e.g. one class folder)."""
-    return torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))[:max(0, count)]
+    return torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))[: max(0, count)]
 
 
-def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1,
-                  epoch_order: Callable[[int, int], torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
+def batch_indices(
+    num_items: int,
+    global_batch: int,
+    seed: int,
+    start_batch: int,
+    rank: int = 0,
+    world: int = 1,
+    epoch_order: Callable[[int, int], torch.Tensor] | None = None,
+) -> Iterator[torch.Tensor]:
     """Endless index batches for one rank, starting at global batch `start_batch`; depends only on the arguments.
 
     The items are read in the order of epoch 0, then epoch 1, ...: `epoch_order(seed, epoch)`, a permutation of
@@ -32,8 +40,11 @@ def batch_indices(num_items: int, global_batch: int, seed: int, start_batch: int
             item_epoch, item_pos = divmod(position + offset, num_items)
             if item_epoch != epoch:
                 epoch = item_epoch
-                order = (epoch_order(seed, epoch) if epoch_order is not None else
-                         torch.randperm(num_items, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)))
+                order = (
+                    epoch_order(seed, epoch)
+                    if epoch_order is not None
+                    else torch.randperm(num_items, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+                )
             picked.append(order[item_pos])
         position += global_batch
         yield torch.stack(picked)
@@ -49,8 +60,15 @@ class _BatchView(Dataset):
         return self.dataset.batch(indices)
 
 
-def batches(dataset: ImageDataset, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1,
-            workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    dataset: ImageDataset,
+    global_batch: int,
+    seed: int,
+    start_batch: int,
+    rank: int = 0,
+    world: int = 1,
+    workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (uint8 images [B, C, H, W], labels [B]) for one rank; worker processes decode in parallel.
     A dataset with its own `index_batches` (unpaired data: two sides shuffled independently) draws its indices."""
     if hasattr(dataset, "index_batches"):
@@ -60,6 +78,13 @@ def batches(dataset: ImageDataset, global_batch: int, seed: int, start_batch: in
     if workers == 0:  # pinned on a CUDA machine, so that the copy to the GPU is asynchronous (non_blocking)
         pin = torch.cuda.is_available()
         return (tuple(t.pin_memory() for t in dataset.batch(i)) if pin else dataset.batch(i) for i in indices)
-    loader = DataLoader(_BatchView(dataset), sampler=indices, batch_size=None, num_workers=workers,
-                        persistent_workers=True, prefetch_factor=4, pin_memory=torch.cuda.is_available())
+    loader = DataLoader(
+        _BatchView(dataset),
+        sampler=indices,
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=True,
+        prefetch_factor=4,
+        pin_memory=torch.cuda.is_available(),
+    )
     return iter(loader)

@@ -11,6 +11,7 @@ in that order is the number of images drawn so far, which the training loop alre
 step, so a resume, at any world size, continues exactly where the run stopped. Nothing is cached: memory stays
 bounded by a batch of samples whatever the data set's size.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,7 +71,7 @@ class ShardWriter:
         self.tar: tarfile.TarFile | None = None
         self.count = 0  # samples written, also the next key
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -82,8 +83,10 @@ class ShardWriter:
         """Append one sample: `KEY.png` and, for labelled data, `KEY.cls` (the class index as text)."""
         members = [("png", png)] + ([("cls", str(label).encode())] if label is not None else [])
         size = sum(TAR_BLOCK + padded(len(data)) for _, data in members)
-        if self.tar is None or (self.records and  # the shard's size with this sample and tar's end of archive:
-                                padded(self.tar.offset + size + 2 * TAR_BLOCK, tarfile.RECORDSIZE) > self.shard_bytes):
+        if self.tar is None or (
+            self.records  # the shard's size with this sample and tar's end of archive:
+            and padded(self.tar.offset + size + 2 * TAR_BLOCK, tarfile.RECORDSIZE) > self.shard_bytes
+        ):
             self._close_shard()
             self.tar = tarfile.open(self.folder / shard_name(len(self.shards)), "w", format=tarfile.USTAR_FORMAT)
         key = f"{self.count:09d}"
@@ -102,15 +105,30 @@ class ShardWriter:
         path = Path(self.tar.name)
         index_path = path.with_suffix(".idx")
         index_path.write_bytes(np.array(self.records, dtype=RECORD).tobytes())
-        self.shards.append({"name": path.name, "samples": len(self.records), "bytes": path.stat().st_size,
-                            "sha256": sha256_of(path), "index": index_path.name, "index_sha256": sha256_of(index_path)})
+        self.shards.append(
+            {
+                "name": path.name,
+                "samples": len(self.records),
+                "bytes": path.stat().st_size,
+                "sha256": sha256_of(path),
+                "index": index_path.name,
+                "index_sha256": sha256_of(index_path),
+            }
+        )
         self.tar, self.records = None, []
 
     def finish(self, resolution: int, channels: int, class_names: tuple[str, ...]) -> dict:
         """Close the last shard and write index.json (last, so a folder with an index is complete)."""
         self._close_shard()
-        index = {"format": FORMAT, "version": VERSION, "resolution": resolution, "channels": channels,
-                 "class_names": list(class_names), "samples": self.count, "shards": self.shards}
+        index = {
+            "format": FORMAT,
+            "version": VERSION,
+            "resolution": resolution,
+            "channels": channels,
+            "class_names": list(class_names),
+            "samples": self.count,
+            "shards": self.shards,
+        }
         (self.folder / INDEX_NAME).write_text(json.dumps(index, indent=1) + "\n")
         return index
 
@@ -135,17 +153,26 @@ def buffer_shuffle(count: int, buffer: int, rng: np.random.Generator) -> np.ndar
 class ShardDataset(ImageDataset):
     """Sharded data read from a folder or URL prefix holding index.json; samples are fetched by byte range."""
 
-    def __init__(self, location: str, resolution: int | None = None, channels: int | None = None,
-                 shuffle_buffer: int = SHUFFLE_BUFFER, flag: str = "--data"):
+    def __init__(
+        self,
+        location: str,
+        resolution: int | None = None,
+        channels: int | None = None,
+        shuffle_buffer: int = SHUFFLE_BUFFER,
+        flag: str = "--data",
+    ):
         self.location, self.flag, self.shuffle_buffer = str(location).rstrip("/") or "/", flag, shuffle_buffer
         where = join(self.location, INDEX_NAME)
         index = load_json(read_range(where, flag=flag), f"{flag} {where}", DataError)
         if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("version") != VERSION:
-            raise DataError(f"{flag} {where}: not a ganforge shard index (format {FORMAT!r}, version {VERSION}); "
-                            f"write one with `ganforge prepare SRC --out DIR --format shards`")
+            raise DataError(
+                f"{flag} {where}: not a ganforge shard index (format {FORMAT!r}, version {VERSION}); "
+                f"write one with `ganforge prepare SRC --out DIR --format shards`"
+            )
         try:
-            self.shards = [(str(s["name"]), int(s["samples"]), str(s["index"]), str(s["index_sha256"]))
-                           for s in index["shards"]]
+            self.shards = [
+                (str(s["name"]), int(s["samples"]), str(s["index"]), str(s["index_sha256"])) for s in index["shards"]
+            ]
             stored = (int(index["resolution"]), int(index["channels"]), tuple(map(str, index["class_names"])))
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"{flag} {where}: malformed index ({error!r} missing or wrong)") from None
@@ -153,8 +180,10 @@ class ShardDataset(ImageDataset):
             raise DataError(f"{flag} {where}: shard names must be plain file names beside the index")
         counts = np.array([samples for _, samples, _, _ in self.shards], dtype=np.int64)
         if len(counts) == 0 or counts.min() < 1 or counts.sum() != index.get("samples"):
-            raise DataError(f"{flag} {where}: the shards' sample counts ({int(counts.sum())}) do not add up to "
-                            f"\"samples\" ({index.get('samples')}), or a shard is empty")
+            raise DataError(
+                f"{flag} {where}: the shards' sample counts ({int(counts.sum())}) do not add up to "
+                f'"samples" ({index.get("samples")}), or a shard is empty'
+            )
         self.starts = np.concatenate([[0], np.cumsum(counts)])  # global index of each shard's first sample
         self.info = DatasetInfo(str(location), resolution or stored[0], channels or stored[1], stored[2])
         self._records: dict[int, np.ndarray] = {}  # shard number -> its .idx, read on first use (per process)
@@ -169,17 +198,23 @@ class ShardDataset(ImageDataset):
             where = join(self.location, idx)
             data = read_range(where, flag=self.flag)
             if hashlib.sha256(data).hexdigest() != digest or len(data) != samples * RECORD.itemsize:
-                raise DataError(f"{self.flag} {where}: does not match its sha256 or sample count in {INDEX_NAME}; "
-                                f"re-run `ganforge prepare --format shards`")
+                raise DataError(
+                    f"{self.flag} {where}: does not match its sha256 or sample count in {INDEX_NAME}; "
+                    f"re-run `ganforge prepare --format shards`"
+                )
             self._records[shard] = np.frombuffer(data, dtype=RECORD)
         return self._records[shard]
 
     def epoch_order(self, seed: int, epoch: int) -> torch.Tensor:
         """Global sample indices of `epoch`: shards in a seeded order, each through a seeded shuffle buffer."""
         shard_order = np.random.default_rng([seed, epoch]).permutation(len(self.shards))
-        parts = [self.starts[shard] + buffer_shuffle(self.shards[shard][1], self.shuffle_buffer,
-                                                     np.random.default_rng([seed, epoch, int(shard)]))
-                 for shard in shard_order]
+        parts = [
+            self.starts[shard]
+            + buffer_shuffle(
+                self.shards[shard][1], self.shuffle_buffer, np.random.default_rng([seed, epoch, int(shard)])
+            )
+            for shard in shard_order
+        ]
         return torch.from_numpy(np.concatenate(parts))
 
     def index_batches(self, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1):
@@ -197,8 +232,10 @@ class ShardDataset(ImageDataset):
         except tarfile.HeaderError:
             header = None
         if header is None or not header.name.endswith(".png") or header.size != size:
-            raise DataError(f"{self.flag} {join(self.location, name)}: no PNG member of {size} bytes at offset "
-                            f"{offset}; the shard does not match its index (re-run `ganforge prepare`)")
+            raise DataError(
+                f"{self.flag} {join(self.location, name)}: no PNG member of {size} bytes at offset "
+                f"{offset}; the shard does not match its index (re-run `ganforge prepare`)"
+            )
         try:
             array = load_image(data[TAR_BLOCK:], self.info.resolution, self.info.channels, f"{name}:{header.name}")
         except ImageDecodeError as error:

@@ -2,12 +2,13 @@
 --data-a/--data-b, a folder with trainA/ and trainB/ (testA/, testB/ for evaluation; the layout of the CycleGAN
 authors' datasets), or the built-in `digits-stylized` demo. Each side is shuffled on its own every epoch.
 """
+
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -43,8 +44,10 @@ class UnpairedDataset(ImageDataset):
         channels = max(a.channels, b.channels)
         if a.channels != b.channels and announce:
             gray = "A" if a.channels < channels else "B"
-            warnings.warn(f"{name}: domain {gray} is grayscale and the other is colour; domain {gray} is converted to "
-                          f"{channels} channels (gray in R, G and B)")
+            warnings.warn(
+                f"{name}: domain {gray} is grayscale and the other is colour; domain {gray} is converted to "
+                f"{channels} channels (gray in R, G and B)"
+            )
         self.side_a, self.side_b = side_a, side_b
         class_names = a.class_names if a.class_names == b.class_names else ()
         self.info = DatasetInfo(name, a.resolution, channels, class_names, channels, unpaired=True)
@@ -71,23 +74,27 @@ class UnpairedDataset(ImageDataset):
 
     def labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Class labels of every A image and every B image (zeros for unlabelled folders)."""
-        return (self.side_a.batch(torch.arange(len(self.side_a)))[1],
-                self.side_b.batch(torch.arange(len(self.side_b)))[1])
+        return (
+            self.side_a.batch(torch.arange(len(self.side_a)))[1],
+            self.side_b.batch(torch.arange(len(self.side_b)))[1],
+        )
 
-    def index_batches(self, global_batch: int, seed: int, start_batch: int, rank: int = 0,
-                      world: int = 1) -> Iterator[torch.Tensor]:
+    def index_batches(
+        self, global_batch: int, seed: int, start_batch: int, rank: int = 0, world: int = 1
+    ) -> Iterator[torch.Tensor]:
         """Endless [B, 2] (A index, B index) batches for one rank: each side walks its own seeded epoch
         permutations (the B side under a different seed), so which A meets which B changes every epoch."""
         side_a = batch_indices(len(self.side_a), global_batch, seed, start_batch, rank, world)
         side_b = batch_indices(len(self.side_b), global_batch, seed + 1_000_003, start_batch, rank, world)
         return (torch.stack([a, b], dim=1) for a, b in zip(side_a, side_b))
 
-    def map_sides(self, function) -> "UnpairedDataset":
+    def map_sides(self, function) -> UnpairedDataset:
         """The same pairing of sides with `function` applied to each (e.g. caching decoded folders)."""
         return UnpairedDataset(function(self.side_a), function(self.side_b), self.info.name, announce=False)
 
 
 # ----------------------------------------------------------------------------------------------- folders
+
 
 def _side(flag: str, path: str, resolution: int | None, channels: int | None) -> FolderDataset:
     """One domain's folder or zip, with errors naming the flag."""
@@ -126,12 +133,15 @@ def build_unpaired(cfg: DataConfig, split: str = "train") -> UnpairedDataset:
         side_a = _side("--data", str(root / f"{split}A"), cfg.resolution, cfg.channels)
         side_b = _side("--data", str(root / f"{split}B"), side_a.info.resolution, cfg.channels)
         return UnpairedDataset(side_a, side_b, cfg.source)
-    raise ConfigError(f"--data {cfg.source}: unpaired translation needs two image sets: --data-a FOLDER_A "
-                      f"--data-b FOLDER_B, a folder with trainA/ and trainB/, or the built-in digits-stylized")
+    raise ConfigError(
+        f"--data {cfg.source}: unpaired translation needs two image sets: --data-a FOLDER_A "
+        f"--data-b FOLDER_B, a folder with trainA/ and trainB/, or the built-in digits-stylized"
+    )
 
 
 def subset_unpaired(dataset: UnpairedDataset, count: int) -> UnpairedDataset:
     """--subset N: a seeded choice of N images on each side (fewer where a side has fewer)."""
+
     def pick(side: ImageDataset) -> ImageDataset:
         order = torch.randperm(len(side), generator=torch.Generator().manual_seed(0))
         return SubsetDataset(side, order[:count])
@@ -140,6 +150,7 @@ def subset_unpaired(dataset: UnpairedDataset, count: int) -> UnpairedDataset:
 
 
 # ----------------------------------------------------------------------------------------------- built-in demo
+
 
 def stylize_digit(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A gray digit uint8 [R, R] (white on black) -> a poster-like rendering uint8 [R, R, 3]: the strokes thickened
@@ -171,7 +182,7 @@ def demo_parts(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     parts, start = {}, 0
     for name, fraction in DEMO_PARTS.items():
         size = int(round(count * fraction))
-        parts[name] = np.sort(order[start:start + size])
+        parts[name] = np.sort(order[start : start + size])
         start += size
     return parts
 
@@ -184,9 +195,15 @@ def digits_stylized(resolution: int | None, split: str = "train", seed: int = 0)
     images, labels = digit_images(resolution)
     parts = demo_parts(len(images), seed)
     indices_a, indices_b = parts[f"{split}A"], parts[f"{split}B"]
-    side_a = TensorImageDataset(torch.from_numpy(images[indices_a])[:, None], torch.from_numpy(labels[indices_a]),
-                                DatasetInfo("digits", resolution, 1, DIGIT_NAMES))
+    side_a = TensorImageDataset(
+        torch.from_numpy(images[indices_a])[:, None],
+        torch.from_numpy(labels[indices_a]),
+        DatasetInfo("digits", resolution, 1, DIGIT_NAMES),
+    )
     styled = np.stack([stylize_digit(images[i], np.random.default_rng([seed, 14, int(i)])) for i in indices_b])
-    side_b = TensorImageDataset(torch.from_numpy(styled).permute(0, 3, 1, 2).contiguous(),
-                                torch.from_numpy(labels[indices_b]), DatasetInfo("digits-styled", resolution, 3, DIGIT_NAMES))
+    side_b = TensorImageDataset(
+        torch.from_numpy(styled).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(labels[indices_b]),
+        DatasetInfo("digits-styled", resolution, 3, DIGIT_NAMES),
+    )
     return UnpairedDataset(side_a, side_b, "digits-stylized", announce=False)  # gray -> colour is the demo's point

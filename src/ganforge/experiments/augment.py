@@ -8,6 +8,7 @@ GAN is trained on that subset only, and the same small classifier is trained for
 then scored on the test set. The confident-sample filter uses arm (b)'s classifier, which saw the subset only.
 Rows go to results.csv as each cell finishes; results.md and plot.png are rewritten after every cell.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,35 +17,63 @@ import io
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..atomic import write_text
+from ..classifier import TrainSpec, accuracy, train_classifier
 from ..config import DataConfig
 from ..errors import ConfigError
 from ..imaging import save_png
 from ..synth import KeepFn, check_confidence, confident_filter, generate_labelled
-from ..classifier import TrainSpec, accuracy, train_classifier
 from .report import ARMS, write_report
 from .split import check_class_sizes, stratified_split
 
-CSV_FIELDS = ("dataset", "per_class", "seed", "arm", "accuracy", "real_images", "synthetic_images",
-              "synthetic_dropped", "test_images", "gan_kimg", "gan_label_acc", "gan_cpu_s", "arm_cpu_s")
+CSV_FIELDS = (
+    "dataset",
+    "per_class",
+    "seed",
+    "arm",
+    "accuracy",
+    "real_images",
+    "synthetic_images",
+    "synthetic_dropped",
+    "test_images",
+    "gan_kimg",
+    "gan_label_acc",
+    "gan_cpu_s",
+    "arm_cpu_s",
+)
 MODELS = ("dcgan", "stylegan2")
 SYNTH_SEED = 10**8  # synthetic latents come from seeds far from anything the GAN saw in training
 LABEL_ACC_PER_CLASS = 100  # unfiltered samples per class behind each GAN's label fidelity
 
 # Small-data GAN settings per --model, chosen to train in about a minute per subset on one CPU core at 16-32 px.
 GAN_SETTINGS = {
-    "dcgan": {"model.g_channels": 32, "model.d_channels": 32, "model.d_norm": "spectral", "loss.name": "hinge",
-              "train.batch": 32},
-    "stylegan2": {"model.name": "stylegan2", "model.g_channels": 32, "model.d_channels": 32, "model.z_dim": 64,
-                  "model.w_dim": 64, "model.mapping_layers": 2, "loss.r1_gamma": 0.01, "loss.r1_interval": 16,
-                  "optim.lr": 0.0025, "optim.betas": (0.0, 0.99), "train.batch": 32},
+    "dcgan": {
+        "model.g_channels": 32,
+        "model.d_channels": 32,
+        "model.d_norm": "spectral",
+        "loss.name": "hinge",
+        "train.batch": 32,
+    },
+    "stylegan2": {
+        "model.name": "stylegan2",
+        "model.g_channels": 32,
+        "model.d_channels": 32,
+        "model.z_dim": 64,
+        "model.w_dim": 64,
+        "model.mapping_layers": 2,
+        "loss.r1_gamma": 0.01,
+        "loss.r1_interval": 16,
+        "optim.lr": 0.0025,
+        "optim.betas": (0.0, 0.99),
+        "train.batch": 32,
+    },
 }
 
 
@@ -68,8 +97,9 @@ class AugmentSettings:
     classifier_width: int = 16  # SmallCNN width
 
     def spec(self) -> TrainSpec:
-        return TrainSpec(steps=self.classifier_steps, width=self.classifier_width,
-                         synthetic_fraction=self.synthetic_fraction)
+        return TrainSpec(
+            steps=self.classifier_steps, width=self.classifier_width, synthetic_fraction=self.synthetic_fraction
+        )
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -108,14 +138,27 @@ def write_subset(images: torch.Tensor, labels: np.ndarray, class_names: tuple[st
     return folder
 
 
-def gan_overrides(settings: AugmentSettings, subset: str, channels: int | None, out: str, seed: int,
-                  device: str) -> dict:
+def gan_overrides(
+    settings: AugmentSettings, subset: str, channels: int | None, out: str, seed: int, device: str
+) -> dict:
     """The training settings of one cell's GAN (on the subset folder, into `out`)."""
-    return {**GAN_SETTINGS[settings.model], "data.source": subset, "data.resolution": settings.resolution,
-            "data.channels": channels, "data.cond": True, "augment.policy": settings.gan_augment,
-            "train.total_kimg": settings.gan_kimg, "train.minutes": settings.minutes,
-            "train.snapshot_every_kimg": settings.gan_kimg, "train.keep_checkpoints": 1, "train.grid_size": 100,
-            "train.seed": seed, "train.out": out, "train.name": "gan", "train.device": device}
+    return {
+        **GAN_SETTINGS[settings.model],
+        "data.source": subset,
+        "data.resolution": settings.resolution,
+        "data.channels": channels,
+        "data.cond": True,
+        "augment.policy": settings.gan_augment,
+        "train.total_kimg": settings.gan_kimg,
+        "train.minutes": settings.minutes,
+        "train.snapshot_every_kimg": settings.gan_kimg,
+        "train.keep_checkpoints": 1,
+        "train.grid_size": 100,
+        "train.seed": seed,
+        "train.out": out,
+        "train.name": "gan",
+        "train.device": device,
+    }
 
 
 def check_gan_settings(settings: AugmentSettings, device: str) -> None:
@@ -165,8 +208,16 @@ def in_generator_labels(keep: KeepFn, to_data: torch.Tensor) -> KeepFn:
     return lambda images, labels: keep(images, to_data[labels])
 
 
-def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray, class_names: tuple[str, ...],
-             per_class: int, seed: int, workdir: Path, device: str = "cpu") -> list[dict]:
+def run_cell(
+    settings: AugmentSettings,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    per_class: int,
+    seed: int,
+    workdir: Path,
+    device: str = "cpu",
+) -> list[dict]:
     """One (size, seed) cell: split, GAN on the subset, synthetic set, five classifiers; one CSV row per arm."""
     train_idx, test_idx = stratified_split(labels, per_class, seed)
     labels_t = torch.from_numpy(labels)
@@ -204,12 +255,24 @@ def run_cell(settings: AugmentSettings, images: torch.Tensor, labels: np.ndarray
         arm("e", None, fake, False)
     else:
         scores["e"], cpu["e"] = float("nan"), 0.0
-    return [{"dataset": settings.data, "per_class": per_class, "seed": seed, "arm": name,
-             "accuracy": round(scores[name], 5), "real_images": len(train_idx),
-             "synthetic_images": 0 if name in "ab" else len(fake[0]), "synthetic_dropped": sum(synthetic.dropped),
-             "test_images": len(test_idx), "gan_kimg": round(kimg, 3),
-             "gan_label_acc": "" if label_acc is None else round(label_acc, 4), "gan_cpu_s": round(gan_cpu, 1),
-             "arm_cpu_s": round(cpu[name], 1)} for name in ARMS]
+    return [
+        {
+            "dataset": settings.data,
+            "per_class": per_class,
+            "seed": seed,
+            "arm": name,
+            "accuracy": round(scores[name], 5),
+            "real_images": len(train_idx),
+            "synthetic_images": 0 if name in "ab" else len(fake[0]),
+            "synthetic_dropped": sum(synthetic.dropped),
+            "test_images": len(test_idx),
+            "gan_kimg": round(kimg, 3),
+            "gan_label_acc": "" if label_acc is None else round(label_acc, 4),
+            "gan_cpu_s": round(gan_cpu, 1),
+            "arm_cpu_s": round(cpu[name], 1),
+        }
+        for name in ARMS
+    ]
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -235,13 +298,16 @@ def _check_settings(settings: AugmentSettings, out: Path) -> None:
         saved = json.loads(saved_path.read_text())
         changed = sorted(key for key in current if key != "sizes" and key != "seeds" and saved.get(key) != current[key])
         if changed:
-            raise ConfigError(f"--out {out}: holds an experiment with other settings ({', '.join(changed)}); "
-                              f"choose a new --out folder")
+            raise ConfigError(
+                f"--out {out}: holds an experiment with other settings ({', '.join(changed)}); "
+                f"choose a new --out folder"
+            )
     write_text(saved_path, json.dumps(current, indent=2) + "\n")
 
 
-def run_augment_experiment(settings: AugmentSettings, out: str | Path, *, device: str = "cpu",
-                           log: Callable[[str], None] = print) -> Path:
+def run_augment_experiment(
+    settings: AugmentSettings, out: str | Path, *, device: str = "cpu", log: Callable[[str], None] = print
+) -> Path:
     """Run every (size, seed) cell not yet in out/results.csv; rewrite results.md and plot.png after each cell.
 
     Returns the folder. Re-running with more sizes or seeds adds only the missing cells."""
@@ -261,8 +327,16 @@ def run_augment_experiment(settings: AugmentSettings, out: str | Path, *, device
             if (per_class, seed) in done:
                 continue
             began = time.time()
-            cell = run_cell(settings, images, labels, class_names, per_class, seed,
-                            out / "cells" / f"{per_class:03d}-per-class-seed{seed}", device)
+            cell = run_cell(
+                settings,
+                images,
+                labels,
+                class_names,
+                per_class,
+                seed,
+                out / "cells" / f"{per_class:03d}-per-class-seed{seed}",
+                device,
+            )
             rows += cell
             write_rows(rows, csv_path)
             write_report(rows, out, settings)

@@ -1,5 +1,6 @@
 """A line plot drawn with Pillow (no matplotlib): y against categorical x positions, one coloured line per series,
 95%-interval error bars, axes with ticks and labels, a title and a legend."""
+
 from __future__ import annotations
 
 import math
@@ -28,23 +29,34 @@ def _nice_step(span: float) -> float:
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
 
 
-def line_plot(series: dict[str, dict[float, tuple[float, float]]], path: str | Path, *, title: str,
-              x_label: str = "training images per class", y_label: str = "test accuracy (%)",
-              y_max: float | None = 100.0, log_y: bool = False) -> Path:
+def line_plot(
+    series: dict[str, dict[float, tuple[float, float]]],
+    path: str | Path,
+    *,
+    title: str,
+    x_label: str = "training images per class",
+    y_label: str = "test accuracy (%)",
+    y_max: float | None = 100.0,
+    log_y: bool = False,
+) -> Path:
     """series: name -> {x: (mean, half-width)}; x values are placed evenly in sorted order; the y axis starts at or
     above 0 and ends at or below `y_max` (None: no upper bound). `log_y`: a logarithmic y axis (positive values,
     ticks at 1, 2, 5 x 10^k), for quantities such as FID that fall by orders of magnitude."""
     top_limit = math.inf if y_max is None else y_max
     xs = sorted({x for points in series.values() for x in points})
-    values = [(m - (h if math.isfinite(h) else 0), m + (h if math.isfinite(h) else 0))
-              for points in series.values() for m, h in points.values() if math.isfinite(m)]
+    values = [
+        (m - (h if math.isfinite(h) else 0), m + (h if math.isfinite(h) else 0))
+        for points in series.values()
+        for m, h in points.values()
+        if math.isfinite(m)
+    ]
     low = min((v[0] for v in values), default=0.0)
     high = max((v[1] for v in values), default=100.0)
     if log_y:
         positive = [m for points in series.values() for m, _ in points.values() if math.isfinite(m) and m > 0]
         smallest, largest = min(positive, default=1.0), max(high, min(positive, default=1.0))
         decades = range(math.floor(math.log10(smallest)), math.ceil(math.log10(largest)) + 1)
-        candidates = [m * 10.0 ** k for k in decades for m in (1, 2, 5)]
+        candidates = [m * 10.0**k for k in decades for m in (1, 2, 5)]
         low = max(t for t in candidates if t <= smallest * (1 + 1e-9))
         high = min(t for t in candidates if t >= largest * (1 - 1e-9))
         high = high if high > low else low * 2

@@ -5,6 +5,7 @@ A cell (size, seed) whose filter kept no synthetic image has no synthetic-data r
 trained on the real images alone (equal to (a) and (b) by construction) and (e) has nothing to train on. Such cells
 are left out of the synthetic arms' means and of the paired differences, listed under the table, and every mean
 shows how many seeds it rests on when that is fewer than the row's."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,13 @@ from scipy import stats
 from ..atomic import write_text
 from .plot import line_plot
 
-ARMS = {"a": "real", "b": "real + classic", "c": "real + synthetic", "d": "real + classic + synthetic",
-             "e": "synthetic only"}
+ARMS = {
+    "a": "real",
+    "b": "real + classic",
+    "c": "real + synthetic",
+    "d": "real + classic + synthetic",
+    "e": "synthetic only",
+}
 PAIRS = (("c", "a"), ("d", "b"))  # synthetic added vs not, without and with classic augmentation
 SYNTHETIC_ARMS = "cde"  # arms whose result depends on synthetic images
 
@@ -35,8 +41,13 @@ def mean_interval(values: list[float]) -> tuple[float, float, int]:
 
 def without_synthetic(rows: list[dict]) -> list[tuple[int, int]]:
     """Sorted (per_class, seed) cells whose synthetic set was empty (the filter kept no image)."""
-    return sorted({(int(r["per_class"]), int(r["seed"])) for r in rows
-                   if r["arm"] in SYNTHETIC_ARMS and int(r.get("synthetic_images", 1)) == 0})
+    return sorted(
+        {
+            (int(r["per_class"]), int(r["seed"]))
+            for r in rows
+            if r["arm"] in SYNTHETIC_ARMS and int(r.get("synthetic_images", 1)) == 0
+        }
+    )
 
 
 def accuracies(rows: list[dict]) -> dict[tuple[int, str], dict[int, float]]:
@@ -57,8 +68,10 @@ def label_fidelity_summary(rows: list[dict]) -> dict[int, tuple[float, float, in
     (none where no shipped classifier knows the classes, or for rows written before the column existed)."""
     cells = {(int(r["per_class"]), int(r["seed"])): r.get("gan_label_acc") or "" for r in rows}
     sizes = sorted({size for size, _ in cells})
-    return {size: mean_interval([100 * float(value) for (s, _), value in cells.items() if s == size and value])
-            for size in sizes}
+    return {
+        size: mean_interval([100 * float(value) for (s, _), value in cells.items() if s == size and value])
+        for size in sizes
+    }
 
 
 def arm_summary(rows: list[dict]) -> dict[tuple[int, str], tuple[float, float, int]]:
@@ -104,17 +117,22 @@ def markdown(rows: list[dict], settings) -> str:
     differences = {pair: paired_difference(rows, *pair) for pair in PAIRS}
     cells = {(int(r["per_class"]), int(r["seed"])): float(r["gan_cpu_s"]) for r in rows}
     cpu_minutes = (sum(cells.values()) + sum(float(r["arm_cpu_s"]) for r in rows)) / 60
-    lines = [f"# Synthetic data for a small labelled set: {settings.data}", "",
-             f"Test accuracy in % (mean ± 95% t-interval over seeds; the test set is every image not in the "
-             f"training subset). Conditional {settings.model} trained on each subset only for {settings.gan_kimg:g} "
-             f"kimg{f' or {settings.minutes:g} min' if settings.minutes else ''} at {settings.resolution} px "
-             f"(D augmentation: {settings.gan_augment}); {settings.synthetic_per_class} synthetic images per class"
-             f"{f', filter: confident >= {settings.confidence:g}' if settings.filter == 'confident' else ''}; "
-             f"synthetic share of each batch {settings.synthetic_fraction:g}; every classifier: "
-             f"{settings.classifier_steps} steps. {len(cells)} cells, {cpu_minutes:.0f} CPU minutes.", "",
-             "| per class | seeds | " + " | ".join(f"({arm}) {name}" for arm, name in ARMS.items())
-             + " | c − a | d − b | GAN label fidelity |",
-             "|---:|---:|" + "---:|" * (len(ARMS) + 3)]
+    lines = [
+        f"# Synthetic data for a small labelled set: {settings.data}",
+        "",
+        f"Test accuracy in % (mean ± 95% t-interval over seeds; the test set is every image not in the "
+        f"training subset). Conditional {settings.model} trained on each subset only for {settings.gan_kimg:g} "
+        f"kimg{f' or {settings.minutes:g} min' if settings.minutes else ''} at {settings.resolution} px "
+        f"(D augmentation: {settings.gan_augment}); {settings.synthetic_per_class} synthetic images per class"
+        f"{f', filter: confident >= {settings.confidence:g}' if settings.filter == 'confident' else ''}; "
+        f"synthetic share of each batch {settings.synthetic_fraction:g}; every classifier: "
+        f"{settings.classifier_steps} steps. {len(cells)} cells, {cpu_minutes:.0f} CPU minutes.",
+        "",
+        "| per class | seeds | "
+        + " | ".join(f"({arm}) {name}" for arm, name in ARMS.items())
+        + " | c − a | d − b | GAN label fidelity |",
+        "|---:|---:|" + "---:|" * (len(ARMS) + 3),
+    ]
     fidelity = label_fidelity_summary(rows)
     seeds_run = {size: len({int(r["seed"]) for r in rows if int(r["per_class"]) == size}) for size in sizes}
     for size in sizes:
@@ -122,21 +140,29 @@ def markdown(rows: list[dict], settings) -> str:
         arms = [_cell(*summary.get((size, arm), (math.nan, math.nan, 0)), seeds) for arm in ARMS]
         diffs = [_cell(*differences[pair][size], seeds, signed=True) for pair in PAIRS]
         lines.append(f"| {size} | {seeds} | " + " | ".join(arms + diffs + [_cell(*fidelity[size], seeds)]) + " |")
-    lines += ["", "GAN label fidelity: share of unfiltered samples of each class that the shipped classifier of the "
-                  "domain (digits or shapes) reads as that class, mean over classes, in % (the `label_acc` metric; "
-                  "chance = 100 / classes); 'no data' where no shipped classifier knows the classes."]
+    lines += [
+        "",
+        "GAN label fidelity: share of unfiltered samples of each class that the shipped classifier of the "
+        "domain (digits or shapes) reads as that class, mean over classes, in % (the `label_acc` metric; "
+        "chance = 100 / classes); 'no data' where no shipped classifier knows the classes.",
+    ]
     empty = without_synthetic(rows)
     if empty:
         shown = ", ".join(f"{size}/class seed {seed}" for size, seed in empty)
-        lines += ["", f"No synthetic image survived the filter in {len(empty)} cell(s): {shown}. There (c) and (d) "
-                      f"equal (a) and (b) by construction and (e) has no data, so those cells are left out of "
-                      f"(c), (d), (e), c − a and d − b; (n=k) marks a mean over fewer seeds than the row's."]
+        lines += [
+            "",
+            f"No synthetic image survived the filter in {len(empty)} cell(s): {shown}. There (c) and (d) "
+            f"equal (a) and (b) by construction and (e) has no data, so those cells are left out of "
+            f"(c), (d), (e), c − a and d − b; (n=k) marks a mean over fewer seeds than the row's.",
+        ]
     lines += ["", "Paired differences (same subset and seed), in accuracy points:"]
     for size in sizes:
-        for (minuend, subtrahend) in PAIRS:
+        for minuend, subtrahend in PAIRS:
             mean, half, n = differences[(minuend, subtrahend)][size]
-            lines.append(f"- {size}/class, {minuend} − {subtrahend}: {_cell(mean, half, signed=True)} over {n} "
-                         f"seed{'s' if n != 1 else ''} ({verdict(mean, half, n)})")
+            lines.append(
+                f"- {size}/class, {minuend} − {subtrahend}: {_cell(mean, half, signed=True)} over {n} "
+                f"seed{'s' if n != 1 else ''} ({verdict(mean, half, n)})"
+            )
     return "\n".join(lines + [""])
 
 
@@ -144,9 +170,14 @@ def write_report(rows: list[dict], out: Path, settings) -> None:
     """results.md and plot.png in `out` from the rows so far."""
     write_text(out / "results.md", markdown(rows, settings))
     summary = arm_summary(rows)
-    series = {f"({arm}) {name}": {size: summary[(size, a)][:2] for (size, a) in summary if a == arm}
-              for arm, name in ARMS.items()}
+    series = {
+        f"({arm}) {name}": {size: summary[(size, a)][:2] for (size, a) in summary if a == arm}
+        for arm, name in ARMS.items()
+    }
     seeds = max((n for _, _, n in summary.values()), default=0)
-    line_plot(series, out / "plot.png",
-              title=f"{settings.data}: test accuracy vs training images per class "
-                    f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})")
+    line_plot(
+        series,
+        out / "plot.png",
+        title=f"{settings.data}: test accuracy vs training images per class "
+        f"(mean ± 95% interval, {seeds} seed{'s' if seeds != 1 else ''})",
+    )

@@ -1,5 +1,6 @@
 """The small-data split of the augmentation experiment: a seeded, stratified training subset of `per_class` images
 of every class; every other image is the test set. The GAN, the filter and the classifiers see the subset only."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,10 @@ def check_class_sizes(labels: np.ndarray, class_names: tuple[str, ...], per_clas
     short = [(class_names[k], int(counts[k])) for k in range(len(class_names)) if counts[k] <= per_class]
     if short:
         listed = ", ".join(f"{name!r} has {count}" for name, count in short[:5])
-        raise DataError(f"--per-class {per_class}: {source} has too few images in {len(short)} class(es) ({listed}); "
-                        f"each class needs {per_class} for training plus at least one for testing")
+        raise DataError(
+            f"--per-class {per_class}: {source} has too few images in {len(short)} class(es) ({listed}); "
+            f"each class needs {per_class} for training plus at least one for testing"
+        )
 
 
 def stratified_split(labels: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

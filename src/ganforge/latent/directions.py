@@ -1,27 +1,27 @@
 """Attribute directions in a generator's latent space (w for StyleGAN2, z for DCGAN), three ways:
 
-  sefa        closed form, "Closed-Form Factorization of Latent Semantics in GANs" (Shen & Zhou 2021): the
-              directions n that the first weights after the latent stretch most, i.e. the top eigenvectors of A^T A,
-              A the stacked weights that read the latent with each output's weight vector scaled to unit length.
-              StyleGAN2: the affines w -> styles of the synthesis convolutions (optionally a ws range, `layers`);
-              DCGAN: the first transposed convolution z -> 4x4 features.
-  ganspace    "GANSpace: Discovering Interpretable GAN Controls" (Haerkoenen et al. 2020): incremental PCA of
-              sampled w (StyleGAN2). For DCGAN, whose z is isotropic (its PCA is meaningless), PCA of the first
-              layer's activations, each component carried back to z by linear regression of z on the PCA
-              coordinates, as the paper does for BigGAN.
-  supervised  "InterFaceGAN" (Shen et al. 2020): a linear SVM boundary between latents with and without an
-              attribute; its unit normal is the direction. Labels come from a classifier run on generated samples
-              (a registered extractor with logits, "NAME:CLASS", or any callable; only the confident extremes are
-              kept), a labels.json for seeds, or two folders of photos that are projected first. Reports held-out
-              accuracy.
+sefa        closed form, "Closed-Form Factorization of Latent Semantics in GANs" (Shen & Zhou 2021): the
+            directions n that the first weights after the latent stretch most, i.e. the top eigenvectors of A^T A,
+            A the stacked weights that read the latent with each output's weight vector scaled to unit length.
+            StyleGAN2: the affines w -> styles of the synthesis convolutions (optionally a ws range, `layers`);
+            DCGAN: the first transposed convolution z -> 4x4 features.
+ganspace    "GANSpace: Discovering Interpretable GAN Controls" (Haerkoenen et al. 2020): incremental PCA of
+            sampled w (StyleGAN2). For DCGAN, whose z is isotropic (its PCA is meaningless), PCA of the first
+            layer's activations, each component carried back to z by linear regression of z on the PCA
+            coordinates, as the paper does for BigGAN.
+supervised  "InterFaceGAN" (Shen et al. 2020): a linear SVM boundary between latents with and without an
+            attribute; its unit normal is the direction. Labels come from a classifier run on generated samples
+            (a registered extractor with logits, "NAME:CLASS", or any callable; only the confident extremes are
+            kept), a labels.json for seeds, or two folders of photos that are projected first. Reports held-out
+            accuracy.
 """
+
 from __future__ import annotations
 
-import json
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,8 +59,10 @@ class Directions:
         elif key.lstrip("-").isdigit() and -len(self.names) <= int(key) < len(self.names):
             index = int(key) % len(self.names)
         else:
-            raise ConfigError(f"--direction ...:{key}: no such direction; these are {', '.join(self.names)} "
-                              f"(or an index 0..{len(self.names) - 1})")
+            raise ConfigError(
+                f"--direction ...:{key}: no such direction; these are {', '.join(self.names)} "
+                f"(or an index 0..{len(self.names) - 1})"
+            )
         return self.vectors[index], self.names[index]
 
 
@@ -83,15 +85,17 @@ def sefa_weights(generator: LoadedGenerator, layers: Sequence[int] | None = None
         chosen = range(len(affines)) if layers is None else list(layers)
         bad = [index for index in chosen if not 0 <= index < len(affines)]
         if bad or not chosen:
-            raise ConfigError(f"--layers: sefa reads the style affines of synthesis layers 0..{len(affines) - 1} "
-                              f"(ws 0..{len(affines) - 1}), got {list(chosen)}")
+            raise ConfigError(
+                f"--layers: sefa reads the style affines of synthesis layers 0..{len(affines) - 1} "
+                f"(ws 0..{len(affines) - 1}), got {list(chosen)}"
+            )
         return torch.cat([affines[index] for index in chosen])  # [sum C_in, w_dim]
     if layers is not None:
         raise ConfigError(f"--layers: {generator.model.name} has no per-layer latents; leave --layers out")
     stem = getattr(module, "stem", None)
     if not isinstance(stem, torch.nn.ConvTranspose2d):
         raise ConfigError(f"--method sefa: no first latent-reading layer known for {generator.model.name}")
-    latent = stem.weight[:module.z_dim]  # [z_dim, C, 4, 4]; a conditional stem also reads the one-hot label
+    latent = stem.weight[: module.z_dim]  # [z_dim, C, 4, 4]; a conditional stem also reads the one-hot label
     return latent.reshape(module.z_dim, -1).t()  # [C * 4 * 4, z_dim]
 
 
@@ -103,9 +107,17 @@ def sefa(generator: LoadedGenerator, num: int, layers: Sequence[int] | None = No
     order = eigenvalues.argsort(descending=True)[:num]
     vectors = _fix_signs(eigenvectors[:, order].t().float())  # [K, D]
     values = eigenvalues[order]
-    return Directions(vectors, default_space(generator), "sefa", [f"sefa{k}" for k in range(num)],
-                      {"eigenvalues": values.tolist(), "eigenvalue_share": (values / eigenvalues.sum()).tolist(),
-                       "layers": None if layers is None else list(layers)})
+    return Directions(
+        vectors,
+        default_space(generator),
+        "sefa",
+        [f"sefa{k}" for k in range(num)],
+        {
+            "eigenvalues": values.tolist(),
+            "eigenvalue_share": (values / eigenvalues.sum()).tolist(),
+            "layers": None if layers is None else list(layers),
+        },
+    )
 
 
 def _dcgan_activations(generator: LoadedGenerator, z: torch.Tensor) -> torch.Tensor:
@@ -118,8 +130,13 @@ def _dcgan_activations(generator: LoadedGenerator, z: torch.Tensor) -> torch.Ten
     return x.flatten(1).cpu()
 
 
-def ganspace(generator: LoadedGenerator, num: int, samples: int = GANSPACE_SAMPLES,
-             batch_size: int = GANSPACE_BATCH, seed: int = 0) -> Directions:
+def ganspace(
+    generator: LoadedGenerator,
+    num: int,
+    samples: int = GANSPACE_SAMPLES,
+    batch_size: int = GANSPACE_BATCH,
+    seed: int = 0,
+) -> Directions:
     from sklearn.decomposition import IncrementalPCA
 
     limits.check(samples, limits.DIRECTION_SAMPLES, "--samples")
@@ -129,8 +146,10 @@ def ganspace(generator: LoadedGenerator, num: int, samples: int = GANSPACE_SAMPL
     if samples < 2 * num:
         raise ConfigError(f"--samples {samples}: PCA of {num} components needs at least {2 * num} samples")
     seeds = torch.Generator().manual_seed(seed)
-    z_batches = [torch.randn(min(batch_size, samples - start), generator.z_dim, generator=seeds)
-                 for start in range(0, samples, batch_size)]
+    z_batches = [
+        torch.randn(min(batch_size, samples - start), generator.z_dim, generator=seeds)
+        for start in range(0, samples, batch_size)
+    ]
     if generator.has_styles:
         features = lambda z: generator.styles(z, batch_size=batch_size)[:, 0].detach()  # noqa: E731  [B, w_dim]
     else:
@@ -141,8 +160,11 @@ def ganspace(generator: LoadedGenerator, num: int, samples: int = GANSPACE_SAMPL
     for z in z_batches:
         if len(z) >= num:  # partial_fit needs a batch of at least n_components rows
             pca.partial_fit(features(z).double().numpy())
-    scores = {"explained_variance": pca.explained_variance_.tolist(),
-              "explained_variance_ratio": pca.explained_variance_ratio_.tolist(), "samples": samples}
+    scores = {
+        "explained_variance": pca.explained_variance_.tolist(),
+        "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
+        "samples": samples,
+    }
     if generator.has_styles:
         vectors = torch.from_numpy(pca.components_).float()
     else:  # carry each component back to z: least squares z ~ coordinates @ V, V [K, z_dim]
@@ -165,8 +187,9 @@ def extractor_classifier(spec: str, device: torch.device) -> tuple[Classifier, s
 
     name, _, wanted = spec.partition(":")
     if not wanted.isdigit():
-        raise ConfigError(f"--classifier {spec}: give NAME:CLASS, e.g. digits:3 (extractors: "
-                          f"{', '.join(EXTRACTORS.names())})")
+        raise ConfigError(
+            f"--classifier {spec}: give NAME:CLASS, e.g. digits:3 (extractors: {', '.join(EXTRACTORS.names())})"
+        )
     extractor = build_extractor(name, device)
     index = int(wanted)
 
@@ -191,9 +214,11 @@ def warn_if_foreign(spec: str, generator: LoadedGenerator) -> None:
 
     name = spec.partition(":")[0]
     if name in DIGIT_CLASSIFIERS and default_extractor(generator.dataset.name) not in DIGIT_CLASSIFIERS:
-        warnings.warn(f"--classifier {spec}: the {name} classifier was trained on digits, but this model was trained "
-                      f"on {generator.dataset.name!r}; its labels of these images are guesses, so the direction may "
-                      f"mean nothing (use --labels or --positive/--negative folders for this data)")
+        warnings.warn(
+            f"--classifier {spec}: the {name} classifier was trained on digits, but this model was trained "
+            f"on {generator.dataset.name!r}; its labels of these images are guesses, so the direction may "
+            f"mean nothing (use --labels or --positive/--negative folders for this data)"
+        )
 
 
 def _seed_vectors(generator: LoadedGenerator, seeds: Sequence[int]) -> torch.Tensor:
@@ -203,8 +228,9 @@ def _seed_vectors(generator: LoadedGenerator, seeds: Sequence[int]) -> torch.Ten
         return generator.styles(z)[:, 0] if generator.has_styles else z
 
 
-def classifier_labels(generator: LoadedGenerator, classifier: Classifier, samples: int, keep: float,
-                      seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def classifier_labels(
+    generator: LoadedGenerator, classifier: Classifier, samples: int, keep: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Score `samples` generated images (seeds seed..), keep the top and bottom `keep` fraction as (latents [M, D],
     labels [M] 1/0)."""
     if not 0 < keep <= 0.5:
@@ -215,7 +241,7 @@ def classifier_labels(generator: LoadedGenerator, classifier: Classifier, sample
     scores = []
     for start in range(0, samples, 256):
         with torch.no_grad():
-            images = to_uint8(generator.synthesize(generator.latents(seeds[start:start + 256])))
+            images = to_uint8(generator.synthesize(generator.latents(seeds[start : start + 256])))
         scores.append(torch.as_tensor(classifier(images)).float().reshape(-1))
     order = torch.cat(scores).argsort()  # ascending
     count = max(1, int(samples * keep))
@@ -238,15 +264,17 @@ def seed_labels(generator: LoadedGenerator, labels: str | Path | dict) -> tuple[
         if isinstance(labels, dict) and set(labels) == {"positive", "negative"}:
             if not all(isinstance(labels[side], list) for side in labels):
                 raise ValueError("positive and negative must be lists of seeds")
-            pairs = [(_labelled_seed(s), 1) for s in labels["positive"]] + \
-                    [(_labelled_seed(s), 0) for s in labels["negative"]]
+            pairs = [(_labelled_seed(s), 1) for s in labels["positive"]] + [
+                (_labelled_seed(s), 0) for s in labels["negative"]
+            ]
         elif isinstance(labels, dict):
             pairs = [(_labelled_seed(seed), _label(value)) for seed, value in labels.items()]
         else:
             raise ValueError("not an object")
     except (ValueError, TypeError) as error:
-        raise DataError(f"--labels {where}: give {{\"SEED\": 0 or 1, ...}} or {{\"positive\": [seeds], "
-                        f"\"negative\": [seeds]}} ({error})") from None
+        raise DataError(
+            f'--labels {where}: give {{"SEED": 0 or 1, ...}} or {{"positive": [seeds], "negative": [seeds]}} ({error})'
+        ) from None
     targets = torch.tensor([float(v) for _, v in pairs])
     _check_sides(targets)  # before any latent is computed
     limits.check(len(pairs), limits.DIRECTION_SAMPLES, f"--labels {where}: labelled seeds", DataError)
@@ -268,8 +296,9 @@ def _label(value) -> int:
     raise ValueError(f"label {value!r} is not 0 or 1")
 
 
-def folder_labels(generator: LoadedGenerator, positive: str | Path, negative: str | Path,
-                  steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def folder_labels(
+    generator: LoadedGenerator, positive: str | Path, negative: str | Path, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Project every image of two folders (with / without the attribute) -> (latents, labels)."""
     from .project import project_many
 
@@ -291,13 +320,16 @@ def _check_sides(labels: torch.Tensor) -> list[int]:
     """[positives, negatives] among labels [M] of 1/0; DataError when either side has fewer than MIN_PER_SIDE."""
     counts = [int((labels == value).sum()) for value in (1, 0)]
     if min(counts) < MIN_PER_SIDE:
-        raise DataError(f"supervised directions need at least {MIN_PER_SIDE} latents with and {MIN_PER_SIDE} "
-                        f"without the attribute, got {counts[0]} and {counts[1]}")
+        raise DataError(
+            f"supervised directions need at least {MIN_PER_SIDE} latents with and {MIN_PER_SIDE} "
+            f"without the attribute, got {counts[0]} and {counts[1]}"
+        )
     return counts
 
 
-def fit_boundary(latents: torch.Tensor, labels: torch.Tensor, test_fraction: float = TEST_FRACTION,
-                 seed: int = 0) -> tuple[torch.Tensor, dict]:
+def fit_boundary(
+    latents: torch.Tensor, labels: torch.Tensor, test_fraction: float = TEST_FRACTION, seed: int = 0
+) -> tuple[torch.Tensor, dict]:
     """Linear SVM on a random (1 - test_fraction) of the labelled latents [M, D] -> (unit normal [D] pointing to
     label 1, {"accuracy": on the held-out rest, "train_accuracy", counts})."""
     from sklearn.svm import LinearSVC
@@ -307,24 +339,38 @@ def fit_boundary(latents: torch.Tensor, labels: torch.Tensor, test_fraction: flo
     test = np.zeros(len(labels), dtype=bool)
     for value in (1, 0):  # stratified: the same share of each side is held out
         members = rng.permutation(np.flatnonzero(labels.numpy() == value))
-        test[members[:max(1, round(len(members) * test_fraction))]] = True
+        test[members[: max(1, round(len(members) * test_fraction))]] = True
     x, y = latents.double().numpy(), labels.numpy().astype(int)
     svm = LinearSVC(C=1.0, max_iter=20000).fit(x[~test], y[~test])
     normal = torch.from_numpy(svm.coef_[0]).float()
     return normal / normal.norm().clamp_min(1e-12), {
-        "accuracy": float(svm.score(x[test], y[test])), "train_accuracy": float(svm.score(x[~test], y[~test])),
-        "positives": counts[0], "negatives": counts[1], "held_out": int(test.sum())}
+        "accuracy": float(svm.score(x[test], y[test])),
+        "train_accuracy": float(svm.score(x[~test], y[~test])),
+        "positives": counts[0],
+        "negatives": counts[1],
+        "held_out": int(test.sum()),
+    }
 
 
-def supervised(generator: LoadedGenerator, classifier: str | Classifier | None = None, labels=None,
-               positive: str | Path | None = None, negative: str | Path | None = None,
-               samples: int = SUPERVISED_SAMPLES, keep: float = SUPERVISED_KEEP, steps: int = FOLDER_STEPS,
-               name: str | None = None, seed: int = 0) -> Directions:
+def supervised(
+    generator: LoadedGenerator,
+    classifier: str | Classifier | None = None,
+    labels=None,
+    positive: str | Path | None = None,
+    negative: str | Path | None = None,
+    samples: int = SUPERVISED_SAMPLES,
+    keep: float = SUPERVISED_KEEP,
+    steps: int = FOLDER_STEPS,
+    name: str | None = None,
+    seed: int = 0,
+) -> Directions:
     """One InterFaceGAN boundary from exactly one label source (see the module docstring)."""
     given = [source for source in (classifier, labels, positive or negative) if source is not None]
     if len(given) != 1:
-        raise ConfigError("--method supervised: give exactly one label source: --classifier NAME:CLASS, "
-                          "--labels labels.json, or --positive DIR with --negative DIR")
+        raise ConfigError(
+            "--method supervised: give exactly one label source: --classifier NAME:CLASS, "
+            "--labels labels.json, or --positive DIR with --negative DIR"
+        )
     if classifier is not None:
         if isinstance(classifier, str):
             spec = classifier
@@ -343,12 +389,12 @@ def supervised(generator: LoadedGenerator, classifier: str | Classifier | None =
         latents, targets = folder_labels(generator, positive, negative, steps)
         derived, source = Path(positive).name, {"positive": str(positive), "negative": str(negative), "steps": steps}
     normal, scores = fit_boundary(latents, targets, seed=seed)
-    return Directions(normal[None], default_space(generator), "supervised", [name or derived],
-                      {**scores, **source})
+    return Directions(normal[None], default_space(generator), "supervised", [name or derived], {**scores, **source})
 
 
-def find_directions(generator: LoadedGenerator | str | Path, method: str = "sefa", num: int = 10,
-                    **method_options) -> Directions:
+def find_directions(
+    generator: LoadedGenerator | str | Path, method: str = "sefa", num: int = 10, **method_options
+) -> Directions:
     """K directions by `method` (sefa | ganspace | supervised; supervised finds one). Options: sefa `layers`;
     ganspace `samples`, `batch_size`, `seed`; supervised see `supervised`."""
     generator = as_generator(generator)
@@ -368,8 +414,14 @@ def find_directions(generator: LoadedGenerator | str | Path, method: str = "sefa
 
 
 def save_directions(path: str | Path, directions: Directions) -> Path:
-    meta = {"kind": "directions", "space": directions.space, "method": directions.method, "names": directions.names,
-            "scores": directions.scores, "model": directions.model}
+    meta = {
+        "kind": "directions",
+        "space": directions.space,
+        "method": directions.method,
+        "names": directions.names,
+        "scores": directions.scores,
+        "model": directions.model,
+    }
     return write_npz(path, {"vectors": directions.vectors.detach().cpu().float().numpy()}, meta)
 
 
@@ -379,9 +431,12 @@ def load_directions(path: str | Path, generator: LoadedGenerator, flag: str = "-
     vectors = torch.from_numpy(arrays.get("vectors", np.zeros((0, 0)))).float()
     dim = latent_shape(generator, default_space(generator))[-1]
     if vectors.ndim != 2 or vectors.shape[1] != dim or len(vectors) != len(meta.get("names", [])):
-        raise DataError(f"{flag} {path}: vectors of shape {tuple(vectors.shape)} do not fit this model's "
-                        f"{default_space(generator)} ({dim} dimensions)")
+        raise DataError(
+            f"{flag} {path}: vectors of shape {tuple(vectors.shape)} do not fit this model's "
+            f"{default_space(generator)} ({dim} dimensions)"
+        )
     if not torch.isfinite(vectors).all() or (vectors.norm(dim=1) == 0).any():
         raise DataError(f"{flag} {path}: holds NaN, infinite or all-zero direction vectors")
-    return Directions(vectors, meta["space"], meta.get("method", "?"), list(meta["names"]), meta.get("scores", {}),
-                      meta["model"])
+    return Directions(
+        vectors, meta["space"], meta.get("method", "?"), list(meta["names"]), meta.get("scores", {}), meta["model"]
+    )

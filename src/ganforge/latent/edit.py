@@ -5,10 +5,11 @@ Strength is measured in standard deviations of the model's sampled latents along
 "-3:3:7" spans the same share of the latent distribution for every direction, method and model; strength 0 is the
 unedited image. StyleGAN2 latents of any space are edited in ws (z is mapped first); DCGAN's in z.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -79,8 +80,14 @@ def _check_layers(layers: Sequence[int] | None, generator: LoadedGenerator) -> l
     return layers
 
 
-def edited_latents(generator: LoadedGenerator, latent: torch.Tensor, space: str, direction: torch.Tensor,
-                   strengths: Sequence[float], layers: Sequence[int] | None = None) -> tuple[torch.Tensor, str]:
+def edited_latents(
+    generator: LoadedGenerator,
+    latent: torch.Tensor,
+    space: str,
+    direction: torch.Tensor,
+    strengths: Sequence[float],
+    layers: Sequence[int] | None = None,
+) -> tuple[torch.Tensor, str]:
     """(latents [S, ...], their space): ws [S, num_ws, w_dim] ("w+") for StyleGAN2, z [S, z_dim] for DCGAN, the
     direction added at each strength (in standard deviations) to the chosen ws only."""
     space = check_space(generator, space, flag="latent space")
@@ -89,8 +96,9 @@ def edited_latents(generator: LoadedGenerator, latent: torch.Tensor, space: str,
     dim = latent_shape(generator, vector_space)[-1]
     direction = torch.as_tensor(direction).detach().float().reshape(-1).cpu()
     if len(direction) != dim:
-        raise ConfigError(f"--direction: a vector of {len(direction)} values, but this model's {vector_space} has "
-                          f"{dim}")
+        raise ConfigError(
+            f"--direction: a vector of {len(direction)} values, but this model's {vector_space} has {dim}"
+        )
     direction = direction / direction.norm().clamp_min(1e-12)
     latent = latent.detach().float().cpu().reshape(latent_shape(generator, space))
     steps = torch.tensor([float(s) for s in strengths]) * direction_std(generator, direction, vector_space)  # [S]
@@ -104,8 +112,14 @@ def edited_latents(generator: LoadedGenerator, latent: torch.Tensor, space: str,
     return ws + offsets[:, None, :] * chosen[None, :, None], "w+"
 
 
-def edit_strip(generator: LoadedGenerator, latent: torch.Tensor, space: str, direction: torch.Tensor,
-               strengths: Sequence[float], layers: Sequence[int] | None = None) -> torch.Tensor:
+def edit_strip(
+    generator: LoadedGenerator,
+    latent: torch.Tensor,
+    space: str,
+    direction: torch.Tensor,
+    strengths: Sequence[float],
+    layers: Sequence[int] | None = None,
+) -> torch.Tensor:
     """uint8 images [S, C, H, W] of `latent` ([1, ...] in `space`) moved along `direction` ([D], a w direction for
     StyleGAN2, z for DCGAN) by each strength, in the ws `layers` only (StyleGAN2; default all)."""
     latents, edited_space = edited_latents(generator, latent, space, direction, strengths, layers)
@@ -113,8 +127,9 @@ def edit_strip(generator: LoadedGenerator, latent: torch.Tensor, space: str, dir
         return to_uint8(render(generator, latents, edited_space))
 
 
-def resolve_direction(spec: str | torch.Tensor | tuple[Directions, str | int],
-                      generator: LoadedGenerator) -> tuple[torch.Tensor, str]:
+def resolve_direction(
+    spec: str | torch.Tensor | tuple[Directions, str | int], generator: LoadedGenerator
+) -> tuple[torch.Tensor, str]:
     """'dirs.npz:NAME_OR_INDEX' (index 0 when left out), (Directions, name) or a bare vector -> (vector, name)."""
     if isinstance(spec, torch.Tensor):
         return spec, "direction"
@@ -124,8 +139,13 @@ def resolve_direction(spec: str | torch.Tensor | tuple[Directions, str | int],
     return load_directions(path, generator).pick(key or 0)
 
 
-def resolve_latent(generator: LoadedGenerator, seed: int | None = None, latent: str | Path | Projection | None = None,
-                   image=None, steps: int = DEFAULT_STEPS) -> tuple[torch.Tensor, str]:
+def resolve_latent(
+    generator: LoadedGenerator,
+    seed: int | None = None,
+    latent: str | Path | Projection | None = None,
+    image=None,
+    steps: int = DEFAULT_STEPS,
+) -> tuple[torch.Tensor, str]:
     """(latent [1, ...], space) from exactly one of a seed, a latent file or Projection, or a photo to project."""
     if sum(source is not None for source in (seed, latent, image)) != 1:
         raise ConfigError("give exactly one of --seed, --latent or --image")
@@ -139,9 +159,16 @@ def resolve_latent(generator: LoadedGenerator, seed: int | None = None, latent: 
     return projection.latent, projection.space
 
 
-def edit(generator: LoadedGenerator | str | Path, direction, strengths: str | Sequence[float],
-         seed: int | None = None, latent: str | Path | Projection | None = None, image=None,
-         layers: str | Sequence[int] | None = None, steps: int = DEFAULT_STEPS) -> torch.Tensor:
+def edit(
+    generator: LoadedGenerator | str | Path,
+    direction,
+    strengths: str | Sequence[float],
+    seed: int | None = None,
+    latent: str | Path | Projection | None = None,
+    image=None,
+    layers: str | Sequence[int] | None = None,
+    steps: int = DEFAULT_STEPS,
+) -> torch.Tensor:
     """The public edit: a strip uint8 [S, C, H, W] of one seed, latent file, Projection or photo (projected with
     `steps`), along a direction ('dirs.npz:NAME', (Directions, name) or a vector) at `strengths` ('-3:3:7' or a
     list), in the ws `layers` ('0-5' or a list; StyleGAN2 only)."""

@@ -5,15 +5,16 @@ Noise-only generators (DCGAN) are walked in z with slerp: z ~ N(0, I) lies near 
 a straight line between two samples passes through improbable, too-short vectors. Style-based generators are walked
 in w with lerp, since w is not Gaussian and is the space in which they are smooth (Karras et al. 2019).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from ..errors import ConfigError
 from ..artifacts.generator import LoadedGenerator
+from ..errors import ConfigError
 from ..imaging import make_grid, save_gif, save_png, to_uint8
 
 WALK_FORMATS = (".gif", ".png")  # an animation, or a grid of the frames
@@ -64,8 +65,14 @@ def single_class(generator: LoadedGenerator, count: int, class_index: int | str 
     return generator.labels_for(count, class_index)
 
 
-def interpolation_frames(generator: LoadedGenerator, seeds: Sequence[int], frames: int, truncation: float = 1.0,
-                         class_index: int | str | None = None, batch_size: int = 64) -> torch.Tensor:
+def interpolation_frames(
+    generator: LoadedGenerator,
+    seeds: Sequence[int],
+    frames: int,
+    truncation: float = 1.0,
+    class_index: int | str | None = None,
+    batch_size: int = 64,
+) -> torch.Tensor:
     """uint8 frames [frames, C, H, W] of a looping walk through the images of `seeds`: in z (slerp) for noise-only
     generators, in w (lerp) for style-based ones; frame 0 is the image `generate` gives for seeds[0]."""
     if len(seeds) < 2:
@@ -77,12 +84,16 @@ def interpolation_frames(generator: LoadedGenerator, seeds: Sequence[int], frame
     if generator.has_styles:
         ws = generator.styles(z, single_class(generator, len(seeds), class_index), truncation, batch_size)
         path = walk(ws, frames, spherical=False)  # [F, num_ws, w_dim]
-        chunks = (generator.synthesize_styles(path[s:s + batch_size], batch_size) for s in starts)
+        chunks = (generator.synthesize_styles(path[s : s + batch_size], batch_size) for s in starts)
     else:
         path = walk(z, frames, spherical=True)  # [F, z_dim]
         labels = single_class(generator, frames, class_index)  # [F] or None
-        chunks = (generator.synthesize(path[s:s + batch_size], None if labels is None else labels[s:s + batch_size],
-                                       batch_size, truncation) for s in starts)
+        chunks = (
+            generator.synthesize(
+                path[s : s + batch_size], None if labels is None else labels[s : s + batch_size], batch_size, truncation
+            )
+            for s in starts
+        )
     return torch.cat([to_uint8(chunk) for chunk in chunks])  # [F, C, H, W], one batch of floats at a time
 
 

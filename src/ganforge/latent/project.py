@@ -18,13 +18,14 @@ Losses (`loss`):
               pyramid (full, 1/2 and 1/4 size, down to 8 px) plus 1 - SSIM (Wang et al. 2004) at full size.
   auto        lpips when its weights are already on this machine (no download), else pixel-ssim.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
@@ -38,8 +39,18 @@ from ..errors import ConfigError, DataError
 from ..imaging import labelled_row, save_gif, save_png, to_float, to_uint8
 from ..metrics import lpips as lpips_module
 from ..metrics.paired import SSIM_RADIUS, psnr, ssim, ssim_per_image
-from .spaces import (as_generator, check_space, identity, latent_shape, mean_latent, read_npz, render,
-                     sampled_vectors, vector_space, write_npz)
+from .spaces import (
+    as_generator,
+    check_space,
+    identity,
+    latent_shape,
+    mean_latent,
+    read_npz,
+    render,
+    sampled_vectors,
+    vector_space,
+    write_npz,
+)
 
 DEFAULT_STEPS = 500
 INITIAL_LR = 0.1  # NVlabs' projector
@@ -51,7 +62,7 @@ PYRAMID_LEVELS, PYRAMID_MIN_SIDE = 3, 8
 PROGRESS_CALLS = 50  # the callback is called about this many times per projection
 
 Callback = Callable[[int, int, torch.Tensor], None]  # (step, total, uint8 images) -> None
-ImageInput = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = str | Path | Image.Image | np.ndarray | torch.Tensor
 
 
 @dataclass
@@ -81,17 +92,20 @@ def fit_image(image: ImageInput, generator: LoadedGenerator, name: str = "") -> 
             raise DataError(error.detail) from None
     elif isinstance(image, torch.Tensor):
         if image.dtype != torch.uint8 or image.ndim != 3:
-            raise DataError(f"{name or 'image'}: expected a uint8 tensor [C, H, W], got {image.dtype} "
-                            f"{tuple(image.shape)}")
+            raise DataError(
+                f"{name or 'image'}: expected a uint8 tensor [C, H, W], got {image.dtype} {tuple(image.shape)}"
+            )
         image = image.permute(1, 2, 0).cpu().numpy()
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-            raise DataError(f"{name or 'image'}: expected uint8 [H, W] or [H, W, 1|3|4], got {image.dtype} "
-                            f"{image.shape}")
+            raise DataError(
+                f"{name or 'image'}: expected uint8 [H, W] or [H, W, 1|3|4], got {image.dtype} {image.shape}"
+            )
         image = Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     if not isinstance(image, Image.Image):
-        raise DataError(f"{name or 'image'}: expected an image file, PIL image or uint8 array, got "
-                        f"{type(image).__name__}")
+        raise DataError(
+            f"{name or 'image'}: expected an image file, PIL image or uint8 array, got {type(image).__name__}"
+        )
     array = resize_center_crop(to_array(image, channels), resolution)  # [R, R, C]
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
@@ -132,9 +146,11 @@ def lpips_loss(net: lpips_module.LPIPS) -> Callable[[torch.Tensor, torch.Tensor]
         """float images [N, C, H, W] in [-1, 1] -> LPIPS [N] (grey repeated to RGB, small images scaled up)."""
         x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
         if x.shape[-1] < LPIPS_SIDE:
-            x, y = (F.interpolate(v, size=(LPIPS_SIDE, LPIPS_SIDE), mode="bilinear", align_corners=False)
-                    for v in (x, y))
+            x, y = (
+                F.interpolate(v, size=(LPIPS_SIDE, LPIPS_SIDE), mode="bilinear", align_corners=False) for v in (x, y)
+            )
         return net(x.to(net.shift.device), y.to(net.shift.device)).cpu()
+
     return loss
 
 
@@ -164,8 +180,9 @@ def image_scores(images: torch.Tensor, targets: torch.Tensor, net: lpips_module.
     return scores
 
 
-def starting_latents(generator: LoadedGenerator, wanted: torch.Tensor, space: str, loss: Callable,
-                     init_samples: int) -> tuple[torch.Tensor, float]:
+def starting_latents(
+    generator: LoadedGenerator, wanted: torch.Tensor, space: str, loss: Callable, init_samples: int
+) -> tuple[torch.Tensor, float]:
     """(start [N, ...] for float targets [N, C, H, W], the latents' spread): the mean latent, or the lowest-loss of
     the first `init_samples` sampled latents for each target."""
     mean, spread = mean_latent(generator, space)  # [1, ...]
@@ -173,15 +190,24 @@ def starting_latents(generator: LoadedGenerator, wanted: torch.Tensor, space: st
         return mean.repeat(len(wanted), *[1] * (mean.ndim - 1)), spread
     pool = sampled_vectors(generator, vector_space(space))[:init_samples]  # [P, D]
     with torch.no_grad():
-        images = torch.cat([render(generator, part, vector_space(space)).clamp(-1, 1)
-                            for part in pool.split(256)])  # [P, C, H, W], as an image file would hold them
+        images = torch.cat(
+            [render(generator, part, vector_space(space)).clamp(-1, 1) for part in pool.split(256)]
+        )  # [P, C, H, W], as an image file would hold them
         best = torch.stack([loss(images, target[None].expand_as(images)).argmin() for target in wanted])  # [N]
     start = pool[best]  # [N, D]
     return (start[:, None].repeat(1, mean.shape[1], 1) if space == "w+" else start), spread
 
 
-def optimise(generator: LoadedGenerator, targets: torch.Tensor, space: str, steps: int, loss: Callable,
-             seed: int = 0, callback: Callback | None = None, init_samples: int = 0) -> torch.Tensor:
+def optimise(
+    generator: LoadedGenerator,
+    targets: torch.Tensor,
+    space: str,
+    steps: int,
+    loss: Callable,
+    seed: int = 0,
+    callback: Callback | None = None,
+    init_samples: int = 0,
+) -> torch.Tensor:
     """uint8 targets [N, C, H, W] -> their latents [N, ...] in `space`, optimised independently: Adam is per
     element, the loss a sum of per-image losses, and each image draws its exploration noise from its own generator
     seeded with `seed`, so a batch gives what one projection at a time would."""
@@ -206,9 +232,16 @@ def optimise(generator: LoadedGenerator, targets: torch.Tensor, space: str, step
     return latent.detach()
 
 
-def project_many(generator: LoadedGenerator | str | Path, images: Sequence[ImageInput], space: str | None = None,
-                 steps: int = DEFAULT_STEPS, loss: str = "auto", seed: int = 0,
-                 callback: Callback | None = None, init_samples: int = 0) -> list[Projection]:
+def project_many(
+    generator: LoadedGenerator | str | Path,
+    images: Sequence[ImageInput],
+    space: str | None = None,
+    steps: int = DEFAULT_STEPS,
+    loss: str = "auto",
+    seed: int = 0,
+    callback: Callback | None = None,
+    init_samples: int = 0,
+) -> list[Projection]:
     """Project several photos at once (one batch; each as if alone). callback(step, total, uint8 [N, C, H, W])."""
     generator = as_generator(generator)
     space = check_space(generator, space)
@@ -224,14 +257,24 @@ def project_many(generator: LoadedGenerator | str | Path, images: Sequence[Image
     with torch.no_grad():
         reconstructions = to_uint8(render(generator, latents, space))
     model = identity(generator)
-    return [Projection(latent[None].contiguous(), space, image, target, scores, used, model)
-            for latent, image, target, scores in zip(latents, reconstructions, targets,
-                                                       image_scores(reconstructions, targets, net))]
+    return [
+        Projection(latent[None].contiguous(), space, image, target, scores, used, model)
+        for latent, image, target, scores in zip(
+            latents, reconstructions, targets, image_scores(reconstructions, targets, net)
+        )
+    ]
 
 
-def project(generator: LoadedGenerator | str | Path, image: ImageInput, space: str | None = None,
-            steps: int = DEFAULT_STEPS, loss: str = "auto", seed: int = 0,
-            callback: Callback | None = None, init_samples: int = 0) -> Projection:
+def project(
+    generator: LoadedGenerator | str | Path,
+    image: ImageInput,
+    space: str | None = None,
+    steps: int = DEFAULT_STEPS,
+    loss: str = "auto",
+    seed: int = 0,
+    callback: Callback | None = None,
+    init_samples: int = 0,
+) -> Projection:
     """Project one photo (a path, PIL image or uint8 array of any size and mode) into `space` (default w for
     StyleGAN2, z for DCGAN). callback(step, total, uint8 [C, H, W]) sees the current image every few steps;
     init_samples K > 0 starts from the best of K sampled latents instead of the mean."""
@@ -245,27 +288,39 @@ def side_by_side(target: torch.Tensor, image: torch.Tensor) -> np.ndarray:
     return labelled_row(torch.stack([target, image]), ["target", "projection"])
 
 
-def save_projection(projection: Projection, out: str | Path, frames: Sequence[torch.Tensor] = (),
-                    fps: float = 20) -> list[Path]:
+def save_projection(
+    projection: Projection, out: str | Path, frames: Sequence[torch.Tensor] = (), fps: float = 20
+) -> list[Path]:
     """Write out/proj.png (target | reconstruction), out/latent.npz, and with `frames` (uint8 [C, H, W] images
     during the optimisation) out/proj.gif."""
     out = Path(out)
-    written = [save_png(side_by_side(projection.target, projection.image), out / "proj.png"),
-               save_latent(out / "latent.npz", projection)]
+    written = [
+        save_png(side_by_side(projection.target, projection.image), out / "proj.png"),
+        save_latent(out / "latent.npz", projection),
+    ]
     if frames:
         pictures = [side_by_side(projection.target, frame) for frame in [*frames, projection.image]]
         written.append(save_gif(pictures, out / "proj.gif", fps))
     return written
 
 
-def save_latent(path: str | Path, projection_or_latent: Projection | torch.Tensor, space: str | None = None,
-                generator: LoadedGenerator | None = None) -> Path:
+def save_latent(
+    path: str | Path,
+    projection_or_latent: Projection | torch.Tensor,
+    space: str | None = None,
+    generator: LoadedGenerator | None = None,
+) -> Path:
     """A latent and its space in an .npz file with the model's identity (so another model refuses it): give a
     Projection, or a latent tensor with its `space` and `generator`."""
     if isinstance(projection_or_latent, Projection):
         projection = projection_or_latent
-        meta = {"kind": "latent", "space": projection.space, "model": projection.model,
-                "scores": projection.scores, "loss": projection.loss}
+        meta = {
+            "kind": "latent",
+            "space": projection.space,
+            "model": projection.model,
+            "scores": projection.scores,
+            "loss": projection.loss,
+        }
         latent = projection.latent
     else:
         if space is None or generator is None:
@@ -282,8 +337,10 @@ def load_latent(path: str | Path, generator: LoadedGenerator, flag: str = "--lat
     space = check_space(generator, meta.get("space"), flag=f"{flag} {path}: space")
     latent = torch.from_numpy(arrays.get("latent", np.zeros(0))).float()
     if tuple(latent.shape) != latent_shape(generator, space):
-        raise DataError(f"{flag} {path}: latent of shape {tuple(latent.shape)}, but this model's {space} latents are "
-                        f"{latent_shape(generator, space)}")
+        raise DataError(
+            f"{flag} {path}: latent of shape {tuple(latent.shape)}, but this model's {space} latents are "
+            f"{latent_shape(generator, space)}"
+        )
     if not torch.isfinite(latent).all():
         raise DataError(f"{flag} {path}: the latent holds NaN or infinite values")
     return latent, space

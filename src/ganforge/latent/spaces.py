@@ -6,6 +6,7 @@ generator has, rendering a latent of any space (with gradients), the statistics 
 the per-direction standard deviation that edit strengths are measured in), the identity of a model (so that a latent
 or direction file made for one model is refused by another) and the .npz files that carry latents and directions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ SPACES = ("z", "w", "w+")
 STATS_SAMPLES = 4096  # latents sampled for the mean latent and the spreads (NVlabs' projector uses 10000)
 STATS_SEED = 123456789  # their seeds: fixed, so the statistics of a model never change
 
-_stats_cache: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
+_stats_cache: weakref.WeakKeyDictionary[torch.nn.Module, dict] = weakref.WeakKeyDictionary()
 
 
 def as_generator(source: LoadedGenerator | str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
@@ -34,11 +35,14 @@ def as_generator(source: LoadedGenerator | str | Path, device: str | torch.devic
     unconditional generators have the latent spaces these tools work in."""
     generator = source if isinstance(source, LoadedGenerator) else load(source, device)
     if generator.dataset.paired:
-        raise ConfigError(f"{generator.source} is an image-to-image model ({generator.model.name}): it has no latent "
-                          f"space to project into or edit; use a noise-to-image model (dcgan, stylegan2)")
+        raise ConfigError(
+            f"{generator.source} is an image-to-image model ({generator.model.name}): it has no latent "
+            f"space to project into or edit; use a noise-to-image model (dcgan, stylegan2)"
+        )
     if generator.num_classes:
-        raise ConfigError(f"{generator.source} is class-conditional: latent control supports unconditional "
-                          f"generators only")
+        raise ConfigError(
+            f"{generator.source} is class-conditional: latent control supports unconditional generators only"
+        )
     return generator
 
 
@@ -52,8 +56,9 @@ def check_space(generator: LoadedGenerator, space: str | None, flag: str = "--sp
     if space not in SPACES:
         raise ConfigError(f"{flag} {space}: choose one of {', '.join(SPACES)}")
     if space != "z" and not generator.has_styles:
-        raise ConfigError(f"{flag} {space}: {generator.model.name} maps z straight to images and has no w; use "
-                          f"{flag} z")
+        raise ConfigError(
+            f"{flag} {space}: {generator.model.name} maps z straight to images and has no w; use {flag} z"
+        )
     return space
 
 
@@ -133,14 +138,22 @@ def fingerprint(generator: LoadedGenerator) -> str:
 def identity(generator: LoadedGenerator) -> dict[str, Any]:
     """What a latent or direction file records about the model it belongs to."""
     module = generator.module
-    return {"model": generator.model.name, "resolution": generator.dataset.resolution,
-            "channels": generator.dataset.channels, "z_dim": generator.z_dim,
-            "w_dim": getattr(module, "w_dim", None), "num_ws": getattr(module, "num_ws", None),
-            "fingerprint": fingerprint(generator), "source": str(generator.source)}
+    return {
+        "model": generator.model.name,
+        "resolution": generator.dataset.resolution,
+        "channels": generator.dataset.channels,
+        "z_dim": generator.z_dim,
+        "w_dim": getattr(module, "w_dim", None),
+        "num_ws": getattr(module, "num_ws", None),
+        "fingerprint": fingerprint(generator),
+        "source": str(generator.source),
+    }
 
 
 def _describe(model: dict) -> str:
-    return f"{model.get('model')} {model.get('resolution')} px, weights {model.get('fingerprint')} ({model.get('source')})"
+    return (
+        f"{model.get('model')} {model.get('resolution')} px, weights {model.get('fingerprint')} ({model.get('source')})"
+    )
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
@@ -167,6 +180,7 @@ def read_npz(path: str | Path, kind: str, flag: str, generator: LoadedGenerator)
         raise DataError(f"{flag} {path}: holds {meta.get('kind') or 'something else'}, not {kind}")
     model = meta.get("model", {})
     if model.get("fingerprint") != fingerprint(generator):
-        raise CheckpointError(f"{flag} {path}: made for another model ({_describe(model)}), not for "
-                              f"{_describe(identity(generator))}")
+        raise CheckpointError(
+            f"{flag} {path}: made for another model ({_describe(model)}), not for {_describe(identity(generator))}"
+        )
     return arrays, meta

@@ -1,10 +1,11 @@
 """GAN objectives (non-saturating, hinge, WGAN-GP, least squares, relativistic pairing), the zero-centred R1 / R2
 and WGAN-GP gradient penalties, and the schedule of the penalties' weight gamma."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,34 +26,45 @@ class GANLoss:
 LOSSES: Registry[GANLoss] = Registry("loss")
 
 # Non-saturating loss of Goodfellow et al. 2014, as binary cross-entropy on logits.
-LOSSES.register("bce")(GANLoss(
-    d_loss=lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
-    g_loss=lambda fake: F.softplus(-fake).mean(),
-))
+LOSSES.register("bce")(
+    GANLoss(
+        d_loss=lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
+        g_loss=lambda fake: F.softplus(-fake).mean(),
+    )
+)
 # Hinge loss (Lim & Ye 2017; Miyato et al. 2018).
-LOSSES.register("hinge")(GANLoss(
-    d_loss=lambda real, fake: F.relu(1 - real).mean() + F.relu(1 + fake).mean(),
-    g_loss=lambda fake: -fake.mean(),
-))
+LOSSES.register("hinge")(
+    GANLoss(
+        d_loss=lambda real, fake: F.relu(1 - real).mean() + F.relu(1 + fake).mean(),
+        g_loss=lambda fake: -fake.mean(),
+    )
+)
 # Wasserstein loss with gradient penalty (Gulrajani et al. 2017).
-LOSSES.register("wgan-gp")(GANLoss(
-    d_loss=lambda real, fake: fake.mean() - real.mean(),
-    g_loss=lambda fake: -fake.mean(),
-    gradient_penalty=True,
-))
+LOSSES.register("wgan-gp")(
+    GANLoss(
+        d_loss=lambda real, fake: fake.mean() - real.mean(),
+        g_loss=lambda fake: -fake.mean(),
+        gradient_penalty=True,
+    )
+)
 # Least-squares GAN (Mao et al. 2017), targets a=0 (fake), b=1 (real), c=1 (G).
-LOSSES.register("lsgan")(GANLoss(
-    d_loss=lambda real, fake: 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean(),
-    g_loss=lambda fake: 0.5 * ((fake - 1) ** 2).mean(),
-))
+LOSSES.register("lsgan")(
+    GANLoss(
+        d_loss=lambda real, fake: 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean(),
+        g_loss=lambda fake: 0.5 * ((fake - 1) ** 2).mean(),
+    )
+)
 
 # Relativistic pairing GAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024): D pushes each real logit above the
 # fake logit it is paired with, G the other way round: softplus(-(D(x) - D(G(z)))) and softplus(-(D(G(z)) - D(x))).
-LOSSES.register("rpgan")(GANLoss(
-    d_loss=lambda real, fake: F.softplus(fake - real).mean(),
-    g_loss=lambda fake, real: F.softplus(real - fake).mean(),
-    relativistic=True,
-))
+LOSSES.register("rpgan")(
+    GANLoss(
+        d_loss=lambda real, fake: F.softplus(fake - real).mean(),
+        g_loss=lambda fake, real: F.softplus(real - fake).mean(),
+        relativistic=True,
+    )
+)
+
 
 def schedule_factor(schedule: str, kimg: float, decay_kimg: float, final_ratio: float) -> float:
     """Factor at `kimg` of a scheduled hyperparameter (--r1-gamma / --r2-gamma, --lr, Adam's beta2): 1 throughout

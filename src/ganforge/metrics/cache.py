@@ -1,4 +1,5 @@
 """Cache of real-data features per (dataset content, extractor weights, resolution, count), keyed by a content hash."""
+
 from __future__ import annotations
 
 import hashlib

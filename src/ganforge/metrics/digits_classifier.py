@@ -8,6 +8,7 @@ modes on stacked digits. `digits` reads one gray image (RGB averaged): 128-d pen
 concatenated (384-d, so FID on stacked digits scores each channel's digit, not a blend of three) and the
 1000-way joint logits of the three independent channel classifications.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
 
-def digits_split(labels: np.ndarray, test_fraction: float = TEST_FRACTION,
-                 seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+def digits_split(
+    labels: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded stratified split of the built-in digits: (train indices, test indices), each sorted."""
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -49,14 +51,21 @@ class DigitsClassifier(nn.Module):
     """Three conv blocks (32 -> 16 -> 8 -> 4 px), global average pooling, 128-d features, 10 logits divided by a
     calibrated temperature (a buffer saved with the weights; 1 until calibrated)."""
 
-    def __init__(self, width: int = 16,  # channels of the first block, doubled per block
-                 num_classes: int = 10):  # logits (the shapes classifier of label_fidelity.py reuses the net with 5)
+    def __init__(
+        self,
+        width: int = 16,  # channels of the first block, doubled per block
+        num_classes: int = 10,
+    ):  # logits (the shapes classifier of label_fidelity.py reuses the net with 5)
         super().__init__()
         layers, channels = [], 1
         for block in range(3):
-            out = width * 2 ** block
-            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
-                       nn.MaxPool2d(2)]
+            out = width * 2**block
+            layers += [
+                nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             channels = out
         self.body = nn.Sequential(*layers)
         self.features = nn.Sequential(nn.Linear(channels, FEATURE_DIM), nn.ReLU())
@@ -78,8 +87,13 @@ def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
     x = images.float().mean(dim=1, keepdim=True)  # [N, 1, H, W]
     height, width = x.shape[-2:]
     if (height, width) != (RESOLUTION, RESOLUTION):
-        x = F.interpolate(x, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False,
-                          antialias=height > RESOLUTION or width > RESOLUTION)
+        x = F.interpolate(
+            x,
+            size=(RESOLUTION, RESOLUTION),
+            mode="bilinear",
+            align_corners=False,
+            antialias=height > RESOLUTION or width > RESOLUTION,
+        )
     return x / 127.5 - 1.0
 
 
@@ -134,8 +148,9 @@ class DigitsExtractor(FeatureExtractor):
 
     def channel_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, H, W] -> [N, 3, 10]: digit probabilities of R, G and B."""
-        assert images.ndim == 4 and images.shape[1] == 3 and images.dtype == torch.uint8, \
+        assert images.ndim == 4 and images.shape[1] == 3 and images.dtype == torch.uint8, (
             f"expected uint8 [N, 3, H, W], got {images.dtype} {tuple(images.shape)}"
+        )
         return self.channel_logits(images)[1].softmax(dim=2)
 
     def classify_channels(self, images: torch.Tensor) -> torch.Tensor:

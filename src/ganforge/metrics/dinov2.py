@@ -19,6 +19,7 @@ Files read: facebookresearch's state dicts (.pth, torch.load with weights_only=T
 and Hugging Face `transformers` Dinov2Model weights (.safetensors or .pth, renamed by `from_transformers`). The
 publisher gives no checksums, so every result records the file's SHA-256 (`weights_sha256`) instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -127,7 +128,7 @@ class DinoViT(nn.Module):
         self.spec = spec
         self.patch_embed = PatchEmbed(spec.width, spec.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, spec.width))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + spec.grid ** 2, spec.width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + spec.grid**2, spec.width))
         self.blocks = nn.ModuleList(Block(spec.width, spec.heads) for _ in range(spec.depth))
         self.norm = nn.LayerNorm(spec.width, eps=1e-6)
 
@@ -209,9 +210,11 @@ def locate_weights(arch: str, path: str | Path | None = None) -> Path:
     try:
         return fetch([URL.format(arch=arch)], cached, checksum=None)
     except DataError as error:
-        raise DataError(f"no {what} available ({error}).\nProvide them one of two ways:\n"
-                        f"  1. set ${env_var(arch)} to facebookresearch's {weights_file(arch)} (or a transformers "
-                        f"Dinov2Model .safetensors);\n  2. copy {weights_file(arch)} to {cached} or {hub}.") from None
+        raise DataError(
+            f"no {what} available ({error}).\nProvide them one of two ways:\n"
+            f"  1. set ${env_var(arch)} to facebookresearch's {weights_file(arch)} (or a transformers "
+            f"Dinov2Model .safetensors);\n  2. copy {weights_file(arch)} to {cached} or {hub}."
+        ) from None
 
 
 # transformers' Dinov2Model names; query/key/value/output.dense in its hub files and before v5, q/k/v/o_proj in v5's
@@ -277,8 +280,10 @@ def load_state(net: DinoViT, state: dict[str, torch.Tensor], path: Path | str) -
     wanted, given = set(net.state_dict()), set(state)
     missing, unexpected = sorted(wanted - given), sorted(given - wanted)
     if missing or unexpected:
-        raise DataError(f"{path} is not a DINOv2 {net.spec.label} state dict: missing {missing[:4]}, unexpected "
-                        f"{unexpected[:4]} ({len(missing)} and {len(unexpected)} in all); registers are not supported")
+        raise DataError(
+            f"{path} is not a DINOv2 {net.spec.label} state dict: missing {missing[:4]}, unexpected "
+            f"{unexpected[:4]} ({len(missing)} and {len(unexpected)} in all); registers are not supported"
+        )
     try:
         net.load_state_dict(state)
     except RuntimeError as error:
@@ -292,8 +297,10 @@ def load_dinov2(arch: str, path: str | Path | None = None, device: torch.device 
     net = DinoViT(spec)
     load_state(net, _read(path), path)
     digest = file_digest(path, "sha256")
-    description = (f"DINOv2 {spec.label} weights {path} (sha256 {digest[:12]}), class token, {SIZE} px PIL bicubic, "
-                   f"ImageNet normalisation (dgm-eval)")
+    description = (
+        f"DINOv2 {spec.label} weights {path} (sha256 {digest[:12]}), class token, {SIZE} px PIL bicubic, "
+        f"ImageNet normalisation (dgm-eval)"
+    )
     return Dinov2Extractor(net, description, digest).to(device).eval()
 
 

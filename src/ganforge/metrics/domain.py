@@ -12,6 +12,7 @@ to colour). A translated image counts as reaching the target domain when every v
 images apart (accuracy >= MIN_VIEW_ACCURACY) places it there; the same share for the untranslated inputs (the
 identity baseline) shows where a translation starts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ def colour_histogram(images: torch.Tensor) -> torch.Tensor:
     rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
     bins = (rgb.long() * BINS) // 256  # [N, 3, H, W] in 0..BINS-1
     index = (bins[:, 0] * BINS + bins[:, 1]) * BINS + bins[:, 2]  # [N, H, W]
-    counts = torch.zeros(len(images), BINS ** 3).scatter_add_(1, index.flatten(1), torch.ones(index.flatten(1).shape))
+    counts = torch.zeros(len(images), BINS**3).scatter_add_(1, index.flatten(1), torch.ones(index.flatten(1).shape))
     return counts / index[0].numel()
 
 
@@ -49,11 +50,19 @@ class DomainClassifier(nn.Module):
         if view not in VIEWS:
             raise ValueError(f"view {view!r}: choose one of {', '.join(VIEWS)}")
         self.view = view
-        self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 4 * width, 3, 2, 1), nn.LeakyReLU(0.2)) if view == "texture" else None
-        self.head = nn.Linear(8 * width if view == "texture" else BINS ** 3, 2)
+        self.features = (
+            nn.Sequential(
+                nn.Conv2d(1, width, 3, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(width, 2 * width, 3, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(2 * width, 4 * width, 3, 2, 1),
+                nn.LeakyReLU(0.2),
+            )
+            if view == "texture"
+            else None
+        )
+        self.head = nn.Linear(8 * width if view == "texture" else BINS**3, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.features is None:
@@ -81,8 +90,12 @@ class DomainJudge:
     def votes(self, images: torch.Tensor, view: str, domain: int, batch_size: int = 256) -> torch.Tensor:
         """Boolean [N]: the `view` classifier places each uint8 image [N, C, H, W] in `domain` (0 = A, 1 = B)."""
         classifier = self.classifiers[view].eval()
-        return torch.cat([classifier(images[start:start + batch_size]).argmax(1) == domain
-                          for start in range(0, len(images), batch_size)])
+        return torch.cat(
+            [
+                classifier(images[start : start + batch_size]).argmax(1) == domain
+                for start in range(0, len(images), batch_size)
+            ]
+        )
 
     def share(self, images: torch.Tensor, domain: int) -> float:
         """Share of uint8 images [N, C, H, W] that every voting view places in `domain` (0 = A, 1 = B)."""
@@ -112,7 +125,9 @@ def _train_view(view: str, train_a: torch.Tensor, train_b: torch.Tensor, steps: 
     half = BATCH // 2
     labels = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)])
     for _ in range(steps):
-        images = torch.cat([train_a[torch.randint(len(train_a), (half,))], train_b[torch.randint(len(train_b), (half,))]])
+        images = torch.cat(
+            [train_a[torch.randint(len(train_a), (half,))], train_b[torch.randint(len(train_b), (half,))]]
+        )
         loss = F.cross_entropy(classifier(perturb(images)), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -120,16 +135,21 @@ def _train_view(view: str, train_a: torch.Tensor, train_b: torch.Tensor, steps: 
     return classifier.eval().requires_grad_(False)
 
 
-def train_domain_judge(train_a: torch.Tensor, train_b: torch.Tensor, test_a: torch.Tensor | None = None,
-                       test_b: torch.Tensor | None = None, steps: int = STEPS, seed: int = 0) -> DomainJudge:
+def train_domain_judge(
+    train_a: torch.Tensor,
+    train_b: torch.Tensor,
+    test_a: torch.Tensor | None = None,
+    test_b: torch.Tensor | None = None,
+    steps: int = STEPS,
+    seed: int = 0,
+) -> DomainJudge:
     """Train the colour and texture views on real uint8 images of domain A and B ([N, C, H, W], same C and size);
     score each on `test_a`/`test_b` when given. Deterministic for `seed`; the global random state is left as it was."""
     if train_a.shape[1:] != train_b.shape[1:]:
         raise ValueError(f"domains of different image shapes: {tuple(train_a.shape[1:])} vs {tuple(train_b.shape[1:])}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        judge = DomainJudge({view: _train_view(view, train_a, train_b, steps) for view in VIEWS},
-                            dict.fromkeys(VIEWS))
+        judge = DomainJudge({view: _train_view(view, train_a, train_b, steps) for view in VIEWS}, dict.fromkeys(VIEWS))
     if test_a is not None and test_b is not None:
         for view in VIEWS:
             right = judge.votes(test_a, view, 0).sum() + judge.votes(test_b, view, 1).sum()

@@ -6,14 +6,15 @@ needs (logits, a calibrated memorisation threshold, 3-channel images, paired dat
 generated sets can be compared (channels, sizes). A metric that cannot run is named with its reason in the results
 (`not_computed`) while the others are computed; numbers that cannot be trusted (too few images) come with warnings.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import hashlib
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -31,9 +32,28 @@ from ..imaging import to_uint8
 from .cache import FeatureCache, content_key
 from .extractors import EXTRACTORS, FeatureExtractor, build_extractor
 from .frechet import GaussianStats
-from .measures import (CHANNEL_DIGITS, DINOV2_FEATURES, EXTRACTOR, EXTRACTOR_NAME, FEATURES, LABEL_ACC, LABELS,
-                       METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS, WEIGHTS_SHA256,
-                       Inputs, Setup, needs_extractor, parse_metrics, plan)
+from .measures import (
+    CHANNEL_DIGITS,
+    DINOV2_FEATURES,
+    EXTRACTOR,
+    EXTRACTOR_NAME,
+    FEATURES,
+    LABEL_ACC,
+    LABELS,
+    METRICS,
+    NOT_COMPUTED,
+    NUM_FAKE,
+    NUM_PAIRS,
+    NUM_REAL,
+    RESOLUTION,
+    WARNINGS,
+    WEIGHTS_SHA256,
+    Inputs,
+    Setup,
+    needs_extractor,
+    parse_metrics,
+    plan,
+)
 from .paired import input_as_output
 from .protocols import PROTOCOLS, Protocol, get_protocol
 from .reference_stats import ReferenceStats
@@ -44,8 +64,15 @@ FROM_STATS_ONLY = frozenset({"fid"})  # metrics computable from the real feature
 DIGIT_DATASETS = ("digits", "mnist")
 STACKED_DATASETS = ("stacked-digits",)
 
-__all__ = ["METRICS", "Evaluator", "check_metrics", "default_extractor", "evaluate", "generator_batches",
-           "parse_metrics"]
+__all__ = [
+    "METRICS",
+    "Evaluator",
+    "check_metrics",
+    "default_extractor",
+    "evaluate",
+    "generator_batches",
+    "parse_metrics",
+]
 
 
 def default_extractor(data_source: str, metrics: str | tuple[str, ...] = (), training: bool = False) -> str:
@@ -60,8 +87,9 @@ def default_extractor(data_source: str, metrics: str | tuple[str, ...] = (), tra
     return "digits-per-channel" if name in STACKED_DATASETS else "digits" if name in DIGIT_DATASETS else "inception"
 
 
-def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
-                  paired: bool = False, classes: tuple[str, ...] = ()) -> dict[str, str]:
+def check_metrics(
+    metrics: str | tuple[str, ...], extractor: str, channels: int, paired: bool = False, classes: tuple[str, ...] = ()
+) -> dict[str, str]:
     """For run setup, before any work: ConfigError when none of `metrics` can run with `extractor` on images of
     `channels` channels (of a generator conditioned on `classes`); else {metric: reason} for those that cannot
     (empty when all can)."""
@@ -69,17 +97,25 @@ def check_metrics(metrics: str | tuple[str, ...], extractor: str, channels: int,
     return plan(names, setup_for(names, extractor, channels, paired, classes=classes)).not_computed
 
 
-def setup_for(names: tuple[str, ...], extractor: str, channels: int, paired: bool,
-              device: torch.device | str = "cpu", classes: tuple[str, ...] = (),
-              protocol: Protocol = PROTOCOLS["ganforge"]) -> Setup:
+def setup_for(
+    names: tuple[str, ...],
+    extractor: str,
+    channels: int,
+    paired: bool,
+    device: torch.device | str = "cpu",
+    classes: tuple[str, ...] = (),
+    protocol: Protocol = PROTOCOLS["ganforge"],
+) -> Setup:
     """The metrics' `Setup`, loading the feature extractor only when one of `names` reads it (pixel metrics need no
     network, so they run offline); weights that cannot be found leave it None with the reason, so the metrics that
     need it are named as not computed while the others run. An unknown extractor name, or a protocol that fixes
     Inception's preprocessing with another extractor, is still an error."""
     EXTRACTORS.get(extractor)
     if protocol.preprocessing is not None and extractor != "inception":
-        raise ConfigError(f"--protocol {protocol.name} defines how images reach InceptionV3; --extractor {extractor} "
-                          f"is another network: use --extractor inception or --protocol ganforge")
+        raise ConfigError(
+            f"--protocol {protocol.name} defines how images reach InceptionV3; --extractor {extractor} "
+            f"is another network: use --extractor inception or --protocol ganforge"
+        )
     if not needs_extractor(names):
         return Setup(extractor, None, channels, paired, classes=classes)
     try:
@@ -89,8 +125,9 @@ def setup_for(names: tuple[str, ...], extractor: str, channels: int, paired: boo
         return Setup(extractor, network, channels, paired, classes=classes)
     except DataError as error:
         reason = " ".join(line.strip() for line in str(error).splitlines())
-        return Setup(extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}",
-                     classes=classes)
+        return Setup(
+            extractor, None, channels, paired, extractor_error=f"extractor {extractor!r}: {reason}", classes=classes
+        )
 
 
 class Evaluator:
@@ -102,15 +139,34 @@ class Evaluator:
     `real_stats`: precomputed statistics of the real features instead of `real` (only FID can then be computed),
     `channels` then giving the generated images' channel count."""
 
-    def __init__(self, real: data_lib.ImageDataset | None, metrics: tuple[str, ...], extractor: str = "inception",
-                 num_real: int = 10000, device: torch.device | str = "cpu", batch_size: int = 64, seed: int = 0,
-                 cache: FeatureCache | None = None, paired: bool = False, classes: tuple[str, ...] = (),
-                 protocol: str = "ganforge", real_stats: ReferenceStats | None = None, channels: int | None = None,
-                 mirror: bool = False):
+    def __init__(
+        self,
+        real: data_lib.ImageDataset | None,
+        metrics: tuple[str, ...],
+        extractor: str = "inception",
+        num_real: int = 10000,
+        device: torch.device | str = "cpu",
+        batch_size: int = 64,
+        seed: int = 0,
+        cache: FeatureCache | None = None,
+        paired: bool = False,
+        classes: tuple[str, ...] = (),
+        protocol: str = "ganforge",
+        real_stats: ReferenceStats | None = None,
+        channels: int | None = None,
+        mirror: bool = False,
+    ):
         self.device, self.batch_size, self.classes = torch.device(device), batch_size, classes
         self.protocol = dataclasses.replace(get_protocol(protocol), mirror=mirror)
-        setup = setup_for(metrics, extractor, real.info.channels if real is not None else channels, paired,
-                          self.device, classes=classes, protocol=self.protocol)
+        setup = setup_for(
+            metrics,
+            extractor,
+            real.info.channels if real is not None else channels,
+            paired,
+            self.device,
+            classes=classes,
+            protocol=self.protocol,
+        )
         self.extractor: FeatureExtractor | None = setup.extractor
         self.extractor_name = extractor
         self.plan = plan(metrics, setup, str(self.device))
@@ -128,25 +184,29 @@ class Evaluator:
         self.real_indices = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:count]
         cache = cache or FeatureCache()
         self.real_features = self._cached("features", cache, self.extractor) if self.uses_features else None
-        self.real_channel_probabilities = self._cached("channel_probabilities", cache, self.digits) \
-            if self.digits is not None else None
+        self.real_channel_probabilities = (
+            self._cached("channel_probabilities", cache, self.digits) if self.digits is not None else None
+        )
         self._real_stats: GaussianStats | None = None
 
     def _only_from_stats(self, source: str) -> None:
         """Move the planned metrics that need the real features themselves to `not_computed`."""
         for metric in [m for m in self.plan.runnable if m.name not in FROM_STATS_ONLY]:
             self.plan.runnable.remove(metric)
-            self.plan.not_computed[metric.name] = (f"needs the real images' features; --real-stats {source} holds "
-                                                   f"only their mean and covariance")
+            self.plan.not_computed[metric.name] = (
+                f"needs the real images' features; --real-stats {source} holds only their mean and covariance"
+            )
         if not self.plan.runnable:
-            raise ConfigError(f"--real-stats {source}: only {', '.join(sorted(FROM_STATS_ONLY))} can be computed "
-                              f"from reference statistics; give --real DATA for the others")
+            raise ConfigError(
+                f"--real-stats {source}: only {', '.join(sorted(FROM_STATS_ONLY))} can be computed "
+                f"from reference statistics; give --real DATA for the others"
+            )
 
     def _real_batches(self) -> Iterator[torch.Tensor]:
         """uint8 real images in batches; when mirroring, then all of them again mirrored."""
         for flip in (False, True) if self.protocol.mirror else (False,):
             for start in range(0, len(self.real_indices), self.batch_size):
-                images = self.real.batch(self.real_indices[start:start + self.batch_size])[0]
+                images = self.real.batch(self.real_indices[start : start + self.batch_size])[0]
                 yield images.flip(3) if flip else images
 
     def real_image(self, feature_index: int) -> torch.Tensor:
@@ -167,9 +227,18 @@ class Evaluator:
             digest.update(images.numpy().tobytes())
         info = self.real.info
         name = self.extractor_name if kind == "features" else "digits"
-        key = content_key({"extractor": name, "weights": extractor.description, "kind": kind,
-                           "resolution": info.resolution, "channels": info.channels, "count": len(self.real_indices),
-                           "protocol": self.protocol.record()}, digest.hexdigest())
+        key = content_key(
+            {
+                "extractor": name,
+                "weights": extractor.description,
+                "kind": kind,
+                "resolution": info.resolution,
+                "channels": info.channels,
+                "count": len(self.real_indices),
+                "protocol": self.protocol.record(),
+            },
+            digest.hexdigest(),
+        )
         cached = cache.get(key)
         if cached is not None:
             return cached[kind]
@@ -179,9 +248,15 @@ class Evaluator:
         return values
 
     @torch.no_grad()
-    def __call__(self, fake_batches: Iterator[torch.Tensor], fake_image: Callable[[int], torch.Tensor] | None = None,
-                 memorization_png: Path | None = None, pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 input_baseline: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
+    def __call__(
+        self,
+        fake_batches: Iterator[torch.Tensor],
+        fake_image: Callable[[int], torch.Tensor] | None = None,
+        memorization_png: Path | None = None,
+        pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+        input_baseline: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict:
         """Score uint8 [B, C, H, W] batches; `fake_image(i)` re-creates generated image i for the memorisation PNG;
         `pairs`: uint8 (outputs, targets) [N, C, H, W] of an image-to-image model, `input_baseline` its inputs as
         outputs [N, C, H, W] (pixel metrics report both); `labels` [N]: the class each generated image was asked for
@@ -200,15 +275,28 @@ class Evaluator:
                     logits.append(lg.cpu())
             if self.digits is not None:
                 channel_probabilities.append(self.digits.channel_probabilities(images).cpu())
-        inputs = Inputs(torch.cat(features) if features else None, torch.cat(logits) if logits else None,
-                        torch.cat(channel_probabilities) if channel_probabilities else None, self, self.plan.prepared,
-                        pairs, fake_image, memorization_png, input_baseline,
-                        labels=(labels[:count], torch.cat(read_labels)) if label_reader is not None else None)
+        inputs = Inputs(
+            torch.cat(features) if features else None,
+            torch.cat(logits) if logits else None,
+            torch.cat(channel_probabilities) if channel_probabilities else None,
+            self,
+            self.plan.prepared,
+            pairs,
+            fake_image,
+            memorization_png,
+            input_baseline,
+            labels=(labels[:count], torch.cat(read_labels)) if label_reader is not None else None,
+        )
         results: dict = {}
         if self.uses_features:
             num_real = len(self.real_features) if self.real_features is not None else self.reference.stats.count
-            results |= {EXTRACTOR: self.extractor.description, EXTRACTOR_NAME: self.extractor_name,
-                        NUM_REAL: num_real or None, NUM_FAKE: count, PROTOCOL: self.protocol.record()}
+            results |= {
+                EXTRACTOR: self.extractor.description,
+                EXTRACTOR_NAME: self.extractor_name,
+                NUM_REAL: num_real or None,
+                NUM_FAKE: count,
+                PROTOCOL: self.protocol.record(),
+            }
             if self.extractor.weights_sha256:
                 results[WEIGHTS_SHA256] = self.extractor.weights_sha256
         if self.reference is not None:
@@ -245,13 +333,24 @@ def generator_batches(generator: LoadedGenerator, num: int, batch_size: int, see
     for start in range(0, num, batch_size):
         count = min(batch_size, num - start)
         z = generator.latents(range(seed + start, seed + start + count))
-        yield to_uint8(generator.synthesize(z, None if labels is None else labels[start:start + count], batch_size))
+        yield to_uint8(generator.synthesize(z, None if labels is None else labels[start : start + count], batch_size))
 
 
-def evaluate(real: str | None, fake: str | Path | LoadedGenerator, metrics: str | tuple[str, ...] = "fid",
-             extractor: str | None = None, num: int | None = None, batch_size: int = 64, device: str = "cpu",
-             seed: int = 0, resolution: int | None = None, memorization_png: str | Path | None = None,
-             protocol: str = "ganforge", real_stats: str | Path | None = None, mirror: bool = False) -> dict:
+def evaluate(
+    real: str | None,
+    fake: str | Path | LoadedGenerator,
+    metrics: str | tuple[str, ...] = "fid",
+    extractor: str | None = None,
+    num: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    seed: int = 0,
+    resolution: int | None = None,
+    memorization_png: str | Path | None = None,
+    protocol: str = "ganforge",
+    real_stats: str | Path | None = None,
+    mirror: bool = False,
+) -> dict:
     """Compare generated images (a checkpoint, run folder, export, or a folder of images) with real data, or with
     reference statistics (`real_stats`: a `ganforge stats` file or clean-fid's .npz; FID only).
 
@@ -271,8 +370,10 @@ def evaluate(real: str | None, fake: str | Path | LoadedGenerator, metrics: str 
     generator = fake if isinstance(fake, LoadedGenerator) else _generator_or_none(Path(fake))
     translates = generator is not None and generator.dataset.task.translates
     if translates and (real_stats is not None or chosen.name != "ganforge" or mirror):
-        raise ConfigError("--real-stats, --protocol and --mirror apply to generators of images from noise; an "
-                          "image-to-image model is scored on its held-out pairs (give --real PAIRS only)")
+        raise ConfigError(
+            "--real-stats, --protocol and --mirror apply to generators of images from noise; an "
+            "image-to-image model is scored on its held-out pairs (give --real PAIRS only)"
+        )
     if generator is not None and generator.dataset.unpaired:  # CycleGAN: no pairs; its own figures (unpaired.py)
         from .unpaired import evaluate_unpaired
 
@@ -294,56 +395,102 @@ def evaluate(real: str | None, fake: str | Path | LoadedGenerator, metrics: str 
 
         reference = reference_stats.load(real_stats)
         warnings = reference.check(chosen.name, fake_resolution, extractor, "--real-stats")
-        evaluator = Evaluator(None, names, extractor, 0, device, batch_size, seed, classes=classes, protocol=protocol,
-                              real_stats=reference, channels=fake_channels, mirror=mirror)
+        evaluator = Evaluator(
+            None,
+            names,
+            extractor,
+            0,
+            device,
+            batch_size,
+            seed,
+            classes=classes,
+            protocol=protocol,
+            real_stats=reference,
+            channels=fake_channels,
+            mirror=mirror,
+        )
     else:
         real_set = _real_set(real, fake, fake_resolution, fake_channels, resolution is None and generator is None)
         warnings = []
-        evaluator = Evaluator(real_set, names, extractor, len(real_set) if chosen.full_real else num, device,
-                              batch_size, seed, classes=classes, protocol=protocol, mirror=mirror)
+        evaluator = Evaluator(
+            real_set,
+            names,
+            extractor,
+            len(real_set) if chosen.full_real else num,
+            device,
+            batch_size,
+            seed,
+            classes=classes,
+            protocol=protocol,
+            mirror=mirror,
+        )
     labels = generator_labels(generator, num) if generator is not None else None
     if generator is not None:
         batches = generator_batches(generator, num, batch_size, seed)
         remake = lambda i: next(generator_batches(generator, 1, 1, seed + i))[0]  # noqa: E731
     else:
         count = min(num, len(fake_folder))
-        batches = (fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size))
+        batches = (
+            fake_folder.batch(torch.arange(s, min(s + batch_size, count)))[0] for s in range(0, count, batch_size)
+        )
         remake = lambda i: fake_folder[i][0]  # noqa: E731
     png = Path(memorization_png) if memorization_png else None
     results = {RESOLUTION: fake_resolution} | evaluator(batches, remake, png, labels=labels)
     if chosen.num_fake is not None and results.get(NUM_FAKE) != chosen.num_fake:
-        warnings.append(f"--protocol {chosen.name} compares {chosen.num_fake} generated images, these numbers "
-                        f"{results.get(NUM_FAKE)}: not comparable with published ones")
+        warnings.append(
+            f"--protocol {chosen.name} compares {chosen.num_fake} generated images, these numbers "
+            f"{results.get(NUM_FAKE)}: not comparable with published ones"
+        )
     if warnings:
         results[WARNINGS] = warnings + results.get(WARNINGS, [])
     return results
 
 
-def _real_set(real: str, fake: str | Path | LoadedGenerator, fake_resolution: int, fake_channels: int,
-              own_size: bool) -> data_lib.ImageDataset:
+def _real_set(
+    real: str, fake: str | Path | LoadedGenerator, fake_resolution: int, fake_channels: int, own_size: bool
+) -> data_lib.ImageDataset:
     """The real images at the generated images' size; `own_size`: two folders, which must agree in size."""
     with _errors_name("--real"):
         real_size = _own_size(real, "--real") if own_size else None
         if real_size is not None and real_size != fake_resolution:
-            raise ConfigError(f"--real {real} holds {real_size} px images, --fake {fake} {fake_resolution} px: "
-                              f"pass --resolution to compare both at one size")
+            raise ConfigError(
+                f"--real {real} holds {real_size} px images, --fake {fake} {fake_resolution} px: "
+                f"pass --resolution to compare both at one size"
+            )
         real_set = data_lib.build(DataConfig(source=real, resolution=fake_resolution))
     if real_set.info.channels != fake_channels:
-        raise ConfigError(f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
-                          f"{fake_channels}-channel: the sets cannot be compared")
+        raise ConfigError(
+            f"--real {real} has {real_set.info.channels}-channel images, --fake {fake} "
+            f"{fake_channels}-channel: the sets cannot be compared"
+        )
     return real_set
 
 
-def compute_reference_stats(data: str, protocol: str = "ganforge", extractor: str = "inception",
-                            resolution: int | None = None, num: int | None = None, batch_size: int = 64,
-                            device: str = "cpu", seed: int = 0, mirror: bool = False) -> ReferenceStats:
+def compute_reference_stats(
+    data: str,
+    protocol: str = "ganforge",
+    extractor: str = "inception",
+    resolution: int | None = None,
+    num: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    seed: int = 0,
+    mirror: bool = False,
+) -> ReferenceStats:
     """Mean and covariance of `data`'s features under `protocol` (all images unless `num` is given), with what they
     were computed with, for `ganforge eval --real-stats`."""
     dataset = data_lib.build(DataConfig(source=data, resolution=resolution or _own_size(data, "DATA")))
-    evaluator = Evaluator(dataset, ("fid",), extractor, num or len(dataset), device, batch_size, seed,
-                          protocol=protocol, mirror=mirror)
-    return ReferenceStats(evaluator.real_stats(), protocol, dataset.info.resolution, extractor,
-                          getattr(evaluator.extractor, "weights_sha256", None), data)
+    evaluator = Evaluator(
+        dataset, ("fid",), extractor, num or len(dataset), device, batch_size, seed, protocol=protocol, mirror=mirror
+    )
+    return ReferenceStats(
+        evaluator.real_stats(),
+        protocol,
+        dataset.info.resolution,
+        extractor,
+        getattr(evaluator.extractor, "weights_sha256", None),
+        data,
+    )
 
 
 @contextlib.contextmanager
@@ -354,7 +501,7 @@ def _errors_name(flag: str) -> Iterator[None]:
     except GanforgeError as error:
         text = str(error)
         if text.startswith("--data "):
-            raise type(error)(flag + text[len("--data"):]) from None
+            raise type(error)(flag + text[len("--data") :]) from None
         raise
 
 
@@ -362,7 +509,12 @@ def _own_size(source: str, flag: str) -> int | None:
     """Side of the images of a folder or zip (the shorter side, as loading crops to a square), None for built-in
     datasets, prepared zips and tar shards (which carry their resolution). Refuses folders of several sizes."""
     name, _, path = source.partition(":")
-    if data_lib.is_shards(source) or name in data_lib.DATASETS and (path or not Path(source).exists()) or not Path(source).expanduser().exists():
+    if (
+        data_lib.is_shards(source)
+        or name in data_lib.DATASETS
+        and (path or not Path(source).exists())
+        or not Path(source).expanduser().exists()
+    ):
         return None
     from ..data.folder import ImageSource
 
@@ -381,31 +533,48 @@ def _own_size(source: str, flag: str) -> int | None:
             continue  # unreadable files are skipped (with a warning) when the images are loaded
     if len(sides) > 1:
         shown = ", ".join(f"{side} px ({example})" for side, example in list(sorted(sides.items()))[:4])
-        raise ConfigError(f"{flag} {source}: images of several sizes ({shown}); "
-                          "pass --resolution to compare at one size")
+        raise ConfigError(
+            f"{flag} {source}: images of several sizes ({shown}); pass --resolution to compare at one size"
+        )
     return next(iter(sides), None)
 
 
 def _generator_or_none(path: Path) -> LoadedGenerator | None:
     """A generator when `path` is a checkpoint, run folder, export or foreign model file; None when it is a folder/zip of images."""
-    if (path.is_file() and (path.suffix == ".pt" or foreign.is_foreign(path)) or is_export(path)
-            or (path.is_dir() and list_checkpoints(path))):
+    if (
+        path.is_file()
+        and (path.suffix == ".pt" or foreign.is_foreign(path))
+        or is_export(path)
+        or (path.is_dir() and list_checkpoints(path))
+    ):
         return load(path)
     if not path.exists():
         raise ConfigError(f"--fake {path}: no such checkpoint, export, or image folder")
     return None
 
 
-def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, ...], extractor: str, num: int,
-                   batch_size: int, device: str) -> dict:
+def evaluate_pairs(
+    pairs: str,
+    generator: LoadedGenerator,
+    metrics: tuple[str, ...],
+    extractor: str,
+    num: int,
+    batch_size: int,
+    device: str,
+) -> dict:
     """Translate held-out inputs A and compare the outputs with their targets B: PSNR, SSIM, L1 (each also for the
     inputs themselves as outputs, the baseline), LPIPS, and FID/KID of outputs vs targets with the chosen extractor."""
     generator.to(device)
     with _errors_name("--real"):
         dataset = data_lib.build(DataConfig(source=pairs, resolution=generator.dataset.resolution), task=Task.PAIRED)
-    if dataset.info.input_channels != generator.dataset.input_channels or dataset.info.channels != generator.dataset.channels:
-        raise ConfigError(f"--real {pairs}: pairs of {dataset.info.input_channels}->{dataset.info.channels} channels, "
-                          f"but the model translates {generator.dataset.input_channels}->{generator.dataset.channels}")
+    if (
+        dataset.info.input_channels != generator.dataset.input_channels
+        or dataset.info.channels != generator.dataset.channels
+    ):
+        raise ConfigError(
+            f"--real {pairs}: pairs of {dataset.info.input_channels}->{dataset.info.channels} channels, "
+            f"but the model translates {generator.dataset.input_channels}->{generator.dataset.channels}"
+        )
     count = min(num, len(dataset))
     ordered = data_lib.SubsetDataset(dataset, torch.arange(count))
     evaluator = Evaluator(ordered, metrics, extractor, count, device, batch_size, paired=True)  # checks come first
@@ -417,5 +586,6 @@ def evaluate_pairs(pairs: str, generator: LoadedGenerator, metrics: tuple[str, .
         targets.append(target)
         baselines.append(input_as_output(inputs, dataset.info.channels))
     output, target = torch.cat(outputs), torch.cat(targets)
-    return {NUM_PAIRS: count} | evaluator(iter(torch.split(output, batch_size)), pairs=(output, target),
-                                          input_baseline=torch.cat(baselines))
+    return {NUM_PAIRS: count} | evaluator(
+        iter(torch.split(output, batch_size)), pairs=(output, target), input_baseline=torch.cat(baselines)
+    )

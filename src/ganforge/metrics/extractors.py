@@ -4,9 +4,10 @@ Built in: `inception` (the standard FID InceptionV3, see inception.py), `dinov2`
 `dinov2-vitl14` (DINOv2 ViTs, see dinov2.py) and `digits` (a small classifier trained on the built-in digits, see
 digits_classifier.py). Users add their own with `register_extractor`.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -38,8 +39,9 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         channels = "|".join(map(str, self.input_channels))
-        assert images.ndim == 4 and images.dtype == torch.uint8 and images.shape[1] in self.input_channels, \
+        assert images.ndim == 4 and images.dtype == torch.uint8 and images.shape[1] in self.input_channels, (
             f"expected uint8 [N, {channels}, H, W], got {images.dtype} {tuple(images.shape)}"
+        )
         features, logits = self.extract(images)
         assert features.shape == (images.shape[0], self.dim), features.shape
         return features.float(), None if logits is None else logits.float()
@@ -51,8 +53,13 @@ class FeatureExtractor(nn.Module):
 class ModuleExtractor(FeatureExtractor):
     """Wraps any user nn.Module that maps float images in [-1, 1] [N, C, H, W] to features [N, dim]."""
 
-    def __init__(self, module: nn.Module, dim: int, description: str = "user extractor",
-                 memorization_threshold: float | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        dim: int,
+        description: str = "user extractor",
+        memorization_threshold: float | None = None,
+    ):
         super().__init__()
         self.module, self.dim, self.description = module.eval(), dim, description
         self.memorization_threshold = memorization_threshold
@@ -66,15 +73,17 @@ class ModuleExtractor(FeatureExtractor):
 EXTRACTORS: Registry[Callable[[torch.device], FeatureExtractor]] = Registry("feature extractor")
 
 
-def register_extractor(name: str, module: nn.Module, dim: int, description: str = "",
-                       memorization_threshold: float | None = None) -> None:
+def register_extractor(
+    name: str, module: nn.Module, dim: int, description: str = "", memorization_threshold: float | None = None
+) -> None:
     """Make a user network available to every metric under `name` (e.g. --extractor NAME from Python).
 
     memorization_threshold: cosine distance under which a generated image counts as a copy of a real one, calibrated
     for this network's features (e.g. a low quantile of held-out real-to-train nearest distances); without it
     memorisation and MiFID are not computed with this extractor."""
     EXTRACTORS.register(name)(
-        lambda device: ModuleExtractor(module, dim, description or name, memorization_threshold).to(device))
+        lambda device: ModuleExtractor(module, dim, description or name, memorization_threshold).to(device)
+    )
 
 
 def build_extractor(name: str, device: torch.device | str = "cpu") -> FeatureExtractor:

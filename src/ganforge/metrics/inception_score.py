@@ -1,4 +1,5 @@
 """Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) over splits of the generated set."""
+
 from __future__ import annotations
 
 import numpy as np

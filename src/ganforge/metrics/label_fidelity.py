@@ -9,6 +9,7 @@ classes. The shapes classifier is the digits network with five logits, trained o
 unlimited exact labels, but a rule that re-derives the shape from pixels would break on a GAN's blurred edges,
 which a CNN trained with blur and noise reads reliably.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,10 @@ class LabelClassifier:
 
 
 # class names of a domain -> (weights file, the script that writes them, domain word)
-DOMAINS = {DIGIT_NAMES: (WEIGHTS_PATH, "scripts/train_digits_classifier.py", "digits"),
-           SHAPE_NAMES: (SHAPES_WEIGHTS_PATH, SHAPES_SCRIPT, "shapes")}
+DOMAINS = {
+    DIGIT_NAMES: (WEIGHTS_PATH, "scripts/train_digits_classifier.py", "digits"),
+    SHAPE_NAMES: (SHAPES_WEIGHTS_PATH, SHAPES_SCRIPT, "shapes"),
+}
 
 
 def label_classifier(class_names: tuple[str, ...], device: torch.device | str = "cpu") -> LabelClassifier:
@@ -51,21 +54,28 @@ def label_classifier(class_names: tuple[str, ...], device: torch.device | str = 
         if class_names and set(class_names) <= set(names):
             accuracy = read_metadata(path).get("test_accuracy") if path.is_file() else None
             score = "unknown" if accuracy is None else f"{accuracy:.4f}"
-            return LabelClassifier(load_classifier(path, script).to(device), names,
-                                   f"{domain} classifier ({path.name}, held-out test accuracy {score})")
+            return LabelClassifier(
+                load_classifier(path, script).to(device),
+                names,
+                f"{domain} classifier ({path.name}, held-out test accuracy {score})",
+            )
     known = "; ".join(f"{domain}: {', '.join(names)}" for names, (_, _, domain) in DOMAINS.items())
     shown = ", ".join(class_names[:12]) or "none (an unconditional model)"
     raise ConfigError(f"no shipped classifier knows the classes {shown}; label fidelity is measured for {known}")
 
 
-def label_fidelity(predicted: torch.Tensor, requested: torch.Tensor, class_names: tuple[str, ...],
-                   classifier_names: tuple[str, ...]) -> dict:
+def label_fidelity(
+    predicted: torch.Tensor, requested: torch.Tensor, class_names: tuple[str, ...], classifier_names: tuple[str, ...]
+) -> dict:
     """predicted [N] (classifier indices), requested [N] (generator class indices named by `class_names`) ->
     {label_acc: mean of the per-class accuracies, label_acc_per_class: {class name: accuracy}} over the classes
     that were requested at least once."""
     assert predicted.shape == requested.shape and predicted.ndim == 1, (predicted.shape, requested.shape)
     as_classifier = torch.tensor([classifier_names.index(name) for name in class_names])
     correct = (predicted.cpu() == as_classifier[requested.cpu()]).float()
-    per_class = {name: float(correct[requested.cpu() == k].mean()) for k, name in enumerate(class_names)
-                 if bool((requested.cpu() == k).any())}
+    per_class = {
+        name: float(correct[requested.cpu() == k].mean())
+        for k, name in enumerate(class_names)
+        if bool((requested.cpu() == k).any())
+    }
     return {LABEL_ACC: sum(per_class.values()) / len(per_class), LABEL_ACC_PER_CLASS: per_class}

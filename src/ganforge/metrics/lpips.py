@@ -18,6 +18,7 @@ Weights, first found wins:
     1. an explicit path; 2. $GANFORGE_LPIPS_HEADS (a file path); 3. the file inside an installed `lpips` package,
     found without importing it (`pip install --no-deps lpips` is enough).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,11 +49,19 @@ class AlexNetFeatures(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[N, 3, H, W] -> the 5 tapped ReLU outputs [N, C_l, H_l, W_l], C_l in CHANNELS; for H = 256 the sides are
@@ -92,16 +101,21 @@ def lpips(output: torch.Tensor, target: torch.Tensor, net: LPIPS, batch_size: in
     """Mean LPIPS over images of uint8 [N, C, H, W] outputs vs targets (1 channel is repeated to 3), on `net`'s
     device in batches of `batch_size`."""
     if output.shape != target.shape or output.ndim != 4 or output.shape[1] not in (1, 3):
-        raise ValueError(f"need outputs and targets of one shape [N, 1|3, H, W], got {tuple(output.shape)} "
-                         f"and {tuple(target.shape)}")
+        raise ValueError(
+            f"need outputs and targets of one shape [N, 1|3, H, W], got {tuple(output.shape)} and {tuple(target.shape)}"
+        )
     if min(output.shape[2:]) < MIN_SIZE:
-        raise ValueError(f"LPIPS (AlexNet) needs images of at least {MIN_SIZE} x {MIN_SIZE}, "
-                         f"got {output.shape[2]} x {output.shape[3]}")
+        raise ValueError(
+            f"LPIPS (AlexNet) needs images of at least {MIN_SIZE} x {MIN_SIZE}, "
+            f"got {output.shape[2]} x {output.shape[3]}"
+        )
     device = net.shift.device
     distances = []
     for start in range(0, len(output), batch_size):
-        x, y = (images[start:start + batch_size].to(device).float().expand(-1, 3, -1, -1) / 127.5 - 1
-                for images in (output, target))
+        x, y = (
+            images[start : start + batch_size].to(device).float().expand(-1, 3, -1, -1) / 127.5 - 1
+            for images in (output, target)
+        )
         distances.append(net(x, y).double().cpu())
     return float(torch.cat(distances).mean())
 
@@ -112,7 +126,8 @@ def _unavailable(problem: str) -> DataError:
         f"  1. the ImageNet AlexNet trunk, torchvision's {ALEXNET_FILE} from {ALEXNET_URLS[0]}: set ${TRUNK_ENV} "
         f"to it, or copy it to {cache_dir('lpips') / ALEXNET_FILE} (where it is downloaded when online);\n"
         f"  2. the linear heads, lpips/weights/v0.1/alex.pth of the `lpips` package: pip install --no-deps lpips "
-        f"(the file is read, the package never imported), or set ${HEADS_ENV} to a copy of it.")
+        f"(the file is read, the package never imported), or set ${HEADS_ENV} to a copy of it."
+    )
 
 
 def _package_heads() -> Path | None:
@@ -152,15 +167,19 @@ def _read(path: Path, what: str, wanted: dict[str, torch.Size]) -> dict[str, tor
     missing = [name for name in wanted if name not in state]
     if missing:
         raise DataError(f"{path} is not {what}: it lacks {missing[:3]} ({len(missing)} of {len(wanted)} tensors)")
-    wrong = [f"{name} {tuple(state[name].shape)} (want {tuple(shape)})" for name, shape in wanted.items()
-             if state[name].shape != shape]
+    wrong = [
+        f"{name} {tuple(state[name].shape)} (want {tuple(shape)})"
+        for name, shape in wanted.items()
+        if state[name].shape != shape
+    ]
     if wrong:
         raise DataError(f"{path} is not {what}: {', '.join(wrong[:3])}")
     return {name: state[name] for name in wanted}
 
 
-def load_lpips(trunk: str | Path | None = None, heads: str | Path | None = None,
-               device: torch.device | str = "cpu") -> LPIPS:
+def load_lpips(
+    trunk: str | Path | None = None, heads: str | Path | None = None, device: torch.device | str = "cpu"
+) -> LPIPS:
     """LPIPS with weights from the given files or the usual sources (see the module docstring), in eval mode."""
     trunk_path, heads_path = locate_weights(trunk, heads)
     net = LPIPS()

@@ -1,4 +1,5 @@
 """k-NN manifold metrics: improved precision/recall (Kynkäänniemi et al. 2019), density/coverage (Naeem et al. 2020)."""
+
 from __future__ import annotations
 
 import torch
@@ -15,15 +16,17 @@ def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def _check_counts(real: torch.Tensor, fake: torch.Tensor, k: int) -> None:
     """ConfigError unless both sets have more than k points, so that every point has k other neighbours."""
     if min(len(real), len(fake)) <= k:
-        raise ConfigError(f"needs more than k={k} images in each set for its nearest-neighbour balls, got "
-                          f"{len(real)} real and {len(fake)} generated")
+        raise ConfigError(
+            f"needs more than k={k} images in each set for its nearest-neighbour balls, got "
+            f"{len(real)} real and {len(fake)} generated"
+        )
 
 
 def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each point to its k-th nearest other point [N]."""
     radii = []
     for start in range(0, len(features), CHUNK):
-        distances = _pairwise(features[start:start + CHUNK], features)
+        distances = _pairwise(features[start : start + CHUNK], features)
         radii.append(distances.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
     return torch.cat(radii)
 
@@ -32,7 +35,7 @@ def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Ten
     """For each point, how many balls B(centre_i, radius_i) contain it [M]."""
     counts = []
     for start in range(0, len(points), CHUNK):
-        counts.append((_pairwise(points[start:start + CHUNK], centres) <= radii[None]).sum(1))
+        counts.append((_pairwise(points[start : start + CHUNK], centres) <= radii[None]).sum(1))
     return torch.cat(counts)
 
 
@@ -53,5 +56,5 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
     density = _inside_counts(fake, real, radii).double().mean() / k
     covered = torch.zeros(len(real), dtype=torch.bool)
     for start in range(0, len(fake), CHUNK):
-        covered |= (_pairwise(fake[start:start + CHUNK], real) <= radii[None]).any(0)
+        covered |= (_pairwise(fake[start : start + CHUNK], real) <= radii[None]).any(0)
     return float(density), float(covered.double().mean())

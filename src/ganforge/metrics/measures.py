@@ -5,12 +5,14 @@ with their meanings, and how it is computed from the shared `Inputs`. Adding a m
 A need is checked before any image is generated or read (`unmet`), so a metric that cannot run is named with its
 reason while the others are computed. The formulas live in their own modules (frechet.py, manifold.py, ...).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -47,9 +49,21 @@ WARNINGS = "warnings"  # lines about how far the numbers can be trusted
 ALIASES = {"memorisation": "memorization"}
 # Which way is better for the result keys a run can keep best.pt by (--best-by); keys absent here (density, whose
 # ideal is ~1, spreads, counts) have no direction.
-BETTER = {FID: "lower", KID: "lower", FD_DINOV2: "lower", MIFID: "lower", L1: "lower", LPIPS: "lower",
-          IS: "higher", PRECISION: "higher", RECALL: "higher", COVERAGE: "higher", PSNR: "higher", SSIM: "higher",
-          LABEL_ACC: "higher"}
+BETTER = {
+    FID: "lower",
+    KID: "lower",
+    FD_DINOV2: "lower",
+    MIFID: "lower",
+    L1: "lower",
+    LPIPS: "lower",
+    IS: "higher",
+    PRECISION: "higher",
+    RECALL: "higher",
+    COVERAGE: "higher",
+    PSNR: "higher",
+    SSIM: "higher",
+    LABEL_ACC: "higher",
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class Metric:
     name: str
     needs: frozenset[str]
     keys: dict[str, str]  # result key -> one-line meaning, for the report table (and JSON readers)
-    compute: Callable[["Inputs"], dict]
+    compute: Callable[[Inputs], dict]
     summary: str  # for --help
     prepare: Callable[[Setup, str], Any] | None = None  # (setup, device) -> ready state, e.g. loaded weights; may raise
     lines: Callable[[dict], list[str]] | None = None  # table lines for nested results (modes, memorisation)
@@ -84,15 +98,20 @@ class MetricRegistry(Registry[Metric]):
 METRICS = MetricRegistry("metric")
 
 
-def register_metric(name: str, needs: set[str], keys: dict[str, str], summary: str,
-                    prepare: Callable[[Setup, str], Any] | None = None,
-                    lines: Callable[[dict], list[str]] | None = None) -> Callable:
+def register_metric(
+    name: str,
+    needs: set[str],
+    keys: dict[str, str],
+    summary: str,
+    prepare: Callable[[Setup, str], Any] | None = None,
+    lines: Callable[[dict], list[str]] | None = None,
+) -> Callable:
     """Declare `compute(inputs) -> {key: value}` as metric `name`."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"metric {name!r}: unknown need {sorted(unknown)[0]!r}; choose from {', '.join(NEEDS)}")
 
-    def decorator(compute: Callable[["Inputs"], dict]) -> Callable[["Inputs"], dict]:
+    def decorator(compute: Callable[[Inputs], dict]) -> Callable[[Inputs], dict]:
         METRICS.register(name)(Metric(name, frozenset(needs), keys, compute, summary, prepare, lines))
         return compute
 
@@ -105,8 +124,10 @@ def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(ALIASES.get(n, n) for n in names))
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise ConfigError(f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; "
-                          f"choose from {', '.join(METRICS.names())}")
+        raise ConfigError(
+            f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; "
+            f"choose from {', '.join(METRICS.names())}"
+        )
     return names
 
 
@@ -127,8 +148,10 @@ def best_key(best_by: str, names: tuple[str, ...], not_computed: dict[str, str])
     if best_by not in computed:
         owner = next((m.name for m in METRICS.entries() if best_by in m.keys), best_by)
         reason = f" ({not_computed[owner]})" if owner in not_computed else ""
-        raise ConfigError(f"--best-by {best_by}: metric {owner!r} is not computed during training{reason}; "
-                          f"--metrics is {','.join(names)}")
+        raise ConfigError(
+            f"--best-by {best_by}: metric {owner!r} is not computed during training{reason}; "
+            f"--metrics is {','.join(names)}"
+        )
     return best_by
 
 
@@ -148,17 +171,23 @@ def unmet(need: str, setup: Setup) -> str | None:
     if need in EXTRACTOR_NEEDS and extractor is None:
         return setup.extractor_error or f"extractor {name!r} was not loaded"
     if need == FEATURES and setup.channels not in extractor.input_channels:
-        return f"extractor {name!r} reads {' or '.join(map(str, extractor.input_channels))}-channel images, " \
-               f"these have {setup.channels}"
+        return (
+            f"extractor {name!r} reads {' or '.join(map(str, extractor.input_channels))}-channel images, "
+            f"these have {setup.channels}"
+        )
     if need == DINOV2_FEATURES and extractor.family != "dinov2":
-        return (f"is the Fréchet distance of DINOv2 features; extractor {name!r} is not DINOv2 "
-                f"({extractor.description}); pass --extractor dinov2 (or dinov2-vitb14 / dinov2-vitl14), or leave it "
-                f"unset")
+        return (
+            f"is the Fréchet distance of DINOv2 features; extractor {name!r} is not DINOv2 "
+            f"({extractor.description}); pass --extractor dinov2 (or dinov2-vitb14 / dinov2-vitl14), or leave it "
+            f"unset"
+        )
     if need == LOGITS and not extractor.has_logits:
         return f"extractor {name!r} gives no class logits ({extractor.description})"
     if need == NEIGHBOURS and extractor.memorization_threshold is None:
-        return (f"extractor {name!r} has no calibrated memorisation threshold (a distance calibrated for Inception "
-                f"features means nothing for others); register it with memorization_threshold=...")
+        return (
+            f"extractor {name!r} has no calibrated memorisation threshold (a distance calibrated for Inception "
+            f"features means nothing for others); register it with memorization_threshold=..."
+        )
     if need == CHANNEL_DIGITS and setup.channels != 3:
         return f"counts stacked-digit modes in 3-channel images; these have {setup.channels} channel(s)"
     if need == SAMPLES and setup.paired:
@@ -167,8 +196,10 @@ def unmet(need: str, setup: Setup) -> str | None:
     if need == LABELS and not setup.classes:
         return "needs a class-conditional generator (images generated for requested classes)"
     if need == PAIRED and not setup.paired:
-        return ("compares an image-to-image model's outputs with held-out targets; --fake must be such a model "
-                "(pix2pix) and --real its held-out pairs")
+        return (
+            "compares an image-to-image model's outputs with held-out targets; --fake must be such a model "
+            "(pix2pix) and --real its held-out pairs"
+        )
     return None
 
 
@@ -211,11 +242,19 @@ class Inputs:
     images, the real features and channel digits, Gaussian statistics, nearest neighbours, and for image-to-image
     models the outputs and targets."""
 
-    def __init__(self, fake_features: torch.Tensor, fake_logits: torch.Tensor | None,
-                 fake_channel_probabilities: torch.Tensor | None, evaluator: Any, prepared: dict[str, Any],
-                 pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 fake_image: Callable[[int], torch.Tensor] | None = None, memorization_png: Path | None = None,
-                 input_baseline: torch.Tensor | None = None, labels: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        fake_features: torch.Tensor,
+        fake_logits: torch.Tensor | None,
+        fake_channel_probabilities: torch.Tensor | None,
+        evaluator: Any,
+        prepared: dict[str, Any],
+        pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+        fake_image: Callable[[int], torch.Tensor] | None = None,
+        memorization_png: Path | None = None,
+        input_baseline: torch.Tensor | None = None,
+        labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         self.fake_features = fake_features  # [M, D]
         self.fake_logits = fake_logits  # [M, K] or None
         self.fake_channel_probabilities = fake_channel_probabilities  # [M, 3, 10] or None
@@ -240,7 +279,8 @@ class Inputs:
             self.warnings.append(
                 f"{name} from {len(self.fake_features)} generated and {real_stats.count} real images, fewer than "
                 f"the {self.extractor.dim} feature dimensions: the covariance is rank-deficient and {name} is "
-                f"biased upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts")
+                f"biased upward; use at least {self.extractor.dim} images and compare {name}s only at equal counts"
+            )
         return frechet_distance(real_stats, GaussianStats.of(self.fake_features))
 
     @cached_property
@@ -251,34 +291,50 @@ class Inputs:
 
 
 # ---- the metrics ---------------------------------------------------------------------------------------------------
-@register_metric("fid", {FEATURES},
-                 {FID: "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics"},
-                 "Fréchet distance (Heusel et al. 2017)")
+@register_metric(
+    "fid",
+    {FEATURES},
+    {FID: "Fréchet distance of feature Gaussians; lower is better, 0 = same statistics"},
+    "Fréchet distance (Heusel et al. 2017)",
+)
 def _fid(inputs: Inputs) -> dict:
     return {FID: inputs.fid}
 
 
-@register_metric("fd_dinov2", {FEATURES, DINOV2_FEATURES},
-                 {FD_DINOV2: "Fréchet distance of DINOv2 feature Gaussians (FD-DINOv2); lower is better"},
-                 "FD-DINOv2 (Stein et al. 2023; needs a DINOv2 extractor, the default when it is asked for)")
+@register_metric(
+    "fd_dinov2",
+    {FEATURES, DINOV2_FEATURES},
+    {FD_DINOV2: "Fréchet distance of DINOv2 feature Gaussians (FD-DINOv2); lower is better"},
+    "FD-DINOv2 (Stein et al. 2023; needs a DINOv2 extractor, the default when it is asked for)",
+)
 def _fd_dinov2(inputs: Inputs) -> dict:
     return {FD_DINOV2: inputs.fid}
 
 
-@register_metric("kid", {FEATURES}, {KID: "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution"},
-                 "kernel distance (Bińkowski et al. 2018)")
+@register_metric(
+    "kid",
+    {FEATURES},
+    {KID: "kernel (MMD^2) distance, unbiased; lower is better, ~0 = same distribution"},
+    "kernel distance (Bińkowski et al. 2018)",
+)
 def _kid(inputs: Inputs) -> dict:
     from .frechet import kernel_distance
 
     mean, std = kernel_distance(inputs.real_features.numpy(), inputs.fake_features.numpy())
     if min(len(inputs.real_features), len(inputs.fake_features)) < 100:
-        inputs.warnings.append(f"KID from fewer than 100 images per set ({len(inputs.fake_features)} generated): "
-                               "its spread over subsets is large; read it with the ± value")
+        inputs.warnings.append(
+            f"KID from fewer than 100 images per set ({len(inputs.fake_features)} generated): "
+            "its spread over subsets is large; read it with the ± value"
+        )
     return {KID: mean, KID_STD: std}
 
 
-@register_metric("is", {FEATURES, LOGITS, SAMPLES}, {IS: "Inception Score; higher = confident and varied classes"},
-                 "Inception Score (needs an extractor with logits)")
+@register_metric(
+    "is",
+    {FEATURES, LOGITS, SAMPLES},
+    {IS: "Inception Score; higher = confident and varied classes"},
+    "Inception Score (needs an extractor with logits)",
+)
 def _inception_score(inputs: Inputs) -> dict:
     from .inception_score import inception_score
 
@@ -286,9 +342,15 @@ def _inception_score(inputs: Inputs) -> dict:
     return {IS: mean, IS_STD: std}
 
 
-@register_metric("pr", {FEATURES, SAMPLES}, {PRECISION: "share of generated images on the real manifold (quality)",
-                                              RECALL: "share of real images on the generated manifold (variety)"},
-                 "precision/recall (Kynkäänniemi et al. 2019)")
+@register_metric(
+    "pr",
+    {FEATURES, SAMPLES},
+    {
+        PRECISION: "share of generated images on the real manifold (quality)",
+        RECALL: "share of real images on the generated manifold (variety)",
+    },
+    "precision/recall (Kynkäänniemi et al. 2019)",
+)
 def _precision_recall(inputs: Inputs) -> dict:
     from .manifold import precision_recall
 
@@ -296,10 +358,15 @@ def _precision_recall(inputs: Inputs) -> dict:
     return {PRECISION: precision, RECALL: recall}
 
 
-@register_metric("dc", {FEATURES, SAMPLES},
-                 {DENSITY: "how densely generated images sit among real neighbours (~1 for matching sets)",
-                  COVERAGE: "share of real neighbourhoods holding a generated image"},
-                 "density/coverage (Naeem et al. 2020)")
+@register_metric(
+    "dc",
+    {FEATURES, SAMPLES},
+    {
+        DENSITY: "how densely generated images sit among real neighbours (~1 for matching sets)",
+        COVERAGE: "share of real neighbourhoods holding a generated image",
+    },
+    "density/coverage (Naeem et al. 2020)",
+)
 def _density_coverage(inputs: Inputs) -> dict:
     from .manifold import density_coverage
 
@@ -307,34 +374,53 @@ def _density_coverage(inputs: Inputs) -> dict:
     return {DENSITY: density, COVERAGE: coverage}
 
 
-@register_metric("mifid", {FEATURES, NEIGHBOURS, SAMPLES},
-                 {MEMORIZATION_DISTANCE: "mean min cosine distance generated -> real (lower = closer copies)",
-                  MIFID: "FID divided by the thresholded memorisation distance (Kaggle dog-generation metric)"},
-                 "memorisation-informed FID")
+@register_metric(
+    "mifid",
+    {FEATURES, NEIGHBOURS, SAMPLES},
+    {
+        MEMORIZATION_DISTANCE: "mean min cosine distance generated -> real (lower = closer copies)",
+        MIFID: "FID divided by the thresholded memorisation distance (Kaggle dog-generation metric)",
+    },
+    "memorisation-informed FID",
+)
 def _mifid(inputs: Inputs) -> dict:
     from .memorization import memorization_distance, mifid
 
     distance = memorization_distance(inputs.neighbours)
-    return {MEMORIZATION_DISTANCE: distance,
-            MIFID: mifid(inputs.fid, distance, eps=inputs.extractor.memorization_threshold)}
+    return {
+        MEMORIZATION_DISTANCE: distance,
+        MIFID: mifid(inputs.fid, distance, eps=inputs.extractor.memorization_threshold),
+    }
 
 
 def _memorization_lines(results: dict) -> list[str]:
     report = results[MEMORIZATION]
-    return [f"  {'memorization':>22}  median {report['median']:.4f}, min {report['min']:.4f}, "
-            f"{report['share_below_threshold']:.1%} below {report['threshold']:.4g} (this extractor's threshold)"
-            + (f"; closest pairs: {report['closest_pairs_png']}" if "closest_pairs_png" in report else "")]
+    return [
+        f"  {'memorization':>22}  median {report['median']:.4f}, min {report['min']:.4f}, "
+        f"{report['share_below_threshold']:.1%} below {report['threshold']:.4g} (this extractor's threshold)"
+        + (f"; closest pairs: {report['closest_pairs_png']}" if "closest_pairs_png" in report else "")
+    ]
 
 
-@register_metric("memorization", {FEATURES, NEIGHBOURS, SAMPLES},
-                 {MEMORIZATION: "nearest real image of each generated one: distance quantiles, closest pairs"},
-                 "nearest real image of each generated one",
-                 lines=_memorization_lines)
+@register_metric(
+    "memorization",
+    {FEATURES, NEIGHBOURS, SAMPLES},
+    {MEMORIZATION: "nearest real image of each generated one: distance quantiles, closest pairs"},
+    "nearest real image of each generated one",
+    lines=_memorization_lines,
+)
 def _memorization(inputs: Inputs) -> dict:
     from .memorization import memorization_report
 
-    return {MEMORIZATION: memorization_report(inputs.neighbours, inputs.extractor.memorization_threshold,
-                                              inputs.memorization_png, inputs.fake_image, inputs.real_image)}
+    return {
+        MEMORIZATION: memorization_report(
+            inputs.neighbours,
+            inputs.extractor.memorization_threshold,
+            inputs.memorization_png,
+            inputs.fake_image,
+            inputs.real_image,
+        )
+    }
 
 
 def _modes_lines(results: dict) -> list[str]:
@@ -347,9 +433,13 @@ def _modes_lines(results: dict) -> list[str]:
     return lines
 
 
-@register_metric("modes", {CHANNEL_DIGITS, SAMPLES}, {MODES: "stacked-digit modes covered, KL to uniform, confidence"},
-                 "stacked-digit modes, KL to uniform and classifier confidence",
-                 lines=_modes_lines)
+@register_metric(
+    "modes",
+    {CHANNEL_DIGITS, SAMPLES},
+    {MODES: "stacked-digit modes covered, KL to uniform, confidence"},
+    "stacked-digit modes, KL to uniform and classifier confidence",
+    lines=_modes_lines,
+)
 def _modes(inputs: Inputs) -> dict:
     from .modes import mode_report
 
@@ -359,8 +449,9 @@ def _modes(inputs: Inputs) -> dict:
     return {MODES: report}
 
 
-def _register_pixel_metric(key: str, formula: Callable[[torch.Tensor, torch.Tensor], float], meaning: str,
-                           summary: str) -> None:
+def _register_pixel_metric(
+    key: str, formula: Callable[[torch.Tensor, torch.Tensor], float], meaning: str, summary: str
+) -> None:
     """Register pixel metric `key` = formula(outputs, targets), reported beside the same formula for the held-out
     input used as the output (`key` + INPUT_SUFFIX, the baseline: bicubic for super-resolution, the damaged photo
     for repair), which needs no network."""
@@ -373,20 +464,34 @@ def _register_pixel_metric(key: str, formula: Callable[[torch.Tensor, torch.Tens
         return result
 
     def lines(results: dict) -> list[str]:
-        shown = f"{results[key]:<9.5g}" + (f" input as output: {results[baseline]:<9.5g}" if baseline in results else "")
+        shown = f"{results[key]:<9.5g}" + (
+            f" input as output: {results[baseline]:<9.5g}" if baseline in results else ""
+        )
         return [f"  {key:>22}  {shown:<18} {meaning}"]
 
-    keys = {key: meaning, baseline: f"{key} of the held-out input itself as the output (channels matched): "
-                                    f"the baseline the model must beat"}
+    keys = {
+        key: meaning,
+        baseline: f"{key} of the held-out input itself as the output (channels matched): "
+        f"the baseline the model must beat",
+    }
     register_metric(key, {PAIRED}, keys, summary, lines=lines)(compute)
 
 
-_register_pixel_metric(PSNR, psnr, "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
-                       "peak signal-to-noise ratio (pix2pix)")
-_register_pixel_metric(SSIM, ssim, "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
-                       "structural similarity (pix2pix)")
-_register_pixel_metric(L1, l1, "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1)",
-                       "mean absolute error (pix2pix)")
+_register_pixel_metric(
+    PSNR,
+    psnr,
+    "peak signal-to-noise ratio of outputs vs targets, dB; higher is better",
+    "peak signal-to-noise ratio (pix2pix)",
+)
+_register_pixel_metric(
+    SSIM,
+    ssim,
+    "structural similarity of outputs vs targets (Wang et al. 2004); 1 = identical",
+    "structural similarity (pix2pix)",
+)
+_register_pixel_metric(
+    L1, l1, "mean absolute error of outputs vs targets in [-1, 1] units (pix2pix's L1)", "mean absolute error (pix2pix)"
+)
 
 
 def _prepare_lpips(setup: Setup, device: str):
@@ -395,8 +500,13 @@ def _prepare_lpips(setup: Setup, device: str):
     return load_lpips(device=device)
 
 
-@register_metric("lpips", {PAIRED}, {LPIPS: "learned perceptual distance (AlexNet LPIPS v0.1); lower is better"},
-                 "learned perceptual distance (pix2pix)", prepare=_prepare_lpips)
+@register_metric(
+    "lpips",
+    {PAIRED},
+    {LPIPS: "learned perceptual distance (AlexNet LPIPS v0.1); lower is better"},
+    "learned perceptual distance (pix2pix)",
+    prepare=_prepare_lpips,
+)
 def _lpips(inputs: Inputs) -> dict:
     from .lpips import lpips
 
@@ -411,22 +521,31 @@ def _prepare_label_classifier(setup: Setup, device: str):
 
 def _label_acc_lines(results: dict) -> list[str]:
     per_class = ", ".join(f"{name} {value:.2f}" for name, value in results[LABEL_ACC_PER_CLASS].items())
-    return [f"  {LABEL_ACC:>22}  {results[LABEL_ACC]:<18.5g} {METRICS.get(LABEL_ACC).keys[LABEL_ACC]}",
-            f"  {'per class':>22}  {per_class}",
-            f"  {'':>22}  read by the {results[LABEL_CLASSIFIER]}; chance = {1 / len(results[LABEL_ACC_PER_CLASS]):.2f}"]
+    return [
+        f"  {LABEL_ACC:>22}  {results[LABEL_ACC]:<18.5g} {METRICS.get(LABEL_ACC).keys[LABEL_ACC]}",
+        f"  {'per class':>22}  {per_class}",
+        f"  {'':>22}  read by the {results[LABEL_CLASSIFIER]}; chance = {1 / len(results[LABEL_ACC_PER_CLASS]):.2f}",
+    ]
 
 
-@register_metric("label_acc", {SAMPLES, LABELS},
-                 {LABEL_ACC: "label fidelity: share of images generated for class k that a fixed classifier reads as k "
-                             "(mean over classes); chance = 1 / classes",
-                  LABEL_ACC_PER_CLASS: "label fidelity of each requested class",
-                  LABEL_CLASSIFIER: "the classifier that read the generated images"},
-                 "label fidelity of a class-conditional generator (digits or shapes classes)",
-                 prepare=_prepare_label_classifier, lines=_label_acc_lines)
+@register_metric(
+    "label_acc",
+    {SAMPLES, LABELS},
+    {
+        LABEL_ACC: "label fidelity: share of images generated for class k that a fixed classifier reads as k "
+        "(mean over classes); chance = 1 / classes",
+        LABEL_ACC_PER_CLASS: "label fidelity of each requested class",
+        LABEL_CLASSIFIER: "the classifier that read the generated images",
+    },
+    "label fidelity of a class-conditional generator (digits or shapes classes)",
+    prepare=_prepare_label_classifier,
+    lines=_label_acc_lines,
+)
 def _label_acc(inputs: Inputs) -> dict:
     from .label_fidelity import label_fidelity
 
     classifier = inputs.prepared["label_acc"]
     requested, predicted = inputs.labels
     return label_fidelity(predicted, requested, inputs.evaluator.classes, classifier.class_names) | {
-        LABEL_CLASSIFIER: classifier.description}
+        LABEL_CLASSIFIER: classifier.description
+    }

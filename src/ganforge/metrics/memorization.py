@@ -4,11 +4,12 @@ Images competition defined it (FID divided by the thresholded mean minimum cosin
 The threshold belongs to the features: the competition's 0.1 was set for Inception pool3 features; each extractor
 declares its own (`FeatureExtractor.memorization_threshold`; the digits classifier's is calibrated from held-out
 real digits, see scripts/train_digits_classifier.py)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -31,7 +32,7 @@ def nearest_real(fake: torch.Tensor, real: torch.Tensor) -> Neighbours:
     real_unit = torch.nn.functional.normalize(real.double(), dim=1)
     indices, distances = [], []
     for start in range(0, len(fake_unit), CHUNK):
-        distance = 1.0 - (fake_unit[start:start + CHUNK] @ real_unit.T).abs()
+        distance = 1.0 - (fake_unit[start : start + CHUNK] @ real_unit.T).abs()
         best = distance.min(dim=1)
         indices.append(best.indices)
         distances.append(best.values)
@@ -51,9 +52,14 @@ def mifid(fid: float, distance: float, eps: float = COSINE_EPS) -> float:
     return fid / (thresholded + 1e-15)
 
 
-def memorization_report(neighbours: Neighbours, threshold: float = COSINE_EPS, png: Path | None = None,
-                        fake_image: Callable[[int], torch.Tensor] | None = None,
-                        real_image: Callable[[int], torch.Tensor] | None = None, pairs: int = 16) -> dict:
+def memorization_report(
+    neighbours: Neighbours,
+    threshold: float = COSINE_EPS,
+    png: Path | None = None,
+    fake_image: Callable[[int], torch.Tensor] | None = None,
+    real_image: Callable[[int], torch.Tensor] | None = None,
+    pairs: int = 16,
+) -> dict:
     """Distance quantiles, the share under `threshold`, the closest pairs, and optionally a PNG of them.
 
     fake_image(i) / real_image(j): uint8 [C, H, W] of generated image i / the real image behind real feature j.
@@ -63,10 +69,16 @@ def memorization_report(neighbours: Neighbours, threshold: float = COSINE_EPS, p
     closest = torch.argsort(distance)[:pairs].tolist()
     report = {
         "mean_min_cosine_distance": float(distance.mean()),
-        "min": float(quantiles[0]), "p01": float(quantiles[1]), "p05": float(quantiles[2]), "median": float(quantiles[3]),
-        "threshold": threshold, "share_below_threshold": float((distance < threshold).double().mean()),
-        "closest": [{"generated": i, "real": int(neighbours.index[i]), "distance": round(float(distance[i]), 6)}
-                    for i in closest],
+        "min": float(quantiles[0]),
+        "p01": float(quantiles[1]),
+        "p05": float(quantiles[2]),
+        "median": float(quantiles[3]),
+        "threshold": threshold,
+        "share_below_threshold": float((distance < threshold).double().mean()),
+        "closest": [
+            {"generated": i, "real": int(neighbours.index[i]), "distance": round(float(distance[i]), 6)}
+            for i in closest
+        ],
     }
     if png is not None and fake_image is not None and real_image is not None:
         tiles = [tile for i in closest for tile in (fake_image(i), real_image(int(neighbours.index[i])))]

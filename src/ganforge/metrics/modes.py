@@ -6,6 +6,7 @@ Taking the argmax of an unsure classifier scatters samples over modes and flatte
 gives the share of channels classified with confidence > 0.9 and the modes and KL over confident images only
 (all three channels confident); the evaluator reports the same for real data, the floor to compare with.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,6 +48,8 @@ def mode_report(probabilities: torch.Tensor, confident: float = CONFIDENT) -> di
 def describe(report: dict) -> str:
     """One line: modes and KL, then the confidence and the confident-only figures."""
     sure = report["confident"]
-    return (f"{report['covered']}/{report['of']} modes, KL {report['kl']:.3f} over {report['num']} images; "
-            f"{report['confident_channels']:.1%} of channels confident (p > {CONFIDENT}); confident images: "
-            f"{sure['covered']} modes, KL {sure['kl']:.3f} over {sure['num']}")
+    return (
+        f"{report['covered']}/{report['of']} modes, KL {report['kl']:.3f} over {report['num']} images; "
+        f"{report['confident_channels']:.1%} of channels confident (p > {CONFIDENT}); confident images: "
+        f"{sure['covered']} modes, KL {sure['kl']:.3f} over {sure['num']}"
+    )

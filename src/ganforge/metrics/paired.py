@@ -5,6 +5,7 @@ Inputs are uint8 torch tensors [N, C, H, W] of outputs and of their targets, in 
 the scale of other inputs). Every metric is computed per image in float64 and averaged over the images, so results
 of several batches combine by a count-weighted mean.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,9 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 def _as_float(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if output.shape != target.shape or output.ndim != 4:
-        raise ValueError(f"need outputs and targets of one shape [N, C, H, W], got {tuple(output.shape)} "
-                         f"and {tuple(target.shape)}")
+        raise ValueError(
+            f"need outputs and targets of one shape [N, C, H, W], got {tuple(output.shape)} and {tuple(target.shape)}"
+        )
     return output.to(torch.float64), target.to(torch.float64)
 
 
@@ -26,7 +28,7 @@ def psnr(output: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) 
     """Mean over images of 10 log10(data_range^2 / MSE), the MSE taken over C, H, W; capped at PSNR_CAP dB."""
     x, y = _as_float(output, target)
     mse = (x - y).square().mean(dim=(1, 2, 3))  # [N]
-    values = 10 * torch.log10(data_range ** 2 / mse)  # +inf where mse == 0
+    values = 10 * torch.log10(data_range**2 / mse)  # +inf where mse == 0
     return float(values.clamp(max=PSNR_CAP).mean())
 
 
@@ -43,15 +45,18 @@ def ssim_per_image(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) 
     averaged over channels and the positions where the window lies wholly inside the image (see `ssim`)."""
     count, channels, height, width = x.shape
     if min(height, width) < 2 * SSIM_RADIUS + 1:
-        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1}, "
-                         f"got {height} x {width}")
+        raise ValueError(
+            f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1}, got {height} x {width}"
+        )
     moments = torch.stack([x, y, x * x, y * y, x * y]).reshape(-1, 1, height, width)  # [5 N C, 1, H, W]
     mean_x, mean_y, mean_xx, mean_yy, mean_xy = _gaussian_filter(moments).view(
-        5, count, channels, height - 2 * SSIM_RADIUS, width - 2 * SSIM_RADIUS)  # each [N, C, H', W']
-    var_x, var_y, cov_xy = mean_xx - mean_x ** 2, mean_yy - mean_y ** 2, mean_xy - mean_x * mean_y
+        5, count, channels, height - 2 * SSIM_RADIUS, width - 2 * SSIM_RADIUS
+    )  # each [N, C, H', W']
+    var_x, var_y, cov_xy = mean_xx - mean_x**2, mean_yy - mean_y**2, mean_xy - mean_x * mean_y
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)
-                / ((mean_x ** 2 + mean_y ** 2 + c1) * (var_x + var_y + c2)))  # [N, C, H', W']
+    ssim_map = (
+        (2 * mean_x * mean_y + c1) * (2 * cov_xy + c2) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    )  # [N, C, H', W']
     return ssim_map.mean(dim=(1, 2, 3))
 
 

@@ -18,6 +18,7 @@ In every protocol generated images are quantised to uint8 first (round((x + 1) *
 floor(x * 127.5 + 128) differs only at exact halves), as saving them to PNG does; clean-fid's in-memory generator
 path alone resizes unquantised floats, which is not reproduced. Grey images are repeated to 3 channels.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -46,17 +47,38 @@ class Protocol:
         return asdict(self)
 
 
-PROTOCOLS = {p.name: p for p in (
-    Protocol("ganforge", None, "the weight file's own (TorchScript: TF1 bilinear; pytorch-fid .pth: torch bilinear)",
-             "ganforge"),
-    Protocol("clean", "clean", "PIL bicubic on float32, per channel, no quantisation", "clean-fid mode 'clean'"),
-    Protocol("legacy-tensorflow", "tf", "TF1 bilinear (index * in/out, edges clamped)",
-             "clean-fid mode 'legacy_tensorflow' (TF FID)"),
-    Protocol("legacy-pytorch", "pytorch-fid", "torch bilinear, align_corners=False",
-             "clean-fid mode 'legacy_pytorch', pytorch-fid"),
-    Protocol("nvlabs", "tf", "TF1 bilinear (index * in/out, edges clamped)",
-             "NVIDIA stylegan2-ada/stylegan3 fid50k_full", num_fake=NVLABS_NUM_FAKE, full_real=True),
-)}
+PROTOCOLS = {
+    p.name: p
+    for p in (
+        Protocol(
+            "ganforge",
+            None,
+            "the weight file's own (TorchScript: TF1 bilinear; pytorch-fid .pth: torch bilinear)",
+            "ganforge",
+        ),
+        Protocol("clean", "clean", "PIL bicubic on float32, per channel, no quantisation", "clean-fid mode 'clean'"),
+        Protocol(
+            "legacy-tensorflow",
+            "tf",
+            "TF1 bilinear (index * in/out, edges clamped)",
+            "clean-fid mode 'legacy_tensorflow' (TF FID)",
+        ),
+        Protocol(
+            "legacy-pytorch",
+            "pytorch-fid",
+            "torch bilinear, align_corners=False",
+            "clean-fid mode 'legacy_pytorch', pytorch-fid",
+        ),
+        Protocol(
+            "nvlabs",
+            "tf",
+            "TF1 bilinear (index * in/out, edges clamped)",
+            "NVIDIA stylegan2-ada/stylegan3 fid50k_full",
+            num_fake=NVLABS_NUM_FAKE,
+            full_real=True,
+        ),
+    )
+}
 
 
 def get_protocol(name: str) -> Protocol:

@@ -9,6 +9,7 @@ Two formats are read:
     (a name that does not follow it leaves them unknown, and the evaluation says so in its warnings).
 A protocol, resolution or extractor that differs between the file and the evaluation is an error naming both.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,14 @@ class ReferenceStats:
 
     def record(self) -> dict:
         """What the evaluation's JSON says about the statistics it compared against."""
-        return {"file": self.source, "protocol": self.protocol, "resolution": self.resolution,
-                "extractor": self.extractor, "weights_sha256": self.weights_sha256, "count": self.stats.count or None}
+        return {
+            "file": self.source,
+            "protocol": self.protocol,
+            "resolution": self.resolution,
+            "extractor": self.extractor,
+            "weights_sha256": self.weights_sha256,
+            "count": self.stats.count or None,
+        }
 
     def check(self, protocol: str, resolution: int, extractor: str, flag: str) -> list[str]:
         """ConfigError naming both sides when the protocol, resolution or extractor differ; warnings (lines) for
@@ -51,22 +58,32 @@ class ReferenceStats:
         theirs = {"protocol": self.protocol, "resolution": self.resolution, "extractor": self.extractor}
         for what, value in ours.items():
             if theirs[what] is not None and theirs[what] != value:
-                raise ConfigError(f"{flag} {self.source}: computed with {what} {theirs[what]!r}, but this evaluation "
-                                  f"uses {what} {value!r}; use statistics computed with the same {what}")
+                raise ConfigError(
+                    f"{flag} {self.source}: computed with {what} {theirs[what]!r}, but this evaluation "
+                    f"uses {what} {value!r}; use statistics computed with the same {what}"
+                )
         unknown = [what for what, value in theirs.items() if value is None]
         if not unknown:
             return []
         assumed = ", ".join(f"{what} {ours[what]!r}" for what in unknown)
-        return [f"{flag} {self.source} does not record its {', '.join(unknown)}: assumed to match this "
-                + f"evaluation's ({assumed})"]
+        return [
+            f"{flag} {self.source} does not record its {', '.join(unknown)}: assumed to match this "
+            + f"evaluation's ({assumed})"
+        ]
 
 
 def save(path: str | Path, reference: ReferenceStats) -> None:
     """Write `reference` in ganforge's format (atomically)."""
-    metadata = {"format": FORMAT, "version": "1", "protocol": reference.protocol or "",
-                "resolution": str(reference.resolution or ""), "extractor": reference.extractor or "",
-                "weights_sha256": reference.weights_sha256 or "", "count": str(reference.stats.count),
-                "source": reference.source}
+    metadata = {
+        "format": FORMAT,
+        "version": "1",
+        "protocol": reference.protocol or "",
+        "resolution": str(reference.resolution or ""),
+        "extractor": reference.extractor or "",
+        "weights_sha256": reference.weights_sha256 or "",
+        "count": str(reference.stats.count),
+        "source": reference.source,
+    }
     tensors = {"mean": torch.from_numpy(reference.stats.mean), "cov": torch.from_numpy(reference.stats.cov)}
     with atomic_open(Path(path)) as handle:
         handle.write(save_safetensors(tensors, metadata=metadata))
@@ -83,15 +100,21 @@ def load(path: str | Path, flag: str = "--real-stats") -> ReferenceStats:
         with safe_open(str(path), "np") as handle:
             metadata = handle.metadata() or {}
             if metadata.get("format") != FORMAT:
-                raise DataError(f"{flag} {path}: not ganforge reference statistics (no format {FORMAT!r} in its "
-                                f"metadata); write them with `ganforge stats`, or give clean-fid's .npz")
+                raise DataError(
+                    f"{flag} {path}: not ganforge reference statistics (no format {FORMAT!r} in its "
+                    f"metadata); write them with `ganforge stats`, or give clean-fid's .npz"
+                )
             mean, cov = handle.get_tensor("mean"), handle.get_tensor("cov")
     except (SafetensorError, OSError, json.JSONDecodeError) as error:
         raise DataError(f"{flag} {path}: cannot read reference statistics ({error})") from None
-    return ReferenceStats(_gaussian(mean, cov, int(metadata.get("count") or 0), path, flag),
-                          metadata.get("protocol") or None, int(metadata["resolution"]) if metadata.get("resolution")
-                          else None, metadata.get("extractor") or None, metadata.get("weights_sha256") or None,
-                          str(path))
+    return ReferenceStats(
+        _gaussian(mean, cov, int(metadata.get("count") or 0), path, flag),
+        metadata.get("protocol") or None,
+        int(metadata["resolution"]) if metadata.get("resolution") else None,
+        metadata.get("extractor") or None,
+        metadata.get("weights_sha256") or None,
+        str(path),
+    )
 
 
 def _load_cleanfid(path: Path, flag: str) -> ReferenceStats:
@@ -111,6 +134,7 @@ def _gaussian(mean: np.ndarray, cov: np.ndarray, count: int, path: Path, flag: s
     """GaussianStats in float64 after checking the shapes: mean [D], cov [D, D]."""
     mean, cov = np.asarray(mean, dtype=np.float64), np.asarray(cov, dtype=np.float64)
     if mean.ndim != 1 or cov.shape != (len(mean), len(mean)):
-        raise DataError(f"{flag} {path}: mean {mean.shape} and covariance {cov.shape} do not fit together "
-                        f"(expected [D] and [D, D])")
+        raise DataError(
+            f"{flag} {path}: mean {mean.shape} and covariance {cov.shape} do not fit together (expected [D] and [D, D])"
+        )
     return GaussianStats(mean, cov, count)

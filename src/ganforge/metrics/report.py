@@ -1,5 +1,6 @@
 """Readable tables of metric results: a line per value with its meaning (from the metric registry), nested reports
 (modes, memorisation), metrics that could not run with the reason, and warnings."""
+
 from __future__ import annotations
 
 from .measures import EXTRACTOR, METRICS, NOT_COMPUTED, NUM_FAKE, NUM_PAIRS, NUM_REAL, RESOLUTION, WARNINGS
@@ -16,8 +17,9 @@ def format_table(results: dict) -> str:
         lines.append(f"held-out pairs: {results[NUM_PAIRS]}")
     if EXTRACTOR in results:
         size = f", at {results[RESOLUTION]} px" if RESOLUTION in results else ""
-        lines.append(f"extractor: {results[EXTRACTOR]}  (real {results.get(NUM_REAL)}, generated {results.get(NUM_FAKE)}"
-                     f"{size})")
+        lines.append(
+            f"extractor: {results[EXTRACTOR]}  (real {results.get(NUM_REAL)}, generated {results.get(NUM_FAKE)}{size})"
+        )
     for metric in METRICS.entries():
         present = [key for key in metric.keys if key in results]
         if present and metric.lines is not None:

@@ -12,6 +12,7 @@ figure for the untranslated inputs:
 There are no pairs, so PSNR of a translation against "its" target means nothing; the share and the survival are
 read together, since each alone is met by a useless model (a copy keeps every label; noise can look like a domain).
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,12 +47,17 @@ def sides(dataset: UnpairedDataset, count: int) -> dict[str, tuple[torch.Tensor,
 def translate_all(generator: LoadedGenerator, images: torch.Tensor, direction: str, batch_size: int) -> torch.Tensor:
     """uint8 [N, C, H, W] -> uint8 [N, C, H, W] through one direction of a CycleGAN generator."""
     with torch.no_grad():
-        return torch.cat([to_uint8(generator.module(to_float(part.to(generator.device)), direction=direction)).cpu()
-                          for part in images.split(batch_size)])
+        return torch.cat(
+            [
+                to_uint8(generator.module(to_float(part.to(generator.device)), direction=direction)).cpu()
+                for part in images.split(batch_size)
+            ]
+        )
 
 
-def evaluate_unpaired(real: str, generator: LoadedGenerator, num: int = 10000, batch_size: int = 64,
-                      device: str = "cpu", seed: int = 0) -> dict:
+def evaluate_unpaired(
+    real: str, generator: LoadedGenerator, num: int = 10000, batch_size: int = 64, device: str = "cpu", seed: int = 0
+) -> dict:
     """Score a CycleGAN model on `real` (the built-in digits-stylized or a folder with trainA/, trainB/, testA/,
     testB/): per direction the target-domain share, label survival (digit data) and cycle PSNR, each with its
     identity baseline; at most `num` held-out images per side."""
@@ -62,12 +68,16 @@ def evaluate_unpaired(real: str, generator: LoadedGenerator, num: int = 10000, b
     try:
         train, test = build_unpaired(config), build_unpaired(config, split="test")
     except ConfigError as error:
-        raise ConfigError(f"--real {real}: {error}; a CycleGAN model is scored on a folder with trainA/, trainB/, "
-                          f"testA/ and testB/ (as `ganforge pairs --task cartoon --holdout N` writes) or on "
-                          f"digits-stylized") from None
+        raise ConfigError(
+            f"--real {real}: {error}; a CycleGAN model is scored on a folder with trainA/, trainB/, "
+            f"testA/ and testB/ (as `ganforge pairs --task cartoon --holdout N` writes) or on "
+            f"digits-stylized"
+        ) from None
     if train.info.channels != generator.dataset.channels:
-        raise ConfigError(f"--real {real}: {train.info.channels}-channel images, but the model translates "
-                          f"{generator.dataset.channels}-channel ones")
+        raise ConfigError(
+            f"--real {real}: {train.info.channels}-channel images, but the model translates "
+            f"{generator.dataset.channels}-channel ones"
+        )
     held_out, reference = sides(test, num), sides(train, JUDGE_IMAGES)
     judge = train_domain_judge(reference["A"][0], reference["B"][0], held_out["A"][0], held_out["B"][0], seed=seed)
     digits = _digit_classifier(train, device)
@@ -76,11 +86,13 @@ def evaluate_unpaired(real: str, generator: LoadedGenerator, num: int = 10000, b
         inputs, labels = held_out[source]
         translated = translate_all(generator, inputs, direction, batch_size)
         domain = "AB".index(target)
-        row = {"images": len(inputs),
-               "target_domain_share": judge.share(translated, domain),
-               "target_domain_share_identity": judge.share(inputs, domain),
-               "target_domain_share_by_view": judge.view_shares(translated, domain),
-               "cycle_psnr": psnr(translate_all(generator, translated, back, batch_size), inputs)}
+        row = {
+            "images": len(inputs),
+            "target_domain_share": judge.share(translated, domain),
+            "target_domain_share_identity": judge.share(inputs, domain),
+            "target_domain_share_by_view": judge.view_shares(translated, domain),
+            "cycle_psnr": psnr(translate_all(generator, translated, back, batch_size), inputs),
+        }
         if digits is not None:
             row["label_survival"] = _accuracy(digits, translated, labels, batch_size)
             row["label_survival_identity"] = _accuracy(digits, inputs, labels, batch_size)
@@ -90,8 +102,10 @@ def evaluate_unpaired(real: str, generator: LoadedGenerator, num: int = 10000, b
 
 def _digit_classifier(train: UnpairedDataset, device: str):
     """The shipped digits classifier when both domains are labelled with the ten digits, else None."""
-    if any(not isinstance(side, TensorImageDataset) or side.info.class_names != DIGIT_NAMES
-           for side in (train.side_a, train.side_b)):
+    if any(
+        not isinstance(side, TensorImageDataset) or side.info.class_names != DIGIT_NAMES
+        for side in (train.side_a, train.side_b)
+    ):
         return None
     from .extractors import build_extractor
 
@@ -101,8 +115,12 @@ def _digit_classifier(train: UnpairedDataset, device: str):
 def _accuracy(classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
     """Share of uint8 images [N, C, H, W] whose class the classifier reads as `labels` [N]."""
     with torch.no_grad():
-        read = torch.cat([classifier(part.to(next(classifier.parameters()).device))[1].argmax(1).cpu()
-                          for part in images.split(batch_size)])
+        read = torch.cat(
+            [
+                classifier(part.to(next(classifier.parameters()).device))[1].argmax(1).cpu()
+                for part in images.split(batch_size)
+            ]
+        )
     return float((read == labels).float().mean())
 
 
@@ -114,12 +132,17 @@ def unpaired_lines(results: dict) -> list[str]:
         source, target, _ = DIRECTIONS[direction]
         views = ", ".join(f"{view} {share:.1%}" for view, share in row["target_domain_share_by_view"].items())
         lines.append(f"{source} -> {target} ({row['images']} held-out images):")
-        lines.append(f"  {'target-domain share':>22}  {row['target_domain_share']:<8.1%} identity "
-                     f"{row['target_domain_share_identity']:<8.1%} share of translations that look like domain "
-                     f"{target} (views: {views})")
+        lines.append(
+            f"  {'target-domain share':>22}  {row['target_domain_share']:<8.1%} identity "
+            f"{row['target_domain_share_identity']:<8.1%} share of translations that look like domain "
+            f"{target} (views: {views})"
+        )
         if "label_survival" in row:
-            lines.append(f"  {'label survival':>22}  {row['label_survival']:<8.1%} identity "
-                         f"{row['label_survival_identity']:<8.1%} digits whose class survives the translation")
-        lines.append(f"  {'cycle PSNR':>22}  {row['cycle_psnr']:<8.4g} dB  {source} -> {target} -> {source} "
-                     f"against the input")
+            lines.append(
+                f"  {'label survival':>22}  {row['label_survival']:<8.1%} identity "
+                f"{row['label_survival_identity']:<8.1%} digits whose class survives the translation"
+            )
+        lines.append(
+            f"  {'cycle PSNR':>22}  {row['cycle_psnr']:<8.4g} dB  {source} -> {target} -> {source} against the input"
+        )
     return lines

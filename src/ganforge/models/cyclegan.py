@@ -5,6 +5,7 @@ padding), and two 70x70 PatchGANs, one per domain (pix2pix's PatchDiscriminator 
 Each pair lives in one module so that the rest of ganforge sees one generator and one discriminator: the EMA copy,
 checkpoints, exports and `translate` hold both directions; `direction` picks one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,34 +30,50 @@ class ResidualBlock(nn.Module):
     def __init__(self, width: int, norm: str):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3, bias=norm != "batch"), Norm2d(norm, width), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3, bias=norm != "batch"), Norm2d(norm, width))
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3, bias=norm != "batch"),
+            Norm2d(norm, width),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3, bias=norm != "batch"),
+            Norm2d(norm, width),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, resolution: int,  # image side (a multiple of 4: two stride-2 downsamplings)
-                 in_channels: int,  # channels of the input domain
-                 out_channels: int,  # channels of the output domain
-                 base_channels: int = 64,  # width of c7s1 (the paper's 64); d/u layers use 2x and 4x
-                 blocks: int | None = None,  # residual blocks; None: 6 up to 128 px, 9 above
-                 norm: str = "instance"):  # instance (the paper) | batch | none
+    def __init__(
+        self,
+        resolution: int,  # image side (a multiple of 4: two stride-2 downsamplings)
+        in_channels: int,  # channels of the input domain
+        out_channels: int,  # channels of the output domain
+        base_channels: int = 64,  # width of c7s1 (the paper's 64); d/u layers use 2x and 4x
+        blocks: int | None = None,  # residual blocks; None: 6 up to 128 px, 9 above
+        norm: str = "instance",
+    ):  # instance (the paper) | batch | none
         super().__init__()
         self.resolution, self.in_channels, self.channels = resolution, in_channels, out_channels
         self.num_classes, self.z_dim = 0, 0
         blocks = residual_blocks(resolution) if blocks is None else blocks
         bias = norm != "batch"
         w1, w2, w4 = base_channels, base_channels * 2, base_channels * 4
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w1, 7, bias=bias), Norm2d(norm, w1),
-                                   nn.ReLU()]  # c7s1-64
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, w1, 7, bias=bias),
+            Norm2d(norm, w1),
+            nn.ReLU(),
+        ]  # c7s1-64
         for width_in, width_out in ((w1, w2), (w2, w4)):  # d128, d256
             layers += [nn.Conv2d(width_in, width_out, 3, 2, 1, bias=bias), Norm2d(norm, width_out), nn.ReLU()]
         layers += [ResidualBlock(w4, norm) for _ in range(blocks)]  # R256 x blocks
         for width_in, width_out in ((w4, w2), (w2, w1)):  # u128, u64
-            layers += [nn.ConvTranspose2d(width_in, width_out, 3, 2, 1, output_padding=1, bias=bias),
-                       Norm2d(norm, width_out), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(width_in, width_out, 3, 2, 1, output_padding=1, bias=bias),
+                Norm2d(norm, width_out),
+                nn.ReLU(),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w1, out_channels, 7), nn.Tanh()]  # c7s1-3
         self.net = nn.Sequential(*layers)
         dcgan_init(self)  # N(0, 0.02), as the authors' code
@@ -70,10 +87,13 @@ class ResNetGenerator(nn.Module):
 class CycleGenerators(nn.Module):
     """G: A -> B (`a2b`) and F: B -> A (`b2a`) behind one generator interface."""
 
-    def __init__(self, resolution: int,  # training image side
-                 channels: int,  # channels of both domains (converted to match when loading the data)
-                 base_channels: int = 64,  # width of each generator's first layer
-                 norm: str = "instance"):  # instance (the paper) | batch | none
+    def __init__(
+        self,
+        resolution: int,  # training image side
+        channels: int,  # channels of both domains (converted to match when loading the data)
+        base_channels: int = 64,  # width of each generator's first layer
+        norm: str = "instance",
+    ):  # instance (the paper) | batch | none
         super().__init__()
         self.resolution, self.in_channels, self.channels = resolution, channels, channels
         self.num_classes, self.z_dim = 0, 0
@@ -93,12 +113,15 @@ class CycleGenerators(nn.Module):
 class CycleDiscriminators(nn.Module):
     """D_B judges domain B, D_A domain A; one call judges a (B, A) batch pair, as pix2pix's D judges (B given A)."""
 
-    def __init__(self, resolution: int,  # image side
-                 channels: int,  # channels of both domains
-                 base_channels: int = 64,  # width of each PatchGAN's first layer
-                 max_channels: int = 512,  # width cap
-                 layers: int = 3,  # 3: 70x70 patches
-                 norm: str = "instance"):  # the paper: instance norm
+    def __init__(
+        self,
+        resolution: int,  # image side
+        channels: int,  # channels of both domains
+        base_channels: int = 64,  # width of each PatchGAN's first layer
+        max_channels: int = 512,  # width cap
+        layers: int = 3,  # 3: 70x70 patches
+        norm: str = "instance",
+    ):  # the paper: instance norm
         super().__init__()
         self.resolution, self.channels = resolution, channels
         self.judge_b = PatchDiscriminator(resolution, 0, channels, base_channels, max_channels, layers, norm)

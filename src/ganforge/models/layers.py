@@ -1,9 +1,9 @@
 """Shared building blocks: (conditional) normalisation layers and weight initialisation."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
-
 
 CLASS_GAIN = 50.0  # 1 / the N(0, 0.02) conv init of Radford et al.: see ConditionalBatchNorm2d
 

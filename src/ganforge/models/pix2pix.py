@@ -1,5 +1,6 @@
 """pix2pix (Isola et al. 2017): U-Net generator with skip connections and dropout as the noise source, and a
 PatchGAN discriminator that judges overlapping patches of the concatenated (input, output) pair."""
+
 from __future__ import annotations
 
 import math
@@ -16,13 +17,16 @@ def unet_widths(depth: int, base: int, cap: int) -> list[int]:
 
 
 class UNetGenerator(nn.Module):
-    def __init__(self, resolution: int,  # input/output side (power of two); the encoder halves it down to 1x1
-                 in_channels: int,  # channels of the input image A
-                 out_channels: int,  # channels of the translated image B
-                 base_channels: int = 64,  # width of the first encoder layer
-                 max_channels: int = 512,  # width cap
-                 norm: str = "batch",  # batch | instance | none
-                 dropout: float = 0.5):  # in the three innermost decoder layers (the only noise source)
+    def __init__(
+        self,
+        resolution: int,  # input/output side (power of two); the encoder halves it down to 1x1
+        in_channels: int,  # channels of the input image A
+        out_channels: int,  # channels of the translated image B
+        base_channels: int = 64,  # width of the first encoder layer
+        max_channels: int = 512,  # width cap
+        norm: str = "batch",  # batch | instance | none
+        dropout: float = 0.5,
+    ):  # in the three innermost decoder layers (the only noise source)
         super().__init__()
         self.resolution, self.in_channels, self.channels = resolution, in_channels, out_channels
         self.num_classes, self.z_dim = 0, 0
@@ -62,13 +66,16 @@ class UNetGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    def __init__(self, resolution: int,  # image side
-                 in_channels: int,  # channels of A (the condition); 0: unconditional, judging B alone (CycleGAN)
-                 out_channels: int,  # channels of B
-                 base_channels: int = 64,  # width of the first layer
-                 max_channels: int = 512,  # width cap
-                 layers: int = 3,  # strided layers: 3 gives the 70x70 receptive field (fewer on tiny images)
-                 norm: str = "batch"):  # batch | instance | layer | spectral | none
+    def __init__(
+        self,
+        resolution: int,  # image side
+        in_channels: int,  # channels of A (the condition); 0: unconditional, judging B alone (CycleGAN)
+        out_channels: int,  # channels of B
+        base_channels: int = 64,  # width of the first layer
+        max_channels: int = 512,  # width cap
+        layers: int = 3,  # strided layers: 3 gives the 70x70 receptive field (fewer on tiny images)
+        norm: str = "batch",
+    ):  # batch | instance | layer | spectral | none
         super().__init__()
         self.resolution, self.in_channels, self.channels = resolution, in_channels, out_channels
         layers = max(1, min(layers, int(math.log2(resolution / 3))))  # keep at least a 1x1 patch map
@@ -78,8 +85,11 @@ class PatchDiscriminator(nn.Module):
         for index in range(1, layers + 1):
             stride = 2 if index < layers else 1
             out_width = min(max_channels, base_channels * 2**index)
-            blocks += [nn.Conv2d(width, out_width, 4, stride, 1, bias=use_bias), Norm2d(norm, out_width),
-                       nn.LeakyReLU(0.2)]
+            blocks += [
+                nn.Conv2d(width, out_width, 4, stride, 1, bias=use_bias),
+                Norm2d(norm, out_width),
+                nn.LeakyReLU(0.2),
+            ]
             width = out_width
         blocks.append(nn.Conv2d(width, 1, 4, 1, 1))  # one logit per patch
         self.net = nn.Sequential(*blocks)

@@ -12,6 +12,7 @@ Conditional models embed the one-hot class into z (G) and project D's features o
 Module and parameter names follow the authors' networks in snake case (MainLayers -> main_layers, LinearLayer1 ->
 linear_layer1, Bias -> bias, ...), so their state dicts map key for key. There is no mapping network and no W space.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,9 @@ class Convolution(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, groups: int = 1, gain: float = 1.0):
         super().__init__()
-        self.layer = msr_init(nn.Conv2d(in_channels, out_channels, kernel, padding=(kernel - 1) // 2, groups=groups,
-                                        bias=False), gain)
+        self.layer = msr_init(
+            nn.Conv2d(in_channels, out_channels, kernel, padding=(kernel - 1) // 2, groups=groups, bias=False), gain
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
@@ -179,14 +181,17 @@ def _cardinality(width: int, group_channels: int) -> int:
 
 
 class R3GANGenerator(nn.Module):
-    def __init__(self, z_dim: int,  # length of z ~ N(0, I) (the paper: 64)
-                 resolution: int,  # output side, a power of two >= 8
-                 channels: int,  # output channels
-                 num_classes: int = 0,  # > 0: the one-hot class, embedded to z_dim, joins z
-                 base_channels: int = 96,  # width at full resolution (see r3gan_widths)
-                 max_channels: int = 768,  # width cap
-                 blocks_per_stage: int = 2,
-                 group_channels: int = 16):  # expanded channels per group of the 3x3 conv
+    def __init__(
+        self,
+        z_dim: int,  # length of z ~ N(0, I) (the paper: 64)
+        resolution: int,  # output side, a power of two >= 8
+        channels: int,  # output channels
+        num_classes: int = 0,  # > 0: the one-hot class, embedded to z_dim, joins z
+        base_channels: int = 96,  # width at full resolution (see r3gan_widths)
+        max_channels: int = 768,  # width cap
+        blocks_per_stage: int = 2,
+        group_channels: int = 16,
+    ):  # expanded channels per group of the 3x3 conv
         super().__init__()
         self.z_dim, self.resolution, self.channels, self.num_classes = z_dim, resolution, channels, num_classes
         widths = r3gan_widths(resolution, base_channels, max_channels)
@@ -214,13 +219,16 @@ class R3GANGenerator(nn.Module):
 
 
 class R3GANDiscriminator(nn.Module):
-    def __init__(self, resolution: int,  # input side
-                 channels: int,  # input channels (x pack for PacGAN)
-                 num_classes: int = 0,  # > 0: projection of the features on a class embedding
-                 base_channels: int = 96,
-                 max_channels: int = 768,
-                 blocks_per_stage: int = 2,
-                 group_channels: int = 16):
+    def __init__(
+        self,
+        resolution: int,  # input side
+        channels: int,  # input channels (x pack for PacGAN)
+        num_classes: int = 0,  # > 0: projection of the features on a class embedding
+        base_channels: int = 96,
+        max_channels: int = 768,
+        blocks_per_stage: int = 2,
+        group_channels: int = 16,
+    ):
         super().__init__()
         self.num_classes = num_classes
         widths = r3gan_widths(resolution, base_channels, max_channels)[::-1]  # full resolution first
@@ -234,8 +242,9 @@ class R3GANDiscriminator(nn.Module):
         stages = [Stage([*blocks(a), DownsampleLayer(a, b)]) for a, b in zip(widths, widths[1:])]
         stages.append(Stage([*blocks(widths[-1]), DiscriminativeBasis(widths[-1], embedding)]))
         self.main_layers = nn.ModuleList(stages)
-        self.embedding_layer = (msr_init(nn.Linear(num_classes, embedding, bias=False), 1 / math.sqrt(embedding))
-                                if num_classes else None)
+        self.embedding_layer = (
+            msr_init(nn.Linear(num_classes, embedding, bias=False), 1 / math.sqrt(embedding)) if num_classes else None
+        )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """images [N, C, R, R], labels [N] or None -> logits [N]."""

@@ -15,6 +15,7 @@ Mixed precision (as stylegan2-ada-pytorch's fp16 layers): under an enclosing tor
 `mixed_resolutions` highest resolutions run in reduced precision; the small low-resolution layers stay in fp32. In
 fp16 their activations are clamped to +-256, as NVIDIA's code does, so they cannot overflow.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,17 @@ def clamp_fp16(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(-FP16_CLAMP, FP16_CLAMP) if x.dtype == torch.float16 else x
 
 
-def style_forward(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None, psi: float, cutoff: int | None,
-                  noise_mode: str | None, return_ws: bool, ws_offset: torch.Tensor | None, mixable_ws: int):
+def style_forward(
+    generator: nn.Module,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    psi: float,
+    cutoff: int | None,
+    noise_mode: str | None,
+    return_ws: bool,
+    ws_offset: torch.Tensor | None,
+    mixable_ws: int,
+):
     """z [N, z_dim] -> images through a style generator's `map` and `synthesis` (ganforge's StyleGAN2 and the
     NVIDIA-exact ones): noise random in training and constant otherwise; in training, with probability
     `style_mixing`, the ws after a random one of the first `mixable_ws` come from a second z; `ws_offset` added."""
@@ -102,8 +112,9 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
 class EqualLinear(nn.Module):
     """Linear layer with equalised learning rate: weights ~ N(0, 1) scaled at run time by lr_mul / sqrt(fan_in)."""
 
-    def __init__(self, in_features: int, out_features: int, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activate: bool = False):
+    def __init__(
+        self, in_features: int, out_features: int, bias_init: float = 0.0, lr_mul: float = 1.0, activate: bool = False
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
@@ -134,8 +145,16 @@ class ModulatedConv2d(nn.Module):
     weights, without grouped convolutions. `input_gain` is a constant factor of the input folded into the styles
     (demodulation is computed from the styles without it, as it would be for the scaled input)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, w_dim: int, demodulate: bool = True,
-                 up: bool = False, input_gain: float = 1.0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        w_dim: int,
+        demodulate: bool = True,
+        up: bool = False,
+        input_gain: float = 1.0,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)  # w -> per-input-channel style
@@ -168,8 +187,15 @@ class SynthesisLayer(nn.Module):
     left to the consumers (the next modulated convolutions take it as their `input_gain`), so the output is the
     usual one divided by sqrt(2): one pass fewer over it forward and backward."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False,
-                 input_gain: float = 1.0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: bool = False,
+        input_gain: float = 1.0,
+    ):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up, input_gain=input_gain)
         self.noise_strength = nn.Parameter(torch.zeros(()))
@@ -181,8 +207,10 @@ class SynthesisLayer(nn.Module):
         """x [N, C_in, H, W] -> [N, C_out, S, S], the activation without its sqrt(2) gain."""
         x, coefficients = self.conv.undemodulated(x, w)
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
-                                dtype=x.dtype) * self.noise_strength
+            noise = (
+                torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+                * self.noise_strength
+            )
         elif noise_mode == "const":
             noise = (self.noise_const * self.noise_strength).to(x.dtype)
         else:
@@ -228,18 +256,21 @@ class MappingNetwork(nn.Module):
 
 
 class StyleGAN2Generator(ResolutionStages):
-    def __init__(self, z_dim: int,  # length of z ~ N(0, I)
-                 w_dim: int,  # length of the intermediate latent w
-                 resolution: int,  # output side, a power of two >= 8
-                 channels: int,  # output channels (1 or 3)
-                 num_classes: int = 0,  # > 0: labels are embedded into the mapping network
-                 base_channels: int = 64,  # width at full resolution (doubles per halving)
-                 max_channels: int = 512,  # width cap
-                 mapping_layers: int = 8,  # depth of the mapping network
-                 style_mixing: float = 0.0,  # training: probability of mixing two latents at a random layer
-                 w_avg_beta: float = 0.995,  # decay of the tracked w average (for truncation)
-                 start_resolution: int = 0,  # > 0: progressive growing from this resolution
-                 mixed_resolutions: int = 4):  # highest resolutions that may run in reduced precision (autocast)
+    def __init__(
+        self,
+        z_dim: int,  # length of z ~ N(0, I)
+        w_dim: int,  # length of the intermediate latent w
+        resolution: int,  # output side, a power of two >= 8
+        channels: int,  # output channels (1 or 3)
+        num_classes: int = 0,  # > 0: labels are embedded into the mapping network
+        base_channels: int = 64,  # width at full resolution (doubles per halving)
+        max_channels: int = 512,  # width cap
+        mapping_layers: int = 8,  # depth of the mapping network
+        style_mixing: float = 0.0,  # training: probability of mixing two latents at a random layer
+        w_avg_beta: float = 0.995,  # decay of the tracked w average (for truncation)
+        start_resolution: int = 0,  # > 0: progressive growing from this resolution
+        mixed_resolutions: int = 4,
+    ):  # highest resolutions that may run in reduced precision (autocast)
         super().__init__()
         self.z_dim, self.w_dim, self.channels = z_dim, w_dim, channels
         self.num_classes, self.style_mixing, self.w_avg_beta = num_classes, style_mixing, w_avg_beta
@@ -262,8 +293,9 @@ class StyleGAN2Generator(ResolutionStages):
         """How many of the ws the current growth stage uses."""
         return 2 * int(math.log2(self.stage)) - 2
 
-    def map(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
-            cutoff: int | None = None) -> torch.Tensor:
+    def map(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0, cutoff: int | None = None
+    ) -> torch.Tensor:
         """z [N, z_dim] -> ws [N, num_ws, w_dim]; truncation pulls the first `cutoff` ws towards w_avg by psi."""
         with precision_for(z, reduced=False):
             w = self.mapping(z.float(), labels)
@@ -304,8 +336,16 @@ class StyleGAN2Generator(ResolutionStages):
             image = upsample2x(image) + rgb
         return image
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0, cutoff: int | None = None,
-                noise_mode: str | None = None, return_ws: bool = False, ws_offset: torch.Tensor | None = None):
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        noise_mode: str | None = None,
+        return_ws: bool = False,
+        ws_offset: torch.Tensor | None = None,
+    ):
         """z [N, z_dim] -> images [N, C, S, S]; in training mode, with probability `style_mixing` the ws after a
         random layer (of those the growth stage uses) come from a second z (style-mixing regularisation).
         `noise_mode` defaults to "random" in training and "const" in eval mode (deterministic samples).
@@ -345,13 +385,17 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 class StyleGAN2Discriminator(ResolutionStages):
     gives_class_scores = True  # forward(..., class_scores=True) also returns every class's projection score
-    def __init__(self, resolution: int,  # input side
-                 channels: int,  # input channels
-                 num_classes: int = 0,  # > 0: projection discriminator
-                 base_channels: int = 64,  # width at full resolution
-                 max_channels: int = 512,  # width cap
-                 start_resolution: int = 0,  # > 0: progressive growing from this resolution (adds a fromRGB per side)
-                 mixed_resolutions: int = 4):  # highest resolutions that may run in reduced precision (autocast)
+
+    def __init__(
+        self,
+        resolution: int,  # input side
+        channels: int,  # input channels
+        num_classes: int = 0,  # > 0: projection discriminator
+        base_channels: int = 64,  # width at full resolution
+        max_channels: int = 512,  # width cap
+        start_resolution: int = 0,  # > 0: progressive growing from this resolution (adds a fromRGB per side)
+        mixed_resolutions: int = 4,
+    ):  # highest resolutions that may run in reduced precision (autocast)
         super().__init__()
         self.channels, self.num_classes = channels, num_classes
         self._init_stages(resolution, start_resolution, mixed_resolutions)
@@ -359,8 +403,13 @@ class StyleGAN2Discriminator(ResolutionStages):
         sides = sorted(widths, reverse=True)
         self.from_rgb = EqualConv2d(channels, widths[resolution], 1)
         if start_resolution:  # the inputs of the lower stages
-            self.grow_from_rgbs = nn.ModuleDict({str(side): EqualConv2d(channels, widths[side], 1)
-                                                 for side in sides if start_resolution <= side < resolution})
+            self.grow_from_rgbs = nn.ModuleDict(
+                {
+                    str(side): EqualConv2d(channels, widths[side], 1)
+                    for side in sides
+                    if start_resolution <= side < resolution
+                }
+            )
         self.blocks = nn.ModuleList([ResidualBlock(widths[a], widths[b]) for a, b in zip(sides, sides[1:])])
         self.block_sides = sides[:-1]  # input side of each block
         self.conv = EqualConv2d(widths[4] + 1, widths[4], 3)
@@ -373,8 +422,9 @@ class StyleGAN2Discriminator(ResolutionStages):
         layer = self.from_rgb if side == self.resolution else self.grow_from_rgbs[str(side)]
         return _lrelu(layer(images))
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None,
-                class_scores: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, class_scores: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """images [N, C, S, S] -> logits [N]; S is the growth stage's side (the full resolution unless growing); with
         `class_scores` also the projection term of every class, [N, classes]."""
         assert images.shape[1:] == (self.channels, self.stage, self.stage), images.shape

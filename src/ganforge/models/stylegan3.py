@@ -18,6 +18,7 @@ The pieces, in the order an image is drawn:
   low-pass filtering and downsampling to the layer's output rate. Cutoffs, stopbands and sampling rates follow a
   geometric schedule from the first to the last layer; the last `num_critical` layers are critically sampled.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,32 +33,52 @@ from .nvidia_sg2 import FullyConnectedLayer, MappingNetwork, NvidiaGenerator, bi
 NOISE_MODES = ("random", "const", "none")  # accepted for the common interface; StyleGAN3 has no noise
 
 
-def filtered_lrelu(x: torch.Tensor, up_filter: torch.Tensor | None, down_filter: torch.Tensor | None,
-                   bias: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int], is_torgb: bool,
-                   clamp: float | None) -> torch.Tensor:
+def filtered_lrelu(
+    x: torch.Tensor,
+    up_filter: torch.Tensor | None,
+    down_filter: torch.Tensor | None,
+    bias: torch.Tensor,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    is_torgb: bool,
+    clamp: float | None,
+) -> torch.Tensor:
     """Bias; upsample by `up` (zero insertion, padding, FIR `up_filter`, gain up^2); leaky ReLU times sqrt(2)
     (toRGB: linear); clamp to +-clamp; low-pass `down_filter` and keep every `down`-th pixel. Filters are 1-D
     (separable: width, then height) or 2-D (radial); None is the identity."""
     x = bias_act(x, bias)
-    x = fir(x, up_filter, up=up, pad=padding, gain=up ** 2)
+    x = fir(x, up_filter, up=up, pad=padding, gain=up**2)
     x = bias_act(x, None, act="linear" if is_torgb else "lrelu", clamp=clamp)
     return fir(x, down_filter, down=down)
 
 
-def fir(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-        pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
+def fir(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
+) -> torch.Tensor:
     """`upfirdn2d` with NVIDIA's filter conventions: None = a single unit tap; a 1-D filter [K] runs separably
     (along the width, then the height) with gain^(1/2) each; a 2-D filter [K, K] as is."""
     if f is None:
         f = torch.ones(1, 1, device=x.device)
     if f.ndim == 2:
         return upfirdn2d(x, f, up=up, down=down, pad=pad, gain=gain)
-    x = upfirdn2d(x, f[None, :], up=up, pad=pad, gain=gain ** 0.5)
-    return upfirdn2d(x, f[:, None], down=down, gain=gain ** 0.5)
+    x = upfirdn2d(x, f[None, :], up=up, pad=pad, gain=gain**0.5)
+    return upfirdn2d(x, f[:, None], down=down, gain=gain**0.5)
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     padding: int, input_gain: torch.Tensor) -> torch.Tensor:
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    padding: int,
+    input_gain: torch.Tensor,
+) -> torch.Tensor:
     """x [N, I, H, W] convolved with per-sample weights weight [O, I, k, k] * styles [N, I] * input_gain, demodulated
     per sample and output channel when asked (weights and styles are first normalised to unit mean square, as
     NVIDIA does for fp16 safety). Computed in the non-fused form (scale the input, one shared convolution, scale
@@ -140,11 +161,28 @@ class SynthesisLayer(nn.Module):
     """One alias-free layer: modulated conv at the input rate, filtered leaky ReLU through a higher temporary rate,
     output at `out_rate` (the final toRGB: a 1x1 conv without demodulation, no nonlinearity, no resampling)."""
 
-    def __init__(self, w_dim: int, is_torgb: bool, is_critically_sampled: bool, in_channels: int,
-                 out_channels: int, in_size: int, out_size: int, in_rate: int, out_rate: int, in_cutoff: float,
-                 out_cutoff: float, in_half_width: float, out_half_width: float, conv_kernel: int = 3,
-                 filter_size: int = 6, lrelu_upsampling: int = 2, use_radial_filters: bool = False,
-                 conv_clamp: float | None = 256, magnitude_ema_beta: float = 0.999):
+    def __init__(
+        self,
+        w_dim: int,
+        is_torgb: bool,
+        is_critically_sampled: bool,
+        in_channels: int,
+        out_channels: int,
+        in_size: int,
+        out_size: int,
+        in_rate: int,
+        out_rate: int,
+        in_cutoff: float,
+        out_cutoff: float,
+        in_half_width: float,
+        out_half_width: float,
+        conv_kernel: int = 3,
+        filter_size: int = 6,
+        lrelu_upsampling: int = 2,
+        use_radial_filters: bool = False,
+        conv_clamp: float | None = 256,
+        magnitude_ema_beta: float = 0.999,
+    ):
         super().__init__()
         self.is_torgb, self.in_channels, self.out_channels = is_torgb, in_channels, out_channels
         self.in_size, self.out_size = in_size, out_size
@@ -161,8 +199,16 @@ class SynthesisLayer(nn.Module):
         up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
         down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
         self.register_buffer("up_filter", lowpass_filter(up_taps, in_cutoff, in_half_width * 2, tmp_rate))
-        self.register_buffer("down_filter", lowpass_filter(down_taps, out_cutoff, out_half_width * 2, tmp_rate,
-                                                           radial=use_radial_filters and not is_critically_sampled))
+        self.register_buffer(
+            "down_filter",
+            lowpass_filter(
+                down_taps,
+                out_cutoff,
+                out_half_width * 2,
+                tmp_rate,
+                radial=use_radial_filters and not is_critically_sampled,
+            ),
+        )
         # pad so that the output holds out_size samples, centred (the symmetric interpretation, their Appendix C.3)
         pad_total = (out_size - 1) * self.down_factor + 1 - (in_size + self.conv_kernel - 1) * self.up_factor
         pad_total += up_taps + down_taps - 2
@@ -174,16 +220,40 @@ class SynthesisLayer(nn.Module):
         assert x.shape[1:] == (self.in_channels, self.in_size, self.in_size), x.shape
         styles = self.affine(w)
         if self.is_torgb:
-            styles = styles / np.sqrt(self.in_channels * self.conv_kernel ** 2)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb, padding=self.conv_kernel - 1,
-                             input_gain=self.magnitude_ema.rsqrt())
-        return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, self.up_factor, self.down_factor,
-                              self.padding, self.is_torgb, self.conv_clamp)
+            styles = styles / np.sqrt(self.in_channels * self.conv_kernel**2)
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            demodulate=not self.is_torgb,
+            padding=self.conv_kernel - 1,
+            input_gain=self.magnitude_ema.rsqrt(),
+        )
+        return filtered_lrelu(
+            x,
+            self.up_filter,
+            self.down_filter,
+            self.bias,
+            self.up_factor,
+            self.down_factor,
+            self.padding,
+            self.is_torgb,
+            self.conv_clamp,
+        )
 
 
-def layer_schedule(resolution: int, channels: int, channel_base: int, channel_max: int, num_layers: int,
-                   num_critical: int, first_cutoff: float, first_stopband: float, last_stopband_rel: float,
-                   margin_size: int) -> dict[str, np.ndarray]:
+def layer_schedule(
+    resolution: int,
+    channels: int,
+    channel_base: int,
+    channel_max: int,
+    num_layers: int,
+    num_critical: int,
+    first_cutoff: float,
+    first_stopband: float,
+    last_stopband_rel: float,
+    margin_size: int,
+) -> dict[str, np.ndarray]:
     """Per layer 0..num_layers (the input features first, toRGB last): cutoff f_c, half-width f_h, sampling rate
     s, size (with margin) and channels: a geometric progression of cutoffs and stopbands (their Section 3.2)."""
     last_cutoff = resolution / 2
@@ -195,33 +265,69 @@ def layer_schedule(resolution: int, channels: int, channel_base: int, channel_ma
     sizes[-2:] = resolution
     widths = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
     widths[-1] = channels
-    return {"cutoffs": cutoffs, "half_widths": np.maximum(stopbands, rates / 2) - cutoffs, "rates": rates,
-            "sizes": sizes, "channels": widths}
+    return {
+        "cutoffs": cutoffs,
+        "half_widths": np.maximum(stopbands, rates / 2) - cutoffs,
+        "rates": rates,
+        "sizes": sizes,
+        "channels": widths,
+    }
 
 
 class SynthesisNetwork(nn.Module):
     """ws [N, num_layers + 2, w_dim] -> images [N, img_channels, resolution, resolution] (times output_scale)."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, num_layers: int = 14, num_critical: int = 2, first_cutoff: float = 2,
-                 first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
-                 output_scale: float = 0.25, **layer_kwargs):
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_layers: int = 14,
+        num_critical: int = 2,
+        first_cutoff: float = 2,
+        first_stopband: float = 2**2.1,
+        last_stopband_rel: float = 2**0.3,
+        margin_size: int = 10,
+        output_scale: float = 0.25,
+        **layer_kwargs,
+    ):
         super().__init__()
         self.w_dim, self.num_ws, self.output_scale = w_dim, num_layers + 2, output_scale
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        s = layer_schedule(img_resolution, img_channels, channel_base, channel_max, num_layers, num_critical,
-                           first_cutoff, first_stopband, last_stopband_rel, margin_size)
+        s = layer_schedule(
+            img_resolution,
+            img_channels,
+            channel_base,
+            channel_max,
+            num_layers,
+            num_critical,
+            first_cutoff,
+            first_stopband,
+            last_stopband_rel,
+            margin_size,
+        )
         self.input = SynthesisInput(w_dim, int(s["channels"][0]), int(s["sizes"][0]), s["rates"][0], s["cutoffs"][0])
         self.layer_names = []
         for index in range(num_layers + 1):
             prev = max(index - 1, 0)
             layer = SynthesisLayer(
-                w_dim, is_torgb=index == num_layers, is_critically_sampled=index >= num_layers - num_critical,
-                in_channels=int(s["channels"][prev]), out_channels=int(s["channels"][index]),
-                in_size=int(s["sizes"][prev]), out_size=int(s["sizes"][index]),
-                in_rate=int(s["rates"][prev]), out_rate=int(s["rates"][index]),
-                in_cutoff=s["cutoffs"][prev], out_cutoff=s["cutoffs"][index],
-                in_half_width=s["half_widths"][prev], out_half_width=s["half_widths"][index], **layer_kwargs)
+                w_dim,
+                is_torgb=index == num_layers,
+                is_critically_sampled=index >= num_layers - num_critical,
+                in_channels=int(s["channels"][prev]),
+                out_channels=int(s["channels"][index]),
+                in_size=int(s["sizes"][prev]),
+                out_size=int(s["sizes"][index]),
+                in_rate=int(s["rates"][prev]),
+                out_rate=int(s["rates"][index]),
+                in_cutoff=s["cutoffs"][prev],
+                out_cutoff=s["cutoffs"][index],
+                in_half_width=s["half_widths"][prev],
+                out_half_width=s["half_widths"][index],
+                **layer_kwargs,
+            )
             name = f"L{index}_{layer.out_size}_{layer.out_channels}"  # NVIDIA's module names
             self.add_module(name, layer)
             self.layer_names.append(name)
@@ -242,14 +348,17 @@ class StyleGAN3Generator(NvidiaGenerator):
     truncation toward w_avg; `synthesis`: ws -> images; `forward`) and the mapping network are StyleGAN2-ADA's
     (NvidiaGenerator); the synthesis network is the alias-free one."""
 
-    def __init__(self, z_dim: int,  # length of z ~ N(0, I)
-                 c_dim: int,  # number of classes (one-hot conditioning), 0 = unconditional
-                 w_dim: int,  # length of the intermediate latent w
-                 img_resolution: int,  # output side
-                 img_channels: int,  # output channels (1 or 3)
-                 mapping_kwargs: dict | None = None,  # MappingNetwork: num_layers, lr_multiplier, w_avg_beta
-                 num_fp16_res: int = 0,  # NVIDIA's fp16 layers (a CUDA speed-up): recorded, computed in fp32 here
-                 **synthesis_kwargs):  # SynthesisNetwork / SynthesisLayer settings, NVIDIA's names and defaults
+    def __init__(
+        self,
+        z_dim: int,  # length of z ~ N(0, I)
+        c_dim: int,  # number of classes (one-hot conditioning), 0 = unconditional
+        w_dim: int,  # length of the intermediate latent w
+        img_resolution: int,  # output side
+        img_channels: int,  # output channels (1 or 3)
+        mapping_kwargs: dict | None = None,  # MappingNetwork: num_layers, lr_multiplier, w_avg_beta
+        num_fp16_res: int = 0,  # NVIDIA's fp16 layers (a CUDA speed-up): recorded, computed in fp32 here
+        **synthesis_kwargs,
+    ):  # SynthesisNetwork / SynthesisLayer settings, NVIDIA's names and defaults
         """The arguments are NVIDIA's `Generator` constructor's, so a pickle's stored kwargs build it as they are."""
         nn.Module.__init__(self)  # NvidiaGenerator's own __init__ builds StyleGAN2's synthesis network
         self.z_dim, self.c_dim, self.w_dim, self.num_fp16_res = z_dim, c_dim, w_dim, num_fp16_res

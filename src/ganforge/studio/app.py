@@ -3,6 +3,7 @@ the browser pages (static HTML/CSS/JS under /). `create_app(sources, runs_dir)` 
 answered with a JSON `{"error": "..."}` and a 4xx status (paths in it relative to the studio's folders), and an
 unexpected failure with a 500 and no traceback. Every request first passes `guard.RequestGuard` (Host, Origin, body
 size); model work runs on a few compute threads, one request per model at a time."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,9 +12,10 @@ import json
 import logging
 import mimetypes
 import shutil
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Body, Depends, FastAPI, File, Query, Request, UploadFile
@@ -26,11 +28,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..artifacts import foreign
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
-from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 from ..artifacts.generator import LoadedGenerator
+from ..artifacts.rundir import LOCK_NAME, RUN_PATTERN
 from ..errors import GanforgeError
-from ..limits import SEED, TRUNCATION
 from ..families import Task
+from ..limits import SEED, TRUNCATION
 from ..models import MODELS
 from . import apidocs, human_eval
 from .budget import Budget
@@ -42,8 +44,15 @@ from .latents import DirectionSets, Projections, direction_source, edited_image,
 from .models import CheckpointGone, Lanes, ModelCache, model_file
 from .paths import SafeRoots
 from .realdata import SHARED as SHARED_REAL_DATA
-from .render import (generate_image, interpolation_frame, mixing_grid, png_bytes, require_tileable,
-                     require_translator, translate_image)
+from .render import (
+    generate_image,
+    interpolation_frame,
+    mixing_grid,
+    png_bytes,
+    require_tileable,
+    require_translator,
+    translate_image,
+)
 from .runs import list_runs, run_summary
 from .uploads import UploadLimits, decode_upload
 
@@ -61,8 +70,9 @@ def seed_query(default: int = 0):
 
 
 def truncation_query():
-    return Query(1.0, ge=TRUNCATION.low, le=TRUNCATION.high,
-                 description="Truncation psi (1: none; 0: the average image).")
+    return Query(
+        1.0, ge=TRUNCATION.low, le=TRUNCATION.high, description="Truncation psi (1: none; 0: the average image)."
+    )
 
 
 def class_query():
@@ -85,8 +95,6 @@ class AnswerRequest(BaseModel):
 
 class ResetRequest(BaseModel):
     model: str = Field(description="A model of the run whose judgements start afresh (the old log is kept, renamed).")
-
-
 
 
 def _validation_message(error: RequestValidationError) -> str:
@@ -118,9 +126,18 @@ def _seed_list(text: str, what: str, limit: int = 8) -> list[int]:
 class Studio:
     """The app's state: readable roots, model cache and lanes, real data, game, training jobs."""
 
-    def __init__(self, sources: list[Path], runs_dir: Path, cache_size: int, max_waiting: int, limits: UploadLimits,
-                 device: str, backend: str = "torch", data_roots: list[Path] = (),
-                 compute_threads: int = COMPUTE_THREADS):
+    def __init__(
+        self,
+        sources: list[Path],
+        runs_dir: Path,
+        cache_size: int,
+        max_waiting: int,
+        limits: UploadLimits,
+        device: str,
+        backend: str = "torch",
+        data_roots: list[Path] = (),
+        compute_threads: int = COMPUTE_THREADS,
+    ):
         self.runs_dir = Path(runs_dir).expanduser().resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.sources = [Path(s).expanduser().resolve() for s in sources]
@@ -155,8 +172,14 @@ class Studio:
 
     def describe_job(self, job: Job) -> dict[str, Any]:
         run = job.run_dir(self.runs_dir)
-        return {"id": job.id, "name": job.name, "state": job.state, "returncode": job.poll(),
-                "run": self.roots.client_path(run) if run else None, "error": self.redact(job.error_text())}
+        return {
+            "id": job.id,
+            "name": job.name,
+            "state": job.state,
+            "returncode": job.poll(),
+            "run": self.roots.client_path(run) if run else None,
+            "error": self.redact(job.error_text()),
+        }
 
     def own_run(self, run: Any) -> Path:
         """A run folder directly inside the runs folder (the only runs the studio resumes or deletes)."""
@@ -177,13 +200,21 @@ class Studio:
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
         return JSONResponse({"error": self.redact(message)}, status_code=status, headers=headers)
 
-    async def png(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
-                  **options: Any) -> Response:
+    async def png(
+        self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None, **options: Any
+    ) -> Response:
         """The PNG of work(generator)'s uint8 [H, W, C] image, encoded on the compute thread (not the event loop)."""
         return _png(await self.with_model(model, lambda generator: png_bytes(work(generator)), stream, **options))
 
-    async def with_model(self, model: str, work: Callable[[LoadedGenerator], Any], stream: str | None = None,
-                         fast: bool = False, request: Request | None = None, budget: Budget | None = None) -> Any:
+    async def with_model(
+        self,
+        model: str,
+        work: Callable[[LoadedGenerator], Any],
+        stream: str | None = None,
+        fast: bool = False,
+        request: Request | None = None,
+        budget: Budget | None = None,
+    ) -> Any:
         """Run work(generator) on the lane of the checkpoint the model resolves to, on a compute thread; `fast`: work
         only samples or translates, so it gets the generator in the studio's --backend. With `budget` and `request`,
         the work is cancelled when the client disconnects (the work calls budget.check())."""
@@ -194,7 +225,7 @@ class Studio:
             for attempt in range(CHECKPOINT_RETRIES):
                 file = model_file(path)
                 try:
-                    return await self.lanes[str(file)].run(lambda: work(get(file)), stream, self.compute, budget)
+                    return await self.lanes[str(file)].run(lambda: work(get(file)), stream, self.compute, budget)  # noqa: B023
                 except CheckpointGone:
                     if file == path or attempt == CHECKPOINT_RETRIES - 1:
                         raise
@@ -206,12 +237,20 @@ class Studio:
 def describe_model(generator: LoadedGenerator, model: str, roots: SafeRoots) -> dict[str, Any]:
     info = generator.dataset
     files = sorted(judgement_dir(generator).glob("*.npz"))  # `ganforge directions --out` files beside the model
-    return {"id": model, "model": generator.model.name, "resolution": info.resolution, "channels": info.channels,
-            "kimg": round(generator.kimg, 3), "data": info.name, **_kind(info.task),
-            "input_channels": info.input_channels, "classes": list(info.class_names) if generator.num_classes else [],
-            "has_styles": generator.has_styles,
-            "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0,
-            "direction_files": [path for path in map(roots.client_path, files) if path]}
+    return {
+        "id": model,
+        "model": generator.model.name,
+        "resolution": info.resolution,
+        "channels": info.channels,
+        "kimg": round(generator.kimg, 3),
+        "data": info.name,
+        **_kind(info.task),
+        "input_channels": info.input_channels,
+        "classes": list(info.class_names) if generator.num_classes else [],
+        "has_styles": generator.has_styles,
+        "num_ws": int(getattr(generator.module, "num_ws", 0)) if generator.has_styles else 0,
+        "direction_files": [path for path in map(roots.client_path, files) if path],
+    }
 
 
 def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
@@ -220,8 +259,14 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     `ready`: there is something to load."""
     if foreign.is_foreign(path):
         reader = foreign.reader_for(path)
-        return {"id": roots.client_path(path), "name": path.name, "model": reader.name, "ready": True,
-                **_kind(reader.task), "architecture": foreign.architecture(path)}
+        return {
+            "id": roots.client_path(path),
+            "name": path.name,
+            "model": reader.name,
+            "ready": True,
+            **_kind(reader.task),
+            "architecture": foreign.architecture(path),
+        }
     config_file = path / "config.json" if path.is_dir() else path.parent / "config.json"
     try:
         config = json.loads(config_file.read_text())
@@ -230,8 +275,13 @@ def light_model(path: Path, roots: SafeRoots) -> dict[str, Any]:
     model = config.get("model", {})
     name = model.get("name") if isinstance(model, dict) else None
     ready = path.is_file() or is_export(path) or bool(list_checkpoints(path))  # a run may not have a checkpoint yet
-    return {"id": roots.client_path(path), "name": path.name, "model": name, "ready": ready,
-            **_kind(MODELS.get(name).task if name in MODELS else None)}
+    return {
+        "id": roots.client_path(path),
+        "name": path.name,
+        "model": name,
+        "ready": ready,
+        **_kind(MODELS.get(name).task if name in MODELS else None),
+    }
 
 
 def _kind(task: Task | None) -> dict[str, Any]:
@@ -267,54 +317,94 @@ async def model_info(studio: StudioDep, model: str) -> dict[str, Any]:
 
 
 @models_api.get("/api/generate", summary="The image of a seed as PNG.", response_class=Response)
-async def generate(studio: StudioDep, model: str, seed: int = seed_query(), truncation: float = truncation_query(),
-                   class_index: int | None = class_query(), noise: str = Query("const", pattern="^(const|random)$"),
-                   stream: str | None = stream_query()) -> Response:
+async def generate(
+    studio: StudioDep,
+    model: str,
+    seed: int = seed_query(),
+    truncation: float = truncation_query(),
+    class_index: int | None = class_query(),
+    noise: str = Query("const", pattern="^(const|random)$"),
+    stream: str | None = stream_query(),
+) -> Response:
     return await studio.png(
-        model, lambda g: generate_image(g, seed, truncation=truncation, class_index=class_index, noise=noise),
-        stream, fast=noise == "const")  # random per-pixel noise is drawn in PyTorch
+        model,
+        lambda g: generate_image(g, seed, truncation=truncation, class_index=class_index, noise=noise),
+        stream,
+        fast=noise == "const",
+    )  # random per-pixel noise is drawn in PyTorch
 
 
 @models_api.get("/api/mix", summary="A style-mixing grid as PNG (StyleGAN2 models).", response_class=Response)
-async def mix(studio: StudioDep, model: str, rows: str = Query("1,2,3"), cols: str = Query("4,5,6"),
-              truncation: float = truncation_query(),
-              class_index: int | None = class_query(), crossover: int | None = Query(None, ge=1),
-              stream: str | None = stream_query()) -> Response:
+async def mix(
+    studio: StudioDep,
+    model: str,
+    rows: str = Query("1,2,3"),
+    cols: str = Query("4,5,6"),
+    truncation: float = truncation_query(),
+    class_index: int | None = class_query(),
+    crossover: int | None = Query(None, ge=1),
+    stream: str | None = stream_query(),
+) -> Response:
     row_seeds, col_seeds = _seed_list(rows, "rows"), _seed_list(cols, "cols")
     return await studio.png(
-        model, lambda g: mixing_grid(g, row_seeds, col_seeds, truncation, class_index, crossover), stream)
+        model, lambda g: mixing_grid(g, row_seeds, col_seeds, truncation, class_index, crossover), stream
+    )
 
 
-@models_api.get("/api/interpolate", summary="The image a fraction t between two seeds' images, as PNG.",
-                response_class=Response)
-async def interpolate(studio: StudioDep, model: str, a: int = seed_query(), b: int = seed_query(1),
-                      t: float = Query(0.5, ge=0.0, le=1.0), truncation: float = truncation_query(),
-                      class_index: int | None = class_query(), stream: str | None = stream_query()) -> Response:
-    return await studio.png(
-        model, lambda g: interpolation_frame(g, a, b, t, truncation, class_index), stream)
+@models_api.get(
+    "/api/interpolate", summary="The image a fraction t between two seeds' images, as PNG.", response_class=Response
+)
+async def interpolate(
+    studio: StudioDep,
+    model: str,
+    a: int = seed_query(),
+    b: int = seed_query(1),
+    t: float = Query(0.5, ge=0.0, le=1.0),
+    truncation: float = truncation_query(),
+    class_index: int | None = class_query(),
+    stream: str | None = stream_query(),
+) -> Response:
+    return await studio.png(model, lambda g: interpolation_frame(g, a, b, t, truncation, class_index), stream)
 
 
-@models_api.post("/api/translate", summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
-                 response_class=Response)
-async def translate(studio: StudioDep, request: Request, model: str, image: UploadFile = File(...), fit: bool = Query(
-        True, description="true: scale the whole image to the model's size (sketches); false: tile at full "
-                          "resolution"),
-        stream: str | None = stream_query()) -> Response:
+@models_api.post(
+    "/api/translate",
+    summary="Translate an uploaded image with a pix2pix model; PNG of the same size.",
+    response_class=Response,
+)
+async def translate(
+    studio: StudioDep,
+    request: Request,
+    model: str,
+    image: UploadFile = File(...),
+    fit: bool = Query(
+        True, description="true: scale the whole image to the model's size (sketches); false: tile at full resolution"
+    ),
+    stream: str | None = stream_query(),
+) -> Response:
     data = await image.read(studio.limits.max_bytes + 1)
     budget = Budget(studio.limits.deadline_s)
 
     def work(generator: LoadedGenerator):
         require_translator(generator)
         array = decode_upload(data, 3 if generator.dataset.input_channels == 3 else 1, studio.limits, "image")
-        require_tileable(*array.shape[:2], generator.dataset.resolution, fit, studio.limits.max_tiled_pixels,
-                         studio.limits.max_aspect)
+        require_tileable(
+            *array.shape[:2],
+            generator.dataset.resolution,
+            fit,
+            studio.limits.max_tiled_pixels,
+            studio.limits.max_aspect,
+        )
         return translate_image(generator, array, fit=fit, check=budget.check)
 
     return await studio.png(model, work, stream, fast=True, request=request, budget=budget)
 
 
-@models_api.get("/api/example", summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
-                response_class=Response)
+@models_api.get(
+    "/api/example",
+    summary="A random input of a pix2pix model's held-out (else training) pairs, as PNG.",
+    response_class=Response,
+)
 async def example(studio: StudioDep, model: str, seed: int = seed_query()) -> Response:
     import numpy as np
 
@@ -323,8 +413,11 @@ async def example(studio: StudioDep, model: str, seed: int = seed_query()) -> Re
         return studio.real_data.sample(generator, np.random.default_rng(seed), input_side=True)
 
     real = await studio.with_model(model, work)
-    return Response(png_bytes(real.image), media_type="image/png",
-                    headers={"X-Example-File": real.name, "X-Held-Out": str(real.held_out).lower()})
+    return Response(
+        png_bytes(real.image),
+        media_type="image/png",
+        headers={"X-Example-File": real.name, "X-Held-Out": str(real.held_out).lower()},
+    )
 
 
 # ---- latent control: directions, edits, projection
@@ -334,22 +427,30 @@ def directions_for(studio: Studio, generator: LoadedGenerator, method: str, num:
 
 
 @latent_api.get("/api/directions", summary="Attribute directions of a model: SeFa, GANSpace, or a directions file.")
-async def directions(studio: StudioDep, model: str, method: str = Query("sefa", max_length=300),
-                     num: int = Query(6, ge=1, le=20)):
+async def directions(
+    studio: StudioDep, model: str, method: str = Query("sefa", max_length=300), num: int = Query(6, ge=1, le=20)
+):
     def work(generator: LoadedGenerator):
         found = directions_for(studio, generator, method, num)
-        return {"names": found.names, "method": found.method, "space": found.space,
-                "scores": found.scores}
+        return {"names": found.names, "method": found.method, "space": found.space, "scores": found.scores}
 
     return await studio.with_model(model, work)
 
 
-@latent_api.get("/api/edit", summary="A seed's image (or a projection's) moved along directions, as PNG.",
-                response_class=Response)
-async def edit(studio: StudioDep, model: str, strengths: str = Query(..., max_length=400),
-               method: str = Query("sefa", max_length=300),
-               num: int = Query(6, ge=1, le=20), seed: int = seed_query(), truncation: float = truncation_query(),
-               projection: str | None = Query(None, max_length=64), stream: str | None = stream_query()):
+@latent_api.get(
+    "/api/edit", summary="A seed's image (or a projection's) moved along directions, as PNG.", response_class=Response
+)
+async def edit(
+    studio: StudioDep,
+    model: str,
+    strengths: str = Query(..., max_length=400),
+    method: str = Query("sefa", max_length=300),
+    num: int = Query(6, ge=1, le=20),
+    seed: int = seed_query(),
+    truncation: float = truncation_query(),
+    projection: str | None = Query(None, max_length=64),
+    stream: str | None = stream_query(),
+):
     try:
         values = [float(part) for part in strengths.split(",")]
     except ValueError:
@@ -359,16 +460,18 @@ async def edit(studio: StudioDep, model: str, strengths: str = Query(..., max_le
 
     def work(generator: LoadedGenerator):
         found = directions_for(studio, generator, method, num)
-        latent, space = (studio.projections.latent(projection, generator) if projection
-                         else seed_latent(generator, seed, truncation))
+        latent, space = (
+            studio.projections.latent(projection, generator) if projection else seed_latent(generator, seed, truncation)
+        )
         return edited_image(generator, latent, space, found, values)
 
     return await studio.png(model, work, stream)
 
 
 @latent_api.post("/api/project", summary="Start projecting an uploaded photo into a model's latent space.")
-async def start_projection(studio: StudioDep, model: str, image: UploadFile = File(...),
-                           steps: int = Query(100, ge=1, le=1000)):
+async def start_projection(
+    studio: StudioDep, model: str, image: UploadFile = File(...), steps: int = Query(100, ge=1, le=1000)
+):
     data = await image.read(studio.limits.max_bytes + 1)
 
     def work(generator: LoadedGenerator):
@@ -388,15 +491,20 @@ def cancel_projection(studio: StudioDep, job_id: str) -> dict[str, Any]:
     return studio.projections.cancel(job_id).describe()
 
 
-@latent_api.get("/api/project/{job_id}/latent", summary="A finished projection's latent.npz (for `ganforge edit "
-                                                       "--latent`).", response_class=Response)
+@latent_api.get(
+    "/api/project/{job_id}/latent",
+    summary="A finished projection's latent.npz (for `ganforge edit --latent`).",
+    response_class=Response,
+)
 def projection_latent(studio: StudioDep, job_id: str) -> Response:
-    return Response(studio.projections.latent_file(job_id), media_type="application/octet-stream",
-                    headers={"Content-Disposition": 'attachment; filename="latent.npz"'})
+    return Response(
+        studio.projections.latent_file(job_id),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="latent.npz"'},
+    )
 
 
-@latent_api.get("/api/project/{job_id}/image", summary="A projection's current image, as PNG.",
-                response_class=Response)
+@latent_api.get("/api/project/{job_id}/image", summary="A projection's current image, as PNG.", response_class=Response)
 def projection_image(studio: StudioDep, job_id: str) -> Response:
     job = studio.projections.get(job_id)
     if job.image is None:
@@ -414,14 +522,19 @@ async def game_round(studio: StudioDep, request: RoundRequest) -> dict[str, Any]
     return await studio.with_model(request.model, work, fast=True)
 
 
-@game_api.post("/api/game/answer", summary="Judge a pick of a dealt round (timed here); appends a line to "
-                                            "RUN_DIR/human_eval.jsonl.")
+@game_api.post(
+    "/api/game/answer",
+    summary="Judge a pick of a dealt round (timed here); appends a line to RUN_DIR/human_eval.jsonl.",
+)
 def game_answer(studio: StudioDep, request: AnswerRequest) -> dict[str, Any]:
     return studio.game.answer(request.round, request.choice)
 
 
-@game_api.get("/api/game/stats", summary="Fool rates of a model's run, one per checkpoint and truncation, with 95% "
-                                         "Wilson intervals (loads no model).")
+@game_api.get(
+    "/api/game/stats",
+    summary="Fool rates of a model's run, one per checkpoint and truncation, with 95% "
+    "Wilson intervals (loads no model).",
+)
 def game_stats(studio: StudioDep, model: str) -> dict[str, Any]:
     folder = judgement_folder(studio.roots.resolve(model, "model"))
     records = human_eval.read_judgements(folder) if (folder / human_eval.FILE_NAME).is_file() else []
@@ -442,8 +555,13 @@ def runs(studio: StudioDep) -> list[dict[str, Any]]:
     out = []
     for path in studio.run_paths():
         summary = run_summary(path)
-        out.append({key: summary[key] for key in ("name", "model", "data", "resolution", "kimg", "total_kimg",
-                                                   "finished", "state")} | {"id": studio.roots.client_path(path)})
+        out.append(
+            {
+                key: summary[key]
+                for key in ("name", "model", "data", "resolution", "kimg", "total_kimg", "finished", "state")
+            }
+            | {"id": studio.roots.client_path(path)}
+        )
     return out
 
 
@@ -489,23 +607,28 @@ def jobs(studio: StudioDep) -> list[dict[str, Any]]:
 
 
 @jobs_api.post("/api/jobs", summary="Start `ganforge train` as a separate process from a form.")
-def start_job(studio: StudioDep,
-              form: dict[str, Any] = Body(..., examples=[{"data": "shapes", "model": "dcgan", "kimg": 10}])):
+def start_job(
+    studio: StudioDep, form: dict[str, Any] = Body(..., examples=[{"data": "shapes", "model": "dcgan", "kimg": 10}])
+):
     return studio.describe_job(studio.jobs.start(form))
 
 
-@jobs_api.post("/api/jobs/resume", summary="Continue a run of the runs folder (`ganforge train --resume`), "
-                                          "optionally with a new kimg / minutes.")
-def resume_job(studio: StudioDep,
-               form: dict[str, Any] = Body(..., examples=[{"run": "runs/00000-shapes-dcgan-32", "kimg": 20}])):
+@jobs_api.post(
+    "/api/jobs/resume",
+    summary="Continue a run of the runs folder (`ganforge train --resume`), optionally with a new kimg / minutes.",
+)
+def resume_job(
+    studio: StudioDep, form: dict[str, Any] = Body(..., examples=[{"run": "runs/00000-shapes-dcgan-32", "kimg": 20}])
+):
     return studio.describe_job(studio.jobs.resume(studio.own_run(form.pop("run", None)), form))
 
 
 @jobs_api.delete("/api/run", summary="Delete a run folder of the runs folder (not while it trains).")
 def delete_run(studio: StudioDep, run: str) -> dict[str, Any]:
     path = studio.own_run(run)
-    if (path / LOCK_NAME).exists() or any(job.poll() is None and job.run_dir(studio.runs_dir) == path
-                                          for job in studio.jobs.all()):
+    if (path / LOCK_NAME).exists() or any(
+        job.poll() is None and job.run_dir(studio.runs_dir) == path for job in studio.jobs.all()
+    ):
         raise StudioError(409, f"run {run!r} is training: stop it first")
     shutil.rmtree(path)
     return {"deleted": run}
@@ -516,11 +639,20 @@ def stop_job(studio: StudioDep, job_id: str) -> dict[str, Any]:
     return studio.describe_job(studio.jobs.stop(job_id))
 
 
-def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pages: bool = True,
-               cache_size: int = 4, max_waiting: int = 8, limits: UploadLimits = UploadLimits(),
-               device: str = "cpu", backend: str = "torch", data_roots: list[str | Path] = (),
-               allowed_hosts: list[str] | tuple[str, ...] = LOCAL_NAMES, threads: int | None = None,
-               compute_threads: int = COMPUTE_THREADS) -> FastAPI:
+def create_app(
+    sources: list[str | Path] = (),
+    runs_dir: str | Path = "runs",
+    pages: bool = True,
+    cache_size: int = 4,
+    max_waiting: int = 8,
+    limits: UploadLimits = UploadLimits(),
+    device: str = "cpu",
+    backend: str = "torch",
+    data_roots: list[str | Path] = (),
+    allowed_hosts: list[str] | tuple[str, ...] = LOCAL_NAMES,
+    threads: int | None = None,
+    compute_threads: int = COMPUTE_THREADS,
+) -> FastAPI:
     """The studio app over the given run folders / checkpoints / exports and a runs folder (training jobs go there).
     `backend`: torch, or onnxruntime for generating, translating and the game's images. `data_roots`: folders
     training runs may read (besides built-in sets and the runs folder). `allowed_hosts`: Host names the app answers
@@ -529,16 +661,31 @@ def create_app(sources: list[str | Path] = (), runs_dir: str | Path = "runs", pa
         import torch
 
         torch.set_num_threads(threads)
-    studio = Studio([Path(s) for s in sources], Path(runs_dir), cache_size, max_waiting, limits, device, backend,
-                    [Path(r) for r in data_roots], compute_threads)
+    studio = Studio(
+        [Path(s) for s in sources],
+        Path(runs_dir),
+        cache_size,
+        max_waiting,
+        limits,
+        device,
+        backend,
+        [Path(r) for r in data_roots],
+        compute_threads,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         studio.jobs.shutdown()  # the studio is exiting: stop its training runs cleanly
 
-    app = FastAPI(title="ganforge studio", summary="Generate, translate, judge and train GANs.", version="1",
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="ganforge studio",
+        summary="Generate, translate, judge and train GANs.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.studio = studio
     app.add_middleware(RequestGuard, allowed_hosts=tuple(allowed_hosts), upload_bytes=limits.max_bytes + 65536)
 

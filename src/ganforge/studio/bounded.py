@@ -1,9 +1,11 @@
 """The studio's bounded caches (models, datasets, direction sets, projections, game rounds, stream tickets): at most
 `capacity` entries, the least recently used dropped first. Not locked: each owner holds its own lock around it."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable, TypeVar
+from collections.abc import Hashable
+from typing import TypeVar
 
 V = TypeVar("V")
 

@@ -1,6 +1,7 @@
 """A request's allowance for long work: a deadline, and a cancel flag raised when the client disconnects. Long work
 (tiled translation) calls `check()` between steps, so it stops at the deadline (504) or as soon as nobody waits for
 the answer (499), instead of running on and holding the model's lane."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,9 @@ class Budget:
         if self.cancelled.is_set():
             raise StudioError(CLIENT_CLOSED, "cancelled: the client disconnected")
         if time.monotonic() > self.deadline:
-            raise StudioError(504, f"the work took longer than the limit of {self.seconds:g} s; send a smaller "
-                                   f"image (or fit=true)")
+            raise StudioError(
+                504, f"the work took longer than the limit of {self.seconds:g} s; send a smaller image (or fit=true)"
+            )
 
     async def watch(self, request) -> None:
         """Poll `request.is_disconnected()` until cancelled by the caller (or until the client leaves)."""

@@ -1,4 +1,5 @@
 """The studio's client errors: an HTTP status and a one-line message, answered as JSON `{"error": ...}`."""
+
 from __future__ import annotations
 
 

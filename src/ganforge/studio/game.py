@@ -3,6 +3,7 @@ server alone knows which side is real, so an answer is judged here and appended 
 rounds the server dealt can be answered, once each; the response time is measured here (from dealing to the answer),
 and an answer faster than a person can look at two images is refused, so a script cannot fill the log with
 instant picks."""
+
 from __future__ import annotations
 
 import secrets
@@ -63,8 +64,18 @@ class Game:
         real = self.real_data.sample(generator, rng)
         fake = generate_image(generator, seed, truncation=truncation)
         real_side = SIDES[int(rng.integers(2))]
-        round_ = Round(secrets.token_hex(8), model, judgement_dir(generator), round(generator.kimg, 3), truncation,
-                       seed, real.name, real_side, Path(generator.source).name, time.monotonic())
+        round_ = Round(
+            secrets.token_hex(8),
+            model,
+            judgement_dir(generator),
+            round(generator.kimg, 3),
+            truncation,
+            seed,
+            real.name,
+            real_side,
+            Path(generator.source).name,
+            time.monotonic(),
+        )
         with self._lock:
             self._pending.remember(round_.id, round_)
         return (round_, real.image, fake) if real_side == "left" else (round_, fake, real.image)
@@ -80,21 +91,39 @@ class Game:
                 raise StudioError(404, f"round {round_id!r}: unknown or already answered")
             response_ms = (time.monotonic() - round_.created) * 1000
             if response_ms < MIN_RESPONSE_MS:
-                raise StudioError(400, f"round {round_id!r}: answered {response_ms:.0f} ms after it was dealt, faster "
-                                       f"than a person can compare two images ({MIN_RESPONSE_MS:.0f} ms); look first")
+                raise StudioError(
+                    400,
+                    f"round {round_id!r}: answered {response_ms:.0f} ms after it was dealt, faster "
+                    f"than a person can compare two images ({MIN_RESPONSE_MS:.0f} ms); look first",
+                )
             del self._pending[round_id]
         correct = choice == round_.real_side
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": round_.model,
-                  "checkpoint": round_.checkpoint, "kimg": round_.kimg, "truncation": round_.truncation,
-                  "seed": round_.seed,
-                  "real_file": round_.real_file, "real_side": round_.real_side, "answer": choice,
-                  "correct": correct, "fooled": not correct, "response_ms": round(float(response_ms), 1)}
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": round_.model,
+            "checkpoint": round_.checkpoint,
+            "kimg": round_.kimg,
+            "truncation": round_.truncation,
+            "seed": round_.seed,
+            "real_file": round_.real_file,
+            "real_side": round_.real_side,
+            "answer": choice,
+            "correct": correct,
+            "fooled": not correct,
+            "response_ms": round(float(response_ms), 1),
+        }
         human_eval.append_judgement(round_.run_dir, record)
         group = human_eval.group_key(record)
-        rate = human_eval.fool_rate([r for r in human_eval.read_judgements(round_.run_dir)
-                                     if human_eval.group_key(r) == group])
-        return {"correct": correct, "real_side": round_.real_side, "checkpoint": round_.checkpoint,
-                "truncation": round_.truncation, **rate.to_dict()}
+        rate = human_eval.fool_rate(
+            [r for r in human_eval.read_judgements(round_.run_dir) if human_eval.group_key(r) == group]
+        )
+        return {
+            "correct": correct,
+            "real_side": round_.real_side,
+            "checkpoint": round_.checkpoint,
+            "truncation": round_.truncation,
+            **rate.to_dict(),
+        }
 
     def forget(self, run_dir: Path) -> None:
         """Drop the open rounds of a run (its log was reset)."""

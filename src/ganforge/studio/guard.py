@@ -8,10 +8,12 @@
   Content-Length) is never received in full first. Uploads (multipart) get the upload limit, anything else (JSON)
   a small one.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 from urllib.parse import urlsplit
 
 LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")  # what a studio bound to the loopback answers to
@@ -64,8 +66,10 @@ class RequestGuard:
         """(status, message) when the request must not reach the app, else None."""
         host = headers.get("host", "")
         if self.allowed is not None and host_name(host) not in self.allowed:
-            return 400, (f"Host {host!r} is not a name of this studio; start it with --allowed-host "
-                         f"{host_name(host) or 'NAME'} to accept it")
+            return 400, (
+                f"Host {host!r} is not a name of this studio; start it with --allowed-host "
+                f"{host_name(host) or 'NAME'} to accept it"
+            )
         if method in SAFE_METHODS:
             return None
         fetch_site = headers.get("sec-fetch-site")
@@ -115,7 +119,15 @@ class RequestGuard:
 
 async def _answer(send: Send, status: int, message: str) -> None:
     payload = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

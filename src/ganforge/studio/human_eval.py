@@ -5,6 +5,7 @@ checkpoint and truncation (a pooled rate would mix different generators).
 
 Judgements live in RUN_DIR/human_eval.jsonl, one JSON object a line; each new line is written by rewriting the file
 atomically (a crash never leaves half a line), under a lock so concurrent players never lose a line."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,10 @@ class FoolRate:
         return {"fooled": self.fooled, "total": self.total, "fool_rate": self.rate, "low": self.low, "high": self.high}
 
     def __str__(self) -> str:
-        return (f"fool rate {100 * self.rate:.1f}% ({self.fooled}/{self.total} judgements; 95% Wilson interval "
-                f"{100 * self.low:.1f}-{100 * self.high:.1f}%; chance is 50%)")
+        return (
+            f"fool rate {100 * self.rate:.1f}% ({self.fooled}/{self.total} judgements; 95% Wilson interval "
+            f"{100 * self.low:.1f}-{100 * self.high:.1f}%; chance is 50%)"
+        )
 
 
 def fool_rate(records: list[dict[str, Any]]) -> FoolRate:
@@ -101,8 +104,10 @@ def fool_rates_by_group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(group_key(record), []).append(record)
-    return [{"checkpoint": checkpoint, "truncation": truncation, **fool_rate(members).to_dict()}
-            for (checkpoint, truncation), members in sorted(groups.items())]
+    return [
+        {"checkpoint": checkpoint, "truncation": truncation, **fool_rate(members).to_dict()}
+        for (checkpoint, truncation), members in sorted(groups.items())
+    ]
 
 
 def archive(run_dir: Path) -> Path | None:
@@ -116,7 +121,8 @@ def archive(run_dir: Path) -> Path | None:
         number = 1
         while target.exists():
             number += 1
-            target = target.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{number}"
-                                      f"{path.suffix}")
+            target = target.with_name(
+                f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{number}{path.suffix}"
+            )
         path.rename(target)
         return target

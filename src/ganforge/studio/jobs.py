@@ -5,6 +5,7 @@ snapshot), killed if it has not exited after a grace period. A run that exits no
 A form is checked before any process starts: its fields by the same config checks `ganforge train` runs, the
 studio's caps on size, and its data against the built-in sets and the data roots (`--data-root`); at most
 `max_running` runs at once and `max_starts_per_minute` starts a minute."""
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,28 @@ NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 ERROR_TAIL_CHARS = 4000  # stderr shown for a failed run
 MAX_TEXT = 500  # characters of any text field of the form
 # form field -> config key; the form may send only these (and name, preset); the flag comes from config.flag
-FORM_KEYS = {"data": "data.source", "model": "model.name", "kimg": "train.total_kimg",
-             "resolution": "data.resolution", "batch": "train.batch", "snapshot_kimg": "train.snapshot_every_kimg",
-             "augment": "augment.policy", "g_channels": "model.g_channels", "d_channels": "model.d_channels",
-             "grid": "train.grid_size", "seed": "train.seed", "minutes": "train.minutes"}
+FORM_KEYS = {
+    "data": "data.source",
+    "model": "model.name",
+    "kimg": "train.total_kimg",
+    "resolution": "data.resolution",
+    "batch": "train.batch",
+    "snapshot_kimg": "train.snapshot_every_kimg",
+    "augment": "augment.policy",
+    "g_channels": "model.g_channels",
+    "d_channels": "model.d_channels",
+    "grid": "train.grid_size",
+    "seed": "train.seed",
+    "minutes": "train.minutes",
+}
 # what a run started from the browser may ask for, beyond what `ganforge train` itself checks
-STUDIO_CAPS = {"train.total_kimg": 100_000.0, "train.batch": 1024, "data.resolution": 1024,
-               "model.g_channels": 1024, "model.d_channels": 1024}
+STUDIO_CAPS = {
+    "train.total_kimg": 100_000.0,
+    "train.batch": 1024,
+    "data.resolution": 1024,
+    "model.g_channels": 1024,
+    "model.d_channels": 1024,
+}
 PATH_DATASETS = ("pairs", "celeba", "ffhq", "mnist")  # built-in loaders that may read a NAME:PATH folder
 TERMINATED = -signal.SIGTERM  # return code of a process that SIGTERM ended
 MAX_STARTS_PER_MINUTE = 6  # spawns, failed ones included: a looping script cannot fill the machine with processes
@@ -73,9 +89,15 @@ class Job:
 
     def record(self) -> dict[str, Any]:
         """What RUNS/.studio-logs/NAME.json keeps of the job, so that a restarted studio lists it."""
-        return {"id": self.id, "name": self.name, "command": self.command, "started": self.started,
-                "run": str(self.run) if self.run else None, "returncode": self.poll(),
-                "stop_requested": self.stop_requested}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "command": self.command,
+            "started": self.started,
+            "run": str(self.run) if self.run else None,
+            "returncode": self.poll(),
+            "stop_requested": self.stop_requested,
+        }
 
     def error_text(self) -> str:
         if self.state != "failed" or not self.log.is_file():
@@ -111,11 +133,15 @@ class DataAccess:
         if not path.is_absolute() and path.parts and path.parts[0] in self.roots.roots:
             return self.roots.resolve(text, "training form: data")  # '<root label>/<path>', as the picker lists
         real = path.resolve()
-        if not path.is_absolute() or not any(real == root.path or real.is_relative_to(root.path)
-                                             for root in self.roots.roots.values()):
-            raise StudioError(403, f"training form: data {text!r} is not a built-in set ({', '.join(self.builtin())}) "
-                                   f"nor a folder under the data roots ({', '.join(self.roots.roots)}); start the "
-                                   f"studio with --data-root FOLDER to train on FOLDER")
+        if not path.is_absolute() or not any(
+            real == root.path or real.is_relative_to(root.path) for root in self.roots.roots.values()
+        ):
+            raise StudioError(
+                403,
+                f"training form: data {text!r} is not a built-in set ({', '.join(self.builtin())}) "
+                f"nor a folder under the data roots ({', '.join(self.roots.roots)}); start the "
+                f"studio with --data-root FOLDER to train on FOLDER",
+            )
         if not real.exists():
             raise StudioError(404, f"training form: data {text!r}: no such file or folder")
         return real
@@ -153,18 +179,29 @@ def resume_command(run: Path, form: dict[str, Any], runs: Path) -> list[str]:
     unknown = set(form) - set(allowed)
     if unknown:
         raise StudioError(400, f"resume: only {', '.join(allowed)} may change (got {', '.join(sorted(unknown))})")
-    overrides = {allowed[key]: _form_value(allowed[key], value) for key, value in form.items()
-                 if value not in (None, "")}
+    overrides = {
+        allowed[key]: _form_value(allowed[key], value) for key, value in form.items() if value not in (None, "")
+    }
     try:
         config.from_dict(config.load_file(run / "config.json")).replace(**overrides)
     except ConfigError as error:
         raise StudioError(400, f"resume {run.name}: {error}") from None
     for key, value in overrides.items():
         if key in STUDIO_CAPS and value > STUDIO_CAPS[key]:
-            raise StudioError(400, f"resume: {config.flag(key)} {value} is over the studio's limit of "
-                                   f"{STUDIO_CAPS[key]}")
-    return [sys.executable, "-m", "ganforge", "train", "--out", str(runs), f"--resume={run}", "--no-progress",
-            *(f"{config.flag(key)}={value}" for key, value in overrides.items())]
+            raise StudioError(
+                400, f"resume: {config.flag(key)} {value} is over the studio's limit of {STUDIO_CAPS[key]}"
+            )
+    return [
+        sys.executable,
+        "-m",
+        "ganforge",
+        "train",
+        "--out",
+        str(runs),
+        f"--resume={run}",
+        "--no-progress",
+        *(f"{config.flag(key)}={value}" for key, value in overrides.items()),
+    ]
 
 
 def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess) -> list[str]:
@@ -199,8 +236,11 @@ def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess)
         section, field_name = key.split(".")
         value = getattr(getattr(cfg, section), field_name)
         if value is not None and value > cap:
-            raise StudioError(400, f"training form: {config.flag(key)} {value} is over the studio's limit of {cap}; "
-                                   f"run `ganforge train` from a shell for more")
+            raise StudioError(
+                400,
+                f"training form: {config.flag(key)} {value} is over the studio's limit of {cap}; "
+                f"run `ganforge train` from a shell for more",
+            )
     overrides["data.source"] = data.resolve(cfg.data.source)
     command = [sys.executable, "-m", "ganforge", "train", "--out", str(runs), "--name", name, "--no-progress"]
     command += [f"--preset={preset}"] if preset else []
@@ -211,8 +251,14 @@ def train_command(form: dict[str, Any], runs: Path, name: str, data: DataAccess)
 class Jobs:
     """The studio's training processes, by id."""
 
-    def __init__(self, runs: Path, data: DataAccess, grace_s: float = 30.0, max_running: int = 2,
-                 max_starts_per_minute: int = MAX_STARTS_PER_MINUTE):
+    def __init__(
+        self,
+        runs: Path,
+        data: DataAccess,
+        grace_s: float = 30.0,
+        max_running: int = 2,
+        max_starts_per_minute: int = MAX_STARTS_PER_MINUTE,
+    ):
         self.runs, self.data = runs, data
         self.grace_s = grace_s  # after SIGTERM, wait this long for the final snapshot before SIGKILL
         self.max_running = max_running
@@ -229,10 +275,17 @@ class Jobs:
         for path in sorted(self.logs.glob("*.json")) if self.logs.is_dir() else []:
             try:
                 record = json.loads(path.read_text())
-                job = Job(str(record["id"]), str(record["name"]), list(record["command"]), path.with_suffix(".log"),
-                          None, float(record["started"]), bool(record.get("stop_requested")),
-                          Path(record["run"]) if record.get("run") else None,
-                          TERMINATED if record.get("returncode") is None else int(record["returncode"]))
+                job = Job(
+                    str(record["id"]),
+                    str(record["name"]),
+                    list(record["command"]),
+                    path.with_suffix(".log"),
+                    None,
+                    float(record["started"]),
+                    bool(record.get("stop_requested")),
+                    Path(record["run"]) if record.get("run") else None,
+                    TERMINATED if record.get("returncode") is None else int(record["returncode"]),
+                )
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not a record of ours
             self._jobs[job.id] = job
@@ -259,8 +312,9 @@ class Jobs:
             while self._starts and now - self._starts[0] > 60:
                 self._starts.popleft()
             if len(self._starts) >= self.max_starts_per_minute:
-                raise StudioError(429, f"{self.max_starts_per_minute} training runs were started in the last minute; "
-                                       f"wait a moment")
+                raise StudioError(
+                    429, f"{self.max_starts_per_minute} training runs were started in the last minute; wait a moment"
+                )
             job_id = uuid.uuid4().hex[:8]
             name = f"{base}-{job_id}"
             command = make_command(name)
@@ -268,8 +322,14 @@ class Jobs:
             log = self.logs / f"{name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "wb") as handle:
-                process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                process = subprocess.Popen(
+                    command,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    start_new_session=True,
+                )
             job = self._jobs[job_id] = Job(job_id, name, command, log, process, run=run)
             self._save_record(job)
             threading.Thread(target=self._record_exit, args=(job,), daemon=True).start()

@@ -2,14 +2,15 @@
 2021; GANSpace, Haerkoenen et al. 2020) or read from `ganforge directions` files, cached per model; images of a
 seed or a projected photo moved along several directions at once; and photo projections (Karras et al. 2020's
 inversion) running in the background with their progress and current image readable while they run."""
+
 from __future__ import annotations
 
 import secrets
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -73,8 +74,9 @@ def seed_latent(generator: LoadedGenerator, seed: int, truncation: float) -> tup
     return z * truncation, "z"
 
 
-def edited_image(generator: LoadedGenerator, latent: torch.Tensor, space: str, directions: Directions,
-                 strengths: Sequence[float]) -> np.ndarray:
+def edited_image(
+    generator: LoadedGenerator, latent: torch.Tensor, space: str, directions: Directions, strengths: Sequence[float]
+) -> np.ndarray:
     """uint8 [H, W, C]: the latent moved by strengths[k] standard deviations along direction k, for every k."""
     if len(strengths) > len(directions.vectors):
         raise StudioError(400, f"strengths: {len(strengths)} values for {len(directions.vectors)} directions")
@@ -104,8 +106,15 @@ class ProjectionJob:
         return self.latent is not None or bool(self.error)
 
     def describe(self) -> dict:
-        return {"id": self.id, "step": self.step, "steps": self.steps, "done": self.done, "error": self.error,
-                "scores": self.scores, "space": self.space}
+        return {
+            "id": self.id,
+            "step": self.step,
+            "steps": self.steps,
+            "done": self.done,
+            "error": self.error,
+            "scores": self.scores,
+            "space": self.space,
+        }
 
 
 class _Cancelled(Exception):
@@ -180,4 +189,3 @@ class Projections:
 def direction_source(value: str, resolve) -> str | Path:
     """'sefa' | 'ganspace', or a client path to a directions .npz (resolved safely by `resolve`)."""
     return value if value in METHODS else resolve(value, "directions file")
-

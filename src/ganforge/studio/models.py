@@ -4,19 +4,21 @@ and one work lane per model that runs a single request at a time, caps how many 
 requests (a newer request on the same stream supersedes an older one that has not started yet). Lanes are keyed by
 the checkpoint file a model resolves to, so a run folder and its newest checkpoint share one; all lanes together
 compute on a small, fixed number of threads (`compute_threads`), so memory and threads stay flat under load."""
+
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
+from ..artifacts.backend import BACKENDS
 from ..artifacts.checkpoint import list_checkpoints
 from ..artifacts.exported import is_export
-from ..artifacts.backend import BACKENDS
 from ..artifacts.generator import LoadedGenerator, SeededSampler, load
 from ..errors import GanforgeError
 from .bounded import Bounded
@@ -113,8 +115,13 @@ class WorkLane:
     def busy(self) -> bool:
         return self._waiting > 0
 
-    async def run(self, work: Callable[[], T], stream: str | None = None,
-                  limiter: anyio.CapacityLimiter | None = None, budget: Budget | None = None) -> T:
+    async def run(
+        self,
+        work: Callable[[], T],
+        stream: str | None = None,
+        limiter: anyio.CapacityLimiter | None = None,
+        budget: Budget | None = None,
+    ) -> T:
         """work() on a worker thread (of `limiter`) once this lane is free; `budget` is checked before it starts."""
         if self._waiting >= self.max_waiting:
             raise StudioError(503, f"busy: {self._waiting} requests are already waiting for this model; retry")

@@ -1,6 +1,7 @@
 """Safe path resolution: the studio reads only files under the roots it was given (a runs folder, run folders,
 checkpoint files). Client paths are '<root label>/<relative path>'; absolute paths, '..' parts and symlinks that
 lead outside their root are refused."""
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,11 @@ class SafeRoots:
             raise StudioError(400, f"{what}: give a path such as 'runs/00000-demo'")
         pure = PurePosixPath(client_path)
         if pure.is_absolute() or ".." in pure.parts:
-            raise StudioError(403, f"{what} {client_path!r}: only paths inside the studio's runs and checkpoints "
-                                   f"are allowed (no absolute paths, no '..')")
+            raise StudioError(
+                403,
+                f"{what} {client_path!r}: only paths inside the studio's runs and checkpoints "
+                f"are allowed (no absolute paths, no '..')",
+            )
         label, *rest = pure.parts
         root = self.roots.get(label)
         if root is None:

@@ -1,6 +1,7 @@
 """The real images behind a model, for the game (a real image from the training data) and the Sketch page (an input
 from the held-out pairs that `ganforge pairs --holdout` wrote to DATA/holdout/, else from the training pairs).
 Datasets are built from the source the generator records and kept, a few at a time."""
+
 from __future__ import annotations
 
 import threading

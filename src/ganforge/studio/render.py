@@ -1,9 +1,10 @@
 """The pictures the studio's API answers with, computed from a `LoadedGenerator`: one seed's image (truncation,
 class, noise), seed grids, style-mixing grids (Karras et al. 2019), interpolation frames (slerp in z, lerp in w) and
 image-to-image translation (pix2pix, Isola et al. 2017) either of the whole image at the model's size or tiled."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,7 +18,6 @@ from ..sketch import normalize_sketch
 from ..tiling import translate_array
 from ..translate import translator
 from .errors import StudioError
-
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -37,8 +37,9 @@ def require_noise_model(generator: LoadedGenerator) -> None:
 
 def require_translator(generator: LoadedGenerator) -> None:
     if not generator.dataset.paired:
-        raise StudioError(422, f"{generator.source} generates from noise; translate needs an image-to-image "
-                               f"(pix2pix) model")
+        raise StudioError(
+            422, f"{generator.source} generates from noise; translate needs an image-to-image (pix2pix) model"
+        )
 
 
 def class_label(generator: LoadedGenerator, class_index: int | None) -> torch.Tensor | None:
@@ -51,8 +52,9 @@ def class_label(generator: LoadedGenerator, class_index: int | None) -> torch.Te
 
 
 @torch.no_grad()
-def generate_image(generator: LoadedGenerator, seed: int, truncation: float = 1.0, class_index: int | None = None,
-                   noise: str = "const") -> np.ndarray:
+def generate_image(
+    generator: LoadedGenerator, seed: int, truncation: float = 1.0, class_index: int | None = None, noise: str = "const"
+) -> np.ndarray:
     """The image of one seed, uint8 [H, W, C]; noise 'random' draws StyleGAN2's per-pixel noise from the seed."""
     require_noise_model(generator)
     labels = class_label(generator, class_index)
@@ -60,26 +62,35 @@ def generate_image(generator: LoadedGenerator, seed: int, truncation: float = 1.
     if noise == "random" and generator.has_styles:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            ws = generator.module.map(z.to(generator.device), None if labels is None else labels.to(generator.device),
-                                      psi=truncation)
+            ws = generator.module.map(
+                z.to(generator.device), None if labels is None else labels.to(generator.device), psi=truncation
+            )
             return _hwc(generator.module.synthesis(ws, noise_mode="random").float().cpu())
     return _hwc(generator.synthesize(z, labels, truncation=truncation))
 
 
 @torch.no_grad()
-def mixing_grid(generator: LoadedGenerator, rows: list[int], cols: list[int], truncation: float,
-                class_index: int | None, crossover: int | None) -> np.ndarray:
+def mixing_grid(
+    generator: LoadedGenerator,
+    rows: list[int],
+    cols: list[int],
+    truncation: float,
+    class_index: int | None,
+    crossover: int | None,
+) -> np.ndarray:
     """A style-mixing grid as one uint8 [H', W', C] image."""
     require_noise_model(generator)
     class_label(generator, class_index)  # validates the class
-    tiles = style_mixing_grid(generator, rows, cols, crossover=crossover, truncation=truncation,
-                              class_index=class_index)
+    tiles = style_mixing_grid(
+        generator, rows, cols, crossover=crossover, truncation=truncation, class_index=class_index
+    )
     return make_grid(tiles, columns=len(cols) + 1)
 
 
 @torch.no_grad()
-def interpolation_frame(generator: LoadedGenerator, seed_a: int, seed_b: int, t: float, truncation: float,
-                        class_index: int | None) -> np.ndarray:
+def interpolation_frame(
+    generator: LoadedGenerator, seed_a: int, seed_b: int, t: float, truncation: float, class_index: int | None
+) -> np.ndarray:
     """The image a fraction t of the way from seed_a's image to seed_b's: lerp in w, or slerp in z."""
     require_noise_model(generator)
     labels = class_label(generator, class_index)
@@ -98,12 +109,16 @@ def require_tileable(height: int, width: int, tile: int, fit: bool, max_tiled_pi
         raise StudioError(413, f"image: {width}x{height} is more elongated than {max_aspect:g}:1; crop it")
     padded = max(height, tile) * max(width, tile)
     if not fit and padded > max_tiled_pixels:
-        raise StudioError(413, f"image: {width}x{height} (padded to the model's {tile} px tiles: {padded} pixels) is "
-                               f"over the tiling limit of {max_tiled_pixels} pixels; send it smaller or with fit=true")
+        raise StudioError(
+            413,
+            f"image: {width}x{height} (padded to the model's {tile} px tiles: {padded} pixels) is "
+            f"over the tiling limit of {max_tiled_pixels} pixels; send it smaller or with fit=true",
+        )
 
 
-def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool,
-                    check: Callable[[], None] | None = None) -> np.ndarray:
+def translate_image(
+    generator: SeededSampler, image: np.ndarray, fit: bool, check: Callable[[], None] | None = None
+) -> np.ndarray:
     """uint8 [H, W, C] through a pix2pix generator (PyTorch or onnxruntime): `fit` scales the whole image to the
     model's size (a sketch) and the result back up to the input's size, the drawing's lines first redrawn to the
     training lines' width and polarity when the model learnt from line drawings (sketch.normalize_sketch, as
@@ -125,8 +140,14 @@ def translate_image(generator: SeededSampler, image: np.ndarray, fit: bool,
         small = to_pil(image).resize((info.resolution, info.resolution), Image.Resampling.LANCZOS)
         image = np.asarray(small)[..., None] if np.asarray(small).ndim == 2 else np.asarray(small)
 
-    output = translate_array(guarded, image, info.resolution, out_channels=info.channels,
-                             in_channels=info.input_channels, device=generator.device)
+    output = translate_array(
+        guarded,
+        image,
+        info.resolution,
+        out_channels=info.channels,
+        in_channels=info.input_channels,
+        device=generator.device,
+    )
     if output.shape[:2] != (height, width):
         output = np.asarray(to_pil(output).resize((width, height), Image.Resampling.BICUBIC))
         output = output[..., None] if output.ndim == 2 else output

@@ -1,6 +1,7 @@
 """What the Train page shows about a run folder, whoever started it: config, stats.jsonl rows (losses, img/s),
 metrics.jsonl rows, the newest sample grid, progress in kimg, an ETA and whether it is training, finished or stopped
 early."""
+
 from __future__ import annotations
 
 import json
@@ -69,13 +70,22 @@ def run_summary(run: Path) -> dict[str, Any]:
     rate = float(last.get("img_per_s", 0.0))
     eta_s = (total_kimg - kimg) * 1000 / rate if rate > 0 and total_kimg > kimg else 0.0
     if len(stats) > MAX_ROWS:
-        stats = stats[::len(stats) // MAX_ROWS + 1] + [last]
+        stats = stats[:: len(stats) // MAX_ROWS + 1] + [last]
     return {
-        "name": run.name, "model": config.get("model", {}).get("name"), "data": config.get("data", {}).get("source"),
-        "resolution": config.get("data", {}).get("resolution"), "total_kimg": total_kimg, "kimg": kimg,
-        "img_per_s": rate, "eta_s": round(eta_s, 1),
-        "updated_s_ago": None if updated_s_ago is None else round(updated_s_ago, 1), "last": last, "stats": stats,
-        "metrics": read_jsonl(run / "metrics.jsonl"), "checkpoints": len(list_checkpoints(run)),
-        "finished": (run / "samples" / "final.png").is_file(), "state": run_state(run, kimg, total_kimg),
+        "name": run.name,
+        "model": config.get("model", {}).get("name"),
+        "data": config.get("data", {}).get("source"),
+        "resolution": config.get("data", {}).get("resolution"),
+        "total_kimg": total_kimg,
+        "kimg": kimg,
+        "img_per_s": rate,
+        "eta_s": round(eta_s, 1),
+        "updated_s_ago": None if updated_s_ago is None else round(updated_s_ago, 1),
+        "last": last,
+        "stats": stats,
+        "metrics": read_jsonl(run / "metrics.jsonl"),
+        "checkpoints": len(list_checkpoints(run)),
+        "finished": (run / "samples" / "final.png").is_file(),
+        "state": run_state(run, kimg, total_kimg),
         "grid": newest_grid(run),
     }

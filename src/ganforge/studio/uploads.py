@@ -1,5 +1,6 @@
 """Uploaded images, checked before they are decoded: a byte limit, an allowed list of formats, and a pixel limit
 read from the header (so a decompression bomb is refused before it is expanded); corrupt files are clear 4xx errors."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Exponential moving average of generator weights, with the half-life in kimg (Karras et al. 2018/2020)."""
+
 from __future__ import annotations
 
 import torch

@@ -5,14 +5,15 @@ given peak would need per thousand images at a given MFU.
 
 A trainer for measuring is built on synthetic batches (random uint8 images of the run's shape), so any resolution
 can be counted or timed without a dataset on disk."""
+
 from __future__ import annotations
 
 import itertools
 import math
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -20,9 +21,9 @@ from torch.utils.flop_counter import flop_registry
 
 from .. import models
 from ..config import Config
-from ..families import Task
 from ..data.base import DatasetInfo
 from ..dist import DistInfo
+from ..families import Task
 from .loop import Trainer
 
 PAPER_MFU = 0.4  # the utilisation an "on paper" estimate assumes
@@ -56,6 +57,7 @@ def count_flops(fn: Callable[[], object]) -> int:
 @dataclass(frozen=True)
 class SyntheticData:
     """Only what a Trainer reads of a dataset before `run`: its shape (`info`)."""
+
     info: DatasetInfo
 
 
@@ -64,11 +66,17 @@ def synthetic_trainer(cfg: Config, device: torch.device) -> tuple[Trainer, Itera
     the shapes its family reads: (images, labels), (targets B, inputs A) or (real B, real A), uint8 on the host."""
     task = models.MODELS.get(cfg.model.name).task
     resolution, channels, batch = cfg.data.resolution, cfg.data.channels or 3, cfg.train.batch
-    info = DatasetInfo("synthetic", resolution, channels, input_channels=channels if task.translates else 0,
-                       unpaired=task is Task.UNPAIRED)
+    info = DatasetInfo(
+        "synthetic",
+        resolution,
+        channels,
+        input_channels=channels if task.translates else 0,
+        unpaired=task is Task.UNPAIRED,
+    )
     cfg = cfg.replace(**{"data.resolution": resolution, "data.channels": channels, "data.cond": False})
-    trainer = Trainer(cfg, SyntheticData(info), device=device, rank=DistInfo(), run_dir=Path(tempfile.gettempdir()),
-                      state=None)
+    trainer = Trainer(
+        cfg, SyntheticData(info), device=device, rank=DistInfo(), run_dir=Path(tempfile.gettempdir()), state=None
+    )
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, channels, resolution, resolution), dtype=torch.uint8, generator=generator)
     if not task.translates:
@@ -83,7 +91,9 @@ def synthetic_trainer(cfg: Config, device: torch.device) -> tuple[Trainer, Itera
 def regularisers_at(cfg: Config, step: int) -> tuple:
     """Which lazy regularisers iteration `step` runs: R1 in each of its D steps, path length in its G step."""
     loss, d_steps = cfg.loss, cfg.optim.d_steps
-    r1 = tuple((step * d_steps + index) % loss.r1_interval == 0 for index in range(d_steps)) if loss.r1_gamma > 0 else ()
+    r1 = (
+        tuple((step * d_steps + index) % loss.r1_interval == 0 for index in range(d_steps)) if loss.r1_gamma > 0 else ()
+    )
     return r1, loss.pl_weight > 0 and step % loss.pl_interval == 0
 
 

@@ -4,6 +4,7 @@ weighted by alpha from 0 to 1, as are the real images' new details), then traine
 
 The stage is a pure function of the images shown so far, so a resumed run is at the same stage, alpha included.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,10 @@ class GrowthSchedule:
 
     def describe(self) -> str:
         sides = " -> ".join(str(self.start * 2**i) for i in range(self.doublings + 1))
-        return (f"progressive growing {sides} px, {self.phase_kimg:g} kimg per fade-in and per stable phase; "
-                f"full resolution from {self.full_kimg:g} kimg")
+        return (
+            f"progressive growing {sides} px, {self.phase_kimg:g} kimg per fade-in and per stable phase; "
+            f"full resolution from {self.full_kimg:g} kimg"
+        )
 
 
 def reals_at(images: torch.Tensor, growth: Growth) -> torch.Tensor:

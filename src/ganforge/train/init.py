@@ -7,6 +7,7 @@ read by artifacts/foreign), a ganforge export (G only: D starts fresh) or a ganf
 network's architecture is kept: its settings replace the config's, and a flag that says otherwise is refused with
 the reason. The run is then an ordinary run (resumable, exportable, evaluable).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -23,9 +24,22 @@ from ..data.base import DatasetInfo
 from ..errors import CheckpointError, ConfigError
 
 # ModelConfig fields that shape the networks: a pretrained model's values are kept
-ARCHITECTURE = ("name", "z_dim", "w_dim", "mapping_layers", "arch_kwargs", "g_channels", "d_channels",
-                "max_channels", "g_norm", "d_layers", "progressive", "start_resolution", "blocks_per_stage",
-                "group_channels")
+ARCHITECTURE = (
+    "name",
+    "z_dim",
+    "w_dim",
+    "mapping_layers",
+    "arch_kwargs",
+    "g_channels",
+    "d_channels",
+    "max_channels",
+    "g_norm",
+    "d_layers",
+    "progressive",
+    "start_resolution",
+    "blocks_per_stage",
+    "group_channels",
+)
 
 
 def init_source(overrides: dict[str, Any], cfg: Config | None, config_file: str | Path | None) -> str:
@@ -42,15 +56,27 @@ def read_init(source: str) -> foreign.ForeignModel:
     path = Path(source).expanduser()
     if is_export(path):
         meta, weights = read_export(path)
-        return foreign.ForeignModel(format="ganforge export", architecture=meta["model"]["name"], model=meta["model"],
-                                    dataset=meta["dataset"], num_classes=int(meta["num_classes"]), generator=weights)
+        return foreign.ForeignModel(
+            format="ganforge export",
+            architecture=meta["model"]["name"],
+            model=meta["model"],
+            dataset=meta["dataset"],
+            num_classes=int(meta["num_classes"]),
+            generator=weights,
+        )
     if foreign.is_foreign(path):
         return foreign.read(path)
     state = ckpt.load(path)
-    return foreign.ForeignModel(format="ganforge checkpoint", architecture=state["config"]["model"]["name"],
-                                model=state["config"]["model"], dataset=state["dataset"],
-                                num_classes=int(state["num_classes"]), generator=ckpt.generator_weights(state),
-                                discriminator=state.get("D"), generator_raw=state.get("G"))
+    return foreign.ForeignModel(
+        format="ganforge checkpoint",
+        architecture=state["config"]["model"]["name"],
+        model=state["config"]["model"],
+        dataset=state["dataset"],
+        num_classes=int(state["num_classes"]),
+        generator=ckpt.generator_weights(state),
+        discriminator=state.get("D"),
+        generator_raw=state.get("G"),
+    )
 
 
 def init_overrides(overrides: dict[str, Any], init: foreign.ForeignModel, source: str) -> dict[str, Any]:
@@ -62,8 +88,10 @@ def init_overrides(overrides: dict[str, Any], init: foreign.ForeignModel, source
         architectural = key in kept or key.partition(".")[2] in ARCHITECTURE and key.startswith("model.")
         if architectural and kept.get(key) != value:
             theirs = f"has {kept[key]!r}" if key in kept else "decides it"
-            raise ConfigError(f"{flag(key)} {value!r} contradicts --init {source}: the pretrained {init.architecture} "
-                              f"network {theirs}, and fine-tuning keeps its architecture; leave {flag(key)} out")
+            raise ConfigError(
+                f"{flag(key)} {value!r} contradicts --init {source}: the pretrained {init.architecture} "
+                f"network {theirs}, and fine-tuning keeps its architecture; leave {flag(key)} out"
+            )
     if overrides.get("model.pack", 1) != 1:
         raise ConfigError(f"--pack: the pretrained discriminator of --init {source} judges one image at a time")
     return {**overrides, **kept}
@@ -75,14 +103,19 @@ def check_classes(cfg: Config, info: DatasetInfo, init: foreign.ForeignModel, so
     if classes == init.num_classes:
         return
     if init.num_classes and not cfg.data.cond:
-        raise ConfigError(f"--init {source} is class-conditional ({init.num_classes} classes): train it with --cond "
-                          f"on data with {init.num_classes} classes")
-    raise ConfigError(f"--cond: the data has {classes} classes, the pretrained network of --init {source} "
-                      f"has {init.num_classes or 'none'}")
+        raise ConfigError(
+            f"--init {source} is class-conditional ({init.num_classes} classes): train it with --cond "
+            f"on data with {init.num_classes} classes"
+        )
+    raise ConfigError(
+        f"--cond: the data has {classes} classes, the pretrained network of --init {source} "
+        f"has {init.num_classes or 'none'}"
+    )
 
 
-def start_from(networks: dict[str, nn.Module], ema: dict[str, nn.Module], augment: Any,
-               init: foreign.ForeignModel, source: str) -> None:
+def start_from(
+    networks: dict[str, nn.Module], ema: dict[str, nn.Module], augment: Any, init: foreign.ForeignModel, source: str
+) -> None:
     """Load the pretrained weights into a fresh run's G, G_ema and D (and ADA's p)."""
     loads = [("G", networks["G"], init.generator_raw or init.generator), ("G_ema", ema["G"], init.generator)]
     if init.discriminator is not None:
@@ -93,14 +126,18 @@ def start_from(networks: dict[str, nn.Module], ema: dict[str, nn.Module], augmen
         try:
             module.load_state_dict(weights)
         except RuntimeError as error:
-            raise CheckpointError(f"--init {source}: its {name} does not fit the {init.architecture} network it "
-                                  f"describes: {str(error).splitlines()[0]}") from None
+            raise CheckpointError(
+                f"--init {source}: its {name} does not fit the {init.architecture} network it "
+                f"describes: {str(error).splitlines()[0]}"
+            ) from None
     if init.augment_p is not None:
         if getattr(augment, "policy", None) == "ada":
             augment.p = init.augment_p
         else:
-            warnings.warn(f"--init {source} stores ADA's augmentation probability {init.augment_p:.3f}; it is "
-                          f"used with --augment ada only")
+            warnings.warn(
+                f"--init {source} stores ADA's augmentation probability {init.augment_p:.3f}; it is "
+                f"used with --augment ada only"
+            )
 
 
 def freeze_d_blocks(D: nn.Module, count: int, model: str) -> list[nn.Parameter]:
@@ -111,8 +148,10 @@ def freeze_d_blocks(D: nn.Module, count: int, model: str) -> list[nn.Parameter]:
         if not callable(blocks):
             raise ConfigError(f"--freeze-d: the {model} discriminator has no blocks to freeze (stylegan2-ada's has)")
         if count >= len(blocks()):
-            raise ConfigError(f"--freeze-d {count}: the {model} discriminator has {len(blocks())} blocks, and at "
-                              f"least the last must train; give 0..{len(blocks()) - 1}")
+            raise ConfigError(
+                f"--freeze-d {count}: the {model} discriminator has {len(blocks())} blocks, and at "
+                f"least the last must train; give 0..{len(blocks()) - 1}"
+            )
         for block in blocks()[:count]:
             block.requires_grad_(False)
     return [p for p in D.parameters() if p.requires_grad]

@@ -1,5 +1,6 @@
 """Random transforms of real images and of images that belong together: flips and pix2pix's jitter (Isola et al.
 2017), and one augmentation draw replayed on an output image and its input image (paired discriminators)."""
+
 from __future__ import annotations
 
 import torch

@@ -5,15 +5,17 @@ Every random draw in a step comes from a generator seeded by (seed, step, rank),
 (seed, epoch), so a resumed run continues exactly where an uninterrupted one would be. Training runs inside a
 forked RNG, so a host program's own random state is neither used nor disturbed.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,10 +23,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import data as data_lib
-from ..data.sampler import batches
 from .. import dist, models
 from ..artifacts import checkpoint as ckpt
 from ..config import Config
+from ..data.sampler import batches
 from ..errors import TrainingDiverged
 from ..imaging import make_grid, save_png
 from .ema import ema_beta, update_ema
@@ -75,8 +77,15 @@ def newest_grid(run_dir: Path) -> Path | None:
 class Trainer:
     """Holds the objective, optimisers, EMA copies and progress of one run; `run` is the loop."""
 
-    def __init__(self, cfg: Config, dataset: data_lib.ImageDataset, device: torch.device, rank: dist.DistInfo,
-                 run_dir: Path, state: dict[str, Any] | None):
+    def __init__(
+        self,
+        cfg: Config,
+        dataset: data_lib.ImageDataset,
+        device: torch.device,
+        rank: dist.DistInfo,
+        run_dir: Path,
+        state: dict[str, Any] | None,
+    ):
         self.cfg, self.dataset, self.device, self.rank, self.run_dir = cfg, dataset, device, rank, run_dir
         self.info = dataset.info
         dist.configure_backends(device, tf32=cfg.train.tf32, fixed_shapes=not cfg.model.progressive)
@@ -85,17 +94,26 @@ class Trainer:
         if channels_last is None:
             channels_last = device.type == "cuda" or spec.cpu_channels_last
         self.objective: Objective = OBJECTIVES.get(spec.objective_name)(
-            cfg, self.info, num_classes=self.info.num_classes if cfg.data.cond else 0, device=device,
-            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            cfg,
+            self.info,
+            num_classes=self.info.num_classes if cfg.data.cond else 0,
+            device=device,
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format,
+        )
         self.networks = self.objective.networks
-        self.ema = {name: copy.deepcopy(self.networks[name]).eval().requires_grad_(False) for name in self.objective.ema}
+        self.ema = {
+            name: copy.deepcopy(self.networks[name]).eval().requires_grad_(False) for name in self.objective.ema
+        }
         self.optimizers = {}
         for phase in self.objective.phases:
             lr = (cfg.optim.lr_d or cfg.optim.lr) if phase.discriminator else cfg.optim.lr
             parameters = [p for name in phase.networks for p in self.networks[name].parameters()]
             self.optimizers[phase.name] = lazy_adam(parameters, lr, betas=cfg.optim.betas, interval=phase.interval)
-        self.growth = (GrowthSchedule(cfg.model.start_resolution, self.info.resolution, phase_kimg=cfg.train.phase_kimg)
-                       if cfg.model.progressive else None)
+        self.growth = (
+            GrowthSchedule(cfg.model.start_resolution, self.info.resolution, phase_kimg=cfg.train.phase_kimg)
+            if cfg.model.progressive
+            else None
+        )
         self.stage = Growth(self.info.resolution, 1.0)  # set from the schedule at every iteration when growing
         self.step, self.images_seen = 0, 0
         self.best: dict[str, Any] = {}  # {"key": result key (--best-by), "value": its best so far}; best.pt holds it
@@ -137,19 +155,32 @@ class Trainer:
             optimizer.load_state_dict(state[f"opt_{name}"])
         self.objective.load_state_dict(state)
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
-        self.best = dict(state.get("best") or ({"key": "fid", "value": state["best_fid"]}  # before --best-by
-                                                if math.isfinite(state.get("best_fid", math.inf)) else {}))
+        self.best = dict(
+            state.get("best")
+            or (
+                {"key": "fid", "value": state["best_fid"]}  # before --best-by
+                if math.isfinite(state.get("best_fid", math.inf))
+                else {}
+            )
+        )
 
     def _state(self, stats: dict[str, Any]) -> dict[str, Any]:
         return {
-            "config": self.cfg.to_dict(), "dataset": self.info.to_dict(), "num_classes": self.objective.num_classes,
-            "step": self.step, "images_seen": self.images_seen, "stats": stats, "best": self.best,
+            "config": self.cfg.to_dict(),
+            "dataset": self.info.to_dict(),
+            "num_classes": self.objective.num_classes,
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "stats": stats,
+            "best": self.best,
             **{name: module.state_dict() for name, module in self.networks.items()},
             **{f"{name}_ema": module.state_dict() for name, module in self.ema.items()},
             **{f"opt_{name}": optimizer.state_dict() for name, optimizer in self.optimizers.items()},
             **self.objective.state_dict(),
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            },
         }
 
     # ---- one iteration ---------------------------------------------------------------------------------------
@@ -203,7 +234,7 @@ class Trainer:
             batch = self.objective.prepare(fetched[index], self.stage)
             # train D
             d_step = self.step * d_steps + index
-            d_stats = self._train_phases(True, lambda: self.objective.d_step(batch, d_step, index == d_steps - 1))
+            d_stats = self._train_phases(True, lambda: self.objective.d_step(batch, d_step, index == d_steps - 1))  # noqa: B023 (called at once)
             self.images_seen += self.cfg.train.batch
         # train G
         g_stats = self._train_phases(False, lambda: self.objective.g_step(batch, self.step))
@@ -216,8 +247,13 @@ class Trainer:
     # ---- snapshots -------------------------------------------------------------------------------------------
     def grid_images(self) -> torch.Tensor:
         """uint8 [grid, C, H, W] for the snapshot grid (the objective decides what it shows)."""
-        return self.objective.grid_images(self._sampling_networks(), self.dataset, count=self.cfg.train.grid_size,
-                                          seed=self.cfg.train.seed, kimg=self.images_seen / 1000)
+        return self.objective.grid_images(
+            self._sampling_networks(),
+            self.dataset,
+            count=self.cfg.train.grid_size,
+            seed=self.cfg.train.seed,
+            kimg=self.images_seen / 1000,
+        )
 
     def _evaluate(self, reporter: RunReporter) -> dict[str, Any]:
         """Score G_ema with the configured metrics; appends to metrics.jsonl and TensorBoard."""
@@ -228,17 +264,28 @@ class Trainer:
         cfg = self.cfg.train
         generator = self.objective.generator(self._sampling_networks()["G"], self.images_seen / 1000)
         if self.evaluator is None:
-            extractor = (cfg.metrics_extractor if cfg.metrics_extractor != "auto"
-                         else default_extractor(self.cfg.data.source, cfg.metrics, training=True))
+            extractor = (
+                cfg.metrics_extractor
+                if cfg.metrics_extractor != "auto"
+                else default_extractor(self.cfg.data.source, cfg.metrics, training=True)
+            )
             names = parse_metrics(cfg.metrics)
-            self.evaluator = Evaluator(self.dataset, names, extractor=extractor,
-                                       num_real=cfg.metrics_num, device=self.device, classes=generator_classes(generator))
+            self.evaluator = Evaluator(
+                self.dataset,
+                names,
+                extractor=extractor,
+                num_real=cfg.metrics_num,
+                device=self.device,
+                classes=generator_classes(generator),
+            )
             key = best_key(cfg.best_by, names, self.evaluator.plan.not_computed)
             if self.best.get("key") != key:  # a fresh run, or resumed with another --best-by: best.pt starts over
                 self.best = {"key": key, "value": None} if key else {}
         with torch.no_grad():
-            results = self.evaluator(generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH),
-                                     labels=generator_labels(generator, cfg.metrics_num))
+            results = self.evaluator(
+                generator_batches(generator, cfg.metrics_num, batch_size=GRID_BATCH),
+                labels=generator_labels(generator, cfg.metrics_num),
+            )
         scalars = {k: v for k, v in results.items() if isinstance(v, float)}
         scalars |= {f"label_acc/{name}": value for name, value in results.get("label_acc_per_class", {}).items()}
         if "modes" in results:
@@ -265,17 +312,22 @@ class Trainer:
         reporter.image("samples", grid, self.images_seen)
         metrics = self._evaluate(reporter) if evaluate else {}
         improved = self._record_best(metrics)
-        path = ckpt.save(self._state({**stats, "metrics": metrics} if metrics else stats), self.run_dir, step=self.step,
-                         keep=self.cfg.train.keep_checkpoints)
+        path = ckpt.save(
+            self._state({**stats, "metrics": metrics} if metrics else stats),
+            self.run_dir,
+            step=self.step,
+            keep=self.cfg.train.keep_checkpoints,
+        )
         if improved:
             ckpt.copy_as_best(path)
         shown = "".join(f", {k} {v:.4g}" for k, v in metrics.items())
-        reporter.message(f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}{shown}"
-                         + (f" (best {self.best['key']} so far: best.pt)" if improved else ""))
+        reporter.message(
+            f"kimg {self.images_seen / 1000:.1f}: samples {grid_path}, checkpoint {path}{shown}"
+            + (f" (best {self.best['key']} so far: best.pt)" if improved else "")
+        )
         return path, grid_path
 
-    def _log_values(self, sums: dict[str, torch.Tensor], count: int,
-                    last_checkpoint: Path | None) -> dict[str, float]:
+    def _log_values(self, sums: dict[str, torch.Tensor], count: int, last_checkpoint: Path | None) -> dict[str, float]:
         """The stats row since the last one, read from the device in ONE host copy: mean losses, the objective's
         extra numbers and (appended) whether any loss was NaN/inf on any rank, which stops the run."""
         extra = self.objective.scalars()
@@ -284,15 +336,21 @@ class Trainer:
         bad = (~torch.isfinite(losses).all()).to(torch.float32)
         if self.rank.distributed:
             bad = dist.all_reduce_max(bad)
-        host = torch.cat([losses, *(v.reshape(1).float().to(losses.device) for v in on_device.values()),
-                          bad.reshape(1)]).tolist()
+        host = torch.cat(
+            [losses, *(v.reshape(1).float().to(losses.device) for v in on_device.values()), bad.reshape(1)]
+        ).tolist()
         if host[-1]:
-            where = f"the last good checkpoint {last_checkpoint} is intact" if last_checkpoint else "no checkpoint was written yet"
+            where = (
+                f"the last good checkpoint {last_checkpoint} is intact"
+                if last_checkpoint
+                else "no checkpoint was written yet"
+            )
             raise TrainingDiverged(
                 f"a loss became NaN/inf near kimg {self.images_seen / 1000:.2f} (step {self.step}); {where}. "
-                f"Try a lower --lr, --loss hinge, or --r1-gamma, then resume with --resume {last_checkpoint or 'PATH'}")
+                f"Try a lower --lr, --loss hinge, or --r1-gamma, then resume with --resume {last_checkpoint or 'PATH'}"
+            )
         scalars = {key: value / count for key, value in zip(sums, host)}
-        scalars |= dict(zip(on_device, host[len(sums):-1]))
+        scalars |= dict(zip(on_device, host[len(sums) : -1]))
         scalars |= {key: value for key, value in extra.items() if key not in on_device}
         if self.growth is not None:
             now = self.growth.at(self.images_seen / 1000)  # the stage reached, not the one the last step began in
@@ -300,14 +358,20 @@ class Trainer:
         return scalars
 
     # ---- the loop --------------------------------------------------------------------------------------------
-    def run(self, progress: bool = True, tensorboard: bool = True, progress_fn: ProgressFn | None = None,
-            should_stop: StopFn | None = None) -> TrainResult:
+    def run(
+        self,
+        progress: bool = True,
+        tensorboard: bool = True,
+        progress_fn: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
+    ) -> TrainResult:
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             return self._run(progress, tensorboard, progress_fn, should_stop)
 
-    def _run(self, progress: bool, tensorboard: bool, progress_fn: ProgressFn | None,
-             should_stop: StopFn | None) -> TrainResult:
+    def _run(
+        self, progress: bool, tensorboard: bool, progress_fn: ProgressFn | None, should_stop: StopFn | None
+    ) -> TrainResult:
         cfg = self.cfg.train
         main = self.rank.is_main
         total_images = math.ceil(cfg.total_kimg * 1000)
@@ -315,25 +379,52 @@ class Trainer:
         snapshot_images = max(1, round(cfg.snapshot_every_kimg * 1000))
         metrics_images = round(cfg.metrics_every_kimg * 1000)
         log_every = max(1, min(50, round(1000 / images_per_iter)))
-        reporter = RunReporter(self.run_dir, total_images, start_images=self.images_seen, enabled=main,
-                               show_bar=progress, tensorboard=tensorboard)
+        reporter = RunReporter(
+            self.run_dir,
+            total_images,
+            start_images=self.images_seen,
+            enabled=main,
+            show_bar=progress,
+            tensorboard=tensorboard,
+        )
         if main and self.growth is not None:
             late = self.growth.full_kimg > cfg.total_kimg
-            reporter.message(self.growth.describe() + (f" (beyond --kimg {cfg.total_kimg:g}: lower --phase-kimg to reach "
-                                                         f"it, or resume with a larger --kimg)" if late else ""))
+            reporter.message(
+                self.growth.describe()
+                + (
+                    f" (beyond --kimg {cfg.total_kimg:g}: lower --phase-kimg to reach "
+                    f"it, or resume with a larger --kimg)"
+                    if late
+                    else ""
+                )
+            )
         if main and self.images_seen == 0:
             reals = self.objective.reals_grid(self.dataset, cfg.grid_size)
             if reals is not None:
                 save_png(make_grid(reals), self.run_dir / "samples" / "reals.png")
         last_checkpoint = (ckpt.list_checkpoints(self.run_dir) or [None])[-1]
         if self.images_seen >= total_images:
-            reporter.message(f"nothing to train: the run is at {self.images_seen / 1000:g} kimg already; "
-                             f"give a larger --kimg than {cfg.total_kimg:g} to continue")
+            reporter.message(
+                f"nothing to train: the run is at {self.images_seen / 1000:g} kimg already; "
+                f"give a larger --kimg than {cfg.total_kimg:g} to continue"
+            )
             reporter.close()
-            return TrainResult(self.run_dir, last_checkpoint, grid=newest_grid(self.run_dir),
-                               kimg=self.images_seen / 1000, modules=self._modules())
-        stream = batches(self.dataset, cfg.batch, seed=cfg.seed, start_batch=self.step * self.cfg.optim.d_steps,
-                         rank=self.rank.rank, world=self.rank.world, workers=self.cfg.data.workers)
+            return TrainResult(
+                self.run_dir,
+                last_checkpoint,
+                grid=newest_grid(self.run_dir),
+                kimg=self.images_seen / 1000,
+                modules=self._modules(),
+            )
+        stream = batches(
+            self.dataset,
+            cfg.batch,
+            seed=cfg.seed,
+            start_batch=self.step * self.cfg.optim.d_steps,
+            rank=self.rank.rank,
+            world=self.rank.world,
+            workers=self.cfg.data.workers,
+        )
         if self.rank.distributed and not getattr(self.dataset, "endless", True):
             stream = dist.until_any_ends(stream, self.device)  # every rank stops at the first rank's last batch
         grid_path, stats = None, {}
@@ -356,10 +447,14 @@ class Trainer:
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
                 polled = deadline is not None or should_stop is not None
                 if not stop and polled and (not self.rank.distributed or count >= log_every):
-                    wanted = (deadline is not None and time.monotonic() >= deadline) or bool(should_stop and should_stop())
+                    wanted = (deadline is not None and time.monotonic() >= deadline) or bool(
+                        should_stop and should_stop()
+                    )
                     stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
-                evaluate = metrics_images > 0 and (done or self.images_seen // metrics_images != before // metrics_images)
+                evaluate = metrics_images > 0 and (
+                    done or self.images_seen // metrics_images != before // metrics_images
+                )
                 snapshot = done or evaluate or self.images_seen // snapshot_images != before // snapshot_images
                 logged = count > 0 and (count >= log_every or snapshot)
                 if logged:
@@ -370,13 +465,28 @@ class Trainer:
                 if snapshot and main:
                     last_checkpoint, grid_path = self._snapshot(reporter, stats, final=done, evaluate=evaluate)
                 if progress_fn is not None and main and logged:
-                    progress_fn({**stats, "grid": str(grid_path or newest_grid(self.run_dir) or ""),
-                                 "checkpoint": str(last_checkpoint or ""), "total_kimg": cfg.total_kimg,
-                                 "done": done})
+                    progress_fn(
+                        {
+                            **stats,
+                            "grid": str(grid_path or newest_grid(self.run_dir) or ""),
+                            "checkpoint": str(last_checkpoint or ""),
+                            "total_kimg": cfg.total_kimg,
+                            "done": done,
+                        }
+                    )
         finally:
             reporter.close()
         if main:
-            reporter.message(f"done: {self.images_seen / 1000:.1f} kimg" + (" (stopped early)" if stop else "")
-                             + f"; final samples {grid_path}")
-        return TrainResult(self.run_dir, last_checkpoint, grid=grid_path, kimg=self.images_seen / 1000, stats=stats,
-                           modules=self._modules())
+            reporter.message(
+                f"done: {self.images_seen / 1000:.1f} kimg"
+                + (" (stopped early)" if stop else "")
+                + f"; final samples {grid_path}"
+            )
+        return TrainResult(
+            self.run_dir,
+            last_checkpoint,
+            grid=grid_path,
+            kimg=self.images_seen / 1000,
+            stats=stats,
+            modules=self._modules(),
+        )

@@ -16,12 +16,14 @@ for the G step), then `g_step`; each step calls backward and returns its detache
 phase's optimiser. Objectives are registered under their Task's value (`ModelSpec.task`), or under a name a
 model names as its own (`ModelSpec.objective`).
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -80,8 +82,9 @@ class Objective:
     phases: tuple[Phase, ...]
     ema: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device, memory_format: torch.memory_format
+    ):
         self.cfg, self.info, self.num_classes, self.device = cfg, info, num_classes, device
         self.memory_format = memory_format
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
@@ -136,8 +139,9 @@ class Objective:
     def lr_cosine(self, kimg: float) -> float:
         """--lr-schedule's factor: 1 (constant), or the cosine down to --lr-final-ratio over --schedule-kimg."""
         optim = self.cfg.optim
-        return schedule_factor(optim.lr_schedule, kimg, optim.schedule_kimg or self.cfg.train.total_kimg,
-                               optim.lr_final_ratio)
+        return schedule_factor(
+            optim.lr_schedule, kimg, optim.schedule_kimg or self.cfg.train.total_kimg, optim.lr_final_ratio
+        )
 
     def adam_beta2(self, kimg: float) -> float | None:
         """Adam's beta2 at this point of training under --beta2-schedule cosine (R3GAN: from --beta2-start up to the
@@ -159,8 +163,9 @@ class Objective:
         """Called on every rank just before rank 0 saves a checkpoint: collect onto rank 0 any per-rank state the
         checkpoint must hold (collectives allowed here, unlike in `state_dict`, which only rank 0 calls)."""
 
-    def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
-                    kimg: float) -> Tensor:
+    def grid_images(
+        self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int, kimg: float
+    ) -> Tensor:
         """uint8 [N, C, H, W] for the snapshot grid."""
         raise NotImplementedError
 
@@ -178,8 +183,9 @@ OBJECTIVES: Registry[type[Objective]] = Registry("model family")  # a Task's val
 class _AdversarialSteps(Objective):
     """What the two single-G/single-D families share: the configured loss, augmentation and R1 / WGAN-GP in D."""
 
-    def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device, memory_format: torch.memory_format
+    ):
         super().__init__(cfg, info, num_classes, device, memory_format)
         self.G, self.D = self.build_networks()
         self.networks = {"G": self.G, "D": self.D}
@@ -188,8 +194,7 @@ class _AdversarialSteps(Objective):
         self.augment = build_augment(cfg.augment.policy, cfg.augment.ada_target, cfg.augment.ada_kimg)
         self.adaptive = isinstance(self.augment, AdaptiveAugment)  # ADA: p follows D's overfitting
         # dual projection (Han et al. 2021): D's per-class projection scores also train as a classifier
-        self.classify = (cfg.loss.class_weight > 0 and num_classes > 1
-                         and getattr(self.D, "gives_class_scores", False))
+        self.classify = cfg.loss.class_weight > 0 and num_classes > 1 and getattr(self.D, "gives_class_scores", False)
         self.r_t: Tensor | None = None  # ADA's last overfitting heuristic E[sign(D(real))], on the device
         self.gamma_scale = 1.0  # --gamma-schedule's factor on --r1-gamma / --r2-gamma, set per iteration
         self.G_train = self.D_train = self.G_fast = self.D_fast = self.D_frozen = None
@@ -210,8 +215,9 @@ class _AdversarialSteps(Objective):
     def lr_scale(self, kimg: float) -> float:
         """The base schedule; the loop calls this once per iteration, so the gamma schedule's factor follows here."""
         cfg = self.cfg.loss
-        self.gamma_scale = schedule_factor(cfg.gamma_schedule, kimg, cfg.gamma_decay_kimg or self.cfg.train.total_kimg,
-                                        cfg.gamma_final_ratio)
+        self.gamma_scale = schedule_factor(
+            cfg.gamma_schedule, kimg, cfg.gamma_decay_kimg or self.cfg.train.total_kimg, cfg.gamma_final_ratio
+        )
         return super().lr_scale(kimg)
 
     def d_step(self, batch: Batch, d_step: int, keep_fakes: bool) -> dict[str, Tensor]:
@@ -244,8 +250,9 @@ class _AdversarialSteps(Objective):
             if use_r2:
                 penalty = penalty + cfg.r2_gamma * weight * r1_penalty(fake_logits, fake_in)
             if self.loss.gradient_penalty:
-                penalty = penalty + cfg.gp_weight * gradient_penalty(lambda x: self.D_train(x, real_cond), real_in,
-                                                                     fake_in)
+                penalty = penalty + cfg.gp_weight * gradient_penalty(
+                    lambda x: self.D_train(x, real_cond), real_in, fake_in
+                )
         (loss + penalty).backward()
         if self.adaptive and (d_step + 1) % self.augment.interval == 0:
             self.r_t = self.augment.adjust(self.cfg.train.batch * self.augment.interval)
@@ -307,8 +314,9 @@ class NoiseToImage(_AdversarialSteps):
     supports_metrics = True
     ema = ("G",)
 
-    def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device, memory_format: torch.memory_format
+    ):
         super().__init__(cfg, info, num_classes, device, memory_format)
         self.style_based = models.is_style_based(self.G)
         if cfg.loss.pl_weight > 0 and not self.style_based:
@@ -401,8 +409,9 @@ class NoiseToImage(_AdversarialSteps):
         return LoadedGenerator(module, self.cfg.model, self.info, self.num_classes, kimg, {}, "training")
 
     @torch.no_grad()
-    def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
-                    kimg: float) -> Tensor:
+    def grid_images(
+        self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int, kimg: float
+    ) -> Tensor:
         """G_ema at the run's fixed latents (class k in column k when conditional)."""
         z = torch.randn(count, self.cfg.model.z_dim, generator=torch.Generator().manual_seed(seed))
         labels = torch.arange(count) % self.num_classes if self.num_classes else None
@@ -423,8 +432,9 @@ class ImageToImage(_AdversarialSteps):
     task = Task.PAIRED
     ema = ("G",)
 
-    def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device, memory_format: torch.memory_format
+    ):
         super().__init__(cfg, info, num_classes, device, memory_format)
         self.phases = (Phase("D", ("D",), discriminator=True, interval=d_interval(cfg)), Phase("G", ("G",)))
 
@@ -433,8 +443,10 @@ class ImageToImage(_AdversarialSteps):
         targets, inputs = (to_float(t.to(self.device, non_blocking=True)) for t in batch)
         joint = flip_and_jitter(torch.cat([targets, inputs], 1), self.cfg.data.mirror, self.cfg.data.jitter)
         split = targets.shape[1]
-        return (joint[:, :split].contiguous(memory_format=self.memory_format),
-                joint[:, split:].contiguous(memory_format=self.memory_format))
+        return (
+            joint[:, :split].contiguous(memory_format=self.memory_format),
+            joint[:, split:].contiguous(memory_format=self.memory_format),
+        )
 
     def _generate(self, batch: Batch) -> Tensor:
         with self.autocast():
@@ -458,14 +470,16 @@ class ImageToImage(_AdversarialSteps):
         return {"loss_G": loss.detach()}
 
     @torch.no_grad()
-    def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
-                    kimg: float) -> Tensor:
+    def grid_images(
+        self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int, kimg: float
+    ) -> Tensor:
         """(A, G(A), B) triplets of a random sample of training pairs (the same for every snapshot of a run)."""
         targets, inputs = dataset.batch(preview_indices(len(dataset), max(1, count // 3), seed))
         outputs = to_uint8(ema["G"](to_float(inputs.to(self.device)))).cpu()
         channels = targets.shape[1]
-        return torch.stack([t for triplet in zip(inputs.expand(-1, channels, -1, -1), outputs, targets)
-                            for t in triplet])
+        return torch.stack(
+            [t for triplet in zip(inputs.expand(-1, channels, -1, -1), outputs, targets) for t in triplet]
+        )
 
     def grid_columns(self) -> int | None:
         return 6  # two (A, G(A), B) triplets per row

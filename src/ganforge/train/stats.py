@@ -2,6 +2,7 @@
 
 A resumed run continues its logs from the checkpoint: rows and events a killed process wrote after its last
 checkpoint are dropped, and TensorBoard's events move into the resumed process's event file, one stream per run."""
+
 from __future__ import annotations
 
 import json
@@ -67,13 +68,28 @@ def _carry_events(writer, old: list[Path], images_seen: int) -> None:
 class RunReporter:
     """Progress bar in images (shows img/s and ETA) with kimg and losses; appends stats.jsonl; TensorBoard."""
 
-    def __init__(self, run_dir: Path, total_images: int, start_images: int, enabled: bool = True,
-                 show_bar: bool = True, tensorboard: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_images: int,
+        start_images: int,
+        enabled: bool = True,
+        show_bar: bool = True,
+        tensorboard: bool = True,
+    ):
         self.run_dir = run_dir
         self.enabled = enabled  # False on ranks other than 0: nothing is written or shown
-        self.bar = tqdm(total=total_images, initial=start_images, unit="img", unit_scale=True, dynamic_ncols=True,
-                        disable=not (enabled and show_bar), mininterval=1.0 if sys.stderr.isatty() else 30.0, smoothing=0.1,
-                        desc="train")
+        self.bar = tqdm(
+            total=total_images,
+            initial=start_images,
+            unit="img",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not (enabled and show_bar),
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            smoothing=0.1,
+            desc="train",
+        )
         self.tensorboard = enabled and tensorboard
         self._writer = None  # made at the first write, so a run killed at start-up leaves no empty event file
         self.start_images = start_images
@@ -101,19 +117,26 @@ class RunReporter:
         now = time.perf_counter()
         rate = (images_seen - self.last_images) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_images = now, images_seen
-        row = {"kimg": round(images_seen / 1000, 3), **{k: round(v, 5) for k, v in scalars.items()},
-               "img_per_s": round(rate, 1)}
+        row = {
+            "kimg": round(images_seen / 1000, 3),
+            **{k: round(v, 5) for k, v in scalars.items()},
+            "img_per_s": round(rate, 1),
+        }
         if not self.enabled:
             return row
-        self.bar.set_postfix({k: f"{v:.3f}" for k, v in scalars.items()} | {"kimg": f"{images_seen / 1000:.1f}"},
-                             refresh=False)
+        self.bar.set_postfix(
+            {k: f"{v:.3f}" for k, v in scalars.items()} | {"kimg": f"{images_seen / 1000:.1f}"}, refresh=False
+        )
         with open(self.run_dir / "stats.jsonl", "a") as handle:
             handle.write(json.dumps(row) + "\n")
         if self.writer is not None:
             for key, value in row.items():
                 if key != "kimg":
-                    self.writer.add_scalar(key.replace("_", "/", 1) if key.startswith("loss") else f"progress/{key}",
-                                           value, global_step=images_seen)
+                    self.writer.add_scalar(
+                        key.replace("_", "/", 1) if key.startswith("loss") else f"progress/{key}",
+                        value,
+                        global_step=images_seen,
+                    )
         return row
 
     def metrics(self, images_seen: int, values: dict[str, float]) -> None:

@@ -7,6 +7,7 @@ authors' code. Losses: least squares (Mao et al. 2017) against each D, cycle con
 50 earlier fakes (Shrivastava et al. 2017), whose contents are saved in checkpoints so a resumed run is exact. The
 learning rate stays constant for the first half of --kimg and decays linearly to zero over the second half.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,12 +53,12 @@ class ImagePool:
         slots = torch.randint(0, self.capacity, (len(fakes),), device=fakes.device)  # [N]
         for index in range(len(fakes)):
             if len(self) < self.capacity:
-                new = fakes[index:index + 1].clone()
+                new = fakes[index : index + 1].clone()
                 self.images = new if self.images is None else torch.cat([self.images, new])
                 continue
-            slot, old = slots[index:index + 1], self.images[slots[index:index + 1]]  # [1], [1, C, H, W]
-            shown[index:index + 1] = torch.where(swap[index], old, fakes[index:index + 1])
-            self.images.index_copy_(0, slot, torch.where(swap[index], fakes[index:index + 1], old))
+            slot, old = slots[index : index + 1], self.images[slots[index : index + 1]]  # [1], [1, C, H, W]
+            shown[index : index + 1] = torch.where(swap[index], old, fakes[index : index + 1])
+            self.images.index_copy_(0, slot, torch.where(swap[index], fakes[index : index + 1], old))
         return shown
 
     def state_dict(self) -> Tensor:
@@ -74,8 +75,9 @@ class Unpaired(Objective):
     task = Task.UNPAIRED
     ema = ("G",)
 
-    def __init__(self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self, cfg: Config, info: DatasetInfo, num_classes: int, device: torch.device, memory_format: torch.memory_format
+    ):
         super().__init__(cfg, info, num_classes, device, memory_format)
         self.G, self.D = self.build_networks()  # CycleGenerators, CycleDiscriminators
         self.networks = {"G": self.G, "D": self.D}
@@ -98,8 +100,12 @@ class Unpaired(Objective):
     def prepare(self, batch: tuple[Tensor, Tensor], stage: Growth) -> Batch:
         """(real B, real A), both [N, C, H, W] in [-1, 1], each flipped/jittered on its own draw (they are unrelated)."""
         data = self.cfg.data
-        real_b, real_a = (flip_and_jitter(to_float(t.to(self.device, non_blocking=True)), data.mirror, data.jitter)
-                          .contiguous(memory_format=self.memory_format) for t in batch)
+        real_b, real_a = (
+            flip_and_jitter(to_float(t.to(self.device, non_blocking=True)), data.mirror, data.jitter).contiguous(
+                memory_format=self.memory_format
+            )
+            for t in batch
+        )
         return real_b, real_a
 
     def d_step(self, batch: Batch, d_step: int, keep_fakes: bool) -> dict[str, Tensor]:
@@ -125,8 +131,12 @@ class Unpaired(Objective):
             logits_b, logits_a = self.D(fake_b, fake_a).chunk(2, dim=1)
             # the authors weigh MSE(D(fake), 1) by 1 against lambda: twice losses.lsgan's 0.5 * MSE
             adversarial = 2 * (LSGAN.g_loss(logits_b) + LSGAN.g_loss(logits_a))
-            cycle = _l1(self.G_train(fake_b, direction="b2a"), real_a) + _l1(self.G_train(fake_a, direction="a2b"), real_b)
-            identity = _l1(self.G_train(real_b, direction="a2b"), real_b) + _l1(self.G_train(real_a, direction="b2a"), real_a)
+            cycle = _l1(self.G_train(fake_b, direction="b2a"), real_a) + _l1(
+                self.G_train(fake_a, direction="a2b"), real_b
+            )
+            identity = _l1(self.G_train(real_b, direction="a2b"), real_b) + _l1(
+                self.G_train(real_a, direction="b2a"), real_a
+            )
             loss = adversarial + CYCLE_WEIGHT * cycle + IDENTITY_WEIGHT * identity
         loss.backward()
         self.D.requires_grad_(True)
@@ -141,8 +151,9 @@ class Unpaired(Objective):
             pool.load_state_dict(state[f"history_{side}"], self.device)
 
     @torch.no_grad()
-    def grid_images(self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int,
-                    kimg: float) -> Tensor:
+    def grid_images(
+        self, ema: dict[str, nn.Module], dataset: data_lib.ImageDataset, count: int, seed: int, kimg: float
+    ) -> Tensor:
         """Rows of A | G(A) | F(G(A)) | B | F(B) | G(F(B)) for a random sample of each side's training images (the
         same for every snapshot of a run)."""
         G = ema["G"]

@@ -5,13 +5,14 @@ of classes, a state dict for a registered model family), plus the discriminator 
 has them (for `ganforge train --init`). `describe` says what a file holds without building any network.
 Adding a format is one reader module (a `Reader`) and one line in `READERS`.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -56,6 +57,7 @@ HEAD_BYTES = 64  # bytes `sniff` gets
 
 def _readers() -> list[Reader]:
     from . import nvidia, pix2pix, r3gan, rosinality  # noqa: PLC0415 (readers import models; imported when a foreign file is opened)
+
     return [r3gan.READER, nvidia.READER, pix2pix.READER, rosinality.READER]  # r3gan's sniff is narrower than nvidia's
 
 
@@ -84,8 +86,10 @@ def reader_for(path: str | Path) -> Reader:
         raise CheckpointError(f"{path} is a folder without a ganforge export (generator.safetensors) in it")
     reader = _match(path)
     if reader is None:
-        raise CheckpointError(f"{path}: {looks_like(path)}; not a format ganforge reads (ganforge checkpoints and "
-                              f"exports, {', '.join(r.name for r in _readers())})")
+        raise CheckpointError(
+            f"{path}: {looks_like(path)}; not a format ganforge reads (ganforge checkpoints and "
+            f"exports, {', '.join(r.name for r in _readers())})"
+        )
     return reader
 
 
@@ -125,9 +129,14 @@ def looks_like(path: Path) -> str:
     head = _head(path)
     if not head:
         return "the file is empty (0 bytes)"
-    kinds = [(b"PK\x03\x04", "a zip archive (torch.save's format?) of an unknown layout"),
-             (b"\x89PNG", "a PNG image"), (b"\xff\xd8", "a JPEG image"), (b"\x80", "a Python pickle of an unknown layout"),
-             (b"{", "JSON or text"), (b"\x89HDF", "an HDF5 file (Keras?)")]
+    kinds = [
+        (b"PK\x03\x04", "a zip archive (torch.save's format?) of an unknown layout"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8", "a JPEG image"),
+        (b"\x80", "a Python pickle of an unknown layout"),
+        (b"{", "JSON or text"),
+        (b"\x89HDF", "an HDF5 file (Keras?)"),
+    ]
     for magic, kind in kinds:
         if head.startswith(magic):
             return f"looks like {kind}"

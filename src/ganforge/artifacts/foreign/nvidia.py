@@ -6,12 +6,14 @@ The architecture comes from the records' stored constructor arguments: they beco
 modules carry NVIDIA's parameter names exactly rebuilds the network from them, so the state dicts load unchanged.
 `FAMILIES` says which family takes which generator; a new NVIDIA architecture is one line there.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,16 +68,20 @@ def _snapshot(path: Path) -> dict[str, Any]:
     a network's `tensors()` are looked up (so `describe` reads no weights, and `read` only those asked for)."""
     data = load(path, lazy=True)
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: a pickle of a {type(data).__name__}, not an NVIDIA network snapshot "
-                              f"(a dict with G, D, G_ema)")
+        raise CheckpointError(
+            f"{path}: a pickle of a {type(data).__name__}, not an NVIDIA network snapshot (a dict with G, D, G_ema)"
+        )
     networks = {k: v for k, v in data.items() if k in NETWORK_KEYS and v is not None}
     if "G_ema" not in networks and "G" not in networks:
-        raise CheckpointError(f"{path}: a pickle of another kind (keys {sorted(map(str, data))[:8]}), not an NVIDIA "
-                              f"network snapshot (a dict with G, D, G_ema)")
+        raise CheckpointError(
+            f"{path}: a pickle of another kind (keys {sorted(map(str, data))[:8]}), not an NVIDIA "
+            f"network snapshot (a dict with G, D, G_ema)"
+        )
     for name, value in networks.items():
         if isinstance(value, ModuleRecord):  # e.g. an R3GAN snapshot whose networks do not come first (see r3gan.py)
-            raise CheckpointError(f"{path}: {name} is a {value.class_name} pickled as a plain module, not an NVIDIA "
-                                  f"persistent network")
+            raise CheckpointError(
+                f"{path}: {name} is a {value.class_name} pickled as a plain module, not an NVIDIA persistent network"
+            )
         if not isinstance(value, PersistentRecord):
             raise CheckpointError(f"{path}: {name} is a {type(value).__name__}, not an NVIDIA persistent network")
     return data
@@ -99,14 +105,17 @@ def _family(path: Path, g: PersistentRecord, arch: str | None) -> str:
     for family, matches in FAMILIES:
         if matches(g):
             return family
-    raise CheckpointError(f"{path}: an NVIDIA {g.class_name} of an architecture ganforge does not know "
-                          f"(sub-networks {sorted(g.children)}); known: {', '.join(families)}")
+    raise CheckpointError(
+        f"{path}: an NVIDIA {g.class_name} of an architecture ganforge does not know "
+        f"(sub-networks {sorted(g.children)}); known: {', '.join(families)}"
+    )
 
 
 def _kwargs(path: Path, name: str, record: PersistentRecord) -> dict[str, Any]:
     if record.init_args:
-        raise CheckpointError(f"{path}: {name} was built with positional arguments; ganforge reads keyword "
-                              f"arguments only")
+        raise CheckpointError(
+            f"{path}: {name} was built with positional arguments; ganforge reads keyword arguments only"
+        )
     try:
         return _plain(record.init_kwargs)
     except CheckpointError as error:
@@ -117,9 +126,14 @@ def _dataset(path: Path, data: dict[str, Any], g_kwargs: dict[str, Any]) -> dict
     training_set = data.get("training_set_kwargs") or {}
     source = training_set.get("path") if isinstance(training_set, dict) else None
     name = Path(str(source)).name if source else path.stem
-    return {"name": name, "resolution": int(g_kwargs["img_resolution"]), "channels": int(g_kwargs["img_channels"]),
-            "class_names": [str(i) for i in range(g_kwargs["c_dim"])],  # NVIDIA stores no class names
-            "input_channels": 0, "unpaired": False}
+    return {
+        "name": name,
+        "resolution": int(g_kwargs["img_resolution"]),
+        "channels": int(g_kwargs["img_channels"]),
+        "class_names": [str(i) for i in range(g_kwargs["c_dim"])],  # NVIDIA stores no class names
+        "input_channels": 0,
+        "unpaired": False,
+    }
 
 
 def _kimg(path: Path) -> float:
@@ -144,14 +158,27 @@ def _read(path: Path, arch: str | None) -> ForeignModel:
             raise CheckpointError(f"{path}: {g_name}'s constructor argument {needed!r} is missing or not a number")
     d = data.get("D")
     arch_kwargs = {"G": g_kwargs, **({"D": _kwargs(path, "D", d)} if d is not None else {})}
-    model = {"name": family, "z_dim": g_kwargs["z_dim"], "w_dim": g_kwargs["w_dim"],
-             "mapping_layers": _mapping_layers(g, g_kwargs), "arch_kwargs": json.dumps(arch_kwargs, sort_keys=True)}
+    model = {
+        "name": family,
+        "z_dim": g_kwargs["z_dim"],
+        "w_dim": g_kwargs["w_dim"],
+        "mapping_layers": _mapping_layers(g, g_kwargs),
+        "arch_kwargs": json.dumps(arch_kwargs, sort_keys=True),
+    }
     raw_g = data.get("G") if g_name == "G_ema" else None
     return ForeignModel(
-        format=READER.name, architecture=_architecture(family, g_kwargs), model=model,
-        dataset=_dataset(path, data, g_kwargs), num_classes=int(g_kwargs["c_dim"]), generator=g.tensors(),
-        discriminator=d.tensors() if d is not None else None, generator_raw=raw_g.tensors() if raw_g else None,
-        augment_p=_augment_p(data), kimg=_kimg(path), contents=_contents(data))
+        format=READER.name,
+        architecture=_architecture(family, g_kwargs),
+        model=model,
+        dataset=_dataset(path, data, g_kwargs),
+        num_classes=int(g_kwargs["c_dim"]),
+        generator=g.tensors(),
+        discriminator=d.tensors() if d is not None else None,
+        generator_raw=raw_g.tensors() if raw_g else None,
+        augment_p=_augment_p(data),
+        kimg=_kimg(path),
+        contents=_contents(data),
+    )
 
 
 def _mapping_layers(g: PersistentRecord, g_kwargs: dict[str, Any]) -> int:
@@ -191,9 +218,13 @@ def _describe(path: Path) -> dict[str, Any]:
     known = ", ".join(name for name, _ in FAMILIES)
     details = {
         "architecture": _architecture(family, g_kwargs) if family else f"unknown ({g.class_name}; known: {known})",
-        "resolution": g_kwargs.get("img_resolution"), "channels": g_kwargs.get("img_channels"),
-        "classes": g_kwargs.get("c_dim") or "unconditional", "z_dim": g_kwargs.get("z_dim"),
-        "w_dim": g_kwargs.get("w_dim"), "parameters": g.parameter_count(), "contents": _contents(data),
+        "resolution": g_kwargs.get("img_resolution"),
+        "channels": g_kwargs.get("img_channels"),
+        "classes": g_kwargs.get("c_dim") or "unconditional",
+        "z_dim": g_kwargs.get("z_dim"),
+        "w_dim": g_kwargs.get("w_dim"),
+        "parameters": g.parameter_count(),
+        "contents": _contents(data),
         "kimg": _kimg(path),
     }
     augment_p = _augment_p(data)

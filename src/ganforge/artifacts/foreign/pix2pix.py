@@ -26,6 +26,7 @@ Dropout only acts in training (`train --init`), where ganforge's layers place it
 U-Net's three innermost decoder layers (theirs: the num_downs - 5 decoder blocks after the innermost one), and not
 in the ResNet's blocks (theirs: with `--netG resnet_*` under pix2pix's default `use_dropout`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,8 +104,9 @@ def _unet_layout(state: dict[str, torch.Tensor]) -> Layout:
     if last is None or first.ndim != 4 or last.ndim != 4:
         raise KeyError("model.model.3.weight")
     norm = _norm_kind(state, "model.model.1.model.2", "model.model.1.model.1")
-    return Layout(f"unet_{2**depth}", int(first.shape[0]), int(first.shape[1]), int(last.shape[1]), norm, depth,
-                  dropout=False)
+    return Layout(
+        f"unet_{2**depth}", int(first.shape[0]), int(first.shape[1]), int(last.shape[1]), norm, depth, dropout=False
+    )
 
 
 def _resnet_layout(state: dict[str, torch.Tensor]) -> Layout:
@@ -113,8 +115,15 @@ def _resnet_layout(state: dict[str, torch.Tensor]) -> Layout:
         blocks += 1
     first, last = state["model.1.weight"], state[f"model.{17 + blocks}.weight"]
     norm = _norm_kind(state, "model.2", "model.1")
-    return Layout(f"resnet_{blocks}blocks", int(first.shape[0]), int(first.shape[1]), int(last.shape[0]), norm, blocks,
-                  dropout="model.10.conv_block.6.weight" in state)
+    return Layout(
+        f"resnet_{blocks}blocks",
+        int(first.shape[0]),
+        int(first.shape[1]),
+        int(last.shape[0]),
+        norm,
+        blocks,
+        dropout="model.10.conv_block.6.weight" in state,
+    )
 
 
 def layout_of(state: dict[str, torch.Tensor]) -> Layout | None:
@@ -135,16 +144,21 @@ def _unet_layers(depth: int) -> list[Layer]:
     prefixes = ["model.model."]
     for level in range(1, depth):
         prefixes.append(prefixes[-1] + ("1.model." if level == 1 else "3.model."))
-    layers = [Layer("model.model.0", "downs.0", "conv"),
-              Layer("model.model.3", "to_image", "conv_after_cat", bias=True)]
+    layers = [
+        Layer("model.model.0", "downs.0", "conv"),
+        Layer("model.model.3", "to_image", "conv_after_cat", bias=True),
+    ]
     for level in range(1, depth):
         p, up = prefixes[level], depth - 1 - level
         layers.append(Layer(f"{p}1", f"downs.{level}", "conv"))
         if level == depth - 1:  # innermost: [LeakyReLU, down, ReLU, up, norm]
             layers += [Layer(f"{p}3", f"ups.{up}", "conv"), Layer(f"{p}4", f"up_norms.{up}.norm", "norm")]
         else:  # [LeakyReLU, down, norm, submodule, ReLU, up, norm(, Dropout)]
-            layers += [Layer(f"{p}2", f"down_norms.{level}.norm", "norm"),
-                       Layer(f"{p}5", f"ups.{up}", "conv_after_cat"), Layer(f"{p}6", f"up_norms.{up}.norm", "norm")]
+            layers += [
+                Layer(f"{p}2", f"down_norms.{level}.norm", "norm"),
+                Layer(f"{p}5", f"ups.{up}", "conv_after_cat"),
+                Layer(f"{p}6", f"up_norms.{up}.norm", "norm"),
+            ]
     return layers
 
 
@@ -155,9 +169,12 @@ def _resnet_layers(blocks: int, dropout: bool) -> list[Layer]:
     layers += [Layer(f"model.{i}", f"net.{i}.norm", "norm") for i in (2, 5, 8)]
     for index in range(10, 10 + blocks):
         theirs, ours = f"model.{index}.conv_block", f"net.{index}.body"
-        layers += [Layer(f"{theirs}.1", f"{ours}.1", "conv"), Layer(f"{theirs}.2", f"{ours}.2.norm", "norm"),
-                   Layer(f"{theirs}.{second}", f"{ours}.5", "conv"),
-                   Layer(f"{theirs}.{second + 1}", f"{ours}.6.norm", "norm")]
+        layers += [
+            Layer(f"{theirs}.1", f"{ours}.1", "conv"),
+            Layer(f"{theirs}.2", f"{ours}.2.norm", "norm"),
+            Layer(f"{theirs}.{second}", f"{ours}.5", "conv"),
+            Layer(f"{theirs}.{second + 1}", f"{ours}.6.norm", "norm"),
+        ]
     up = 10 + blocks
     layers += [Layer(f"model.{i}", f"net.{i}", "conv") for i in (up, up + 3)]
     layers += [Layer(f"model.{i}", f"net.{i}.norm", "norm") for i in (up + 1, up + 4)]
@@ -173,8 +190,9 @@ def _expected(layer: Layer, norm: str) -> tuple[set[str], set[str]]:
     return ({"weight", "bias"} if layer.bias or norm == "instance" else {"weight"}), set()
 
 
-def _convert(path: Path, state: dict[str, torch.Tensor], layout: Layout, target: dict[str, torch.Tensor]
-             ) -> dict[str, torch.Tensor]:
+def _convert(
+    path: Path, state: dict[str, torch.Tensor], layout: Layout, target: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Their state dict -> ganforge's (`target` gives names and shapes), every key of theirs used or known stale."""
     layers = _unet_layers(layout.depth) if layout.is_unet else _resnet_layers(layout.depth, layout.dropout)
     out: dict[str, torch.Tensor] = {}
@@ -183,8 +201,9 @@ def _convert(path: Path, state: dict[str, torch.Tensor], layout: Layout, target:
         required, optional = _expected(layer, layout.norm)
         missing = sorted(f"{layer.theirs}.{name}" for name in required if f"{layer.theirs}.{name}" not in state)
         if missing:
-            raise CheckpointError(f"{path}: missing {', '.join(missing[:3])} for a {layout.arch} ({layout.norm} norm) "
-                                  f"generator")
+            raise CheckpointError(
+                f"{path}: missing {', '.join(missing[:3])} for a {layout.arch} ({layout.norm} norm) generator"
+            )
         for name in sorted(required | optional):
             key = f"{layer.theirs}.{name}"
             if key not in state:
@@ -197,13 +216,17 @@ def _convert(path: Path, state: dict[str, torch.Tensor], layout: Layout, target:
             if layer.kind == "conv_after_cat" and name == "weight":  # [in, out, k, k]: their [skip, up] halves
                 value = torch.cat(value.chunk(2, dim=0)[::-1])
             if value.shape != target[ours].shape:
-                raise CheckpointError(f"{path}: {key} has shape {tuple(value.shape)}; a {layout.arch} generator with "
-                                      f"ngf {layout.ngf} needs {tuple(target[ours].shape)}")
+                raise CheckpointError(
+                    f"{path}: {key} has shape {tuple(value.shape)}; a {layout.arch} generator with "
+                    f"ngf {layout.ngf} needs {tuple(target[ours].shape)}"
+                )
             out[ours] = value.to(target[ours].dtype)
     unexpected = sorted(set(state) - used)
     if unexpected:
-        raise CheckpointError(f"{path}: keys that do not fit a {layout.arch} ({layout.norm} norm, ngf {layout.ngf}) "
-                              f"generator: {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
+        raise CheckpointError(
+            f"{path}: keys that do not fit a {layout.arch} ({layout.norm} norm, ngf {layout.ngf}) "
+            f"generator: {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"
+        )
     for name, tensor in target.items():  # what their layers lack: our extra biases (0), instance-norm affine (1, 0)
         if name not in out:
             fill = torch.ones if name.endswith("norm.weight") else torch.zeros
@@ -213,8 +236,9 @@ def _convert(path: Path, state: dict[str, torch.Tensor], layout: Layout, target:
 
 def _model_config(layout: Layout) -> ModelConfig:
     g_arch = "unet" if layout.is_unet else layout.arch
-    return ModelConfig(name="pix2pix", g_arch=g_arch, g_channels=layout.ngf, max_channels=8 * layout.ngf,
-                       g_norm=layout.norm)
+    return ModelConfig(
+        name="pix2pix", g_arch=g_arch, g_channels=layout.ngf, max_channels=8 * layout.ngf, g_norm=layout.norm
+    )
 
 
 def _dataset(layout: Layout) -> DatasetInfo:
@@ -233,34 +257,48 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], Layout]:
     state = tensor_dict(path, load(path), "a pix2pix/CycleGAN generator")
     layout = layout_of(state)
     if layout is None and is_discriminator(state):
-        raise CheckpointError(f"{path}: a pix2pix/CycleGAN discriminator (their net_D); ganforge reads their generator "
-                              f"files (*_net_G.pth, *_net_G_A.pth, *_net_G_B.pth)")
+        raise CheckpointError(
+            f"{path}: a pix2pix/CycleGAN discriminator (their net_D); ganforge reads their generator "
+            f"files (*_net_G.pth, *_net_G_A.pth, *_net_G_B.pth)"
+        )
     if layout is None:
-        raise CheckpointError(f"{path}: a state dict whose keys ({', '.join(list(state)[:3])} ...) are not those of a "
-                              f"pix2pix/CycleGAN generator (unet_128/256, resnet_6/9blocks)")
+        raise CheckpointError(
+            f"{path}: a state dict whose keys ({', '.join(list(state)[:3])} ...) are not those of a "
+            f"pix2pix/CycleGAN generator (unet_128/256, resnet_6/9blocks)"
+        )
     if layout.is_unet and layout.depth < MIN_UNET_DEPTH:
-        raise CheckpointError(f"{path}: a U-Net of {layout.depth} levels; their UnetGenerator has at least "
-                              f"{MIN_UNET_DEPTH}")
+        raise CheckpointError(
+            f"{path}: a U-Net of {layout.depth} levels; their UnetGenerator has at least {MIN_UNET_DEPTH}"
+        )
     if not layout.is_unet and layout.arch not in RESNET_BLOCKS:
-        raise CheckpointError(f"{path}: a ResNet generator with {layout.depth} residual blocks; ganforge reads "
-                              f"{' and '.join(RESNET_BLOCKS)}")
+        raise CheckpointError(
+            f"{path}: a ResNet generator with {layout.depth} residual blocks; ganforge reads "
+            f"{' and '.join(RESNET_BLOCKS)}"
+        )
     return state, layout
 
 
 def _describe_layout(layout: Layout) -> str:
     dropout = ", dropout" if layout.dropout else ""
-    return (f"{layout.arch} ({layout.norm} norm{dropout}, ngf {layout.ngf}, {layout.in_channels} -> "
-            f"{layout.out_channels} channels)")
+    return (
+        f"{layout.arch} ({layout.norm} norm{dropout}, ngf {layout.ngf}, {layout.in_channels} -> "
+        f"{layout.out_channels} channels)"
+    )
 
 
 def describe(path: Path) -> dict[str, Any]:
     """Format, architecture, resolution, channels, parameters of one of their generator files."""
     state, layout = _read_state(path)
     stale = [k for k in state if layout.norm == "instance" and k.rsplit(".", 1)[-1] in NORM_STATS]
-    details = {"architecture": _describe_layout(layout), "resolution": layout.resolution,
-               "channels": layout.out_channels, "input_channels": layout.in_channels, "classes": "unconditional",
-               "parameters": sum(int(v.numel()) for k, v in state.items() if k.rsplit(".", 1)[-1] not in NORM_STATS),
-               "contents": {"G": "UnetGenerator" if layout.is_unet else "ResnetGenerator"}}
+    details = {
+        "architecture": _describe_layout(layout),
+        "resolution": layout.resolution,
+        "channels": layout.out_channels,
+        "input_channels": layout.in_channels,
+        "classes": "unconditional",
+        "parameters": sum(int(v.numel()) for k, v in state.items() if k.rsplit(".", 1)[-1] not in NORM_STATS),
+        "contents": {"G": "UnetGenerator" if layout.is_unet else "ResnetGenerator"},
+    }
     if not layout.is_unet:
         details["resolution_note"] = f"fully convolutional; translate tiles at {RESNET_TILE} px (their --crop_size)"
     if stale:
@@ -277,17 +315,27 @@ def read(path: Path, arch: str | None = None) -> ForeignModel:
     with torch.device("meta"):  # names and shapes only; nothing allocated
         target = models.build_generator(model, dataset).state_dict()
     generator = _convert(path, state, layout, target)
-    return ForeignModel(format="pix2pix", architecture=_describe_layout(layout), model=dataclasses.asdict(model),
-                        dataset=dataset.to_dict(), num_classes=0, generator=generator,
-                        contents={"G": "UnetGenerator" if layout.is_unet else "ResnetGenerator"})
+    return ForeignModel(
+        format="pix2pix",
+        architecture=_describe_layout(layout),
+        model=dataclasses.asdict(model),
+        dataset=dataset.to_dict(),
+        num_classes=0,
+        generator=generator,
+        contents={"G": "UnetGenerator" if layout.is_unet else "ResnetGenerator"},
+    )
 
 
 def _sniff(path: Path, head: bytes) -> bool:
     """A torch.save file of one state dict whose keys are their generator's (or discriminator's: `read` then says
     which file to give instead)."""
     state = peek(path, head)
-    return state is not None and bool(state) and all(isinstance(v, torch.Tensor) for v in state.values()) \
+    return (
+        state is not None
+        and bool(state)
+        and all(isinstance(v, torch.Tensor) for v in state.values())
         and (layout_of(state) is not None or is_discriminator(state))
+    )
 
 
 READER = Reader(name="pix2pix", sniff=_sniff, describe=describe, read=read, task=Task.PAIRED)

@@ -12,6 +12,7 @@ Their training runs the higher-resolution stages in bfloat16 (each stage's store
 G's last 3-4 stages, D's first ones); ganforge computes every stage in float32, so imported images equal theirs
 computed in float32 and differ from their bfloat16 ones by bfloat16's rounding (~1e-2).
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,11 @@ from .nvidia import _contents
 from .unpickle import ModuleRecord, StateDict, load
 
 FAMILY = "r3gan"
-WRAPPERS = {"G": "training.networks.Generator", "G_ema": "training.networks.Generator",
-            "D": "training.networks.Discriminator"}  # what each network of a snapshot must be
+WRAPPERS = {
+    "G": "training.networks.Generator",
+    "G_ema": "training.networks.Generator",
+    "D": "training.networks.Discriminator",
+}  # what each network of a snapshot must be
 
 
 def _sniff(path: Path, head: bytes) -> bool:
@@ -54,8 +58,12 @@ def _snapshot(path: Path) -> dict[str, Any]:
             continue
         model = network.children.get("Model") if isinstance(network, ModuleRecord) else None
         inner = wrapper.replace("training.networks.", "R3GAN.Networks.")
-        if not isinstance(network, ModuleRecord) or network.class_name != wrapper or \
-                not isinstance(model, ModuleRecord) or model.class_name != inner:
+        if (
+            not isinstance(network, ModuleRecord)
+            or network.class_name != wrapper
+            or not isinstance(model, ModuleRecord)
+            or model.class_name != inner
+        ):
             found = network.class_name if isinstance(network, ModuleRecord) else type(network).__name__
             raise CheckpointError(f"{path}: {key} is a {found}, not R3GAN's {wrapper} (holding an {inner})")
     return data
@@ -89,11 +97,15 @@ def _widths(path: Path, network: str, shapes: dict[str, tuple[int, ...]]) -> tup
     counts = {len(blocks) for blocks in stages}
     groups = {group for blocks in stages for _, _, group, _ in blocks}
     if not stages or len(counts) != 1 or 0 in counts:
-        raise CheckpointError(f"{path}: {network} has {sorted(len(b) for b in stages)} residual blocks per stage; "
-                              f"ganforge's r3gan builds the same number (at least 1) in every stage")
+        raise CheckpointError(
+            f"{path}: {network} has {sorted(len(b) for b in stages)} residual blocks per stage; "
+            f"ganforge's r3gan builds the same number (at least 1) in every stage"
+        )
     if len(groups) != 1 or any(e != EXPANSION * w or k != 3 for blocks in stages for w, e, _, k in blocks):
-        raise CheckpointError(f"{path}: {network}'s blocks are not the paper's (expansion {EXPANSION}, 3x3 grouped "
-                              f"conv with the same channels per group everywhere); ganforge's r3gan builds only those")
+        raise CheckpointError(
+            f"{path}: {network}'s blocks are not the paper's (expansion {EXPANSION}, 3x3 grouped "
+            f"conv with the same channels per group everywhere); ganforge's r3gan builds only those"
+        )
     return [blocks[0][0] for blocks in stages], counts.pop(), groups.pop()
 
 
@@ -108,26 +120,44 @@ def _config(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     widths, blocks, group = _widths(path, g_name, shapes)
     cap = max(widths)
     if r3gan_widths(resolution, widths[-1], cap) != widths:
-        raise CheckpointError(f"{path}: {g_name}'s stage widths {widths} at {resolution} px are not of ganforge's "
-                              f"form min(cap, base * {resolution} / side)")
+        raise CheckpointError(
+            f"{path}: {g_name}'s stage widths {widths} at {resolution} px are not of ganforge's "
+            f"form min(cap, base * {resolution} / side)"
+        )
     if c_dim and shapes.get("embedding_layer.weight") != (z_dim, c_dim):
-        raise CheckpointError(f"{path}: {g_name}'s class embedding is {list(shapes.get('embedding_layer.weight', ()))}"
-                              f"; ganforge's r3gan embeds the class to the length of z ({z_dim})")
-    model = {"name": FAMILY, "z_dim": z_dim, "g_channels": widths[-1], "d_channels": widths[-1], "max_channels": cap,
-             "blocks_per_stage": blocks, "group_channels": group}
+        raise CheckpointError(
+            f"{path}: {g_name}'s class embedding is {list(shapes.get('embedding_layer.weight', ()))}"
+            f"; ganforge's r3gan embeds the class to the length of z ({z_dim})"
+        )
+    model = {
+        "name": FAMILY,
+        "z_dim": z_dim,
+        "g_channels": widths[-1],
+        "d_channels": widths[-1],
+        "max_channels": cap,
+        "blocks_per_stage": blocks,
+        "group_channels": group,
+    }
     d = data.get("D")
     if d is not None:
         d_widths, d_blocks, d_group = _widths(path, "D", d.tensors().renamed(ganforge_name).shapes())
         if (d_blocks, d_group) != (blocks, group) or r3gan_widths(resolution, d_widths[0], cap)[::-1] != d_widths:
-            raise CheckpointError(f"{path}: D's stages (widths {d_widths}, {d_blocks} blocks, groups of {d_group}) "
-                                  f"do not mirror G's as ganforge's r3gan builds them")
+            raise CheckpointError(
+                f"{path}: D's stages (widths {d_widths}, {d_blocks} blocks, groups of {d_group}) "
+                f"do not mirror G's as ganforge's r3gan builds them"
+            )
         model["d_channels"] = d_widths[0]
     channels = shapes.get("aggregation_layer.layer.weight", (0,))[0]
     training_set = data.get("training_set_kwargs")
     source = training_set.get("path") if isinstance(training_set, dict) else None
-    dataset = {"name": Path(str(source)).name if source else path.stem, "resolution": resolution,
-               "channels": channels, "class_names": [str(i) for i in range(c_dim)],  # they store no class names
-               "input_channels": 0, "unpaired": False}
+    dataset = {
+        "name": Path(str(source)).name if source else path.stem,
+        "resolution": resolution,
+        "channels": channels,
+        "class_names": [str(i) for i in range(c_dim)],  # they store no class names
+        "input_channels": 0,
+        "unpaired": False,
+    }
     return model, dataset, c_dim
 
 
@@ -135,8 +165,11 @@ def _low_precision_stages(record: ModuleRecord) -> list[int]:
     """Indices of the stages their code runs in bfloat16/float16 (each stage's stored `DataType`)."""
     stages = record.children["Model"].children.get("MainLayers")
     children = stages.children if isinstance(stages, ModuleRecord) else {}
-    return [int(i) for i, stage in children.items()
-            if isinstance(stage, ModuleRecord) and stage.state.get("DataType") in (torch.bfloat16, torch.float16)]
+    return [
+        int(i)
+        for i, stage in children.items()
+        if isinstance(stage, ModuleRecord) and stage.state.get("DataType") in (torch.bfloat16, torch.float16)
+    ]
 
 
 def _kimg(data: dict[str, Any]) -> float:
@@ -155,9 +188,18 @@ def _read(path: Path, arch: str | None) -> ForeignModel:
     def weights(record: ModuleRecord | None) -> StateDict | None:
         return record.tensors().renamed(ganforge_name) if record is not None else None
 
-    return ForeignModel(format=READER.name, architecture=_architecture(model, dataset), model=model, dataset=dataset,
-                        num_classes=num_classes, generator=weights(g), discriminator=weights(d),
-                        generator_raw=weights(raw), kimg=_kimg(data), contents=_contents(data))
+    return ForeignModel(
+        format=READER.name,
+        architecture=_architecture(model, dataset),
+        model=model,
+        dataset=dataset,
+        num_classes=num_classes,
+        generator=weights(g),
+        discriminator=weights(d),
+        generator_raw=weights(raw),
+        kimg=_kimg(data),
+        contents=_contents(data),
+    )
 
 
 def _architecture(model: dict[str, Any], dataset: dict[str, Any]) -> str:
@@ -170,12 +212,20 @@ def _describe(path: Path) -> dict[str, Any]:
     data = _snapshot(path)
     model, dataset, num_classes = _config(path, data)
     g_name, g = _generator(data)
-    details = {"architecture": _architecture(model, dataset), "resolution": dataset["resolution"],
-               "channels": dataset["channels"], "classes": num_classes or "unconditional", "z_dim": model["z_dim"],
-               "parameters": g.parameter_count(), "contents": _contents(data), "kimg": _kimg(data),
-               "bfloat16_stages": {name: _low_precision_stages(data[name]) for name in ("G", "G_ema", "D")
-                                   if data.get(name) is not None},
-               "training_set": dataset["name"]}
+    details = {
+        "architecture": _architecture(model, dataset),
+        "resolution": dataset["resolution"],
+        "channels": dataset["channels"],
+        "classes": num_classes or "unconditional",
+        "z_dim": model["z_dim"],
+        "parameters": g.parameter_count(),
+        "contents": _contents(data),
+        "kimg": _kimg(data),
+        "bfloat16_stages": {
+            name: _low_precision_stages(data[name]) for name in ("G", "G_ema", "D") if data.get(name) is not None
+        },
+        "training_set": dataset["name"],
+    }
     return details
 
 

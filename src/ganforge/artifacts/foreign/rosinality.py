@@ -26,6 +26,7 @@ Truncation: NVIDIA pulls toward a stored w_avg; rosinality computes a mean laten
 W_AVG_SAMPLES mapped z drawn from seed W_AVG_SEED, so it is reproducible. Constant noise: their
 `randomize_noise=False` uses the stored `noises` buffers, which are ganforge's `noise_mode="const"`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -71,7 +73,7 @@ def _discriminator_widths(d: dict[str, torch.Tensor], resolution: int) -> dict[i
     widths = {resolution: int(d["convs.0.0.weight"].shape[0])}
     k = 1
     while f"convs.{k}.conv2.1.weight" in d:
-        widths[resolution // 2 ** k] = int(d[f"convs.{k}.conv2.1.weight"].shape[0])
+        widths[resolution // 2**k] = int(d[f"convs.{k}.conv2.1.weight"].shape[0])
         k += 1
     return widths
 
@@ -82,26 +84,32 @@ def _nvidia_widths(path: Path, widths: dict[int, int], what: str) -> dict[str, i
     below = [res for res, width in widths.items() if width < channel_max]
     channel_base = widths[max(below)] * max(below) if below else channel_max * max(widths)
     if channels_per_resolution(list(widths), channel_base, channel_max) != widths:
-        raise CheckpointError(f"{path}: {what} widths {dict(sorted(widths.items()))} do not follow StyleGAN2's "
-                              f"min(base / resolution, max) rule")
+        raise CheckpointError(
+            f"{path}: {what} widths {dict(sorted(widths.items()))} do not follow StyleGAN2's "
+            f"min(base / resolution, max) rule"
+        )
     return {"channel_base": channel_base, "channel_max": channel_max}
 
 
 def _layer(theirs: str, ours: str, noise: str | None) -> Rename:
     """One StyledConv -> SynthesisLayer."""
-    renames = [(f"{theirs}.conv.weight", f"{ours}.weight", lambda w: w[0]),
-               (f"{theirs}.conv.modulation.weight", f"{ours}.affine.weight", _same),
-               (f"{theirs}.conv.modulation.bias", f"{ours}.affine.bias", _same),
-               (f"{theirs}.noise.weight", f"{ours}.noise_strength", lambda w: w.reshape(())),
-               (f"{theirs}.activate.bias", f"{ours}.bias", _same)]
+    renames = [
+        (f"{theirs}.conv.weight", f"{ours}.weight", lambda w: w[0]),
+        (f"{theirs}.conv.modulation.weight", f"{ours}.affine.weight", _same),
+        (f"{theirs}.conv.modulation.bias", f"{ours}.affine.bias", _same),
+        (f"{theirs}.noise.weight", f"{ours}.noise_strength", lambda w: w.reshape(())),
+        (f"{theirs}.activate.bias", f"{ours}.bias", _same),
+    ]
     return renames + ([(noise, f"{ours}.noise_const", lambda n: n[0, 0])] if noise else [])
 
 
 def _to_rgb(theirs: str, ours: str) -> Rename:
-    return [(f"{theirs}.conv.weight", f"{ours}.weight", lambda w: w[0]),
-            (f"{theirs}.conv.modulation.weight", f"{ours}.affine.weight", _same),
-            (f"{theirs}.conv.modulation.bias", f"{ours}.affine.bias", _same),
-            (f"{theirs}.bias", f"{ours}.bias", lambda b: b.reshape(-1))]
+    return [
+        (f"{theirs}.conv.weight", f"{ours}.weight", lambda w: w[0]),
+        (f"{theirs}.conv.modulation.weight", f"{ours}.affine.weight", _same),
+        (f"{theirs}.conv.modulation.bias", f"{ours}.affine.bias", _same),
+        (f"{theirs}.bias", f"{ours}.bias", lambda b: b.reshape(-1)),
+    ]
 
 
 def _generator_renames(resolution: int, mapping_layers: int) -> tuple[Rename, list[str]]:
@@ -122,16 +130,20 @@ def _generator_renames(resolution: int, mapping_layers: int) -> tuple[Rename, li
 
 
 def _discriminator_renames(resolution: int) -> tuple[Rename, list[str]]:
-    renames: Rename = [("convs.0.0.weight", f"b{resolution}.fromrgb.weight", _same),
-                       ("convs.0.1.bias", f"b{resolution}.fromrgb.bias", _same)]
+    renames: Rename = [
+        ("convs.0.0.weight", f"b{resolution}.fromrgb.weight", _same),
+        ("convs.0.1.bias", f"b{resolution}.fromrgb.bias", _same),
+    ]
     kernels = []
     for k in range(1, int(math.log2(resolution)) - 1):
         block, theirs = f"b{resolution // 2 ** (k - 1)}", f"convs.{k}"
-        renames += [(f"{theirs}.conv1.0.weight", f"{block}.conv0.weight", _same),
-                    (f"{theirs}.conv1.1.bias", f"{block}.conv0.bias", _same),
-                    (f"{theirs}.conv2.1.weight", f"{block}.conv1.weight", _same),
-                    (f"{theirs}.conv2.2.bias", f"{block}.conv1.bias", _same),
-                    (f"{theirs}.skip.1.weight", f"{block}.skip.weight", _same)]
+        renames += [
+            (f"{theirs}.conv1.0.weight", f"{block}.conv0.weight", _same),
+            (f"{theirs}.conv1.1.bias", f"{block}.conv0.bias", _same),
+            (f"{theirs}.conv2.1.weight", f"{block}.conv1.weight", _same),
+            (f"{theirs}.conv2.2.bias", f"{block}.conv1.bias", _same),
+            (f"{theirs}.skip.1.weight", f"{block}.skip.weight", _same),
+        ]
         kernels += [f"{theirs}.conv2.0.kernel", f"{theirs}.skip.0.kernel"]
     renames += [("final_conv.0.weight", "b4.conv.weight", _same), ("final_conv.1.bias", "b4.conv.bias", _same)]
     for index, layer in enumerate(("fc", "out")):
@@ -139,8 +151,14 @@ def _discriminator_renames(resolution: int) -> tuple[Rename, list[str]]:
     return renames, kernels
 
 
-def _convert(path: Path, name: str, state: dict[str, torch.Tensor], renames: Rename, kernels: list[str],
-             target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _convert(
+    path: Path,
+    name: str,
+    state: dict[str, torch.Tensor],
+    renames: Rename,
+    kernels: list[str],
+    target: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
     """Their state dict `name` -> ours (`target`: names, shapes and the buffers theirs lacks: FIR filters, w_avg);
     every key of theirs must be renamed or a standard blur kernel."""
     out = {}
@@ -149,8 +167,10 @@ def _convert(path: Path, name: str, state: dict[str, torch.Tensor], renames: Ren
             raise CheckpointError(f"{path}: {name} lacks {theirs}, which a StyleGAN2 of this size has")
         value = reshape(state[theirs])
         if value.shape != target[ours].shape:
-            raise CheckpointError(f"{path}: {name}.{theirs} has shape {tuple(state[theirs].shape)}, which does not fit "
-                                  f"the rest of the network (as {ours}: {tuple(target[ours].shape)} expected)")
+            raise CheckpointError(
+                f"{path}: {name}.{theirs} has shape {tuple(state[theirs].shape)}, which does not fit "
+                f"the rest of the network (as {ours}: {tuple(target[ours].shape)} expected)"
+            )
         out[ours] = value.float()
     for key in kernels:
         kernel = state.get(key)
@@ -158,8 +178,10 @@ def _convert(path: Path, name: str, state: dict[str, torch.Tensor], renames: Ren
             raise CheckpointError(f"{path}: {name}.{key} is missing or not the [1, 3, 3, 1] blur kernel")
     unknown = sorted(set(state) - {theirs for theirs, _, _ in renames} - set(kernels))
     if unknown:
-        raise CheckpointError(f"{path}: {name} has keys that do not fit a StyleGAN2 of this size: "
-                              f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}")
+        raise CheckpointError(
+            f"{path}: {name} has keys that do not fit a StyleGAN2 of this size: "
+            f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}"
+        )
     for key, tensor in target.items():  # NVIDIA's buffers: resample filters, w_avg (set by the caller)
         out.setdefault(key, tensor)
     return out
@@ -170,14 +192,18 @@ def _checkpoint(path: Path) -> dict[str, Any]:
     data = load(path)
     if not isinstance(data, dict) or not ({"g_ema", "g"} & set(data)):
         keys = sorted(map(str, data))[:6] if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path}: not a rosinality stylegan2-pytorch checkpoint (a dict with g_ema / g / d); "
-                              f"found {keys}")
+        raise CheckpointError(
+            f"{path}: not a rosinality stylegan2-pytorch checkpoint (a dict with g_ema / g / d); found {keys}"
+        )
     return data
 
 
 def _networks(path: Path, data: dict[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: tensor_dict(path, data[name], f"{name} of a rosinality checkpoint")
-            for name in ("g_ema", "g", "d") if data.get(name) is not None}
+    return {
+        name: tensor_dict(path, data[name], f"{name} of a rosinality checkpoint")
+        for name in ("g_ema", "g", "d")
+        if data.get(name) is not None
+    }
 
 
 class _Shape:
@@ -191,33 +217,47 @@ class _Shape:
             self.resolution = 2 ** (2 + sum(1 for key in g if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", key)))
             self.g_widths = _nvidia_widths(path, _generator_widths(g), "generator")
             d = networks.get("d")
-            self.d_widths = (_nvidia_widths(path, _discriminator_widths(d, self.resolution), "discriminator")
-                             if d else None)
+            self.d_widths = (
+                _nvidia_widths(path, _discriminator_widths(d, self.resolution), "discriminator") if d else None
+            )
         except (KeyError, IndexError) as error:
-            raise CheckpointError(f"{path}: its generator lacks {error}; not a rosinality StyleGAN2 generator "
-                                  f"(their SWAGAN is not read)") from None
+            raise CheckpointError(
+                f"{path}: its generator lacks {error}; not a rosinality StyleGAN2 generator (their SWAGAN is not read)"
+            ) from None
 
     def arch_kwargs(self) -> dict[str, Any]:
         common = {"c_dim": 0, "img_resolution": self.resolution, "img_channels": 3}
         layers = {"num_fp16_res": 0, "conv_clamp": None}
-        g = {**common, "z_dim": self.w_dim, "w_dim": self.w_dim, "mapping_kwargs": {"num_layers": self.mapping_layers},
-             "synthesis_kwargs": {**self.g_widths, **layers, "architecture": "skip"}}
+        g = {
+            **common,
+            "z_dim": self.w_dim,
+            "w_dim": self.w_dim,
+            "mapping_kwargs": {"num_layers": self.mapping_layers},
+            "synthesis_kwargs": {**self.g_widths, **layers, "architecture": "skip"},
+        }
         kwargs = {"G": g}
         if self.d_widths:
             kwargs["D"] = {**common, **self.d_widths, **layers, "architecture": "resnet", "epilogue_kwargs": MBSTD}
         return kwargs
 
     def model(self) -> ModelConfig:
-        return ModelConfig(name=FAMILY, z_dim=self.w_dim, w_dim=self.w_dim, mapping_layers=self.mapping_layers,
-                           arch_kwargs=json.dumps(self.arch_kwargs(), sort_keys=True))
+        return ModelConfig(
+            name=FAMILY,
+            z_dim=self.w_dim,
+            w_dim=self.w_dim,
+            mapping_layers=self.mapping_layers,
+            arch_kwargs=json.dumps(self.arch_kwargs(), sort_keys=True),
+        )
 
     def dataset(self, path: Path, args: Any) -> DatasetInfo:
         source = getattr(args, "path", None) if isinstance(args, argparse.Namespace) else None
         return DatasetInfo(Path(str(source)).name if source else path.stem, self.resolution, 3)
 
     def architecture(self) -> str:
-        return (f"StyleGAN2 config-f (rosinality), {self.resolution} px, w {self.w_dim}, "
-                f"{self.mapping_layers} mapping layers, widths up to {self.g_widths['channel_max']}")
+        return (
+            f"StyleGAN2 config-f (rosinality), {self.resolution} px, w {self.w_dim}, "
+            f"{self.mapping_layers} mapping layers, widths up to {self.g_widths['channel_max']}"
+        )
 
 
 def _mean_w(module: torch.nn.Module) -> torch.Tensor:
@@ -227,8 +267,15 @@ def _mean_w(module: torch.nn.Module) -> torch.Tensor:
         return module.mapping.eval()(z, None)[:, 0].mean(dim=0)
 
 
-def _generator_state(path: Path, name: str, state: dict[str, torch.Tensor], model: ModelConfig, dataset: DatasetInfo,
-                     shape: _Shape, latent_avg: torch.Tensor | None) -> dict[str, torch.Tensor]:
+def _generator_state(
+    path: Path,
+    name: str,
+    state: dict[str, torch.Tensor],
+    model: ModelConfig,
+    dataset: DatasetInfo,
+    shape: _Shape,
+    latent_avg: torch.Tensor | None,
+) -> dict[str, torch.Tensor]:
     module = models.build_generator(model, dataset)
     renames, kernels = _generator_renames(shape.resolution, shape.mapping_layers)
     converted = _convert(path, name, state, renames, kernels, module.state_dict())
@@ -253,18 +300,29 @@ def read(path: Path, arch: str | None = None) -> ForeignModel:
         raise CheckpointError(f"{path}: latent_avg has {latent_avg.numel()} values; w has {shape.w_dim}")
     g_name = "g_ema" if "g_ema" in networks else "g"
     generator = _generator_state(path, g_name, networks[g_name], model, dataset, shape, latent_avg)
-    raw = (_generator_state(path, "g", networks["g"], model, dataset, shape, latent_avg)
-           if g_name == "g_ema" and "g" in networks else None)
+    raw = (
+        _generator_state(path, "g", networks["g"], model, dataset, shape, latent_avg)
+        if g_name == "g_ema" and "g" in networks
+        else None
+    )
     discriminator = None
     if "d" in networks:
         target = models.MODELS.get(FAMILY).discriminator(model, dataset, 0, "auto").state_dict()
         renames, kernels = _discriminator_renames(shape.resolution)
         discriminator = _convert(path, "d", networks["d"], renames, kernels, target)
     augment_p = data.get("ada_aug_p")
-    return ForeignModel(format=READER.name, architecture=shape.architecture(), model=dataclasses.asdict(model),
-                        dataset=dataset.to_dict(), num_classes=0, generator=generator, discriminator=discriminator,
-                        generator_raw=raw, augment_p=float(augment_p) if isinstance(augment_p, (int, float)) else None,
-                        contents=_contents(data))
+    return ForeignModel(
+        format=READER.name,
+        architecture=shape.architecture(),
+        model=dataclasses.asdict(model),
+        dataset=dataset.to_dict(),
+        num_classes=0,
+        generator=generator,
+        discriminator=discriminator,
+        generator_raw=raw,
+        augment_p=float(augment_p) if isinstance(augment_p, (int, float)) else None,
+        contents=_contents(data),
+    )
 
 
 def _contents(data: dict[str, Any]) -> dict[str, str]:
@@ -273,8 +331,11 @@ def _contents(data: dict[str, Any]) -> dict[str, str]:
     for key, value in data.items():
         if key in ("g_ema", "g", "d") and isinstance(value, dict):
             kind = "Discriminator" if key == "d" else "Generator"
-            count = sum(int(v.numel()) for k, v in value.items()
-                        if isinstance(v, torch.Tensor) and not k.startswith("noises.") and not k.endswith("kernel"))
+            count = sum(
+                int(v.numel())
+                for k, v in value.items()
+                if isinstance(v, torch.Tensor) and not k.startswith("noises.") and not k.endswith("kernel")
+            )
             out[str(key)] = f"{kind}, {count:,} parameters"
         else:
             out[str(key)] = type(value).__name__
@@ -287,13 +348,22 @@ def describe(path: Path) -> dict[str, Any]:
     networks = _networks(path, data)
     shape = _Shape(path, networks)
     g = networks.get("g_ema", networks.get("g"))
-    details = {"architecture": shape.architecture(), "family": FAMILY, "resolution": shape.resolution,
-               "channels": 3, "classes": "unconditional", "z_dim": shape.w_dim, "w_dim": shape.w_dim,
-               "parameters": sum(int(v.numel()) for k, v in g.items()
-                                 if not k.startswith("noises.") and not k.endswith("kernel")),
-               "contents": _contents(data),
-               "truncation": "toward the stored latent_avg" if "latent_avg" in data else
-               f"toward the mean of {W_AVG_SAMPLES} mapped z (seed {W_AVG_SEED}; the file stores no average)"}
+    details = {
+        "architecture": shape.architecture(),
+        "family": FAMILY,
+        "resolution": shape.resolution,
+        "channels": 3,
+        "classes": "unconditional",
+        "z_dim": shape.w_dim,
+        "w_dim": shape.w_dim,
+        "parameters": sum(
+            int(v.numel()) for k, v in g.items() if not k.startswith("noises.") and not k.endswith("kernel")
+        ),
+        "contents": _contents(data),
+        "truncation": "toward the stored latent_avg"
+        if "latent_avg" in data
+        else f"toward the mean of {W_AVG_SAMPLES} mapped z (seed {W_AVG_SEED}; the file stores no average)",
+    }
     if isinstance(data.get("ada_aug_p"), (int, float)):
         details["augment_p"] = round(float(data["ada_aug_p"]), 6)
     args = data.get("args")

@@ -3,6 +3,7 @@ authors' generator files and rosinality's checkpoints. Read with `weights_only=T
 tensors and plain containers and refuses any other global), so a file holding pickled modules or code is an error,
 never executed. Beside tensors it allows `argparse.Namespace` (a bag of attributes: rosinality's train.py stores its
 command-line arguments as one)."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,14 @@ def load(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as error:  # weights_only refused a global: pickled objects or code
-        found = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "global" in line),
-                     str(error).splitlines()[0])
-        raise CheckpointError(f"{path}: holds pickled Python objects, not only tensors ({found[:160]}); ganforge "
-                              f"reads weights only (save the state_dict())") from None
+        found = next(
+            (line.strip() for line in str(error).splitlines() if "GLOBAL" in line or "global" in line),
+            str(error).splitlines()[0],
+        )
+        raise CheckpointError(
+            f"{path}: holds pickled Python objects, not only tensors ({found[:160]}); ganforge "
+            f"reads weights only (save the state_dict())"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a readable torch.save file, truncated or corrupt ({first[:160]})") from None
@@ -75,8 +80,11 @@ def peek(path: Path, head: bytes) -> dict | None:
 
 def tensor_dict(path: Path, value: Any, what: str) -> dict[str, torch.Tensor]:
     """`value` as a {name: tensor} state dict, or a CheckpointError naming the file and `what` it should have been."""
-    if not isinstance(value, dict) or not value or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()):
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    ):
         kind = type(value).__name__ if not isinstance(value, dict) else "dict of other things"
         raise CheckpointError(f"{path}: expected {what} (a state dict of tensors), found a {kind}")
     return dict(value)

@@ -17,6 +17,7 @@ Networks pickled as plain `torch.nn.Module` objects (the R3GAN authors' snapshot
 its `__dict__`) are read the same way for the classes in `MODULE_CLASSES` only: each becomes a `ModuleRecord` (a
 `PersistentRecord` named after the class) holding that `__dict__` as data; no class of theirs is imported or called.
 """
+
 from __future__ import annotations
 
 import collections
@@ -62,7 +63,7 @@ class PersistentRecord:
         """Sub-modules by attribute name (records, or None for an unset one)."""
         return dict(self.state.get("_modules", {}))
 
-    def tensors(self, prefix: str = "") -> "StateDict":
+    def tensors(self, prefix: str = "") -> StateDict:
         """The parameters and buffers of this object and its sub-records, by dotted name: its state dict (the names
         torch's `state_dict()` would give the live module; unset ones, such as a missing bias, are skipped). Tensors
         left in the file (lazy reading) are read when looked up."""
@@ -92,7 +93,7 @@ class ModuleRecord(PersistentRecord):
 
     pickled_class = ""  # "module.Class" of the stand-in
 
-    def __new__(cls, *args: Any) -> "ModuleRecord":
+    def __new__(cls, *args: Any) -> ModuleRecord:
         if args:
             raise pickle.UnpicklingError(f"refused arguments to {cls.pickled_class} (a pickled module takes none)")
         record = object.__new__(cls)
@@ -121,14 +122,17 @@ class StateDict(Mapping):
             return value.load()
         return value.detach() if isinstance(value, torch.Tensor) else value
 
-    def renamed(self, rename: Callable[[str], str]) -> "StateDict":
+    def renamed(self, rename: Callable[[str], str]) -> StateDict:
         """The same tensors (still in the file where they were) under the names `rename` gives."""
         return StateDict({rename(name): value for name, value in self._entries.items()})
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Each tensor's shape, read from the pickle's structure: no tensor is read from the file."""
-        return {name: tuple(value.shape) for name, value in self._entries.items()
-                if isinstance(value, (StoredTensor, torch.Tensor))}
+        return {
+            name: tuple(value.shape)
+            for name, value in self._entries.items()
+            if isinstance(value, (StoredTensor, torch.Tensor))
+        }
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -182,8 +186,9 @@ class StoredTensor:
     def load(self) -> torch.Tensor:
         storage = self.storage.load()
         with _checkpoint_errors(self.storage.blob.path):
-            return torch._utils._rebuild_tensor_v2(storage, self.offset, self.size, self.stride, False,
-                                                   collections.OrderedDict())
+            return torch._utils._rebuild_tensor_v2(
+                storage, self.offset, self.size, self.stride, False, collections.OrderedDict()
+            )
 
 
 def _persistent_record(meta: dict) -> PersistentRecord:
@@ -192,11 +197,13 @@ def _persistent_record(meta: dict) -> PersistentRecord:
         raise pickle.UnpicklingError("a persistence record without a class name")
     state = meta.get("state") or {}
     if not isinstance(state, dict):
-        raise pickle.UnpicklingError(f"persistence record {meta['class_name']!r} with a state of type "
-                                     f"{type(state).__name__}")
+        raise pickle.UnpicklingError(
+            f"persistence record {meta['class_name']!r} with a state of type {type(state).__name__}"
+        )
     source = meta.get("module_src")
-    return PersistentRecord(meta["class_name"], int(meta.get("version", 0)),
-                            len(source) if isinstance(source, str) else 0, dict(state))
+    return PersistentRecord(
+        meta["class_name"], int(meta.get("version", 0)), len(source) if isinstance(source, str) else 0, dict(state)
+    )
 
 
 def _storage_from_bytes(data: bytes | StoredBytes) -> Any:
@@ -270,20 +277,42 @@ ALLOWED: dict[tuple[str, str], Any] = {
 }
 # Module classes that may appear as plain pickled objects (NEWOBJ + BUILD), each read as a `ModuleRecord`: the R3GAN
 # authors' networks (brownvc/R3GAN: training/networks.py wrapping R3GAN/Networks.py) and the torch layers they hold.
-MODULE_CLASSES: frozenset[tuple[str, str]] = frozenset({
-    ("training.networks", "Generator"), ("training.networks", "Discriminator"),
-    *(("R3GAN.Networks", name) for name in ("Generator", "Discriminator", "GeneratorStage", "DiscriminatorStage",
-                                            "ResidualBlock", "Convolution", "UpsampleLayer", "DownsampleLayer",
-                                            "GenerativeBasis", "DiscriminativeBasis")),
-    *(("R3GAN.FusedOperators", f"BiasedActivation{kind}") for kind in ("CUDA", "Reference")),
-    *(("R3GAN.Resamplers", f"Interpolative{way}sampler{kind}") for way in ("Up", "Down") for kind in ("CUDA", "Reference")),
-    ("torch.nn.modules.container", "ModuleList"), ("torch.nn.modules.conv", "Conv2d"),
-    ("torch.nn.modules.linear", "Linear"),
-})
+MODULE_CLASSES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("training.networks", "Generator"),
+        ("training.networks", "Discriminator"),
+        *(
+            ("R3GAN.Networks", name)
+            for name in (
+                "Generator",
+                "Discriminator",
+                "GeneratorStage",
+                "DiscriminatorStage",
+                "ResidualBlock",
+                "Convolution",
+                "UpsampleLayer",
+                "DownsampleLayer",
+                "GenerativeBasis",
+                "DiscriminativeBasis",
+            )
+        ),
+        *(("R3GAN.FusedOperators", f"BiasedActivation{kind}") for kind in ("CUDA", "Reference")),
+        *(
+            ("R3GAN.Resamplers", f"Interpolative{way}sampler{kind}")
+            for way in ("Up", "Down")
+            for kind in ("CUDA", "Reference")
+        ),
+        ("torch.nn.modules.container", "ModuleList"),
+        ("torch.nn.modules.conv", "Conv2d"),
+        ("torch.nn.modules.linear", "Linear"),
+    }
+)
 
 
 MODULE_STANDINS: dict[tuple[str, str], type] = {  # what find_class gives for them: inert ModuleRecord subclasses
-    (module, name): type(name, (ModuleRecord,), {"pickled_class": f"{module}.{name}"}) for module, name in MODULE_CLASSES}
+    (module, name): type(name, (ModuleRecord,), {"pickled_class": f"{module}.{name}"})
+    for module, name in MODULE_CLASSES
+}
 LARGE_BYTES = 1 << 16  # bytes objects at least this long are not memoised (storage blobs, read once) or, with lazy
 # reading, not read at all
 
@@ -305,8 +334,10 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
         if key in ALLOWED:
             return ALLOWED[key]
         if key not in MODULE_STANDINS:
-            raise pickle.UnpicklingError(f"refused global {module}.{name} (not on ganforge's allow-list of "
-                                         f"tensor, container, NVIDIA persistence and R3GAN module names)")
+            raise pickle.UnpicklingError(
+                f"refused global {module}.{name} (not on ganforge's allow-list of "
+                f"tensor, container, NVIDIA persistence and R3GAN module names)"
+            )
         return MODULE_STANDINS[key]
 
     def persistent_load(self, pid: Any) -> Any:
@@ -387,5 +418,7 @@ def _checkpoint_errors(path: Path) -> Iterator[None]:
     except (pickle.UnpicklingError, RuntimeError) as error:
         raise CheckpointError(f"{path}: {str(error).splitlines()[0]}") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, UnicodeDecodeError, OverflowError) as error:
-        raise CheckpointError(f"{path} is not a readable pickle ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else 'malformed'})") from None
+        raise CheckpointError(
+            f"{path} is not a readable pickle ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'malformed'})"
+        ) from None
