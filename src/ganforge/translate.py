@@ -82,7 +82,7 @@ def translate(
     Inputs of any size are padded or tiled to the model's resolution and stitched back without seams. `backend`:
     "torch", "onnxruntime" (CPU), or None: onnxruntime for .onnx files, and for checkpoints and exports when it is
     installed and there are at least ONNXRUNTIME_FROM_IMAGES images (it is faster per image, but converting a
-    checkpoint in memory first costs seconds: bench/inference.py and README "ONNX and fast inference"); else torch.
+    checkpoint in memory first costs seconds: bench/inference.py and docs/export.md "ONNX and fast inference"); else torch.
     `direction`: a2b (default) or b2a, for CycleGAN models, which translate both ways (b2a runs in torch).
     `normalize_sketch`: a model trained on line drawings (its data info records their width and polarity) gets line
     drawings redrawn to match them first (sketch.normalize_sketch: thin lines thickened, polarity flipped).

@@ -45,7 +45,7 @@ TINY_ARGS = [
 ]
 STATE_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "augment")  # what "the same result" compares
 TIMEOUT = 300
-ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # a fresh store per attempt (see the README's elastic part)
+ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # a fresh store per attempt (see docs/scale.md, elastic restarts)
 
 
 def free_port() -> int:

@@ -106,7 +106,7 @@ def _stop_on_signals():
 @click.option(
     "--preset",
     help="Named settings applied first: stylegan2-32, stylegan2-64, stylegan2-256, "
-    "stylegan2-1024, r3gan-32-cpu, r3gan-32, r3gan-64 or r3gan-256 (see the README's preset tables).",
+    "stylegan2-1024, r3gan-32-cpu, r3gan-32, r3gan-64 or r3gan-256 (preset tables: docs/train.md).",
 )
 @click.option("--resume", help="auto (newest run under --out), a run folder, or a checkpoint file.")
 @click.option("--dry-run", is_flag=True, help="Resolve and save the config, then stop.")
