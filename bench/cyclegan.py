@@ -158,7 +158,7 @@ def ganforge_step_fn(resolution: int, batch: int, g_channels: int, d_channels: i
     from ganforge.data.sampler import batches
     from ganforge.data.unpaired import UnpairedDataset
     from ganforge.dist import DistInfo
-    from ganforge.train.loop import Trainer
+    from ganforge.training.loop import Trainer
 
     count = max(64, 4 * batch)
     sides = [

@@ -30,7 +30,7 @@ from ganforge.data.prepare import prepare_dataset  # noqa: E402
 from ganforge.data.sampler import batches  # noqa: E402
 from ganforge.data.shards import ShardDataset  # noqa: E402
 from ganforge.imaging import to_float  # noqa: E402
-from ganforge.train.joint_augment import flip_and_jitter  # noqa: E402
+from ganforge.training.joint_augment import flip_and_jitter  # noqa: E402
 
 RESOLUTION = 256
 PHOTO_SIZE = (512, 384)  # the source folder's JPEGs: a typical downscaled photo

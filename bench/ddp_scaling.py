@@ -25,7 +25,7 @@ from ganforge import dist
 from ganforge.config import resolve
 from ganforge.data.base import DatasetInfo, TensorImageDataset
 from ganforge.data.sampler import batches
-from ganforge.train.loop import Trainer
+from ganforge.training.loop import Trainer
 
 RESOLUTION = 32
 

@@ -1,7 +1,7 @@
 """Where ganforge stands on this device, in one command: training img/s, s/kimg, peak memory and MFU for each preset
 in each precision the device supports (eager; --compile and channels_last off for the main cases), and inference
 img/s of `sample` (noise-to-image) and `translate` (image-to-image) eager, compiled and through onnxruntime's CUDA
-provider when installed. FLOPs come from the real modules (ganforge.train.flops); MFU divides them by the device's
+provider when installed. FLOPs come from the real modules (ganforge.training.flops); MFU divides them by the device's
 dense peak for the precision (a table of known GPUs; on a CPU, the measured matmul roofline). Each case has a time
 cap and the whole suite a budget, so it fits one call of a few minutes; cases past the budget are listed as skipped.
 
@@ -28,7 +28,7 @@ from common import matmul_gflops, synchronize  # noqa: E402
 
 from ganforge import models  # noqa: E402
 from ganforge.config import PRESETS, resolve  # noqa: E402
-from ganforge.train.flops import PAPER_MFU, iteration_flops, seconds_per_kimg, synthetic_trainer  # noqa: E402
+from ganforge.training.flops import PAPER_MFU, iteration_flops, seconds_per_kimg, synthetic_trainer  # noqa: E402
 
 # Dense (no sparsity) peak TFLOP/s by precision, from the vendors' data sheets; "tf32" is fp32 math on tensor cores.
 PEAK_TFLOPS = {

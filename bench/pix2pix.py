@@ -31,7 +31,7 @@ from ganforge.data.sampler import batches  # noqa: E402
 from ganforge.dist import DistInfo  # noqa: E402
 from ganforge.models.pix2pix import UNetGenerator  # noqa: E402
 from ganforge.tiling import translate_array  # noqa: E402
-from ganforge.train.loop import Trainer  # noqa: E402
+from ganforge.training.loop import Trainer  # noqa: E402
 
 INFERENCE_RESOLUTION = 256
 FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}

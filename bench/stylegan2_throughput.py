@@ -28,7 +28,7 @@ from ganforge.config import resolve  # noqa: E402
 from ganforge.data.base import DatasetInfo, TensorImageDataset  # noqa: E402
 from ganforge.data.sampler import batches  # noqa: E402
 from ganforge.dist import DistInfo, select_device  # noqa: E402
-from ganforge.train.loop import Trainer  # noqa: E402
+from ganforge.training.loop import Trainer  # noqa: E402
 
 # Datasheet dense peaks in TFLOP/s: (bf16/fp16 tensor cores, fp32), for GPU names containing the key.
 GPU_PEAKS = {

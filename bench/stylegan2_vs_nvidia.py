@@ -33,7 +33,7 @@ from ganforge.config import resolve
 from ganforge.data.base import DatasetInfo, TensorImageDataset
 from ganforge.data.sampler import batches
 from ganforge.dist import DistInfo
-from ganforge.train.loop import Trainer
+from ganforge.training.loop import Trainer
 
 RESOLUTION, WIDTH, LATENT, MAPPING_LAYERS, R1_GAMMA, R1_INTERVAL, MBSTD_GROUP, LR = 32, 128, 512, 2, 0.01, 16, 4, 0.0025
 

@@ -21,7 +21,7 @@ from ganforge.config import resolve  # noqa: E402
 from ganforge.data.base import DatasetInfo, TensorImageDataset  # noqa: E402
 from ganforge.data.sampler import batches  # noqa: E402
 from ganforge.dist import DistInfo  # noqa: E402
-from ganforge.train.loop import Trainer  # noqa: E402
+from ganforge.training.loop import Trainer  # noqa: E402
 
 
 class ReferenceGenerator(nn.Module):

@@ -7,7 +7,7 @@ import pytest
 from ganforge.config import FLAGS, PRESETS, Config, flag, from_dict, resolve, settings
 from ganforge.errors import ConfigError
 from ganforge.registry import Registry
-from ganforge.train.setup import check_registered
+from ganforge.training.setup import check_registered
 
 
 def test_defaults_round_trip_through_json():

@@ -13,8 +13,8 @@ import torch
 
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
-from ganforge.train import train
-from ganforge.train.flops import synthetic_trainer
+from ganforge.training import train
+from ganforge.training.flops import synthetic_trainer
 
 pytestmark = [
     pytest.mark.cuda,

@@ -83,7 +83,7 @@ def test_no_import_cycle_between_modules():
         "ganforge.artifacts",
         "ganforge.metrics",
         "ganforge.latent",
-        "ganforge.translate",
+        "ganforge.translation",
         "ganforge.tiling",
         "ganforge.data",
         "ganforge.models",
@@ -95,7 +95,7 @@ def test_no_import_cycle_between_modules():
 def test_lower_layers_never_import_training(lower):
     graph = _graph()
     offenders = {
-        name: sorted(t for t in targets if t == "ganforge.train" or t.startswith("ganforge.train."))
+        name: sorted(t for t in targets if t == "ganforge.training" or t.startswith("ganforge.training."))
         for name, targets in graph.items()
         if name == lower or name.startswith(lower + ".")
     }

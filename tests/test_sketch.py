@@ -20,7 +20,7 @@ from ganforge.data.degradations import edges_canny
 from ganforge.families import Task
 from ganforge.sketch import LineStats, measure_lines, normalize_sketch
 from ganforge.studio.render import translate_image
-from ganforge.translate import translate
+from ganforge.translation import translate
 
 XDOG_LIKE = LineStats(width_px=3.0, dark_lines=True, ink_share=0.1)
 

@@ -18,8 +18,6 @@ without torch: `ganforge --help` and flag errors answer at once.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 from .errors import CheckpointError, ConfigError, DataError, GanforgeError, TrainingDiverged
 
@@ -36,9 +34,9 @@ _LAZY = {
     "load": ".artifacts",
     "evaluate": ".metrics",
     "register_extractor": ".metrics",
-    "TrainResult": ".train",
-    "train": ".train",
-    "translate": ".translate",
+    "TrainResult": ".training",
+    "train": ".training",
+    "translate": ".translation",
     "Directions": ".latent",
     "Projection": ".latent",
     "edit": ".latent",
@@ -60,17 +58,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _Package(types.ModuleType):
-    """The import system binds a loaded submodule as an attribute of its package (`ganforge.train` = the
-    ganforge/train/ package); a submodule that shares its name with a public function binds that function instead,
-    so `ganforge.train(...)` and `ganforge.translate(...)` work whichever is imported first."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == f".{name}":
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

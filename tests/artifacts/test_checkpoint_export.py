@@ -11,7 +11,7 @@ import torch
 import ganforge
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.errors import CheckpointError
-from ganforge.train import train
+from ganforge.training import train
 
 
 @pytest.fixture(scope="module")

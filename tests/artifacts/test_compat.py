@@ -9,7 +9,7 @@ import pytest
 
 import ganforge
 from ganforge.artifacts import checkpoint as ckpt
-from ganforge.train import train
+from ganforge.training import train
 
 OLD = Path(__file__).parents[1] / "data" / "dcgan16-v1.pt"
 SAMPLES_SHA256 = "f85007ede07392f0ff522589979a66490cf2d7c5b05753f8a908b2263c96e7cd"  # generate(4, seed=3) then

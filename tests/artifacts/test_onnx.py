@@ -24,7 +24,7 @@ from ganforge.config import resolve  # noqa: E402
 from ganforge.data.base import DatasetInfo  # noqa: E402
 from ganforge.errors import CheckpointError, ConfigError  # noqa: E402
 from ganforge.imaging import save_png  # noqa: E402
-from ganforge.translate import translate  # noqa: E402
+from ganforge.translation import translate  # noqa: E402
 
 CLASSES = ("circle", "square", "triangle")
 # family -> (overrides, resolution, class names, input channels)

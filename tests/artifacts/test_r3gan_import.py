@@ -141,7 +141,7 @@ def test_import_and_sample_take_the_snapshot(tmp_path):
 def test_fine_tuning_starts_from_the_snapshot(tmp_path):
     from PIL import Image
 
-    from ganforge.train import train
+    from ganforge.training import train
 
     rng = np.random.default_rng(0)
     for name in ("a", "b", "c"):

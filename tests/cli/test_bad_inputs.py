@@ -410,7 +410,7 @@ def test_full_disk_names_the_file_and_leaves_no_empty_folders(inputs, tmp_path, 
 @needs_proc
 @pytest.mark.slow
 def test_checkpoint_write_on_a_full_disk_is_one_line_and_keeps_the_checkpoints(tiny, disk_full):
-    from ganforge.train import train
+    from ganforge.training import train
 
     run_dir = train(overrides=tiny, progress=False).run_dir
     kept = {path.name: path.read_bytes() for path in run_dir.glob("checkpoint-*.pt")}

@@ -66,9 +66,9 @@ def test_lazy_public_api_in_a_fresh_interpreter():
     completed = _python("""
 import sys, ganforge
 assert 'torch' not in sys.modules
-import ganforge.train.setup, ganforge.translate   # the submodules that share a name with a public function
-assert ganforge.train is ganforge.train.__globals__['train'] and ganforge.train.__module__ == 'ganforge.train.setup'
-assert ganforge.translate.__module__ == 'ganforge.translate' and callable(ganforge.translate)
+import ganforge.training.setup, ganforge.translation   # the packages behind ganforge.train and ganforge.translate
+assert callable(ganforge.train) and ganforge.train.__module__ == 'ganforge.training.setup'
+assert callable(ganforge.translate) and ganforge.translate.__module__ == 'ganforge.translation'
 from ganforge import load, evaluate, export, describe, prepare_dataset, resolve, Config, TrainResult
 assert ganforge.load is load and load.__module__ == 'ganforge.artifacts.generator'
 assert {'train', 'load', 'evaluate', 'ConfigError'} <= set(dir(ganforge)) and set(ganforge.__all__) <= set(dir(ganforge))

@@ -27,7 +27,7 @@ from ganforge.artifacts import rundir
 from ganforge.cli import main
 from ganforge.cli.options import MAX_SEEDS, seed_list
 from ganforge.imaging import save_png
-from ganforge.train import train
+from ganforge.training import train
 
 from .exports import SHAPES, standard_exports
 
@@ -150,7 +150,7 @@ def test_translate_shows_tile_progress_and_caps_pixels(exports, tmp_path, monkey
     Image.fromarray(np.full((40, 40), 128, dtype=np.uint8)).save(tmp_path / "small.png")
     result = run("translate", exports["p2p"], tmp_path / "small.png", "--out", tmp_path / "small-out.png")
     assert result.exit_code == 0 and "tile/s" not in result.output and "it/s" not in result.output  # 9 tiles: no bar
-    monkeypatch.setattr(sys.modules["ganforge.translate"], "MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(sys.modules["ganforge.translation"], "MAX_PIXELS", 100 * 100)
     result = run("translate", exports["p2p"], tmp_path / "large.png", "--out", tmp_path / "refused.png")
     assert result.exit_code == 1 and "120x120" in result.output and "more than the" in result.output
     assert not (tmp_path / "refused.png").exists()
@@ -298,7 +298,7 @@ def test_a_resumed_run_drops_the_logs_written_after_its_checkpoint(tmp_path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from torch.utils.tensorboard import SummaryWriter
 
-    from ganforge.train.stats import RunReporter
+    from ganforge.training.stats import RunReporter
 
     rows = [{"kimg": 0.016, "loss_g": 1.0}, {"kimg": 0.032, "loss_g": 2.0}, {"kimg": 0.048, "loss_g": 3.0}]
     (tmp_path / "stats.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"kimg": 0.06')

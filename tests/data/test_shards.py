@@ -299,7 +299,7 @@ def test_a_set_larger_than_the_cache_budget_streams_with_bounded_memory(tmp_path
 @pytest.mark.slow
 def test_training_on_shards_resumes_exactly_mid_epoch(shards, tiny, tmp_path):
     """96 images in one go == 48 (mid-epoch of 60), then resumed for 48 more: identical weights."""
-    from ganforge.train import train
+    from ganforge.training import train
 
     settings = {
         **tiny,

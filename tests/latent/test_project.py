@@ -12,7 +12,7 @@ from ganforge.latent import load_latent, project, project_many, save_latent
 from ganforge.latent.project import fit_image, lr_schedule, pixel_ssim_loss, starting_latents
 from ganforge.latent.spaces import mean_latent, render, sampled_vectors
 from ganforge.metrics import lpips as lpips_module
-from ganforge.metrics.paired import psnr
+from ganforge.metrics.pixel import psnr
 
 from .conftest import DCGAN, STYLE, random_generator
 

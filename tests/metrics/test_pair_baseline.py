@@ -15,7 +15,7 @@ from ganforge.config import DataConfig, resolve
 from ganforge.data import build
 from ganforge.families import Task
 from ganforge.metrics.evaluate import evaluate_pairs
-from ganforge.metrics.paired import input_as_output, psnr
+from ganforge.metrics.pixel import input_as_output, psnr
 from ganforge.metrics.report import format_table
 
 from ..conftest import write_image

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.metrics.paired import PSNR_CAP, l1, psnr, ssim
+from ganforge.metrics.pixel import PSNR_CAP, l1, psnr, ssim
 
 
 def _noise(shape: tuple, seed: int, spread: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import ganforge
 from ganforge.cli import main
 from ganforge.data.paired import PairedFolderDataset
 from ganforge.errors import ConfigError
-from ganforge.train import train
+from ganforge.training import train
 
 
 def _photos(root, count=6, size=40):

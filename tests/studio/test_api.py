@@ -317,7 +317,7 @@ def test_work_lane_drops_stale_and_refuses_floods():
     import time
 
     from ganforge.studio.errors import StudioError
-    from ganforge.studio.models import WorkLane
+    from ganforge.studio.model_cache import WorkLane
 
     async def scenario():
         lane = WorkLane(max_waiting=3)
@@ -339,7 +339,7 @@ def test_work_lane_drops_stale_and_refuses_floods():
 
 
 def test_model_cache_is_bounded(runs):
-    from ganforge.studio.models import ModelCache
+    from ganforge.studio.model_cache import ModelCache
 
     cache = ModelCache(capacity=1)
     first = cache.get(runs / model_id(runs, "sg2").split("/", 1)[1])

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from ganforge import config, data
-from ganforge.train.growth import Growth
-from ganforge.train.objectives import NoiseToImage
+from ganforge.training.growth import Growth
+from ganforge.training.objectives import NoiseToImage
 
 from ..conftest import TINY
 

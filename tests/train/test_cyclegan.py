@@ -14,9 +14,9 @@ from ganforge.config import ModelConfig, resolve
 from ganforge.data.base import DatasetInfo
 from ganforge.errors import ConfigError
 from ganforge.models.pix2pix import UNetGenerator
-from ganforge.train import train, unpaired
-from ganforge.train.unpaired import ImagePool, Unpaired
-from ganforge.translate import translator
+from ganforge.training import train, unpaired
+from ganforge.training.unpaired import ImagePool, Unpaired
+from ganforge.translation import translator
 
 TINY_CYCLE = {
     "model.name": "cyclegan",

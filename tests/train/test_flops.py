@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ganforge.config import resolve
-from ganforge.train.flops import count_flops, iteration_flops, regularisers_at, seconds_per_kimg, synthetic_trainer
+from ganforge.training.flops import count_flops, iteration_flops, regularisers_at, seconds_per_kimg, synthetic_trainer
 
 
 def test_small_conv_net_matches_hand_counts_forward_and_backward():

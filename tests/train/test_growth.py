@@ -11,7 +11,7 @@ from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, upsample2x
-from ganforge.train.growth import Growth, GrowthSchedule, reals_at
+from ganforge.training.growth import Growth, GrowthSchedule, reals_at
 
 TINY = {
     "z_dim": 16,

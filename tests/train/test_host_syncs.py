@@ -19,7 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakIdKeyDictionary
 
-from ganforge.train import loop, train
+from ganforge.training import loop, train
 
 Tensor = torch.Tensor
 HOST_READS = {

@@ -15,7 +15,7 @@ from ganforge.artifacts import checkpoint as ckpt
 from ganforge.artifacts import foreign
 from ganforge.cli import main
 from ganforge.errors import ConfigError
-from ganforge.train import train
+from ganforge.training import train
 
 FIXTURES = Path(__file__).parents[1] / "artifacts" / "fixtures"
 CONDITIONAL = FIXTURES / "sg2_8px_cond_resnet_skip.pkl"  # 8 px, 3 classes, D blocks b8 + epilogue b4

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ganforge import config, data
-from ganforge.train.growth import Growth
-from ganforge.train.objectives import NoiseToImage
+from ganforge.training.growth import Growth
+from ganforge.training.objectives import NoiseToImage
 
 from ..conftest import TINY
 

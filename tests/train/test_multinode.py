@@ -45,7 +45,9 @@ TINY_ARGS = [
 ]
 STATE_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "augment")  # what "the same result" compares
 TIMEOUT = 300
-ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # a fresh store per attempt (see docs/scale.md, elastic restarts)
+ELASTIC_ENV = {
+    "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"
+}  # a fresh store per attempt (see docs/scale.md, elastic restarts)
 
 
 def free_port() -> int:
@@ -274,7 +276,7 @@ def test_a_run_checkpointed_with_four_ranks_resumes_with_two_and_with_one(tmp_pa
 @pytest.mark.slow
 def test_finite_data_ends_a_single_process_run_with_a_final_checkpoint(tiny, monkeypatch):
     import ganforge
-    from ganforge.train import loop
+    from ganforge.training import loop
 
     endless = loop.batches
     monkeypatch.setattr(loop, "batches", lambda *args, **kwargs: itertools.islice(endless(*args, **kwargs), 3))

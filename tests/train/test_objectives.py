@@ -8,8 +8,8 @@ from torch import nn
 from ganforge import models
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.imaging import to_float, to_uint8
-from ganforge.train import train
-from ganforge.train.objectives import OBJECTIVES, Objective, Phase
+from ganforge.training import train
+from ganforge.training.objectives import OBJECTIVES, Objective, Phase
 
 
 class _Tiny(nn.Module):
@@ -107,7 +107,7 @@ def test_preview_grids_show_a_seeded_sample_of_the_whole_dataset():
     sample drawn for a seed, the same every time."""
     from ganforge.data.base import DatasetInfo, TensorImageDataset
     from ganforge.data.sampler import preview_indices
-    from ganforge.train.objectives import NoiseToImage
+    from ganforge.training.objectives import NoiseToImage
 
     images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 4, 4).contiguous()
     dataset = TensorImageDataset(images, torch.zeros(100), DatasetInfo("sorted", 4, 1))

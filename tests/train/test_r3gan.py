@@ -15,7 +15,7 @@ from ganforge.config import PRESETS, resolve
 from ganforge.data.base import DatasetInfo
 from ganforge.errors import ConfigError
 from ganforge.models.r3gan import R3GANGenerator, ResidualBlock
-from ganforge.train import train
+from ganforge.training import train
 
 from ..cli.exports import random_export
 
@@ -96,7 +96,7 @@ def test_r3gan_resume_is_exact(tiny, tmp_path):
 def test_gamma_schedule_scales_the_penalties(tiny):
     """The objective's gamma factor follows the cosine schedule of the images seen (set as the loop asks for lr)."""
     from ganforge.data import build
-    from ganforge.train.objectives import NoiseToImage
+    from ganforge.training.objectives import NoiseToImage
 
     cfg = resolve({**tiny, **RPGAN, "loss.gamma_decay_kimg": 10.0, "loss.gamma_final_ratio": 0.2})
     dataset = build(cfg.data, cache=False)

@@ -10,8 +10,8 @@ import torch
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import PRESETS, resolve
 from ganforge.data.base import DatasetInfo
-from ganforge.train import train
-from ganforge.train.objectives import NoiseToImage
+from ganforge.training import train
+from ganforge.training.objectives import NoiseToImage
 
 SCHEDULES = {
     "optim.lr": 2e-4,

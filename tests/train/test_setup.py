@@ -15,7 +15,7 @@ import torch
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.artifacts.rundir import LOCK_NAME, run_dir_lock
 from ganforge.errors import ConfigError
-from ganforge.train import train
+from ganforge.training import train
 
 SRC = Path(__file__).parents[2] / "src"
 
@@ -163,7 +163,7 @@ def test_out_that_is_a_file_is_a_clear_error(tiny, tmp_path):
 
 
 def test_no_tensorboard_and_no_empty_event_files(tiny, tmp_path):
-    from ganforge.train.stats import RunReporter
+    from ganforge.training.stats import RunReporter
 
     result = train(overrides=tiny, progress=False, tensorboard=False)
     assert not list(result.run_dir.glob("events.out.tfevents.*")) and (result.run_dir / "stats.jsonl").exists()

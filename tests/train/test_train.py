@@ -11,8 +11,8 @@ from ganforge.artifacts import checkpoint as ckpt
 from ganforge.config import resolve
 from ganforge.errors import ConfigError, TrainingDiverged
 from ganforge.losses import GANLoss
-from ganforge.train import train
-from ganforge.train.objectives import NoiseToImage
+from ganforge.training import train
+from ganforge.training.objectives import NoiseToImage
 
 
 def _states_equal(a: dict, b: dict) -> bool:

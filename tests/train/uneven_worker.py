@@ -9,7 +9,7 @@ import torch
 
 import ganforge
 from ganforge import dist
-from ganforge.train import loop
+from ganforge.training import loop
 
 torch.set_num_threads(1)
 endless_batches = loop.batches

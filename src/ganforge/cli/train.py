@@ -131,7 +131,7 @@ def train(config_file, preset, resume, dry_run, no_progress, no_tensorboard, **f
       torchrun --nproc_per_node 2 -m ganforge train --data shapes --kimg 100
     """
     from .. import dist
-    from ..train import train as run_training
+    from ..training import train as run_training
 
     overrides = {key.replace("__", "."): value for key, value in flags.items() if value not in (None, ())}
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1

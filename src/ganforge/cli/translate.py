@@ -54,7 +54,7 @@ def translate(checkpoint, source, out, overlap, device, backend, direction, norm
     """
     from ..dist import select_device
     from ..imaging import still_format
-    from ..translate import translate as translate_images
+    from ..translation import translate as translate_images
 
     to_file = Path(source).is_file() and bool(Path(out).suffix)  # else a folder of .png files
     try:

@@ -165,7 +165,7 @@ def check_gan_settings(settings: AugmentSettings, device: str) -> None:
     """The GANs' config checked as `train` will check it (values, --gan-augment, --resolution for the model, --device)
     before the experiment writes anything."""
     from ..config import resolve
-    from ..train.setup import check_model_resolution, check_registered
+    from ..training.setup import check_model_resolution, check_registered
 
     cfg = resolve(gan_overrides(settings, settings.data, None, ".", 0, device))
     check_registered(cfg)

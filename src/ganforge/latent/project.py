@@ -38,7 +38,7 @@ from ..download import cache_dir
 from ..errors import ConfigError, DataError
 from ..imaging import labelled_row, save_gif, save_png, to_float, to_uint8
 from ..metrics import lpips as lpips_module
-from ..metrics.paired import SSIM_RADIUS, psnr, ssim, ssim_per_image
+from ..metrics.pixel import SSIM_RADIUS, psnr, ssim, ssim_per_image
 from .spaces import (
     as_generator,
     check_space,

@@ -54,7 +54,7 @@ from .measures import (
     parse_metrics,
     plan,
 )
-from .paired import input_as_output
+from .pixel import input_as_output
 from .protocols import PROTOCOLS, Protocol, get_protocol
 from .reference_stats import ReferenceStats
 

@@ -20,7 +20,7 @@ from ..errors import ConfigError, GanforgeError
 from ..registry import Registry
 from .extractors import FeatureExtractor
 from .label_fidelity import LABEL_ACC, LABEL_ACC_PER_CLASS
-from .paired import l1, psnr, ssim
+from .pixel import l1, psnr, ssim
 
 # ---- needs: what a metric reads ------------------------------------------------------------------------------------
 FEATURES = "features"  # extractor features of generated and real images

@@ -26,7 +26,7 @@ from ..data.unpaired import UnpairedDataset, build_unpaired
 from ..errors import ConfigError
 from ..imaging import to_float, to_uint8
 from .domain import train_domain_judge
-from .paired import psnr
+from .pixel import psnr
 
 DIRECTIONS = {"a2b": ("A", "B", "b2a"), "b2a": ("B", "A", "a2b")}  # direction -> (source, target, way back)
 UNPAIRED = "unpaired"  # result key: {direction: {figure: value}}

@@ -35,7 +35,7 @@ class ModelSpec:
 
     @property
     def objective_name(self) -> str:
-        """Its training objective in train/objectives.OBJECTIVES."""
+        """Its training objective in training/objectives.OBJECTIVES."""
         return self.objective or self.task.value
 
 
@@ -242,7 +242,7 @@ MODELS.register("cyclegan")(
         ),
         min_resolution=16,
         max_resolution=1024,
-        task=Task.UNPAIRED,  # two image sets, no pairs (train/unpaired.py)
+        task=Task.UNPAIRED,  # two image sets, no pairs (training/unpaired.py)
         cpu_channels_last=False,
     )
 )

@@ -41,7 +41,7 @@ from .game import Game, judgement_dir, judgement_folder
 from .guard import LOCAL_NAMES, RequestGuard
 from .jobs import DataAccess, Job, Jobs
 from .latents import DirectionSets, Projections, direction_source, edited_image, seed_latent
-from .models import CheckpointGone, Lanes, ModelCache, model_file
+from .model_cache import CheckpointGone, Lanes, ModelCache, model_file
 from .paths import SafeRoots
 from .realdata import SHARED as SHARED_REAL_DATA
 from .render import (

@@ -16,7 +16,7 @@ from ..latent import lerp, slerp, style_mixing_grid
 from ..latent.interpolate import single_class
 from ..sketch import normalize_sketch
 from ..tiling import translate_array
-from ..translate import translator
+from ..translation import translator
 from .errors import StudioError
 
 
