@@ -96,6 +96,7 @@ def test_a_tiny_model_fits_a_handful_of_pairs(fitted, pairs_dir):
 
 
 @pytest.mark.parametrize("size", [(37, 53), (32, 32), (70, 101), (5, 3)])
+@pytest.mark.slow  # needs the fitted fixture (a short pix2pix training run)
 def test_translate_returns_the_input_size(fitted, tmp_path, size):
     source = tmp_path / "in.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)).save(source)
@@ -104,6 +105,7 @@ def test_translate_returns_the_input_size(fitted, tmp_path, size):
     assert out.size == (size[1], size[0]) and out.mode == "RGB"
 
 
+@pytest.mark.slow  # needs the fitted fixture (a short pix2pix training run)
 def test_translate_folder_skips_unreadable(fitted, tmp_path, pairs_dir):
     folder = tmp_path / "sketches"
     folder.mkdir()
@@ -120,6 +122,7 @@ def test_translate_folder_skips_unreadable(fitted, tmp_path, pairs_dir):
     assert result.exit_code == 1 and "nothing.png" in result.output
 
 
+@pytest.mark.slow  # needs the fitted fixture (a short pix2pix training run)
 def test_eval_on_held_out_pairs(fitted, pairs_dir):
     results = ganforge.evaluate(str(pairs_dir / "holdout"), fitted.checkpoint, "psnr,ssim,l1,fid", extractor="digits")
     assert results["num_pairs"] == 2
@@ -151,6 +154,7 @@ def test_paired_and_unpaired_mismatches_are_clear(pairs_dir, tmp_path):
         ganforge.translate(digits_run.checkpoint, pairs_dir / "A", tmp_path / "x")
 
 
+@pytest.mark.slow  # needs the fitted fixture (a short pix2pix training run)
 def test_sampling_an_image_to_image_model_is_a_clear_error(fitted, tmp_path):
     result = CliRunner().invoke(main, ["sample", str(fitted.checkpoint), "--grid", str(tmp_path / "g.png")])
     assert result.exit_code == 1 and "ganforge translate" in result.output
