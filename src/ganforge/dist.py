@@ -89,7 +89,7 @@ def rank_and_world() -> tuple[int, int]:
 
 def is_rank_zero() -> bool:
     """True in a single process and on torchrun's rank 0; readable before the process group is set up."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return rank_and_world()[0] == 0
 
 
 def local_rank() -> int:

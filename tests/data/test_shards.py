@@ -220,6 +220,18 @@ def test_http_errors_name_the_url_and_the_problem(shards, server, monkeypatch):
         remote.read_range("http://example.com/shards/index.json")
 
 
+def test_a_whole_file_read_stops_at_its_bound(shards, server):
+    """index.json and .idx files are read whole: over HTTP or from disk, no more than the bound is taken, and a
+    larger file is refused naming it (a hostile server cannot make the reader hold an endless answer)."""
+    url, _ = server
+    big = shards.parent / "big.json"
+    big.write_bytes(b" " * 5000)
+    for where in (str(big), f"{url}/big.json"):
+        with pytest.raises(DataError, match="big.json: larger than the 1000 bytes"):
+            remote.read_range(where, most=1000)
+        assert len(remote.read_range(where, most=5000)) == 5000
+
+
 def test_object_store_urls_name_the_package_they_need(monkeypatch):
     import fsspec
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import DataError
+from ..limits import JSON_BYTES
 
 RETRIES = 4  # attempts per request after the first, for network errors, HTTP 429 and 5xx
 BACKOFF_S = 0.5  # wait before the first retry; doubled each time
@@ -30,21 +31,27 @@ def join(location: str, name: str) -> str:
     return f"{location.rstrip('/')}/{name}" if is_url(location) else str(Path(location).expanduser() / name)
 
 
-def read_range(location: str, start: int = 0, length: int | None = None, flag: str = "--data") -> bytes:
-    """`length` bytes of `location` from byte `start` (None: to the end); an unreadable or short file is a DataError
-    naming `flag` and the file."""
+def read_range(
+    location: str, start: int = 0, length: int | None = None, flag: str = "--data", most: int = JSON_BYTES
+) -> bytes:
+    """`length` bytes of `location` from byte `start` (None: to the end, at most `most` bytes); an unreadable, short
+    or (to the end) over-long file is a DataError naming `flag` and the file. No read takes more than it asked for,
+    whatever a server sends."""
+    want = length if length is not None else most + 1
     scheme = urlsplit(location).scheme
     if scheme in ("http", "https"):
-        data = _http_range(location, start, length, flag)
+        data = _http_range(location, start, length, want, flag)
     elif scheme in OBJECT_STORES:
-        data = _object_store_range(location, start, length, flag)
+        data = _object_store_range(location, start, want, flag)
     else:
         try:
             with open(Path(location).expanduser(), "rb") as handle:
                 handle.seek(start)
-                data = handle.read() if length is None else handle.read(length)
+                data = handle.read(want)
         except OSError as error:
             raise DataError(f"{flag} {location}: cannot read ({error.strerror or error})") from None
+    if length is None and len(data) > most:
+        raise DataError(f"{flag} {location}: larger than the {most} bytes such a file may have")
     if length is not None and len(data) != length:
         raise DataError(
             f"{flag} {location}: {len(data)} bytes at offset {start}, expected {length} "
@@ -53,8 +60,9 @@ def read_range(location: str, start: int = 0, length: int | None = None, flag: s
     return data
 
 
-def _http_range(url: str, start: int, length: int | None, flag: str) -> bytes:
-    """GET with a Range header, retried with exponential backoff on network errors, 429 and 5xx."""
+def _http_range(url: str, start: int, length: int | None, want: int, flag: str) -> bytes:
+    """GET with a Range header (none for a whole file), reading at most `want` bytes of the answer; retried with
+    exponential backoff on network errors, 429 and 5xx."""
     parts = urlsplit(url)
     if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
         raise DataError(f"{flag} {url}: plain http:// is accepted only for this machine; use https://")
@@ -69,7 +77,7 @@ def _http_range(url: str, start: int, length: int | None, flag: str) -> bytes:
                         f"{response.status}); shards are read by range, so serve them from a server or "
                         f"object store that supports Range (S3, GCS, nginx, ...)"
                     )
-                return response.read()
+                return response.read(want)
         except urllib.error.HTTPError as error:
             if error.code != 429 and error.code < 500:
                 raise DataError(f"{flag} {url}: HTTP {error.code} {error.reason}") from None
@@ -81,7 +89,7 @@ def _http_range(url: str, start: int, length: int | None, flag: str) -> bytes:
     raise DataError(f"{flag} {url}: failed after {RETRIES + 1} attempts: {problem}")
 
 
-def _object_store_range(url: str, start: int, length: int | None, flag: str) -> bytes:
+def _object_store_range(url: str, start: int, want: int, flag: str) -> bytes:
     """A byte range of an s3:// or gs:// object through fsspec (the optional s3fs or gcsfs package)."""
     scheme = urlsplit(url).scheme
     if scheme not in _filesystems:
@@ -95,6 +103,6 @@ def _object_store_range(url: str, start: int, length: int | None, flag: str) -> 
                 f"{flag} {url}: reading {scheme}:// needs the {package} package (pip install {package})"
             ) from None
     try:
-        return _filesystems[scheme].cat_file(url, start=start, end=None if length is None else start + length)
+        return _filesystems[scheme].cat_file(url, start=start, end=start + want)
     except (OSError, ValueError) as error:  # fsspec maps missing objects to FileNotFoundError
         raise DataError(f"{flag} {url}: cannot read ({error})") from None

@@ -196,7 +196,7 @@ class ShardDataset(ImageDataset):
         if shard not in self._records:
             name, samples, idx, digest = self.shards[shard]
             where = join(self.location, idx)
-            data = read_range(where, flag=self.flag)
+            data = read_range(where, flag=self.flag, most=samples * RECORD.itemsize)
             if hashlib.sha256(data).hexdigest() != digest or len(data) != samples * RECORD.itemsize:
                 raise DataError(
                     f"{self.flag} {where}: does not match its sha256 or sample count in {INDEX_NAME}; "
