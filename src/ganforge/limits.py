@@ -40,6 +40,9 @@ DEPTH = Bound(1, 32)  # --mapping-layers, --d-layers (StyleGAN2's mapping: 8, Pa
 PACK = Bound(1, 64)  # --pack (PacGAN: 2..4)
 NUM_CLASSES = Bound(0, 10_000)  # class-conditional models (ImageNet: 1000)
 
+# ---- reference statistics from files (`--real-stats`): the covariance is D x D float64, read whole ------------------
+FEATURE_DIM = Bound(1, 8192)  # Inception 2048, DINOv2 ViT-L 1024; 8192 -> a 512 MB covariance
+
 # ---- JSON from files (export config.json, ONNX metadata, labels files) --------------------------------------------
 JSON_BYTES = 16 * 2**20
 JSON_DEPTH = 32  # objects and lists nested in each other (an export's config.json: 4)

@@ -113,6 +113,20 @@ def test_bad_statistics_files_name_the_flag(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(DataError, match="--real-stats .*junk.safetensors"):
         reference_stats.load(tmp_path / "junk.safetensors")
+    # a feature dimension past limits.FEATURE_DIM is refused from the mean's shape, before the D x D covariance
+    # (here 10000 x 10000 float64 = 800 MB, were it stored) is read
+    np.savez(tmp_path / "huge.npz", mu=np.zeros(10_000), sigma=np.zeros((1, 1)))
+    with pytest.raises(DataError, match=r"huge.npz: feature dimension: must be in 1..8192, got 10000"):
+        reference_stats.load(tmp_path / "huge.npz")
+    from safetensors.numpy import save_file
+
+    save_file(
+        {"mean": np.zeros(10_000), "cov": np.zeros((1, 1))},
+        str(tmp_path / "huge.safetensors"),
+        metadata={"format": reference_stats.FORMAT},
+    )
+    with pytest.raises(DataError, match=r"huge.safetensors: feature dimension: must be in 1..8192"):
+        reference_stats.load(tmp_path / "huge.safetensors")
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 
 from ..atomic import atomic_open
 from ..errors import ConfigError, DataError
+from ..limits import FEATURE_DIM, check
 from .frechet import GaussianStats
 
 FORMAT = "ganforge-reference-stats"
@@ -104,6 +106,7 @@ def load(path: str | Path, flag: str = "--real-stats") -> ReferenceStats:
                     f"{flag} {path}: not ganforge reference statistics (no format {FORMAT!r} in its "
                     f"metadata); write them with `ganforge stats`, or give clean-fid's .npz"
                 )
+            _check_dim(handle.get_slice("mean").get_shape(), path, flag)
             mean, cov = handle.get_tensor("mean"), handle.get_tensor("cov")
     except (SafetensorError, OSError, json.JSONDecodeError) as error:
         raise DataError(f"{flag} {path}: cannot read reference statistics ({error})") from None
@@ -119,15 +122,27 @@ def load(path: str | Path, flag: str = "--real-stats") -> ReferenceStats:
 
 def _load_cleanfid(path: Path, flag: str) -> ReferenceStats:
     try:
+        with zipfile.ZipFile(path) as archive, archive.open("mu.npy") as member:  # its shape, before reading sigma
+            header = np.lib.format.read_array_header_1_0
+            if np.lib.format.read_magic(member) != (1, 0):
+                header = np.lib.format.read_array_header_2_0
+            _check_dim(header(member)[0], path, flag)
         with np.load(path, allow_pickle=False) as archive:
             mean, cov = archive["mu"], archive["sigma"]
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
         raise DataError(f"{flag} {path}: not clean-fid statistics with arrays mu and sigma ({error})") from None
     match = CLEANFID_NAME.search(path.name.lower())
     protocol = CLEANFID_MODES[match.group(1)] if match else None
     extractor = (match.group(2)[1:] if match.group(2) else "inception") if match else None
     resolution = int(match.group(3)) if match and match.group(3).isdigit() else None
     return ReferenceStats(_gaussian(mean, cov, 0, path, flag), protocol, resolution, extractor, None, str(path))
+
+
+def _check_dim(mean_shape, path: Path, flag: str) -> None:
+    """DataError unless the mean is a vector within FEATURE_DIM: the covariance read next is its square."""
+    if len(mean_shape) != 1:
+        raise DataError(f"{flag} {path}: the mean has shape {tuple(mean_shape)}, expected [D]")
+    check(mean_shape[0], FEATURE_DIM, f"{flag} {path}: feature dimension", DataError)
 
 
 def _gaussian(mean: np.ndarray, cov: np.ndarray, count: int, path: Path, flag: str) -> GaussianStats:
