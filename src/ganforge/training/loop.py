@@ -450,9 +450,7 @@ class Trainer:
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
                 polled = deadline is not None or should_stop is not None
                 if not stop and polled and (not self.rank.distributed or count >= log_every):
-                    wanted = (deadline is not None and clock() >= deadline) or bool(
-                        should_stop and should_stop()
-                    )
+                    wanted = (deadline is not None and clock() >= deadline) or bool(should_stop and should_stop())
                     stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
                 evaluate = metrics_images > 0 and (
