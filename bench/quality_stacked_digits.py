@@ -2,9 +2,9 @@
 modes out of 1000, the KL divergence of the mode histogram to uniform, the share of confidently classified channels
 (and the same for the real data), and FID with the per-channel `digits-per-channel` extractor.
 
-After training (outside the budget) every kept snapshot is scored too, the KL-vs-kimg curve of the run: modes over
---curve-num samples per snapshot (at most --curve-points snapshots, evenly spread), printed as a table and written as
-JSON lines next to the run (modes_curve.jsonl). The final checkpoint gets the full protocol (modes over --modes-num,
+After training (outside the budget) the run's snapshots are scored too, the KL-vs-kimg curve of the run: modes over
+--curve-num samples per snapshot (at most --curve-points snapshots, evenly spread on a log scale of kimg), printed as
+a table and written as JSON lines next to the run (modes_curve.jsonl). The final checkpoint gets the full protocol (modes over --modes-num,
 FID over --fid-num). Each run writes RESULTS/NAME-sSEED.json; --summarize RESULTS prints the table of all of them,
 mean ± standard deviation over seeds per arm.
 
@@ -144,14 +144,15 @@ def run_one(args: argparse.Namespace, name: str, seed: int) -> dict:
 
 
 def pick(count: int, points: int) -> list[int]:
-    """`points` indices evenly spread over range(count), first and last included (all when count <= points)."""
+    """At most `points` indices of range(count), evenly spread on a log scale (a KL-vs-kimg curve changes fastest
+    early), first and last included; all when count <= points."""
     if points <= 0 or count == 0:
         return []
     if count <= points:
         return list(range(count))
     if points == 1:
         return [count - 1]
-    return sorted({round(i * (count - 1) / (points - 1)) for i in range(points)})
+    return sorted({round(count ** (i / (points - 1))) - 1 for i in range(points)})
 
 
 def mode_curve(run_dir: Path, points: int, num: int) -> list[dict]:
