@@ -321,6 +321,13 @@ class TrainConfig:
         "Also stop after this many minutes of training, with final samples (0: no limit).",
         at_least(0),
     )
+    minutes_clock: str = setting(
+        "wall",
+        "--minutes-clock",
+        "What --minutes counts: wall (elapsed time) or cpu (this process's CPU time, which other jobs sharing "
+        "the machine do not eat into, so budgets on a busy machine stay comparable).",
+        one_of("wall", "cpu"),
+    )
     batch: int = setting(64, "--batch", "Global batch size (split across torchrun processes).", at_least(2))
     seed: int = setting(0, "--seed", "Seed of weights, data order, noise and augmentation.", within(TRAIN_SEED))
     ema_kimg: float = setting(10.0, "--ema-kimg", "Half-life of the generator EMA in kimg (0: no EMA).", at_least(0))

@@ -15,7 +15,7 @@ import torch
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.artifacts.rundir import LOCK_NAME, run_dir_lock
 from ganforge.errors import ConfigError
-from ganforge.training import train
+from ganforge.training import loop, train
 
 SRC = Path(__file__).parents[2] / "src"
 
@@ -110,6 +110,31 @@ def test_minutes_budget_holds(tiny):
     result = train(overrides={**tiny, "train.total_kimg": 1000, "train.minutes": 0.05}, progress=False)
     assert time.monotonic() - started < 3 + 20  # 3 s of training, then the final snapshot
     assert result.grid.name == "final.png"
+
+
+def _clock(step_s: float):
+    """A fake clock that moves `step_s` seconds per reading."""
+    readings = iter(range(10**6))
+    return lambda: next(readings) * step_s
+
+
+@pytest.mark.parametrize("which, other", [("cpu", "wall"), ("wall", "cpu")])
+def test_minutes_counts_the_chosen_clock(tiny, monkeypatch, which, other):
+    # the chosen clock passes a minute per reading, the other one stands still: only the chosen one can stop the run,
+    # after its first iteration; reading the other would train all 20 iterations of --kimg
+    monkeypatch.setitem(loop.CLOCKS, which, _clock(60.0))
+    monkeypatch.setitem(loop.CLOCKS, other, _clock(0.0))
+    overrides = {**tiny, "train.total_kimg": 0.32, "train.minutes": 1.0, "train.minutes_clock": which}
+    result = train(overrides=overrides, progress=False, tensorboard=False)
+    assert result.kimg == pytest.approx(tiny["train.batch"] / 1000)
+    assert result.grid.name == "final.png"
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["train"]["minutes_clock"] == which
+
+
+def test_minutes_clock_refuses_other_clocks(tiny):
+    with pytest.raises(ConfigError, match="--minutes-clock: choose one of wall, cpu, got 'gpu'"):
+        train(overrides={**tiny, "train.minutes_clock": "gpu"}, dry_run=True, progress=False)
 
 
 @pytest.mark.slow

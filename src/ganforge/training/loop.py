@@ -36,6 +36,8 @@ from .stats import RunReporter
 
 ProgressFn = Callable[[dict[str, Any]], None]  # called with each stats row: kimg, losses, grid, metrics, ...
 StopFn = Callable[[], bool]  # polled every iteration: True stops the run cleanly with a final snapshot
+# What --minutes counts (--minutes-clock): elapsed seconds, or this process's CPU seconds (all its threads)
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
 
 
 @dataclass
@@ -430,7 +432,8 @@ class Trainer:
         grid_path, stats = None, {}
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else None
+        clock = CLOCKS[cfg.minutes_clock]
+        deadline = clock() + cfg.minutes * 60 if cfg.minutes > 0 else None
         stop = False
         for module in self.networks.values():
             module.train()
@@ -447,9 +450,7 @@ class Trainer:
                 # ranks agree on stopping: every iteration in one process, at log boundaries under torchrun
                 polled = deadline is not None or should_stop is not None
                 if not stop and polled and (not self.rank.distributed or count >= log_every):
-                    wanted = (deadline is not None and time.monotonic() >= deadline) or bool(
-                        should_stop and should_stop()
-                    )
+                    wanted = (deadline is not None and clock() >= deadline) or bool(should_stop and should_stop())
                     stop = dist.any_rank(torch.tensor(wanted, device=self.device)) if self.rank.distributed else wanted
                 done = self.images_seen >= total_images or stop
                 evaluate = metrics_images > 0 and (

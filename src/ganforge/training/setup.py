@@ -30,6 +30,7 @@ from .objectives import OBJECTIVES
 RESUMABLE_KEYS = {
     "train.total_kimg",
     "train.minutes",
+    "train.minutes_clock",
     "train.snapshot_every_kimg",
     "train.keep_checkpoints",
     "train.device",
