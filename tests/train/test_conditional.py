@@ -43,7 +43,8 @@ def test_a_short_conditional_dcgan_run_follows_its_label(tmp_path):
             "train.snapshot_every_kimg": 4,
         },
     )
-    assert scores["label_acc"] > 2 * CHANCE, scores  # measured: 0.305 (the pre-fix model: 0.145)
+    # measured: 0.78 (0.305 before the matching-aware D; the pre-fix model: 0.145)
+    assert scores["label_acc"] > 2 * CHANCE, scores
     assert sum(value > CHANCE for value in scores["label_acc_per_class"].values()) >= 8  # most classes, not one
 
 
