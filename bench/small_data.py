@@ -1,10 +1,13 @@
-"""Small data: FID against ALL of a dataset's images vs kimg, for a DCGAN trained on a subset of 100 / 500 / 2000 of
-them with no augmentation, DiffAugment or ADA, several seeds; shows where the unaugmented discriminator overfits (its
-FID stops improving or rises while r_t = E[sign(D(real))] climbs) and what augmentation buys.
+"""Small data: FID against ALL of a dataset's images vs kimg, for a DCGAN (or --preset: StyleGAN2, R3GAN) trained on
+a subset of 100 / 500 / 2000 of them with no augmentation, DiffAugment or ADA, several seeds; shows where the
+unaugmented discriminator overfits (its FID stops improving or rises while r_t = E[sign(D(real))] climbs) and what
+augmentation buys.
 
     python bench/small_data.py --data digits --images 100,500,1797 --seeds 2 --kimg 40 --out bench-small
     python bench/small_data.py --data shapes --images 100,500,2000 ...     # two processes on two cores: two --data
     python bench/small_data.py --data lfw ...                             # scikit-image's 100 face photos
+    python bench/small_data.py --data shapes --images 500 --preset r3gan-32-cpu --augment diffaug ...
+    python bench/small_data.py --data shapes --images 500 --preset stylegan2-32 --augment ada ...  # same OUT: one table
 
 As in Karras et al. 2020 (ADA), FID compares the generator with every available image of the dataset, not only the
 subset it saw, so copying the subset does not score well; the report gives what it does score ('copy', the subset's
@@ -13,9 +16,10 @@ classifier for digits; for shapes and lfw a SmallCNN classifier trained here on 
 kinds, 10 000 images; lfw: face / non-face, 200 photos), its pooled 128-d features. No Inception here (no download on
 this machine), so these FIDs compare runs with each other, not with published numbers.
 
-Each run writes its curve to OUT/curves/<data>-<images>-<augment>-s<seed>.json; finished runs are skipped on a re-run,
-and OUT/<data>.md (best FID per run, mean ± 95% t-interval over seeds, none/augmented ratio) and OUT/<data>.png (FID
-vs kimg, one panel per subset size, one line per augmentation, mean over seeds) are rewritten from all curves.
+Each run writes its curve to OUT/curves/<data>-<model>-<images>-<augment>-s<seed>.json (<model>: the preset, or
+dcgan); finished runs are skipped on a re-run, and OUT/<data>.md (best FID per run, mean ± 95% t-interval over seeds,
+none/augmented ratio within a model) and OUT/<data>.png (FID vs kimg, one panel per subset size, one line per model
+and augmentation, mean over seeds) are rewritten from all curves.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from ganforge.metrics.extractors import register_extractor
 from ganforge.studio.runs import read_jsonl
 
 RESOLUTION = 32
-GAN = {
+GAN = {  # the default model; with --preset only the resolution stays
     "model.name": "dcgan",
     "model.g_channels": 32,
     "model.d_channels": 32,
@@ -113,14 +117,19 @@ def copy_fid(source: str, images: int, evaluator: Evaluator, num: int) -> float:
     return float(evaluator(subset.batch(order[start : start + 250])[0] for start in range(0, num, 250))["fid"])
 
 
+def curve_path(out: Path, data: str, model: str, images: int, augment: str, seed: int) -> Path:
+    return out / "curves" / f"{data}-{model}-{images}-{augment}-s{seed}.json"
+
+
 def run_one(
     data: str, source: str, images: int, full: int, augment: str, seed: int, args, evaluator: Evaluator, out: Path
 ) -> None:
     """Train one run, score each of its snapshots, write its curve to OUT/curves and delete the run folder."""
-    name = f"{data}-{images}-{augment}-s{seed}"
+    model = args.preset or "dcgan"
+    path = curve_path(out, data, model, images, augment, seed)
     runs = out / "runs"
     overrides = {
-        **GAN,
+        **({"data.resolution": RESOLUTION} if args.preset else GAN),
         "data.source": source,
         "data.subset": images if images < full else 0,
         "augment.policy": augment,
@@ -130,10 +139,10 @@ def run_one(
         "train.keep_checkpoints": 10_000,
         "train.seed": seed,
         "train.out": str(runs),
-        "train.name": name,
+        "train.name": path.stem,
     }
     started = time.process_time()
-    result = ganforge.train(overrides=overrides, progress=False)
+    result = ganforge.train(overrides=overrides, preset=args.preset, progress=False)
     train_cpu = time.process_time() - started
     stats = read_jsonl(result.run_dir / "stats.jsonl")
     curve = []
@@ -152,6 +161,7 @@ def run_one(
         )
     record = {
         "data": data,
+        "model": model,
         "images": images,
         "augment": augment,
         "seed": seed,
@@ -161,10 +171,10 @@ def run_one(
         "settings": {k: v for k, v in overrides.items() if k not in ("train.out", "train.name")},
     }
     shutil.rmtree(result.run_dir)  # checkpoints of every snapshot: gigabytes over a whole grid
-    write_text(out / "curves" / f"{name}.json", json.dumps(record, indent=1) + "\n")
+    write_text(path, json.dumps(record, indent=1) + "\n")
     best = min(curve, key=lambda p: p["fid"])
     print(
-        f"{name}: best FID {best['fid']:.3f} at {best['kimg']:g} kimg, last {curve[-1]['fid']:.3f} "
+        f"{path.stem}: best FID {best['fid']:.3f} at {best['kimg']:g} kimg, last {curve[-1]['fid']:.3f} "
         f"(r_t {curve[-1]['r_t']}, p {curve[-1]['augment_p']}); {train_cpu:.0f} CPU-s training",
         flush=True,
     )
@@ -178,8 +188,10 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
     """OUT/<data>.md and OUT/<data>.png from every curve of `data` found under OUT/curves; `copies`: subset size ->
     FID of the subset itself (a line in the plot, the 'copy' column)."""
     records = [json.loads(p.read_text()) for p in sorted((out / "curves").glob(f"{data}-*.json"))]
+    records = [r | {"model": r.get("model", "dcgan")} for r in records if r["data"] == data]  # older curves: DCGAN
     if not records:
         return
+    models = sorted({r["model"] for r in records})
     sizes = sorted({r["images"] for r in records})
     lines = [
         f"# Small data: {data}",
@@ -188,19 +200,21 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
         "over seeds, the kimg where it was reached, and the last evaluation's FID and r_t. 'copy': the FID of "
         "the training subset itself, what a generator that memorised it would score.",
         "",
-        "| images | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this | copy |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| images | model | augment | seeds | best FID | at kimg | last FID | last r_t | ADA p | none / this | copy |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     panels = []
     for size in sizes:
-        best_none = [
-            min(p["fid"] for p in r["curve"]) for r in records if r["images"] == size and r["augment"] == "none"
-        ]
         series = {}
-        for augment in AUGMENTS:
-            runs = [r for r in records if r["images"] == size and r["augment"] == augment]
+        for model, augment in ((m, a) for m in models for a in AUGMENTS):
+            runs = [r for r in records if (r["images"], r["model"], r["augment"]) == (size, model, augment)]
             if not runs:
                 continue
+            best_none = [
+                min(p["fid"] for p in r["curve"])
+                for r in records
+                if (r["images"], r["model"], r["augment"]) == (size, model, "none")
+            ]
             bests = [min(p["fid"] for p in r["curve"]) for r in runs]
             at = [min(r["curve"], key=lambda p: p["fid"])["kimg"] for r in runs]
             last = [r["curve"][-1] for r in runs]
@@ -211,12 +225,12 @@ def report(data: str, out: Path, copies: dict[int, float]) -> None:
             copy = f"{copies[size]:.3f}" if size in copies else "–"
             best = f"{mean:.3f} ± {half:.3f}" if n > 1 else f"{mean:.3f}"  # one seed: no interval
             lines.append(
-                f"| {size} | {augment} | {n} | {best} | {np.mean(at):.0f} | "
+                f"| {size} | {model} | {augment} | {n} | {best} | {np.mean(at):.0f} | "
                 f"{np.mean([p['fid'] for p in last]):.3f} | {_mean(r_t)} | {_mean(p_ada)} | {ratio} | "
                 f"{copy} |"
             )
             kimgs = sorted({round(p["kimg"]) for r in runs for p in r["curve"]})  # snapshots land a batch apart
-            series[augment] = {
+            series[augment if len(models) == 1 else f"{model}, {augment}"] = {
                 k: mean_interval([p["fid"] for r in runs for p in r["curve"] if round(p["kimg"]) == k])[:2]
                 for k in kimgs
             }
@@ -261,6 +275,9 @@ def main() -> None:
         help="ADA speed (kimg for p to go 0 -> 1): the default 500 cannot move p in a 40-kimg run",
     )
     parser.add_argument("--num", type=int, default=2000, help="generated images per FID")
+    parser.add_argument(
+        "--preset", help="train this preset's model instead of the DCGAN-32 (e.g. stylegan2-32, r3gan-32-cpu)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench-small")
     args = parser.parse_args()
@@ -276,7 +293,7 @@ def main() -> None:
             print(f"{args.data}-{images}: the subset itself scores FID {copies[images]:.3f} against all {full} images")
         for augment in args.augment.split(","):
             for seed in range(args.seeds):
-                if (out / "curves" / f"{args.data}-{images}-{augment}-s{seed}.json").is_file():
+                if curve_path(out, args.data, args.preset or "dcgan", images, augment, seed).is_file():
                     continue
                 run_one(args.data, source, images, full, augment, seed, args, evaluator, out)
                 report(args.data, out, copies)
