@@ -75,6 +75,11 @@ TINY = {
 }
 
 
+def tiny_cli_flags(data: str = "shapes") -> list[str]:
+    """`ganforge train` flags of a tiny DCGAN (16 px, widths 8, batch 16) on `data`; callers add length and output."""
+    return ["--data", data, "--resolution", "16", "--g-channels", "8", "--d-channels", "8", "--batch", "16"]
+
+
 @pytest.fixture
 def tiny(tmp_path) -> dict:
     return {**TINY, "train.out": str(tmp_path / "runs")}

@@ -9,25 +9,9 @@ from click.testing import CliRunner
 
 from ganforge.cli import main
 
-TINY_FLAGS = [
-    "--data",
-    "shapes",
-    "--resolution",
-    "16",
-    "--g-channels",
-    "8",
-    "--d-channels",
-    "8",
-    "--batch",
-    "16",
-    "--kimg",
-    "0.032",
-    "--snapshot-kimg",
-    "1",
-    "--grid",
-    "4",
-    "--no-progress",
-]
+from ..conftest import tiny_cli_flags
+
+TINY_FLAGS = [*tiny_cli_flags(), "--kimg", "0.032", "--snapshot-kimg", "1", "--grid", "4", "--no-progress"]
 
 
 def run(*args):

@@ -18,22 +18,15 @@ import torch
 from ganforge.artifacts import checkpoint as ckpt
 from ganforge.data.sampler import batch_indices
 
+from ..conftest import tiny_cli_flags
+
 SRC = str(Path(__file__).parents[2] / "src")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC}
 # a tiny DCGAN with ADA, so that p is part of the state compared; 16 images a step
 TINY_ARGS = [
-    "--data",
-    "digits",
-    "--resolution",
-    "16",
+    *tiny_cli_flags("digits"),
     "--model",
     "dcgan",
-    "--g-channels",
-    "8",
-    "--d-channels",
-    "8",
-    "--batch",
-    "16",
     "--augment",
     "ada",
     "--ada-kimg",

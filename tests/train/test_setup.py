@@ -17,6 +17,8 @@ from ganforge.artifacts.rundir import LOCK_NAME, run_dir_lock
 from ganforge.errors import ConfigError
 from ganforge.training import loop, train
 
+from ..conftest import tiny_cli_flags
+
 SRC = Path(__file__).parents[2] / "src"
 
 
@@ -146,16 +148,7 @@ def test_sigterm_stops_the_cli_run_with_a_final_snapshot(tmp_path):
             "-m",
             "ganforge",
             "train",
-            "--data",
-            "shapes",
-            "--resolution",
-            "16",
-            "--g-channels",
-            "8",
-            "--d-channels",
-            "8",
-            "--batch",
-            "16",
+            *tiny_cli_flags(),
             "--kimg",
             "1000",
             "--out",
