@@ -161,10 +161,9 @@ def mode_curve(run_dir: Path, points: int, num: int) -> list[dict]:
     snapshots = ckpt.list_checkpoints(run_dir)
     rows = []
     for index in pick(len(snapshots), points):
-        path = snapshots[index]
-        kimg = ckpt.load(path)["images_seen"] / 1000
-        modes = ganforge.evaluate("stacked-digits", path, "modes", num=num)["modes"]
-        row = {"kimg": round(kimg, 3), "num": num, **_modes_row(modes)}
+        generator = ganforge.load(snapshots[index])  # read once: its kimg and the generator scored
+        modes = ganforge.evaluate("stacked-digits", generator, "modes", num=num)["modes"]
+        row = {"kimg": round(generator.kimg, 3), "num": num, **_modes_row(modes)}
         rows.append(row)
         with open(Path(run_dir) / "modes_curve.jsonl", "a") as log:
             log.write(json.dumps(row) + "\n")
