@@ -336,11 +336,11 @@ def test_docs_work_offline(client):
 
 # ---- issue 26: a training run rotating its checkpoints
 def test_checkpoint_rotated_away_while_loading(runs, tmp_path, monkeypatch):
-    from ganforge.studio import app as app_module
+    from ganforge.studio import state
 
     run = tmp_path / "runs" / "00000-rotating"
     shutil.copytree(runs / model_id(runs, "dcgan").split("/", 1)[1], run)
-    real_model_file, calls = app_module.model_file, []
+    real_model_file, calls = state.model_file, []
 
     def rotating(path: Path) -> Path:
         calls.append(path)
@@ -348,7 +348,7 @@ def test_checkpoint_rotated_away_while_loading(runs, tmp_path, monkeypatch):
             return path / "checkpoint-00000000.pt"
         return real_model_file(path)
 
-    monkeypatch.setattr(app_module, "model_file", rotating)
+    monkeypatch.setattr(state, "model_file", rotating)
     with local_client(create_app([], tmp_path / "runs")) as client:
         image = decoded(client.get("/api/generate", params={"model": "runs/00000-rotating", "seed": 3}))
         assert image.ndim == 3 and len(calls) == 2
