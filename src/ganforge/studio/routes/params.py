@@ -10,8 +10,6 @@ from ...limits import SEED, TRUNCATION
 from ..errors import StudioError
 from ..render import png_bytes
 
-# each use needs its own Query object: FastAPI keeps the first parameter's name on it
-
 
 # Shared query parameters (each use needs its own Query object: FastAPI keeps the first parameter's name on it)
 def seed_query(default: int = 0):
