@@ -41,7 +41,7 @@ from ganforge.artifacts import load
 from ganforge.artifacts.checkpoint import list_checkpoints
 from ganforge.atomic import write_text
 from ganforge.classifier import SmallCNN, TrainSpec, train_classifier
-from ganforge.config import DataConfig
+from ganforge.config import PRESETS, DataConfig
 from ganforge.data import build
 from ganforge.experiments.plot import line_plot
 from ganforge.experiments.report import mean_interval
@@ -276,7 +276,9 @@ def main() -> None:
     )
     parser.add_argument("--num", type=int, default=2000, help="generated images per FID")
     parser.add_argument(
-        "--preset", help="train this preset's model instead of the DCGAN-32 (e.g. stylegan2-32, r3gan-32-cpu)"
+        "--preset",
+        choices=sorted(PRESETS),
+        help="train this preset's model instead of the DCGAN-32 (e.g. stylegan2-32, r3gan-32-cpu)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench-small")
