@@ -183,6 +183,44 @@ def stacked_report(model: DigitsClassifier, count: int = 10000) -> dict:
     }
 
 
+def fit(
+    model: DigitsClassifier,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    epochs: int,
+    generator: torch.Generator,
+    report_every: int,
+) -> None:
+    """Train `model` on augmented batches of 64 (AdamW, one-cycle lr 3e-3), printing the test accuracy every
+    `report_every` epochs; shared by the digits and shapes scripts."""
+    batch = 64
+    steps = epochs * math.ceil(len(x_train) / batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        for start in range(0, len(order), batch):
+            index = order[start : start + batch]
+            _, logits = model(augment(x_train[index], generator))
+            loss = F.cross_entropy(logits, y_train[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        if (epoch + 1) % report_every == 0:
+            print(f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  test accuracy {accuracy(model, x_test, y_test):.4f}")
+
+
+def write_weights(model: DigitsClassifier, record: dict, path: Path) -> None:
+    """Write `model`'s weights as safetensors, atomically, with `record` as JSON in the metadata."""
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    with atomic_open(path) as handle:
+        handle.write(save(state, metadata={METADATA_KEY: json.dumps(record)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=40)
@@ -203,23 +241,7 @@ def main() -> None:
     x_train, y_train, x_test, y_test = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
 
     model = DigitsClassifier()
-    batch = 64
-    steps = args.epochs * math.ceil(len(x_train) / batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        for start in range(0, len(order), batch):
-            index = order[start : start + batch]
-            _, logits = model(augment(x_train[index], generator))
-            loss = F.cross_entropy(logits, y_train[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        if (epoch + 1) % 10 == 0:
-            print(f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  test accuracy {accuracy(model, x_test, y_test):.4f}")
+    fit(model, x_train, y_train, x_test, y_test, args.epochs, generator, report_every=10)
 
     train_accuracy, test_accuracy = accuracy(model, x_train, y_train), accuracy(model, x_test, y_test)
     clean_held_out = torch.cat([x_test, x_test])
@@ -255,9 +277,7 @@ def main() -> None:
         "threads": args.threads,
         "seconds": round(seconds, 1),
     }
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    with atomic_open(args.out) as handle:
-        handle.write(save(state, metadata={METADATA_KEY: json.dumps(record)}))
+    write_weights(model, record, args.out)
     print(f"train accuracy {train_accuracy:.4f}  test accuracy {test_accuracy:.4f}  ({seconds:.1f} s)")
     print(f"temperature {temperature:.3f}; held-out calibration {json.dumps(calibration)}")
     print(f"memorisation thresholds {json.dumps(thresholds)}")

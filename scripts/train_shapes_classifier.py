@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import math
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import save
-from train_digits_classifier import accuracy, augment  # the sibling script (scripts/ is on sys.path when run)
+from train_digits_classifier import (  # the sibling script (scripts/ is on sys.path when run)
+    accuracy,
+    augment,
+    fit,
+    write_weights,
+)
 
-from ganforge.atomic import atomic_open
 from ganforge.data.builtin import SHAPE_NAMES, shapes
-from ganforge.metrics.digits_classifier import METADATA_KEY, RESOLUTION, DigitsClassifier, to_classifier_input
+from ganforge.metrics.digits_classifier import RESOLUTION, DigitsClassifier, to_classifier_input
 from ganforge.metrics.label_fidelity import SHAPES_TEST_SEED, SHAPES_TRAIN_SEED, SHAPES_WEIGHTS_PATH
 
 
@@ -57,21 +57,7 @@ def main() -> None:
     x_test, y_test = draw(args.test_size, SHAPES_TEST_SEED)
 
     model = DigitsClassifier(num_classes=len(SHAPE_NAMES))
-    batch = 64
-    steps = args.epochs * math.ceil(len(x_train) / batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        for start in range(0, len(order), batch):
-            index = order[start : start + batch]
-            loss = F.cross_entropy(model(augment(x_train[index], generator))[1], y_train[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        print(f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  test accuracy {accuracy(model, x_test, y_test):.4f}")
+    fit(model, x_train, y_train, x_test, y_test, args.epochs, generator, report_every=1)
 
     test_accuracy = accuracy(model, x_test, y_test)
     corrupted_accuracy = accuracy(model, augment(x_test, generator), y_test)
@@ -92,9 +78,7 @@ def main() -> None:
         "threads": args.threads,
         "seconds": round(seconds, 1),
     }
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    with atomic_open(args.out) as handle:
-        handle.write(save(state, metadata={METADATA_KEY: json.dumps(record)}))
+    write_weights(model, record, args.out)
     print(
         f"test accuracy {test_accuracy:.4f}, with generated-image artefacts {corrupted_accuracy:.4f} "
         f"({seconds:.1f} s); wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)"
