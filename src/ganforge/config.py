@@ -484,13 +484,16 @@ class R3GANPreset(NamedTuple):
     base_channels: int  # G and D width at full resolution (widths double per halving, up to max_channels)
     max_channels: int  # width cap
     blocks_per_stage: int  # residual blocks per resolution
-    kimg: float  # the run's length, over which gamma decays
+    kimg: float  # the run's length
+    lr: float  # Adam learning rate of G and D at the start (the paper: 2e-4); a cosine takes it to a quarter
+    reg_interval: int  # R1 and R2 every N D steps, weighted by N (the paper: 1)
+    schedule_kimg: float  # kimg over which gamma, lr and beta2 move, then hold (0: over the run, as the paper)
 
     def overrides(self) -> dict[str, Any]:
         """The preset as dotted config overrides: the paper's RpGAN + R1 + R2 with gamma on a cosine schedule down to
-        a tenth, Adam with beta1 0 and, on cosine schedules over the run as the paper's configs, lr 2e-4 -> 5e-5 and
-        beta2 0.9 -> 0.99; z of length 64, groups of 16 channels, EMA half-life 10 kimg (the paper also lengthens
-        the EMA over its runs; ganforge keeps it constant)."""
+        a tenth, Adam with beta1 0 and cosine schedules of lr (down to a quarter: 2e-4 -> 5e-5 in the paper's
+        configs) and beta2 0.9 -> 0.99; z of length 64, groups of 16 channels, EMA half-life 10 kimg (the paper also
+        lengthens the EMA over its runs; ganforge keeps it constant)."""
         return {
             "model.name": "r3gan",
             "data.resolution": self.resolution,
@@ -500,6 +503,8 @@ class R3GANPreset(NamedTuple):
             "loss.r2_gamma": self.gamma,
             "loss.gamma_schedule": "cosine",
             "loss.gamma_final_ratio": 0.1,
+            "loss.gamma_decay_kimg": self.schedule_kimg,
+            "loss.r1_interval": self.reg_interval,
             "train.total_kimg": self.kimg,
             "model.g_channels": self.base_channels,
             "model.d_channels": self.base_channels,
@@ -507,8 +512,9 @@ class R3GANPreset(NamedTuple):
             "model.blocks_per_stage": self.blocks_per_stage,
             "model.group_channels": 16,
             "model.z_dim": 64,
-            "optim.lr": 2e-4,
+            "optim.lr": self.lr,
             "optim.betas": (0.0, 0.99),
+            "optim.schedule_kimg": self.schedule_kimg,
             "optim.lr_schedule": "cosine",
             "optim.lr_final_ratio": 0.25,
             "optim.beta2_schedule": "cosine",
@@ -566,18 +572,56 @@ PRESETS: dict[str, StyleGAN2Preset | R3GANPreset] = {
         lr=0.002,
     ),
     # R3GAN (Huang et al. 2024): the authors' CIFAR-10, FFHQ-64 and FFHQ-256 configurations (widths 768 capped, 2
-    # blocks per stage, gamma 0.05 / 2 / 150 decaying over 20 M images), and a CPU-sized 32 px model
+    # blocks per stage, gamma 0.05 / 2 / 150 decaying over 20 M images, lr 2e-4, penalties every step)
     "r3gan-32": R3GANPreset(
-        resolution=32, batch=512, gamma=0.05, base_channels=768, max_channels=768, blocks_per_stage=2, kimg=20000.0
+        resolution=32,
+        batch=512,
+        gamma=0.05,
+        base_channels=768,
+        max_channels=768,
+        blocks_per_stage=2,
+        kimg=20000.0,
+        lr=2e-4,
+        reg_interval=1,
+        schedule_kimg=0.0,
     ),
     "r3gan-64": R3GANPreset(
-        resolution=64, batch=256, gamma=2.0, base_channels=384, max_channels=768, blocks_per_stage=2, kimg=20000.0
+        resolution=64,
+        batch=256,
+        gamma=2.0,
+        base_channels=384,
+        max_channels=768,
+        blocks_per_stage=2,
+        kimg=20000.0,
+        lr=2e-4,
+        reg_interval=1,
+        schedule_kimg=0.0,
     ),
     "r3gan-256": R3GANPreset(
-        resolution=256, batch=256, gamma=150.0, base_channels=96, max_channels=768, blocks_per_stage=2, kimg=20000.0
+        resolution=256,
+        batch=256,
+        gamma=150.0,
+        base_channels=96,
+        max_channels=768,
+        blocks_per_stage=2,
+        kimg=20000.0,
+        lr=2e-4,
+        reg_interval=1,
+        schedule_kimg=0.0,
     ),
+    # a CPU-sized 32 px model with the rates measured best in 30 CPU-minutes on stacked digits (docs/train.md):
+    # 5x the paper's lr, 10x its CIFAR gamma, lazy penalties, schedules that end where a 30-CPU-minute run is
     "r3gan-32-cpu": R3GANPreset(
-        resolution=32, batch=32, gamma=0.05, base_channels=32, max_channels=128, blocks_per_stage=1, kimg=100.0
+        resolution=32,
+        batch=32,
+        gamma=0.5,
+        base_channels=32,
+        max_channels=128,
+        blocks_per_stage=1,
+        kimg=200.0,
+        lr=1e-3,
+        reg_interval=16,
+        schedule_kimg=170.0,
     ),
 }
 

@@ -190,3 +190,19 @@ def test_w_space_latent_tools_are_refused(tmp_path):
 def test_cyclegan_refuses_r2():
     with pytest.raises(ConfigError, match="--r2-gamma"):
         resolve({"model.name": "cyclegan", "loss.r2_gamma": 1.0})
+
+
+def test_paper_presets_keep_the_papers_rates_and_the_cpu_preset_its_measured_ones():
+    """The paper-sized presets train as the authors' configs; r3gan-32-cpu with the rates that won on stacked digits."""
+    for preset in ("r3gan-32", "r3gan-64", "r3gan-256"):
+        cfg = resolve(preset=preset)
+        assert (cfg.optim.lr, cfg.loss.r1_interval, cfg.loss.gamma_decay_kimg, cfg.optim.schedule_kimg) == (
+            2e-4,
+            1,
+            0.0,
+            0.0,
+        ), preset
+    cpu = resolve(preset="r3gan-32-cpu")
+    assert (cpu.optim.lr, cpu.loss.r1_gamma, cpu.loss.r2_gamma, cpu.loss.r1_interval) == (1e-3, 0.5, 0.5, 16)
+    assert (cpu.loss.gamma_decay_kimg, cpu.optim.schedule_kimg, cpu.train.total_kimg) == (170.0, 170.0, 200.0)
+    assert resolve({"optim.lr": 5e-4}, preset="r3gan-32-cpu").optim.lr == 5e-4  # flags still win over the preset
