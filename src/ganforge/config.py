@@ -524,6 +524,16 @@ class R3GANPreset(NamedTuple):
         }
 
 
+# what the R3GAN authors' configurations share: 2 blocks per stage, 20 M images, lr 2e-4, penalties every D step,
+# every schedule over the whole run
+R3GAN_PAPER_RATES: dict[str, Any] = {
+    "blocks_per_stage": 2,
+    "kimg": 20000.0,
+    "lr": 2e-4,
+    "reg_interval": 1,
+    "schedule_kimg": 0.0,
+}
+
 # Applied before --config and flags. Path-length regularisation and style mixing 0.9 from 64 px up; the CIFAR-sized
 # config drops both.
 PRESETS: dict[str, StyleGAN2Preset | R3GANPreset] = {
@@ -573,42 +583,9 @@ PRESETS: dict[str, StyleGAN2Preset | R3GANPreset] = {
     ),
     # R3GAN (Huang et al. 2024): the authors' CIFAR-10, FFHQ-64 and FFHQ-256 configurations (widths 768 capped, 2
     # blocks per stage, gamma 0.05 / 2 / 150 decaying over 20 M images, lr 2e-4, penalties every step)
-    "r3gan-32": R3GANPreset(
-        resolution=32,
-        batch=512,
-        gamma=0.05,
-        base_channels=768,
-        max_channels=768,
-        blocks_per_stage=2,
-        kimg=20000.0,
-        lr=2e-4,
-        reg_interval=1,
-        schedule_kimg=0.0,
-    ),
-    "r3gan-64": R3GANPreset(
-        resolution=64,
-        batch=256,
-        gamma=2.0,
-        base_channels=384,
-        max_channels=768,
-        blocks_per_stage=2,
-        kimg=20000.0,
-        lr=2e-4,
-        reg_interval=1,
-        schedule_kimg=0.0,
-    ),
-    "r3gan-256": R3GANPreset(
-        resolution=256,
-        batch=256,
-        gamma=150.0,
-        base_channels=96,
-        max_channels=768,
-        blocks_per_stage=2,
-        kimg=20000.0,
-        lr=2e-4,
-        reg_interval=1,
-        schedule_kimg=0.0,
-    ),
+    "r3gan-32": R3GANPreset(32, batch=512, gamma=0.05, base_channels=768, max_channels=768, **R3GAN_PAPER_RATES),
+    "r3gan-64": R3GANPreset(64, batch=256, gamma=2.0, base_channels=384, max_channels=768, **R3GAN_PAPER_RATES),
+    "r3gan-256": R3GANPreset(256, batch=256, gamma=150.0, base_channels=96, max_channels=768, **R3GAN_PAPER_RATES),
     # a CPU-sized 32 px model with the rates measured best in 30 CPU-minutes on stacked digits (docs/train.md):
     # 5x the paper's lr, 10x its CIFAR gamma, lazy penalties, schedules that end where a 30-CPU-minute run is
     "r3gan-32-cpu": R3GANPreset(
