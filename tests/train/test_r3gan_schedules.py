@@ -55,8 +55,9 @@ def test_the_schedules_span_the_run_unless_given(tiny):
 
 @pytest.mark.parametrize("preset", [name for name in PRESETS if name.startswith("r3gan")])
 def test_r3gan_presets_schedule_lr_and_beta2_as_the_paper(preset):
+    """The schedules' shapes are the paper's in every preset; the starting lr is per preset (tests/train/test_r3gan.py)."""
     optim = resolve(preset=preset).optim
-    assert (optim.lr, optim.lr_schedule, optim.lr_final_ratio) == (2e-4, "cosine", 0.25)
+    assert (optim.lr_schedule, optim.lr_final_ratio) == ("cosine", 0.25)
     assert (optim.betas, optim.beta2_schedule, optim.beta2_start) == ((0.0, 0.99), "cosine", 0.9)
 
 
